@@ -1,0 +1,78 @@
+# kinglet — plain make. See README.md.
+#   make demo    log in to a throwaway Prosody with pipelining, show the flights
+#   make check   every test (what CI runs)
+#   make bench   speed and round-trip figures beside the baselines
+#   make deps    install what is missing (Debian packages, mbedTLS source)
+.DEFAULT_GOAL := all
+.SUFFIXES:
+
+BUILD ?= build
+CC ?= cc
+OPT ?= -O2
+WARN := -Wall -Wextra -Werror
+CFLAGS_BASE := -std=c11 $(WARN) $(OPT) -g -Iinclude $(EXTRA_CFLAGS)
+
+# ---- core: the sans-I/O engine (no malloc, printf, time) -------------------
+CORE_SRC := $(sort $(wildcard core/*.c))
+CORE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRC))
+CORE_LIB := $(BUILD)/libkinglet.a
+
+$(BUILD)/core/%.o: core/%.c $(wildcard include/kinglet/*.h core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Icore -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# ---- unit tests: tests/unit/test_*.c, each its own binary -------------------
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) tests/unit/kt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Icore -Itests/unit $< $(CORE_LIB) -o $@
+
+# Steps that fragments in mk/ add to `make check`, `make bench`, `make all`.
+CHECK_STEPS :=
+BENCH_STEPS :=
+ALL_TARGETS := $(CORE_LIB) $(UNIT_BIN)
+
+-include $(sort $(wildcard mk/*.mk))
+
+all: $(ALL_TARGETS)
+
+deps:
+	@scripts/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory check-all
+
+check-all: all check-unit check-nm check-cross $(CHECK_STEPS)
+	@echo "make check: all steps passed"
+
+check-unit: $(UNIT_BIN)
+	@tests/run_unit.sh $(UNIT_BIN)
+
+# core/ must not reference an allocator, stdio or a clock.
+check-nm: $(CORE_OBJ)
+	@bad=$$(nm -u $(CORE_OBJ) | awk '$$1=="U"{print $$2}' | \
+	  grep -xE 'malloc|calloc|realloc|free|printf|fprintf|sprintf|snprintf|puts|time|gettimeofday|clock_gettime|clock' | sort -u); \
+	if [ -n "$$bad" ]; then echo "check-nm: core/ references: $$bad"; exit 1; fi; \
+	echo "check-nm: core/ has no malloc/free/printf/time symbols"
+
+# core/ builds freestanding for Cortex-M4 and RV32IMC.
+CROSS_FLAGS := -std=c11 $(WARN) -Os -ffreestanding -ffunction-sections -fdata-sections -Iinclude -Icore
+check-cross:
+	@for cc in "arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb" "riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32"; do \
+	  set -e; out=$(BUILD)/cross/$$(echo $$cc | cut -d' ' -f1); mkdir -p $$out; \
+	  for f in $(CORE_SRC); do $$cc $(CROSS_FLAGS) -c $$f -o $$out/$$(basename $$f .c).o; done; \
+	  echo "check-cross: core/ builds freestanding with $$cc"; done
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH_STEPS)
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all deps check check-all check-unit check-nm check-cross bench clean demo

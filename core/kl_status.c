@@ -1,0 +1,52 @@
+/* kinglet — kl_strerror(). */
+#include "kinglet/kl_status.h"
+
+const char *kl_strerror(int status)
+{
+    switch (status) {
+    case KL_OK: return "ok";
+    case KL_ERR_ARG: return "invalid argument";
+    case KL_ERR_STATE: return "not valid in this state";
+    case KL_ERR_RX_FULL: return "XML token larger than the receive buffer (KL_RX_BUF_SIZE)";
+    case KL_ERR_TX_FULL: return "transmit buffer full (KL_TX_BUF_SIZE)";
+    case KL_ERR_WRITE_FULL: return "XML writer buffer full";
+    case KL_ERR_IQ_SLOTS: return "too many IQ requests outstanding (KL_MAX_PENDING_IQ)";
+    case KL_ERR_JID_TOO_LONG: return "JID longer than KL_JID_MAX";
+    case KL_ERR_TOO_LARGE: return "value does not fit its buffer";
+    case KL_ERR_XML_SYNTAX: return "XML not well-formed";
+    case KL_ERR_XML_NAME_TOO_LONG: return "XML name longer than KL_XML_MAX_NAME";
+    case KL_ERR_XML_DEPTH: return "XML nesting deeper than KL_XML_MAX_DEPTH";
+    case KL_ERR_XML_STACK: return "XML element/namespace stack full (KL_XML_STACK_SIZE)";
+    case KL_ERR_XML_UTF8: return "invalid UTF-8 or forbidden character";
+    case KL_ERR_XML_ENTITY: return "XML entity reference not allowed";
+    case KL_ERR_XML_CHARREF: return "invalid XML character reference";
+    case KL_ERR_XML_COMMENT: return "XML comment not allowed in XMPP";
+    case KL_ERR_XML_PI: return "XML processing instruction not allowed in XMPP";
+    case KL_ERR_XML_DTD: return "XML DTD not allowed in XMPP";
+    case KL_ERR_XML_NAMESPACE: return "XML namespace error (unbound prefix)";
+    case KL_ERR_XML_MISMATCH: return "XML end tag does not match start tag";
+    case KL_ERR_XML_ATTR_DUP: return "duplicate XML attribute";
+    case KL_ERR_XML_ATTR_TOO_LONG: return "XML attribute value longer than KL_XML_MAX_ATTR";
+    case KL_ERR_STREAM_ERROR: return "stream error from peer";
+    case KL_ERR_STREAM_CLOSED: return "peer closed the stream";
+    case KL_ERR_NO_TLS: return "server does not offer STARTTLS but TLS is required";
+    case KL_ERR_TLS_PREREAD: return "unexpected bytes after <proceed/>";
+    case KL_ERR_STARTTLS_FAILED: return "server refused STARTTLS";
+    case KL_ERR_AUTH: return "authentication failed";
+    case KL_ERR_NO_MECHANISM: return "no usable SASL mechanism offered";
+    case KL_ERR_BIND: return "resource binding failed";
+    case KL_ERR_PROTOCOL: return "protocol violation by peer";
+    case KL_ERR_TIMEOUT: return "timed out";
+    case KL_ERR_PLAINTEXT: return "refusing to send credentials without TLS";
+    case KL_ERR_NOT_ONLINE: return "session not online";
+    case KL_ERR_IO: return "I/O error";
+    case KL_ERR_CONN_CLOSED: return "connection closed by peer";
+    case KL_ERR_CONNECT: return "could not connect";
+    case KL_ERR_DNS: return "name resolution failed";
+    case KL_ERR_TLS: return "TLS failure";
+    case KL_ERR_TLS_CERT: return "server certificate rejected";
+    case KL_ERR_TLS_RECORD_TOO_LARGE: return "TLS record larger than the receive record buffer";
+    case KL_ERR_TLS_SETUP: return "TLS setup failed";
+    default: return "unknown error";
+    }
+}

@@ -1,0 +1,92 @@
+/* kinglet — compile-time configuration defaults.
+ *
+ * Put your overrides in kl_config.h on the include path and build with
+ * -DKL_HAVE_CONFIG_H (like lwipopts.h over opt.h). Every option below has a
+ * documented default; impossible combinations stop the build with #error.
+ */
+#ifndef KINGLET_KL_CONFIG_DEFAULTS_H
+#define KINGLET_KL_CONFIG_DEFAULTS_H
+
+#ifdef KL_HAVE_CONFIG_H
+#include "kl_config.h"
+#endif
+
+/* Receive buffer, which is also the stanza buffer: a stanza that fits here
+ * is delivered whole (KL_EV_STANZA); a larger one is delivered as
+ * KL_EV_STANZA_BEGIN / KL_EV_TOKEN… / KL_EV_STANZA_END. A single XML token
+ * (one start tag with all its attributes) must fit. */
+#ifndef KL_RX_BUF_SIZE
+#define KL_RX_BUF_SIZE 3072
+#endif
+
+/* Transmit buffer: one whole flight (stream header + command) and any
+ * stanza the application sends must fit. */
+#ifndef KL_TX_BUF_SIZE
+#define KL_TX_BUF_SIZE 1536
+#endif
+
+/* Tokenizer: open-element names and namespace declarations live here. */
+#ifndef KL_XML_STACK_SIZE
+#define KL_XML_STACK_SIZE 512
+#endif
+
+/* Deepest element nesting accepted, the stream root counting as depth 1. */
+#ifndef KL_XML_MAX_DEPTH
+#define KL_XML_MAX_DEPTH 16
+#endif
+
+/* Longest element or attribute qualified name, in bytes. */
+#ifndef KL_XML_MAX_NAME
+#define KL_XML_MAX_NAME 64
+#endif
+
+/* Longest attribute value, raw bytes. */
+#ifndef KL_XML_MAX_ATTR
+#define KL_XML_MAX_ATTR 1024
+#endif
+
+/* Longest JID the client stores (its own full JID, the server domain). */
+#ifndef KL_JID_MAX
+#define KL_JID_MAX 96
+#endif
+
+/* IQ requests the application may have outstanding at once. */
+#ifndef KL_MAX_PENDING_IQ
+#define KL_MAX_PENDING_IQ 4
+#endif
+
+/* Default IQ timeout and negotiation timeout. */
+#ifndef KL_IQ_TIMEOUT_MS
+#define KL_IQ_TIMEOUT_MS 15000u
+#endif
+#ifndef KL_NEGOTIATION_TIMEOUT_MS
+#define KL_NEGOTIATION_TIMEOUT_MS 20000u
+#endif
+
+/* Longest stream-error / SASL failure condition text kept for the event. */
+#ifndef KL_CONDITION_MAX
+#define KL_CONDITION_MAX 40
+#endif
+
+/* Invariant checks inside core/; compile out by default. */
+#ifndef KL_ASSERT
+#define KL_ASSERT(x) ((void)0)
+#endif
+
+#if KL_RX_BUF_SIZE < 512
+#error "KL_RX_BUF_SIZE must be at least 512 (stream features must fit)"
+#endif
+#if KL_TX_BUF_SIZE < 512
+#error "KL_TX_BUF_SIZE must be at least 512 (a stream header + <auth/> must fit)"
+#endif
+#if KL_XML_MAX_NAME > KL_XML_STACK_SIZE / 4
+#error "KL_XML_STACK_SIZE is too small for KL_XML_MAX_NAME"
+#endif
+#if KL_XML_MAX_DEPTH < 4 || KL_XML_MAX_DEPTH > 255
+#error "KL_XML_MAX_DEPTH must be 4..255"
+#endif
+#if KL_XML_MAX_ATTR >= KL_RX_BUF_SIZE
+#error "KL_XML_MAX_ATTR must be smaller than KL_RX_BUF_SIZE"
+#endif
+
+#endif

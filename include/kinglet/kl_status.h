@@ -1,0 +1,69 @@
+/* kinglet — status codes.
+ *
+ * One enum for the whole stack. KL_OK is zero, every error is negative and
+ * has a name and a kl_strerror() text. "Would block" / "need more bytes" is
+ * never an error: transports return 0, the tokenizer returns KL_XML_NEED_MORE.
+ */
+#ifndef KINGLET_KL_STATUS_H
+#define KINGLET_KL_STATUS_H
+
+typedef enum kl_status {
+    KL_OK = 0,
+
+    /* API use */
+    KL_ERR_ARG = -1,            /* invalid argument at the public edge */
+    KL_ERR_STATE = -2,          /* call not valid in the current state */
+
+    /* bounds: every compile-time bound has its own name */
+    KL_ERR_RX_FULL = -10,       /* a single XML token is larger than the receive buffer */
+    KL_ERR_TX_FULL = -11,       /* the transmit buffer has no room for this stanza now */
+    KL_ERR_WRITE_FULL = -12,    /* an XML writer ran out of its buffer */
+    KL_ERR_IQ_SLOTS = -13,      /* too many IQ requests outstanding (KL_MAX_PENDING_IQ) */
+    KL_ERR_JID_TOO_LONG = -14,  /* a JID does not fit KL_JID_MAX */
+    KL_ERR_TOO_LARGE = -15,     /* a value does not fit its buffer (generic bound) */
+
+    /* XML tokenizer: malformed or forbidden input (RFC 6120 §11) */
+    KL_ERR_XML_SYNTAX = -20,        /* not well-formed */
+    KL_ERR_XML_NAME_TOO_LONG = -21, /* element/attribute name longer than KL_XML_MAX_NAME */
+    KL_ERR_XML_DEPTH = -22,         /* nesting deeper than KL_XML_MAX_DEPTH */
+    KL_ERR_XML_STACK = -23,         /* element/namespace stack (KL_XML_STACK_SIZE) full */
+    KL_ERR_XML_UTF8 = -24,          /* invalid UTF-8 or a character XML forbids */
+    KL_ERR_XML_ENTITY = -25,        /* entity reference other than the five predefined */
+    KL_ERR_XML_CHARREF = -26,       /* malformed or forbidden character reference */
+    KL_ERR_XML_COMMENT = -27,       /* comment (forbidden in XMPP) */
+    KL_ERR_XML_PI = -28,            /* processing instruction (forbidden in XMPP) */
+    KL_ERR_XML_DTD = -29,           /* DOCTYPE / DTD (forbidden in XMPP) */
+    KL_ERR_XML_NAMESPACE = -30,     /* unbound prefix or bad namespace declaration */
+    KL_ERR_XML_MISMATCH = -31,      /* end tag does not match start tag */
+    KL_ERR_XML_ATTR_DUP = -32,      /* duplicate attribute */
+    KL_ERR_XML_ATTR_TOO_LONG = -33, /* attribute value longer than KL_XML_MAX_ATTR */
+
+    /* XMPP stream */
+    KL_ERR_STREAM_ERROR = -40,      /* peer sent <stream:error/>; condition in the event */
+    KL_ERR_STREAM_CLOSED = -41,     /* peer closed the stream (</stream:stream>) */
+    KL_ERR_NO_TLS = -42,            /* TLS required but the server does not offer STARTTLS */
+    KL_ERR_TLS_PREREAD = -43,       /* bytes followed <proceed/> where none may */
+    KL_ERR_STARTTLS_FAILED = -44,   /* server answered <failure/> to <starttls/> */
+    KL_ERR_AUTH = -45,              /* SASL failure (wrong password, not authorized) */
+    KL_ERR_NO_MECHANISM = -46,      /* no SASL mechanism we may use is offered */
+    KL_ERR_BIND = -47,              /* resource binding failed */
+    KL_ERR_PROTOCOL = -48,          /* unexpected element or attribute from the peer */
+    KL_ERR_TIMEOUT = -49,           /* the peer did not answer in time */
+    KL_ERR_PLAINTEXT = -50,         /* would send a credential without TLS */
+    KL_ERR_NOT_ONLINE = -51,        /* stanza API used before the session is online */
+
+    /* ports */
+    KL_ERR_IO = -60,                /* socket/link error */
+    KL_ERR_CONN_CLOSED = -61,       /* the TCP connection was closed by the peer */
+    KL_ERR_CONNECT = -62,           /* could not connect */
+    KL_ERR_DNS = -63,               /* name resolution failed */
+    KL_ERR_TLS = -64,               /* TLS failure (alert, handshake, record) */
+    KL_ERR_TLS_CERT = -65,          /* server certificate not trusted or wrong name */
+    KL_ERR_TLS_RECORD_TOO_LARGE = -66, /* record larger than MBEDTLS_SSL_IN_CONTENT_LEN */
+    KL_ERR_TLS_SETUP = -67          /* TLS configuration failed (CA file, RNG, …) */
+} kl_status_t;
+
+/* Static, never NULL. */
+const char *kl_strerror(int status);
+
+#endif

@@ -1,0 +1,142 @@
+/* kinglet — pull XML tokenizer and bounded XML writer.
+ *
+ * Tokenizer. The caller owns the input buffer; the tokenizer scans a slice
+ * of it and returns one token per call, with zero-copy slices into that
+ * buffer. If the slice ends inside a token, it returns KL_XML_NEED_MORE and
+ * consumes nothing of that token: the caller keeps the unconsumed bytes,
+ * appends more input after them and calls again (the bytes may be moved to
+ * another address in between; nothing in kl_xml_t points into the input).
+ * Character data is the exception: it is returned in pieces as it arrives
+ * (never splitting a UTF-8 sequence or an entity reference), so text of any
+ * length flows through a small buffer.
+ *
+ * What it accepts is the XML subset XMPP allows (RFC 6120 §11): elements,
+ * attributes, character data, CDATA sections, the five predefined entities
+ * and character references, an XML declaration before the root element.
+ * Comments, processing instructions, DTDs and any other entity reference are
+ * rejected with named errors. Names and text are checked as UTF-8 and
+ * against XML's Char production; end tags must match; attribute names must
+ * be unique; namespaces are resolved (default namespace and every declared
+ * prefix, `xml` predefined), and an unbound prefix is an error.
+ *
+ * Slices in a token point either into the caller's input (names, raw
+ * attribute text, raw character data) or into the tokenizer's own stack
+ * (resolved namespace URIs). All are valid until the next call to
+ * kl_xml_next() or kl_xml_reset(), or until the caller modifies or moves
+ * the input bytes, whichever comes first.
+ */
+#ifndef KINGLET_KL_XML_H
+#define KINGLET_KL_XML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kl_config_defaults.h"
+#include "kl_status.h"
+
+typedef struct kl_slice {
+    const uint8_t *p;
+    size_t len;
+} kl_slice_t;
+
+typedef enum kl_xml_tok_type {
+    KL_XML_NEED_MORE = 0, /* no complete token in the slice; nothing consumed */
+    KL_XML_START = 1,     /* a start tag or empty-element tag, complete */
+    KL_XML_END = 2,       /* an end tag; also synthesised after an empty-element tag */
+    KL_XML_TEXT = 3       /* a piece of character data (raw; see kl_xml_text_decode) */
+} kl_xml_tok_type_t;
+
+typedef struct kl_xml_token {
+    kl_xml_tok_type_t type;
+    uint8_t depth;      /* depth of the element: the root is 1; text: its parent's depth */
+    uint8_t empty;      /* START: 1 for <a/> (an END for it follows with 0 bytes consumed) */
+    uint8_t cdata;      /* TEXT: 1 if from a CDATA section (no entity decoding applies) */
+    kl_slice_t name;    /* START/END: qualified name as written (e.g. "stream:features") */
+    kl_slice_t local;   /* START/END: local part of the name (e.g. "features") */
+    kl_slice_t ns;      /* START/END: resolved namespace URI (empty if none) */
+    kl_slice_t attrs;   /* START: raw text of all attributes (between name and '>' or '/>') */
+    kl_slice_t text;    /* TEXT: raw character data as in the input */
+    size_t offset;      /* START/END/TEXT: offset of the token's first byte in the
+                           slice passed to this call */
+} kl_xml_token_t;
+
+/* Tokenizer state: fixed size, no pointers into the input. */
+typedef struct kl_xml {
+    uint32_t flags;
+    uint8_t depth;
+    uint8_t pending_end; /* an END for an empty element is owed */
+    uint16_t stack_len;
+    uint16_t frame[KL_XML_MAX_DEPTH + 1]; /* stack offset where each open element's frame begins */
+    uint8_t stack[KL_XML_STACK_SIZE];     /* open element names + namespace declarations */
+} kl_xml_t;
+
+/* Initial state: expects an optional XML declaration, then a root element. */
+void kl_xml_init(kl_xml_t *x);
+
+/* Same as init; used at an XMPP stream restart. */
+void kl_xml_reset(kl_xml_t *x);
+
+/* Start tokenizing a fragment that lives inside an element of `parent` at
+ * `parent`'s current depth, inheriting its namespace context: used to walk
+ * a stanza again (a cursor) from its raw bytes. */
+void kl_xml_init_inner(kl_xml_t *x, const kl_xml_t *parent);
+
+/* Scan buf[0..len) for the next token.
+ *  > 0: a token (kl_xml_tok_type_t); *consumed bytes of buf belong to it
+ *       (and to any whitespace before it at depth 0).
+ *    0: KL_XML_NEED_MORE; *consumed is 0; call again with more bytes appended.
+ *  < 0: a kl_status_t error; the tokenizer stays in error until reset.
+ * `consumed` counts the exact bytes up to and including the token's last
+ * byte, so buf + *consumed is where the next token (or TLS data) begins. */
+int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok);
+
+/* Attribute iteration over tok->attrs (already validated by kl_xml_next).
+ * `*pos` starts at 0. Returns 1 and fills name/raw value, or 0 at the end. */
+int kl_xml_attr_next(kl_slice_t attrs, size_t *pos, kl_slice_t *name, kl_slice_t *value);
+
+/* Raw value of the attribute with qualified name `name` (NUL-terminated),
+ * or returns 0 if absent. */
+int kl_xml_attr_get(kl_slice_t attrs, const char *name, kl_slice_t *value);
+
+/* Decode a raw attribute value or raw character data (entities, character
+ * references; CDATA text is copied unchanged when cdata is 1) into out.
+ * Returns the decoded length, or KL_ERR_TOO_LARGE if out is too small
+ * (nothing useful is left in out then). out need not be NUL-terminated. */
+int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap);
+
+/* 1 if the decoded form of raw equals the NUL-terminated string s. */
+int kl_xml_decoded_eq(kl_slice_t raw, const char *s);
+
+/* 1 if the slice equals the NUL-terminated string s. */
+int kl_slice_eq(kl_slice_t a, const char *s);
+
+/* ---- writer --------------------------------------------------------- */
+
+/* Builds XML into a caller's buffer. Errors are sticky: after the first
+ * KL_ERR_WRITE_FULL every call is a no-op and kl_xw_status() reports it,
+ * so a stanza can be built with no checks in between and checked once. */
+typedef struct kl_xw {
+    uint8_t *buf;
+    size_t cap;
+    size_t len;
+    int status;       /* KL_OK or the first error */
+    uint8_t tag_open; /* a start tag was begun and its '>' not yet written */
+} kl_xw_t;
+
+void kl_xw_init(kl_xw_t *w, uint8_t *buf, size_t cap);
+/* "<name" — attributes may follow until content or end. */
+void kl_xw_start(kl_xw_t *w, const char *name);
+/* ` name='value'` with value escaped (& < > ' " and control chars). */
+void kl_xw_attr(kl_xw_t *w, const char *name, const char *value);
+void kl_xw_attr_n(kl_xw_t *w, const char *name, const uint8_t *value, size_t len);
+/* Escaped character data (closes an open start tag first). */
+void kl_xw_text(kl_xw_t *w, const uint8_t *text, size_t len);
+/* Verbatim bytes (closes an open start tag first). The caller vouches. */
+void kl_xw_raw(kl_xw_t *w, const uint8_t *bytes, size_t len);
+/* "/>" if the start tag is still open, else "</name>". */
+void kl_xw_end(kl_xw_t *w, const char *name);
+/* Close an open start tag with '>' without content (for stream headers). */
+void kl_xw_close_start(kl_xw_t *w);
+int kl_xw_status(const kl_xw_t *w);
+
+#endif
