@@ -1,0 +1,97 @@
+# kinglet — mbedTLS 3.6 as static libraries, the TLS port, and its test.
+#
+# Exports (use them in recipes or with `=`; mk/*.mk files sorted before this
+# one see them empty at parse time if they use `:=`):
+#   MBEDTLS_DIR     the mbedTLS 3.6 source tree (default: the newest
+#                   third_party/mbedtls-3.6.* that scripts/deps.sh unpacked;
+#                   set it to a vendor SDK's copy instead)
+#   MBEDTLS_CFLAGS  -I flags (project's first) and -DMBEDTLS_CONFIG_FILE
+#   MBEDTLS_LIBS    libmbedtls.a libmbedx509.a libmbedcrypto.a (link order)
+#   KL_TLS_OBJ      the port: build/port/mbedtls/kl_tls.o
+#   KL_TLS_CFLAGS   CFLAGS_BASE + MBEDTLS_CFLAGS, for code that includes kl_tls.h
+# Targets: mbedtls (the three libraries), check-tls (in CHECK_STEPS).
+# Overrides: MBEDTLS_OPT (default -O2), MBEDTLS_EXTRA_CFLAGS, e.g.
+#   make MBEDTLS_EXTRA_CFLAGS=-DMBEDTLS_SSL_IN_CONTENT_LEN=8192
+# (the flag also reaches the port and everything using MBEDTLS_CFLAGS, which
+# must agree with the library on struct layouts).
+
+MBEDTLS_DIR ?= $(patsubst %/include/mbedtls/build_info.h,%,$(lastword $(sort \
+	$(wildcard third_party/mbedtls-3.6.*/include/mbedtls/build_info.h))))
+MBEDTLS_BUILD := $(BUILD)/mbedtls
+MBEDTLS_CONFIG_DIR := port/mbedtls
+MBEDTLS_OPT ?= -O2
+MBEDTLS_EXTRA_CFLAGS ?=
+
+# The project's paths come first, so a stray /usr/include/mbedtls (Debian's
+# libmbedtls-dev 2.28) is never found; kl_mbedtls_config.h #errors on any
+# version but 3.6 in case it were.
+MBEDTLS_CFLAGS = -Iinclude -I$(MBEDTLS_CONFIG_DIR) -I$(MBEDTLS_DIR)/include \
+	-DMBEDTLS_CONFIG_FILE='"kl_mbedtls_config.h"' $(MBEDTLS_EXTRA_CFLAGS)
+
+MBEDTLS_LIBS := $(MBEDTLS_BUILD)/libmbedtls.a $(MBEDTLS_BUILD)/libmbedx509.a \
+	$(MBEDTLS_BUILD)/libmbedcrypto.a
+
+KL_TLS_OBJ := $(BUILD)/port/mbedtls/kl_tls.o
+KL_TLS_CFLAGS = $(CFLAGS_BASE) $(MBEDTLS_CFLAGS)
+TLS_CLIENT_BIN := $(BUILD)/tests/integration/tls_client
+
+ifeq ($(strip $(MBEDTLS_DIR)),)
+
+$(MBEDTLS_LIBS) $(KL_TLS_OBJ):
+	@echo "mbedtls.mk: no mbedTLS 3.6 tree in third_party/ (run 'make deps', or set MBEDTLS_DIR)" >&2; exit 1
+
+else
+
+# Same split as mbedTLS's own library/Makefile; files whose options are off
+# compile to (almost) nothing and the linker drops them.
+MBEDTLS_SRC := $(sort $(wildcard $(MBEDTLS_DIR)/library/*.c))
+MBEDTLS_X509_SRC := $(filter $(MBEDTLS_DIR)/library/x509% $(MBEDTLS_DIR)/library/pkcs7.c,$(MBEDTLS_SRC))
+MBEDTLS_TLS_SRC := $(filter $(MBEDTLS_DIR)/library/ssl_% $(MBEDTLS_DIR)/library/mps_% \
+	$(MBEDTLS_DIR)/library/debug.c $(MBEDTLS_DIR)/library/net_sockets.c,$(MBEDTLS_SRC))
+MBEDTLS_CRYPTO_SRC := $(filter-out $(MBEDTLS_X509_SRC) $(MBEDTLS_TLS_SRC),$(MBEDTLS_SRC))
+mbedtls_obj = $(patsubst $(MBEDTLS_DIR)/library/%.c,$(MBEDTLS_BUILD)/obj/%.o,$(1))
+
+# Third-party code: warnings shown, never fatal; the project's -O level is
+# replaced by MBEDTLS_OPT (sanitizer flags from EXTRA_CFLAGS still apply).
+MBEDTLS_LIB_CFLAGS = $(filter-out -Werror -Wextra -O% -Iinclude,$(CFLAGS_BASE)) \
+	$(MBEDTLS_OPT) $(MBEDTLS_CFLAGS) -I$(MBEDTLS_DIR)/library
+
+$(MBEDTLS_BUILD)/obj/%.o: $(MBEDTLS_DIR)/library/%.c $(MBEDTLS_CONFIG_DIR)/kl_mbedtls_config.h
+	@mkdir -p $(dir $@)
+	@echo "CC mbedtls/$*.c"
+	@$(CC) $(MBEDTLS_LIB_CFLAGS) -MMD -MP -c $< -o $@
+
+$(MBEDTLS_BUILD)/libmbedcrypto.a: $(call mbedtls_obj,$(MBEDTLS_CRYPTO_SRC))
+$(MBEDTLS_BUILD)/libmbedx509.a: $(call mbedtls_obj,$(MBEDTLS_X509_SRC))
+$(MBEDTLS_BUILD)/libmbedtls.a: $(call mbedtls_obj,$(MBEDTLS_TLS_SRC))
+$(MBEDTLS_LIBS):
+	@rm -f $@
+	ar rcs $@ $^
+
+-include $(wildcard $(MBEDTLS_BUILD)/obj/*.d)
+
+# ---- the port (our code: -Werror) ---------------------------------------------
+$(KL_TLS_OBJ): port/mbedtls/kl_tls.c port/mbedtls/kl_tls.h \
+		$(MBEDTLS_CONFIG_DIR)/kl_mbedtls_config.h $(wildcard include/kinglet/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_TLS_CFLAGS) -c $< -o $@
+
+endif
+
+mbedtls: $(MBEDTLS_LIBS)
+
+# ---- integration test: a tiny client against openssl s_server ----------------
+$(TLS_CLIENT_BIN): tests/integration/tls_client.c $(KL_TLS_OBJ) $(MBEDTLS_LIBS) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_TLS_CFLAGS) -Iport/mbedtls $< $(KL_TLS_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS) -o $@
+
+check-tls: $(TLS_CLIENT_BIN)
+	@tests/integration/tls_test.sh $(TLS_CLIENT_BIN)
+
+ALL_TARGETS += $(MBEDTLS_LIBS)
+ifneq ($(wildcard port/mbedtls/kl_tls.c tests/integration/tls_client.c),)
+ALL_TARGETS += $(KL_TLS_OBJ) $(TLS_CLIENT_BIN)
+CHECK_STEPS += check-tls
+endif
+
+.PHONY: mbedtls check-tls
