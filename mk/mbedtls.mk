@@ -88,10 +88,7 @@ $(TLS_CLIENT_BIN): tests/integration/tls_client.c $(KL_TLS_OBJ) $(MBEDTLS_LIBS) 
 check-tls: $(TLS_CLIENT_BIN)
 	@tests/integration/tls_test.sh $(TLS_CLIENT_BIN)
 
-ALL_TARGETS += $(MBEDTLS_LIBS)
-ifneq ($(wildcard port/mbedtls/kl_tls.c tests/integration/tls_client.c),)
-ALL_TARGETS += $(KL_TLS_OBJ) $(TLS_CLIENT_BIN)
+ALL_TARGETS += $(MBEDTLS_LIBS) $(KL_TLS_OBJ) $(TLS_CLIENT_BIN)
 CHECK_STEPS += check-tls
-endif
 
 .PHONY: mbedtls check-tls

@@ -1,0 +1,449 @@
+/* kinglet — TLS over a byte pipe (mbedTLS 3.6), non-blocking. */
+#include "kl_tls.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mbedtls/error.h"
+#include "mbedtls/net_sockets.h" /* MBEDTLS_ERR_NET_SEND_FAILED / RECV_FAILED */
+#include "psa/crypto.h"
+
+/* TLS record header: type(1) version(2) length(2). */
+#define REC_HDR_LEN 5
+
+/* ---- the BIO: ciphertext to and from the lower transport ------------------- */
+
+/* Follows the record framing of the incoming ciphertext so that a failure
+ * caused by an oversize record can be named as such: mbedTLS reports it as
+ * a generic invalid record or bad input. */
+static void track_records(kl_tls_t *tls, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        if (tls->rec_body_left > 0) {
+            size_t k = n < tls->rec_body_left ? n : tls->rec_body_left;
+            tls->rec_body_left -= k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        tls->rec_hdr[tls->rec_hdr_len++] = *p++;
+        n--;
+        if (tls->rec_hdr_len == REC_HDR_LEN) {
+            tls->rec_last_len = (size_t)tls->rec_hdr[3] << 8 | tls->rec_hdr[4];
+            tls->rec_body_left = tls->rec_last_len;
+            tls->rec_hdr_len = 0;
+        }
+    }
+}
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    kl_tls_t *tls = ctx;
+    int n = tls->lower->send(tls->lower->ctx, buf, len);
+    if (n > 0) {
+        tls->bytes_out += (unsigned long)n;
+        tls->wrote_since_read = 1;
+        return n;
+    }
+    if (n == 0)
+        return MBEDTLS_ERR_SSL_WANT_WRITE;
+    tls->lower_error = n;
+    return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    kl_tls_t *tls = ctx;
+    /* A read that follows our write during the handshake waits for the
+     * peer's answer: one round trip. Counted on the transition, not on
+     * whether the bytes happen to be there yet, so the count does not
+     * depend on timing. */
+    if (!tls->handshake_done && tls->wrote_since_read) {
+        tls->round_trips++;
+        tls->wrote_since_read = 0;
+    }
+    int n = tls->lower->recv(tls->lower->ctx, buf, len);
+    if (n > 0) {
+        tls->bytes_in += (unsigned long)n;
+        track_records(tls, buf, (size_t)n);
+        return n;
+    }
+    if (n == 0)
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    if (n == KL_ERR_CONN_CLOSED)
+        return 0; /* EOF: mbedTLS turns it into MBEDTLS_ERR_SSL_CONN_EOF */
+    tls->lower_error = n;
+    return MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static int fail(kl_tls_t *tls, int status, int mbedtls_err)
+{
+    tls->last_status = status;
+    tls->last_error = mbedtls_err;
+    return status;
+}
+
+/* what: a static string naming the step that failed */
+static int fail_setup(kl_tls_t *tls, const char *what, int mbedtls_err)
+{
+    tls->setup_step = what;
+    /* x509 parsers return > 0 when some certificates did not parse */
+    return fail(tls, KL_ERR_TLS_SETUP, mbedtls_err > 0 ? MBEDTLS_ERR_X509_INVALID_FORMAT : mbedtls_err);
+}
+
+static int map_error(kl_tls_t *tls, int ret)
+{
+    switch (ret) {
+    case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+        tls->verify_flags = mbedtls_ssl_get_verify_result(&tls->ssl);
+        return fail(tls, KL_ERR_TLS_CERT, ret);
+    case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+    case MBEDTLS_ERR_SSL_CONN_EOF:
+        return fail(tls, KL_ERR_CONN_CLOSED, ret);
+    case MBEDTLS_ERR_NET_SEND_FAILED:
+    case MBEDTLS_ERR_NET_RECV_FAILED:
+        if (tls->lower_error < 0)
+            return fail(tls, tls->lower_error, ret);
+        return fail(tls, KL_ERR_IO, ret);
+    case MBEDTLS_ERR_SSL_INVALID_RECORD:
+    case MBEDTLS_ERR_SSL_BAD_INPUT_DATA:
+        if (tls->rec_last_len > MBEDTLS_SSL_IN_CONTENT_LEN)
+            return fail(tls, KL_ERR_TLS_RECORD_TOO_LARGE, ret);
+        return fail(tls, KL_ERR_TLS, ret);
+    default:
+        return fail(tls, KL_ERR_TLS, ret);
+    }
+}
+
+/* ---- setup ----------------------------------------------------------------- */
+
+static int tls_send(void *ctx, const uint8_t *buf, size_t len);
+static int tls_recv(void *ctx, uint8_t *buf, size_t len);
+
+int kl_tls_setup(kl_tls_t *tls, const kl_tls_config_t *cfg, kl_transport_t *lower)
+{
+    static const char pers[] = "kinglet";
+    int ret;
+
+    if (tls == NULL)
+        return KL_ERR_ARG;
+    memset(tls, 0, sizeof *tls);
+    mbedtls_ssl_init(&tls->ssl);
+    mbedtls_ssl_config_init(&tls->conf);
+    mbedtls_x509_crt_init(&tls->ca);
+    mbedtls_x509_crt_init(&tls->own_cert);
+    mbedtls_pk_init(&tls->own_key);
+    mbedtls_ctr_drbg_init(&tls->drbg);
+    mbedtls_entropy_init(&tls->entropy);
+    if (cfg == NULL || lower == NULL || lower->send == NULL || lower->recv == NULL ||
+        cfg->server_name == NULL || cfg->server_name[0] == '\0')
+        return fail(tls, KL_ERR_ARG, 0);
+    tls->lower = lower;
+
+    /* TLS 1.3 runs its key schedule and AEAD through PSA. Idempotent. */
+    if (psa_crypto_init() != PSA_SUCCESS)
+        return fail_setup(tls, "psa_crypto_init failed", 0);
+    ret = mbedtls_ctr_drbg_seed(&tls->drbg, mbedtls_entropy_func, &tls->entropy,
+                                (const unsigned char *)pers, sizeof pers - 1);
+    if (ret != 0)
+        return fail_setup(tls, "seeding the RNG from the entropy source", ret);
+
+    ret = mbedtls_ssl_config_defaults(&tls->conf, MBEDTLS_SSL_IS_CLIENT,
+                                      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+    if (ret != 0)
+        return fail_setup(tls, "TLS configuration defaults", ret);
+    mbedtls_ssl_conf_rng(&tls->conf, mbedtls_ctr_drbg_random, &tls->drbg);
+    mbedtls_ssl_conf_min_tls_version(&tls->conf, cfg->tls13_only ? MBEDTLS_SSL_VERSION_TLS1_3
+                                                                  : MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_max_tls_version(&tls->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+
+    /* Trust anchors. Verification is on unless explicitly switched off;
+     * verifying against nothing is a setup error, not a silent pass. */
+    if (cfg->ca_file != NULL) {
+#if defined(MBEDTLS_FS_IO)
+        ret = mbedtls_x509_crt_parse_file(&tls->ca, cfg->ca_file);
+#else
+        return fail_setup(tls, "ca_file needs MBEDTLS_FS_IO (use ca_pem)", 0);
+#endif
+        if (ret != 0)
+            return fail_setup(tls, "reading ca_file", ret);
+    }
+    if (cfg->ca_pem != NULL) {
+        ret = mbedtls_x509_crt_parse(&tls->ca, cfg->ca_pem, cfg->ca_pem_len);
+        if (ret != 0)
+            return fail_setup(tls, "parsing ca_pem", ret);
+    }
+    if (cfg->insecure_skip_verify) {
+        mbedtls_ssl_conf_authmode(&tls->conf, MBEDTLS_SSL_VERIFY_NONE);
+    } else {
+        if (cfg->ca_file == NULL && cfg->ca_pem == NULL)
+            return fail_setup(tls, "no CA configured (ca_file or ca_pem) and verification is on", 0);
+        mbedtls_ssl_conf_authmode(&tls->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    }
+    mbedtls_ssl_conf_ca_chain(&tls->conf, &tls->ca, NULL);
+
+    /* Our own certificate: SASL EXTERNAL for s2s. */
+    if (cfg->cert_file != NULL || cfg->key_file != NULL) {
+#if defined(MBEDTLS_FS_IO)
+        if (cfg->cert_file == NULL || cfg->key_file == NULL)
+            return fail_setup(tls, "cert_file and key_file go together", 0);
+        ret = mbedtls_x509_crt_parse_file(&tls->own_cert, cfg->cert_file);
+        if (ret != 0)
+            return fail_setup(tls, "reading cert_file", ret);
+        ret = mbedtls_pk_parse_keyfile(&tls->own_key, cfg->key_file, NULL,
+                                       mbedtls_ctr_drbg_random, &tls->drbg);
+        if (ret != 0)
+            return fail_setup(tls, "reading key_file", ret);
+        ret = mbedtls_ssl_conf_own_cert(&tls->conf, &tls->own_cert, &tls->own_key);
+        if (ret != 0)
+            return fail_setup(tls, "using cert_file/key_file", ret);
+#else
+        return fail_setup(tls, "cert_file/key_file need MBEDTLS_FS_IO", 0);
+#endif
+    }
+
+    if (cfg->alpn != NULL) {
+        tls->alpn_list[0] = cfg->alpn;
+        tls->alpn_list[1] = NULL;
+        ret = mbedtls_ssl_conf_alpn_protocols(&tls->conf, tls->alpn_list);
+        if (ret != 0)
+            return fail_setup(tls, "ALPN protocol name", ret);
+    }
+
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+    mbedtls_ssl_conf_session_tickets(&tls->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
+    /* Make a TLS 1.3 NewSessionTicket visible to recv (see on_new_ticket). */
+    mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(
+        &tls->conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
+#endif
+#endif
+
+    ret = mbedtls_ssl_setup(&tls->ssl, &tls->conf);
+    if (ret != 0)
+        return fail_setup(tls, "mbedtls_ssl_setup (out of memory?)", ret);
+    ret = mbedtls_ssl_set_hostname(&tls->ssl, cfg->server_name); /* SNI + name check */
+    if (ret != 0)
+        return fail_setup(tls, "server_name", ret);
+    mbedtls_ssl_set_bio(&tls->ssl, tls, bio_send, bio_recv, NULL);
+
+    tls->self.ctx = tls;
+    tls->self.send = tls_send;
+    tls->self.recv = tls_recv;
+    return KL_OK;
+}
+
+/* ---- handshake and data ------------------------------------------------------ */
+
+int kl_tls_handshake(kl_tls_t *tls)
+{
+    if (tls == NULL || tls->lower == NULL)
+        return KL_ERR_ARG;
+    if (tls->handshake_done)
+        return 1;
+    if (tls->last_status != KL_OK)
+        return tls->last_status; /* a failed handshake stays failed */
+    int ret = mbedtls_ssl_handshake(&tls->ssl);
+    if (ret == 0) {
+        tls->handshake_done = 1;
+        tls->verify_flags = mbedtls_ssl_get_verify_result(&tls->ssl);
+        return 1;
+    }
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+        return 0;
+    return map_error(tls, ret);
+}
+
+/* A TLS 1.3 server sent a NewSessionTicket; mbedTLS has stored it in the
+ * session. Hook for resumption: a later change saves it here with
+ * mbedtls_ssl_get_session() into the connection-hint cache. */
+static void on_new_ticket(kl_tls_t *tls)
+{
+    tls->tickets_received++;
+}
+
+static int tls_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    kl_tls_t *tls = ctx;
+    if (buf == NULL || len == 0)
+        return KL_ERR_ARG;
+    if (!tls->handshake_done) {
+        int h = kl_tls_handshake(tls);
+        if (h <= 0)
+            return h;
+    }
+    if (tls->last_status != KL_OK)
+        return tls->last_status;
+    for (;;) {
+        int ret = mbedtls_ssl_read(&tls->ssl, buf, len);
+        if (ret > 0)
+            return ret;
+        if (ret == 0)
+            return fail(tls, KL_ERR_CONN_CLOSED, MBEDTLS_ERR_SSL_CONN_EOF);
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+            return 0;
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_PROTO_TLS1_3)
+        if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+            on_new_ticket(tls);
+            continue;
+        }
+#endif
+        return map_error(tls, ret);
+    }
+}
+
+static int tls_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    kl_tls_t *tls = ctx;
+    if (buf == NULL || len == 0)
+        return KL_ERR_ARG;
+    if (!tls->handshake_done) {
+        int h = kl_tls_handshake(tls);
+        if (h <= 0)
+            return h;
+    }
+    if (tls->last_status != KL_OK)
+        return tls->last_status;
+    /* mbedTLS wants a write that returned WANT_WRITE repeated with the same
+     * bytes; the layer above may offer more by then, so offer exactly what
+     * mbedTLS took the first time. */
+    size_t n = len;
+    if (tls->write_pending > 0) {
+        if (len < tls->write_pending)
+            return fail(tls, KL_ERR_STATE, 0);
+        n = tls->write_pending;
+    } else {
+        int max = mbedtls_ssl_get_max_out_record_payload(&tls->ssl);
+        if (max > 0 && n > (size_t)max)
+            n = (size_t)max;
+    }
+    int ret = mbedtls_ssl_write(&tls->ssl, buf, n);
+    if (ret > 0) {
+        tls->write_pending = 0;
+        return ret;
+    }
+    if (ret == MBEDTLS_ERR_SSL_WANT_WRITE || ret == MBEDTLS_ERR_SSL_WANT_READ) {
+        tls->write_pending = n;
+        return 0;
+    }
+    return map_error(tls, ret);
+}
+
+kl_transport_t *kl_tls_transport(kl_tls_t *tls)
+{
+    return tls != NULL && tls->lower != NULL ? &tls->self : NULL;
+}
+
+void kl_tls_close(kl_tls_t *tls)
+{
+    if (tls != NULL && tls->handshake_done && tls->last_status == KL_OK)
+        (void)mbedtls_ssl_close_notify(&tls->ssl);
+}
+
+void kl_tls_free(kl_tls_t *tls)
+{
+    if (tls == NULL)
+        return;
+    mbedtls_ssl_free(&tls->ssl);
+    mbedtls_ssl_config_free(&tls->conf);
+    mbedtls_x509_crt_free(&tls->ca);
+    mbedtls_x509_crt_free(&tls->own_cert);
+    mbedtls_pk_free(&tls->own_key);
+    mbedtls_ctr_drbg_free(&tls->drbg);
+    mbedtls_entropy_free(&tls->entropy);
+    tls->lower = NULL;
+    tls->handshake_done = 0;
+}
+
+/* ---- diagnostics ------------------------------------------------------------ */
+
+/* Appends to buf (capacity cap, always NUL-terminated). */
+static void append(char *buf, size_t cap, const char *s)
+{
+    size_t used = strlen(buf);
+    if (used + 1 >= cap)
+        return;
+    snprintf(buf + used, cap - used, "%s%s", used > 0 ? "; " : "", s);
+}
+
+static void cert_reasons(const kl_tls_t *tls, char *buf, size_t cap)
+{
+    uint32_t f = tls->verify_flags;
+    char tmp[160];
+
+    if (f & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
+        const char *host = mbedtls_ssl_get_hostname((mbedtls_ssl_context *)&tls->ssl);
+        snprintf(tmp, sizeof tmp, "certificate name mismatch (expected %s)", host ? host : "?");
+        append(buf, cap, tmp);
+        f &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    }
+    if (f & MBEDTLS_X509_BADCERT_NOT_TRUSTED) {
+        append(buf, cap, "certificate not trusted (not issued by a configured CA)");
+        f &= ~(uint32_t)MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+    }
+    if (f & MBEDTLS_X509_BADCERT_EXPIRED) {
+        append(buf, cap, "certificate expired");
+        f &= ~(uint32_t)MBEDTLS_X509_BADCERT_EXPIRED;
+    }
+    if (f & MBEDTLS_X509_BADCERT_FUTURE) {
+        append(buf, cap, "certificate not yet valid (check the clock)");
+        f &= ~(uint32_t)MBEDTLS_X509_BADCERT_FUTURE;
+    }
+    if (f != 0) {
+        /* The rest in mbedTLS's words, one reason per line. */
+        char info[256];
+        if (mbedtls_x509_crt_verify_info(info, sizeof info, "", f) > 0) {
+            for (char *line = info, *nl; *line != '\0'; line = nl + 1) {
+                nl = strchr(line, '\n');
+                if (nl == NULL)
+                    nl = line + strlen(line) - 1;
+                else
+                    *nl = '\0';
+                if (*line != '\0')
+                    append(buf, cap, line);
+            }
+        }
+    }
+    if (buf[0] == '\0')
+        append(buf, cap, "certificate rejected");
+}
+
+const char *kl_tls_error_text(const kl_tls_t *tls, char *buf, size_t cap)
+{
+    if (buf == NULL || cap == 0)
+        return "";
+    buf[0] = '\0';
+    if (tls == NULL || tls->last_status == KL_OK)
+        return buf;
+    if (tls->last_status == KL_ERR_TLS_CERT) {
+        cert_reasons(tls, buf, cap);
+        return buf;
+    }
+    if (tls->last_status == KL_ERR_TLS_RECORD_TOO_LARGE) {
+        snprintf(buf, cap, "TLS record of %zu bytes exceeds MBEDTLS_SSL_IN_CONTENT_LEN (%d)",
+                 tls->rec_last_len, MBEDTLS_SSL_IN_CONTENT_LEN);
+        return buf;
+    }
+    append(buf, cap, kl_strerror(tls->last_status));
+    if (tls->last_status == KL_ERR_TLS_SETUP && tls->setup_step != NULL)
+        append(buf, cap, tls->setup_step);
+    if (tls->last_error != 0) {
+        char err[128];
+#if defined(MBEDTLS_ERROR_C)
+        mbedtls_strerror(tls->last_error, err, sizeof err);
+#else
+        snprintf(err, sizeof err, "mbedTLS error -0x%04x", (unsigned)-tls->last_error);
+#endif
+        append(buf, cap, err);
+    }
+    return buf;
+}
+
+const char *kl_tls_version(const kl_tls_t *tls)
+{
+    if (tls == NULL || !tls->handshake_done)
+        return "";
+    return mbedtls_ssl_get_version(&tls->ssl);
+}
