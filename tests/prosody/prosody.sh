@@ -17,7 +17,7 @@
 # accounts in DIR, so `stop DIR; start DIR --wrong-cert` keeps the users.
 #   --wrong-cert   serve DIR/wrong.pem (SAN DNS:wrong.test) instead of the
 #                  localhost certificate (negative tests). Also KL_WRONG_CERT=1.
-#   --debug        log at debug level (stanzas and raw I/O) instead of info.
+#   --debug        log at debug level (every stanza sent and received).
 #                  Also KL_PROSODY_DEBUG=1.
 #   ports (option beats environment beats default), all on 127.0.0.1 only:
 #     --c2s-port  KL_C2S_PORT      5222  c2s, STARTTLS (required)
@@ -31,7 +31,8 @@
 #   Prints "prosody: started pid P in DIR" on success.
 #
 # stop: SIGTERM to the PID in DIR/prosody.pid, waits up to 10 s until it is
-# gone (then SIGKILL). Never kills anything by name.
+# gone (then SIGKILL). Never kills anything by name; refuses if that PID's
+# command line does not name DIR's config. Exit 0 also when nothing runs.
 #
 # Files in DIR:
 #   ca.pem ca.der ca.key   test CA (ECDSA P-256), PEM and DER
@@ -266,21 +267,32 @@ cmd_start() {
 	# does not take Prosody down before `stop` runs; stop/netns.sh kill by PID.
 	setsid prosody --config "$DIR/prosody.cfg.lua" -F \
 		</dev/null >"$DIR/prosody.out" 2>&1 &
-	local pid=$! i ok
+	local pid=$! i up="" down why=""
+	# Probe each port until it answers once (every probe is a log line),
+	# give up at the first error in the log or after 10 s.
 	for i in $(seq 100); do
-		ok=1
-		for p in $ports; do port_open "$p" || { ok=0; break; }; done
-		[ $ok = 1 ] && break
-		pid_alive "$pid" || break
+		down=""
+		for p in $ports; do
+			case " $up " in *" $p "*) continue ;; esac
+			if port_open "$p"; then up="$up $p"; else down="$down $p"; fi
+		done
+		[ -z "$down" ] && break
+		if ! pid_alive "$pid"; then why="Prosody exited"; break; fi
+		if grep -qE '	(error|fatal)	' "$DIR/prosody.log"; then why="errors in the log"; break; fi
 		sleep 0.1
 	done
-	if [ $ok != 1 ]; then
-		echo "prosody.sh: Prosody did not come up on 127.0.0.1 ports $ports" >&2
-		echo "--- $DIR/prosody.out" >&2; tail -n 20 "$DIR/prosody.out" >&2
-		echo "--- $DIR/prosody.log" >&2; tail -n 30 "$DIR/prosody.log" >&2
+	if [ -n "$down" ]; then
+		echo "prosody.sh: Prosody did not come up on 127.0.0.1 port(s)$down (${why:-timeout after 10 s})" >&2
+		echo "--- $DIR/prosody.out" >&2; grep -v '^$' "$DIR/prosody.out" | tail -n 15 >&2
+		echo "--- $DIR/prosody.log (warnings and errors)" >&2
+		grep -vE '	(info|debug)	' "$DIR/prosody.log" | head -n 20 >&2
+		echo "--- $DIR/prosody.log (tail)" >&2; tail -n 10 "$DIR/prosody.log" >&2
 		if pid_alive "$pid"; then
-			kill -TERM "$pid"; sleep 0.5; pid_alive "$pid" && kill -KILL "$pid"
+			kill -TERM "$pid"
+			for i in $(seq 50); do pid_alive "$pid" || break; sleep 0.1; done
+			pid_alive "$pid" && kill -KILL "$pid"
 		fi
+		rm -f "$DIR/prosody.pid"
 		exit 1
 	fi
 	# Prosody writes its pidfile itself (mod_posix); wait briefly for it.
@@ -296,7 +308,10 @@ cmd_start() {
 }
 
 cmd_stop() {
-	[ -f "$DIR/prosody.pid" ] || die "no $DIR/prosody.pid (not started?)"
+	if [ ! -f "$DIR/prosody.pid" ]; then
+		echo "prosody: not running (no $DIR/prosody.pid)"
+		return 0
+	fi
 	local pid i
 	pid=$(cat "$DIR/prosody.pid")
 	case $pid in ''|*[!0-9]*) die "bad pidfile $DIR/prosody.pid" ;; esac
