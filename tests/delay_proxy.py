@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import signal
 import socket
+import struct
 import sys
 
 
@@ -65,6 +66,18 @@ class Proxy:
             except OSError:
                 pass
 
+    @staticmethod
+    def reset(writer):
+        """Close with RST (linger 0), not FIN."""
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        writer.transport.abort()
+
     async def pump_in(self, reader, queue, conn, tag, hold_until):
         """Read chunks, stamp each with its release time, queue them."""
         last = 0.0
@@ -96,7 +109,7 @@ class Proxy:
                     await writer.drain()
                     return
                 if kind == "RST":
-                    writer.transport.abort()
+                    self.reset(writer)
                     return
                 writer.write(kind)
                 await writer.drain()

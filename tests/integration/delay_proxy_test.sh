@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 PROXY="$here/../delay_proxy.py" timeout -k 5 50 python3 - <<'EOF' | tee "$out"
-import os, socket, socketserver, subprocess, sys, threading, time
+import os, socket, socketserver, struct, subprocess, sys, threading, time
 
 PROXY = os.environ["PROXY"]
 D = 100  # ms one way
@@ -31,6 +31,10 @@ class Echo(socketserver.BaseRequestHandler):
                 return
             if data == b"close-now":
                 return  # server closes first
+            if data == b"reset-now":
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()  # RST
+                return
             s.sendall(data)
 
 class Server(socketserver.ThreadingTCPServer):
@@ -125,6 +129,17 @@ try:
     s = conn(port)
     t = now(); s.sendall(b"close-now"); e = s.recv(10); dt = now() - t
     check("server-close", e == b"" and near(dt, 2 * D), "%.0f ms" % dt)
+    s.close()
+
+    # 5b. the server resets: the client gets a reset one RTT after asking
+    s = conn(port)
+    t = now(); s.sendall(b"reset-now")
+    try:
+        e = s.recv(10)
+    except ConnectionResetError:
+        e = "RST"
+    dt = now() - t
+    check("server-reset", e == "RST" and near(dt, 2 * D), "%s after %.0f ms" % (e, dt))
     s.close()
 
     # 6. many connections at once, each still one RTT
