@@ -7,6 +7,7 @@
 # test port and stopped by its PID.
 #
 # CLIENT is build/tests/integration/tls_client (tests/integration/tls_client.c).
+# KL_TEST_WRAP, if set, prefixes each client run (e.g. valgrind -q).
 # Last line: "tls: N passed, N failed"; exit status non-zero on any failure.
 set -u
 
@@ -66,12 +67,12 @@ fi
 # ---- servers ----------------------------------------------------------------
 # start_server PORT CERT [s_server args...]: -rev echoes each line reversed.
 start_server() {
-	local port=$1 cert=$2 i
+	local port=$1 cert=$2
 	shift 2
 	openssl s_server -accept "127.0.0.1:$port" -cert "$cert.pem" -key "$cert.key" \
 		-rev -quiet "$@" </dev/null >"$tmp/server-$port.log" 2>&1 &
 	server_pids+=($!)
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
 		kill -0 "$!" 2>/dev/null || break
 		sleep 0.05
@@ -86,15 +87,42 @@ start_server 4432 server -tls1_2 || bad "server tls1.2" "not started"
 start_server 4433 wrongname || bad "server wrong name" "not started"
 start_server 4434 rsaserver -tls1_3 || bad "server rsa" "not started"
 
+# A raw server that answers the ClientHello with a record header announcing
+# 18000 bytes (> 2^14 + 256: no peer may send it; a device with small
+# MBEDTLS_SSL_IN_CONTENT_LEN meets the same failure with legal records).
+cat >"$tmp/bigrecord.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(1)
+c, _ = s.accept()
+try:
+    c.recv(4096)
+    n = 18000
+    c.sendall(bytes([22, 3, 3, n >> 8, n & 255]) + bytes(n))
+    c.recv(4096)
+except OSError:
+    pass
+PY
+python3 "$tmp/bigrecord.py" 4435 >"$tmp/server-4435.log" 2>&1 &
+server_pids+=($!)
+for _ in $(seq 100); do ss -Hltn "sport = :4435" | grep -q . && break; sleep 0.05; done
+
 # run NAME EXPECTED-FIELDS... -- CLIENT-ARGS...: every field (key=value or
 # key~substring) must appear in the client's result line.
 run() {
-	local name=$1 out f key val
+	local name=$1 out f key val rc
 	shift
 	local want=()
 	while [ "$1" != "--" ]; do want+=("$1"); shift; done
 	shift
-	out=$("$client" "$@" 2>&1)
+	# shellcheck disable=SC2086 # KL_TEST_WRAP is a command line, e.g. "valgrind -q --error-exitcode=9"
+	out=$(${KL_TEST_WRAP:-} "$client" "$@" 2>&1)
+	rc=$?
+	# 0: success, 1: an expected failure was reported; anything else is a
+	# crash, bad usage or (under KL_TEST_WRAP=valgrind) a memory error.
+	[ "$rc" -le 1 ] || { bad "$name" "client exited with $rc: $out"; return; }
 	for f in "${want[@]}"; do
 		case $f in
 		*~*) key=${f%%~*}; val=${f#*~}
@@ -127,6 +155,9 @@ run "certificate from an untrusted CA is refused" \
 run "TLS 1.3-only client refuses a TLS 1.2 server" \
 	status=KL_ERR_TLS \
 	-- 4432 localhost ca.pem --tls13-only
+run "oversize record is named" \
+	status=KL_ERR_TLS_RECORD_TOO_LARGE "reason~record of 18000 bytes" \
+	-- 4435 localhost ca.pem
 run "no CA file is a setup error" \
 	status=KL_ERR_TLS_SETUP "reason~reading ca_file" \
 	-- 4431 localhost "$tmp/nonexistent.pem"
