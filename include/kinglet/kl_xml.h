@@ -24,6 +24,32 @@
  * (resolved namespace URIs). All are valid until the next call to
  * kl_xml_next() or kl_xml_reset(), or until the caller modifies or moves
  * the input bytes, whichever comes first.
+ *
+ * Details the engine can rely on:
+ *  - TEXT tokens are never empty. A piece ends before '<', or at the last
+ *    byte that cannot change meaning (an incomplete UTF-8 sequence, entity
+ *    or character reference, a trailing CR, a possible "]]>" in a CDATA
+ *    section are held back until more bytes arrive). A CDATA piece's
+ *    consumed count includes the "<![CDATA[" / "]]>" delimiters it covers.
+ *  - The XML declaration, empty CDATA sections and whitespace outside the
+ *    root are not tokens: their bytes count towards the next token's
+ *    *consumed. Only whitespace may appear outside the root; the XML
+ *    declaration only once, before the root (elsewhere: KL_ERR_XML_PI);
+ *    encoding, if given, must be UTF-8.
+ *  - After the root's end tag (END at depth 1, or at the base depth + 1 of
+ *    an inner tokenizer) the tokenizer is done: whitespace yields
+ *    KL_XML_NEED_MORE with nothing consumed, anything else KL_ERR_XML_SYNTAX.
+ *  - An end tag with no open element: KL_ERR_XML_MISMATCH. A '<' inside an
+ *    attribute value, CDATA or text outside the root, "]]>" in text:
+ *    KL_ERR_XML_SYNTAX. A reference '&' that is not one of the five
+ *    predefined entities: KL_ERR_XML_ENTITY; "&#" forms that are malformed,
+ *    longer than 16 bytes or not an XML Char: KL_ERR_XML_CHARREF.
+ *  - Bad namespace use (unbound prefix, more than one ':' in a name, empty
+ *    prefix or local part, xmlns:p='', rebinding xml/xmlns): KL_ERR_XML_NAMESPACE.
+ *    Duplicate attributes (same qualified name, or same namespace URI and
+ *    local name): KL_ERR_XML_ATTR_DUP.
+ *  - Errors are sticky: every later call returns the same error until
+ *    kl_xml_init()/kl_xml_reset(). Argument errors (KL_ERR_ARG) are not sticky.
  */
 #ifndef KINGLET_KL_XML_H
 #define KINGLET_KL_XML_H
@@ -60,12 +86,19 @@ typedef struct kl_xml_token {
                            slice passed to this call */
 } kl_xml_token_t;
 
-/* Tokenizer state: fixed size, no pointers into the input. */
+/* Tokenizer state: fixed size, no pointers into the input.
+ * Stack frame of the element at depth d (1..depth) begins at stack[frame[d]]:
+ * name length, prefix length, resolved URI offset (2) and length (2),
+ * declaration count, the qualified name, then each namespace declaration
+ * as prefix length, URI length (2), prefix, decoded URI. */
 typedef struct kl_xml {
     uint32_t flags;
     uint8_t depth;
     uint8_t pending_end; /* an END for an empty element is owed */
     uint16_t stack_len;
+    int16_t error;       /* sticky error, 0 if none */
+    uint8_t base;        /* depth at which this tokenizer started (inner: the parent's) */
+    uint8_t brackets;    /* ']' ending the last text piece (0..2), to catch a split "]]>" */
     uint16_t frame[KL_XML_MAX_DEPTH + 1]; /* stack offset where each open element's frame begins */
     uint8_t stack[KL_XML_STACK_SIZE];     /* open element names + namespace declarations */
 } kl_xml_t;
@@ -78,7 +111,15 @@ void kl_xml_reset(kl_xml_t *x);
 
 /* Start tokenizing a fragment that lives inside an element of `parent` at
  * `parent`'s current depth, inheriting its namespace context: used to walk
- * a stanza again (a cursor) from its raw bytes. */
+ * a stanza again (a cursor) from its raw bytes. The parent's stack is
+ * copied (parent is not referenced afterwards), so call it while the parent
+ * is at the stanza's parent depth: before it returned the stanza's START or
+ * after it returned the stanza's END (e.g. depth 1 inside <stream:stream>).
+ * The inner tokenizer reports absolute depths (the stanza is parent depth
+ * + 1) and accepts exactly one element, optionally preceded by whitespace
+ * (no XML declaration); after that element's END it is done like a
+ * document after its root (see above): whitespace gives NEED_MORE, other
+ * bytes KL_ERR_XML_SYNTAX. */
 void kl_xml_init_inner(kl_xml_t *x, const kl_xml_t *parent);
 
 /* Scan buf[0..len) for the next token.
@@ -101,10 +142,18 @@ int kl_xml_attr_get(kl_slice_t attrs, const char *name, kl_slice_t *value);
 /* Decode a raw attribute value or raw character data (entities, character
  * references; CDATA text is copied unchanged when cdata is 1) into out.
  * Returns the decoded length, or KL_ERR_TOO_LARGE if out is too small
- * (nothing useful is left in out then). out need not be NUL-terminated. */
+ * (nothing useful is left in out then). out need not be NUL-terminated.
+ * Line ends are normalised as XML requires (CR LF and lone CR become LF) in
+ * every mode. cdata may also be KL_XML_RAW_ATTR: attribute-value
+ * normalisation (literal TAB, LF, CR become spaces; references are kept).
+ * Raw input kl_xml_next() did not accept gives KL_ERR_XML_ENTITY or
+ * KL_ERR_XML_CHARREF for a bad reference (never undefined behaviour). */
+#define KL_XML_RAW_TEXT 0
+#define KL_XML_RAW_CDATA 1
+#define KL_XML_RAW_ATTR 2
 int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap);
 
-/* 1 if the decoded form of raw equals the NUL-terminated string s. */
+/* 1 if the decoded form (KL_XML_RAW_TEXT) of raw equals the NUL-terminated string s. */
 int kl_xml_decoded_eq(kl_slice_t raw, const char *s);
 
 /* 1 if the slice equals the NUL-terminated string s. */
@@ -114,7 +163,17 @@ int kl_slice_eq(kl_slice_t a, const char *s);
 
 /* Builds XML into a caller's buffer. Errors are sticky: after the first
  * KL_ERR_WRITE_FULL every call is a no-op and kl_xw_status() reports it,
- * so a stanza can be built with no checks in between and checked once. */
+ * so a stanza can be built with no checks in between and checked once.
+ * A failing call leaves len where it was before that call (no partial
+ * output). Other sticky errors: KL_ERR_XML_UTF8 for text or attribute
+ * values that are not UTF-8 or contain a character XML 1.0 forbids (C0
+ * controls other than TAB LF CR, U+FFFE, U+FFFF; nothing is emitted for
+ * them, never a dropped or replaced character); KL_ERR_ARG for a NULL or
+ * empty name, or a name with a byte that cannot be in an XML name
+ * (whitespace, controls, < > & ' " = /); KL_ERR_STATE for an attribute
+ * with no open start tag. TAB, LF, CR are written as &#9; &#10; &#13; in
+ * attribute values and CR as &#13; in text, so they survive a parser's
+ * normalisation. buf is not NUL-terminated. */
 typedef struct kl_xw {
     uint8_t *buf;
     size_t cap;
