@@ -105,6 +105,11 @@ if [ -n "$missing" ]; then
         fi
         ;;
     esac
+    still=
+    for p in $missing; do
+        dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || still="$still $p"
+    done
+    [ -z "$still" ] || die "still not installed after apt-get install:$still"
     say "Debian packages installed"
 fi
 
