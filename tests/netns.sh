@@ -56,12 +56,12 @@ ns_pids() {
 }
 
 cleanup() {
-	local pids i
+	local pids
 	pids=$(ns_pids)
 	[ -z "$pids" ] && return
 	echo "netns.sh: killing leftover processes in the namespace: $(echo $pids)" >&2
 	kill -TERM $pids 2>/dev/null
-	for i in $(seq 30); do
+	for _ in $(seq 30); do
 		pids=$(ns_pids)
 		[ -z "$pids" ] && return
 		sleep 0.1

@@ -101,7 +101,7 @@ rm -f "$DIR/bob.ready"
 client --jid bob@localhost --pass bobpass --expect-body "hello bob" \
 	--ready-file "$DIR/bob.ready" >"$DIR/bob.out" 2>&1 &
 bob=$!
-for i in $(seq 100); do [ -f "$DIR/bob.ready" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -f "$DIR/bob.ready" ] && break; sleep 0.1; done
 out=$(client --jid alice@localhost --pass alicepass --to bob@localhost --send "hello bob" 2>&1)
 check "alice sends bob a message" grep -q '^sent to=bob@localhost' <<<"$out"
 wait $bob

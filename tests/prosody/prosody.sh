@@ -324,7 +324,7 @@ cmd_stop() {
 	tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$DIR/prosody.cfg.lua" \
 		|| die "pid $pid is not the Prosody of $DIR; not killing it"
 	kill -TERM "$pid"
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		pid_alive "$pid" || break
 		sleep 0.1
 	done
