@@ -312,7 +312,7 @@ cmd_stop() {
 		echo "prosody: not running (no $DIR/prosody.pid)"
 		return 0
 	fi
-	local pid i
+	local pid
 	pid=$(cat "$DIR/prosody.pid")
 	case $pid in ''|*[!0-9]*) die "bad pidfile $DIR/prosody.pid" ;; esac
 	if ! pid_alive "$pid"; then
