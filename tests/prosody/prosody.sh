@@ -267,10 +267,10 @@ cmd_start() {
 	# does not take Prosody down before `stop` runs; stop/netns.sh kill by PID.
 	setsid prosody --config "$DIR/prosody.cfg.lua" -F \
 		</dev/null >"$DIR/prosody.out" 2>&1 &
-	local pid=$! i up="" down why=""
+	local pid=$! up="" down why=""
 	# Probe each port until it answers once (every probe is a log line),
 	# give up at the first error in the log or after 10 s.
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		down=""
 		for p in $ports; do
 			case " $up " in *" $p "*) continue ;; esac
@@ -289,14 +289,14 @@ cmd_start() {
 		echo "--- $DIR/prosody.log (tail)" >&2; tail -n 10 "$DIR/prosody.log" >&2
 		if pid_alive "$pid"; then
 			kill -TERM "$pid"
-			for i in $(seq 50); do pid_alive "$pid" || break; sleep 0.1; done
+			for _ in $(seq 50); do pid_alive "$pid" || break; sleep 0.1; done
 			pid_alive "$pid" && kill -KILL "$pid"
 		fi
 		rm -f "$DIR/prosody.pid"
 		exit 1
 	fi
 	# Prosody writes its pidfile itself (mod_posix); wait briefly for it.
-	for i in $(seq 20); do [ -s "$DIR/prosody.pid" ] && break; sleep 0.05; done
+	for _ in $(seq 20); do [ -s "$DIR/prosody.pid" ] && break; sleep 0.05; done
 	[ -s "$DIR/prosody.pid" ] || echo "$pid" > "$DIR/prosody.pid"
 	[ "$(cat "$DIR/prosody.pid")" = "$pid" ] \
 		|| echo "prosody.sh: warning: pidfile says $(cat "$DIR/prosody.pid"), started $pid" >&2
