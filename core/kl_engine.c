@@ -1,0 +1,1283 @@
+/* kinglet — the session engine: stream negotiation, the pipelining
+ * planner, stanza delivery. Sans-I/O: see kinglet.h for the contract. */
+#include <string.h>
+
+#include "kinglet/kinglet.h"
+#include "kl_internal.h"
+
+/* ---- namespaces --------------------------------------------------------- */
+#define NS_STREAMS "http://etherx.jabber.org/streams"
+#define NS_CLIENT "jabber:client"
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_STREAM_ERR "urn:ietf:params:xml:ns:xmpp-streams"
+#define NS_SM "urn:xmpp:sm:3"
+#define NS_PIPELINING "urn:xmpp:features:pipelining"
+#define NS_PING "urn:xmpp:ping"
+#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+
+/* ---- state ---------------------------------------------------------------- */
+enum {
+    ST_INIT = 0,  /* not connected */
+    ST_NEG,       /* first stream, before TLS */
+    ST_TLS_WAIT,  /* the port runs the TLS handshake */
+    ST_AUTH,      /* stream that authenticates (after TLS) */
+    ST_BIND,      /* stream after SASL success */
+    ST_ONLINE,
+    ST_CLOSING,   /* we sent </stream:stream> */
+    ST_DONE       /* closed or failed; final event reported */
+};
+
+enum {
+    FL_TLS = 1u << 0,
+    FL_TLS_VERIFIED = 1u << 1,
+    FL_SENT_STARTTLS = 1u << 2,
+    FL_SENT_AUTH = 1u << 3,
+    FL_SENT_BIND = 1u << 4,
+    FL_GOT_HEADER = 1u << 5,
+    FL_GOT_FEATURES = 1u << 6,
+    FL_SENT_CLOSE = 1u << 7,
+    FL_SENT_SESSION = 1u << 8
+};
+
+enum { /* c->feat */
+    FT_STARTTLS = 1u << 0,
+    FT_MECHS = 1u << 1,
+    FT_BIND = 1u << 2,
+    FT_SESSION_REQ = 1u << 3,
+    FT_SM = 1u << 4,
+    FT_PIPELINING = 1u << 5
+};
+
+enum { /* c->mechs */
+    MECH_PLAIN = 1u << 0,
+    MECH_SCRAM_SHA1 = 1u << 1,
+    MECH_SCRAM_SHA256 = 1u << 2,
+    MECH_EXTERNAL = 1u << 3
+};
+
+enum { /* c->stanza_kind */
+    SK_NONE = 0,
+    SK_STANZA, /* message / presence / iq in the stream namespace */
+    SK_OTHER   /* negotiation elements, stream errors, unknown */
+};
+
+enum { STREAMING_OFF = 0, STREAMING_REPLAY, STREAMING_LIVE };
+
+/* Output kept free before input is processed, so that automatic answers
+ * (ping, disco#info, </stream:stream>) always fit. */
+#define TX_RESERVE 192u
+
+static const char bind_id[] = "kl-bind";
+static const char session_id[] = "kl-sess";
+
+static int time_reached(uint32_t now, uint32_t deadline) { return (int32_t)(now - deadline) >= 0; }
+
+/* ---- output ---------------------------------------------------------------- */
+
+static void tx_compact(kl_client_t *c)
+{
+    if (c->tx_sent == 0)
+        return;
+    memmove(c->tx, c->tx + c->tx_sent, c->tx_len - c->tx_sent);
+    c->tx_len -= c->tx_sent;
+    c->tx_sent = 0;
+}
+
+static void out_begin(kl_client_t *c, kl_xw_t *w)
+{
+    tx_compact(c);
+    kl_xw_init(w, c->tx + c->tx_len, sizeof c->tx - c->tx_len);
+}
+
+/* Queue what w wrote. A flight is everything written between two waits
+ * for input; before online every flight is one the engine waits on. */
+static int out_commit(kl_client_t *c, const kl_xw_t *w)
+{
+    int st = kl_xw_status(w);
+    if (st == KL_ERR_WRITE_FULL)
+        return KL_ERR_TX_FULL;
+    if (st != KL_OK)
+        return st;
+    if (w->len == 0)
+        return KL_OK;
+    c->tx_len += w->len;
+    c->stats.bytes_out += (uint32_t)w->len;
+    if (!c->flight_open) {
+        c->flight_open = 1;
+        c->stats.flights_total++;
+        if (c->state < ST_ONLINE) {
+            c->stats.flights_out++;
+            c->stats.engine_round_trips++;
+        }
+    }
+    return KL_OK;
+}
+
+static void w_cstr(kl_xw_t *w, const char *s) { kl_xw_raw(w, (const uint8_t *)s, strlen(s)); }
+
+/* An attribute whose value is a raw (still escaped, validated) slice from
+ * the input: copied as is, except that the quote we use is escaped. */
+static void w_attr_raw(kl_xw_t *w, const char *name, kl_slice_t raw)
+{
+    size_t i, from = 0;
+    kl_xw_raw(w, (const uint8_t *)" ", 1);
+    w_cstr(w, name);
+    kl_xw_raw(w, (const uint8_t *)"='", 2);
+    for (i = 0; i < raw.len; i++) {
+        if (raw.p[i] == '\'') {
+            kl_xw_raw(w, raw.p + from, i - from);
+            w_cstr(w, "&apos;");
+            from = i + 1;
+        }
+    }
+    kl_xw_raw(w, raw.p + from, raw.len - from);
+    kl_xw_raw(w, (const uint8_t *)"'", 1);
+}
+
+static void w_stream_header(kl_client_t *c, kl_xw_t *w)
+{
+    w_cstr(w, "<?xml version='1.0'?>");
+    kl_xw_start(w, "stream:stream");
+    kl_xw_attr(w, "xmlns", NS_CLIENT);
+    kl_xw_attr(w, "xmlns:stream", NS_STREAMS);
+    kl_xw_attr(w, "to", c->domain);
+    /* Our identity goes out only once the channel is encrypted. */
+    if (c->flags & FL_TLS)
+        kl_xw_attr_n(w, "from", (const uint8_t *)c->cfg.jid, c->bare_len);
+    kl_xw_attr(w, "version", "1.0");
+    kl_xw_attr(w, "xml:lang", "en");
+    kl_xw_close_start(w);
+}
+
+static void w_starttls(kl_xw_t *w) { w_cstr(w, "<starttls xmlns='" NS_TLS "'/>"); }
+
+static void w_auth_plain(kl_client_t *c, kl_xw_t *w)
+{
+    kl_b64_t b;
+    const char *pw = c->cfg.password ? c->cfg.password : "";
+    w_cstr(w, "<auth xmlns='" NS_SASL "' mechanism='PLAIN'>");
+    /* authzid (empty) NUL authcid NUL password, RFC 4616 */
+    kl_b64_init(&b, w);
+    kl_b64_feed(&b, (const uint8_t *)"", 1);
+    kl_b64_feed(&b, (const uint8_t *)c->cfg.jid, c->local_len);
+    kl_b64_feed(&b, (const uint8_t *)"", 1);
+    kl_b64_feed(&b, (const uint8_t *)pw, strlen(pw));
+    kl_b64_finish(&b);
+    w_cstr(w, "</auth>");
+}
+
+static const char *jid_resource(const kl_client_t *c)
+{
+    return c->cfg.jid[c->bare_len] == '/' ? c->cfg.jid + c->bare_len + 1 : NULL;
+}
+
+static void w_bind(kl_client_t *c, kl_xw_t *w)
+{
+    const char *res = jid_resource(c);
+    kl_xw_start(w, "iq");
+    kl_xw_attr(w, "type", "set");
+    kl_xw_attr(w, "id", bind_id);
+    kl_xw_start(w, "bind");
+    kl_xw_attr(w, "xmlns", NS_BIND);
+    if (res && *res) {
+        kl_xw_start(w, "resource");
+        kl_xw_text(w, (const uint8_t *)res, strlen(res));
+        kl_xw_end(w, "resource");
+    }
+    kl_xw_end(w, "bind");
+    kl_xw_end(w, "iq");
+}
+
+/* ---- failing ---------------------------------------------------------------- */
+
+static void set_condition(kl_client_t *c, kl_slice_t s)
+{
+    size_t n = s.len < sizeof c->condition - 1 ? s.len : sizeof c->condition - 1;
+    memcpy(c->condition, s.p, n);
+    c->condition[n] = '\0';
+}
+
+static void set_condition_str(kl_client_t *c, const char *s)
+{
+    kl_slice_t sl = {(const uint8_t *)s, strlen(s)};
+    set_condition(c, sl);
+}
+
+static const char *xml_error_condition(int status)
+{
+    switch (status) {
+    case KL_ERR_XML_COMMENT:
+    case KL_ERR_XML_PI:
+    case KL_ERR_XML_DTD:
+    case KL_ERR_XML_ENTITY:
+        return "restricted-xml";
+    case KL_ERR_XML_DEPTH:
+    case KL_ERR_XML_STACK:
+    case KL_ERR_XML_NAME_TOO_LONG:
+    case KL_ERR_XML_ATTR_TOO_LONG:
+    case KL_ERR_RX_FULL:
+        return "policy-violation";
+    case KL_ERR_XML_NAMESPACE:
+        return "invalid-namespace";
+    default:
+        return "not-well-formed";
+    }
+}
+
+/* End the session: tell the peer why where that helps, close our side,
+ * and report one KL_EV_ERROR. `send_error` names a stream error condition
+ * we send, or NULL. */
+static int fail(kl_client_t *c, int status, const char *send_error, kl_event_t *ev)
+{
+    if (c->state != ST_TLS_WAIT && c->state != ST_INIT && !(c->flags & FL_SENT_CLOSE)) {
+        kl_xw_t w;
+        out_begin(c, &w);
+        if (send_error && (c->flags & FL_GOT_HEADER)) {
+            w_cstr(&w, "<stream:error><");
+            w_cstr(&w, send_error);
+            w_cstr(&w, " xmlns='" NS_STREAM_ERR "'/></stream:error>");
+        }
+        w_cstr(&w, "</stream:stream>");
+        if (out_commit(c, &w) == KL_OK)
+            c->flags |= FL_SENT_CLOSE;
+    }
+    if (send_error && !c->condition[0])
+        set_condition_str(c, send_error);
+    c->state = ST_DONE;
+    c->final_status = status;
+    ev->type = KL_EV_ERROR;
+    ev->status = status;
+    ev->condition = c->condition;
+    return 1;
+}
+
+/* ---- JID -------------------------------------------------------------------- */
+
+static int parse_jid(kl_client_t *c, const char *jid)
+{
+    size_t n = strlen(jid), at = n, slash = n, i;
+    for (i = 0; i < n; i++) {
+        if (jid[i] == '@' && at == n && slash == n)
+            at = i;
+        else if (jid[i] == '/' && slash == n) {
+            slash = i;
+            break;
+        }
+    }
+    if (at == n || at == 0 || slash == at + 1)
+        return KL_ERR_ARG;
+    if (slash - at - 1 >= KL_JID_MAX || n >= 0xffff)
+        return KL_ERR_JID_TOO_LONG;
+    memcpy(c->domain, jid + at + 1, slash - at - 1);
+    c->domain[slash - at - 1] = '\0';
+    c->local_len = (uint16_t)at;
+    c->bare_len = (uint16_t)slash;
+    return KL_OK;
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
+{
+    int st;
+    if (!c || !cfg || !cfg->jid || cfg->pipelining > KL_PIPELINING_FULL)
+        return KL_ERR_ARG;
+    memset(c, 0, sizeof *c);
+    c->cfg = *cfg;
+    if (!c->cfg.iq_timeout_ms)
+        c->cfg.iq_timeout_ms = KL_IQ_TIMEOUT_MS;
+    st = parse_jid(c, cfg->jid);
+    if (st != KL_OK)
+        return st;
+    return KL_OK;
+}
+
+static void begin_stream(kl_client_t *c)
+{
+    kl_xml_reset(&c->xml);
+    c->flags &= (uint16_t) ~(FL_GOT_HEADER | FL_GOT_FEATURES);
+    c->feat = 0;
+    c->mechs = 0;
+}
+
+int kl_client_connect(kl_client_t *c, uint32_t now_ms)
+{
+    kl_xw_t w;
+    kl_client_config_t cfg;
+    char domain[KL_JID_MAX];
+    uint16_t bare, local;
+    if (!c)
+        return KL_ERR_ARG;
+    /* A fresh session keeps the configuration and nothing else. */
+    cfg = c->cfg;
+    memcpy(domain, c->domain, sizeof domain);
+    bare = c->bare_len;
+    local = c->local_len;
+    memset(c, 0, sizeof *c);
+    c->cfg = cfg;
+    memcpy(c->domain, domain, sizeof domain);
+    c->bare_len = bare;
+    c->local_len = local;
+
+    c->now = now_ms;
+    c->t_connect = now_ms;
+    c->neg_deadline = now_ms + KL_NEGOTIATION_TIMEOUT_MS;
+    begin_stream(c);
+    if (c->cfg.direct_tls) {
+        /* XEP-0368: the port verified TLS before the stream started. */
+        c->flags |= FL_TLS | FL_TLS_VERIFIED;
+        c->state = ST_AUTH;
+    } else {
+        c->state = ST_NEG;
+    }
+    out_begin(c, &w);
+    w_stream_header(c, &w);
+    if (c->state == ST_NEG && c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->cfg.allow_plaintext) {
+        /* safe: the server must offer STARTTLS anyway (we never fall back). */
+        w_starttls(&w);
+        c->flags |= FL_SENT_STARTTLS;
+    }
+    return out_commit(c, &w);
+}
+
+int kl_engine_tls_done(kl_client_t *c, int verified)
+{
+    kl_xw_t w;
+    if (!c || c->state != ST_TLS_WAIT)
+        return KL_ERR_STATE;
+    c->flags |= FL_TLS;
+    if (verified)
+        c->flags |= FL_TLS_VERIFIED;
+    c->state = ST_AUTH;
+    begin_stream(c);
+    out_begin(c, &w);
+    w_stream_header(c, &w);
+    /* safe: after a verified handshake PLAIN rides with the header, unless
+     * the configuration rules PLAIN out. */
+    if (c->cfg.pipelining >= KL_PIPELINING_SAFE && verified && !c->cfg.no_plain &&
+        c->cfg.password) {
+        w_auth_plain(c, &w);
+        c->flags |= FL_SENT_AUTH;
+    }
+    return out_commit(c, &w);
+}
+
+/* ---- input / output buffers ------------------------------------------------ */
+
+uint8_t *kl_engine_input_buf(kl_client_t *c, size_t *cap)
+{
+    *cap = 0;
+    if (!c || c->state == ST_INIT || c->state == ST_TLS_WAIT || c->state == ST_DONE)
+        return c ? c->rx : NULL;
+    if (c->rx_pos > 0) {
+        size_t keep = c->rx_len - c->rx_pos;
+        memmove(c->rx, c->rx + c->rx_pos, keep);
+        c->scan -= c->rx_pos;
+        if (c->stanza_start >= c->rx_pos)
+            c->stanza_start -= c->rx_pos;
+        c->rx_len = keep;
+        c->rx_pos = 0;
+    }
+    *cap = sizeof c->rx - c->rx_len;
+    return c->rx + c->rx_len;
+}
+
+void kl_engine_input_ack(kl_client_t *c, size_t n)
+{
+    if (!c || n > sizeof c->rx - c->rx_len)
+        return;
+    c->rx_len += n;
+    c->stats.bytes_in += (uint32_t)n;
+}
+
+size_t kl_engine_input(kl_client_t *c, const uint8_t *data, size_t len)
+{
+    size_t cap;
+    uint8_t *p = kl_engine_input_buf(c, &cap);
+    if (len > cap)
+        len = cap;
+    if (len) {
+        memcpy(p, data, len);
+        kl_engine_input_ack(c, len);
+    }
+    return len;
+}
+
+const uint8_t *kl_engine_output(kl_client_t *c, size_t *len)
+{
+    *len = c ? c->tx_len - c->tx_sent : 0;
+    return c ? c->tx + c->tx_sent : NULL;
+}
+
+void kl_engine_output_ack(kl_client_t *c, size_t n)
+{
+    if (!c || n > c->tx_len - c->tx_sent)
+        return;
+    c->tx_sent += n;
+    if (c->tx_sent == c->tx_len)
+        c->tx_sent = c->tx_len = 0;
+}
+
+/* ---- views ------------------------------------------------------------------ */
+
+static void view_from_token(kl_stanza_t *st, const kl_xml_token_t *t, kl_slice_t raw)
+{
+    memset(st, 0, sizeof *st);
+    st->raw = raw;
+    st->name = t->local;
+    st->ns = t->ns;
+    st->attrs = t->attrs;
+    kl_xml_attr_get(t->attrs, "from", &st->from);
+    kl_xml_attr_get(t->attrs, "to", &st->to);
+    kl_xml_attr_get(t->attrs, "id", &st->id);
+    kl_xml_attr_get(t->attrs, "type", &st->type);
+}
+
+/* Tokenize the element at raw with c->vx and fill a view of it; c->vx is
+ * left just after its start tag so the caller can walk the children. */
+static int open_view(kl_client_t *c, kl_slice_t raw, kl_stanza_t *st, size_t *pos)
+{
+    kl_xml_token_t t;
+    size_t n = 0;
+    int r;
+    kl_xml_init_inner(&c->vx, &c->root);
+    r = kl_xml_next(&c->vx, raw.p, raw.len, &n, &t);
+    if (r != KL_XML_START)
+        return r < 0 ? r : KL_ERR_PROTOCOL;
+    view_from_token(st, &t, raw);
+    *pos = n;
+    return KL_OK;
+}
+
+/* Next token inside the open view (children of the element); 0 at its end. */
+static int view_next(kl_client_t *c, kl_slice_t raw, size_t *pos, kl_xml_token_t *t)
+{
+    size_t n = 0;
+    int r = kl_xml_next(&c->vx, raw.p + *pos, raw.len - *pos, &n, t);
+    *pos += n;
+    return r;
+}
+
+void kl_cursor_init(kl_cursor_t *cur, const kl_client_t *c, const kl_stanza_t *st)
+{
+    kl_xml_init_inner(&cur->x, &c->root);
+    cur->raw = st->raw;
+    cur->pos = 0;
+}
+
+int kl_cursor_next(kl_cursor_t *cur, kl_xml_token_t *tok)
+{
+    size_t n = 0;
+    int r = kl_xml_next(&cur->x, cur->raw.p + cur->pos, cur->raw.len - cur->pos, &n, tok);
+    cur->pos += n;
+    return r > 0 ? 1 : r;
+}
+
+static int child_text(kl_xml_t *x, kl_slice_t raw, const char *local, const char *ns, char *out,
+                      size_t cap)
+{
+    kl_xml_token_t t;
+    size_t pos = 0, n, len = 0;
+    int r, top = -1, in = 0;
+    if (cap == 0)
+        return KL_ERR_TOO_LARGE;
+    for (;;) {
+        n = 0;
+        r = kl_xml_next(x, raw.p + pos, raw.len - pos, &n, &t);
+        pos += n;
+        if (r <= 0)
+            return r < 0 ? r : KL_ERR_ARG;
+        if (top < 0) {
+            top = t.depth;
+            continue;
+        }
+        if (!in && r == KL_XML_START && t.depth == top + 1 && kl_slice_eq(t.local, local) &&
+            (!ns || kl_slice_eq(t.ns, ns))) {
+            in = 1;
+        } else if (in && r == KL_XML_TEXT && t.depth == top + 1) {
+            int d = kl_xml_decode(t.text, t.cdata, (uint8_t *)out + len, cap - 1 - len);
+            if (d < 0)
+                return d;
+            len += (size_t)d;
+        } else if (in && r == KL_XML_END && t.depth == top + 1) {
+            out[len] = '\0';
+            return (int)len;
+        } else if (r == KL_XML_END && t.depth == top) {
+            return KL_ERR_ARG;
+        }
+    }
+}
+
+int kl_stanza_child_text(const kl_client_t *c, const kl_stanza_t *st, const char *local,
+                         const char *ns, char *out, size_t cap)
+{
+    kl_cursor_t cur;
+    if (!c || !st || !local || !out)
+        return KL_ERR_ARG;
+    kl_cursor_init(&cur, c, st);
+    return child_text(&cur.x, st->raw, local, ns, out, cap);
+}
+
+/* ---- handling complete top-level elements ---------------------------------- */
+
+static int is_ns(kl_slice_t s, const char *ns) { return kl_slice_eq(s, ns); }
+
+/* Parse <stream:features/>: walk its children with c->vx. */
+static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
+{
+    kl_xml_token_t t;
+    int r;
+    uint8_t feat = 0, mechs = 0;
+    int in_mech = 0, in_session = 0, session_optional = 0;
+    char mech[24];
+    size_t mlen = 0;
+    while ((r = view_next(c, raw, &pos, &t)) > 0) {
+        if (r == KL_XML_START && t.depth == 3) {
+            if (kl_slice_eq(t.local, "starttls") && is_ns(t.ns, NS_TLS))
+                feat |= FT_STARTTLS;
+            else if (kl_slice_eq(t.local, "mechanisms") && is_ns(t.ns, NS_SASL))
+                feat |= FT_MECHS;
+            else if (kl_slice_eq(t.local, "bind") && is_ns(t.ns, NS_BIND))
+                feat |= FT_BIND;
+            else if (kl_slice_eq(t.local, "session") && is_ns(t.ns, NS_SESSION))
+                in_session = 1, session_optional = 0;
+            else if (kl_slice_eq(t.local, "sm") && is_ns(t.ns, NS_SM))
+                feat |= FT_SM;
+            else if (kl_slice_eq(t.local, "pipelining") && is_ns(t.ns, NS_PIPELINING))
+                feat |= FT_PIPELINING;
+        } else if (r == KL_XML_START && t.depth == 4 && in_session && kl_slice_eq(t.local, "optional")) {
+            session_optional = 1;
+        } else if (r == KL_XML_START && t.depth == 4 && (feat & FT_MECHS) && kl_slice_eq(t.local, "mechanism")) {
+            in_mech = 1;
+            mlen = 0;
+        } else if (r == KL_XML_TEXT && in_mech) {
+            int d = kl_xml_decode(t.text, t.cdata, (uint8_t *)mech + mlen, sizeof mech - 1 - mlen);
+            if (d < 0)
+                in_mech = 2; /* longer than any mechanism we know: ignore it */
+            else
+                mlen += (size_t)d;
+        } else if (r == KL_XML_END && t.depth == 4 && in_mech) {
+            mech[mlen] = '\0';
+            if (in_mech == 1) {
+                if (!strcmp(mech, "PLAIN"))
+                    mechs |= MECH_PLAIN;
+                else if (!strcmp(mech, "SCRAM-SHA-1"))
+                    mechs |= MECH_SCRAM_SHA1;
+                else if (!strcmp(mech, "SCRAM-SHA-256"))
+                    mechs |= MECH_SCRAM_SHA256;
+                else if (!strcmp(mech, "EXTERNAL"))
+                    mechs |= MECH_EXTERNAL;
+            }
+            in_mech = 0;
+        } else if (r == KL_XML_END && t.depth == 3 && in_session) {
+            if (!session_optional)
+                feat |= FT_SESSION_REQ;
+            in_session = 0;
+        }
+    }
+    if (r < 0)
+        return r;
+    c->feat = feat;
+    c->mechs = mechs;
+    c->flags |= FL_GOT_FEATURES;
+    return KL_OK;
+}
+
+static int send_auth(kl_client_t *c, kl_event_t *ev)
+{
+    kl_xw_t w;
+    int st;
+    if (!(c->flags & FL_TLS) && !c->cfg.allow_plaintext)
+        return fail(c, KL_ERR_PLAINTEXT, NULL, ev);
+    if (!(c->mechs & MECH_PLAIN) || c->cfg.no_plain || !c->cfg.password)
+        return fail(c, KL_ERR_NO_MECHANISM, NULL, ev);
+    out_begin(c, &w);
+    w_auth_plain(c, &w);
+    st = out_commit(c, &w);
+    if (st != KL_OK)
+        return fail(c, st, NULL, ev);
+    c->flags |= FL_SENT_AUTH;
+    return 0;
+}
+
+static int send_bind(kl_client_t *c, kl_event_t *ev)
+{
+    kl_xw_t w;
+    int st;
+    out_begin(c, &w);
+    w_bind(c, &w);
+    st = out_commit(c, &w);
+    if (st != KL_OK)
+        return fail(c, st, NULL, ev);
+    c->flags |= FL_SENT_BIND;
+    return 0;
+}
+
+static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *ev)
+{
+    int st = parse_features(c, raw, pos);
+    if (st != KL_OK)
+        return fail(c, st, xml_error_condition(st), ev);
+    switch (c->state) {
+    case ST_NEG:
+        if (c->feat & FT_STARTTLS) {
+            if (!(c->flags & FL_SENT_STARTTLS)) {
+                kl_xw_t w;
+                out_begin(c, &w);
+                w_starttls(&w);
+                st = out_commit(c, &w);
+                if (st != KL_OK)
+                    return fail(c, st, NULL, ev);
+                c->flags |= FL_SENT_STARTTLS;
+            }
+            return 0;
+        }
+        /* No STARTTLS: never fall back to plaintext unless explicitly allowed. */
+        if (!c->cfg.allow_plaintext || (c->flags & FL_SENT_STARTTLS))
+            return fail(c, KL_ERR_NO_TLS, "policy-violation", ev);
+        c->state = ST_AUTH;
+        /* fall through: authenticate on this stream */
+        /* FALLTHRU */
+    case ST_AUTH:
+        if (c->flags & FL_SENT_AUTH) {
+            /* pipelined PLAIN: it must have been on offer */
+            if (!(c->mechs & MECH_PLAIN))
+                return fail(c, KL_ERR_NO_MECHANISM, NULL, ev);
+            return 0;
+        }
+        return send_auth(c, ev);
+    case ST_BIND:
+        if (!(c->feat & FT_BIND))
+            return fail(c, KL_ERR_BIND, "unsupported-feature", ev);
+        if (!(c->flags & FL_SENT_BIND))
+            return send_bind(c, ev);
+        return 0;
+    default:
+        return fail(c, KL_ERR_PROTOCOL, "unsupported-stanza-type", ev);
+    }
+}
+
+static int go_online(kl_client_t *c, kl_event_t *ev)
+{
+    c->state = ST_ONLINE;
+    c->stats.engine_round_trips = c->stats.flights_out;
+    c->stats.round_trips = c->stats.engine_round_trips + c->stats.port_round_trips;
+    c->stats.online_ms = c->now - c->t_connect;
+    c->stats.bytes_in_online = c->stats.bytes_in;
+    c->stats.bytes_out_online = c->stats.bytes_out;
+    if (!c->cfg.no_presence) {
+        kl_xw_t w;
+        out_begin(c, &w);
+        w_cstr(&w, "<presence/>");
+        (void)out_commit(c, &w);
+    }
+    ev->type = KL_EV_ONLINE;
+    ev->jid = c->jid;
+    return 1;
+}
+
+/* The answer to our bind (or legacy session) request. */
+static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
+{
+    kl_xml_token_t t;
+    int r, in_bind = 0, in_jid = 0, in_error = 0;
+    size_t len = 0;
+    int is_result = kl_xml_decoded_eq(st->type, "result");
+    if (kl_xml_decoded_eq(st->id, session_id)) {
+        if (!is_result)
+            return fail(c, KL_ERR_BIND, NULL, ev);
+        return go_online(c, ev);
+    }
+    while ((r = view_next(c, st->raw, &pos, &t)) > 0) {
+        if (r == KL_XML_START && t.depth == 3) {
+            in_bind = kl_slice_eq(t.local, "bind") && is_ns(t.ns, NS_BIND);
+            in_error = kl_slice_eq(t.local, "error");
+        } else if (r == KL_XML_START && t.depth == 4) {
+            if (in_bind && kl_slice_eq(t.local, "jid"))
+                in_jid = 1;
+            else if (in_error && !c->condition[0] && !kl_slice_eq(t.local, "text"))
+                set_condition(c, t.local);
+        } else if (r == KL_XML_TEXT && in_jid) {
+            int d = kl_xml_decode(t.text, t.cdata, (uint8_t *)c->jid + len, sizeof c->jid - 1 - len);
+            if (d < 0)
+                return fail(c, KL_ERR_JID_TOO_LONG, NULL, ev);
+            len += (size_t)d;
+        } else if (r == KL_XML_END && t.depth == 4) {
+            in_jid = 0;
+        }
+    }
+    c->jid[len] = '\0';
+    if (r < 0)
+        return fail(c, r, xml_error_condition(r), ev);
+    if (!is_result || len == 0)
+        return fail(c, KL_ERR_BIND, NULL, ev);
+    if (c->feat & FT_SESSION_REQ) {
+        /* RFC 3921 session, still required by some old servers. */
+        kl_xw_t w;
+        int s;
+        out_begin(c, &w);
+        kl_xw_start(&w, "iq");
+        kl_xw_attr(&w, "type", "set");
+        kl_xw_attr(&w, "id", session_id);
+        w_cstr(&w, "<session xmlns='" NS_SESSION "'/></iq>");
+        s = out_commit(c, &w);
+        if (s != KL_OK)
+            return fail(c, s, NULL, ev);
+        c->flags |= FL_SENT_SESSION;
+        return 0;
+    }
+    return go_online(c, ev);
+}
+
+static int iq_is(kl_client_t *c, kl_slice_t raw, size_t pos, const char *local, const char *ns)
+{
+    kl_xml_token_t t;
+    int r = view_next(c, raw, &pos, &t);
+    return r == KL_XML_START && kl_slice_eq(t.local, local) && kl_slice_eq(t.ns, ns);
+}
+
+/* Answer a ping or disco#info get addressed to us. */
+static void auto_reply(kl_client_t *c, const kl_stanza_t *st, int disco)
+{
+    kl_xw_t w;
+    out_begin(c, &w);
+    kl_xw_start(&w, "iq");
+    kl_xw_attr(&w, "type", "result");
+    if (st->id.p)
+        w_attr_raw(&w, "id", st->id);
+    if (st->from.p)
+        w_attr_raw(&w, "to", st->from);
+    if (disco) {
+        w_cstr(&w, "<query xmlns='" NS_DISCO_INFO "'>"
+                   "<identity category='client' type='bot' name='kinglet'/>"
+                   "<feature var='" NS_DISCO_INFO "'/>"
+                   "<feature var='" NS_PING "'/></query></iq>");
+    } else {
+        kl_xw_end(&w, "iq");
+    }
+    (void)out_commit(c, &w); /* no room even in the reserve: the peer times out */
+}
+
+static int match_iq(kl_client_t *c, const kl_stanza_t *st)
+{
+    /* our ids are "kl<number>" */
+    uint32_t v = 0;
+    size_t i;
+    if (st->id.len < 3 || st->id.len > 7 || st->id.p[0] != 'k' || st->id.p[1] != 'l')
+        return 0;
+    for (i = 2; i < st->id.len; i++) {
+        if (st->id.p[i] < '0' || st->id.p[i] > '9')
+            return 0;
+        v = v * 10 + (uint32_t)(st->id.p[i] - '0');
+    }
+    if (v == 0 || v > 0xffff)
+        return 0;
+    for (i = 0; i < KL_MAX_PENDING_IQ; i++) {
+        if (c->iq[i].id == v) {
+            c->iq[i].id = 0;
+            return (int)v;
+        }
+    }
+    return 0;
+}
+
+static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
+{
+    c->stats.stanzas_in++;
+    if (kl_slice_eq(st->name, "iq")) {
+        int is_get = kl_xml_decoded_eq(st->type, "get");
+        if (is_get && iq_is(c, st->raw, pos, "ping", NS_PING)) {
+            auto_reply(c, st, 0);
+            return 0;
+        }
+        if (is_get && iq_is(c, st->raw, pos, "query", NS_DISCO_INFO)) {
+            auto_reply(c, st, 1);
+            return 0;
+        }
+        if (kl_xml_decoded_eq(st->type, "result") || kl_xml_decoded_eq(st->type, "error")) {
+            int id = match_iq(c, st);
+            if (id) {
+                ev->type = KL_EV_IQ_RESULT;
+                ev->iq_id = (uint16_t)id;
+                ev->stanza = *st;
+                return 1;
+            }
+        }
+    }
+    ev->type = KL_EV_STANZA;
+    ev->stanza = *st;
+    return 1;
+}
+
+static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
+{
+    if (c->state != ST_AUTH || !(c->flags & FL_SENT_AUTH))
+        return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
+    if (kl_slice_eq(st->name, "success")) {
+        kl_xw_t w;
+        int s;
+        /* Stream restart: the bytes after </success> belong to a new stream. */
+        c->state = ST_BIND;
+        begin_stream(c);
+        out_begin(c, &w);
+        w_stream_header(c, &w);
+        if (c->cfg.pipelining >= KL_PIPELINING_SAFE) {
+            w_bind(c, &w);
+            c->flags |= FL_SENT_BIND;
+        }
+        s = out_commit(c, &w);
+        if (s != KL_OK)
+            return fail(c, s, NULL, ev);
+        return 0;
+    }
+    if (kl_slice_eq(st->name, "failure")) {
+        kl_xml_token_t t;
+        int r = view_next(c, st->raw, &pos, &t);
+        if (r == KL_XML_START)
+            set_condition(c, t.local);
+        return fail(c, KL_ERR_AUTH, NULL, ev);
+    }
+    /* a challenge to PLAIN, or anything else */
+    return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
+}
+
+static int on_stream_error(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
+{
+    kl_xml_token_t t;
+    int r;
+    (void)st;
+    while ((r = view_next(c, st->raw, &pos, &t)) > 0) {
+        if (r == KL_XML_START && t.depth == 3 && is_ns(t.ns, NS_STREAM_ERR) && !kl_slice_eq(t.local, "text")) {
+            set_condition(c, t.local);
+            break;
+        }
+    }
+    if (!c->condition[0])
+        set_condition_str(c, "undefined-condition");
+    return fail(c, KL_ERR_STREAM_ERROR, NULL, ev);
+}
+
+/* A complete top-level element rx[s, e). Returns 1 with an event, 0 to go on. */
+static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
+{
+    kl_slice_t raw = {c->rx + s, e - s};
+    kl_stanza_t st;
+    size_t pos = 0;
+    int r = open_view(c, raw, &st, &pos);
+    if (r != KL_OK)
+        return fail(c, r, xml_error_condition(r), ev);
+
+    if (is_ns(st.ns, NS_STREAMS)) {
+        if (kl_slice_eq(st.name, "features"))
+            return on_features(c, raw, pos, ev);
+        if (kl_slice_eq(st.name, "error"))
+            return on_stream_error(c, &st, pos, ev);
+        return fail(c, KL_ERR_PROTOCOL, "unsupported-stanza-type", ev);
+    }
+    if (is_ns(st.ns, NS_TLS)) {
+        if (c->state != ST_NEG || !(c->flags & FL_SENT_STARTTLS))
+            return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
+        if (kl_slice_eq(st.name, "proceed")) {
+            /* Nothing may follow <proceed/> before our ClientHello: bytes
+             * here are an attack or a broken server, never parsed later. */
+            if (e != c->rx_len)
+                return fail(c, KL_ERR_TLS_PREREAD, NULL, ev);
+            c->rx_len = c->rx_pos = c->scan = 0;
+            c->state = ST_TLS_WAIT;
+            ev->type = KL_EV_START_TLS;
+            return 1;
+        }
+        return fail(c, KL_ERR_STARTTLS_FAILED, NULL, ev);
+    }
+    if (is_ns(st.ns, NS_SASL))
+        return on_sasl(c, &st, pos, ev);
+    if (is_ns(st.ns, NS_CLIENT) && (kl_slice_eq(st.name, "iq") || kl_slice_eq(st.name, "message") ||
+                                    kl_slice_eq(st.name, "presence"))) {
+        if (c->state == ST_BIND && kl_slice_eq(st.name, "iq") &&
+            (kl_xml_decoded_eq(st.id, bind_id) || kl_xml_decoded_eq(st.id, session_id)))
+            return on_bind_result(c, &st, pos, ev);
+        if (c->state != ST_ONLINE && c->state != ST_CLOSING)
+            return fail(c, KL_ERR_PROTOCOL, "not-authorized", ev);
+        return on_stanza(c, &st, pos, ev);
+    }
+    return fail(c, KL_ERR_PROTOCOL, "unsupported-stanza-type", ev);
+}
+
+/* ---- the tokenizer loop -------------------------------------------------- */
+
+static int on_stream_header(kl_client_t *c, const kl_xml_token_t *t, kl_event_t *ev)
+{
+    kl_slice_t v;
+    if (!kl_slice_eq(t->local, "stream") || !is_ns(t->ns, NS_STREAMS))
+        return fail(c, KL_ERR_PROTOCOL, "invalid-namespace", ev);
+    if (!kl_xml_attr_get(t->attrs, "version", &v) || v.len < 3 || v.p[0] < '1' || v.p[1] != '.')
+        return fail(c, KL_ERR_PROTOCOL, "unsupported-version", ev);
+    c->flags |= FL_GOT_HEADER;
+    /* Views and cursors of this stream's stanzas start from this context. */
+    c->root = c->xml;
+    return 0;
+}
+
+static int on_stream_end(kl_client_t *c, kl_event_t *ev)
+{
+    int was_closing = c->state == ST_CLOSING;
+    if (!(c->flags & FL_SENT_CLOSE)) {
+        kl_xw_t w;
+        out_begin(c, &w);
+        w_cstr(&w, "</stream:stream>");
+        if (out_commit(c, &w) == KL_OK)
+            c->flags |= FL_SENT_CLOSE;
+    }
+    c->state = ST_DONE;
+    c->final_status = was_closing ? KL_OK : KL_ERR_STREAM_CLOSED;
+    ev->type = was_closing ? KL_EV_CLOSED : KL_EV_ERROR;
+    ev->status = c->final_status;
+    ev->condition = c->condition;
+    return 1;
+}
+
+/* What a start tag at depth 2 opens. */
+static uint8_t classify(const kl_client_t *c, const kl_xml_token_t *t)
+{
+    if ((c->state == ST_ONLINE || c->state == ST_CLOSING) && is_ns(t->ns, NS_CLIENT) &&
+        (kl_slice_eq(t->local, "message") || kl_slice_eq(t->local, "presence") ||
+         kl_slice_eq(t->local, "iq")))
+        return SK_STANZA;
+    return SK_OTHER;
+}
+
+static int is_whitespace(kl_slice_t s)
+{
+    size_t i;
+    for (i = 0; i < s.len; i++)
+        if (s.p[i] != ' ' && s.p[i] != '\t' && s.p[i] != '\r' && s.p[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* A stanza larger than the receive buffer: first replay what the stream
+ * tokenizer already scanned with c->vx (its start tag becomes
+ * KL_EV_STANZA_BEGIN), then hand on the stream tokenizer's own tokens,
+ * consuming bytes as they are delivered. */
+static int stream_large(kl_client_t *c, kl_event_t *ev)
+{
+    kl_xml_token_t t;
+    size_t n = 0;
+    int r;
+    if (c->streaming == STREAMING_REPLAY) {
+        r = kl_xml_next(&c->vx, c->rx + c->rx_pos, c->scan - c->rx_pos, &n, &t);
+        if (r < 0)
+            return fail(c, r, xml_error_condition(r), ev);
+        if (r > 0) {
+            kl_slice_t raw = {c->rx + c->rx_pos, n};
+            c->rx_pos += n;
+            if (r == KL_XML_START && t.depth == 2) {
+                kl_stanza_t st;
+                view_from_token(&st, &t, raw);
+                ev->type = KL_EV_STANZA_BEGIN;
+                ev->stanza = st;
+                c->stats.stanzas_in++;
+                if (kl_slice_eq(st.name, "iq") &&
+                    (kl_xml_decoded_eq(st.type, "result") || kl_xml_decoded_eq(st.type, "error")))
+                    ev->iq_id = (uint16_t)match_iq(c, &st);
+                return 1;
+            }
+            ev->type = KL_EV_TOKEN;
+            ev->token = t;
+            return 1;
+        }
+        c->streaming = STREAMING_LIVE;
+    }
+    r = kl_xml_next(&c->xml, c->rx + c->scan, c->rx_len - c->scan, &n, &t);
+    if (r < 0)
+        return fail(c, r, xml_error_condition(r), ev);
+    if (r == KL_XML_NEED_MORE) {
+        if (c->rx_pos == 0 && c->rx_len == sizeof c->rx)
+            return fail(c, KL_ERR_RX_FULL, "policy-violation", ev);
+        return 0;
+    }
+    c->scan += n;
+    c->rx_pos = c->scan;
+    if (r == KL_XML_END && t.depth == 2) {
+        c->streaming = STREAMING_OFF;
+        c->stanza_kind = SK_NONE;
+        ev->type = KL_EV_STANZA_END;
+        return 1;
+    }
+    ev->type = KL_EV_TOKEN;
+    ev->token = t;
+    return 1;
+}
+
+static int check_timers(kl_client_t *c, kl_event_t *ev)
+{
+    size_t i;
+    if (c->state < ST_ONLINE && time_reached(c->now, c->neg_deadline))
+        return fail(c, KL_ERR_TIMEOUT, NULL, ev);
+    for (i = 0; i < KL_MAX_PENDING_IQ; i++) {
+        if (c->iq[i].id && time_reached(c->now, c->iq[i].deadline)) {
+            ev->type = KL_EV_IQ_TIMEOUT;
+            ev->iq_id = c->iq[i].id;
+            c->iq[i].id = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
+{
+    int r;
+    if (!c || !ev)
+        return KL_ERR_ARG;
+    memset(ev, 0, sizeof *ev);
+    ev->condition = "";
+    c->now = now_ms;
+    if (c->state == ST_INIT || c->state == ST_DONE || c->state == ST_TLS_WAIT)
+        goto wait;
+    if ((r = check_timers(c, ev)) != 0)
+        return r;
+
+    for (;;) {
+        kl_xml_token_t t;
+        size_t n = 0, before;
+        /* Keep room for automatic answers: the port must drain output. */
+        if (sizeof c->tx - (c->tx_len - c->tx_sent) < TX_RESERVE)
+            goto wait;
+        if (c->streaming) {
+            r = stream_large(c, ev);
+            if (r == 0)
+                goto wait;
+            return r;
+        }
+        before = c->scan;
+        r = kl_xml_next(&c->xml, c->rx + c->scan, c->rx_len - c->scan, &n, &t);
+        if (r < 0)
+            return fail(c, r, xml_error_condition(r), ev);
+        if (r == KL_XML_NEED_MORE) {
+            if (c->rx_pos == 0 && c->rx_len == sizeof c->rx) {
+                if (c->stanza_kind == SK_STANZA) {
+                    c->streaming = STREAMING_REPLAY;
+                    kl_xml_init_inner(&c->vx, &c->root);
+                    continue;
+                }
+                return fail(c, KL_ERR_RX_FULL, "policy-violation", ev);
+            }
+            goto wait;
+        }
+        c->scan += n;
+        if (t.depth == 1) {
+            if (r == KL_XML_START) {
+                c->rx_pos = c->scan;
+                if ((r = on_stream_header(c, &t, ev)) != 0)
+                    return r;
+            } else if (r == KL_XML_END) {
+                c->rx_pos = c->scan;
+                return on_stream_end(c, ev);
+            } else {
+                /* whitespace keepalives between stanzas; nothing else */
+                c->rx_pos = c->scan;
+                if (!t.cdata && is_whitespace(t.text))
+                    continue;
+                return fail(c, KL_ERR_PROTOCOL, "not-well-formed", ev);
+            }
+        } else if (t.depth == 2 && r == KL_XML_START) {
+            c->stanza_start = before + t.offset;
+            c->stanza_kind = classify(c, &t);
+        } else if (t.depth == 2 && r == KL_XML_END) {
+            size_t s = c->stanza_start, e = c->scan;
+            c->rx_pos = e;
+            c->stanza_kind = SK_NONE;
+            if ((r = on_element(c, s, e, ev)) != 0)
+                return r;
+            if (c->state == ST_DONE)
+                goto wait;
+        }
+    }
+wait:
+    c->flight_open = 0;
+    ev->type = KL_EV_NONE;
+    return 0;
+}
+
+uint32_t kl_engine_next_timeout(const kl_client_t *c, uint32_t now_ms)
+{
+    uint32_t best = UINT32_MAX;
+    size_t i;
+    if (!c || c->state == ST_INIT || c->state == ST_DONE)
+        return best;
+    if (c->state < ST_ONLINE)
+        best = time_reached(now_ms, c->neg_deadline) ? 0 : c->neg_deadline - now_ms;
+    for (i = 0; i < KL_MAX_PENDING_IQ; i++) {
+        if (c->iq[i].id) {
+            uint32_t d = time_reached(now_ms, c->iq[i].deadline) ? 0 : c->iq[i].deadline - now_ms;
+            if (d < best)
+                best = d;
+        }
+    }
+    return best;
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+static int can_send(const kl_client_t *c)
+{
+    return c->state == ST_ONLINE;
+}
+
+int kl_stanza_begin(kl_client_t *c, kl_xw_t *w)
+{
+    if (!c || !w)
+        return KL_ERR_ARG;
+    if (!can_send(c))
+        return KL_ERR_NOT_ONLINE;
+    out_begin(c, w);
+    /* The reserve belongs to the engine's own answers. */
+    w->cap = w->cap > TX_RESERVE ? w->cap - TX_RESERVE : 0;
+    return KL_OK;
+}
+
+int kl_stanza_commit(kl_client_t *c, const kl_xw_t *w)
+{
+    int st;
+    if (!c || !w)
+        return KL_ERR_ARG;
+    if (!can_send(c))
+        return KL_ERR_NOT_ONLINE;
+    if (w->buf != c->tx + c->tx_len)
+        return KL_ERR_STATE;
+    st = out_commit(c, w);
+    if (st == KL_OK)
+        c->stats.stanzas_out++;
+    return st;
+}
+
+int kl_send_message(kl_client_t *c, const char *to, const char *type, const char *body)
+{
+    kl_xw_t w;
+    int st = kl_stanza_begin(c, &w);
+    if (st != KL_OK)
+        return st;
+    if (!to)
+        return KL_ERR_ARG;
+    kl_xw_start(&w, "message");
+    kl_xw_attr(&w, "to", to);
+    kl_xw_attr(&w, "type", type ? type : "chat");
+    if (body) {
+        kl_xw_start(&w, "body");
+        kl_xw_text(&w, (const uint8_t *)body, strlen(body));
+        kl_xw_end(&w, "body");
+    }
+    kl_xw_end(&w, "message");
+    return kl_stanza_commit(c, &w);
+}
+
+int kl_send_presence(kl_client_t *c, const char *to, const char *type, const char *status)
+{
+    kl_xw_t w;
+    int st = kl_stanza_begin(c, &w);
+    if (st != KL_OK)
+        return st;
+    kl_xw_start(&w, "presence");
+    if (to)
+        kl_xw_attr(&w, "to", to);
+    if (type)
+        kl_xw_attr(&w, "type", type);
+    if (status) {
+        kl_xw_start(&w, "status");
+        kl_xw_text(&w, (const uint8_t *)status, strlen(status));
+        kl_xw_end(&w, "status");
+    }
+    kl_xw_end(&w, "presence");
+    return kl_stanza_commit(c, &w);
+}
+
+int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *payload_xml,
+               uint32_t timeout_ms, uint16_t *id_out)
+{
+    kl_xw_t w;
+    char id[8];
+    size_t slot, i;
+    uint16_t v;
+    int st;
+    if (!c || !type || (strcmp(type, "get") && strcmp(type, "set")))
+        return KL_ERR_ARG;
+    if ((st = kl_stanza_begin(c, &w)) != KL_OK)
+        return st;
+    for (slot = 0; slot < KL_MAX_PENDING_IQ && c->iq[slot].id; slot++)
+        ;
+    if (slot == KL_MAX_PENDING_IQ)
+        return KL_ERR_IQ_SLOTS;
+    v = (uint16_t)(c->next_iq_id + 1u);
+    if (v == 0)
+        v = 1;
+    c->next_iq_id = v;
+    /* "kl" + decimal */
+    id[0] = 'k', id[1] = 'l';
+    {
+        char digits[6];
+        size_t nd = 0;
+        uint16_t x = v;
+        do {
+            digits[nd++] = (char)('0' + x % 10);
+            x /= 10;
+        } while (x);
+        for (i = 0; i < nd; i++)
+            id[2 + i] = digits[nd - 1 - i];
+        id[2 + nd] = '\0';
+    }
+    kl_xw_start(&w, "iq");
+    if (to)
+        kl_xw_attr(&w, "to", to);
+    kl_xw_attr(&w, "type", type);
+    kl_xw_attr(&w, "id", id);
+    if (payload_xml && *payload_xml)
+        kl_xw_raw(&w, (const uint8_t *)payload_xml, strlen(payload_xml));
+    kl_xw_end(&w, "iq");
+    if ((st = kl_stanza_commit(c, &w)) != KL_OK)
+        return st;
+    c->iq[slot].id = v;
+    c->iq[slot].deadline = c->now + (timeout_ms ? timeout_ms : c->cfg.iq_timeout_ms);
+    if (id_out)
+        *id_out = v;
+    return KL_OK;
+}
+
+int kl_client_close(kl_client_t *c)
+{
+    kl_xw_t w;
+    int st;
+    if (!c)
+        return KL_ERR_ARG;
+    if (c->state == ST_DONE || c->state == ST_INIT || (c->flags & FL_SENT_CLOSE))
+        return KL_ERR_STATE;
+    if (c->state == ST_TLS_WAIT) {
+        c->state = ST_DONE;
+        c->final_status = KL_OK;
+        return KL_OK;
+    }
+    out_begin(c, &w);
+    w_cstr(&w, "</stream:stream>");
+    if ((st = out_commit(c, &w)) != KL_OK)
+        return st;
+    c->flags |= FL_SENT_CLOSE;
+    c->state = ST_CLOSING;
+    return KL_OK;
+}
+
+/* ---- misc ------------------------------------------------------------------ */
+
+const kl_stats_t *kl_client_stats(const kl_client_t *c) { return &c->stats; }
+
+void kl_stats_add_port_rt(kl_client_t *c, uint32_t n)
+{
+    if (c->state < ST_ONLINE)
+        c->stats.port_round_trips += n;
+}
+
+const char *kl_client_jid(const kl_client_t *c) { return c->jid; }
+const char *kl_client_domain(const kl_client_t *c) { return c->domain; }
+int kl_client_is_online(const kl_client_t *c) { return c->state == ST_ONLINE; }

@@ -1,0 +1,25 @@
+/* kinglet — helpers shared inside core/ (not public). */
+#ifndef KINGLET_KL_INTERNAL_H
+#define KINGLET_KL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kinglet/kl_xml.h"
+
+/* Streaming base64 encoder (RFC 4648) writing into an XML writer. */
+typedef struct kl_b64 {
+    kl_xw_t *w;
+    uint8_t pend[3];
+    uint8_t npend;
+} kl_b64_t;
+
+void kl_b64_init(kl_b64_t *b, kl_xw_t *w);
+void kl_b64_feed(kl_b64_t *b, const uint8_t *data, size_t len);
+void kl_b64_finish(kl_b64_t *b);
+
+/* Decode base64 (no whitespace) into out; returns the length or a
+ * negative kl_status_t (KL_ERR_PROTOCOL for bad input, KL_ERR_TOO_LARGE). */
+int kl_b64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+
+#endif

@@ -1,0 +1,240 @@
+/* kinglet — command-line client (the integration point for tests).
+ *
+ *   kinglet --jid J --password P [--host H] [--port N] [--cafile F]
+ *           [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]
+ *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
+ *
+ * --send exits 0 once the message is written and the stream closed cleanly
+ * (after --recv N messages were received, if given). --echo answers every
+ * message with its own body until --count N were echoed or --timeout S
+ * passes. Every error is one line on stderr and a non-zero exit:
+ * 2 usage, 3 connect/DNS, 4 TLS/certificate, 5 authentication, 6 stream
+ * error or protocol, 7 timeout, 1 anything else.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinglet/kinglet.h"
+#include "kl_posix.h"
+
+static kl_client_t client; /* the whole client state: static, no heap */
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: kinglet --jid J --password P [--host H] [--port N] [--cafile F]\n"
+            "               [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]\n"
+            "               [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n");
+    exit(2);
+}
+
+static int exit_code(int status)
+{
+    switch (status) {
+    case KL_ERR_DNS:
+    case KL_ERR_CONNECT:
+    case KL_ERR_CONN_CLOSED:
+    case KL_ERR_IO:
+        return 3;
+    case KL_ERR_TLS:
+    case KL_ERR_TLS_CERT:
+    case KL_ERR_TLS_SETUP:
+    case KL_ERR_TLS_RECORD_TOO_LARGE:
+    case KL_ERR_NO_TLS:
+    case KL_ERR_STARTTLS_FAILED:
+    case KL_ERR_TLS_PREREAD:
+        return 4;
+    case KL_ERR_AUTH:
+    case KL_ERR_NO_MECHANISM:
+    case KL_ERR_PLAINTEXT:
+        return 5;
+    case KL_ERR_TIMEOUT:
+        return 7;
+    default:
+        return status <= KL_ERR_XML_SYNTAX && status >= KL_ERR_NOT_ONLINE ? 6 : 1;
+    }
+}
+
+static void trace(void *arg, char dir, const uint8_t *data, size_t len, const char *note)
+{
+    static int flights[2];
+    (void)arg;
+    if (note) {
+        fprintf(stderr, "  ---- %s\n", note);
+        return;
+    }
+    flights[dir == 'o']++;
+    fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len,
+            (int)(len > 300 ? 300 : len), (const char *)data);
+}
+
+static void print_stats(kl_posix_t *p, const char *mode)
+{
+    const kl_stats_t *s = kl_client_stats(&client);
+    printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
+           "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
+           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"tls\":\"%s\","
+           "\"sizeof_client\":%zu}\n",
+           s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
+           p->wire_out_online, p->wire_in_online, s->bytes_out_online, s->bytes_in_online,
+           p->tcp_connect_ms, p->tls_handshake_ms, mode, p->tls_on ? kl_tls_version(&p->tls) : "none",
+           sizeof client);
+}
+
+int main(int argc, char **argv)
+{
+    const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
+    const char *send_to = NULL, *send_body = NULL;
+    long port = 5222, count = -1, recv_n = 0, timeout_s = 30;
+    int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, i, st, rc = 0;
+    int echoed = 0, received = 0, closing = 0;
+    kl_client_config_t cfg;
+    kl_tls_config_t tls;
+    static kl_posix_t p;
+    kl_event_t ev;
+    uint32_t t_end;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEXT() (i + 1 < argc ? argv[++i] : (usage(), ""))
+        if (!strcmp(a, "--jid")) jid = NEXT();
+        else if (!strcmp(a, "--password")) password = NEXT();
+        else if (!strcmp(a, "--host")) host = NEXT();
+        else if (!strcmp(a, "--port")) port = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--cafile")) cafile = NEXT();
+        else if (!strcmp(a, "--pipelining")) mode = NEXT();
+        else if (!strcmp(a, "--send")) { send_to = NEXT(); send_body = NEXT(); }
+        else if (!strcmp(a, "--recv")) recv_n = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--echo")) echo = 1;
+        else if (!strcmp(a, "--count")) count = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--timeout")) timeout_s = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--stats")) stats = 1;
+        else if (!strcmp(a, "--trace")) do_trace = 1;
+        else if (!strcmp(a, "--allow-plaintext")) allow_plaintext = 1;
+        else usage();
+#undef NEXT
+    }
+    if (!jid || !password || port <= 0 || port > 65535 || timeout_s <= 0)
+        usage();
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = jid;
+    cfg.password = password;
+    cfg.allow_plaintext = (uint8_t)allow_plaintext;
+    if (!strcmp(mode, "off"))
+        cfg.pipelining = KL_PIPELINING_OFF;
+    else if (!strcmp(mode, "safe"))
+        cfg.pipelining = KL_PIPELINING_SAFE;
+    else {
+        fprintf(stderr, "kinglet: --pipelining %s is not available (off|safe)\n", mode);
+        return 2;
+    }
+    if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
+        fprintf(stderr, "kinglet: bad --jid '%s': %s\n", jid, kl_strerror(st));
+        return 2;
+    }
+    memset(&tls, 0, sizeof tls);
+    tls.server_name = kl_client_domain(&client); /* RFC 6125: verify the XMPP domain */
+    tls.ca_file = cafile;
+
+    t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
+    if (!host)
+        host = kl_client_domain(&client);
+    if ((st = kl_posix_connect(&p, &client, host, (uint16_t)port, &tls, (uint32_t)timeout_s * 1000u)) != KL_OK) {
+        fprintf(stderr, "kinglet: %s\n", p.error_text[0] ? p.error_text : kl_strerror(st));
+        return exit_code(st);
+    }
+    if (do_trace) {
+        p.trace = trace;
+        fprintf(stderr, "  ---- TCP connected to %s:%ld in %u ms\n", host, port, p.tcp_connect_ms);
+    }
+
+    for (;;) {
+        uint32_t now = kl_posix_now_ms();
+        if ((int32_t)(now - t_end) >= 0) {
+            if (echo && count < 0 && !recv_n) { /* --echo without --count: the timeout ends it */
+                if (!closing && kl_client_close(&client) == KL_OK)
+                    closing = 1, t_end = now + 3000;
+                else
+                    break;
+                continue;
+            }
+            if (!kl_client_is_online(&client))
+                fprintf(stderr, "kinglet: timed out before online\n");
+            else
+                fprintf(stderr, "kinglet: timed out (echoed %d, received %d)\n", echoed, received);
+            rc = 7;
+            break;
+        }
+        st = kl_posix_step(&p, t_end - now, &ev);
+        if (st < 0) {
+            fprintf(stderr, "kinglet: %s\n", kl_strerror(st));
+            rc = 1;
+            break;
+        }
+        if (st == 0)
+            continue;
+        if (ev.type == KL_EV_ONLINE) {
+            if (do_trace)
+                fprintf(stderr, "  ---- online as %s after %u round trips (%u ms)\n", ev.jid,
+                        kl_client_stats(&client)->round_trips, kl_client_stats(&client)->online_ms);
+            printf("online %s\n", ev.jid);
+            fflush(stdout);
+            if (send_to) {
+                st = kl_send_message(&client, send_to, "chat", send_body);
+                if (st != KL_OK) {
+                    fprintf(stderr, "kinglet: cannot send: %s\n", kl_strerror(st));
+                    rc = 1;
+                    break;
+                }
+            }
+            if (!echo && recv_n == 0) {
+                kl_client_close(&client);
+                closing = 1;
+            }
+        } else if (ev.type == KL_EV_STANZA && kl_slice_eq(ev.stanza.name, "message")) {
+            char body[1024], from[KL_JID_MAX * 3];
+            int n = kl_stanza_child_text(&client, &ev.stanza, "body", NULL, body, sizeof body);
+            int fl = kl_xml_decode(ev.stanza.from, 0, (uint8_t *)from, sizeof from - 1);
+            if (n < 0 || fl < 0)
+                continue; /* no body (chat state, receipt…) */
+            from[fl] = '\0';
+            printf("message from %s: %s\n", from, body);
+            fflush(stdout);
+            received++;
+            if (echo && !closing) {
+                st = kl_send_message(&client, from, "chat", body);
+                if (st != KL_OK)
+                    fprintf(stderr, "kinglet: cannot echo: %s\n", kl_strerror(st));
+                else
+                    echoed++;
+                if (count >= 0 && echoed >= count && kl_client_close(&client) == KL_OK)
+                    closing = 1;
+            } else if (!echo && recv_n > 0 && received >= recv_n && !closing) {
+                if (kl_client_close(&client) == KL_OK)
+                    closing = 1;
+            }
+        } else if (ev.type == KL_EV_CLOSED) {
+            rc = 0;
+            break;
+        } else if (ev.type == KL_EV_ERROR) {
+            if (ev.status == KL_ERR_STREAM_ERROR)
+                fprintf(stderr, "kinglet: stream error from server: %s\n", ev.condition);
+            else if (ev.status == KL_ERR_AUTH)
+                fprintf(stderr, "kinglet: authentication failed (%s)\n", ev.condition[0] ? ev.condition : "no condition");
+            else if (p.last_status == ev.status && p.error_text[0])
+                fprintf(stderr, "kinglet: %s: %s\n", kl_strerror(ev.status), p.error_text);
+            else
+                fprintf(stderr, "kinglet: %s%s%s\n", kl_strerror(ev.status), ev.condition[0] ? ": " : "",
+                        ev.condition);
+            rc = exit_code(ev.status);
+            break;
+        }
+    }
+    if (stats)
+        print_stats(&p, mode);
+    kl_posix_close(&p);
+    return rc;
+}

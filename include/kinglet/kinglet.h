@@ -1,0 +1,230 @@
+/* kinglet — XMPP client engine for microcontrollers. Public API.
+ *
+ * The engine is sans-I/O: a port feeds it received bytes and the time,
+ * drains the bytes it wants to send, and reacts to its events:
+ *
+ *   kl_client_init(&c, &cfg);
+ *   kl_client_connect(&c, now);             // TCP is up: queue the first flight
+ *   loop:
+ *     while ((r = kl_engine_poll(&c, now, &ev)) > 0) handle(&ev);
+ *     p = kl_engine_output(&c, &n); send(p, n); kl_engine_output_ack(&c, sent);
+ *     buf = kl_engine_input_buf(&c, &cap); n = recv(buf, cap); kl_engine_input_ack(&c, n);
+ *
+ * KL_EV_START_TLS asks the port to run a TLS handshake on the same
+ * connection now; when it is done the port calls kl_engine_tls_done().
+ *
+ * Memory: kl_client_t holds everything; its size is fixed at compile time
+ * by kl_config.h / kl_config_defaults.h. Nothing is allocated.
+ *
+ * Lifetimes: every pointer in an event (stanza views, slices, tokens, the
+ * condition text) stays valid until the next call into the engine with
+ * the same client. Strings in kl_client_config_t are borrowed and must
+ * outlive the client (the password is read when <auth/> is written).
+ */
+#ifndef KINGLET_KINGLET_H
+#define KINGLET_KINGLET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kl_config_defaults.h"
+#include "kl_status.h"
+#include "kl_xml.h"
+
+typedef enum kl_pipelining {
+    KL_PIPELINING_OFF = 0,  /* one step per round trip (lockstep) */
+    KL_PIPELINING_SAFE = 1, /* stream header + next command per flight (default) */
+    KL_PIPELINING_FULL = 2  /* reserved: XEP-0305 full flights (not implemented yet) */
+} kl_pipelining_t;
+
+typedef struct kl_client_config {
+    const char *jid;          /* "user@domain" or "user@domain/resource" (required) */
+    const char *password;     /* borrowed; read when <auth/> is written */
+    kl_pipelining_t pipelining;
+    uint8_t allow_plaintext;  /* 1: may log in without TLS. Never the default. */
+    uint8_t no_plain;         /* 1: never use SASL PLAIN */
+    uint8_t no_presence;      /* 1: do not send initial presence when online */
+    uint8_t direct_tls;       /* 1: the port runs TLS before the stream (XEP-0368) */
+    uint32_t iq_timeout_ms;   /* 0: KL_IQ_TIMEOUT_MS */
+} kl_client_config_t;
+
+typedef enum kl_event_type {
+    KL_EV_NONE = 0,         /* nothing more until new input, output space or time */
+    KL_EV_START_TLS,        /* port: start TLS on this connection, then kl_engine_tls_done() */
+    KL_EV_ONLINE,           /* resource bound; ev.jid is the full JID */
+    KL_EV_STANZA,           /* a whole stanza: ev.stanza */
+    KL_EV_STANZA_BEGIN,     /* a stanza larger than KL_RX_BUF_SIZE starts: ev.stanza (start tag only) */
+    KL_EV_TOKEN,            /* ... one token inside it: ev.token */
+    KL_EV_STANZA_END,       /* ... it ended */
+    KL_EV_IQ_RESULT,        /* answer (result or error) to kl_send_iq: ev.iq_id, ev.stanza */
+    KL_EV_IQ_TIMEOUT,       /* no answer in time: ev.iq_id */
+    KL_EV_CLOSED,           /* stream closed; ev.status KL_OK if we closed, else why */
+    KL_EV_ERROR             /* fatal: ev.status, ev.condition; the port closes the connection */
+} kl_event_type_t;
+
+/* A view of one stanza in the receive buffer. Slices are raw (attribute
+ * values undecoded: use kl_xml_decode / kl_xml_decoded_eq). */
+typedef struct kl_stanza {
+    kl_slice_t raw;     /* the stanza's bytes (KL_EV_STANZA_BEGIN: the start tag only) */
+    kl_slice_t name;    /* local name: "message", "presence", "iq", … */
+    kl_slice_t ns;      /* resolved namespace ("jabber:client") */
+    kl_slice_t attrs;   /* raw attributes of the stanza element */
+    kl_slice_t from, to, id, type; /* raw attribute values; len 0 if absent */
+} kl_stanza_t;
+
+typedef struct kl_event {
+    kl_event_type_t type;
+    int status;                 /* KL_EV_ERROR / KL_EV_CLOSED */
+    const char *condition;      /* stream error or SASL condition, "" if none */
+    const char *jid;            /* KL_EV_ONLINE: bound full JID */
+    uint16_t iq_id;             /* KL_EV_IQ_RESULT / KL_EV_IQ_TIMEOUT */
+    kl_stanza_t stanza;
+    kl_xml_token_t token;       /* KL_EV_TOKEN */
+} kl_event_t;
+
+/* Counters. Round trips are counted up to online: the engine counts each
+ * negotiation flight it must wait on; the port adds the waits it sees
+ * (TCP connect, TLS handshake) with kl_stats_add_port_rt(). */
+typedef struct kl_stats {
+    uint32_t round_trips;       /* engine_round_trips + port_round_trips, frozen at online */
+    uint32_t engine_round_trips;
+    uint32_t port_round_trips;
+    uint32_t flights_out;       /* flights sent up to online */
+    uint32_t flights_total;     /* flights sent in all */
+    uint32_t bytes_out;         /* XML bytes queued by the engine (plaintext) */
+    uint32_t bytes_in;          /* XML bytes received by the engine (plaintext) */
+    uint32_t bytes_out_online;  /* bytes_out when online was reached */
+    uint32_t bytes_in_online;
+    uint32_t online_ms;         /* from kl_client_connect() to the bind result */
+    uint32_t stanzas_in, stanzas_out;
+} kl_stats_t;
+
+typedef struct kl_pending_iq {
+    uint16_t id;                /* 0: free */
+    uint32_t deadline;
+} kl_pending_iq_t;
+
+/* The whole client. Fields are private; only sizeof() is public. */
+typedef struct kl_client {
+    kl_client_config_t cfg;
+    uint8_t state;
+    uint16_t flags;
+    uint8_t feat;               /* features of the current stream (bitmask) */
+    uint8_t mechs;              /* SASL mechanisms offered (bitmask) */
+    uint8_t streaming;          /* large-stanza mode: 0, replay, live */
+    uint8_t flight_open;
+    uint8_t stanza_kind;        /* what the open top-level element is */
+    int final_status;
+    uint16_t bare_len;          /* length of the bare JID in cfg.jid */
+    uint16_t local_len;         /* length of its localpart */
+    uint16_t next_iq_id;
+    uint32_t now;
+    uint32_t t_connect;
+    uint32_t neg_deadline;
+    size_t rx_len, rx_pos, scan, stanza_start;
+    size_t tx_len, tx_sent;
+    kl_stats_t stats;
+    kl_pending_iq_t iq[KL_MAX_PENDING_IQ];
+    char domain[KL_JID_MAX];
+    char jid[KL_JID_MAX];       /* bound full JID */
+    char condition[KL_CONDITION_MAX];
+    kl_xml_t xml;               /* the stream's tokenizer */
+    kl_xml_t root;              /* snapshot at the stream header: context for views */
+    kl_xml_t vx;                /* tokenizer for the current view / large-stanza replay */
+    uint8_t rx[KL_RX_BUF_SIZE];
+    uint8_t tx[KL_TX_BUF_SIZE];
+} kl_client_t;
+
+/* ---- lifecycle ------------------------------------------------------ */
+
+/* Validate cfg and reset c. KL_ERR_ARG for a missing/invalid JID,
+ * KL_ERR_JID_TOO_LONG if it does not fit. */
+int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg);
+
+/* The connection is up (TCP, or TLS with cfg.direct_tls): start a new
+ * stream session from scratch. Queues the first flight. */
+int kl_client_connect(kl_client_t *c, uint32_t now_ms);
+
+/* The port finished the TLS handshake asked for by KL_EV_START_TLS.
+ * verified: 1 if the chain and name were verified (allows the pipelined
+ * PLAIN <auth/> in safe mode). */
+int kl_engine_tls_done(kl_client_t *c, int verified);
+
+/* Process buffered input and timers. Returns 1 and fills ev when there is
+ * an event, 0 (ev->type KL_EV_NONE) when it needs input, output space or
+ * time. After KL_EV_ERROR or KL_EV_CLOSED it keeps returning 0. */
+int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev);
+
+/* Milliseconds until the engine wants kl_engine_poll() for a timer, or
+ * UINT32_MAX if none. */
+uint32_t kl_engine_next_timeout(const kl_client_t *c, uint32_t now_ms);
+
+/* ---- bytes in ------------------------------------------------------- */
+
+/* Free space at the end of the receive buffer (compacting it first).
+ * *cap is 0 when the engine cannot take input now (poll first, or TLS is
+ * being started). Write up to *cap bytes there, then ack. */
+uint8_t *kl_engine_input_buf(kl_client_t *c, size_t *cap);
+void kl_engine_input_ack(kl_client_t *c, size_t n);
+/* Copying convenience: returns how many bytes were taken. */
+size_t kl_engine_input(kl_client_t *c, const uint8_t *data, size_t len);
+
+/* ---- bytes out ------------------------------------------------------ */
+
+/* Bytes waiting to be sent (a whole flight), *len 0 if none. */
+const uint8_t *kl_engine_output(kl_client_t *c, size_t *len);
+void kl_engine_output_ack(kl_client_t *c, size_t n);
+
+/* ---- stanzas -------------------------------------------------------- */
+
+/* Send a message; type may be NULL (defaults to "chat"); body is UTF-8.
+ * KL_ERR_NOT_ONLINE before online; KL_ERR_TX_FULL if it does not fit now
+ * (nothing is queued then). */
+int kl_send_message(kl_client_t *c, const char *to, const char *type, const char *body);
+/* Presence; all may be NULL (available, broadcast). */
+int kl_send_presence(kl_client_t *c, const char *to, const char *type, const char *status);
+/* IQ request with a child payload (well-formed XML, caller vouches).
+ * *id_out receives the id reported in KL_EV_IQ_RESULT / KL_EV_IQ_TIMEOUT.
+ * timeout_ms 0 = cfg.iq_timeout_ms. */
+int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *payload_xml,
+               uint32_t timeout_ms, uint16_t *id_out);
+/* Build any stanza with the XML writer directly in the transmit buffer:
+ * kl_stanza_begin() gives a writer over the free space; kl_stanza_commit()
+ * queues what was written if the writer reports no error. */
+int kl_stanza_begin(kl_client_t *c, kl_xw_t *w);
+int kl_stanza_commit(kl_client_t *c, const kl_xw_t *w);
+
+/* Close the stream (</stream:stream>); KL_EV_CLOSED follows when the peer
+ * closes its side. */
+int kl_client_close(kl_client_t *c);
+
+/* ---- reading stanzas ---------------------------------------------------- */
+
+/* A cursor walks the tokens of a stanza view (its start tag first). */
+typedef struct kl_cursor {
+    kl_xml_t x;
+    kl_slice_t raw;
+    size_t pos;
+} kl_cursor_t;
+
+void kl_cursor_init(kl_cursor_t *cur, const kl_client_t *c, const kl_stanza_t *st);
+/* Next token: 1 with tok filled, 0 at the end, < 0 on error. */
+int kl_cursor_next(kl_cursor_t *cur, kl_xml_token_t *tok);
+
+/* Decoded text of the first direct child element `local` (any namespace if
+ * ns is NULL) of the stanza, into out (NUL-terminated). Returns its length,
+ * KL_ERR_ARG if there is no such child, KL_ERR_TOO_LARGE if it does not fit. */
+int kl_stanza_child_text(const kl_client_t *c, const kl_stanza_t *st, const char *local,
+                         const char *ns, char *out, size_t cap);
+
+/* ---- misc --------------------------------------------------------------- */
+
+const kl_stats_t *kl_client_stats(const kl_client_t *c);
+void kl_stats_add_port_rt(kl_client_t *c, uint32_t n);
+/* Bound full JID ("" before online). */
+const char *kl_client_jid(const kl_client_t *c);
+/* Server domain (from the configured JID). */
+const char *kl_client_domain(const kl_client_t *c);
+int kl_client_is_online(const kl_client_t *c);
+
+#endif

@@ -1,0 +1,31 @@
+# The POSIX port and the kinglet CLI (needs mbedTLS: mk/mbedtls.mk).
+POSIX_SRC := port/posix/kl_posix.c
+POSIX_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(POSIX_SRC))
+KL_PORT_CFLAGS = $(KL_TLS_CFLAGS) -Iport/posix -Iport/mbedtls
+
+$(BUILD)/port/posix/%.o: port/posix/%.c port/posix/kl_posix.h $(wildcard include/kinglet/*.h port/mbedtls/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
+
+$(BUILD)/examples/cli/kinglet.o: examples/cli/kinglet.c port/posix/kl_posix.h $(wildcard include/kinglet/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
+
+$(BUILD)/kinglet: $(BUILD)/examples/cli/kinglet.o $(POSIX_OBJ) $(KL_TLS_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS)
+	$(CC) -o $@ $^
+
+ALL_TARGETS += $(BUILD)/kinglet
+
+check-login: $(BUILD)/kinglet
+	@tests/integration/login_test.sh
+
+check-hostile: $(BUILD)/kinglet
+	@tests/integration/hostile_test.sh
+
+CHECK_STEPS += check-login check-hostile
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BUILD)/kinglet
+	@scripts/demo.sh
+
+.PHONY: check-login check-hostile

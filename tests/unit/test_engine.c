@@ -1,0 +1,495 @@
+/* Engine tests against scripted servers: transcripts of who sends what,
+ * every server flight also fed split at every byte boundary. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinglet/kinglet.h"
+#include "kt.h"
+
+#define HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
+            "xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='localhost' version='1.0'>"
+#define FEAT_TLS "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>" \
+                 "</stream:features>"
+#define PROCEED "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+#define FEAT_SASL "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" \
+                  "<mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+#define SUCCESS "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+#define FEAT_BIND "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" \
+                  "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>"
+#define BIND_RES "<iq type='result' id='kl-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>" \
+                 "<jid>alice@localhost/dev</jid></bind></iq>"
+/* base64("\0alice\0secret") */
+#define AUTH_B64 "AGFsaWNlAHNlY3JldA=="
+
+static kl_client_t cl;
+
+/* What the test saw: the client's output and a log of events. */
+static char out[65536];
+static size_t out_len;
+static char log_[65536];
+static size_t log_len;
+static int last_status;
+static char body_acc[16384];
+static size_t body_len;
+
+static void logf_(const char *s)
+{
+    size_t n = strlen(s);
+    if (log_len + n < sizeof log_) {
+        memcpy(log_ + log_len, s, n);
+        log_len += n;
+        log_[log_len] = 0;
+    }
+}
+
+static void drain(void)
+{
+    size_t n;
+    const uint8_t *p = kl_engine_output(&cl, &n);
+    if (out_len + n < sizeof out) {
+        memcpy(out + out_len, p, n);
+        out_len += n;
+        out[out_len] = 0;
+    }
+    kl_engine_output_ack(&cl, n);
+}
+
+static void on_event(kl_event_t *ev)
+{
+    char buf[8192];
+    switch (ev->type) {
+    case KL_EV_START_TLS: logf_("[starttls]"); break;
+    case KL_EV_ONLINE: snprintf(buf, sizeof buf, "[online %s]", ev->jid); logf_(buf); break;
+    case KL_EV_STANZA: {
+        char body[4096];
+        int n = kl_stanza_child_text(&cl, &ev->stanza, "body", NULL, body, sizeof body);
+        snprintf(buf, sizeof buf, "[stanza %.*s%s%s]", (int)ev->stanza.name.len, ev->stanza.name.p,
+                 n >= 0 ? " " : "", n >= 0 ? body : "");
+        logf_(buf);
+        break;
+    }
+    case KL_EV_STANZA_BEGIN:
+        snprintf(buf, sizeof buf, "[begin %.*s]", (int)ev->stanza.name.len, ev->stanza.name.p);
+        logf_(buf);
+        body_len = 0;
+        break;
+    case KL_EV_TOKEN:
+        if (ev->token.type == KL_XML_TEXT) {
+            int n = kl_xml_decode(ev->token.text, ev->token.cdata, (uint8_t *)body_acc + body_len,
+                                  sizeof body_acc - body_len);
+            if (n > 0)
+                body_len += (size_t)n;
+        }
+        break;
+    case KL_EV_STANZA_END: snprintf(buf, sizeof buf, "[end %zu]", body_len); logf_(buf); break;
+    case KL_EV_IQ_RESULT: snprintf(buf, sizeof buf, "[iq-result %u]", ev->iq_id); logf_(buf); break;
+    case KL_EV_IQ_TIMEOUT: snprintf(buf, sizeof buf, "[iq-timeout %u]", ev->iq_id); logf_(buf); break;
+    case KL_EV_CLOSED: snprintf(buf, sizeof buf, "[closed %d]", ev->status); logf_(buf); break;
+    case KL_EV_ERROR:
+        snprintf(buf, sizeof buf, "[error %s %s]", kl_strerror(ev->status), ev->condition);
+        logf_(buf);
+        last_status = ev->status;
+        break;
+    default: break;
+    }
+}
+
+static uint32_t now_ms;
+
+static void pump(void)
+{
+    kl_event_t ev;
+    while (kl_engine_poll(&cl, now_ms, &ev) > 0) {
+        on_event(&ev);
+        drain();
+    }
+    drain();
+}
+
+/* Feed s in pieces of at most `chunk` bytes (0: whole), polling between. */
+static void feed(const char *s, size_t chunk)
+{
+    size_t len = strlen(s), off = 0;
+    while (off < len) {
+        size_t n = len - off, cap, take;
+        uint8_t *buf;
+        if (chunk && n > chunk)
+            n = chunk;
+        buf = kl_engine_input_buf(&cl, &cap);
+        take = n < cap ? n : cap;
+        if (take == 0) {
+            pump();
+            buf = kl_engine_input_buf(&cl, &cap);
+            take = n < cap ? n : cap;
+            if (take == 0)
+                return; /* engine takes nothing more (done) */
+        }
+        memcpy(buf, s + off, take);
+        kl_engine_input_ack(&cl, take);
+        off += take;
+        pump();
+    }
+}
+
+/* Feed s split once at `split` (two pieces). */
+static void feed_split(const char *s, size_t split)
+{
+    size_t len = strlen(s);
+    char tmp[65536];
+    if (split == 0 || split >= len) {
+        feed(s, 0);
+        return;
+    }
+    memcpy(tmp, s, split);
+    tmp[split] = 0;
+    feed(tmp, 0);
+    feed(s + split, 0);
+}
+
+static void reset(kl_pipelining_t mode)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = mode;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    now_ms = 1000;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms), KL_OK);
+    drain();
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    const char *p = hay;
+    while ((p = strstr(p, needle)) != NULL)
+        n++, p++;
+    return n;
+}
+
+/* ---- happy paths -------------------------------------------------------- */
+
+static void login_safe(size_t split, size_t chunk)
+{
+    reset(KL_PIPELINING_SAFE);
+    KT_CHECK(strstr(out, "<stream:stream") != NULL);
+    KT_CHECK(strstr(out, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>") != NULL);
+    KT_CHECK(strstr(out, "from=") == NULL); /* no identity before TLS */
+    if (chunk)
+        feed(HDR FEAT_TLS PROCEED, chunk);
+    else
+        feed_split(HDR FEAT_TLS PROCEED, split);
+    KT_CHECK_STR(log_, "[starttls]");
+    KT_CHECK(strstr(out, "<auth") == NULL);
+    KT_CHECK_EQ(kl_engine_tls_done(&cl, 1), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "mechanism='PLAIN'>" AUTH_B64 "</auth>") != NULL);
+    if (chunk)
+        feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND BIND_RES, chunk);
+    else {
+        feed_split(HDR FEAT_SASL SUCCESS, split);
+        feed_split(HDR FEAT_BIND BIND_RES, split);
+    }
+    KT_CHECK_STR(log_, "[starttls][online alice@localhost/dev]");
+    KT_CHECK(strstr(out, "<resource>dev</resource>") != NULL);
+    KT_CHECK(strstr(out, "<presence/>") != NULL);
+    KT_CHECK_EQ(kl_client_stats(&cl)->engine_round_trips, 3);
+    KT_CHECK_EQ(kl_client_stats(&cl)->flights_out, 3);
+    KT_CHECK_EQ(count_of(out, "<stream:stream"), 3);
+}
+
+static void test_login_safe_every_split(void)
+{
+    size_t k, longest = strlen(HDR FEAT_SASL SUCCESS);
+    for (k = 0; k <= longest; k++)
+        login_safe(k, 0);
+    for (k = 1; k <= 7; k++)
+        login_safe(0, k);
+}
+
+static void test_login_off(void)
+{
+    reset(KL_PIPELINING_OFF);
+    KT_CHECK(strstr(out, "starttls") == NULL);
+    feed(HDR FEAT_TLS, 0);
+    KT_CHECK(strstr(out, "<starttls") != NULL);
+    feed(PROCEED, 0);
+    KT_CHECK_STR(log_, "[starttls]");
+    kl_engine_tls_done(&cl, 1);
+    drain();
+    KT_CHECK(strstr(out, "<auth") == NULL); /* off: waits for features */
+    feed(HDR FEAT_SASL, 0);
+    KT_CHECK(strstr(out, "<auth") != NULL);
+    feed(SUCCESS, 0);
+    KT_CHECK(strstr(out, "kl-bind") == NULL);
+    feed(HDR FEAT_BIND, 0);
+    KT_CHECK(strstr(out, "kl-bind") != NULL);
+    feed(BIND_RES, 0);
+    KT_CHECK_STR(log_, "[starttls][online alice@localhost/dev]");
+    KT_CHECK_EQ(kl_client_stats(&cl)->engine_round_trips, 6);
+}
+
+static void online(void)
+{
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND BIND_RES, 0);
+    drain();
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+}
+
+static void test_messages_and_pings(void)
+{
+    online();
+    feed("<message from='bob@localhost/x' type='chat'><body>hi &amp; &#x263A;</body></message>", 0);
+    KT_CHECK_STR(log_, "[stanza message hi & \xe2\x98\xba]");
+    feed("<iq type='get' id='p&apos;1' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", 3);
+    KT_CHECK(strstr(out, "<iq type='result' id='p&apos;1' to='localhost'/>") != NULL);
+    feed("<iq type='get' id='d1' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", 0);
+    KT_CHECK(strstr(out, "id='d1' to='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'>") != NULL);
+    KT_CHECK(strstr(out, "urn:xmpp:ping") != NULL);
+    KT_CHECK_STR(log_, "[stanza message hi & \xe2\x98\xba]");
+    /* whitespace keepalive */
+    feed("  \n ", 0);
+    out_len = 0;
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "a<b & 'c'"), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "<message to='bob@localhost' type='chat'><body>a&lt;b &amp; 'c'</body></message>");
+}
+
+static void test_iq_roundtrip_and_timeout(void)
+{
+    uint16_t id1 = 0, id2 = 0;
+    kl_event_t ev;
+    online();
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", "<query xmlns='jabber:iq:roster'/>", 5000, &id1), KL_OK);
+    KT_CHECK_EQ(kl_send_iq(&cl, "localhost", "get", "<query xmlns='jabber:iq:version'/>", 5000, &id2), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "<iq type='get' id='kl1'><query xmlns='jabber:iq:roster'/></iq>") != NULL);
+    feed("<iq type='result' id='kl1'/>", 0);
+    KT_CHECK_STR(log_, "[iq-result 1]");
+    now_ms += 4999;
+    pump();
+    KT_CHECK_STR(log_, "[iq-result 1]");
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), 1);
+    now_ms += 1;
+    pump();
+    KT_CHECK_STR(log_, "[iq-result 1][iq-timeout 2]");
+    /* late answer to a timed-out request is just a stanza */
+    feed("<iq type='result' id='kl2'/>", 0);
+    KT_CHECK_STR(log_, "[iq-result 1][iq-timeout 2][stanza iq]");
+    /* bounded slots */
+    {
+        int i, st = KL_OK;
+        for (i = 0; i <= KL_MAX_PENDING_IQ && st == KL_OK; i++)
+            st = kl_send_iq(&cl, NULL, "get", "<x xmlns='y'/>", 0, NULL);
+        KT_CHECK_EQ(st, KL_ERR_IQ_SLOTS);
+        drain();
+    }
+    (void)ev;
+}
+
+static void test_large_stanza_streams(void)
+{
+    static char big[KL_RX_BUF_SIZE * 3 + 256];
+    size_t i, n = KL_RX_BUF_SIZE * 3;
+    online();
+    strcpy(big, "<message from='bob@localhost/x'><body>");
+    for (i = 0; i < n; i++)
+        big[strlen("<message from='bob@localhost/x'><body>") + i] = (char)('a' + i % 26);
+    strcpy(big + strlen("<message from='bob@localhost/x'><body>") + n, "</body></message>");
+    feed(big, 1460);
+    {
+        char expect[64];
+        snprintf(expect, sizeof expect, "[begin message][end %zu]", n);
+        KT_CHECK_STR(log_, expect);
+    }
+    KT_CHECK_EQ(body_len, n);
+    KT_CHECK(body_acc[0] == 'a' && body_acc[n - 1] == (char)('a' + (n - 1) % 26));
+    /* and the stream goes on normally */
+    feed("<message><body>after</body></message>", 0);
+    KT_CHECK(strstr(log_, "[stanza message after]") != NULL);
+}
+
+static void test_close(void)
+{
+    online();
+    KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "</stream:stream>");
+    feed("</stream:stream>", 0);
+    KT_CHECK_STR(log_, "[closed 0]");
+    KT_CHECK_EQ(kl_send_message(&cl, "x@y", NULL, "z"), KL_ERR_NOT_ONLINE);
+}
+
+/* ---- failures ------------------------------------------------------------- */
+
+static void test_no_starttls_never_sends_password(void)
+{
+    size_t k;
+    const char *s = HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                        "<mechanism>PLAIN</mechanism></mechanisms></stream:features>";
+    for (k = 0; k <= strlen(s); k += 7) {
+        reset(KL_PIPELINING_SAFE);
+        feed_split(s, k);
+        KT_CHECK_EQ(last_status, KL_ERR_NO_TLS);
+        KT_CHECK(strstr(out, "<auth") == NULL && strstr(out, AUTH_B64) == NULL);
+        reset(KL_PIPELINING_OFF);
+        feed_split(s, k);
+        KT_CHECK_EQ(last_status, KL_ERR_NO_TLS);
+        KT_CHECK(strstr(out, "<auth") == NULL);
+    }
+}
+
+static void test_bytes_after_proceed(void)
+{
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS PROCEED "\x16\x03\x01", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_TLS_PREREAD);
+    KT_CHECK(strstr(log_, "[starttls]") == NULL);
+}
+
+static void test_starttls_failure(void)
+{
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_STARTTLS_FAILED);
+}
+
+static void test_auth_failure(void)
+{
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>"
+                       "<text>bad</text></failure>", 0);
+    KT_CHECK_STR(log_, "[starttls][error authentication failed not-authorized]");
+}
+
+static void test_unverified_tls_waits_for_features(void)
+{
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 0);
+    drain();
+    KT_CHECK(strstr(out, "<auth") == NULL);
+    feed(HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+             "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_NO_MECHANISM);
+    KT_CHECK(strstr(out, "<auth") == NULL);
+}
+
+static void test_stream_error(void)
+{
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+             "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>nope</text></stream:error></stream:stream>", 0);
+    KT_CHECK_STR(log_, "[error stream error from peer host-unknown]");
+    KT_CHECK(strstr(out, "</stream:stream>") != NULL);
+}
+
+static void hostile(const char *input, int expect)
+{
+    size_t k, len = strlen(input);
+    for (k = 0; k <= len; k++) {
+        reset(KL_PIPELINING_SAFE);
+        feed_split(input, k);
+        KT_CHECK_EQ(last_status, expect);
+        KT_CHECK(strstr(out, "<auth") == NULL);
+        KT_CHECK(strstr(out, "</stream:stream>") != NULL);
+        if (last_status != expect) {
+            fprintf(stderr, "  input split at %zu: %s\n", k, log_);
+            break;
+        }
+    }
+}
+
+static void test_hostile_input(void)
+{
+    char deep[4096], longname[256];
+    size_t i;
+    hostile(HDR "<!-- hi -->", KL_ERR_XML_COMMENT);
+    hostile("<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><stream:stream>", KL_ERR_XML_DTD);
+    hostile(HDR "<message><body>&xxe;</body></message>", KL_ERR_XML_ENTITY);
+    hostile(HDR "<message><body>\xc3\x28</body></message>", KL_ERR_XML_UTF8);
+    hostile(HDR "<?php evil ?>", KL_ERR_XML_PI);
+    hostile(HDR "<a></b>", KL_ERR_XML_MISMATCH);
+    hostile(HDR "<a x='1' x='2'/>", KL_ERR_XML_ATTR_DUP);
+    hostile(HDR "<p:a/>", KL_ERR_XML_NAMESPACE);
+    hostile("<stream:stream xmlns='jabber:client' xmlns:stream='urn:wrong' version='1.0'>", KL_ERR_PROTOCOL);
+    hostile("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+            KL_ERR_PROTOCOL); /* no version='1.0' */
+    strcpy(longname, HDR "<");
+    for (i = 0; i < KL_XML_MAX_NAME + 1; i++)
+        strcat(longname, "n");
+    strcat(longname, "/>");
+    hostile(longname, KL_ERR_XML_NAME_TOO_LONG);
+    strcpy(deep, HDR);
+    for (i = 0; i < KL_XML_MAX_DEPTH; i++)
+        strcat(deep, "<d>");
+    hostile(deep, KL_ERR_XML_DEPTH);
+    /* a start tag larger than the whole receive buffer */
+    {
+        static char huge[KL_RX_BUF_SIZE + 512];
+        strcpy(huge, HDR "<message a='");
+        for (i = strlen(huge); i < sizeof huge - 8; i++)
+            huge[i] = 'x';
+        huge[i] = 0;
+        reset(KL_PIPELINING_SAFE);
+        feed(huge, 1000);
+        KT_CHECK(last_status == KL_ERR_RX_FULL || last_status == KL_ERR_XML_ATTR_TOO_LONG);
+    }
+    /* stanzas before authentication are refused */
+    hostile(HDR "<message from='evil@x'><body>x</body></message>", KL_ERR_PROTOCOL);
+    /* a SASL success that nobody asked for */
+    hostile(HDR SUCCESS, KL_ERR_PROTOCOL);
+    /* text at stream level */
+    hostile(HDR "junk", KL_ERR_PROTOCOL);
+}
+
+static void test_negotiation_timeout(void)
+{
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR, 0);
+    now_ms += KL_NEGOTIATION_TIMEOUT_MS;
+    pump();
+    KT_CHECK_EQ(last_status, KL_ERR_TIMEOUT);
+}
+
+static void test_bad_config(void)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "nodomain";
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_ARG);
+    cfg.jid = "@x";
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_client_init(&cl, NULL), KL_ERR_ARG);
+}
+
+int main(void)
+{
+    KT_RUN(test_login_safe_every_split);
+    KT_RUN(test_login_off);
+    KT_RUN(test_messages_and_pings);
+    KT_RUN(test_iq_roundtrip_and_timeout);
+    KT_RUN(test_large_stanza_streams);
+    KT_RUN(test_close);
+    KT_RUN(test_no_starttls_never_sends_password);
+    KT_RUN(test_bytes_after_proceed);
+    KT_RUN(test_starttls_failure);
+    KT_RUN(test_auth_failure);
+    KT_RUN(test_unverified_tls_waits_for_features);
+    KT_RUN(test_stream_error);
+    KT_RUN(test_hostile_input);
+    KT_RUN(test_negotiation_timeout);
+    KT_RUN(test_bad_config);
+    printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));
+    return kt_summary("engine");
+}
