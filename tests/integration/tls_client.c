@@ -10,6 +10,7 @@
  *
  * usage: tls_client PORT SERVER_NAME CA_FILE [--tls13-only] [--send TEXT]
  *                   [--expect-bytes N] [--timeout-ms MS]
+ *        tls_client --in-content-len   (prints MBEDTLS_SSL_IN_CONTENT_LEN)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -125,6 +126,10 @@ static int report(kl_tls_t *tls, int st)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--in-content-len") == 0) {
+        printf("%d\n", MBEDTLS_SSL_IN_CONTENT_LEN);
+        return 0;
+    }
     if (argc < 4) {
         fprintf(stderr, "usage: %s PORT SERVER_NAME CA_FILE [--tls13-only] [--send TEXT] "
                         "[--expect-bytes N] [--timeout-ms MS]\n", argv[0]);

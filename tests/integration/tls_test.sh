@@ -158,6 +158,15 @@ run "TLS 1.3-only client refuses a TLS 1.2 server" \
 run "oversize record is named" \
 	status=KL_ERR_TLS_RECORD_TOO_LARGE "reason~record of 18000 bytes" \
 	-- 4435 localhost ca.pem
+# A client built with small record buffers (make check-tls-small) meets a
+# legal 8 KB record from s_server: the failure must be named.
+in_len=$("$client" --in-content-len 2>/dev/null || echo 16384)
+if [ "$in_len" -lt 8000 ]; then
+	big=$(head -c 8000 /dev/zero | tr '\0' x)
+	run "8 KB record with MBEDTLS_SSL_IN_CONTENT_LEN=$in_len is named" \
+		status=KL_ERR_TLS_RECORD_TOO_LARGE "reason~exceeds MBEDTLS_SSL_IN_CONTENT_LEN ($in_len)" \
+		-- 4431 localhost ca.pem --send "$big"$'\n'
+fi
 run "no CA file is a setup error" \
 	status=KL_ERR_TLS_SETUP "reason~reading ca_file" \
 	-- 4431 localhost "$tmp/nonexistent.pem"
