@@ -66,7 +66,8 @@ if [ -n "$missing" ]; then
         printf '#!/bin/sh\n# temporary, created by kinglet scripts/deps.sh\nexit 101\n' >"$policy"
         chmod 755 "$policy"
         own_policy=1
-        trap 'rm -f "$policy"' EXIT INT TERM
+        trap 'rm -f "$policy"' EXIT
+        trap 'rm -f "$policy"; exit 130' INT TERM
     fi
 
     for p in $missing; do say "will install $p"; done
@@ -136,7 +137,7 @@ lwip_ok() { case "$(lwip_version "$1")" in 2.2.*) return 0 ;; esac; return 1; }
 
 # Newest suitable tree already unpacked under third_party/, or nothing.
 find_tree() { # prefix checker
-    for d in $(ls -d "$TP/$1"-* 2>/dev/null | sort -rV); do
+    for d in $(ls -d "$TP/$1"-* 2>/dev/null | grep -v '\.stale\.' | sort -rV); do
         [ -d "$d" ] && "$2" "$d" && { echo "$d"; return 0; }
     done
     return 0
@@ -177,6 +178,14 @@ if [ -n "$need_fetch" ]; then
         { cat "$A/update.log" >&2; die "apt-get update of the private $SUITE source index failed"; }
 
     for pkg in $need_fetch; do
+        # An unsuitable tree in the way (interrupted unpack, other version)
+        # would make dpkg-source refuse: move it aside, never delete it.
+        for d in "$TP/$pkg"-*; do
+            case "$d" in *.stale.*) continue ;; esac
+            [ -d "$d" ] || continue
+            say "moving aside unsuitable tree ${d#"$ROOT"/} -> ${d#"$ROOT"/}.stale.$$"
+            mv "$d" "$d.stale.$$"
+        done
         say "fetching Debian source package $pkg ($SUITE) into third_party/"
         # apt drops to the _apt user to download; in a root-owned folder it
         # warns that it downloads unsandboxed. That is only a warning.
