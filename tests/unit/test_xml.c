@@ -1,0 +1,479 @@
+/* XML tokenizer API details and the writer (golden token dumps are in
+ * test_xml_golden.c). */
+#include <string.h>
+
+#include "kinglet/kl_xml.h"
+#include "kt.h"
+
+#define S(lit) ((const uint8_t *)(lit)), (sizeof(lit) - 1)
+
+static kl_slice_t sl(const char *s)
+{
+    kl_slice_t r;
+    r.p = (const uint8_t *)s;
+    r.len = strlen(s);
+    return r;
+}
+
+/* Next token from buf[*off..len), advancing *off. */
+static int next(kl_xml_t *x, const char *buf, size_t *off, kl_xml_token_t *t)
+{
+    size_t n = 0, len = strlen(buf);
+    int r = kl_xml_next(x, (const uint8_t *)buf + *off, len - *off, &n, t);
+    *off += n;
+    return r;
+}
+
+static void test_need_more_consumes_nothing(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n = 99;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<?xml version='1.0'?><stream:str"), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(n, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S("  <a x='1"), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(n, 0);
+    /* the declaration and leading whitespace belong to the root's START */
+    KT_CHECK_EQ(kl_xml_next(&x, S(" <?xml version='1.0'?>\n<a x='1'>rest"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(n, 32);
+    KT_CHECK_EQ(t.offset, 23);
+    KT_CHECK(kl_slice_eq(t.attrs, " x='1'"));
+    KT_CHECK_EQ(kl_xml_next(&x, S("rest"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(n, 4);
+    /* an incomplete end tag */
+    KT_CHECK_EQ(kl_xml_next(&x, S("</"), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</a"), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</a "), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</a >  "), &n, &t), KL_XML_END);
+    KT_CHECK_EQ(n, 5);
+    /* done: whitespace is not consumed, anything else is junk */
+    KT_CHECK_EQ(kl_xml_next(&x, S("  "), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(n, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S("  x"), &n, &t), KL_ERR_XML_SYNTAX);
+}
+
+static void test_text_pieces(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a>"), &n, &t), KL_XML_START);
+    /* never splits a UTF-8 sequence, a reference or CR LF */
+    KT_CHECK_EQ(kl_xml_next(&x, S("ab\xE2\x82"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.text.len, 2);
+    KT_CHECK_EQ(n, 2);
+    KT_CHECK_EQ(kl_xml_next(&x, S("\xE2\x82"), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("\xE2\x82\xAC&am"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(n, 3);
+    KT_CHECK_EQ(kl_xml_next(&x, S("&amp;x\r"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(n, 6);
+    KT_CHECK_EQ(kl_xml_next(&x, S("\r"), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("\r\n</a>"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(n, 2);
+    KT_CHECK_EQ(t.depth, 1);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</a>"), &n, &t), KL_XML_END);
+}
+
+static void test_cdata_pieces(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<![CDATA["), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<![CDATA[x<y]"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.cdata, 1);
+    KT_CHECK(kl_slice_eq(t.text, "x<y"));
+    KT_CHECK_EQ(t.offset, 0);
+    KT_CHECK_EQ(n, 12);
+    KT_CHECK_EQ(kl_xml_next(&x, S("]]"), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("]]]"), &n, &t), KL_XML_TEXT);
+    KT_CHECK(kl_slice_eq(t.text, "]"));
+    KT_CHECK_EQ(kl_xml_next(&x, S("]]>"), &n, &t), KL_XML_NEED_MORE); /* empty piece: wait */
+    KT_CHECK_EQ(n, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S("]]>z<"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.cdata, 0);
+    KT_CHECK(kl_slice_eq(t.text, "z"));
+    KT_CHECK_EQ(n, 4);
+}
+
+static void test_empty_element_end(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t off = 0;
+    const char *in = "<r xmlns='urn:r'><p:e xmlns:p='urn:p' a='1'/></r>";
+    kl_xml_init(&x);
+    KT_CHECK_EQ(next(&x, in, &off, &t), KL_XML_START);
+    KT_CHECK_EQ(next(&x, in, &off, &t), KL_XML_START);
+    KT_CHECK_EQ(t.empty, 1);
+    KT_CHECK_EQ(t.depth, 2);
+    KT_CHECK(kl_slice_eq(t.ns, "urn:p"));
+    KT_CHECK(kl_slice_eq(t.local, "e"));
+    {
+        size_t before = off;
+        KT_CHECK_EQ(next(&x, in, &off, &t), KL_XML_END);
+        KT_CHECK_EQ(off, before);
+    }
+    KT_CHECK_EQ(t.depth, 2);
+    KT_CHECK(kl_slice_eq(t.name, "p:e"));
+    KT_CHECK(kl_slice_eq(t.local, "e"));
+    KT_CHECK(kl_slice_eq(t.ns, "urn:p"));
+    KT_CHECK_EQ(next(&x, in, &off, &t), KL_XML_END);
+    KT_CHECK(kl_slice_eq(t.ns, "urn:r"));
+    KT_CHECK_EQ(t.depth, 1);
+}
+
+static void test_sticky_and_reset(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a><!-- x -->"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<!-- x -->"), &n, &t), KL_ERR_XML_COMMENT);
+    KT_CHECK_EQ(n, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</a>"), &n, &t), KL_ERR_XML_COMMENT);
+    KT_CHECK_EQ(kl_xml_next(NULL, S("</a>"), &n, &t), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_xml_next(&x, NULL, 3, &n, &t), KL_ERR_ARG);
+    kl_xml_reset(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a/>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, NULL, 0, &n, &t), KL_XML_END);
+    KT_CHECK_EQ(kl_xml_next(&x, NULL, 0, &n, &t), KL_XML_NEED_MORE);
+}
+
+static void test_inner(void)
+{
+    kl_xml_t root, in;
+    kl_xml_token_t t;
+    size_t off = 0, soff;
+    const char *s = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+                    "<message to='a@b'><body>hi &amp; ho</body><x xmlns='urn:x'/></message> "
+                    "<stream:error/>";
+    const char *stanza;
+    kl_xml_init(&root);
+    KT_CHECK_EQ(next(&root, s, &off, &t), KL_XML_START);
+    soff = off;
+    /* the parent walks past the whole stanza first */
+    while (next(&root, s, &off, &t) > 0 && !(t.type == KL_XML_END && t.depth == 2))
+        ;
+    KT_CHECK_EQ(root.depth, 1);
+    stanza = s + soff;
+    kl_xml_init_inner(&in, &root);
+    {
+        size_t p = 0, len = off - soff, n;
+        int r, count = 0;
+        r = kl_xml_next(&in, (const uint8_t *)stanza, len, &n, &t);
+        KT_CHECK_EQ(r, KL_XML_START);
+        KT_CHECK_EQ(t.depth, 2);
+        KT_CHECK(kl_slice_eq(t.ns, "jabber:client"));
+        KT_CHECK(kl_slice_eq(t.local, "message"));
+        p += n;
+        while ((r = kl_xml_next(&in, (const uint8_t *)stanza + p, len - p, &n, &t)) > 0) {
+            p += n;
+            count++;
+            if (t.type == KL_XML_TEXT)
+                KT_CHECK(kl_xml_decoded_eq(t.text, "hi & ho"));
+            if (t.type == KL_XML_START && kl_slice_eq(t.local, "x"))
+                KT_CHECK(kl_slice_eq(t.ns, "urn:x"));
+            if (t.type == KL_XML_END && t.depth == 2)
+                break;
+        }
+        KT_CHECK_EQ(r, KL_XML_END);
+        KT_CHECK_EQ(count, 6);
+        KT_CHECK_EQ(p, len);
+        KT_CHECK_EQ(in.depth, 1);
+        /* the fragment is over: whitespace waits, anything else is an error */
+        KT_CHECK_EQ(kl_xml_next(&in, S(" \n"), &n, &t), KL_XML_NEED_MORE);
+        KT_CHECK_EQ(kl_xml_next(&in, S(" <message/>"), &n, &t), KL_ERR_XML_SYNTAX);
+    }
+    /* the parent is untouched and goes on */
+    KT_CHECK_EQ(next(&root, s, &off, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(next(&root, s, &off, &t), KL_XML_START);
+    KT_CHECK(kl_slice_eq(t.ns, "http://etherx.jabber.org/streams"));
+    /* an inner tokenizer accepts no declaration and no end tag of its parent */
+    kl_xml_init_inner(&in, &root);
+    {
+        size_t n;
+        KT_CHECK_EQ(kl_xml_next(&in, S("</stream:stream>"), &n, &t), KL_ERR_XML_MISMATCH);
+        kl_xml_init_inner(&in, &root);
+        KT_CHECK_EQ(kl_xml_next(&in, S("<?xml version='1.0'?><a/>"), &n, &t), KL_ERR_XML_PI);
+        kl_xml_init_inner(&in, &root);
+        KT_CHECK_EQ(kl_xml_next(&in, S("<stream:x/>"), &n, &t), KL_XML_START);
+        KT_CHECK(kl_slice_eq(t.ns, "http://etherx.jabber.org/streams"));
+        KT_CHECK_EQ(t.depth, 3);
+    }
+}
+
+static void test_attrs(void)
+{
+    kl_slice_t a = sl(" id='x&amp;y' to=\"a@b\"\n type = 'get' "), v, n;
+    size_t pos = 0;
+    uint8_t buf[16];
+    KT_CHECK(kl_xml_attr_get(a, "to", &v));
+    KT_CHECK(kl_slice_eq(v, "a@b"));
+    KT_CHECK(kl_xml_attr_get(a, "type", &v));
+    KT_CHECK(kl_slice_eq(v, "get"));
+    KT_CHECK(!kl_xml_attr_get(a, "t", &v));
+    KT_CHECK(kl_xml_attr_get(a, "id", &v));
+    KT_CHECK(kl_xml_decoded_eq(v, "x&y"));
+    KT_CHECK(!kl_xml_decoded_eq(v, "x&"));
+    KT_CHECK(!kl_xml_decoded_eq(v, "x&yz"));
+    KT_CHECK_EQ(kl_xml_decode(v, 0, buf, sizeof buf), 3);
+    KT_CHECK(kl_xml_attr_next(a, &pos, &n, &v) && kl_slice_eq(n, "id"));
+    KT_CHECK(kl_xml_attr_next(a, &pos, &n, &v) && kl_slice_eq(n, "to"));
+    KT_CHECK(kl_xml_attr_next(a, &pos, &n, &v) && kl_slice_eq(n, "type"));
+    KT_CHECK(!kl_xml_attr_next(a, &pos, &n, &v));
+    KT_CHECK(!kl_xml_attr_next(sl(""), &pos, &n, &v));
+    /* garbage never reads out of bounds */
+    pos = 0;
+    KT_CHECK(!kl_xml_attr_next(sl(" a='x"), &pos, &n, &v));
+    KT_CHECK(kl_slice_eq(sl("abc"), "abc"));
+    KT_CHECK(!kl_slice_eq(sl("abc"), "ab"));
+    {
+        kl_slice_t e = {NULL, 0};
+        KT_CHECK(kl_slice_eq(e, ""));
+        KT_CHECK(kl_xml_decoded_eq(e, ""));
+    }
+}
+
+static void test_decode(void)
+{
+    uint8_t out[32];
+    KT_CHECK_EQ(kl_xml_decode(sl("&#x1F600;&lt;"), 0, out, sizeof out), 5);
+    KT_CHECK(memcmp(out, "\xF0\x9F\x98\x80<", 5) == 0);
+    KT_CHECK_EQ(kl_xml_decode(sl("&lt;&amp;"), 1, out, sizeof out), 9); /* CDATA: as is */
+    KT_CHECK_EQ(kl_xml_decode(sl("a\r\nb\rc"), 0, out, sizeof out), 5);
+    KT_CHECK(memcmp(out, "a\nb\nc", 5) == 0);
+    KT_CHECK_EQ(kl_xml_decode(sl("a\r\nb\tc&#9;"), KL_XML_RAW_ATTR, out, sizeof out), 6);
+    KT_CHECK(memcmp(out, "a b c\t", 6) == 0);
+    /* exact fit, one short */
+    KT_CHECK_EQ(kl_xml_decode(sl("ab&amp;"), 0, out, 3), 3);
+    KT_CHECK_EQ(kl_xml_decode(sl("ab&amp;"), 0, out, 2), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(kl_xml_decode(sl("&#x1F600;"), 0, out, 3), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(kl_xml_decode(sl(""), 0, NULL, 0), 0);
+    /* raw text the tokenizer would have refused */
+    KT_CHECK_EQ(kl_xml_decode(sl("&nbsp;"), 0, out, sizeof out), KL_ERR_XML_ENTITY);
+    KT_CHECK_EQ(kl_xml_decode(sl("&am"), 0, out, sizeof out), KL_ERR_XML_ENTITY);
+    KT_CHECK_EQ(kl_xml_decode(sl("&"), 0, out, sizeof out), KL_ERR_XML_ENTITY);
+    KT_CHECK_EQ(kl_xml_decode(sl("&#0;"), 0, out, sizeof out), KL_ERR_XML_CHARREF);
+    KT_CHECK_EQ(kl_xml_decode(sl("&#12"), 0, out, sizeof out), KL_ERR_XML_CHARREF);
+    KT_CHECK(!kl_xml_decoded_eq(sl("&bogus;"), "&bogus;"));
+    KT_CHECK(kl_xml_decoded_eq(sl("a\r\n&#x41;"), "a\nA"));
+}
+
+/* Bounds at and past the defaults, built in code rather than golden files. */
+static void test_bounds(void)
+{
+    static char in[4096];
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t off, n;
+    int i, r;
+    /* depth: KL_XML_MAX_DEPTH opens fine, one more fails */
+    in[0] = 0;
+    for (i = 0; i < KL_XML_MAX_DEPTH + 1; i++)
+        strcat(in, "<e>");
+    kl_xml_init(&x);
+    off = 0;
+    for (i = 0; i < KL_XML_MAX_DEPTH; i++)
+        KT_CHECK_EQ(next(&x, in, &off, &t), KL_XML_START);
+    KT_CHECK_EQ(t.depth, KL_XML_MAX_DEPTH);
+    KT_CHECK_EQ(next(&x, in, &off, &t), KL_ERR_XML_DEPTH);
+    /* a name of exactly KL_XML_MAX_NAME bytes, then one longer */
+    memset(in, 0, sizeof in);
+    in[0] = '<';
+    memset(in + 1, 'n', KL_XML_MAX_NAME);
+    strcat(in, "/>");
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, strlen(in), &n, &t), KL_XML_START);
+    in[1 + KL_XML_MAX_NAME] = 'n';
+    in[2 + KL_XML_MAX_NAME] = 0; /* no '>' yet: reported as soon as it is too long */
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, strlen(in), &n, &t), KL_ERR_XML_NAME_TOO_LONG);
+    /* attribute value: KL_XML_MAX_ATTR bytes fit, one more fails before the quote arrives */
+    memset(in, 0, sizeof in);
+    strcpy(in, "<a v='");
+    memset(in + 6, 'x', KL_XML_MAX_ATTR);
+    strcat(in, "'/>");
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, strlen(in), &n, &t), KL_XML_START);
+    in[6 + KL_XML_MAX_ATTR] = 'x';
+    in[7 + KL_XML_MAX_ATTR] = 0;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, strlen(in), &n, &t), KL_ERR_XML_ATTR_TOO_LONG);
+    /* the stack: long names fill it before the depth bound */
+    memset(in, 0, sizeof in);
+    kl_xml_init(&x);
+    for (i = 0; i < KL_XML_MAX_DEPTH; i++) {
+        size_t l = strlen(in);
+        in[l] = '<';
+        memset(in + l + 1, 'a' + i, KL_XML_MAX_NAME);
+        in[l + 1 + KL_XML_MAX_NAME] = '>';
+    }
+    off = 0;
+    while ((r = next(&x, in, &off, &t)) > 0)
+        ;
+    KT_CHECK_EQ(r, KL_ERR_XML_STACK);
+    KT_CHECK(x.stack_len <= KL_XML_STACK_SIZE);
+}
+
+static void test_writer(void)
+{
+    uint8_t buf[128];
+    kl_xw_t w;
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "message");
+    kl_xw_attr(&w, "to", "a'b\"c<d>&e\tf\ng\rh");
+    kl_xw_start(&w, "body");
+    kl_xw_text(&w, S("1 < 2 & 3 > 'q' \"r\"\r\n\xE2\x98\xBA"));
+    kl_xw_end(&w, "body");
+    kl_xw_start(&w, "x");
+    kl_xw_end(&w, "x");
+    kl_xw_end(&w, "message");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_OK);
+    buf[w.len] = 0;
+    KT_CHECK_STR((char *)buf, "<message to='a&apos;b&quot;c&lt;d&gt;&amp;e&#9;f&#10;g&#13;h'><body>1 &lt; 2 &amp; 3 "
+                              "&gt; 'q' \"r\"&#13;\n\xE2\x98\xBA</body><x/></message>");
+    /* a stream header: open start tag closed without content */
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_raw(&w, S("<?xml version='1.0'?>"));
+    kl_xw_start(&w, "stream:stream");
+    kl_xw_attr_n(&w, "to", S("example.com"));
+    kl_xw_close_start(&w);
+    KT_CHECK_EQ(kl_xw_status(&w), KL_OK);
+    buf[w.len] = 0;
+    KT_CHECK_STR((char *)buf, "<?xml version='1.0'?><stream:stream to='example.com'>");
+}
+
+static void test_writer_full(void)
+{
+    uint8_t buf[32];
+    kl_xw_t w;
+    const char *want = "<a b='&amp;'>xy</a>"; /* 19 bytes */
+    size_t cap;
+    for (cap = 0; cap <= 20; cap++) {
+        memset(buf, '#', sizeof buf);
+        kl_xw_init(&w, buf, cap);
+        kl_xw_start(&w, "a");
+        kl_xw_attr(&w, "b", "&");
+        kl_xw_text(&w, S("xy"));
+        kl_xw_end(&w, "a");
+        if (cap >= 19) {
+            KT_CHECK_EQ(kl_xw_status(&w), KL_OK);
+            KT_CHECK_EQ(w.len, 19);
+            KT_CHECK(memcmp(buf, want, 19) == 0);
+        } else {
+            KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+            KT_CHECK(w.len <= cap);
+            KT_CHECK(memcmp(buf, want, w.len) == 0); /* only whole calls' output */
+            KT_CHECK_EQ(buf[cap], '#');               /* never past cap */
+        }
+    }
+    /* sticky: later calls that would fit change nothing */
+    kl_xw_init(&w, buf, 4);
+    kl_xw_start(&w, "abcdef");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+    KT_CHECK_EQ(w.len, 0);
+    kl_xw_raw(&w, S("x"));
+    kl_xw_start(&w, "a");
+    KT_CHECK_EQ(w.len, 0);
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+    /* an escape that does not fit is not cut in half */
+    kl_xw_init(&w, buf, 6);
+    kl_xw_start(&w, "a");
+    kl_xw_text(&w, S("<"));
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+    KT_CHECK_EQ(w.len, 2);
+}
+
+static void test_writer_bad_input(void)
+{
+    uint8_t buf[64];
+    kl_xw_t w;
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "a");
+    kl_xw_text(&w, S("ok\x01"));
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_XML_UTF8);
+    KT_CHECK_EQ(w.len, 2); /* "<a": nothing of the failing call */
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "a");
+    kl_xw_attr(&w, "x", "\xC0\xAF");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_XML_UTF8);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_text(&w, S("\xED\xA0\x80")); /* surrogate */
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_XML_UTF8);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_text(&w, S("\xEF\xBF\xBF")); /* U+FFFF */
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_XML_UTF8);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_text(&w, S("\xE2\x98")); /* truncated */
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_XML_UTF8);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_text(&w, S("\xF4\x8F\xBF\xBD\x7F"));
+    KT_CHECK_EQ(kl_xw_status(&w), KL_OK);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "a b");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_attr(&w, "x", "1");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_STATE);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "a");
+    kl_xw_attr(&w, "x'", "1");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+}
+
+/* What the writer emits, the tokenizer reads back unchanged. */
+static void test_roundtrip(void)
+{
+    uint8_t buf[256], dec[64];
+    const char *text = "a&b<c>d]]>e\r\nf\tg'\"\xF0\x9F\x98\x80";
+    kl_xw_t w;
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n, off = 0;
+    kl_slice_t v;
+    int r;
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "r");
+    kl_xw_attr(&w, "v", text);
+    kl_xw_text(&w, (const uint8_t *)text, strlen(text));
+    kl_xw_end(&w, "r");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_OK);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, buf, w.len, &n, &t), KL_XML_START);
+    KT_CHECK(kl_xml_attr_get(t.attrs, "v", &v));
+    r = kl_xml_decode(v, KL_XML_RAW_ATTR, dec, sizeof dec);
+    KT_CHECK(r == (int)strlen(text) && memcmp(dec, text, (size_t)r) == 0);
+    off = n;
+    KT_CHECK_EQ(kl_xml_next(&x, buf + off, w.len - off, &n, &t), KL_XML_TEXT);
+    r = kl_xml_decode(t.text, 0, dec, sizeof dec);
+    KT_CHECK(r == (int)strlen(text) && memcmp(dec, text, (size_t)r) == 0);
+    off += n;
+    KT_CHECK_EQ(kl_xml_next(&x, buf + off, w.len - off, &n, &t), KL_XML_END);
+}
+
+int main(void)
+{
+    KT_RUN(test_need_more_consumes_nothing);
+    KT_RUN(test_text_pieces);
+    KT_RUN(test_cdata_pieces);
+    KT_RUN(test_empty_element_end);
+    KT_RUN(test_sticky_and_reset);
+    KT_RUN(test_inner);
+    KT_RUN(test_attrs);
+    KT_RUN(test_decode);
+    KT_RUN(test_bounds);
+    KT_RUN(test_writer);
+    KT_RUN(test_writer_full);
+    KT_RUN(test_writer_bad_input);
+    KT_RUN(test_roundtrip);
+    return kt_summary("test_xml");
+}
