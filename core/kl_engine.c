@@ -123,6 +123,9 @@ static void w_cstr(kl_xw_t *w, const char *s) { kl_xw_raw(w, (const uint8_t *)s,
 static void w_attr_raw(kl_xw_t *w, const char *name, kl_slice_t raw)
 {
     size_t i, from = 0;
+    uint8_t open = w->tag_open;
+    /* kl_xw_raw closes an open start tag; here we are still inside it */
+    w->tag_open = 0;
     kl_xw_raw(w, (const uint8_t *)" ", 1);
     w_cstr(w, name);
     kl_xw_raw(w, (const uint8_t *)"='", 2);
@@ -135,6 +138,7 @@ static void w_attr_raw(kl_xw_t *w, const char *name, kl_slice_t raw)
     }
     kl_xw_raw(w, raw.p + from, raw.len - from);
     kl_xw_raw(w, (const uint8_t *)"'", 1);
+    w->tag_open = open;
 }
 
 static void w_stream_header(kl_client_t *c, kl_xw_t *w)
@@ -391,6 +395,9 @@ void kl_engine_input_ack(kl_client_t *c, size_t n)
         return;
     c->rx_len += n;
     c->stats.bytes_in += (uint32_t)n;
+    /* What the engine writes after new input is a new flight. */
+    if (n)
+        c->flight_open = 0;
 }
 
 size_t kl_engine_input(kl_client_t *c, const uint8_t *data, size_t len)
@@ -732,11 +739,13 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
     return go_online(c, ev);
 }
 
-static int iq_is(kl_client_t *c, kl_slice_t raw, size_t pos, const char *local, const char *ns)
+/* The first child element of the open view (c->vx just after its start tag). */
+static int first_child(kl_client_t *c, kl_slice_t raw, size_t pos, kl_xml_token_t *t)
 {
-    kl_xml_token_t t;
-    int r = view_next(c, raw, &pos, &t);
-    return r == KL_XML_START && kl_slice_eq(t.local, local) && kl_slice_eq(t.ns, ns);
+    int r;
+    while ((r = view_next(c, raw, &pos, t)) == KL_XML_TEXT)
+        ;
+    return r == KL_XML_START;
 }
 
 /* Answer a ping or disco#info get addressed to us. */
@@ -759,6 +768,22 @@ static void auto_reply(kl_client_t *c, const kl_stanza_t *st, int disco)
         kl_xw_end(&w, "iq");
     }
     (void)out_commit(c, &w); /* no room even in the reserve: the peer times out */
+}
+
+/* RFC 6120 8.4: an IQ request nobody here understands gets an error. */
+static void auto_error(kl_client_t *c, const kl_stanza_t *st)
+{
+    kl_xw_t w;
+    out_begin(c, &w);
+    kl_xw_start(&w, "iq");
+    kl_xw_attr(&w, "type", "error");
+    if (st->id.p)
+        w_attr_raw(&w, "id", st->id);
+    if (st->from.p)
+        w_attr_raw(&w, "to", st->from);
+    w_cstr(&w, "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+               "</error></iq>");
+    (void)out_commit(c, &w);
 }
 
 static int match_iq(kl_client_t *c, const kl_stanza_t *st)
@@ -789,12 +814,19 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
     c->stats.stanzas_in++;
     if (kl_slice_eq(st->name, "iq")) {
         int is_get = kl_xml_decoded_eq(st->type, "get");
-        if (is_get && iq_is(c, st->raw, pos, "ping", NS_PING)) {
-            auto_reply(c, st, 0);
-            return 0;
+        kl_xml_token_t t;
+        if (is_get && first_child(c, st->raw, pos, &t)) {
+            if (kl_slice_eq(t.local, "ping") && is_ns(t.ns, NS_PING)) {
+                auto_reply(c, st, 0);
+                return 0;
+            }
+            if (kl_slice_eq(t.local, "query") && is_ns(t.ns, NS_DISCO_INFO)) {
+                auto_reply(c, st, 1);
+                return 0;
+            }
         }
-        if (is_get && iq_is(c, st->raw, pos, "query", NS_DISCO_INFO)) {
-            auto_reply(c, st, 1);
+        if ((is_get || kl_xml_decoded_eq(st->type, "set")) && !c->cfg.deliver_iq) {
+            auto_error(c, st);
             return 0;
         }
         if (kl_xml_decoded_eq(st->type, "result") || kl_xml_decoded_eq(st->type, "error")) {

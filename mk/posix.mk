@@ -29,3 +29,16 @@ demo: deps
 	@scripts/demo.sh
 
 .PHONY: check-login check-hostile
+
+$(BUILD)/bench/sizes: tests/bench/sizes.c $(wildcard include/kinglet/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $< -o $@
+
+bench-size: $(BUILD)/bench/sizes
+	@$(BUILD)/bench/sizes
+
+bench-login: $(BUILD)/kinglet $(BUILD)/tests/strophe_client
+	@tests/bench/login_bench.sh
+
+BENCH_STEPS += bench-size bench-login
+.PHONY: bench-size bench-login

@@ -45,6 +45,9 @@ typedef struct kl_client_config {
     uint8_t no_plain;         /* 1: never use SASL PLAIN */
     uint8_t no_presence;      /* 1: do not send initial presence when online */
     uint8_t direct_tls;       /* 1: the port runs TLS before the stream (XEP-0368) */
+    uint8_t deliver_iq;       /* 1: IQ get/set requests other than ping and disco#info
+                                 reach the application, which must answer each;
+                                 0: the engine answers them service-unavailable */
     uint32_t iq_timeout_ms;   /* 0: KL_IQ_TIMEOUT_MS */
 } kl_client_config_t;
 

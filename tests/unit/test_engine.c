@@ -255,6 +255,10 @@ static void test_messages_and_pings(void)
     KT_CHECK(strstr(out, "id='d1' to='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'>") != NULL);
     KT_CHECK(strstr(out, "urn:xmpp:ping") != NULL);
     KT_CHECK_STR(log_, "[stanza message hi & \xe2\x98\xba]");
+    /* an IQ request nobody handles is answered with an error */
+    feed("<iq type='set' id='v1' from='bob@localhost/x'><query xmlns='jabber:iq:version'/></iq>", 0);
+    KT_CHECK(strstr(out, "<iq type='error' id='v1' to='bob@localhost/x'><error type='cancel'>"
+                         "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>") != NULL);
     /* whitespace keepalive */
     feed("  \n ", 0);
     out_len = 0;
@@ -490,6 +494,8 @@ int main(void)
     KT_RUN(test_hostile_input);
     KT_RUN(test_negotiation_timeout);
     KT_RUN(test_bad_config);
+    /* budget: the whole client, buffers included, in 8 KB without TLS */
+    KT_CHECK(sizeof(kl_client_t) <= 8192);
     printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));
     return kt_summary("engine");
 }
