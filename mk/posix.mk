@@ -3,11 +3,11 @@ POSIX_SRC := port/posix/kl_posix.c
 POSIX_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(POSIX_SRC))
 KL_PORT_CFLAGS = $(KL_TLS_CFLAGS) -Iport/posix -Iport/mbedtls
 
-$(BUILD)/port/posix/%.o: port/posix/%.c port/posix/kl_posix.h $(wildcard include/kinglet/*.h port/mbedtls/*.h)
+$(BUILD)/port/posix/%.o: port/posix/%.c port/posix/kl_posix.h $(MBEDTLS_STAMP) $(wildcard include/kinglet/*.h port/mbedtls/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 
-$(BUILD)/examples/cli/kinglet.o: examples/cli/kinglet.c port/posix/kl_posix.h $(wildcard include/kinglet/*.h)
+$(BUILD)/examples/cli/kinglet.o: examples/cli/kinglet.c port/posix/kl_posix.h $(MBEDTLS_STAMP) $(wildcard include/kinglet/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 

@@ -227,8 +227,8 @@ int main(int argc, char **argv)
             else if (p.last_status == ev.status && p.error_text[0])
                 fprintf(stderr, "kinglet: %s: %s\n", kl_strerror(ev.status), p.error_text);
             else
-                fprintf(stderr, "kinglet: %s%s%s\n", kl_strerror(ev.status), ev.condition[0] ? ": " : "",
-                        ev.condition);
+                fprintf(stderr, "kinglet: %s%s%s%s\n", kl_strerror(ev.status),
+                        ev.condition[0] ? " (sent stream error " : "", ev.condition, ev.condition[0] ? ")" : "");
             rc = exit_code(ev.status);
             break;
         }
