@@ -65,9 +65,28 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
         fprintf(stderr, "  ---- %s\n", note);
         return;
     }
+    const char *auth = NULL, *end = NULL;
+    int show = (int)(len > 300 ? 300 : len);
     flights[dir == 'o']++;
-    fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len,
-            (int)(len > 300 ? 300 : len), (const char *)data);
+    /* never print credentials: cut the <auth> payload out of the trace */
+    if (dir == 'o') {
+        const char *p = (const char *)data;
+        for (; p + 6 < (const char *)data + len; p++)
+            if (!strncmp(p, "<auth ", 6)) {
+                auth = memchr(p, '>', (size_t)((const char *)data + len - p));
+                break;
+            }
+        if (auth)
+            for (end = auth; end + 7 <= (const char *)data + len && strncmp(end, "</auth>", 7); end++)
+                ;
+    }
+    if (auth && end && end + 7 <= (const char *)data + len) {
+        fprintf(stderr, "  %s %4zu bytes | %.*s[%d bytes of credentials not shown]%.*s\n",
+                dir == 'o' ? "C->S" : "S->C", len, (int)(auth + 1 - (const char *)data), (const char *)data,
+                (int)(end - auth - 1), (int)((const char *)data + len - end), end);
+        return;
+    }
+    fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data);
 }
 
 static void print_stats(kl_posix_t *p, const char *mode)
