@@ -1,6 +1,6 @@
 /* kinglet — the session engine: stream negotiation, the pipelining
  * planner, stanza delivery. Sans-I/O: see kinglet.h for the contract. */
-#include <string.h>
+#include "kl_string.h"
 
 #include "kinglet/kinglet.h"
 #include "kl_internal.h"

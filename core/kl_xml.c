@@ -7,7 +7,7 @@
  */
 #include "kinglet/kl_xml.h"
 
-#include <string.h>
+#include "kl_string.h"
 
 /* Internal "need more bytes" result; never returned to the caller. */
 #define MORE 100
@@ -245,7 +245,7 @@ static unsigned brackets_before(const uint8_t *s, const uint8_t *p, unsigned car
 
 /* Character data from s up to '<' or the last byte that is safe to hand
  * out. Sets *stop; returns 0 or an error. */
-static int scan_text(const uint8_t *s, const uint8_t *end, unsigned carry, const uint8_t **stop)
+static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, const uint8_t **stop)
 {
     const uint8_t *p = s;
     for (;;) {
@@ -285,6 +285,7 @@ static int scan_text(const uint8_t *s, const uint8_t *end, unsigned carry, const
             }
             if (n == 0)
                 break;
+            *stop = p;
             return KL_ERR_XML_UTF8;
         }
         if (c == '&') {
@@ -296,11 +297,14 @@ static int scan_text(const uint8_t *s, const uint8_t *end, unsigned carry, const
             }
             if (n == 0)
                 break;
+            *stop = p;
             return n;
         }
         if (c == '>') {
-            if (brackets_before(s, p, carry) >= 2)
+            if (brackets_before(s, p, carry) >= 2) {
+                *stop = p;
                 return KL_ERR_XML_SYNTAX; /* "]]>" in text */
+            }
             p++;
             continue;
         }
@@ -310,6 +314,7 @@ static int scan_text(const uint8_t *s, const uint8_t *end, unsigned carry, const
             p++;
             continue;
         }
+        *stop = p;
         return KL_ERR_XML_UTF8; /* a control character XML forbids */
     }
     *stop = p;
@@ -318,7 +323,7 @@ static int scan_text(const uint8_t *s, const uint8_t *end, unsigned carry, const
 
 /* CDATA content from s: sets *stop to the end of the safe part and *term to
  * 1 if "]]>" begins there. */
-static int scan_cdata(const uint8_t *s, const uint8_t *end, const uint8_t **stop, int *term)
+static int scan_cdata_raw(const uint8_t *s, const uint8_t *end, const uint8_t **stop, int *term)
 {
     const uint8_t *p = s;
     *term = 0;
@@ -353,6 +358,7 @@ static int scan_cdata(const uint8_t *s, const uint8_t *end, const uint8_t **stop
             }
             if (n == 0)
                 break;
+            *stop = p;
             return KL_ERR_XML_UTF8;
         }
         if (c == '\r') {
@@ -361,10 +367,29 @@ static int scan_cdata(const uint8_t *s, const uint8_t *end, const uint8_t **stop
             p++;
             continue;
         }
+        *stop = p;
         return KL_ERR_XML_UTF8;
     }
     *stop = p;
     return 0;
+}
+
+/* Text before a bad byte is still handed out, and the error comes with the
+ * next call: the caller sees the same text however the input was split. */
+static int scan_text(const uint8_t *s, const uint8_t *end, unsigned carry, const uint8_t **stop)
+{
+    int r;
+    *stop = s;
+    r = scan_text_raw(s, end, carry, stop);
+    return r && *stop > s ? 0 : r;
+}
+
+static int scan_cdata(const uint8_t *s, const uint8_t *end, const uint8_t **stop, int *term)
+{
+    int r;
+    *stop = s;
+    r = scan_cdata_raw(s, end, stop, term);
+    return r && *stop > s ? 0 : r;
 }
 
 /* A QName at p: sets *n and *colon (offset of the colon, 0 if none).
@@ -1151,11 +1176,12 @@ static int decode_unit(const uint8_t **pp, const uint8_t *end, int mode, uint8_t
 
 int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap)
 {
-    const uint8_t *p = raw.p, *end = raw.p + raw.len;
+    const uint8_t *p = raw.p, *end;
     uint8_t mask = cdata == KL_XML_RAW_ATTR ? C_DECA : C_DEC;
     size_t o = 0;
     if (!p || raw.len == 0)
         return 0;
+    end = p + raw.len;
     if (!out)
         cap = 0;
     if (cap > 0x7FFFFFFF)
@@ -1192,11 +1218,12 @@ int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap)
 
 int kl_xml_decoded_eq(kl_slice_t raw, const char *s)
 {
-    const uint8_t *p = raw.p, *end = raw.p + raw.len, *sp = (const uint8_t *)s;
+    const uint8_t *p = raw.p, *end, *sp = (const uint8_t *)s;
     if (!s)
         return 0;
     if (!p)
         return *sp == 0;
+    end = p + raw.len;
     while (p < end) {
         uint8_t u[4];
         int n, k;

@@ -6,7 +6,7 @@
  */
 #include "kinglet/kl_xml.h"
 
-#include <string.h>
+#include "kl_string.h"
 
 static int failed(const kl_xw_t *w)
 {
