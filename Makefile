@@ -4,6 +4,7 @@
 #   make bench   speed and round-trip figures beside the baselines
 #   make deps    install what is missing (Debian packages, mbedTLS source)
 .DEFAULT_GOAL := all
+SHELL := /bin/bash
 .SUFFIXES:
 
 BUILD ?= build
@@ -45,8 +46,11 @@ all: $(ALL_TARGETS)
 deps:
 	@scripts/deps.sh
 
+# Each step prints "name: N passed, N failed"; the last line adds them up.
 check: deps
-	@$(MAKE) --no-print-directory check-all
+	@mkdir -p $(BUILD)
+	@set -o pipefail 2>/dev/null; $(MAKE) -k --no-print-directory check-all 2>&1 | tee $(BUILD)/check.log; \
+	st=$$?; tests/summarize.sh $(BUILD)/check.log; exit $$st
 
 check-all: all check-unit check-nm check-cross $(CHECK_STEPS)
 	@echo "make check: all steps passed"

@@ -4,7 +4,7 @@
 pass=0; fail=0; bad=0
 for t in "$@"; do
     out=$("$t" 2>&1); rc=$?
-    printf '%s\n' "$out" | grep -E 'FAIL|passed' | head -40
+    printf '%s\n' "$out" | grep -E 'FAIL|passed' | sed 's/^ *//; s/^/  /' | head -40
     line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -1)
     p=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/'); f=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
     [ -n "$line" ] || { p=0; f=1; echo "$t: no summary line (exit $rc)"; }

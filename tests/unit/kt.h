@@ -1,5 +1,6 @@
 /* Tiny unit-test harness: KT_CHECK records a failure and goes on; each test
- * binary ends with kt_summary(), which prints "N passed, N failed" and
+ * binary ends with kt_summary(), which prints "  suite: N passed, N failed"
+ * (indented: the suite totals of `make check` are the unindented lines) and
  * returns the exit code. tests/run_unit.sh adds the binaries' counts up. */
 #ifndef KT_H
 #define KT_H
@@ -22,7 +23,7 @@ static const char *kt_current = "";
 
 static int kt_summary(const char *suite)
 {
-    printf("%s: %d passed, %d failed\n", suite, kt_pass, kt_fail);
+    printf("  %s: %d passed, %d failed\n", suite, kt_pass, kt_fail);
     return kt_fail ? 1 : 0;
 }
 #endif
