@@ -39,7 +39,9 @@ enum {
     FL_GOT_HEADER = 1u << 5,
     FL_GOT_FEATURES = 1u << 6,
     FL_SENT_CLOSE = 1u << 7,
-    FL_SENT_SESSION = 1u << 8
+    FL_SENT_SESSION = 1u << 8,
+    FL_AUTH_RETRY = 1u << 9,   /* the mechanism we pipelined is not on offer */
+    FL_SCRAM_FINAL = 1u << 10  /* SCRAM client-final sent */
 };
 
 enum { /* c->feat */
@@ -49,13 +51,6 @@ enum { /* c->feat */
     FT_SESSION_REQ = 1u << 3,
     FT_SM = 1u << 4,
     FT_PIPELINING = 1u << 5
-};
-
-enum { /* c->mechs */
-    MECH_PLAIN = 1u << 0,
-    MECH_SCRAM_SHA1 = 1u << 1,
-    MECH_SCRAM_SHA256 = 1u << 2,
-    MECH_EXTERNAL = 1u << 3
 };
 
 enum { /* c->stanza_kind */
@@ -365,6 +360,7 @@ int kl_engine_tls_done(kl_client_t *c, int verified)
         c->cfg.password) {
         w_auth_plain(c, &w);
         c->flags |= FL_SENT_AUTH;
+        c->sasl_mech = KL_MECH_PLAIN;
     }
     return out_commit(c, &w);
 }
@@ -570,13 +566,13 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
             mech[mlen] = '\0';
             if (in_mech == 1) {
                 if (!strcmp(mech, "PLAIN"))
-                    mechs |= MECH_PLAIN;
+                    mechs |= KL_MECH_PLAIN;
                 else if (!strcmp(mech, "SCRAM-SHA-1"))
-                    mechs |= MECH_SCRAM_SHA1;
+                    mechs |= KL_MECH_SCRAM_SHA1;
                 else if (!strcmp(mech, "SCRAM-SHA-256"))
-                    mechs |= MECH_SCRAM_SHA256;
+                    mechs |= KL_MECH_SCRAM_SHA256;
                 else if (!strcmp(mech, "EXTERNAL"))
-                    mechs |= MECH_EXTERNAL;
+                    mechs |= KL_MECH_EXTERNAL;
             }
             in_mech = 0;
         } else if (r == KL_XML_END && t.depth == 3 && in_session) {
@@ -593,20 +589,44 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
     return KL_OK;
 }
 
+/* The mechanism to use now: PLAIN after a verified handshake when allowed
+ * (no extra round trip), else the strongest SCRAM on offer. */
+static uint8_t choose_mech(const kl_client_t *c)
+{
+    uint8_t offered = (uint8_t)(c->mechs & ~c->mechs_failed);
+    int scram = c->cfg.crypto != NULL;
+    if (!c->cfg.password)
+        return 0;
+    if (!c->cfg.no_plain && (offered & KL_MECH_PLAIN) &&
+        ((c->flags & FL_TLS_VERIFIED) || !scram || !(offered & (KL_MECH_SCRAM_SHA1 | KL_MECH_SCRAM_SHA256))))
+        return KL_MECH_PLAIN;
+    if (scram && (offered & KL_MECH_SCRAM_SHA256))
+        return KL_MECH_SCRAM_SHA256;
+    if (scram && (offered & KL_MECH_SCRAM_SHA1))
+        return KL_MECH_SCRAM_SHA1;
+    return 0;
+}
+
 static int send_auth(kl_client_t *c, kl_event_t *ev)
 {
     kl_xw_t w;
     int st;
+    uint8_t mech;
     if (!(c->flags & FL_TLS) && !c->cfg.allow_plaintext)
         return fail(c, KL_ERR_PLAINTEXT, NULL, ev);
-    if (!(c->mechs & MECH_PLAIN) || c->cfg.no_plain || !c->cfg.password)
+    if ((mech = choose_mech(c)) == 0)
         return fail(c, KL_ERR_NO_MECHANISM, NULL, ev);
     out_begin(c, &w);
-    w_auth_plain(c, &w);
+    if (mech == KL_MECH_PLAIN)
+        w_auth_plain(c, &w);
+    else if ((st = kl_scram_start(c, &w, mech)) != KL_OK)
+        return fail(c, st, NULL, ev);
     st = out_commit(c, &w);
     if (st != KL_OK)
         return fail(c, st, NULL, ev);
+    c->sasl_mech = mech;
     c->flags |= FL_SENT_AUTH;
+    c->flags &= (uint16_t) ~(FL_AUTH_RETRY | FL_SCRAM_FINAL);
     return 0;
 }
 
@@ -650,9 +670,10 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
         /* FALLTHRU */
     case ST_AUTH:
         if (c->flags & FL_SENT_AUTH) {
-            /* pipelined PLAIN: it must have been on offer */
-            if (!(c->mechs & MECH_PLAIN))
-                return fail(c, KL_ERR_NO_MECHANISM, NULL, ev);
+            /* A pipelined mechanism that is not on offer: the server will
+             * refuse it; then we try what it does offer. */
+            if (!(c->mechs & c->sasl_mech))
+                c->flags |= FL_AUTH_RETRY;
             return 0;
         }
         return send_auth(c, ev);
@@ -844,13 +865,50 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
     return 1;
 }
 
+/* The character data of a top-level element (c->vx after its start tag),
+ * as a mutable range of the receive buffer; len 0 if there is none. */
+static int element_text(kl_client_t *c, kl_slice_t raw, size_t pos, uint8_t **p, size_t *len)
+{
+    kl_xml_token_t t;
+    int r;
+    size_t first = 0, last = 0;
+    *p = NULL;
+    *len = 0;
+    while ((r = view_next(c, raw, &pos, &t)) > 0) {
+        if (r == KL_XML_START)
+            return KL_ERR_PROTOCOL;
+        if (r == KL_XML_TEXT && !t.cdata) {
+            size_t off = (size_t)(t.text.p - c->rx);
+            if (!*p)
+                first = off;
+            last = off + t.text.len;
+            *p = c->rx + first;
+        }
+    }
+    if (r < 0)
+        return r;
+    *len = *p ? last - first : 0;
+    return KL_OK;
+}
+
 static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
+    int scram = c->sasl_mech == KL_MECH_SCRAM_SHA1 || c->sasl_mech == KL_MECH_SCRAM_SHA256;
+    uint8_t *text;
+    size_t len;
+    int s;
     if (c->state != ST_AUTH || !(c->flags & FL_SENT_AUTH))
         return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
     if (kl_slice_eq(st->name, "success")) {
         kl_xw_t w;
-        int s;
+        if (scram) {
+            /* the server proves it knows the password too */
+            if (!(c->flags & FL_SCRAM_FINAL) || element_text(c, st->raw, pos, &text, &len) != KL_OK ||
+                kl_scram_success(c, text, len) != KL_OK) {
+                set_condition_str(c, "server-signature-mismatch");
+                return fail(c, KL_ERR_AUTH, NULL, ev);
+            }
+        }
         /* Stream restart: the bytes after </success> belong to a new stream. */
         c->state = ST_BIND;
         begin_stream(c);
@@ -865,9 +923,30 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
             return fail(c, s, NULL, ev);
         return 0;
     }
+    if (kl_slice_eq(st->name, "challenge") && scram && !(c->flags & FL_SCRAM_FINAL)) {
+        kl_xw_t w;
+        if ((s = element_text(c, st->raw, pos, &text, &len)) != KL_OK)
+            return fail(c, s, NULL, ev);
+        out_begin(c, &w);
+        if ((s = kl_scram_challenge(c, text, len, &w)) != KL_OK) {
+            set_condition_str(c, "bad-challenge");
+            return fail(c, s, NULL, ev);
+        }
+        if ((s = out_commit(c, &w)) != KL_OK)
+            return fail(c, s, NULL, ev);
+        c->flags |= FL_SCRAM_FINAL;
+        return 0;
+    }
     if (kl_slice_eq(st->name, "failure")) {
         kl_xml_token_t t;
-        int r = view_next(c, st->raw, &pos, &t);
+        int r;
+        if (c->flags & FL_AUTH_RETRY) {
+            /* our pipelined guess was refused: use what is on offer */
+            c->mechs_failed |= c->sasl_mech;
+            c->flags &= (uint16_t) ~(FL_SENT_AUTH | FL_AUTH_RETRY);
+            return send_auth(c, ev);
+        }
+        r = view_next(c, st->raw, &pos, &t);
         if (r == KL_XML_START)
             set_condition(c, t.local);
         return fail(c, KL_ERR_AUTH, NULL, ev);
@@ -1313,3 +1392,14 @@ void kl_stats_add_port_rt(kl_client_t *c, uint32_t n)
 const char *kl_client_jid(const kl_client_t *c) { return c->jid; }
 const char *kl_client_domain(const kl_client_t *c) { return c->domain; }
 int kl_client_is_online(const kl_client_t *c) { return c->state == ST_ONLINE; }
+
+const char *kl_client_sasl_mechanism(const kl_client_t *c)
+{
+    switch (c->sasl_mech) {
+    case KL_MECH_PLAIN: return "PLAIN";
+    case KL_MECH_SCRAM_SHA1: return "SCRAM-SHA-1";
+    case KL_MECH_SCRAM_SHA256: return "SCRAM-SHA-256";
+    case KL_MECH_EXTERNAL: return "EXTERNAL";
+    default: return "";
+    }
+}

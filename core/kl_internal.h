@@ -22,4 +22,20 @@ void kl_b64_finish(kl_b64_t *b);
  * negative kl_status_t (KL_ERR_PROTOCOL for bad input, KL_ERR_TOO_LARGE). */
 int kl_b64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 
+/* SASL mechanisms (bitmask: offered, failed, in flight). */
+enum {
+    KL_MECH_PLAIN = 1u << 0,
+    KL_MECH_SCRAM_SHA1 = 1u << 1,
+    KL_MECH_SCRAM_SHA256 = 1u << 2,
+    KL_MECH_EXTERNAL = 1u << 3
+};
+
+struct kl_client;
+/* SCRAM (kl_scram.c): <auth/> with the client-first message; the
+ * <response/> to a challenge (text is the challenge's base64, decoded in
+ * place); the check of the server signature in <success/>'s text. */
+int kl_scram_start(struct kl_client *c, kl_xw_t *w, uint8_t mech);
+int kl_scram_challenge(struct kl_client *c, uint8_t *text, size_t len, kl_xw_t *w);
+int kl_scram_success(struct kl_client *c, uint8_t *text, size_t len);
+
 #endif

@@ -58,10 +58,64 @@ static const uint8_t cls[256] = {
     0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
 };
 
+/* Word-at-a-time scanning: a word with no byte of interest is skipped in
+ * one step. The tests are exact for "is there any such byte" (the classic
+ * has-zero / has-less bit tricks), which is all the skip needs; the byte
+ * itself is then found with the class table. */
+#if SIZE_MAX > 0xFFFFFFFFu
+typedef uint64_t word_t;
+#else
+typedef uint32_t word_t;
+#endif
+#define W_ONES ((word_t)-1 / 0xFF)
+#define W_HIGH (W_ONES * 0x80)
+#define W_HAS_LESS(v, n) (((v) - W_ONES * (n)) & ~(v))
+#define W_HAS_BYTE(v, c) W_HAS_LESS((v) ^ (W_ONES * (c)), 1)
+
+static word_t load_word(const uint8_t *p)
+{
+    word_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Any byte that stops a text scan: controls, non-ASCII, < & > */
+static int word_text_special(word_t v)
+{
+    return ((v | W_HAS_LESS(v, 0x20) | W_HAS_BYTE(v, '<') | W_HAS_BYTE(v, '&') | W_HAS_BYTE(v, '>')) &
+            W_HIGH) != 0;
+}
+
+/* ... an attribute value scan: controls, non-ASCII, < & ' " */
+static int word_attr_special(word_t v)
+{
+    return ((v | W_HAS_LESS(v, 0x20) | W_HAS_BYTE(v, '<') | W_HAS_BYTE(v, '&') | W_HAS_BYTE(v, '\'') |
+             W_HAS_BYTE(v, '"')) &
+            W_HIGH) != 0;
+}
+
 static const uint8_t xml_ns[] = "http://www.w3.org/XML/1998/namespace";
 static const uint8_t xmlns_ns[] = "http://www.w3.org/2000/xmlns/";
 #define XML_NS_LEN (sizeof xml_ns - 1)
 #define XMLNS_NS_LEN (sizeof xmlns_ns - 1)
+
+/* Short compares and copies (names, prefixes) inline: a libc call costs
+ * more than the few bytes it would handle. */
+static int bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+static void bytes_cpy(uint8_t *d, const uint8_t *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        d[i] = s[i];
+}
 
 /* ---- characters --------------------------------------------------------- */
 
@@ -165,8 +219,35 @@ static size_t utf8_put(uint32_t c, uint8_t *o)
 
 /* ---- references --------------------------------------------------------- */
 
-static const char *const entity_names[5] = {"amp;", "lt;", "gt;", "apos;", "quot;"};
-static const uint8_t entity_chars[5] = {'&', '<', '>', '\'', '"'};
+/* Named reference after '&' at p[1..]: its length with the '&', 0 if the
+ * bytes so far could still become one, or KL_ERR_XML_ENTITY. */
+static int match_entity(const uint8_t *p, size_t avail, uint32_t *out)
+{
+    const char *lit;
+    uint8_t ch;
+    size_t n, i;
+    switch (p[1]) {
+    case 'a':
+        if (avail < 3)
+            return 0;
+        lit = p[2] == 'p' ? "apos;" : "amp;";
+        ch = p[2] == 'p' ? '\'' : '&';
+        break;
+    case 'l': lit = "lt;"; ch = '<'; break;
+    case 'g': lit = "gt;"; ch = '>'; break;
+    case 'q': lit = "quot;"; ch = '"'; break;
+    default: return KL_ERR_XML_ENTITY;
+    }
+    n = strlen(lit);
+    for (i = 0; i < n; i++) {
+        if (1 + i >= avail)
+            return 0;
+        if (p[1 + i] != (uint8_t)lit[i])
+            return KL_ERR_XML_ENTITY;
+    }
+    *out = ch;
+    return (int)n + 1;
+}
 
 /* Reference at p ('&'). Returns its length and the character it stands for;
  * 0 if incomplete so far; a negative status once it cannot be valid. */
@@ -210,21 +291,7 @@ static int scan_ref(const uint8_t *p, const uint8_t *end, uint32_t *out)
         *out = v;
         return (int)i + 1;
     }
-    {
-        int k, partial = 0;
-        for (k = 0; k < 5; k++) {
-            const char *n = entity_names[k];
-            size_t nl = strlen(n), m = avail - 1 < nl ? avail - 1 : nl;
-            if (memcmp(p + 1, n, m) == 0) {
-                if (m == nl) {
-                    *out = entity_chars[k];
-                    return (int)nl + 1;
-                }
-                partial = 1;
-            }
-        }
-        return partial ? 0 : KL_ERR_XML_ENTITY;
-    }
+    return match_entity(p, avail, out);
 }
 
 /* ---- scanners ----------------------------------------------------------- */
@@ -250,7 +317,9 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
     const uint8_t *p = s;
     for (;;) {
         uint8_t c;
-        /* the hot loop: plain ASCII text */
+        /* the hot loop: plain ASCII text, a word at a time, then by bytes */
+        while ((size_t)(end - p) >= sizeof(word_t) && !word_text_special(load_word(p)))
+            p += sizeof(word_t);
         while (end - p >= 4) {
             if (cls[p[0]] & C_TXT)
                 goto hit;
@@ -473,6 +542,8 @@ static int scan_attr_value(const uint8_t *s, const uint8_t *end, uint8_t q, cons
     const uint8_t *lim = end - s > KL_XML_MAX_ATTR + 1 ? s + KL_XML_MAX_ATTR + 1 : end;
     for (;;) {
         uint8_t c;
+        while ((size_t)(lim - p) >= sizeof(word_t) && !word_attr_special(load_word(p)))
+            p += sizeof(word_t);
         while (p < lim && !(cls[*p] & C_ATT))
             p++;
         if ((size_t)(p - s) > KL_XML_MAX_ATTR)
@@ -550,7 +621,7 @@ static int ns_lookup(const kl_xml_t *x, unsigned top, const uint8_t *p, size_t p
         const uint8_t *q = f + FH_SIZE + f[FH_NAME];
         for (k = 0; k < nd; k++) {
             size_t pl = q[0], ul = get16(q + 1);
-            if (pl == plen && memcmp(q + 3, p, plen) == 0) {
+            if (pl == plen && bytes_eq(q + 3, p, plen)) {
                 *off = (size_t)(q + 3 + pl - x->stack);
                 *len = ul;
                 return 1;
@@ -576,33 +647,81 @@ static kl_slice_t ns_slice(const kl_xml_t *x, size_t off, size_t len)
 
 static int is_xmlns(kl_slice_t n, size_t *plen)
 {
-    if (n.len == 5 && memcmp(n.p, "xmlns", 5) == 0) {
+    if (n.len < 5 || n.p[0] != 'x' || !bytes_eq(n.p, (const uint8_t *)"xmlns", 5))
+        return 0;
+    if (n.len == 5) {
         *plen = 0;
         return 1;
     }
-    if (n.len > 6 && memcmp(n.p, "xmlns:", 6) == 0) {
+    if (n.len > 6 && n.p[5] == ':') {
         *plen = n.len - 6;
         return 1;
     }
     return 0;
 }
 
-static size_t name_colon(kl_slice_t n)
+/* The attributes of the start tag being parsed. Up to ATTR_REC of them are
+ * recorded while scanning (offsets from the tag's '<', so a few bytes each
+ * on the C stack); a tag with more is walked again with kl_xml_attr_next. */
+#define ATTR_REC 16
+typedef struct {
+    uint16_t noff, voff, vlen;
+    uint8_t nlen, colon;
+} attr_rec_t;
+
+typedef struct {
+    const uint8_t *base; /* the tag's '<' */
+    kl_slice_t attrs;
+    unsigned n;
+    uint8_t rec;   /* 1 if r[] holds every attribute */
+    uint8_t xmlns; /* some attribute name starts with "xmlns" */
+    uint8_t prefixed; /* some attribute name has a prefix */
+    attr_rec_t r[ATTR_REC];
+} attr_tab_t;
+
+typedef struct {
+    unsigned k; /* index of the attribute the cursor stands after */
+    size_t pos;
+} attr_cur_t;
+
+/* Attribute k: O(1) from the records, else sequential from the cursor. */
+static void attr_at(const attr_tab_t *t, attr_cur_t *c, unsigned k, kl_slice_t *n, kl_slice_t *v,
+                    size_t *colon)
 {
-    const uint8_t *c = memchr(n.p, ':', n.len);
-    return c ? (size_t)(c - n.p) : 0;
+    if (t->rec) {
+        const attr_rec_t *a = &t->r[k];
+        n->p = t->base + a->noff;
+        n->len = a->nlen;
+        v->p = t->base + a->voff;
+        v->len = a->vlen;
+        *colon = a->colon;
+        return;
+    }
+    if (k < c->k || c->k == 0) {
+        c->k = 0;
+        c->pos = 0;
+    }
+    while (c->k <= k) {
+        kl_xml_attr_next(t->attrs, &c->pos, n, v);
+        c->k++;
+    }
+    {
+        const uint8_t *q = memchr(n->p, ':', n->len);
+        *colon = q ? (size_t)(q - n->p) : 0;
+    }
 }
 
 /* Pushes the frame of a start tag whose syntax is already checked:
  * declarations, prefix resolution, duplicate attributes. Commits nothing
  * to x->depth / stack_len (the caller does, on success). */
-static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, kl_slice_t attrs, size_t *top)
+static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, const attr_tab_t *at, size_t *top)
 {
-    unsigned d = (unsigned)x->depth + 1;
-    size_t f = x->stack_len, t, pos, off, len;
+    unsigned d = (unsigned)x->depth + 1, j, i;
+    size_t f = x->stack_len, t, off, len;
     uint8_t *fp;
     unsigned nd = 0;
     kl_slice_t an, av;
+    attr_cur_t cj = {0, 0}, ci = {0, 0};
 
     if (d > KL_XML_MAX_DEPTH)
         return KL_ERR_XML_DEPTH;
@@ -612,74 +731,78 @@ static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, kl_slice_t att
     fp[FH_NAME] = (uint8_t)name.len;
     fp[FH_PREFIX] = (uint8_t)colon;
     fp[FH_NDECL] = 0;
-    memcpy(fp + FH_SIZE, name.p, name.len);
+    bytes_cpy(fp + FH_SIZE, name.p, name.len);
     t = f + FH_SIZE + name.len;
     x->frame[d] = (uint16_t)f;
 
     /* declarations first: they apply to this element's own name and attributes */
-    pos = 0;
-    while (kl_xml_attr_next(attrs, &pos, &an, &av)) {
-        size_t plen, room;
-        int n;
+    for (j = 0; at->xmlns && j < at->n; j++) {
+        size_t plen, room, ac;
+        const uint8_t *uri;
+        int n, is_xml_p, is_xml_u;
+        attr_at(at, &cj, j, &an, &av, &ac);
         if (!is_xmlns(an, &plen))
             continue;
         room = sizeof x->stack - t;
         if (room < 3 + plen)
             return KL_ERR_XML_STACK;
         memcpy(x->stack + t + 3, an.p + 6, plen);
+        uri = x->stack + t + 3 + plen;
         n = kl_xml_decode(av, KL_XML_RAW_ATTR, x->stack + t + 3 + plen, room - 3 - plen);
-        if (n == KL_ERR_TOO_LARGE)
+        if (n == KL_ERR_TOO_LARGE || n > 0xFFFF || nd == 255)
             return KL_ERR_XML_STACK;
         if (n < 0)
             return n;
-        {
-            const uint8_t *uri = x->stack + t + 3 + plen;
-            size_t ul = (size_t)n;
-            int is_xml_p = plen == 3 && memcmp(an.p + 6, "xml", 3) == 0;
-            int is_xml_u = ul == XML_NS_LEN && memcmp(uri, xml_ns, ul) == 0;
-            if (plen && ul == 0)
-                return KL_ERR_XML_NAMESPACE; /* xmlns:p='' is not allowed in Namespaces 1.0 */
-            if (is_xml_p != is_xml_u)
-                return KL_ERR_XML_NAMESPACE;
-            if ((plen == 5 && memcmp(an.p + 6, "xmlns", 5) == 0) ||
-                (ul == XMLNS_NS_LEN && memcmp(uri, xmlns_ns, ul) == 0))
-                return KL_ERR_XML_NAMESPACE;
-            if (ul > 0xFFFF)
-                return KL_ERR_XML_STACK;
-            x->stack[t] = (uint8_t)plen;
-            put16(x->stack + t + 1, ul);
-            t += 3 + plen + ul;
-            nd++;
-            if (nd > 255)
-                return KL_ERR_XML_STACK;
-        }
+        is_xml_p = plen == 3 && memcmp(an.p + 6, "xml", 3) == 0;
+        is_xml_u = (size_t)n == XML_NS_LEN && memcmp(uri, xml_ns, XML_NS_LEN) == 0;
+        if (plen && n == 0)
+            return KL_ERR_XML_NAMESPACE; /* xmlns:p='' is not allowed in Namespaces 1.0 */
+        if (is_xml_p != is_xml_u)
+            return KL_ERR_XML_NAMESPACE;
+        if ((plen == 5 && memcmp(an.p + 6, "xmlns", 5) == 0) ||
+            ((size_t)n == XMLNS_NS_LEN && memcmp(uri, xmlns_ns, XMLNS_NS_LEN) == 0))
+            return KL_ERR_XML_NAMESPACE;
+        x->stack[t] = (uint8_t)plen;
+        put16(x->stack + t + 1, (size_t)n);
+        t += 3 + plen + (size_t)n;
+        nd++;
     }
     fp[FH_NDECL] = (uint8_t)nd;
 
-    if (colon && colon == 5 && memcmp(name.p, "xmlns", 5) == 0)
+    if (colon == 5 && memcmp(name.p, "xmlns", 5) == 0)
         return KL_ERR_XML_NAMESPACE;
     if (!ns_lookup(x, d, name.p, colon, &off, &len))
         return KL_ERR_XML_NAMESPACE;
     put16(fp + FH_NSOFF, off);
     put16(fp + FH_NSLEN, len);
 
-    /* attributes: prefixes bound, names unique (qualified and expanded) */
-    pos = 0;
-    while (kl_xml_attr_next(attrs, &pos, &an, &av)) {
-        size_t pos2 = 0, plen, ac = name_colon(an), aoff = 0, alen = 0;
-        kl_slice_t bn, bv;
-        int xmlns = is_xmlns(an, &plen);
-        if (ac && !xmlns && !ns_lookup(x, d, an.p, ac, &aoff, &alen))
+    /* attributes: names unique (qualified, then expanded), prefixes bound */
+    if (at->rec && at->n > 1) {
+        for (j = 1; j < at->n; j++) {
+            const attr_rec_t *rj = &at->r[j];
+            for (i = 0; i < j; i++) {
+                const attr_rec_t *ri = &at->r[i];
+                if (ri->nlen == rj->nlen && bytes_eq(at->base + ri->noff, at->base + rj->noff, rj->nlen))
+                    return KL_ERR_XML_ATTR_DUP;
+            }
+        }
+    }
+    cj.k = 0;
+    for (j = 0; (at->rec ? at->prefixed : at->n > 1 || at->prefixed) ? j < at->n : 0; j++) {
+        size_t ac, aoff = 0, alen = 0, plen;
+        int check_ns;
+        attr_at(at, &cj, j, &an, &av, &ac);
+        check_ns = ac && !is_xmlns(an, &plen);
+        if (check_ns && !ns_lookup(x, d, an.p, ac, &aoff, &alen))
             return KL_ERR_XML_NAMESPACE;
-        while (kl_xml_attr_next(attrs, &pos2, &bn, &bv) && bn.p < an.p) {
-            size_t bc, boff, blen, bpl;
-            if (bn.len == an.len && memcmp(bn.p, an.p, an.len) == 0)
+        for (i = 0; i < j; i++) {
+            kl_slice_t bn, bv;
+            size_t bc, boff, blen;
+            attr_at(at, &ci, i, &bn, &bv, &bc);
+            if (bn.len == an.len && bytes_eq(bn.p, an.p, an.len))
                 return KL_ERR_XML_ATTR_DUP;
-            if (!ac || xmlns)
-                continue;
-            bc = name_colon(bn);
-            if (!bc || is_xmlns(bn, &bpl) || bn.len - bc != an.len - ac ||
-                memcmp(bn.p + bc, an.p + ac, an.len - ac) != 0)
+            if (!check_ns || !bc || bn.len - bc != an.len - ac ||
+                memcmp(bn.p + bc, an.p + ac, an.len - ac) != 0 || is_xmlns(bn, &plen))
                 continue;
             if (ns_lookup(x, d, bn.p, bc, &boff, &blen) && blen == alen &&
                 memcmp(ns_slice(x, boff, blen).p, ns_slice(x, aoff, alen).p, alen) == 0)
@@ -707,15 +830,20 @@ static int parse_start(kl_xml_t *x, const uint8_t *buf, size_t len, size_t i, si
     size_t nlen, colon, top;
     int r, empty;
     const uint8_t *f;
+    attr_tab_t at;
 
+    at.base = buf + i;
+    at.n = 0;
+    at.rec = 1;
+    at.xmlns = at.prefixed = 0;
     r = scan_name(p, end, &nlen, &colon);
     if (r)
         return r;
     p += nlen;
     astart = p;
     for (;;) {
-        const uint8_t *w = p, *close;
-        size_t an, ac;
+        const uint8_t *w = p, *close, *an;
+        size_t anl, ac;
         p = skip_ws(p, end);
         if (p == end)
             return MORE;
@@ -737,10 +865,11 @@ static int parse_start(kl_xml_t *x, const uint8_t *buf, size_t len, size_t i, si
         }
         if (p == w)
             return KL_ERR_XML_SYNTAX; /* attributes are separated by whitespace */
-        r = scan_name(p, end, &an, &ac);
+        an = p;
+        r = scan_name(p, end, &anl, &ac);
         if (r)
             return r;
-        p = skip_ws(p + an, end);
+        p = skip_ws(p + anl, end);
         if (p == end)
             return MORE;
         if (*p != '=')
@@ -753,16 +882,32 @@ static int parse_start(kl_xml_t *x, const uint8_t *buf, size_t len, size_t i, si
         r = scan_attr_value(p + 1, end, *p, &close);
         if (r)
             return r;
+        if (at.n < ATTR_REC && (size_t)(p + 1 - at.base) <= 0xFFFF) {
+            attr_rec_t *a = &at.r[at.n];
+            a->noff = (uint16_t)(an - at.base);
+            a->nlen = (uint8_t)anl;
+            a->colon = (uint8_t)ac;
+            a->voff = (uint16_t)(p + 1 - at.base);
+            a->vlen = (uint16_t)(close - (p + 1));
+        } else {
+            at.rec = 0;
+        }
+        at.n++;
+        if (an[0] == 'x' && anl >= 5 && bytes_eq(an, (const uint8_t *)"xmlns", 5))
+            at.xmlns = 1;
+        if (ac)
+            at.prefixed = 1;
         p = close + 1;
     }
 
     tok->attrs.p = astart;
     tok->attrs.len = (size_t)(aend - astart);
+    at.attrs = tok->attrs;
     {
         kl_slice_t n;
         n.p = name;
         n.len = nlen;
-        r = push_frame(x, n, colon, tok->attrs, &top);
+        r = push_frame(x, n, colon, &at, &top);
         if (r)
             return r;
     }
@@ -805,7 +950,7 @@ static int parse_end(kl_xml_t *x, const uint8_t *buf, size_t len, size_t i, size
     f = x->stack + x->frame[x->depth];
     nlen = f[FH_NAME];
     m = (size_t)(end - p) < nlen ? (size_t)(end - p) : nlen;
-    if (memcmp(p, f + FH_SIZE, m) != 0)
+    if (!bytes_eq(p, f + FH_SIZE, m))
         return KL_ERR_XML_MISMATCH;
     if (m < nlen)
         return MORE;
@@ -1072,13 +1217,15 @@ static int next_token(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consu
     }
 }
 
+static const kl_xml_token_t tok_zero;
+
 int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok)
 {
     int r;
     if (!x || !consumed || !tok || (!buf && len))
         return KL_ERR_ARG;
     *consumed = 0;
-    memset(tok, 0, sizeof *tok);
+    *tok = tok_zero; /* a struct copy: cheaper than memset's rep stos here */
     if (x->error)
         return x->error;
     if (!buf)
@@ -1195,12 +1342,22 @@ int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap)
             if (!q)
                 q = end;
         } else {
+            /* words with no '&' and no control byte (CR; TAB LF for attributes) */
+            while ((size_t)(end - q) >= sizeof(word_t)) {
+                word_t v = load_word(q);
+                if ((W_HAS_BYTE(v, '&') | W_HAS_LESS(v, 0x0E)) & W_HIGH)
+                    break;
+                q += sizeof(word_t);
+            }
             while (q < end && !(cls[*q] & mask))
                 q++;
         }
         if ((size_t)(q - p) > cap - o)
             return KL_ERR_TOO_LARGE;
-        memcpy(out + o, p, (size_t)(q - p));
+        if (q - p < 32)
+            bytes_cpy(out + o, p, (size_t)(q - p));
+        else
+            memcpy(out + o, p, (size_t)(q - p));
         o += (size_t)(q - p);
         p = q;
         if (p == end)

@@ -8,6 +8,7 @@
 #   MBEDTLS_CFLAGS  -I flags (project's first) and -DMBEDTLS_CONFIG_FILE
 #   MBEDTLS_LIBS    libmbedtls.a libmbedx509.a libmbedcrypto.a (link order)
 #   KL_TLS_OBJ      the port: build/port/mbedtls/kl_tls.o
+#   KL_CRYPTO_OBJ   SCRAM's hooks: build/port/mbedtls/kl_crypto_mbedtls.o
 #   KL_TLS_CFLAGS   CFLAGS_BASE + MBEDTLS_CFLAGS, for code that includes kl_tls.h
 #   MBEDTLS_STAMP   a file that changes when MBEDTLS_DIR or the mbedTLS flags
 #                   change: make objects that include mbedTLS headers depend on it
@@ -36,12 +37,13 @@ MBEDTLS_LIBS := $(MBEDTLS_BUILD)/libmbedtls.a $(MBEDTLS_BUILD)/libmbedx509.a \
 	$(MBEDTLS_BUILD)/libmbedcrypto.a
 
 KL_TLS_OBJ := $(BUILD)/port/mbedtls/kl_tls.o
+KL_CRYPTO_OBJ := $(BUILD)/port/mbedtls/kl_crypto_mbedtls.o
 KL_TLS_CFLAGS = $(CFLAGS_BASE) $(MBEDTLS_CFLAGS)
 TLS_CLIENT_BIN := $(BUILD)/tests/integration/tls_client
 
 ifeq ($(strip $(MBEDTLS_DIR)),)
 
-$(MBEDTLS_LIBS) $(KL_TLS_OBJ):
+$(MBEDTLS_LIBS) $(KL_TLS_OBJ) $(KL_CRYPTO_OBJ):
 	@echo "mbedtls.mk: no mbedTLS 3.6 tree in third_party/ (run 'make deps', or set MBEDTLS_DIR)" >&2; exit 1
 
 else
@@ -84,6 +86,11 @@ $(MBEDTLS_LIBS):
 
 # ---- the port (our code: -Werror) ---------------------------------------------
 $(KL_TLS_OBJ): port/mbedtls/kl_tls.c port/mbedtls/kl_tls.h \
+		$(MBEDTLS_CONFIG_DIR)/kl_mbedtls_config.h $(wildcard include/kinglet/*.h) $(MBEDTLS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_TLS_CFLAGS) -c $< -o $@
+
+$(KL_CRYPTO_OBJ): port/mbedtls/kl_crypto_mbedtls.c port/mbedtls/kl_crypto_mbedtls.h \
 		$(MBEDTLS_CONFIG_DIR)/kl_mbedtls_config.h $(wildcard include/kinglet/*.h) $(MBEDTLS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_TLS_CFLAGS) -c $< -o $@

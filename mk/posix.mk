@@ -11,7 +11,7 @@ $(BUILD)/examples/cli/kinglet.o: examples/cli/kinglet.c port/posix/kl_posix.h $(
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 
-$(BUILD)/kinglet: $(BUILD)/examples/cli/kinglet.o $(POSIX_OBJ) $(KL_TLS_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS)
+$(BUILD)/kinglet: $(BUILD)/examples/cli/kinglet.o $(POSIX_OBJ) $(KL_TLS_OBJ) $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS)
 	$(CC) -o $@ $^
 
 ALL_TARGETS += $(BUILD)/kinglet
@@ -42,3 +42,16 @@ bench-login: $(BUILD)/kinglet $(BUILD)/tests/strophe_client
 
 BENCH_STEPS += bench-size bench-login
 .PHONY: bench-size bench-login
+
+# Tests of core/ that need a port's crypto (mbedTLS): tests/port/test_*.c
+PORT_TEST_BIN := $(patsubst tests/port/%.c,$(BUILD)/tests/port/%,$(sort $(wildcard tests/port/test_*.c)))
+$(BUILD)/tests/port/%: tests/port/%.c $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS) tests/unit/kt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_TLS_CFLAGS) -Iport/mbedtls -Itests/unit $< $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS) -o $@
+
+check-port-unit: $(PORT_TEST_BIN)
+	@tests/run_unit.sh $^ | sed 's/^unit:/port-unit:/'
+
+ALL_TARGETS += $(PORT_TEST_BIN)
+CHECK_STEPS += check-port-unit
+.PHONY: check-port-unit

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "kl_config_defaults.h"
+#include "kl_crypto.h"
 #include "kl_status.h"
 #include "kl_xml.h"
 
@@ -42,13 +43,18 @@ typedef struct kl_client_config {
     const char *password;     /* borrowed; read when <auth/> is written */
     kl_pipelining_t pipelining;
     uint8_t allow_plaintext;  /* 1: may log in without TLS. Never the default. */
-    uint8_t no_plain;         /* 1: never use SASL PLAIN */
+    uint8_t no_plain;         /* 1: never use SASL PLAIN (SCRAM only) */
     uint8_t no_presence;      /* 1: do not send initial presence when online */
     uint8_t direct_tls;       /* 1: the port runs TLS before the stream (XEP-0368) */
     uint8_t deliver_iq;       /* 1: IQ get/set requests other than ping and disco#info
                                  reach the application, which must answer each;
                                  0: the engine answers them service-unavailable */
     uint32_t iq_timeout_ms;   /* 0: KL_IQ_TIMEOUT_MS */
+    /* Hashing for SCRAM-SHA-1/-256 (a port provides it, e.g.
+     * kl_crypto_mbedtls); NULL: SCRAM unavailable. With PLAIN allowed and
+     * offered, PLAIN is used after a verified TLS handshake (one round trip
+     * fewer); with no_plain, SCRAM-SHA-256 is preferred over SCRAM-SHA-1. */
+    const kl_crypto_t *crypto;
 } kl_client_config_t;
 
 typedef enum kl_event_type {
@@ -117,6 +123,10 @@ typedef struct kl_client {
     uint8_t streaming;          /* large-stanza mode: 0, replay, live */
     uint8_t flight_open;
     uint8_t stanza_kind;        /* what the open top-level element is */
+    uint8_t sasl_mech;          /* mechanism of the <auth/> in flight */
+    uint8_t mechs_failed;       /* mechanisms refused on this connection */
+    uint8_t scram_cnonce[24];   /* SCRAM client nonce (printable) */
+    uint8_t scram_sig[KL_HASH_MAX]; /* expected ServerSignature */
     int final_status;
     uint16_t bare_len;          /* length of the bare JID in cfg.jid */
     uint16_t local_len;         /* length of its localpart */
@@ -229,5 +239,7 @@ const char *kl_client_jid(const kl_client_t *c);
 /* Server domain (from the configured JID). */
 const char *kl_client_domain(const kl_client_t *c);
 int kl_client_is_online(const kl_client_t *c);
+/* SASL mechanism used (or being used): "PLAIN", "SCRAM-SHA-256", … or "". */
+const char *kl_client_sasl_mechanism(const kl_client_t *c);
 
 #endif

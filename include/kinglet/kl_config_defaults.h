@@ -68,6 +68,12 @@
 #define KL_CONDITION_MAX 40
 #endif
 
+/* Highest SCRAM iteration count accepted from a server (PBKDF2 cost on a
+ * small CPU: a hostile server must not make the device spin for minutes). */
+#ifndef KL_SCRAM_MAX_ITERATIONS
+#define KL_SCRAM_MAX_ITERATIONS 100000u
+#endif
+
 /* Invariant checks inside core/; compile out by default. */
 #ifndef KL_ASSERT
 #define KL_ASSERT(x) ((void)0)

@@ -1,0 +1,195 @@
+/* kinglet — SASL SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677), client
+ * side, without channel binding ("n,,"). Hashing goes through the port's
+ * kl_crypto_t, so core/ stays crypto-free. The server's signature is
+ * verified before success is accepted. */
+#include "kinglet/kinglet.h"
+#include "kl_internal.h"
+#include "kl_string.h"
+
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+
+static size_t hash_len(kl_hash_alg_t alg) { return alg == KL_HASH_SHA256 ? 32 : 20; }
+
+static kl_hash_alg_t mech_alg(uint8_t mech)
+{
+    return mech == KL_MECH_SCRAM_SHA256 ? KL_HASH_SHA256 : KL_HASH_SHA1;
+}
+
+static kl_slice_t sl(const void *p, size_t n)
+{
+    kl_slice_t s = {(const uint8_t *)p, n};
+    return s;
+}
+
+static kl_slice_t cs(const char *s) { return sl(s, strlen(s)); }
+
+/* saslname (RFC 5802 5.1): ',' -> "=2C", '=' -> "=3D". */
+static int escape_user(const kl_client_t *c, char *out, size_t cap)
+{
+    size_t i, o = 0;
+    for (i = 0; i < c->local_len; i++) {
+        char ch = c->cfg.jid[i];
+        const char *rep = ch == ',' ? "=2C" : ch == '=' ? "=3D" : NULL;
+        size_t n = rep ? 3 : 1;
+        if (o + n >= cap)
+            return KL_ERR_JID_TOO_LONG;
+        if (rep)
+            memcpy(out + o, rep, 3);
+        else
+            out[o] = ch;
+        o += n;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+int kl_scram_start(kl_client_t *c, kl_xw_t *w, uint8_t mech)
+{
+    static const char b64c[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t rnd[sizeof c->scram_cnonce];
+    char user[KL_JID_MAX];
+    kl_b64_t b;
+    size_t i;
+    int ulen;
+    if (!c->cfg.crypto || !c->cfg.crypto->random)
+        return KL_ERR_NO_MECHANISM;
+    if ((ulen = escape_user(c, user, sizeof user)) < 0)
+        return ulen;
+    if (c->cfg.crypto->random(c->cfg.crypto->ctx, rnd, sizeof rnd) != 0)
+        return KL_ERR_NO_MECHANISM;
+    /* a printable nonce without ',' (6 random bits a character) */
+    for (i = 0; i < sizeof rnd; i++)
+        c->scram_cnonce[i] = (uint8_t)b64c[rnd[i] & 63];
+    kl_xw_raw(w, (const uint8_t *)"<auth xmlns='" NS_SASL "' mechanism='", strlen("<auth xmlns='" NS_SASL "' mechanism='"));
+    kl_xw_raw(w, (const uint8_t *)(mech == KL_MECH_SCRAM_SHA256 ? "SCRAM-SHA-256'>" : "SCRAM-SHA-1'>"),
+              mech == KL_MECH_SCRAM_SHA256 ? 15 : 13);
+    kl_b64_init(&b, w);
+    kl_b64_feed(&b, (const uint8_t *)"n,,n=", 5);
+    kl_b64_feed(&b, (const uint8_t *)user, (size_t)ulen);
+    kl_b64_feed(&b, (const uint8_t *)",r=", 3);
+    kl_b64_feed(&b, c->scram_cnonce, sizeof c->scram_cnonce);
+    kl_b64_finish(&b);
+    kl_xw_raw(w, (const uint8_t *)"</auth>", 7);
+    return KL_OK;
+}
+
+/* Value of attribute `key` ("r", "s", "i", "v") in a SCRAM message. */
+static int scram_attr(const uint8_t *msg, size_t len, char key, kl_slice_t *val)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && msg[j] != ',')
+            j++;
+        if (j - i >= 2 && msg[i] == (uint8_t)key && msg[i + 1] == '=') {
+            *val = sl(msg + i + 2, j - i - 2);
+            return 1;
+        }
+        if (j - i >= 1 && msg[i] == 'm')
+            return KL_ERR_PROTOCOL; /* mandatory extension we do not know */
+        i = j + 1;
+    }
+    return 0;
+}
+
+int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
+{
+    const kl_crypto_t *cr = c->cfg.crypto;
+    kl_hash_alg_t alg = mech_alg(c->sasl_mech);
+    size_t hl = hash_len(alg), i;
+    uint8_t salted[KL_HASH_MAX], client_key[KL_HASH_MAX], stored[KL_HASH_MAX], sig[KL_HASH_MAX];
+    uint8_t salt[64], proof_b64[48];
+    char user[KL_JID_MAX];
+    kl_slice_t r, s, it, am[9];
+    uint32_t iter = 0;
+    int n, ulen, ok;
+    kl_b64_t b;
+    kl_xw_t pw;
+    const char *password = c->cfg.password ? c->cfg.password : "";
+
+    /* server-first-message, decoded in place (base64 never grows) */
+    if ((n = kl_b64_decode(text, len, text, len)) < 0)
+        return KL_ERR_PROTOCOL;
+    len = (size_t)n;
+    if ((ok = scram_attr(text, len, 'r', &r)) <= 0 || scram_attr(text, len, 's', &s) <= 0 ||
+        scram_attr(text, len, 'i', &it) <= 0)
+        return ok < 0 ? ok : KL_ERR_PROTOCOL;
+    /* the server's nonce extends ours */
+    if (r.len <= sizeof c->scram_cnonce || memcmp(r.p, c->scram_cnonce, sizeof c->scram_cnonce) != 0)
+        return KL_ERR_PROTOCOL;
+    for (i = 0; i < r.len; i++)
+        if (r.p[i] < 0x21 || r.p[i] > 0x7e)
+            return KL_ERR_PROTOCOL;
+    if (it.len == 0 || it.len > 9)
+        return KL_ERR_PROTOCOL;
+    for (i = 0; i < it.len; i++) {
+        if (it.p[i] < '0' || it.p[i] > '9')
+            return KL_ERR_PROTOCOL;
+        iter = iter * 10 + (uint32_t)(it.p[i] - '0');
+    }
+    if (iter == 0 || iter > KL_SCRAM_MAX_ITERATIONS)
+        return KL_ERR_PROTOCOL;
+    if ((n = kl_b64_decode(s.p, s.len, salt, sizeof salt)) <= 0)
+        return KL_ERR_PROTOCOL;
+    if ((ulen = escape_user(c, user, sizeof user)) < 0)
+        return ulen;
+
+    /* SaltedPassword, ClientKey, StoredKey */
+    if (cr->pbkdf2(cr->ctx, alg, (const uint8_t *)password, strlen(password), salt, (size_t)n, iter, salted, hl) ||
+        cr->hmac(cr->ctx, alg, salted, hl, (kl_slice_t[]){cs("Client Key")}, 1, client_key) ||
+        cr->hash(cr->ctx, alg, client_key, hl, stored))
+        return KL_ERR_AUTH;
+
+    /* AuthMessage = client-first-bare "," server-first "," client-final-without-proof */
+    am[0] = cs("n=");
+    am[1] = sl(user, (size_t)ulen);
+    am[2] = cs(",r=");
+    am[3] = sl(c->scram_cnonce, sizeof c->scram_cnonce);
+    am[4] = cs(",");
+    am[5] = sl(text, len);
+    am[6] = cs(",c=biws,r=");
+    am[7] = r;
+    if (cr->hmac(cr->ctx, alg, stored, hl, am, 8, sig))
+        return KL_ERR_AUTH;
+    for (i = 0; i < hl; i++)
+        client_key[i] ^= sig[i]; /* ClientProof */
+
+    /* ServerSignature = HMAC(HMAC(SaltedPassword, "Server Key"), AuthMessage) */
+    if (cr->hmac(cr->ctx, alg, salted, hl, (kl_slice_t[]){cs("Server Key")}, 1, sig) ||
+        cr->hmac(cr->ctx, alg, sig, hl, am, 8, c->scram_sig))
+        return KL_ERR_AUTH;
+
+    kl_xw_init(&pw, proof_b64, sizeof proof_b64);
+    kl_b64_init(&b, &pw);
+    kl_b64_feed(&b, client_key, hl);
+    kl_b64_finish(&b);
+
+    kl_xw_raw(w, (const uint8_t *)"<response xmlns='" NS_SASL "'>", strlen("<response xmlns='" NS_SASL "'>"));
+    kl_b64_init(&b, w);
+    kl_b64_feed(&b, (const uint8_t *)"c=biws,r=", 9);
+    kl_b64_feed(&b, r.p, r.len);
+    kl_b64_feed(&b, (const uint8_t *)",p=", 3);
+    kl_b64_feed(&b, proof_b64, pw.len);
+    kl_b64_finish(&b);
+    kl_xw_raw(w, (const uint8_t *)"</response>", 11);
+    memset(salted, 0, sizeof salted);
+    return KL_OK;
+}
+
+int kl_scram_success(kl_client_t *c, uint8_t *text, size_t len)
+{
+    uint8_t v[KL_HASH_MAX + 4];
+    size_t hl = hash_len(mech_alg(c->sasl_mech)), i;
+    kl_slice_t vs;
+    uint8_t diff = 0;
+    int n;
+    if ((n = kl_b64_decode(text, len, text, len)) < 0)
+        return KL_ERR_AUTH;
+    if (scram_attr(text, (size_t)n, 'v', &vs) <= 0)
+        return KL_ERR_AUTH;
+    if ((n = kl_b64_decode(vs.p, vs.len, v, sizeof v)) != (int)hl)
+        return KL_ERR_AUTH;
+    for (i = 0; i < hl; i++)
+        diff |= (uint8_t)(v[i] ^ c->scram_sig[i]);
+    return diff ? KL_ERR_AUTH : KL_OK;
+}

@@ -1,0 +1,169 @@
+/* SCRAM-SHA-256 / SCRAM-SHA-1 through the engine with mbedTLS's hashes,
+ * against vectors computed independently (Python's hashlib/hmac), plus the
+ * refusals: a wrong server signature, a nonce that does not extend ours, an
+ * iteration count past KL_SCRAM_MAX_ITERATIONS, and the fallback from a
+ * pipelined PLAIN to SCRAM when the server no longer offers PLAIN. */
+#include <string.h>
+
+#include "kinglet/kinglet.h"
+#include "kl_crypto_mbedtls.h"
+#include "kt.h"
+
+#define HDR "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+#define SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define AUTH_B64 "biwsbj1hbGljZSxyPUFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWA=="
+#define CHAL "cj1BQkNERUZHSElKS0xNTk9QUVJTVFVWV1hTRVJWRVJub25jZTQyLHM9YzJGc2RITmhiSFJ6WVd4ME1USXpOQT09LGk9NDA5Ng=="
+#define RESP256 "Yz1iaXdzLHI9QUJDREVGR0hJSktMTU5PUFFSU1RVVldYU0VSVkVSbm9uY2U0MixwPUdPQnh5bWNjZnJrZ21UVHpJbE0wY3VmdnMxOGRaMDJIVlgvQU9FK2xhbjQ9"
+#define SUCC256 "dj0zOXl2VlZseExYUENTK2p5R1FKbUNuc1RwejBUdzlFclJXa2NCdmU5cXBZPQ=="
+#define RESP1 "Yz1iaXdzLHI9QUJDREVGR0hJSktMTU5PUFFSU1RVVldYU0VSVkVSbm9uY2U0MixwPVN2cFhDUTBIVENIZGwrejd4TE5MY2pFUjVHND0="
+#define SUCC1 "dj1rMm5rYTdHdTVjdWpxbWtveGMraVFCcGdIR1U9"
+
+static kl_client_t cl;
+static kl_crypto_mbedtls_t mb;
+static kl_crypto_t fixed; /* mbedTLS hashes, deterministic nonce */
+static char out[16384];
+static int last_status, online;
+
+static int fixed_random(void *ctx, uint8_t *o, size_t n)
+{
+    size_t i;
+    (void)ctx;
+    for (i = 0; i < n; i++)
+        o[i] = (uint8_t)i; /* nonce "ABCDEFGHIJKLMNOPQRSTUVWX" */
+    return 0;
+}
+
+static void pump(void)
+{
+    kl_event_t ev;
+    size_t n;
+    const uint8_t *p;
+    while (kl_engine_poll(&cl, 1, &ev) > 0) {
+        if (ev.type == KL_EV_ERROR)
+            last_status = ev.status;
+        if (ev.type == KL_EV_ONLINE)
+            online = 1;
+    }
+    p = kl_engine_output(&cl, &n);
+    strncat(out, (const char *)p, n);
+    kl_engine_output_ack(&cl, n);
+}
+
+static void feed(const char *s)
+{
+    kl_engine_input(&cl, (const uint8_t *)s, strlen(s));
+    pump();
+}
+
+static void start(int no_plain, const char *features)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/x";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.no_plain = (uint8_t)no_plain;
+    cfg.crypto = &fixed;
+    out[0] = 0;
+    last_status = online = 0;
+    kl_client_init(&cl, &cfg);
+    kl_client_connect(&cl, 1);
+    pump();
+    feed(HDR "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"
+             "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    kl_engine_tls_done(&cl, 1);
+    pump();
+    feed(HDR);
+    feed(features);
+}
+
+#define FEAT(m) "<stream:features><mechanisms xmlns='" SASL "'>" m "</mechanisms></stream:features>"
+#define M(x) "<mechanism>" x "</mechanism>"
+
+static void test_scram_sha256(void)
+{
+    start(1, FEAT(M("SCRAM-SHA-1") M("SCRAM-SHA-256") M("PLAIN")));
+    KT_CHECK(strstr(out, "mechanism='SCRAM-SHA-256'>" AUTH_B64 "</auth>") != NULL);
+    KT_CHECK(strstr(out, "PLAIN") == NULL);
+    feed("<challenge xmlns='" SASL "'>" CHAL "</challenge>");
+    KT_CHECK(strstr(out, "<response xmlns='" SASL "'>" RESP256 "</response>") != NULL);
+    feed("<success xmlns='" SASL "'>" SUCC256 "</success>");
+    KT_CHECK_EQ(last_status, 0);
+    KT_CHECK(strstr(out, "kl-bind") != NULL);
+    KT_CHECK_STR(kl_client_sasl_mechanism(&cl), "SCRAM-SHA-256");
+}
+
+static void test_scram_sha1(void)
+{
+    start(1, FEAT(M("SCRAM-SHA-1")));
+    KT_CHECK(strstr(out, "mechanism='SCRAM-SHA-1'>" AUTH_B64 "</auth>") != NULL);
+    feed("<challenge xmlns='" SASL "'>" CHAL "</challenge>");
+    KT_CHECK(strstr(out, RESP1) != NULL);
+    feed("<success xmlns='" SASL "'>" SUCC1 "</success>");
+    KT_CHECK_EQ(last_status, 0);
+    KT_CHECK(strstr(out, "kl-bind") != NULL);
+}
+
+static void test_wrong_server_signature(void)
+{
+    start(1, FEAT(M("SCRAM-SHA-256")));
+    feed("<challenge xmlns='" SASL "'>" CHAL "</challenge>");
+    feed("<success xmlns='" SASL "'>" SUCC1 "</success>"); /* SHA-1's signature */
+    KT_CHECK_EQ(last_status, KL_ERR_AUTH);
+    KT_CHECK(strstr(out, "kl-bind") == NULL);
+    start(1, FEAT(M("SCRAM-SHA-256")));
+    feed("<challenge xmlns='" SASL "'>" CHAL "</challenge>");
+    feed("<success xmlns='" SASL "'/>"); /* no signature at all */
+    KT_CHECK_EQ(last_status, KL_ERR_AUTH);
+}
+
+static void test_bad_challenges(void)
+{
+    /* "r=XYZ,s=c2FsdA==,i=4096": the nonce does not extend ours */
+    start(1, FEAT(M("SCRAM-SHA-256")));
+    feed("<challenge xmlns='" SASL "'>cj1YWVoscz1jMkZzZEE9PSxpPTQwOTY=</challenge>");
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(out, "<response") == NULL);
+    /* i=999999999: beyond KL_SCRAM_MAX_ITERATIONS */
+    start(1, FEAT(M("SCRAM-SHA-256")));
+    feed("<challenge xmlns='" SASL "'>cj1BQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWixzPWMyRnNkQT09LGk9OTk5OTk5OTk5</challenge>");
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    /* not base64 */
+    start(1, FEAT(M("SCRAM-SHA-256")));
+    feed("<challenge xmlns='" SASL "'>!!!!</challenge>");
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+}
+
+static void test_plain_pipelined_falls_back_to_scram(void)
+{
+    start(0, FEAT(M("SCRAM-SHA-256")));
+    /* PLAIN rode with the header; the features say it is not offered */
+    KT_CHECK(strstr(out, "mechanism='PLAIN'") != NULL);
+    KT_CHECK(strstr(out, "SCRAM") == NULL);
+    feed("<failure xmlns='" SASL "'><invalid-mechanism/></failure>");
+    KT_CHECK_EQ(last_status, 0);
+    KT_CHECK(strstr(out, "mechanism='SCRAM-SHA-256'>" AUTH_B64 "</auth>") != NULL);
+    feed("<challenge xmlns='" SASL "'>" CHAL "</challenge>");
+    feed("<success xmlns='" SASL "'>" SUCC256 "</success>");
+    KT_CHECK_EQ(last_status, 0);
+    KT_CHECK(strstr(out, "kl-bind") != NULL);
+    /* without crypto there is nothing to fall back to */
+    start(0, FEAT(M("SCRAM-SHA-256")));
+    cl.cfg.crypto = NULL;
+    feed("<failure xmlns='" SASL "'><invalid-mechanism/></failure>");
+    KT_CHECK_EQ(last_status, KL_ERR_NO_MECHANISM);
+}
+
+int main(void)
+{
+    KT_CHECK_EQ(kl_crypto_mbedtls_init(&mb), 0);
+    fixed = mb.table;
+    fixed.random = fixed_random;
+    KT_RUN(test_scram_sha256);
+    KT_RUN(test_scram_sha1);
+    KT_RUN(test_wrong_server_signature);
+    KT_RUN(test_bad_challenges);
+    KT_RUN(test_plain_pipelined_falls_back_to_scram);
+    kl_crypto_mbedtls_free(&mb);
+    return kt_summary("scram");
+}
