@@ -294,6 +294,20 @@ int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
     return KL_OK;
 }
 
+/* The first flight of the stream that runs over TLS. safe: after a
+ * verified handshake PLAIN rides with the header, unless the configuration
+ * rules PLAIN out. */
+static void w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
+{
+    w_stream_header(c, w);
+    if (c->cfg.pipelining >= KL_PIPELINING_SAFE && (c->flags & FL_TLS_VERIFIED) && !c->cfg.no_plain &&
+        c->cfg.password) {
+        w_auth_plain(c, w);
+        c->flags |= FL_SENT_AUTH;
+        c->sasl_mech = KL_MECH_PLAIN;
+    }
+}
+
 static void begin_stream(kl_client_t *c)
 {
     kl_xml_reset(&c->xml);
@@ -333,11 +347,15 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms)
         c->state = ST_NEG;
     }
     out_begin(c, &w);
-    w_stream_header(c, &w);
-    if (c->state == ST_NEG && c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->cfg.allow_plaintext) {
-        /* safe: the server must offer STARTTLS anyway (we never fall back). */
-        w_starttls(&w);
-        c->flags |= FL_SENT_STARTTLS;
+    if (c->state == ST_AUTH) {
+        w_tls_stream_start(c, &w);
+    } else {
+        w_stream_header(c, &w);
+        if (c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->cfg.allow_plaintext) {
+            /* safe: the server must offer STARTTLS anyway (we never fall back). */
+            w_starttls(&w);
+            c->flags |= FL_SENT_STARTTLS;
+        }
     }
     return out_commit(c, &w);
 }
@@ -353,15 +371,7 @@ int kl_engine_tls_done(kl_client_t *c, int verified)
     c->state = ST_AUTH;
     begin_stream(c);
     out_begin(c, &w);
-    w_stream_header(c, &w);
-    /* safe: after a verified handshake PLAIN rides with the header, unless
-     * the configuration rules PLAIN out. */
-    if (c->cfg.pipelining >= KL_PIPELINING_SAFE && verified && !c->cfg.no_plain &&
-        c->cfg.password) {
-        w_auth_plain(c, &w);
-        c->flags |= FL_SENT_AUTH;
-        c->sasl_mech = KL_MECH_PLAIN;
-    }
+    w_tls_stream_start(c, &w);
     return out_commit(c, &w);
 }
 

@@ -3,7 +3,7 @@
  *   kinglet --jid J --password P [--host H] [--port N] [--cafile F]
  *           [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
- *           [--no-plain]
+ *           [--no-plain] [--tls starttls|direct]
  *
  * --send exits 0 once the message is written and the stream closed cleanly
  * (after --recv N messages were received, if given). --echo answers every
@@ -29,7 +29,8 @@ static void usage(void)
             "usage: kinglet --jid J --password P [--host H] [--port N] [--cafile F]\n"
             "               [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]\n"
             "               [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
-            "               [--no-plain]   (SCRAM-SHA-256/-1 only, never send the password)\n");
+            "               [--no-plain]   (SCRAM-SHA-256/-1 only, never send the password)\n"
+            "               [--tls starttls|direct]  (direct: XEP-0368, default port 5223)\n");
     exit(2);
 }
 
@@ -97,11 +98,11 @@ static void print_stats(kl_posix_t *p, const char *mode)
     const kl_stats_t *s = kl_client_stats(&client);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
            "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
-           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\","
+           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\","
            "\"sizeof_client\":%zu}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            p->wire_out_online, p->wire_in_online, s->bytes_out_online, s->bytes_in_online,
-           p->tcp_connect_ms, p->tls_handshake_ms, mode, p->tls_on ? kl_tls_version(&p->tls) : "none",
+           p->tcp_connect_ms, p->tls_handshake_ms, mode, client.cfg.direct_tls ? "direct" : "starttls", p->tls_on ? kl_tls_version(&p->tls) : "none",
            kl_client_sasl_mechanism(&client),
            sizeof client);
 }
@@ -109,8 +110,8 @@ static void print_stats(kl_posix_t *p, const char *mode)
 int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
-    const char *send_to = NULL, *send_body = NULL;
-    long port = 5222, count = -1, recv_n = 0, timeout_s = 30;
+    const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls";
+    long port = -1, count = -1, recv_n = 0, timeout_s = 30;
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, no_plain = 0, i, st, rc = 0;
     static kl_crypto_mbedtls_t crypto;
     int echoed = 0, received = 0, closing = 0;
@@ -138,9 +139,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--trace")) do_trace = 1;
         else if (!strcmp(a, "--allow-plaintext")) allow_plaintext = 1;
         else if (!strcmp(a, "--no-plain")) no_plain = 1;
+        else if (!strcmp(a, "--tls")) tls_mode = NEXT();
         else usage();
 #undef NEXT
     }
+    if (port < 0)
+        port = !strcmp(tls_mode, "direct") ? 5223 : 5222;
     if (!jid || !password || port <= 0 || port > 65535 || timeout_s <= 0)
         usage();
 
@@ -149,6 +153,12 @@ int main(int argc, char **argv)
     cfg.password = password;
     cfg.allow_plaintext = (uint8_t)allow_plaintext;
     cfg.no_plain = (uint8_t)no_plain;
+    if (!strcmp(tls_mode, "direct"))
+        cfg.direct_tls = 1;
+    else if (strcmp(tls_mode, "starttls")) {
+        fprintf(stderr, "kinglet: --tls %s: use starttls or direct\n", tls_mode);
+        return 2;
+    }
     if (kl_crypto_mbedtls_init(&crypto) == 0)
         cfg.crypto = &crypto.table; /* SCRAM when PLAIN is not offered or not allowed */
     if (!strcmp(mode, "off"))

@@ -56,6 +56,8 @@ static int wait_fd(int fd, short events, uint32_t timeout_ms)
     return r > 0 ? 1 : r;
 }
 
+static int start_tls(kl_posix_t *p);
+
 static void set_error(kl_posix_t *p, int status, const char *detail)
 {
     p->last_status = status;
@@ -119,9 +121,18 @@ int kl_posix_connect(kl_posix_t *p, kl_client_t *c, const char *host, uint16_t p
     }
     p->tcp_connect_ms = kl_posix_now_ms() - t0;
 
+    if (c->cfg.direct_tls) {
+        /* XEP-0368: TLS from the first byte, ALPN "xmpp-client". */
+        if (!p->tls_cfg.alpn)
+            p->tls_cfg.alpn = "xmpp-client";
+        if ((st = start_tls(p)) != KL_OK)
+            return st;
+    }
     if ((st = kl_client_connect(c, t0)) != KL_OK)
         return st;
     kl_stats_add_port_rt(c, 1); /* the TCP handshake */
+    if (c->cfg.direct_tls)
+        kl_stats_add_port_rt(c, p->tls.round_trips);
     return KL_OK;
 }
 
@@ -155,7 +166,8 @@ static int start_tls(kl_posix_t *p)
     }
     p->tls_handshake_ms = kl_posix_now_ms() - t0;
     p->link = kl_tls_transport(&p->tls);
-    kl_stats_add_port_rt(p->client, p->tls.round_trips);
+    if (!p->client->cfg.direct_tls) /* direct TLS: counted once the session starts */
+        kl_stats_add_port_rt(p->client, p->tls.round_trips);
     if (p->trace) {
         char note[96];
         snprintf(note, sizeof note, "TLS up: %s, %u round trip(s), certificate verified",

@@ -81,6 +81,21 @@ tlsv=$(json "$DIR/safe.json" tls 2>/dev/null || echo none)
 [ "$safe" -le 5 ] && ok "safe: $safe round trips (<= 5)" || bad "safe: $safe round trips, expected <= 5"
 [ $((off - safe)) -ge 3 ] && ok "safe saves $((off - safe)) round trips (>= 3)" || bad "safe saves only $((off - safe))"
 
+# --- direct TLS (XEP-0368, port 5223) and SCRAM ----------------------------------
+kl --jid alice@localhost/rt --password alicepass --tls direct --stats >"$DIR/direct.json" 2>"$DIR/direct.err" ||
+	bad "direct TLS login: $(cat "$DIR/direct.err")"
+direct=$(json "$DIR/direct.json" round_trips 2>/dev/null || echo 99)
+[ "$direct" -le 4 ] && ok "direct TLS safe: $direct round trips (<= 4)" || bad "direct TLS: $direct round trips, expected <= 4"
+kl --jid alice@localhost/rt --password alicepass --no-plain --stats >"$DIR/scram.json" 2>"$DIR/scram.err" ||
+	bad "SCRAM login: $(cat "$DIR/scram.err")"
+mech=$(json "$DIR/scram.json" sasl 2>/dev/null)
+scram=$(json "$DIR/scram.json" round_trips 2>/dev/null || echo 99)
+[ "$mech" = SCRAM-SHA-256 ] && ok "--no-plain logs in with SCRAM-SHA-256 (server signature verified)" || bad "--no-plain used '$mech'"
+[ "$scram" = 7 ] && ok "SCRAM over STARTTLS: 7 round trips (safe + features wait + challenge)" || bad "SCRAM: $scram round trips, expected 7"
+kl --jid alice@localhost --password wrong --no-plain --timeout 10 >/dev/null 2>"$DIR/scramwrong.err"
+rc=$?
+[ $rc = 5 ] && ok "SCRAM with a wrong password: exit 5" || bad "SCRAM wrong password: exit $rc: $(cat "$DIR/scramwrong.err")"
+
 # --- the same through the delay proxy: wall time / RTT agrees ---------------
 python3 "$root/tests/delay_proxy.py" --listen 127.0.0.1:15222 --target 127.0.0.1:5222 \
 	--delay-ms $((RTT_MS / 2)) --tcp-rtt >"$DIR/proxy.out" 2>&1 &
