@@ -17,6 +17,9 @@
 #define NS_PIPELINING "urn:xmpp:features:pipelining"
 #define NS_PING "urn:xmpp:ping"
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_ROSTERVER "urn:xmpp:features:rosterver"
+#define NS_CAPS "http://jabber.org/protocol/caps"
+#define NS_ROSTER "jabber:iq:roster"
 
 /* ---- state ---------------------------------------------------------------- */
 enum {
@@ -50,7 +53,9 @@ enum { /* c->feat */
     FT_BIND = 1u << 2,
     FT_SESSION_REQ = 1u << 3,
     FT_SM = 1u << 4,
-    FT_PIPELINING = 1u << 5
+    FT_PIPELINING = 1u << 5,
+    FT_ROSTERVER = 1u << 6,
+    FT_CAPS = 1u << 7
 };
 
 enum { /* c->stanza_kind */
@@ -67,6 +72,8 @@ enum { STREAMING_OFF = 0, STREAMING_REPLAY, STREAMING_LIVE };
 
 static const char bind_id[] = "kl-bind";
 static const char session_id[] = "kl-sess";
+
+static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs);
 
 static int time_reached(uint32_t now, uint32_t deadline) { return (int32_t)(now - deadline) >= 0; }
 
@@ -297,15 +304,29 @@ int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
 /* The first flight of the stream that runs over TLS. safe: after a
  * verified handshake PLAIN rides with the header, unless the configuration
  * rules PLAIN out. */
-static void w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
+static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
 {
+    uint8_t mech = 0;
+    const kl_cache_t *k = c->cfg.cache;
     w_stream_header(c, w);
-    if (c->cfg.pipelining >= KL_PIPELINING_SAFE && (c->flags & FL_TLS_VERIFIED) && !c->cfg.no_plain &&
-        c->cfg.password) {
+    if (c->cfg.pipelining < KL_PIPELINING_SAFE || !(c->flags & FL_TLS_VERIFIED) || !c->cfg.password)
+        return KL_OK;
+    if (k && (k->known & KL_CACHE_KNOWN_POST_TLS))
+        mech = choose_mech(c, k->mechs); /* what the server offered last time */
+    else if (!c->cfg.no_plain)
+        mech = KL_MECH_PLAIN;
+    if (mech == KL_MECH_PLAIN) {
         w_auth_plain(c, w);
-        c->flags |= FL_SENT_AUTH;
-        c->sasl_mech = KL_MECH_PLAIN;
+    } else if (mech) {
+        int st = kl_scram_start(c, w, mech);
+        if (st != KL_OK)
+            return st;
+    } else {
+        return KL_OK; /* wait for the features */
     }
+    c->flags |= FL_SENT_AUTH;
+    c->sasl_mech = mech;
+    return KL_OK;
 }
 
 static void begin_stream(kl_client_t *c)
@@ -335,6 +356,8 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms)
     c->bare_len = bare;
     c->local_len = local;
 
+    if (c->cfg.cache && kl_cache_check(c->cfg.cache, c->domain) != KL_OK)
+        kl_cache_reset(c->cfg.cache, c->domain); /* stale or corrupt: never trusted */
     c->now = now_ms;
     c->t_connect = now_ms;
     c->neg_deadline = now_ms + KL_NEGOTIATION_TIMEOUT_MS;
@@ -348,7 +371,9 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms)
     }
     out_begin(c, &w);
     if (c->state == ST_AUTH) {
-        w_tls_stream_start(c, &w);
+        int st = w_tls_stream_start(c, &w);
+        if (st != KL_OK)
+            return st;
     } else {
         w_stream_header(c, &w);
         if (c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->cfg.allow_plaintext) {
@@ -363,6 +388,7 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms)
 int kl_engine_tls_done(kl_client_t *c, int verified)
 {
     kl_xw_t w;
+    int st;
     if (!c || c->state != ST_TLS_WAIT)
         return KL_ERR_STATE;
     c->flags |= FL_TLS;
@@ -371,7 +397,8 @@ int kl_engine_tls_done(kl_client_t *c, int verified)
     c->state = ST_AUTH;
     begin_stream(c);
     out_begin(c, &w);
-    w_tls_stream_start(c, &w);
+    if ((st = w_tls_stream_start(c, &w)) != KL_OK)
+        return st;
     return out_commit(c, &w);
 }
 
@@ -538,6 +565,42 @@ int kl_stanza_child_text(const kl_client_t *c, const kl_stanza_t *st, const char
 
 static int is_ns(kl_slice_t s, const char *ns) { return kl_slice_eq(s, ns); }
 
+/* Record what this stream's features say in the connection-hints cache.
+ * What disappeared invalidates what depended on it. */
+static void cache_features(kl_client_t *c, kl_slice_t caps)
+{
+    kl_cache_t *k = c->cfg.cache;
+    int stage = c->state == ST_NEG ? 0 : c->state == ST_AUTH ? 1 : 2;
+    if (!k)
+        return;
+    k->feat[stage] = c->feat;
+    k->known |= (uint8_t)(1u << stage);
+    if (stage == 1)
+        k->mechs = c->mechs;
+    if (stage < 2) {
+        /* the pipelining feature is what licenses `full` */
+        if (c->feat & FT_PIPELINING)
+            k->flags |= KL_CACHE_PIPELINING;
+        else if (stage == 0 || !(k->feat[0] & FT_PIPELINING))
+            k->flags &= (uint8_t)~KL_CACHE_PIPELINING;
+    }
+    if (stage == 2) {
+        if (c->feat & FT_ROSTERVER) {
+            k->flags |= KL_CACHE_ROSTERVER;
+        } else {
+            k->flags &= (uint8_t)~KL_CACHE_ROSTERVER;
+            k->roster_ver[0] = '\0';
+        }
+        if (caps.len < sizeof k->caps_ver) {
+            memcpy(k->caps_ver, caps.p, caps.len);
+            k->caps_ver[caps.len] = '\0';
+        } else {
+            k->caps_ver[0] = '\0';
+        }
+    }
+    kl_cache_seal(k);
+}
+
 /* Parse <stream:features/>: walk its children with c->vx. */
 static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
 {
@@ -545,6 +608,7 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
     int r;
     uint8_t feat = 0, mechs = 0;
     int in_mech = 0, in_session = 0, session_optional = 0;
+    kl_slice_t caps = {NULL, 0};
     char mech[24];
     size_t mlen = 0;
     while ((r = view_next(c, raw, &pos, &t)) > 0) {
@@ -561,6 +625,13 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
                 feat |= FT_SM;
             else if (kl_slice_eq(t.local, "pipelining") && is_ns(t.ns, NS_PIPELINING))
                 feat |= FT_PIPELINING;
+            else if (kl_slice_eq(t.local, "ver") && is_ns(t.ns, NS_ROSTERVER))
+                feat |= FT_ROSTERVER;
+            else if (kl_slice_eq(t.local, "c") && is_ns(t.ns, NS_CAPS)) {
+                feat |= FT_CAPS;
+                if (!kl_xml_attr_get(t.attrs, "ver", &caps))
+                    caps.len = 0;
+            }
         } else if (r == KL_XML_START && t.depth == 4 && in_session && kl_slice_eq(t.local, "optional")) {
             session_optional = 1;
         } else if (r == KL_XML_START && t.depth == 4 && (feat & FT_MECHS) && kl_slice_eq(t.local, "mechanism")) {
@@ -596,14 +667,15 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
     c->feat = feat;
     c->mechs = mechs;
     c->flags |= FL_GOT_FEATURES;
+    cache_features(c, caps);
     return KL_OK;
 }
 
 /* The mechanism to use now: PLAIN after a verified handshake when allowed
  * (no extra round trip), else the strongest SCRAM on offer. */
-static uint8_t choose_mech(const kl_client_t *c)
+static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs)
 {
-    uint8_t offered = (uint8_t)(c->mechs & ~c->mechs_failed);
+    uint8_t offered = (uint8_t)(mechs & ~c->mechs_failed);
     int scram = c->cfg.crypto != NULL;
     if (!c->cfg.password)
         return 0;
@@ -624,7 +696,7 @@ static int send_auth(kl_client_t *c, kl_event_t *ev)
     uint8_t mech;
     if (!(c->flags & FL_TLS) && !c->cfg.allow_plaintext)
         return fail(c, KL_ERR_PLAINTEXT, NULL, ev);
-    if ((mech = choose_mech(c)) == 0)
+    if ((mech = choose_mech(c, c->mechs)) == 0)
         return fail(c, KL_ERR_NO_MECHANISM, NULL, ev);
     out_begin(c, &w);
     if (mech == KL_MECH_PLAIN)
@@ -840,6 +912,22 @@ static int match_iq(kl_client_t *c, const kl_stanza_t *st)
     return 0;
 }
 
+/* A roster result: remember its version (XEP-0237) for the next login. */
+static void cache_roster_ver(kl_client_t *c, const kl_stanza_t *st, size_t pos)
+{
+    kl_cache_t *k = c->cfg.cache;
+    kl_xml_token_t t;
+    kl_slice_t ver;
+    int n;
+    if (!k || !kl_xml_decoded_eq(st->type, "result") || !first_child(c, st->raw, pos, &t))
+        return; /* an empty result: unchanged since the version we sent */
+    if (!kl_slice_eq(t.local, "query") || !is_ns(t.ns, NS_ROSTER) || !kl_xml_attr_get(t.attrs, "ver", &ver))
+        return;
+    n = kl_xml_decode(ver, 0, (uint8_t *)k->roster_ver, sizeof k->roster_ver - 1);
+    k->roster_ver[n > 0 ? n : 0] = '\0';
+    kl_cache_seal(k);
+}
+
 static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
     c->stats.stanzas_in++;
@@ -862,6 +950,10 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
         }
         if (kl_xml_decoded_eq(st->type, "result") || kl_xml_decoded_eq(st->type, "error")) {
             int id = match_iq(c, st);
+            if (id && id == c->roster_iq) {
+                c->roster_iq = 0;
+                cache_roster_ver(c, st, pos);
+            }
             if (id) {
                 ev->type = KL_EV_IQ_RESULT;
                 ev->iq_id = (uint16_t)id;
@@ -1364,6 +1456,32 @@ int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *pay
     c->iq[slot].deadline = c->now + (timeout_ms ? timeout_ms : c->cfg.iq_timeout_ms);
     if (id_out)
         *id_out = v;
+    return KL_OK;
+}
+
+int kl_send_roster_get(kl_client_t *c, uint16_t *id_out)
+{
+    char payload[KL_CACHE_ROSTER_VER_MAX * 6 + 64];
+    const kl_cache_t *k = c ? c->cfg.cache : NULL;
+    uint16_t id;
+    int st;
+    kl_xw_t w;
+    if (!c)
+        return KL_ERR_ARG;
+    kl_xw_init(&w, (uint8_t *)payload, sizeof payload - 1);
+    kl_xw_start(&w, "query");
+    kl_xw_attr(&w, "xmlns", NS_ROSTER);
+    if (k && (k->flags & KL_CACHE_ROSTERVER))
+        kl_xw_attr(&w, "ver", k->roster_ver); /* "" asks for the full roster with a version */
+    kl_xw_end(&w, "query");
+    if (kl_xw_status(&w) != KL_OK)
+        return KL_ERR_TOO_LARGE;
+    payload[w.len] = '\0';
+    if ((st = kl_send_iq(c, NULL, "get", payload, 0, &id)) != KL_OK)
+        return st;
+    c->roster_iq = id;
+    if (id_out)
+        *id_out = id;
     return KL_OK;
 }
 

@@ -47,6 +47,13 @@ const char *kl_strerror(int status)
     case KL_ERR_TLS_CERT: return "server certificate rejected";
     case KL_ERR_TLS_RECORD_TOO_LARGE: return "TLS record larger than the receive record buffer";
     case KL_ERR_TLS_SETUP: return "TLS setup failed";
+    case KL_ERR_DNS_FORMAT: return "malformed DNS message";
+    case KL_ERR_DNS_TRUNCATED: return "DNS answer truncated (TC bit)";
+    case KL_ERR_DNS_NAME: return "DNS name too long or malformed";
+    case KL_ERR_DNS_LOOP: return "DNS name compression loop (KL_DNS_MAX_HOPS)";
+    case KL_ERR_DNS_MISMATCH: return "DNS answer does not match the query";
+    case KL_ERR_DNS_SERVER: return "DNS server returned an error";
+    case KL_ERR_DNS_UNAVAILABLE: return "XMPP service decidedly not available (SRV target \".\")";
     default: return "unknown error";
     }
 }

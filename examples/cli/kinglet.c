@@ -3,7 +3,7 @@
  *   kinglet --jid J --password P [--host H] [--port N] [--cafile F]
  *           [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
- *           [--no-plain] [--tls starttls|direct]
+ *           [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
  *
  * --send exits 0 once the message is written and the stream closed cleanly
  * (after --recv N messages were received, if given). --echo answers every
@@ -22,6 +22,37 @@
 #include "kl_posix.h"
 
 static kl_client_t client; /* the whole client state: static, no heap */
+static kl_cache_t cache;   /* connection hints, persisted with --cache FILE */
+
+/* Load the cache file; a missing, short or foreign file just means "no
+ * hints" (the engine validates the blob and resets what it cannot trust). */
+static int cache_load(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    if (!f)
+        return 0;
+    n = fread(&cache, 1, sizeof cache, f);
+    fclose(f);
+    return n == sizeof cache;
+}
+
+static void cache_save(const char *path)
+{
+    char tmp[4096];
+    FILE *f;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(f = fopen(tmp, "wb")))
+        return;
+    kl_cache_seal(&cache);
+    if (fwrite(&cache, 1, sizeof cache, f) != sizeof cache) {
+        fclose(f);
+        remove(tmp);
+        return;
+    }
+    if (fclose(f) == 0)
+        rename(tmp, path); /* atomic: a crash never leaves half a blob */
+}
 
 static void usage(void)
 {
@@ -30,7 +61,8 @@ static void usage(void)
             "               [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]\n"
             "               [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
             "               [--no-plain]   (SCRAM-SHA-256/-1 only, never send the password)\n"
-            "               [--tls starttls|direct]  (direct: XEP-0368, default port 5223)\n");
+            "               [--tls starttls|direct]  (direct: XEP-0368, default port 5223)\n"
+            "               [--cache FILE]  (connection hints kept across runs) [--roster]\n");
     exit(2);
 }
 
@@ -93,24 +125,26 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
     fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data);
 }
 
-static void print_stats(kl_posix_t *p, const char *mode)
+static void print_stats(kl_posix_t *p, const char *mode, const char *cache_state)
 {
     const kl_stats_t *s = kl_client_stats(&client);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
            "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
-           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\","
+           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\",\"cache\":\"%s\","
            "\"sizeof_client\":%zu}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            p->wire_out_online, p->wire_in_online, s->bytes_out_online, s->bytes_in_online,
            p->tcp_connect_ms, p->tls_handshake_ms, mode, client.cfg.direct_tls ? "direct" : "starttls", p->tls_on ? kl_tls_version(&p->tls) : "none",
-           kl_client_sasl_mechanism(&client),
+           kl_client_sasl_mechanism(&client), cache_state,
            sizeof client);
 }
 
 int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
-    const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls";
+    const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL;
+    int want_roster = 0, cache_hit = 0;
+    uint16_t roster_id = 0;
     long port = -1, count = -1, recv_n = 0, timeout_s = 30;
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, no_plain = 0, i, st, rc = 0;
     static kl_crypto_mbedtls_t crypto;
@@ -140,6 +174,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--allow-plaintext")) allow_plaintext = 1;
         else if (!strcmp(a, "--no-plain")) no_plain = 1;
         else if (!strcmp(a, "--tls")) tls_mode = NEXT();
+        else if (!strcmp(a, "--cache")) cache_path = NEXT();
+        else if (!strcmp(a, "--roster")) want_roster = 1;
         else usage();
 #undef NEXT
     }
@@ -168,6 +204,10 @@ int main(int argc, char **argv)
     else {
         fprintf(stderr, "kinglet: --pipelining %s is not available (off|safe)\n", mode);
         return 2;
+    }
+    if (cache_path) {
+        cfg.cache = &cache;
+        cache_hit = cache_load(cache_path);
     }
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
         fprintf(stderr, "kinglet: bad --jid '%s': %s\n", jid, kl_strerror(st));
@@ -220,6 +260,10 @@ int main(int argc, char **argv)
                         kl_client_stats(&client)->round_trips, kl_client_stats(&client)->online_ms);
             printf("online %s\n", ev.jid);
             fflush(stdout);
+            if (cache_path)
+                cache_hit = cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK;
+            if (want_roster && (st = kl_send_roster_get(&client, &roster_id)) != KL_OK)
+                fprintf(stderr, "kinglet: cannot ask for the roster: %s\n", kl_strerror(st));
             if (send_to) {
                 st = kl_send_message(&client, send_to, "chat", send_body);
                 if (st != KL_OK) {
@@ -228,7 +272,7 @@ int main(int argc, char **argv)
                     break;
                 }
             }
-            if (!echo && recv_n == 0) {
+            if (!echo && recv_n == 0 && !roster_id) {
                 kl_client_close(&client);
                 closing = 1;
             }
@@ -254,6 +298,18 @@ int main(int argc, char **argv)
                 if (kl_client_close(&client) == KL_OK)
                     closing = 1;
             }
+        } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == roster_id && roster_id) {
+            kl_cursor_t cur;
+            kl_xml_token_t t;
+            int items = 0, r;
+            kl_cursor_init(&cur, &client, &ev.stanza);
+            while ((r = kl_cursor_next(&cur, &t)) > 0)
+                items += t.type == KL_XML_START && kl_slice_eq(t.local, "item");
+            printf("roster %s: %d items, version '%s'\n", r < 0 ? "error" : "received", items, cache.roster_ver);
+            fflush(stdout);
+            roster_id = 0;
+            if (!echo && recv_n == 0 && !closing && kl_client_close(&client) == KL_OK)
+                closing = 1;
         } else if (ev.type == KL_EV_CLOSED) {
             rc = 0;
             break;
@@ -271,8 +327,10 @@ int main(int argc, char **argv)
             break;
         }
     }
+    if (cache_path && kl_client_stats(&client)->online_ms)
+        cache_save(cache_path);
     if (stats)
-        print_stats(&p, mode);
+        print_stats(&p, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none");
     kl_posix_close(&p);
     return rc;
 }

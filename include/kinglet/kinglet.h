@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kl_cache.h"
 #include "kl_config_defaults.h"
 #include "kl_crypto.h"
 #include "kl_status.h"
@@ -55,6 +56,9 @@ typedef struct kl_client_config {
      * offered, PLAIN is used after a verified TLS handshake (one round trip
      * fewer); with no_plain, SCRAM-SHA-256 is preferred over SCRAM-SHA-1. */
     const kl_crypto_t *crypto;
+    /* Connection hints (kl_cache.h), borrowed, read and updated; NULL: none.
+     * Persist it (kl_cache_seal is done by the engine) after the session. */
+    kl_cache_t *cache;
 } kl_client_config_t;
 
 typedef enum kl_event_type {
@@ -131,6 +135,7 @@ typedef struct kl_client {
     uint16_t bare_len;          /* length of the bare JID in cfg.jid */
     uint16_t local_len;         /* length of its localpart */
     uint16_t next_iq_id;
+    uint16_t roster_iq;         /* id of the roster get in flight (roster versioning) */
     uint32_t now;
     uint32_t t_connect;
     uint32_t neg_deadline;
@@ -201,6 +206,11 @@ int kl_send_presence(kl_client_t *c, const char *to, const char *type, const cha
  * timeout_ms 0 = cfg.iq_timeout_ms. */
 int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *payload_xml,
                uint32_t timeout_ms, uint16_t *id_out);
+/* Roster get (RFC 6121), with the cached roster version (XEP-0237) when the
+ * server supports versioning; the result's new version is stored in the
+ * cache. An empty result means the roster did not change since that
+ * version. */
+int kl_send_roster_get(kl_client_t *c, uint16_t *id_out);
 /* Build any stanza with the XML writer directly in the transmit buffer:
  * kl_stanza_begin() gives a writer over the free space; kl_stanza_commit()
  * queues what was written if the writer reports no error. */

@@ -74,9 +74,50 @@
 #define KL_SCRAM_MAX_ITERATIONS 100000u
 #endif
 
+/* Connection-hints cache (kl_cache.h) field sizes. */
+#ifndef KL_CACHE_CAPS_MAX
+#define KL_CACHE_CAPS_MAX 48
+#endif
+#ifndef KL_CACHE_ROSTER_VER_MAX
+#define KL_CACHE_ROSTER_VER_MAX 48
+#endif
+#ifndef KL_CACHE_HOST_MAX
+#define KL_CACHE_HOST_MAX 64
+#endif
+/* A saved TLS session (mbedtls_ssl_session_save: ticket + peer data). */
+#ifndef KL_CACHE_TLS_SESSION_MAX
+#define KL_CACHE_TLS_SESSION_MAX 1024
+#endif
+
 /* Invariant checks inside core/; compile out by default. */
 #ifndef KL_ASSERT
 #define KL_ASSERT(x) ((void)0)
+#endif
+
+/* DNS (core/kl_dns.c): SRV records kept per answer (the least preferred
+ * are dropped beyond this), IPv4 addresses kept (A answers and SRV glue),
+ * longest host name kept in text form (253 is DNS's own limit), and
+ * compression pointers followed per name before KL_ERR_DNS_LOOP. */
+#ifndef KL_DNS_MAX_SRV
+#define KL_DNS_MAX_SRV 4
+#endif
+#ifndef KL_DNS_MAX_ADDR
+#define KL_DNS_MAX_ADDR 4
+#endif
+#ifndef KL_DNS_NAME_MAX
+#define KL_DNS_NAME_MAX 253
+#endif
+#ifndef KL_DNS_MAX_HOPS
+#define KL_DNS_MAX_HOPS 16
+#endif
+#if KL_DNS_MAX_SRV < 1 || KL_DNS_MAX_SRV > 64
+#error "KL_DNS_MAX_SRV must be 1..64"
+#endif
+#if KL_DNS_MAX_ADDR < 1 || KL_DNS_MAX_ADDR > 64
+#error "KL_DNS_MAX_ADDR must be 1..64"
+#endif
+#if KL_DNS_NAME_MAX < 16 || KL_DNS_NAME_MAX > 253
+#error "KL_DNS_NAME_MAX must be 16..253"
 #endif
 
 #if KL_RX_BUF_SIZE < 512

@@ -60,7 +60,16 @@ typedef enum kl_status {
     KL_ERR_TLS = -64,               /* TLS failure (alert, handshake, record) */
     KL_ERR_TLS_CERT = -65,          /* server certificate not trusted or wrong name */
     KL_ERR_TLS_RECORD_TOO_LARGE = -66, /* record larger than MBEDTLS_SSL_IN_CONTENT_LEN */
-    KL_ERR_TLS_SETUP = -67          /* TLS configuration failed (CA file, RNG, …) */
+    KL_ERR_TLS_SETUP = -67,         /* TLS configuration failed (CA file, RNG, …) */
+
+    /* DNS codec (core/kl_dns.c) */
+    KL_ERR_DNS_FORMAT = -70,        /* malformed DNS message (a length runs past the end) */
+    KL_ERR_DNS_TRUNCATED = -71,     /* DNS answer has the TC bit (does not fit UDP) */
+    KL_ERR_DNS_NAME = -72,          /* DNS name over 255 bytes, bad label, or longer than KL_DNS_NAME_MAX */
+    KL_ERR_DNS_LOOP = -73,          /* more than KL_DNS_MAX_HOPS compression pointers in a name */
+    KL_ERR_DNS_MISMATCH = -74,      /* not the answer to our query (id, QR, opcode, question) */
+    KL_ERR_DNS_SERVER = -75,        /* DNS server answered SERVFAIL, REFUSED or another error */
+    KL_ERR_DNS_UNAVAILABLE = -76    /* SRV target "." : service decidedly not available */
 } kl_status_t;
 
 /* Static, never NULL. */

@@ -96,6 +96,23 @@ kl --jid alice@localhost --password wrong --no-plain --timeout 10 >/dev/null 2>"
 rc=$?
 [ $rc = 5 ] && ok "SCRAM with a wrong password: exit 5" || bad "SCRAM wrong password: exit $rc: $(cat "$DIR/scramwrong.err")"
 
+# --- the connection-hints cache survives the process -------------------------
+for i in 1 2; do
+	kl --jid alice@localhost/c --password alicepass --no-plain --cache "$DIR/hints" --roster --stats \
+		>"$DIR/cache$i.json" 2>"$DIR/cache$i.err" || bad "cache run $i: $(cat "$DIR/cache$i.err")"
+done
+c1=$(json "$DIR/cache1.json" round_trips 2>/dev/null || echo 99)
+c2=$(json "$DIR/cache2.json" round_trips 2>/dev/null || echo 99)
+[ "$(json "$DIR/cache1.json" cache)" = miss ] && [ "$(json "$DIR/cache2.json" cache)" = hit ] &&
+	ok "cache: first run miss, second run hit" || bad "cache states: $(json "$DIR/cache1.json" cache) / $(json "$DIR/cache2.json" cache)"
+[ "$c2" -lt "$c1" ] && ok "cache: SCRAM pipelined from the hints, $c1 -> $c2 round trips" || bad "cache: $c1 -> $c2 round trips"
+grep -q "version '1'" "$DIR/cache2.json" 2>/dev/null || grep -q "roster received" "$DIR/cache2.json" &&
+	ok "roster fetched with the cached version" || bad "roster: $(head -3 "$DIR/cache2.json")"
+head -c 100 /dev/urandom >"$DIR/hints"
+kl --jid alice@localhost/c --password alicepass --no-plain --cache "$DIR/hints" --stats >"$DIR/cache3.json" 2>"$DIR/cache3.err" &&
+	[ "$(json "$DIR/cache3.json" cache)" = miss ] && ok "a corrupt cache file is ignored, login still works" ||
+	bad "corrupt cache: $(cat "$DIR/cache3.err")"
+
 # --- the same through the delay proxy: wall time / RTT agrees ---------------
 python3 "$root/tests/delay_proxy.py" --listen 127.0.0.1:15222 --target 127.0.0.1:5222 \
 	--delay-ms $((RTT_MS / 2)) --tcp-rtt >"$DIR/proxy.out" 2>&1 &
