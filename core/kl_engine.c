@@ -8,6 +8,9 @@
 /* ---- namespaces --------------------------------------------------------- */
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define NS_CLIENT "jabber:client"
+#define NS_SERVER "jabber:server"
+#define NS_BIDI_FEATURE "urn:xmpp:features:bidi"
+#define NS_BIDI "urn:xmpp:bidi"
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
@@ -55,7 +58,8 @@ enum { /* c->feat */
     FT_SM = 1u << 4,
     FT_PIPELINING = 1u << 5,
     FT_ROSTERVER = 1u << 6,
-    FT_CAPS = 1u << 7
+    FT_CAPS = 1u << 7,
+    FT_BIDI = 1u << 8
 };
 
 enum { /* c->stanza_kind */
@@ -74,6 +78,7 @@ static const char bind_id[] = "kl-bind";
 static const char session_id[] = "kl-sess";
 
 static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs);
+static int go_online(kl_client_t *c, kl_event_t *ev);
 
 static int time_reached(uint32_t now, uint32_t deadline) { return (int32_t)(now - deadline) >= 0; }
 
@@ -120,6 +125,8 @@ static int out_commit(kl_client_t *c, const kl_xw_t *w)
 
 static void w_cstr(kl_xw_t *w, const char *s) { kl_xw_raw(w, (const uint8_t *)s, strlen(s)); }
 
+static const char *stream_ns(const kl_client_t *c) { return c->cfg.s2s ? NS_SERVER : NS_CLIENT; }
+
 /* An attribute whose value is a raw (still escaped, validated) slice from
  * the input: copied as is, except that the quote we use is escaped. */
 static void w_attr_raw(kl_xw_t *w, const char *name, kl_slice_t raw)
@@ -147,11 +154,12 @@ static void w_stream_header(kl_client_t *c, kl_xw_t *w)
 {
     w_cstr(w, "<?xml version='1.0'?>");
     kl_xw_start(w, "stream:stream");
-    kl_xw_attr(w, "xmlns", NS_CLIENT);
+    kl_xw_attr(w, "xmlns", stream_ns(c));
     kl_xw_attr(w, "xmlns:stream", NS_STREAMS);
     kl_xw_attr(w, "to", c->domain);
-    /* Our identity goes out only once the channel is encrypted. */
-    if (c->flags & FL_TLS)
+    /* A client's identity goes out only once the channel is encrypted; a
+     * server names its domain from the start (RFC 6120 4.7.1). */
+    if ((c->flags & FL_TLS) || c->cfg.s2s)
         kl_xw_attr_n(w, "from", (const uint8_t *)c->cfg.jid, c->bare_len);
     kl_xw_attr(w, "version", "1.0");
     kl_xw_attr(w, "xml:lang", "en");
@@ -171,6 +179,20 @@ static void w_auth_plain(kl_client_t *c, kl_xw_t *w)
     kl_b64_feed(&b, (const uint8_t *)c->cfg.jid, c->local_len);
     kl_b64_feed(&b, (const uint8_t *)"", 1);
     kl_b64_feed(&b, (const uint8_t *)pw, strlen(pw));
+    kl_b64_finish(&b);
+    w_cstr(w, "</auth>");
+}
+
+/* s2s: <bidi/> (when offered; there is no answer, so it rides along) and
+ * SASL EXTERNAL with our domain as authorization identity (XEP-0178). */
+static void w_auth_external(kl_client_t *c, kl_xw_t *w, int bidi)
+{
+    kl_b64_t b;
+    if (bidi)
+        w_cstr(w, "<bidi xmlns='" NS_BIDI "'/>");
+    w_cstr(w, "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>");
+    kl_b64_init(&b, w);
+    kl_b64_feed(&b, (const uint8_t *)c->cfg.jid, c->bare_len);
     kl_b64_finish(&b);
     w_cstr(w, "</auth>");
 }
@@ -286,6 +308,21 @@ static int parse_jid(kl_client_t *c, const char *jid)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
+/* s2s: jid is our domain, s2s_to the peer's; c->domain is the peer. */
+static int parse_s2s(kl_client_t *c, const char *ours, const char *peer)
+{
+    size_t n = strlen(ours), m = peer ? strlen(peer) : 0;
+    if (n == 0 || m == 0 || memchr(ours, '@', n) || memchr(ours, '/', n) || memchr(peer, '@', m) ||
+        memchr(peer, '/', m))
+        return KL_ERR_ARG;
+    if (n >= KL_JID_MAX || m >= KL_JID_MAX)
+        return KL_ERR_JID_TOO_LONG;
+    memcpy(c->domain, peer, m + 1);
+    c->bare_len = (uint16_t)n;
+    c->local_len = 0;
+    return KL_OK;
+}
+
 int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
 {
     int st;
@@ -295,6 +332,10 @@ int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
     c->cfg = *cfg;
     if (!c->cfg.iq_timeout_ms)
         c->cfg.iq_timeout_ms = KL_IQ_TIMEOUT_MS;
+    if (cfg->s2s) {
+        c->cfg.allow_plaintext = 0; /* s2s authenticates with the TLS certificate */
+        return parse_s2s(c, cfg->jid, cfg->s2s_to);
+    }
     st = parse_jid(c, cfg->jid);
     if (st != KL_OK)
         return st;
@@ -309,6 +350,19 @@ static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
     uint8_t mech = 0;
     const kl_cache_t *k = c->cfg.cache;
     w_stream_header(c, w);
+    if (c->cfg.s2s) {
+        /* <bidi/> must ride with <auth/> and only where offered: without
+         * hints we wait for the features (Prosody closes on an unknown
+         * element and on a <bidi/> after success). */
+        if (c->cfg.pipelining >= KL_PIPELINING_SAFE && (c->flags & FL_TLS_VERIFIED) && k &&
+            (k->known & KL_CACHE_KNOWN_POST_TLS) && (k->mechs & KL_MECH_EXTERNAL)) {
+            c->bidi = (k->feat[1] & FT_BIDI) ? 1 : 0;
+            w_auth_external(c, w, c->bidi);
+            c->flags |= FL_SENT_AUTH;
+            c->sasl_mech = KL_MECH_EXTERNAL;
+        }
+        return KL_OK;
+    }
     if (c->cfg.pipelining < KL_PIPELINING_SAFE || !(c->flags & FL_TLS_VERIFIED) || !c->cfg.password)
         return KL_OK;
     if (k && (k->known & KL_CACHE_KNOWN_POST_TLS))
@@ -606,7 +660,8 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
 {
     kl_xml_token_t t;
     int r;
-    uint8_t feat = 0, mechs = 0;
+    uint16_t feat = 0;
+    uint8_t mechs = 0;
     int in_mech = 0, in_session = 0, session_optional = 0;
     kl_slice_t caps = {NULL, 0};
     char mech[24];
@@ -625,6 +680,8 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
                 feat |= FT_SM;
             else if (kl_slice_eq(t.local, "pipelining") && is_ns(t.ns, NS_PIPELINING))
                 feat |= FT_PIPELINING;
+            else if (kl_slice_eq(t.local, "bidi") && is_ns(t.ns, NS_BIDI_FEATURE))
+                feat |= FT_BIDI;
             else if (kl_slice_eq(t.local, "ver") && is_ns(t.ns, NS_ROSTERVER))
                 feat |= FT_ROSTERVER;
             else if (kl_slice_eq(t.local, "c") && is_ns(t.ns, NS_CAPS)) {
@@ -677,6 +734,8 @@ static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs)
 {
     uint8_t offered = (uint8_t)(mechs & ~c->mechs_failed);
     int scram = c->cfg.crypto != NULL;
+    if (c->cfg.s2s)
+        return (offered & KL_MECH_EXTERNAL) ? KL_MECH_EXTERNAL : 0;
     if (!c->cfg.password)
         return 0;
     if (!c->cfg.no_plain && (offered & KL_MECH_PLAIN) &&
@@ -699,10 +758,14 @@ static int send_auth(kl_client_t *c, kl_event_t *ev)
     if ((mech = choose_mech(c, c->mechs)) == 0)
         return fail(c, KL_ERR_NO_MECHANISM, NULL, ev);
     out_begin(c, &w);
-    if (mech == KL_MECH_PLAIN)
+    if (mech == KL_MECH_EXTERNAL) {
+        c->bidi = (c->feat & FT_BIDI) ? 1 : 0;
+        w_auth_external(c, &w, c->bidi);
+    } else if (mech == KL_MECH_PLAIN) {
         w_auth_plain(c, &w);
-    else if ((st = kl_scram_start(c, &w, mech)) != KL_OK)
+    } else if ((st = kl_scram_start(c, &w, mech)) != KL_OK) {
         return fail(c, st, NULL, ev);
+    }
     st = out_commit(c, &w);
     if (st != KL_OK)
         return fail(c, st, NULL, ev);
@@ -760,6 +823,8 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
         }
         return send_auth(c, ev);
     case ST_BIND:
+        if (c->cfg.s2s)
+            return go_online(c, ev); /* s2s: authenticated, no resource to bind */
         if (!(c->feat & FT_BIND))
             return fail(c, KL_ERR_BIND, "unsupported-feature", ev);
         if (!(c->flags & FL_SENT_BIND))
@@ -778,7 +843,12 @@ static int go_online(kl_client_t *c, kl_event_t *ev)
     c->stats.online_ms = c->now - c->t_connect;
     c->stats.bytes_in_online = c->stats.bytes_in;
     c->stats.bytes_out_online = c->stats.bytes_out;
-    if (!c->cfg.no_presence) {
+    if (c->cfg.s2s) {
+        size_t n = c->bare_len < sizeof c->jid ? c->bare_len : sizeof c->jid - 1;
+        memcpy(c->jid, c->cfg.jid, n);
+        c->jid[n] = '\0';
+        ev->bidi = c->bidi;
+    } else if (!c->cfg.no_presence) {
         kl_xw_t w;
         out_begin(c, &w);
         w_cstr(&w, "<presence/>");
@@ -860,6 +930,8 @@ static void auto_reply(kl_client_t *c, const kl_stanza_t *st, int disco)
     kl_xw_attr(&w, "type", "result");
     if (st->id.p)
         w_attr_raw(&w, "id", st->id);
+    if (c->cfg.s2s && st->to.p)
+        w_attr_raw(&w, "from", st->to);
     if (st->from.p)
         w_attr_raw(&w, "to", st->from);
     if (disco) {
@@ -882,6 +954,8 @@ static void auto_error(kl_client_t *c, const kl_stanza_t *st)
     kl_xw_attr(&w, "type", "error");
     if (st->id.p)
         w_attr_raw(&w, "id", st->id);
+    if (c->cfg.s2s && st->to.p)
+        w_attr_raw(&w, "from", st->to);
     if (st->from.p)
         w_attr_raw(&w, "to", st->from);
     w_cstr(&w, "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
@@ -928,8 +1002,50 @@ static void cache_roster_ver(kl_client_t *c, const kl_stanza_t *st, size_t pos)
     kl_cache_seal(k);
 }
 
+/* The domain part of a (decoded) JID. */
+static kl_slice_t jid_domain(const char *jid, size_t len)
+{
+    size_t i, at = 0, end = len;
+    kl_slice_t d;
+    for (i = 0; i < len; i++) {
+        if (jid[i] == '/') {
+            end = i;
+            break;
+        }
+        if (jid[i] == '@' && at == 0)
+            at = i + 1;
+    }
+    d.p = (const uint8_t *)jid + at;
+    d.len = end - at;
+    return d;
+}
+
+/* 1 if the raw attribute value is a JID of `domain` (NUL-terminated). */
+static int raw_jid_in_domain(kl_slice_t raw, const char *domain)
+{
+    char buf[KL_JID_MAX * 2];
+    int n;
+    kl_slice_t d;
+    if (!raw.p || (n = kl_xml_decode(raw, 0, (uint8_t *)buf, sizeof buf)) <= 0)
+        return 0;
+    d = jid_domain(buf, (size_t)n);
+    return kl_slice_eq(d, domain);
+}
+
 static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
+    if (c->cfg.s2s) {
+        /* As a server would: stanzas on this stream come from the peer's
+         * domain and are addressed to ours. */
+        char ours[KL_JID_MAX];
+        size_t n = c->bare_len < sizeof ours ? c->bare_len : sizeof ours - 1;
+        memcpy(ours, c->cfg.jid, n);
+        ours[n] = '\0';
+        if (!raw_jid_in_domain(st->from, c->domain))
+            return fail(c, KL_ERR_PROTOCOL, "invalid-from", ev);
+        if (!raw_jid_in_domain(st->to, ours))
+            return fail(c, KL_ERR_PROTOCOL, "host-unknown", ev);
+    }
     c->stats.stanzas_in++;
     if (kl_slice_eq(st->name, "iq")) {
         int is_get = kl_xml_decoded_eq(st->type, "get");
@@ -1016,7 +1132,7 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
         begin_stream(c);
         out_begin(c, &w);
         w_stream_header(c, &w);
-        if (c->cfg.pipelining >= KL_PIPELINING_SAFE) {
+        if (c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->cfg.s2s) {
             w_bind(c, &w);
             c->flags |= FL_SENT_BIND;
         }
@@ -1107,7 +1223,7 @@ static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
     }
     if (is_ns(st.ns, NS_SASL))
         return on_sasl(c, &st, pos, ev);
-    if (is_ns(st.ns, NS_CLIENT) && (kl_slice_eq(st.name, "iq") || kl_slice_eq(st.name, "message") ||
+    if (is_ns(st.ns, stream_ns(c)) && (kl_slice_eq(st.name, "iq") || kl_slice_eq(st.name, "message") ||
                                     kl_slice_eq(st.name, "presence"))) {
         if (c->state == ST_BIND && kl_slice_eq(st.name, "iq") &&
             (kl_xml_decoded_eq(st.id, bind_id) || kl_xml_decoded_eq(st.id, session_id)))
@@ -1155,7 +1271,7 @@ static int on_stream_end(kl_client_t *c, kl_event_t *ev)
 /* What a start tag at depth 2 opens. */
 static uint8_t classify(const kl_client_t *c, const kl_xml_token_t *t)
 {
-    if ((c->state == ST_ONLINE || c->state == ST_CLOSING) && is_ns(t->ns, NS_CLIENT) &&
+    if ((c->state == ST_ONLINE || c->state == ST_CLOSING) && is_ns(t->ns, stream_ns(c)) &&
         (kl_slice_eq(t->local, "message") || kl_slice_eq(t->local, "presence") ||
          kl_slice_eq(t->local, "iq")))
         return SK_STANZA;
@@ -1353,6 +1469,39 @@ int kl_stanza_begin(kl_client_t *c, kl_xw_t *w)
     return KL_OK;
 }
 
+/* s2s: every top-level element about to be sent must carry a from of the
+ * domain this stream authenticated, or nothing is sent. */
+static int check_from(kl_client_t *c, const kl_xw_t *w)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t pos = 0, n;
+    int r, seen = 0;
+    char ours[KL_JID_MAX];
+    size_t ol = c->bare_len < sizeof ours ? c->bare_len : sizeof ours - 1;
+    memcpy(ours, c->cfg.jid, ol);
+    ours[ol] = '\0';
+    kl_xml_init_inner(&x, &c->root);
+    for (;;) {
+        n = 0;
+        r = kl_xml_next(&x, w->buf + pos, w->len - pos, &n, &t);
+        pos += n;
+        if (r < 0)
+            return KL_ERR_FROM_DOMAIN; /* not even well-formed: refuse */
+        if (r == KL_XML_NEED_MORE)
+            break;
+        if (r == KL_XML_START && t.depth == 2) {
+            kl_slice_t from;
+            if (!kl_xml_attr_get(t.attrs, "from", &from) || !raw_jid_in_domain(from, ours))
+                return KL_ERR_FROM_DOMAIN;
+            seen++;
+        }
+        if (r == KL_XML_END && t.depth == 2)
+            kl_xml_init_inner(&x, &c->root); /* the next stanza, if any */
+    }
+    return pos == w->len && seen ? KL_OK : KL_ERR_FROM_DOMAIN;
+}
+
 int kl_stanza_commit(kl_client_t *c, const kl_xw_t *w)
 {
     int st;
@@ -1362,13 +1511,29 @@ int kl_stanza_commit(kl_client_t *c, const kl_xw_t *w)
         return KL_ERR_NOT_ONLINE;
     if (w->buf != c->tx + c->tx_len)
         return KL_ERR_STATE;
+    if (c->cfg.s2s && kl_xw_status(w) == KL_OK && (st = check_from(c, w)) != KL_OK)
+        return st;
     st = out_commit(c, w);
     if (st == KL_OK)
         c->stats.stanzas_out++;
     return st;
 }
 
+/* s2s: our domain as from, unless the caller names one. */
+static void w_from(kl_client_t *c, kl_xw_t *w, const char *from)
+{
+    if (from)
+        kl_xw_attr(w, "from", from);
+    else if (c->cfg.s2s)
+        kl_xw_attr_n(w, "from", (const uint8_t *)c->cfg.jid, c->bare_len);
+}
+
 int kl_send_message(kl_client_t *c, const char *to, const char *type, const char *body)
+{
+    return kl_send_message_from(c, NULL, to, type, body);
+}
+
+int kl_send_message_from(kl_client_t *c, const char *from, const char *to, const char *type, const char *body)
 {
     kl_xw_t w;
     int st = kl_stanza_begin(c, &w);
@@ -1377,6 +1542,7 @@ int kl_send_message(kl_client_t *c, const char *to, const char *type, const char
     if (!to)
         return KL_ERR_ARG;
     kl_xw_start(&w, "message");
+    w_from(c, &w, from);
     kl_xw_attr(&w, "to", to);
     kl_xw_attr(&w, "type", type ? type : "chat");
     if (body) {
@@ -1395,6 +1561,7 @@ int kl_send_presence(kl_client_t *c, const char *to, const char *type, const cha
     if (st != KL_OK)
         return st;
     kl_xw_start(&w, "presence");
+    w_from(c, &w, NULL);
     if (to)
         kl_xw_attr(&w, "to", to);
     if (type)
@@ -1443,6 +1610,7 @@ int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *pay
         id[2 + nd] = '\0';
     }
     kl_xw_start(&w, "iq");
+    w_from(c, &w, NULL);
     if (to)
         kl_xw_attr(&w, "to", to);
     kl_xw_attr(&w, "type", type);

@@ -39,6 +39,8 @@ const char *kl_strerror(int status)
     case KL_ERR_TIMEOUT: return "timed out";
     case KL_ERR_PLAINTEXT: return "refusing to send credentials without TLS";
     case KL_ERR_NOT_ONLINE: return "session not online";
+    case KL_ERR_FROM_DOMAIN: return "stanza from a domain not authenticated on this stream";
+    case KL_ERR_NO_BIDI: return "peer does not offer bidirectional s2s (XEP-0288)";
     case KL_ERR_IO: return "I/O error";
     case KL_ERR_CONN_CLOSED: return "connection closed by peer";
     case KL_ERR_CONNECT: return "could not connect";

@@ -40,7 +40,8 @@ typedef enum kl_pipelining {
 } kl_pipelining_t;
 
 typedef struct kl_client_config {
-    const char *jid;          /* "user@domain" or "user@domain/resource" (required) */
+    const char *jid;          /* "user@domain" or "user@domain/resource" (required);
+                                 s2s: the device's own domain */
     const char *password;     /* borrowed; read when <auth/> is written */
     kl_pipelining_t pipelining;
     uint8_t allow_plaintext;  /* 1: may log in without TLS. Never the default. */
@@ -59,12 +60,21 @@ typedef struct kl_client_config {
     /* Connection hints (kl_cache.h), borrowed, read and updated; NULL: none.
      * Persist it (kl_cache_seal is done by the engine) after the session. */
     kl_cache_t *cache;
+    /* Server-to-server (XEP-0288 bidi + SASL EXTERNAL, XEP-0178): the
+     * device is the server of domain `jid` and opens one stream to the
+     * server of `s2s_to`, authenticating with its TLS client certificate.
+     * It sends stanzas from its own domain only and receives stanzas for
+     * it on the same stream when the peer offers bidi. */
+    uint8_t s2s;
+    const char *s2s_to;
 } kl_client_config_t;
 
 typedef enum kl_event_type {
     KL_EV_NONE = 0,         /* nothing more until new input, output space or time */
     KL_EV_START_TLS,        /* port: start TLS on this connection, then kl_engine_tls_done() */
-    KL_EV_ONLINE,           /* resource bound; ev.jid is the full JID */
+    KL_EV_ONLINE,           /* resource bound; ev.jid is the full JID (s2s: authenticated,
+                               ev.jid our domain; ev.bidi 0 means the peer offered no
+                               bidi: we can send but will not receive on this stream) */
     KL_EV_STANZA,           /* a whole stanza: ev.stanza */
     KL_EV_STANZA_BEGIN,     /* a stanza larger than KL_RX_BUF_SIZE starts: ev.stanza (start tag only) */
     KL_EV_TOKEN,            /* ... one token inside it: ev.token */
@@ -91,6 +101,7 @@ typedef struct kl_event {
     const char *condition;      /* stream error or SASL condition, "" if none */
     const char *jid;            /* KL_EV_ONLINE: bound full JID */
     uint16_t iq_id;             /* KL_EV_IQ_RESULT / KL_EV_IQ_TIMEOUT */
+    uint8_t bidi;               /* KL_EV_ONLINE in s2s mode: the stream is bidirectional */
     kl_stanza_t stanza;
     kl_xml_token_t token;       /* KL_EV_TOKEN */
 } kl_event_t;
@@ -122,12 +133,13 @@ typedef struct kl_client {
     kl_client_config_t cfg;
     uint8_t state;
     uint16_t flags;
-    uint8_t feat;               /* features of the current stream (bitmask) */
+    uint16_t feat;              /* features of the current stream (bitmask) */
     uint8_t mechs;              /* SASL mechanisms offered (bitmask) */
     uint8_t streaming;          /* large-stanza mode: 0, replay, live */
     uint8_t flight_open;
     uint8_t stanza_kind;        /* what the open top-level element is */
     uint8_t sasl_mech;          /* mechanism of the <auth/> in flight */
+    uint8_t bidi;               /* s2s: peer offered bidi and we requested it */
     uint8_t mechs_failed;       /* mechanisms refused on this connection */
     uint8_t scram_cnonce[24];   /* SCRAM client nonce (printable) */
     uint8_t scram_sig[KL_HASH_MAX]; /* expected ServerSignature */
@@ -199,6 +211,11 @@ void kl_engine_output_ack(kl_client_t *c, size_t n);
  * KL_ERR_NOT_ONLINE before online; KL_ERR_TX_FULL if it does not fit now
  * (nothing is queued then). */
 int kl_send_message(kl_client_t *c, const char *to, const char *type, const char *body);
+/* The same with an explicit from (s2s: a JID of our domain; anything else is
+ * KL_ERR_FROM_DOMAIN and nothing is sent). In s2s mode kl_send_message uses
+ * our domain as from. Every stanza, also one built with kl_stanza_begin(),
+ * is checked at kl_stanza_commit(). */
+int kl_send_message_from(kl_client_t *c, const char *from, const char *to, const char *type, const char *body);
 /* Presence; all may be NULL (available, broadcast). */
 int kl_send_presence(kl_client_t *c, const char *to, const char *type, const char *status);
 /* IQ request with a child payload (well-formed XML, caller vouches).

@@ -42,7 +42,7 @@ typedef struct kl_cache {
     char domain[KL_JID_MAX];
     uint8_t known;
     uint8_t flags;
-    uint8_t feat[3];              /* engine feature bits: pre-TLS, post-TLS, post-auth */
+    uint16_t feat[3];             /* engine feature bits: pre-TLS, post-TLS, post-auth */
     uint8_t mechs;                /* SASL mechanisms offered after TLS */
     char caps_ver[KL_CACHE_CAPS_MAX];     /* XEP-0115 ver from stream features */
     char roster_ver[KL_CACHE_ROSTER_VER_MAX]; /* XEP-0237 */

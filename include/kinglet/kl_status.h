@@ -51,6 +51,8 @@ typedef enum kl_status {
     KL_ERR_TIMEOUT = -49,           /* the peer did not answer in time */
     KL_ERR_PLAINTEXT = -50,         /* would send a credential without TLS */
     KL_ERR_NOT_ONLINE = -51,        /* stanza API used before the session is online */
+    KL_ERR_FROM_DOMAIN = -52,       /* s2s: stanza from a domain not authenticated on this stream */
+    KL_ERR_NO_BIDI = -53,           /* s2s: peer does not offer bidirectional streams */
 
     /* ports */
     KL_ERR_IO = -60,                /* socket/link error */

@@ -77,6 +77,10 @@ typedef struct kl_xml_token {
     uint8_t depth;      /* depth of the element: the root is 1; text: its parent's depth */
     uint8_t empty;      /* START: 1 for <a/> (an END for it follows with 0 bytes consumed) */
     uint8_t cdata;      /* TEXT: 1 if from a CDATA section (no entity decoding applies) */
+    uint8_t plain;      /* 1 if decoding would copy the raw bytes unchanged, so the raw
+                           slice is already the decoded form. TEXT: no '&' (unless cdata)
+                           and no CR in the piece. START: no '&', TAB, LF or CR in any
+                           attribute value (kl_xml_decode with KL_XML_RAW_ATTR). */
     kl_slice_t name;    /* START/END: qualified name as written (e.g. "stream:features") */
     kl_slice_t local;   /* START/END: local part of the name (e.g. "features") */
     kl_slice_t ns;      /* START/END: resolved namespace URI (empty if none) */

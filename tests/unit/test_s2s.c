@@ -1,0 +1,151 @@
+/* s2s mode (XEP-0288 bidi + SASL EXTERNAL) against a scripted peer. */
+#include <string.h>
+
+#include "kinglet/kinglet.h"
+#include "kt.h"
+
+#define HDR "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' " \
+            "from='peer.test' to='sensor.test' version='1.0'>"
+#define SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define TLSF "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>" \
+             "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+#define EXT_BIDI "<stream:features><mechanisms xmlns='" SASL "'><mechanism>EXTERNAL</mechanism></mechanisms>" \
+                 "<bidi xmlns='urn:xmpp:features:bidi'/></stream:features>"
+#define EXT_ONLY "<stream:features><mechanisms xmlns='" SASL "'><mechanism>EXTERNAL</mechanism></mechanisms>" \
+                 "</stream:features>"
+/* base64("sensor.test") */
+#define AUTHZ "c2Vuc29yLnRlc3Q="
+
+static kl_client_t cl;
+static char out[16384];
+static int last_status, online, bidi;
+static char last_body[256];
+
+static void pump(void)
+{
+    kl_event_t ev;
+    size_t n;
+    const uint8_t *p;
+    while (kl_engine_poll(&cl, 1, &ev) > 0) {
+        if (ev.type == KL_EV_ERROR)
+            last_status = ev.status;
+        if (ev.type == KL_EV_ONLINE)
+            online = 1, bidi = ev.bidi;
+        if (ev.type == KL_EV_STANZA)
+            kl_stanza_child_text(&cl, &ev.stanza, "body", NULL, last_body, sizeof last_body);
+    }
+    p = kl_engine_output(&cl, &n);
+    strncat(out, (const char *)p, n);
+    kl_engine_output_ack(&cl, n);
+}
+
+static void feed(const char *s)
+{
+    kl_engine_input(&cl, (const uint8_t *)s, strlen(s));
+    pump();
+}
+
+static void login(const char *features)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "sensor.test";
+    cfg.s2s = 1;
+    cfg.s2s_to = "peer.test";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    out[0] = last_body[0] = 0;
+    last_status = online = bidi = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    kl_client_connect(&cl, 1);
+    pump();
+    KT_CHECK(strstr(out, "xmlns='jabber:server'") != NULL);
+    KT_CHECK(strstr(out, "to='peer.test' from='sensor.test'") != NULL);
+    feed(HDR TLSF);
+    kl_engine_tls_done(&cl, 1);
+    pump();
+    feed(HDR);
+    feed(features);
+}
+
+static void test_bidi_external(void)
+{
+    login(EXT_BIDI);
+    KT_CHECK(strstr(out, "<bidi xmlns='urn:xmpp:bidi'/><auth xmlns='" SASL "' mechanism='EXTERNAL'>" AUTHZ "</auth>") != NULL);
+    feed("<success xmlns='" SASL "'/>");
+    KT_CHECK(strstr(out, "kl-bind") == NULL); /* no resource binding between servers */
+    feed(HDR "<stream:features/>");
+    KT_CHECK_EQ(online, 1);
+    KT_CHECK_EQ(bidi, 1);
+    KT_CHECK_STR(kl_client_jid(&cl), "sensor.test");
+    /* the peer delivers a stanza for our domain on this stream */
+    feed("<message from='user@peer.test/r' to='device@sensor.test'><body>hi</body></message>");
+    KT_CHECK_STR(last_body, "hi");
+    /* pings get an answer from us */
+    feed("<iq type='get' id='p1' from='peer.test' to='sensor.test'><ping xmlns='urn:xmpp:ping'/></iq>");
+    KT_CHECK(strstr(out, "<iq type='result' id='p1' from='sensor.test' to='peer.test'/>") != NULL);
+    out[0] = 0;
+    KT_CHECK_EQ(kl_send_message_from(&cl, "device@sensor.test", "user@peer.test", NULL, "ho"), KL_OK);
+    pump();
+    KT_CHECK(strstr(out, "<message from='device@sensor.test' to='user@peer.test' type='chat'><body>ho</body></message>") != NULL);
+}
+
+static void test_never_sends_for_another_domain(void)
+{
+    kl_xw_t w;
+    login(EXT_BIDI);
+    feed("<success xmlns='" SASL "'/>" HDR "<stream:features/>");
+    out[0] = 0;
+    KT_CHECK_EQ(kl_send_message_from(&cl, "device@evil.test", "user@peer.test", NULL, "x"), KL_ERR_FROM_DOMAIN);
+    KT_CHECK_EQ(kl_send_message_from(&cl, "sensor.test.evil", "user@peer.test", NULL, "x"), KL_ERR_FROM_DOMAIN);
+    /* a hand-built stanza without from, or a second one smuggled in */
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    kl_xw_raw(&w, (const uint8_t *)"<message to='u@peer.test'/>", 27);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_ERR_FROM_DOMAIN);
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    kl_xw_raw(&w, (const uint8_t *)"<message from='sensor.test'/><message from='x@evil.test'/>", 58);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_ERR_FROM_DOMAIN);
+    pump();
+    KT_CHECK_STR(out, ""); /* nothing was sent */
+    /* our domain itself is fine */
+    KT_CHECK_EQ(kl_send_message(&cl, "user@peer.test", NULL, "ok"), KL_OK);
+}
+
+static void test_peer_without_bidi(void)
+{
+    login(EXT_ONLY);
+    KT_CHECK(strstr(out, "<bidi") == NULL);
+    KT_CHECK(strstr(out, "mechanism='EXTERNAL'") != NULL);
+    feed("<success xmlns='" SASL "'/>" HDR "<stream:features/>");
+    KT_CHECK_EQ(online, 1);
+    KT_CHECK_EQ(bidi, 0); /* the application is told: send-only stream */
+}
+
+static void test_inbound_from_wrong_domain(void)
+{
+    login(EXT_BIDI);
+    feed("<success xmlns='" SASL "'/>" HDR "<stream:features/>");
+    feed("<message from='mallory@other.test' to='device@sensor.test'><body>x</body></message>");
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(out, "<invalid-from") != NULL);
+    KT_CHECK_STR(last_body, "");
+}
+
+static void test_external_refused_and_missing(void)
+{
+    login(EXT_BIDI);
+    feed("<failure xmlns='" SASL "'><not-authorized/></failure>");
+    KT_CHECK_EQ(last_status, KL_ERR_AUTH);
+    login("<stream:features><mechanisms xmlns='" SASL "'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+    KT_CHECK_EQ(last_status, KL_ERR_NO_MECHANISM);
+    KT_CHECK(strstr(out, "<auth") == NULL);
+}
+
+int main(void)
+{
+    KT_RUN(test_bidi_external);
+    KT_RUN(test_never_sends_for_another_domain);
+    KT_RUN(test_peer_without_bidi);
+    KT_RUN(test_inbound_from_wrong_domain);
+    KT_RUN(test_external_refused_and_missing);
+    return kt_summary("s2s");
+}
