@@ -1,0 +1,520 @@
+/* kinglet-sim — the device simulator: kinglet over lwIP (NO_SYS=1) and
+ * mbedTLS (static arena) on a libslirp link, in the main loop a firmware
+ * runs. Same flags and exit codes as the CLI (examples/cli/kinglet.c):
+ *
+ *   kinglet-sim --jid J --password P [--host H] [--port N] [--cafile F]
+ *               [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]
+ *               [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
+ *   simulator only:
+ *               [--delay MS]        one-way link delay (each direction)
+ *               [--static]          10.0.2.15/24 without DHCP
+ *               [--slow-read N]     the application takes at most N bytes per
+ *               [--slow-sleep MS]   loop turn and sleeps MS (default 5) per turn
+ *               [--ram]             print the RAM report (also with --trace)
+ *
+ * --host: an IPv4 address or a name resolved by lwIP's DNS; default
+ * 10.0.2.100, where slirp forwards --port to the host's 127.0.0.1:--port
+ * (the name "server.sim" is in lwIP's local host list for it). The forward
+ * is this program started again as "kinglet-sim --relay PORT".
+ *
+ * Messages: a body up to 1 KB is printed as the CLI prints it; a larger one
+ * (it may arrive as a streamed stanza) as "message from J: [N bytes, fnv1a H]".
+ * --stats prints one JSON line last: the CLI's fields plus the RAM report
+ * and "bodies"/"body_bytes"/"body_fnv1a" over all received bodies in order.
+ * Exit codes: 2 usage, 3 connect/DNS, 4 TLS, 5 auth, 6 stream/protocol,
+ * 7 timeout, 1 anything else.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kinglet/kinglet.h"
+#include "kl_lwip.h"
+#include "kl_sim_arena.h"
+#include "kl_sim_link.h"
+
+#include "mbedtls/memory_buffer_alloc.h"
+
+#include "lwip/dns.h"
+#include "lwip/init.h"
+#include "lwip/memp.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/stats.h"
+#include "lwip/sys.h"
+#include "lwip/timeouts.h"
+
+static kl_client_t client;      /* the engine's whole state */
+static kl_lwip_session_t sess;  /* TCP connection + TLS session (mbedTLS contexts) */
+static kl_sim_link_t link_;     /* the simulated wire (host side, not device RAM) */
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: kinglet-sim --jid J --password P [--host H] [--port N] [--cafile F]\n"
+            "                   [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]\n"
+            "                   [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
+            "                   [--delay MS] [--static] [--slow-read N] [--slow-sleep MS] [--ram]\n");
+    exit(2);
+}
+
+static int exit_code(int status)
+{
+    switch (status) {
+    case KL_ERR_DNS:
+    case KL_ERR_CONNECT:
+    case KL_ERR_CONN_CLOSED:
+    case KL_ERR_IO:
+        return 3;
+    case KL_ERR_TLS:
+    case KL_ERR_TLS_CERT:
+    case KL_ERR_TLS_SETUP:
+    case KL_ERR_TLS_RECORD_TOO_LARGE:
+    case KL_ERR_NO_TLS:
+    case KL_ERR_STARTTLS_FAILED:
+    case KL_ERR_TLS_PREREAD:
+        return 4;
+    case KL_ERR_AUTH:
+    case KL_ERR_NO_MECHANISM:
+    case KL_ERR_PLAINTEXT:
+        return 5;
+    case KL_ERR_TIMEOUT:
+        return 7;
+    default:
+        return status <= KL_ERR_XML_SYNTAX && status >= KL_ERR_NOT_ONLINE ? 6 : 1;
+    }
+}
+
+static void trace(void *arg, char dir, const uint8_t *data, size_t len, const char *note)
+{
+    const char *auth = NULL, *end = NULL;
+    int show = (int)(len > 300 ? 300 : len);
+    (void)arg;
+    if (note) {
+        fprintf(stderr, "  ---- %s\n", note);
+        return;
+    }
+    /* never print credentials: cut the <auth> payload out of the trace */
+    if (dir == 'o') {
+        const char *p = (const char *)data;
+        for (; p + 6 < (const char *)data + len; p++)
+            if (!strncmp(p, "<auth ", 6)) {
+                auth = memchr(p, '>', (size_t)((const char *)data + len - p));
+                break;
+            }
+        if (auth)
+            for (end = auth; end + 7 <= (const char *)data + len && strncmp(end, "</auth>", 7); end++)
+                ;
+    }
+    if (auth && end && end + 7 <= (const char *)data + len) {
+        fprintf(stderr, "  %s %4zu bytes | %.*s[%d bytes of credentials not shown]%.*s\n",
+                dir == 'o' ? "C->S" : "S->C", len, (int)(auth + 1 - (const char *)data), (const char *)data,
+                (int)(end - auth - 1), (int)((const char *)data + len - end), end);
+        return;
+    }
+    fprintf(stderr, "  %s %4zu bytes | %.*s%s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data,
+            len > 300 ? "..." : "");
+}
+
+/* ---- received bodies: count and an order-sensitive checksum --------------- */
+
+static unsigned long bodies, body_bytes;
+static uint32_t body_fnv = 2166136261u;
+
+static void fnv(uint32_t *h, const uint8_t *p, size_t n)
+{
+    while (n--)
+        *h = (*h ^ *p++) * 16777619u;
+}
+
+/* ---- RAM report ------------------------------------------------------------ */
+
+static const char *const pool_names[] = {
+#define LWIP_MEMPOOL(name, num, size, desc) #name,
+#include "lwip/priv/memp_std.h"
+};
+
+static int lwip_exhausted(void)
+{
+    int bad = lwip_stats.mem.err > 0;
+    for (int i = 0; i < MEMP_MAX; i++)
+        bad |= memp_pools[i]->stats->err > 0;
+    return bad;
+}
+
+static void ram_report(FILE *f, int json)
+{
+    kl_sim_arena_stats_t a;
+    size_t pools = 0;
+    kl_sim_arena_stats(&a);
+    for (int i = 0; i < MEMP_MAX; i++)
+        pools += (size_t)memp_pools[i]->num * memp_pools[i]->size;
+    if (json) {
+        fprintf(f, "\"sizeof_session\":%zu,\"sizeof_tls\":%zu,\"lwip_heap\":%u,\"lwip_heap_max\":%u,"
+                   "\"lwip_heap_err\":%u,\"lwip_pools_bytes\":%zu,\"lwip_pools\":{",
+                sizeof sess, sizeof sess.tls, (unsigned)MEM_SIZE, (unsigned)lwip_stats.mem.max,
+                (unsigned)lwip_stats.mem.err, pools);
+        for (int i = 0; i < MEMP_MAX; i++) {
+            const struct stats_mem *m = memp_pools[i]->stats;
+            fprintf(f, "%s\"%s\":{\"num\":%u,\"size\":%u,\"max\":%u,\"err\":%u}", i ? "," : "", pool_names[i],
+                    (unsigned)memp_pools[i]->num, (unsigned)memp_pools[i]->size, (unsigned)m->max,
+                    (unsigned)m->err);
+        }
+        fprintf(f, "},\"lwip_exhausted\":%d,\"arena\":%zu,\"arena_peak\":%zu,\"arena_peak_blocks\":%zu,"
+                   "\"arena_failures\":%lu,\"tls_in_content\":%d,\"tls_out_content\":%d,"
+                   "\"rx_queued_max\":%zu,\"tcp_wnd\":%u,\"link_drops\":%lu,\"device_ram\":%zu",
+                lwip_exhausted(), a.size, a.peak, a.peak_blocks, a.failures, MBEDTLS_SSL_IN_CONTENT_LEN,
+                MBEDTLS_SSL_OUT_CONTENT_LEN, sess.conn.rx_queued_max, (unsigned)TCP_WND,
+                link_.c_to_dev.dropped_full + link_.c_to_dev.dropped_nopbuf + link_.c_to_host.dropped_full,
+                sizeof client + sizeof sess + (size_t)MEM_SIZE + pools + a.size);
+        return;
+    }
+    fprintf(f, "RAM in use by the simulated device:\n");
+    fprintf(f, "  kinglet client state (kl_client_t)   %6zu bytes\n", sizeof client);
+    fprintf(f, "  lwIP port + TLS contexts (session)   %6zu bytes (kl_tls_t %zu)\n", sizeof sess, sizeof sess.tls);
+    fprintf(f, "  lwIP heap (MEM_SIZE)                 %6u bytes, high-water %u, failed %u\n", (unsigned)MEM_SIZE,
+            (unsigned)lwip_stats.mem.max, (unsigned)lwip_stats.mem.err);
+    fprintf(f, "  lwIP pools                           %6zu bytes:\n", pools);
+    for (int i = 0; i < MEMP_MAX; i++) {
+        const struct stats_mem *m = memp_pools[i]->stats;
+        fprintf(f, "      %-16s %3u x %4u bytes, high-water %3u, failed %u\n", pool_names[i],
+                (unsigned)memp_pools[i]->num, (unsigned)memp_pools[i]->size, (unsigned)m->max, (unsigned)m->err);
+    }
+    fprintf(f, "  mbedTLS arena                        %6zu bytes, peak %zu in %zu blocks, failed allocations %lu\n",
+            a.size, a.peak, a.peak_blocks, a.failures);
+    fprintf(f, "  TLS records: IN %d / OUT %d bytes of plaintext; TCP window %u, queued high-water %zu\n",
+            MBEDTLS_SSL_IN_CONTENT_LEN, MBEDTLS_SSL_OUT_CONTENT_LEN, (unsigned)TCP_WND, sess.conn.rx_queued_max);
+    fprintf(f, "  total                                %6zu bytes\n",
+            sizeof client + sizeof sess + (size_t)MEM_SIZE + pools + a.size);
+}
+
+static const char *tls_version = "none"; /* kept past the session's close */
+
+static void print_stats(const char *mode)
+{
+    const kl_stats_t *s = kl_client_stats(&client);
+    printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
+           "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
+           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"tls\":\"%s\","
+           "\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
+           s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
+           sess.wire_out_online, sess.wire_in_online, s->bytes_out_online, s->bytes_in_online,
+           sess.tcp_connect_ms, sess.tls_handshake_ms, mode, tls_version,
+           sizeof client, bodies, body_bytes, (unsigned)body_fnv);
+    ram_report(stdout, 1);
+    printf("}\n");
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* One turn of the firmware's main loop, minus the engine: the NIC, then
+ * lwIP's timers. */
+static void run_link(uint32_t wait_ms)
+{
+    uint32_t t = sys_timeouts_sleeptime();
+    if (t < wait_ms)
+        wait_ms = t;
+    kl_sim_link_poll(&link_, wait_ms);
+    sys_check_timeouts();
+}
+
+int main(int argc, char **argv)
+{
+    const char *jid = NULL, *password = NULL, *host = KL_SIM_FWD_ADDR, *cafile = NULL, *mode = "safe";
+    const char *send_to = NULL, *send_body = NULL;
+    long port = 5222, count = -1, recv_n = 0, timeout_s = 30, delay = 0, slow_read = 0, slow_sleep = 5;
+    int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, static_ip = 0, ram = 0, i, st, rc = 0;
+    int echoed = 0, received = 0, closing = 0, in_msg = 0, in_body = 0;
+    unsigned long msg_bytes = 0;
+    uint32_t msg_fnv = 0;
+    char from_big[KL_JID_MAX * 3] = "";
+    static char body[8192], exe[4096], relay_cmd[4200];
+    kl_client_config_t cfg;
+    kl_tls_config_t tls;
+    kl_sim_link_config_t lc;
+    kl_event_t ev;
+    uint32_t t_end, t0;
+    ssize_t el;
+
+    if (argc == 3 && !strcmp(argv[1], "--relay"))
+        return kl_sim_relay_main((uint16_t)strtol(argv[2], NULL, 10));
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEXT() (i + 1 < argc ? argv[++i] : (usage(), ""))
+        if (!strcmp(a, "--jid")) jid = NEXT();
+        else if (!strcmp(a, "--password")) password = NEXT();
+        else if (!strcmp(a, "--host")) host = NEXT();
+        else if (!strcmp(a, "--port")) port = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--cafile")) cafile = NEXT();
+        else if (!strcmp(a, "--pipelining")) mode = NEXT();
+        else if (!strcmp(a, "--send")) { send_to = NEXT(); send_body = NEXT(); }
+        else if (!strcmp(a, "--recv")) recv_n = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--echo")) echo = 1;
+        else if (!strcmp(a, "--count")) count = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--timeout")) timeout_s = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--stats")) stats = 1;
+        else if (!strcmp(a, "--trace")) do_trace = 1;
+        else if (!strcmp(a, "--allow-plaintext")) allow_plaintext = 1;
+        else if (!strcmp(a, "--delay")) delay = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--static")) static_ip = 1;
+        else if (!strcmp(a, "--slow-read")) slow_read = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--slow-sleep")) slow_sleep = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--ram")) ram = 1;
+        else usage();
+#undef NEXT
+    }
+    if (!jid || !password || port <= 0 || port > 65535 || timeout_s <= 0 || delay < 0 || slow_read < 0 ||
+        slow_sleep < 0)
+        usage();
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = jid;
+    cfg.password = password;
+    cfg.allow_plaintext = (uint8_t)allow_plaintext;
+    if (!strcmp(mode, "off"))
+        cfg.pipelining = KL_PIPELINING_OFF;
+    else if (!strcmp(mode, "safe"))
+        cfg.pipelining = KL_PIPELINING_SAFE;
+    else {
+        fprintf(stderr, "kinglet-sim: --pipelining %s is not available (off|safe)\n", mode);
+        return 2;
+    }
+    if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
+        fprintf(stderr, "kinglet-sim: bad --jid '%s': %s\n", jid, kl_strerror(st));
+        return 2;
+    }
+    memset(&tls, 0, sizeof tls);
+    tls.server_name = kl_client_domain(&client); /* RFC 6125: verify the XMPP domain */
+    tls.ca_file = cafile;
+
+    /* The forward runs this program again as the relay. */
+    el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (el <= 0 || strchr(exe, '\'')) {
+        fprintf(stderr, "kinglet-sim: cannot find my own executable for the relay\n");
+        return 1;
+    }
+    exe[el] = '\0';
+    snprintf(relay_cmd, sizeof relay_cmd, "'%s' --relay %ld", exe, port);
+
+    /* ---- the device boots: lwIP, mbedTLS's arena, the NIC --------------- */
+    t0 = sys_now();
+    t_end = t0 + (uint32_t)timeout_s * 1000u;
+    lwip_init();
+    kl_sim_arena_init();
+    memset(&lc, 0, sizeof lc);
+    lc.static_ip = static_ip;
+    lc.delay_ms = (uint32_t)delay;
+    lc.fwd[0].port = (uint16_t)port;
+    lc.fwd[0].command = relay_cmd;
+    lc.n_fwd = 1;
+    if (kl_sim_link_init(&link_, &lc) != 0)
+        return 1;
+    {
+        ip_addr_t fwd;
+        ipaddr_aton(KL_SIM_FWD_ADDR, &fwd);
+        dns_local_addhost("server.sim", &fwd);
+    }
+    while (!kl_sim_link_up(&link_)) {
+        if ((int32_t)(sys_now() - t_end) >= 0) {
+            fprintf(stderr, "kinglet-sim: no address from DHCP\n");
+            return 3;
+        }
+        run_link(50);
+    }
+    if (do_trace) {
+        char a[16], g[16];
+        ip4addr_ntoa_r(netif_ip4_addr(&link_.netif), a, sizeof a);
+        ip4addr_ntoa_r(netif_ip4_gw(&link_.netif), g, sizeof g);
+        fprintf(stderr, "  ---- device up: %s/24 gw %s (%s, %u ms); link delay %ld ms each way\n", a, g,
+                static_ip ? "static" : "DHCP from slirp", (unsigned)(sys_now() - t0), delay);
+    }
+
+    if (do_trace) {
+        sess.trace = trace; /* set again after start (it clears the session) */
+        fprintf(stderr, "  ---- connecting to %s port %ld over lwIP\n", host, port);
+    }
+    st = kl_lwip_session_start(&sess, &client, host, (uint16_t)port, &tls, (uint32_t)timeout_s * 1000u);
+    if (st != KL_OK) {
+        fprintf(stderr, "kinglet-sim: %s\n", sess.error_text[0] ? sess.error_text : kl_strerror(st));
+        return exit_code(st);
+    }
+    if (do_trace)
+        sess.trace = trace;
+    sess.max_read_per_step = (size_t)slow_read;
+
+    for (;;) {
+        uint32_t now = sys_now(), wait;
+        if ((int32_t)(now - t_end) >= 0) {
+            if (echo && count < 0 && !recv_n) { /* --echo without --count: the timeout ends it */
+                if (!closing && kl_client_close(&client) == KL_OK) {
+                    closing = 1, t_end = now + 3000;
+                    continue;
+                }
+                break;
+            }
+            if (!kl_client_is_online(&client))
+                fprintf(stderr, "kinglet-sim: timed out before online\n");
+            else
+                fprintf(stderr, "kinglet-sim: timed out (echoed %d, received %d)\n", echoed, received);
+            rc = 7;
+            break;
+        }
+        st = kl_lwip_session_step(&sess, &ev);
+        if (st < 0) {
+            fprintf(stderr, "kinglet-sim: %s\n", kl_strerror(st));
+            rc = 1;
+            break;
+        }
+        if (st == 0) {
+            /* Nothing to do: sleep until the NIC, lwIP's or the engine's timers. */
+            wait = kl_lwip_session_next_timeout(&sess);
+            if (wait > t_end - now)
+                wait = t_end - now;
+            if (slow_read > 0) {
+                sleep_ms((unsigned)slow_sleep);
+                wait = 0;
+            }
+            run_link(wait > 200 ? 200 : wait);
+            continue;
+        }
+        if (ev.type == KL_EV_ONLINE) {
+            if (do_trace)
+                fprintf(stderr, "  ---- online as %s after %u round trips (%u ms)\n", ev.jid,
+                        kl_client_stats(&client)->round_trips, kl_client_stats(&client)->online_ms);
+            printf("online %s\n", ev.jid);
+            fflush(stdout);
+            if (send_to) {
+                st = kl_send_message(&client, send_to, "chat", send_body);
+                if (st != KL_OK) {
+                    fprintf(stderr, "kinglet-sim: cannot send: %s\n", kl_strerror(st));
+                    rc = 1;
+                    break;
+                }
+            }
+            if (!echo && recv_n == 0) {
+                kl_client_close(&client);
+                closing = 1;
+            }
+            continue;
+        }
+        if (ev.type == KL_EV_CLOSED) {
+            rc = 0;
+            break;
+        }
+        if (ev.type == KL_EV_ERROR) {
+            if (ev.status == KL_ERR_STREAM_ERROR)
+                fprintf(stderr, "kinglet-sim: stream error from server: %s\n", ev.condition);
+            else if (ev.status == KL_ERR_AUTH)
+                fprintf(stderr, "kinglet-sim: authentication failed (%s)\n",
+                        ev.condition[0] ? ev.condition : "no condition");
+            else if (sess.last_status == ev.status && sess.error_text[0])
+                fprintf(stderr, "kinglet-sim: %s: %s\n", kl_strerror(ev.status), sess.error_text);
+            else
+                fprintf(stderr, "kinglet-sim: %s%s%s%s\n", kl_strerror(ev.status),
+                        ev.condition[0] ? " (sent stream error " : "", ev.condition, ev.condition[0] ? ")" : "");
+            rc = exit_code(ev.status);
+            break;
+        }
+
+        /* Messages: whole (KL_EV_STANZA) or streamed (BEGIN / TOKEN / END). */
+        {
+            int got = 0, n, fl;
+            char from[KL_JID_MAX * 3];
+            if (ev.type == KL_EV_STANZA && kl_slice_eq(ev.stanza.name, "message")) {
+                n = kl_stanza_child_text(&client, &ev.stanza, "body", NULL, body, sizeof body);
+                fl = kl_xml_decode(ev.stanza.from, 0, (uint8_t *)from, sizeof from - 1);
+                if (n < 0 || fl < 0)
+                    continue; /* no body (chat state, receipt…) */
+                from[fl] = '\0';
+                msg_fnv = 2166136261u;
+                fnv(&msg_fnv, (const uint8_t *)body, (size_t)n);
+                fnv(&body_fnv, (const uint8_t *)body, (size_t)n);
+                msg_bytes = (unsigned long)n;
+                got = 1;
+            } else if (ev.type == KL_EV_STANZA_BEGIN && kl_slice_eq(ev.stanza.name, "message")) {
+                fl = kl_xml_decode(ev.stanza.from, 0, (uint8_t *)from_big, sizeof from_big - 1);
+                from_big[fl < 0 ? 0 : fl] = '\0';
+                in_msg = 1, in_body = 0, msg_bytes = 0, msg_fnv = 2166136261u;
+                continue;
+            } else if (ev.type == KL_EV_TOKEN && in_msg) {
+                const kl_xml_token_t *t = &ev.token;
+                if (t->type == KL_XML_START && t->depth == 3 && kl_slice_eq(t->local, "body"))
+                    in_body = 1;
+                else if (t->type == KL_XML_END && t->depth == 3)
+                    in_body = 0;
+                else if (t->type == KL_XML_TEXT && in_body) {
+                    n = kl_xml_decode(t->text, t->cdata, (uint8_t *)body, sizeof body);
+                    if (n > 0) {
+                        fnv(&msg_fnv, (const uint8_t *)body, (size_t)n);
+                        fnv(&body_fnv, (const uint8_t *)body, (size_t)n);
+                        msg_bytes += (unsigned long)n;
+                    }
+                }
+                continue;
+            } else if (ev.type == KL_EV_STANZA_END && in_msg) {
+                in_msg = 0;
+                snprintf(from, sizeof from, "%s", from_big);
+                got = 1;
+                n = -1;
+            } else {
+                continue;
+            }
+            if (!got)
+                continue;
+            bodies++;
+            body_bytes += msg_bytes;
+            received++;
+            if (msg_bytes <= 1024 && n >= 0)
+                printf("message from %s: %s\n", from, body);
+            else
+                printf("message from %s: [%lu bytes, fnv1a %08x]\n", from, msg_bytes, (unsigned)msg_fnv);
+            fflush(stdout);
+            if (echo && !closing && n >= 0) {
+                st = kl_send_message(&client, from, "chat", body);
+                if (st != KL_OK)
+                    fprintf(stderr, "kinglet-sim: cannot echo: %s\n", kl_strerror(st));
+                else
+                    echoed++;
+                if (count >= 0 && echoed >= count && kl_client_close(&client) == KL_OK)
+                    closing = 1;
+            } else if (!echo && recv_n > 0 && received >= recv_n && !closing) {
+                if (kl_client_close(&client) == KL_OK)
+                    closing = 1;
+            }
+        }
+    }
+
+    /* close_notify + FIN, then keep the loop running until lwIP has
+     * finished with the pcb (or 2 s), as a firmware would before sleeping. */
+    if (sess.tls_on && kl_tls_version(&sess.tls)[0])
+        tls_version = kl_tls_version(&sess.tls); /* a static string in mbedTLS */
+    kl_lwip_session_close(&sess);
+    {
+        uint32_t t_close = sys_now();
+        while (tcp_active_pcbs != NULL && sys_now() - t_close < 2000u)
+            run_link(20);
+    }
+    if (stats)
+        print_stats(mode);
+    if (ram || do_trace)
+        ram_report(stderr, 0);
+    {
+        kl_sim_arena_stats_t a;
+        kl_sim_arena_stats(&a);
+        if (a.failures > 0)
+            fprintf(stderr, "kinglet-sim: warning: mbedTLS arena exhausted %lu time(s) (largest failed request %zu bytes)\n",
+                    a.failures, a.largest_failed);
+        if (lwip_exhausted())
+            fprintf(stderr, "kinglet-sim: warning: an lwIP pool or the lwIP heap ran out (see the RAM report)\n");
+    }
+    kl_sim_link_free(&link_);
+    mbedtls_memory_buffer_alloc_free();
+    return rc;
+}
