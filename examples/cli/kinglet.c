@@ -5,6 +5,12 @@
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *           [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
  *
+ *   kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]
+ *           [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]
+ *
+ * --s2s: the device is the server of domain D and opens one bidirectional
+ * server-to-server stream (XEP-0288, SASL EXTERNAL with its certificate) to
+ * PEER's server; --echo answers every message received on it.
  * --send exits 0 once the message is written and the stream closed cleanly
  * (after --recv N messages were received, if given). --echo answers every
  * message with its own body until --count N were echoed or --timeout S
@@ -62,7 +68,9 @@ static void usage(void)
             "               [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
             "               [--no-plain]   (SCRAM-SHA-256/-1 only, never send the password)\n"
             "               [--tls starttls|direct]  (direct: XEP-0368, default port 5223)\n"
-            "               [--cache FILE]  (connection hints kept across runs) [--roster]\n");
+            "               [--cache FILE]  (connection hints kept across runs) [--roster]\n"
+            "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
+            "               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n");
     exit(2);
 }
 
@@ -143,7 +151,8 @@ int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
     const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL;
-    int want_roster = 0, cache_hit = 0;
+    int want_roster = 0, cache_hit = 0, s2s = 0;
+    const char *domain = NULL, *peer = NULL, *cert = NULL, *key = NULL;
     uint16_t roster_id = 0;
     long port = -1, count = -1, recv_n = 0, timeout_s = 30;
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, no_plain = 0, i, st, rc = 0;
@@ -176,8 +185,21 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--tls")) tls_mode = NEXT();
         else if (!strcmp(a, "--cache")) cache_path = NEXT();
         else if (!strcmp(a, "--roster")) want_roster = 1;
+        else if (!strcmp(a, "--s2s")) s2s = 1;
+        else if (!strcmp(a, "--domain")) domain = NEXT();
+        else if (!strcmp(a, "--to")) peer = NEXT();
+        else if (!strcmp(a, "--cert")) cert = NEXT();
+        else if (!strcmp(a, "--key")) key = NEXT();
         else usage();
 #undef NEXT
+    }
+    if (s2s) {
+        if (!domain || !peer || !cert || !key)
+            usage();
+        jid = domain;
+        password = "";
+        if (port < 0)
+            port = 5269;
     }
     if (port < 0)
         port = !strcmp(tls_mode, "direct") ? 5223 : 5222;
@@ -186,7 +208,9 @@ int main(int argc, char **argv)
 
     memset(&cfg, 0, sizeof cfg);
     cfg.jid = jid;
-    cfg.password = password;
+    cfg.password = s2s ? NULL : password;
+    cfg.s2s = (uint8_t)s2s;
+    cfg.s2s_to = peer;
     cfg.allow_plaintext = (uint8_t)allow_plaintext;
     cfg.no_plain = (uint8_t)no_plain;
     if (!strcmp(tls_mode, "direct"))
@@ -216,6 +240,8 @@ int main(int argc, char **argv)
     memset(&tls, 0, sizeof tls);
     tls.server_name = kl_client_domain(&client); /* RFC 6125: verify the XMPP domain */
     tls.ca_file = cafile;
+    tls.cert_file = cert; /* s2s: our domain's certificate, for SASL EXTERNAL */
+    tls.key_file = key;
 
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
     if (!host)
@@ -260,6 +286,9 @@ int main(int argc, char **argv)
                         kl_client_stats(&client)->round_trips, kl_client_stats(&client)->online_ms);
             printf("online %s\n", ev.jid);
             fflush(stdout);
+            if (s2s && !ev.bidi)
+                fprintf(stderr, "kinglet: warning: %s offers no bidirectional s2s (XEP-0288): this stream "
+                                "can send but will not receive\n", peer);
             if (cache_path)
                 cache_hit = cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK;
             if (want_roster && (st = kl_send_roster_get(&client, &roster_id)) != KL_OK)
@@ -287,7 +316,11 @@ int main(int argc, char **argv)
             fflush(stdout);
             received++;
             if (echo && !closing) {
-                st = kl_send_message(&client, from, "chat", body);
+                char to[KL_JID_MAX * 3];
+                int tl = kl_xml_decode(ev.stanza.to, 0, (uint8_t *)to, sizeof to - 1);
+                to[tl > 0 ? tl : 0] = '\0';
+                /* s2s: answer from the address the message was sent to */
+                st = kl_send_message_from(&client, s2s && tl > 0 ? to : NULL, from, "chat", body);
                 if (st != KL_OK)
                     fprintf(stderr, "kinglet: cannot echo: %s\n", kl_strerror(st));
                 else

@@ -25,7 +25,11 @@
 #     --http-port KL_HTTP_PORT     5280  plain HTTP: BOSH /http-bind,
 #                                        WebSocket /xmpp-websocket (both
 #                                        considered secure); no https
-#     --s2s-port  KL_S2S_PORT      unset s2s is disabled unless given
+#     --s2s-port  KL_S2S_PORT      unset s2s is disabled unless given; with
+#                                        it, mod_s2s_bidi (XEP-0288) is on, peers
+#                                        must present certificates of DIR's CA
+#                                        (s2s_secure_auth), unless --no-bidi
+#   --no-bidi      s2s without mod_s2s_bidi (negative tests). Also KL_NO_BIDI=1.
 #   KL_PROSODY_USERS  extra "user:pass" words to register besides the
 #                     default alice/alicepass, bob/bobpass, carol/carolpass.
 #   Prints "prosody: started pid P in DIR" on success.
@@ -151,10 +155,14 @@ write_config() {
 	local cert=localhost level=info s2s
 	[ "$WRONG" = 1 ] && cert=wrong
 	[ "$DEBUG" = 1 ] && level=debug
+	local cafile="" bidi=""
 	if [ -n "$S2S_PORT" ]; then
 		s2s="s2s_ports = { $S2S_PORT }
 s2s_interfaces = { \"127.0.0.1\" }
+s2s_secure_auth = true
 modules_disabled = { }"
+		cafile="cafile = \"$DIR/ca.pem\";"
+		[ "${NO_BIDI:-0}" = 1 ] || bidi='"s2s_bidi";'
 	else
 		s2s='s2s_ports = { }
 modules_disabled = { "s2s", "s2s_auth_certs", "dialback" }'
@@ -194,6 +202,7 @@ $s2s
 ssl = {
 	certificate = "$DIR/$cert.pem";
 	key = "$DIR/$cert.key";
+	$cafile
 }
 
 authentication = "internal_plain"
@@ -205,12 +214,14 @@ allow_registration = false
 modules_enabled = {
 	"roster"; "saslauth"; "tls"; "disco"; "ping"; "bosh"; "websocket";
 	"smacks"; "carbons"; "private"; "vcard_legacy"; "version"; "time";
+	$bidi
 }
 
 VirtualHost "localhost"
 	ssl = {
 		certificate = "$DIR/$cert.pem";
 		key = "$DIR/$cert.key";
+		$cafile
 	}
 EOF
 }
@@ -224,6 +235,7 @@ cmd_start() {
 	TLS_PORT=${KL_C2S_TLS_PORT:-5223}
 	HTTP_PORT=${KL_HTTP_PORT:-5280}
 	S2S_PORT=${KL_S2S_PORT:-}
+	NO_BIDI=${KL_NO_BIDI:-0}
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--wrong-cert) WRONG=1 ;;
@@ -232,6 +244,7 @@ cmd_start() {
 		--tls-port) TLS_PORT=$2; shift ;;
 		--http-port) HTTP_PORT=$2; shift ;;
 		--s2s-port) S2S_PORT=$2; shift ;;
+		--no-bidi) NO_BIDI=1 ;;
 		*) usage ;;
 		esac
 		shift
