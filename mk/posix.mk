@@ -55,3 +55,9 @@ check-port-unit: $(PORT_TEST_BIN)
 ALL_TARGETS += $(PORT_TEST_BIN)
 CHECK_STEPS += check-port-unit
 .PHONY: check-port-unit
+
+check-s2s: $(BUILD)/kinglet
+	@tests/integration/s2s_test.sh
+
+CHECK_STEPS += check-s2s
+.PHONY: check-s2s
