@@ -1,0 +1,76 @@
+# kinglet — text/data/bss per module of a firmware image, from its GNU ld
+# map file (arm-none-eabi-gcc -Wl,-Map=...). Used by `make size`.
+#   awk -f examples/firmware/map_sizes.awk build/firmware/netcheck.map
+# Modules: core/<file>, port/mps2, app, lwIP, mbedTLS, libc, libgcc, and the
+# stack (a .stack section of the linker script). Only sections that take
+# flash or RAM are counted (.text/.rodata/.ARM.* -> text, .data, .bss).
+# Input sizes are before string merging and without alignment fill, so the
+# totals differ from arm-none-eabi-size's by a few dozen bytes.
+
+function hex(s,   i, c, v) {
+    v = 0
+    s = tolower(s)
+    sub(/^0x/, "", s)
+    for (i = 1; i <= length(s); i++) {
+        c = index("0123456789abcdef", substr(s, i, 1))
+        if (c == 0) break
+        v = v * 16 + c - 1
+    }
+    return v
+}
+function module(f) {
+    if (f ~ /\/core\/[^\/]*\.o$/) { sub(/.*\/core\//, "core/", f); sub(/\.o$/, "", f); return f }
+    if (f ~ /\/board\// || f ~ /\/port\//) return "port/mps2"
+    if (f ~ /\/examples\//) return "app"
+    if (f ~ /liblwip\.a/) return "lwIP"
+    if (f ~ /libmbed[a-z0-9]*\.a/) return "mbedTLS"
+    if (f ~ /libc(_nano)?\.a/ || f ~ /libnosys/) return "libc"
+    if (f ~ /libgcc\.a/) return "libgcc"
+    return "other"
+}
+function add(name, size, file,   m, k) {
+    if (out == ".text" || out == ".ARM.exidx") k = "text"
+    else if (out == ".data") k = "data"
+    else if (out == ".bss") k = "bss"
+    else return
+    m = module(file)
+    if (!(m in seen)) { seen[m] = 1; order[++n] = m }
+    sz[m, k] += size
+}
+/^Linker script and memory map/ { started = 1; next }
+!started { next }
+/^\.[A-Za-z_]/ {
+    out = $1; pending = ""
+    if (out == ".stack" && NF >= 3) stack = hex($3)
+    next
+}
+/^[^ ]/ { out = ""; pending = ""; next }
+pending != "" {
+    if (NF >= 3 && $1 ~ /^0x/ && $2 ~ /^0x/) add(pending, hex($2), $3)
+    pending = ""
+    next
+}
+/^ [^ *]/ || /^ COMMON/ {
+    if (NF >= 4 && $2 ~ /^0x/ && $3 ~ /^0x/) add($1, hex($3), $4)
+    else if (NF == 1) pending = $1
+    next
+}
+END {
+    printf "%-16s %7s %6s %6s\n", "module", "text", "data", "bss"
+    # core files first, then the rest in a fixed order
+    nk = 0
+    for (i = 1; i <= n; i++) if (order[i] ~ /^core\//) list[++nk] = order[i]
+    split("port/mps2 app lwIP mbedTLS libc libgcc other", rest, " ")
+    for (j = 1; j <= 7; j++) if (rest[j] in seen) list[++nk] = rest[j]
+    for (i = 1; i <= nk; i++) {
+        m = list[i]
+        printf "%-16s %7d %6d %6d\n", m, sz[m, "text"], sz[m, "data"], sz[m, "bss"]
+        if (m ~ /^core\//) { ct += sz[m, "text"]; cd += sz[m, "data"]; cb += sz[m, "bss"] }
+        tt += sz[m, "text"]; td += sz[m, "data"]; tb += sz[m, "bss"]
+    }
+    printf "%-16s %7d %6d %6d\n", "(core total)", ct, cd, cb
+    printf "%-16s %7s %6s %6d\n", "stack", "", "", stack
+    printf "%-16s %7d %6d %6d\n", "total", tt, td, tb + stack
+    printf "flash %d of 262144, RAM %d of 65536 (.data %d + .bss %d + stack %d)\n", \
+        tt + td, td + tb + stack, td, tb, stack
+}

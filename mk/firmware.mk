@@ -1,0 +1,210 @@
+# kinglet — the Cortex-M firmware (QEMU mps2-an386), its budgets and `make size`.
+#
+# Targets:
+#   firmware                build/firmware/netcheck.elf (+ .bin, .map), prints its size
+#   firmware-mbedtls        mbedTLS 3.6 for Cortex-M4 with the board's config:
+#                           build/firmware/mbedtls/lib*.a, prints their size
+#   check-firmware-netcheck boot netcheck.elf in qemu-system-arm: DHCP, TCP echo
+#                           through QEMU's user network to the host's loopback
+#                           (in CHECK_STEPS)
+#   check-size              assert kinglet's core text budget (in CHECK_STEPS)
+#   size                    text/data/bss per module: core for Cortex-M0+,
+#                           Cortex-M4 and RV32IMC; the M4 image by module
+# Variables: LWIP_DIR, MBEDTLS_DIR (default: newest third_party/ trees),
+#   FW_STACK_SIZE (default 8192), FW_CORE_TEXT_BUDGET (default 16384).
+#
+# Everything here uses its own variables (FW_*): mk/lwip.mk and mk/mbedtls.mk
+# build the same trees for the host with other options.
+
+FW_BUILD := $(BUILD)/firmware
+FW_CC := arm-none-eabi-gcc
+FW_SIZE := arm-none-eabi-size
+FW_OBJCOPY := arm-none-eabi-objcopy
+FW_CPU := -mcpu=cortex-m4 -mthumb
+FW_STACK_SIZE ?= 8192
+FW_CORE_TEXT_BUDGET ?= 16384
+FW_QEMU ?= qemu-system-arm
+FW_BOARD := port/mps2
+
+FW_LWIP_DIR := $(if $(LWIP_DIR),$(LWIP_DIR),$(patsubst %/src/include/lwip/init.h,%,$(lastword \
+	$(sort $(wildcard third_party/lwip-2.2.*/src/include/lwip/init.h)))))
+FW_MBEDTLS_DIR := $(if $(MBEDTLS_DIR),$(MBEDTLS_DIR),$(patsubst %/include/mbedtls/build_info.h,%,$(lastword \
+	$(sort $(wildcard third_party/mbedtls-3.6.*/include/mbedtls/build_info.h)))))
+
+FW_COMMON := $(FW_CPU) -Os -g -ffunction-sections -fdata-sections
+# Our code: warnings are errors. Board headers first, then lwIP's.
+FW_CFLAGS := -std=c11 -Wall -Wextra -Werror $(FW_COMMON) -Iinclude -I$(FW_BOARD) \
+	-I$(FW_LWIP_DIR)/src/include
+# Third-party code: warnings shown, never fatal.
+FW_LWIP_CFLAGS := -std=gnu11 -Wall $(FW_COMMON) -I$(FW_BOARD) -I$(FW_LWIP_DIR)/src/include
+FW_MBEDTLS_CFLAGS := -Iinclude -Iport/mbedtls -I$(FW_BOARD) -I$(FW_MBEDTLS_DIR)/include \
+	-DMBEDTLS_CONFIG_FILE='"kl_mbedtls_config.h"' -DKL_MBEDTLS_FIRMWARE \
+	-DMBEDTLS_USER_CONFIG_FILE='"mbedtls_board_config.h"'
+FW_LDFLAGS := $(FW_CPU) -nostartfiles -specs=nano.specs -Wl,--gc-sections \
+	-T $(FW_BOARD)/mps2.ld -Wl,--defsym=__stack_size=$(FW_STACK_SIZE) -Wl,--no-warn-rwx-segments
+
+# ---- kinglet core, the board, lwIP ---------------------------------------------
+FW_CORE_OBJ := $(patsubst core/%.c,$(FW_BUILD)/core/%.o,$(CORE_SRC))
+FW_BOARD_SRC := $(FW_BOARD)/startup.c $(FW_BOARD)/board.c $(FW_BOARD)/syscalls.c $(FW_BOARD)/lan9118.c
+FW_BOARD_OBJ := $(patsubst $(FW_BOARD)/%.c,$(FW_BUILD)/board/%.o,$(FW_BOARD_SRC))
+FW_HDRS := $(wildcard include/kinglet/*.h core/*.h $(FW_BOARD)/*.h $(FW_BOARD)/arch/*.h)
+
+$(FW_BUILD)/core/%.o: core/%.c $(FW_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $<"
+	@$(FW_CC) $(FW_CFLAGS) -Icore -c $< -o $@
+
+# board.c gets the build date (the X.509 clock's floor) and a per-build
+# constant for the emulation-only entropy mix.
+$(FW_BUILD)/board/board.o: $(FW_BOARD)/board.c $(FW_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $<"
+	@$(FW_CC) $(FW_CFLAGS) -DBOARD_BUILD_EPOCH=$${SOURCE_DATE_EPOCH:-$$(date +%s)}LL \
+	  -DBOARD_BUILD_SEED=0x$$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')ull -c $< -o $@
+
+$(FW_BUILD)/board/%.o: $(FW_BOARD)/%.c $(FW_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $<"
+	@$(FW_CC) $(FW_CFLAGS) -c $< -o $@
+
+ifneq ($(strip $(FW_LWIP_DIR)),)
+FW_LWIP_SRC := $(addprefix $(FW_LWIP_DIR)/src/core/,init.c def.c inet_chksum.c ip.c mem.c memp.c \
+	netif.c pbuf.c stats.c sys.c tcp.c tcp_in.c tcp_out.c timeouts.c udp.c) \
+	$(addprefix $(FW_LWIP_DIR)/src/core/ipv4/,dhcp.c etharp.c icmp.c ip4.c ip4_addr.c) \
+	$(FW_LWIP_DIR)/src/netif/ethernet.c
+FW_LWIP_OBJ := $(patsubst $(FW_LWIP_DIR)/src/%.c,$(FW_BUILD)/lwip/%.o,$(FW_LWIP_SRC))
+FW_LWIP_LIB := $(FW_BUILD)/liblwip.a
+
+$(FW_BUILD)/lwip/%.o: $(FW_LWIP_DIR)/src/%.c $(FW_BOARD)/lwipopts.h $(FW_BOARD)/arch/cc.h
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 lwip/$*.c"
+	@$(FW_CC) $(FW_LWIP_CFLAGS) -c $< -o $@
+
+$(FW_LWIP_LIB): $(FW_LWIP_OBJ)
+	@rm -f $@
+	@arm-none-eabi-ar rcs $@ $^
+else
+FW_LWIP_LIB := $(FW_BUILD)/liblwip.a
+$(FW_LWIP_LIB):
+	@echo "firmware.mk: no lwIP 2.2 tree in third_party/ (run 'make deps', or set LWIP_DIR)" >&2; exit 1
+endif
+
+# ---- netcheck: the board bring-up image ----------------------------------------
+FW_NETCHECK := $(FW_BUILD)/netcheck.elf
+FW_NETCHECK_OBJ := $(FW_BUILD)/examples/netcheck.o
+
+$(FW_NETCHECK_OBJ): examples/firmware/netcheck.c $(FW_HDRS) $(FW_BOARD)/lwipopts.h
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $<"
+	@$(FW_CC) $(FW_CFLAGS) -c $< -o $@
+
+# Core objects are linked whole (not from an archive): --gc-sections keeps
+# what the image uses, and the map shows every core file.
+$(FW_NETCHECK): $(FW_NETCHECK_OBJ) $(FW_BOARD_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) $(FW_BOARD)/mps2.ld
+	@echo "LD $@"
+	@$(FW_CC) $(FW_LDFLAGS) -Wl,-Map=$(FW_BUILD)/netcheck.map $(FW_NETCHECK_OBJ) $(FW_BOARD_OBJ) \
+	  $(FW_CORE_OBJ) $(FW_LWIP_LIB) -o $@
+	@$(FW_OBJCOPY) -O binary $@ $(FW_BUILD)/netcheck.bin
+	@$(FW_SIZE) $@
+
+firmware: $(FW_NETCHECK)
+
+check-firmware-netcheck: $(FW_NETCHECK)
+	@tests/integration/firmware_netcheck.sh $(FW_NETCHECK)
+
+# ---- mbedTLS for the firmware ------------------------------------------------------
+FW_MBEDTLS_BUILD := $(FW_BUILD)/mbedtls
+FW_MBEDTLS_LIBS := $(FW_MBEDTLS_BUILD)/libmbedtls.a $(FW_MBEDTLS_BUILD)/libmbedx509.a \
+	$(FW_MBEDTLS_BUILD)/libmbedcrypto.a
+FW_MBEDTLS_CFG := port/mbedtls/kl_mbedtls_config.h $(FW_BOARD)/mbedtls_board_config.h
+
+ifneq ($(strip $(FW_MBEDTLS_DIR)),)
+FW_MBEDTLS_SRC := $(sort $(wildcard $(FW_MBEDTLS_DIR)/library/*.c))
+FW_MBEDTLS_X509_SRC := $(filter $(FW_MBEDTLS_DIR)/library/x509% $(FW_MBEDTLS_DIR)/library/pkcs7.c,$(FW_MBEDTLS_SRC))
+FW_MBEDTLS_TLS_SRC := $(filter $(FW_MBEDTLS_DIR)/library/ssl_% $(FW_MBEDTLS_DIR)/library/mps_% \
+	$(FW_MBEDTLS_DIR)/library/debug.c $(FW_MBEDTLS_DIR)/library/net_sockets.c,$(FW_MBEDTLS_SRC))
+FW_MBEDTLS_CRYPTO_SRC := $(filter-out $(FW_MBEDTLS_X509_SRC) $(FW_MBEDTLS_TLS_SRC),$(FW_MBEDTLS_SRC))
+fw_mbedtls_obj = $(patsubst $(FW_MBEDTLS_DIR)/library/%.c,$(FW_MBEDTLS_BUILD)/obj/%.o,$(1))
+
+$(FW_MBEDTLS_BUILD)/obj/%.o: $(FW_MBEDTLS_DIR)/library/%.c $(FW_MBEDTLS_CFG)
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 mbedtls/$*.c"
+	@$(FW_CC) -std=c99 -Wall $(FW_COMMON) $(FW_MBEDTLS_CFLAGS) -I$(FW_MBEDTLS_DIR)/library -c $< -o $@
+
+$(FW_MBEDTLS_BUILD)/libmbedcrypto.a: $(call fw_mbedtls_obj,$(FW_MBEDTLS_CRYPTO_SRC))
+$(FW_MBEDTLS_BUILD)/libmbedx509.a: $(call fw_mbedtls_obj,$(FW_MBEDTLS_X509_SRC))
+$(FW_MBEDTLS_BUILD)/libmbedtls.a: $(call fw_mbedtls_obj,$(FW_MBEDTLS_TLS_SRC))
+$(FW_MBEDTLS_LIBS):
+	@rm -f $@
+	@arm-none-eabi-ar rcs $@ $^
+else
+$(FW_MBEDTLS_LIBS):
+	@echo "firmware.mk: no mbedTLS 3.6 tree in third_party/ (run 'make deps', or set MBEDTLS_DIR)" >&2; exit 1
+endif
+
+# The board's mbedTLS hooks and the TLS port, compiled for the firmware.
+FW_TLS_OBJ := $(FW_BUILD)/board/board_mbedtls.o $(FW_BUILD)/port/kl_tls.o $(FW_BUILD)/port/kl_crypto_mbedtls.o
+
+$(FW_BUILD)/board/board_mbedtls.o: $(FW_BOARD)/board_mbedtls.c $(FW_HDRS) $(FW_MBEDTLS_CFG)
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $<"
+	@$(FW_CC) $(FW_CFLAGS) $(FW_MBEDTLS_CFLAGS) -c $< -o $@
+
+$(FW_BUILD)/port/%.o: port/mbedtls/%.c $(FW_HDRS) $(wildcard port/mbedtls/*.h) $(FW_MBEDTLS_CFG)
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $<"
+	@$(FW_CC) $(FW_CFLAGS) $(FW_MBEDTLS_CFLAGS) -c $< -o $@
+
+firmware-mbedtls: $(FW_MBEDTLS_LIBS)
+	@$(FW_SIZE) -t $(FW_MBEDTLS_LIBS) | tail -1 | awk '{printf "firmware-mbedtls: %s text, %s data, %s bss (all objects, before --gc-sections)\n", $$1, $$2, $$3}'
+
+firmware-tls-port: $(FW_TLS_OBJ)
+
+# ---- sizes ------------------------------------------------------------------------
+FW_SIZE_FLAGS := -std=c11 -Wall -Wextra -Werror -Os -ffunction-sections -fdata-sections -Iinclude -Icore
+FW_SIZE_ARCHS := m0plus m4 rv32imc
+FW_SIZE_CC_m0plus := arm-none-eabi-gcc -mcpu=cortex-m0plus -mthumb
+FW_SIZE_CC_m4 := arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb
+FW_SIZE_CC_rv32imc := riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 -ffreestanding
+FW_SIZE_TOOL_m0plus := arm-none-eabi-size
+FW_SIZE_TOOL_m4 := arm-none-eabi-size
+FW_SIZE_TOOL_rv32imc := riscv64-unknown-elf-size
+
+define fw_size_rules
+$(FW_BUILD)/size/$(1)/%.o: core/%.c $(wildcard include/kinglet/*.h core/*.h)
+	@mkdir -p $$(dir $$@)
+	@$(FW_SIZE_CC_$(1)) $(FW_SIZE_FLAGS) -c $$< -o $$@
+FW_SIZE_OBJ_$(1) := $(patsubst core/%.c,$(FW_BUILD)/size/$(1)/%.o,$(CORE_SRC))
+endef
+$(foreach a,$(FW_SIZE_ARCHS),$(eval $(call fw_size_rules,$(a))))
+
+# Core modules the issue's budget names: engine + tokenizer + writer + PLAIN
+# (base64) + bind (in the engine). Whole objects, so a conservative figure.
+FW_CORE_BUDGET_OBJ := $(addprefix $(FW_BUILD)/size/m4/,kl_engine.o kl_xml.o kl_xw.o kl_base64.o)
+
+size: $(foreach a,$(FW_SIZE_ARCHS),$(FW_SIZE_OBJ_$(a))) $(FW_NETCHECK)
+	@for a in $(FW_SIZE_ARCHS); do \
+	  case $$a in m0plus) t=arm-none-eabi-size; n="Cortex-M0+";; m4) t=arm-none-eabi-size; n="Cortex-M4";; \
+	    *) t=riscv64-unknown-elf-size; n="RV32IMC";; esac; \
+	  echo "== kinglet core, $$n, -Os (whole objects) =="; \
+	  $$t -t $(FW_BUILD)/size/$$a/*.o | awk 'NR==1{printf "%-14s %7s %6s %6s\n","module","text","data","bss"; next} \
+	    {n=$$6; sub(/.*\//,"",n); sub(/\.o$$/,"",n); if (n=="(TOTALS)") n="total"; printf "%-14s %7d %6d %6d\n",n,$$1,$$2,$$3}'; \
+	done
+	@echo "== netcheck.elf (Cortex-M4), linked with --gc-sections, by module =="
+	@awk -f examples/firmware/map_sizes.awk $(FW_BUILD)/netcheck.map
+	@$(FW_SIZE) $(FW_NETCHECK)
+
+check-size: $(FW_CORE_BUDGET_OBJ)
+	@t=$$(arm-none-eabi-size -t $(FW_CORE_BUDGET_OBJ) | tail -1 | awk '{print $$1}'); \
+	pass=0; fail=0; \
+	if [ "$$t" -le $(FW_CORE_TEXT_BUDGET) ]; then pass=1; \
+	  echo "check-size: core (engine+xml+xw+base64) $$t bytes text on Cortex-M4 -Os <= $(FW_CORE_TEXT_BUDGET)"; \
+	else fail=1; \
+	  echo "check-size: FAIL core (engine+xml+xw+base64) $$t bytes text on Cortex-M4 -Os > budget $(FW_CORE_TEXT_BUDGET)"; \
+	  arm-none-eabi-size $(FW_CORE_BUDGET_OBJ); fi; \
+	echo "check-size: $$pass passed, $$fail failed"; [ $$fail = 0 ]
+
+ALL_TARGETS += $(FW_NETCHECK)
+CHECK_STEPS += check-firmware-netcheck check-size
+
+.PHONY: firmware firmware-mbedtls firmware-tls-port check-firmware-netcheck size check-size
