@@ -87,11 +87,14 @@ static int exit_code(int status)
     }
 }
 
+static uint32_t t_trace0; /* trace lines carry the time since the connect started */
+
 static void trace(void *arg, char dir, const uint8_t *data, size_t len, const char *note)
 {
     const char *auth = NULL, *end = NULL;
     int show = (int)(len > 300 ? 300 : len);
     (void)arg;
+    fprintf(stderr, "%6u ms", (unsigned)(sys_now() - t_trace0));
     if (note) {
         fprintf(stderr, "  ---- %s\n", note);
         return;
@@ -340,6 +343,7 @@ int main(int argc, char **argv)
         sess.trace = trace; /* set again after start (it clears the session) */
         fprintf(stderr, "  ---- connecting to %s port %ld over lwIP\n", host, port);
     }
+    t_trace0 = sys_now();
     st = kl_lwip_session_start(&sess, &client, host, (uint16_t)port, &tls, (uint32_t)timeout_s * 1000u);
     if (st != KL_OK) {
         fprintf(stderr, "kinglet-sim: %s\n", sess.error_text[0] ? sess.error_text : kl_strerror(st));

@@ -407,7 +407,7 @@ int kl_lwip_session_step(kl_lwip_session_t *s, kl_event_t *ev)
             s->tcp_connect_ms = now - s->t_start;
             if (s->trace) {
                 char text[64];
-                snprintf(text, sizeof text, "TCP connected in %u ms", (unsigned)s->tcp_connect_ms);
+                snprintf(text, sizeof text, "TCP connected in %u ms (ARP + SYN)", (unsigned)s->tcp_connect_ms);
                 note(s, 'i', text);
             }
             if (c->cfg.direct_tls) {
