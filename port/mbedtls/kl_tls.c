@@ -6,6 +6,7 @@
 
 #include "mbedtls/error.h"
 #include "mbedtls/net_sockets.h" /* MBEDTLS_ERR_NET_SEND_FAILED / RECV_FAILED */
+#include "mbedtls/sha256.h"
 #include "psa/crypto.h"
 
 /* TLS record header: type(1) version(2) length(2). */
@@ -117,6 +118,162 @@ static int map_error(kl_tls_t *tls, int ret)
     }
 }
 
+/* ---- session blobs (layout in kl_tls.h) ------------------------------------- */
+
+#define BLOB_MAGIC "KLS1"
+#define BLOB_FLAG_VERIFIED 0x01
+
+/* First 8 bytes of SHA-256 over the trust anchors' DER, in chain order: a
+ * session saved under other trust anchors is not resumed (a CA removed from
+ * the device must not keep a server trusted through an old ticket). */
+static void trust_id(const kl_tls_t *tls, uint8_t out[8])
+{
+    uint8_t d[32];
+    mbedtls_sha256_context h;
+    mbedtls_sha256_init(&h);
+    (void)mbedtls_sha256_starts(&h, 0);
+    for (const mbedtls_x509_crt *c = &tls->ca; c != NULL && c->raw.len > 0; c = c->next)
+        (void)mbedtls_sha256_update(&h, c->raw.p, c->raw.len);
+    (void)mbedtls_sha256_finish(&h, d);
+    mbedtls_sha256_free(&h);
+    memcpy(out, d, 8);
+}
+
+static void blob_digest(const uint8_t *p, size_t n, uint8_t out[KL_TLS_SESSION_DIGEST])
+{
+    uint8_t d[32];
+    (void)mbedtls_sha256(p, n, d, 0);
+    memcpy(out, d, KL_TLS_SESSION_DIGEST);
+}
+
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+/* Checks the config's blob and, if it may be used, hands it to mbedTLS.
+ * Returns the reason it was not offered, or NULL if it was. */
+static const char *offer_session(kl_tls_t *tls, const kl_tls_config_t *cfg)
+{
+    const uint8_t *b = cfg->session;
+    size_t n = cfg->session_len;
+    const size_t name_len = strlen(cfg->server_name);
+
+    if (n < KL_TLS_SESSION_HDR + KL_TLS_SESSION_DIGEST || n > KL_TLS_SESSION_MAX)
+        return "session blob: size out of range";
+    if (memcmp(b, BLOB_MAGIC, 4) != 0)
+        return "session blob: not a kinglet TLS session";
+    size_t nl = b[7], ml = (size_t)b[16] << 8 | b[17];
+    if (KL_TLS_SESSION_HDR + nl + ml + KL_TLS_SESSION_DIGEST != n)
+        return "session blob: inconsistent lengths";
+    uint8_t d[KL_TLS_SESSION_DIGEST];
+    blob_digest(b, n - KL_TLS_SESSION_DIGEST, d);
+    if (memcmp(d, b + n - KL_TLS_SESSION_DIGEST, sizeof d) != 0)
+        return "session blob: corrupt (checksum)";
+    /* mbedTLS binds a TLS 1.3 ticket to the name too, but by failing the
+     * handshake; TLS 1.2 sessions it does not bind at all. Exact compare,
+     * as mbedTLS does. */
+    if (nl != name_len || memcmp(b + KL_TLS_SESSION_HDR, cfg->server_name, nl) != 0)
+        return "session blob: for another server name";
+    uint8_t tid[8];
+    trust_id(tls, tid);
+    if (memcmp(tid, b + 8, 8) != 0)
+        return "session blob: saved under other trust anchors";
+    if (tls->verify_required && !(b[6] & BLOB_FLAG_VERIFIED))
+        return "session blob: its certificate was not verified";
+    unsigned ver = (unsigned)b[4] << 8 | b[5];
+    if (ver != MBEDTLS_SSL_VERSION_TLS1_3 && ver != MBEDTLS_SSL_VERSION_TLS1_2)
+        return "session blob: unknown TLS version";
+    if (ver != MBEDTLS_SSL_VERSION_TLS1_3 && cfg->tls13_only)
+        return "session blob: TLS 1.2 session, TLS 1.3 required";
+
+    const char *why = NULL;
+    mbedtls_ssl_session s;
+    mbedtls_ssl_session_init(&s);
+    int ret = mbedtls_ssl_session_load(&s, b + KL_TLS_SESSION_HDR + nl, ml);
+    if (ret != 0)
+        why = "session blob: mbedTLS could not load it (another build or configuration?)";
+    else if ((unsigned)s.MBEDTLS_PRIVATE(tls_version) != ver)
+        why = "session blob: inconsistent TLS version";
+    else if (mbedtls_ssl_set_session(&tls->ssl, &s) != 0)
+        why = "session blob: refused by mbedTLS (cipher suite no longer enabled?)";
+    mbedtls_ssl_session_free(&s);
+    return why;
+}
+#endif
+
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) /* resumption needs it, also for TLS 1.2 ids */
+/* Takes the session mbedTLS has now (after a TLS 1.3 ticket or a TLS 1.2
+ * handshake) into tls->session if it can be resumed. */
+static void take_session(kl_tls_t *tls)
+{
+    mbedtls_ssl_session s;
+    mbedtls_ssl_session_init(&s);
+    if (mbedtls_ssl_get_session(&tls->ssl, &s) != 0) {
+        mbedtls_ssl_session_free(&s);
+        return;
+    }
+    int resumable = s.MBEDTLS_PRIVATE(tls_version) == MBEDTLS_SSL_VERSION_TLS1_2 &&
+                    mbedtls_ssl_session_get_id_len(&s) > 0;
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+    resumable = resumable || s.MBEDTLS_PRIVATE(ticket_len) > 0;
+#endif
+    if (!resumable) {
+        mbedtls_ssl_session_free(&s);
+        return;
+    }
+    if (tls->session_held)
+        mbedtls_ssl_session_free(&tls->session);
+    tls->session = s; /* a flat struct plus owned pointers: moved, not copied */
+    tls->session_held = 1;
+    tls->new_session_available = 1;
+}
+#endif
+
+int kl_tls_session_save(kl_tls_t *tls, uint8_t *buf, size_t cap, size_t *len)
+{
+    if (tls == NULL || buf == NULL || len == NULL)
+        return KL_ERR_ARG;
+    *len = 0;
+    if (!tls->session_held)
+        return KL_ERR_STATE;
+    const char *name = mbedtls_ssl_get_hostname(&tls->ssl);
+    size_t nl = name != NULL ? strlen(name) : 0;
+    size_t ml = 0;
+    int ret = mbedtls_ssl_session_save(&tls->session, NULL, 0, &ml);
+    if (ret != 0 && ret != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL)
+        return KL_ERR_TLS; /* the connection itself is fine: no fail() */
+    size_t need = KL_TLS_SESSION_HDR + nl + ml + KL_TLS_SESSION_DIGEST;
+    if (nl > 255 || ml > 0xffff || need > KL_TLS_SESSION_MAX) {
+        *len = need;
+        return KL_ERR_TOO_LARGE; /* a bound of ours: never saved */
+    }
+    if (cap < need) {
+        *len = need;
+        return KL_ERR_TOO_LARGE;
+    }
+    memcpy(buf, BLOB_MAGIC, 4);
+    unsigned ver = (unsigned)tls->session.MBEDTLS_PRIVATE(tls_version);
+    buf[4] = (uint8_t)(ver >> 8);
+    buf[5] = (uint8_t)ver;
+    /* Verified: this connection verified the chain, or resumed a session
+     * that was (only verified blobs are offered while verifying). */
+    buf[6] = tls->verify_required && tls->verify_flags == 0 ? BLOB_FLAG_VERIFIED : 0;
+    buf[7] = (uint8_t)nl;
+    trust_id(tls, buf + 8);
+    buf[16] = (uint8_t)(ml >> 8);
+    buf[17] = (uint8_t)ml;
+    memcpy(buf + KL_TLS_SESSION_HDR, name, nl);
+    ret = mbedtls_ssl_session_save(&tls->session, buf + KL_TLS_SESSION_HDR + nl, ml, &ml);
+    if (ret != 0)
+        return KL_ERR_TLS;
+    blob_digest(buf, need - KL_TLS_SESSION_DIGEST, buf + need - KL_TLS_SESSION_DIGEST);
+    *len = need;
+    tls->new_session_available = 0;
+    return KL_OK;
+}
+
+int kl_tls_resumed(const kl_tls_t *tls)
+{
+    return tls != NULL && tls->handshake_done && tls->session_offered && !tls->cert_received;
+}
+
 /* ---- setup ----------------------------------------------------------------- */
 
 static int tls_send(void *ctx, const uint8_t *buf, size_t len);
@@ -130,6 +287,7 @@ int kl_tls_setup(kl_tls_t *tls, const kl_tls_config_t *cfg, kl_transport_t *lowe
     if (tls == NULL)
         return KL_ERR_ARG;
     memset(tls, 0, sizeof *tls);
+    mbedtls_ssl_session_init(&tls->session);
     mbedtls_ssl_init(&tls->ssl);
     mbedtls_ssl_config_init(&tls->conf);
     mbedtls_x509_crt_init(&tls->ca);
@@ -181,6 +339,7 @@ int kl_tls_setup(kl_tls_t *tls, const kl_tls_config_t *cfg, kl_transport_t *lowe
         if (cfg->ca_file == NULL && cfg->ca_pem == NULL)
             return fail_setup(tls, "no CA configured (ca_file or ca_pem) and verification is on", 0);
         mbedtls_ssl_conf_authmode(&tls->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+        tls->verify_required = 1;
     }
     mbedtls_ssl_conf_ca_chain(&tls->conf, &tls->ca, NULL);
 
@@ -229,6 +388,15 @@ int kl_tls_setup(kl_tls_t *tls, const kl_tls_config_t *cfg, kl_transport_t *lowe
         return fail_setup(tls, "server_name", ret);
     mbedtls_ssl_set_bio(&tls->ssl, tls, bio_send, bio_recv, NULL);
 
+    if (cfg->session != NULL && cfg->session_len > 0) {
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+        tls->session_note = offer_session(tls, cfg);
+        tls->session_offered = tls->session_note == NULL;
+#else
+        tls->session_note = "session blob: built without MBEDTLS_SSL_SESSION_TICKETS";
+#endif
+    }
+
     tls->self.ctx = tls;
     tls->self.send = tls_send;
     tls->self.recv = tls_recv;
@@ -245,10 +413,28 @@ int kl_tls_handshake(kl_tls_t *tls)
         return 1;
     if (tls->last_status != KL_OK)
         return tls->last_status; /* a failed handshake stays failed */
-    int ret = mbedtls_ssl_handshake(&tls->ssl);
+    /* mbedtls_ssl_handshake's own loop, one step at a time, to see whether
+     * the server's Certificate is processed: it is not in a resumed
+     * handshake (TLS 1.2: ServerHello -> ChangeCipherSpec; TLS 1.3:
+     * EncryptedExtensions -> Finished once the PSK is accepted). mbedTLS
+     * frees its handshake state (`resume`, the key exchange mode) before
+     * the handshake returns, and has no public getter for either. */
+    int ret = 0;
+    while (!mbedtls_ssl_is_handshake_over(&tls->ssl)) {
+        if (tls->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_SERVER_CERTIFICATE)
+            tls->cert_received = 1;
+        ret = mbedtls_ssl_handshake_step(&tls->ssl);
+        if (ret != 0)
+            break;
+    }
     if (ret == 0) {
         tls->handshake_done = 1;
         tls->verify_flags = mbedtls_ssl_get_verify_result(&tls->ssl);
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_PROTO_TLS1_2)
+        /* TLS 1.2: the ticket (or the session id) came with the handshake. */
+        if (mbedtls_ssl_get_version_number(&tls->ssl) == MBEDTLS_SSL_VERSION_TLS1_2)
+            take_session(tls);
+#endif
         return 1;
     }
     if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -256,13 +442,15 @@ int kl_tls_handshake(kl_tls_t *tls)
     return map_error(tls, ret);
 }
 
-/* A TLS 1.3 server sent a NewSessionTicket; mbedTLS has stored it in the
- * session. Hook for resumption: a later change saves it here with
- * mbedtls_ssl_get_session() into the connection-hint cache. */
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_PROTO_TLS1_3)
+/* A TLS 1.3 server sent a NewSessionTicket; mbedTLS has stored it in its
+ * session: take it (the application saves it with kl_tls_session_save). */
 static void on_new_ticket(kl_tls_t *tls)
 {
     tls->tickets_received++;
+    take_session(tls);
 }
+#endif
 
 static int tls_recv(void *ctx, uint8_t *buf, size_t len)
 {
@@ -353,6 +541,9 @@ void kl_tls_free(kl_tls_t *tls)
     mbedtls_pk_free(&tls->own_key);
     mbedtls_ctr_drbg_free(&tls->drbg);
     mbedtls_entropy_free(&tls->entropy);
+    mbedtls_ssl_session_free(&tls->session); /* zeroises the secrets */
+    tls->session_held = 0;
+    tls->new_session_available = 0;
     tls->lower = NULL;
     tls->handshake_done = 0;
 }

@@ -32,7 +32,43 @@ typedef struct kl_tls_config {
     int tls13_only;            /* 1: TLS 1.3 only; 0: 1.2 and 1.3 */
     const char *alpn;          /* e.g. "xmpp-client" for direct TLS, or NULL; not
                                 * copied: must outlive the session */
+    /* Session resumption: a blob that kl_tls_session_save() wrote on an
+     * earlier connection to the same server_name, or NULL. Read during
+     * kl_tls_setup only (not kept). A blob that is corrupt, for another
+     * server name, for other trust anchors, from an unverified session
+     * while verification is on, for TLS 1.2 while tls13_only, or from
+     * another mbedTLS build is not offered: the handshake is a full one
+     * (with full certificate verification) and tls->session_note says why.
+     * Never an error of its own. */
+    const uint8_t *session;
+    size_t session_len;
 } kl_tls_config_t;
+
+/* Largest blob kl_tls_session_save writes and kl_tls_setup accepts. What
+ * fills it: TLS 1.3, ~100 bytes + the server's ticket (OpenSSL 3.0: ~250
+ * bytes in all); TLS 1.2, ~150 bytes + the ticket + the server's leaf
+ * certificate in DER (mbedTLS keeps it with MBEDTLS_SSL_KEEP_PEER_CERTIFICATE):
+ * ~1 KB with a P-256 certificate, up to ~2.5 KB with RSA-4096 chains' leaf.
+ * A larger session is not saved (KL_ERR_TOO_LARGE), never truncated. */
+#ifndef KL_TLS_SESSION_MAX
+#define KL_TLS_SESSION_MAX 3072
+#endif
+
+/* The blob's layout (all integers big-endian), for a cache that wants to
+ * look inside; treat it as opaque otherwise:
+ *   0  4  magic "KLS1"
+ *   4  2  TLS version (0x0303 = 1.2, 0x0304 = 1.3)
+ *   6  1  flags: bit 0 = the server certificate was verified
+ *   7  1  name length N (the server_name the session belongs to)
+ *   8  8  first 8 bytes of SHA-256 over the trust anchors' DER
+ *  16  2  length M of mbedTLS's own serialisation (mbedtls_ssl_session_save)
+ *  18  N  server name, no NUL
+ *  ..  M  mbedTLS session
+ *  .. 16  first 16 bytes of SHA-256 over everything before (corruption
+ *         check, not authentication: the blob holds a resumption secret
+ *         and must be stored as privately as a key) */
+#define KL_TLS_SESSION_HDR 18
+#define KL_TLS_SESSION_DIGEST 16
 
 /* The caller allocates it and must not move it between kl_tls_setup and
  * kl_tls_free (mbedTLS keeps pointers into it). Fields below `lower` are
@@ -57,7 +93,19 @@ typedef struct kl_tls {
     unsigned round_trips;      /* times the handshake waited for the peer after writing */
     int wrote_since_read;      /* internal: for round_trips */
     size_t write_pending;      /* internal: plaintext bytes mbedTLS holds from a send that returned 0 */
-    unsigned tickets_received; /* TLS 1.3 NewSessionTickets seen (not saved yet) */
+    unsigned tickets_received; /* TLS 1.3 NewSessionTickets received */
+    /* Resumption (read-only for the caller): */
+    int session_offered;       /* the config's session blob was offered to the server */
+    const char *session_note;  /* static text: why the blob was not offered, or NULL */
+    int cert_received;         /* this handshake received and checked a Certificate */
+    int new_session_available; /* a newer resumable session can be saved now
+                                * (kl_tls_session_save clears it); TLS 1.3: set
+                                * when a ticket arrives during recv, TLS 1.2: at
+                                * the end of the handshake if the server gave a
+                                * ticket or a session id */
+    mbedtls_ssl_session session; /* internal: the newest resumable session */
+    int session_held;          /* internal: `session` holds one */
+    int verify_required;       /* internal */
     unsigned long bytes_in, bytes_out; /* ciphertext through the lower transport */
     /* internal: record framing of the incoming ciphertext, to name an
      * oversize record (KL_ERR_TLS_RECORD_TOO_LARGE) */
@@ -77,7 +125,12 @@ int kl_tls_setup(kl_tls_t *tls, const kl_tls_config_t *cfg, kl_transport_t *lowe
 /* Drive the handshake: 1 = established, 0 = call again when the lower
  * transport is readable/writable, < 0 = KL_ERR_TLS_CERT (reason in
  * kl_tls_error_text), KL_ERR_TLS, KL_ERR_CONN_CLOSED, or the lower
- * transport's own error (KL_ERR_IO …). */
+ * transport's own error (KL_ERR_IO …).
+ * With a session offered (session_offered), mbedTLS pins the ClientHello to
+ * the session's TLS version: a server that moved from 1.3 to 1.2 since then
+ * fails the handshake (KL_ERR_TLS). A server that merely refuses the ticket
+ * gets a full handshake. On any failure with session_offered set, drop the
+ * blob and reconnect once without it. */
 int kl_tls_handshake(kl_tls_t *tls);
 
 /* The session as a kl_transport_t (send/recv of plaintext). Either call
@@ -87,6 +140,25 @@ int kl_tls_handshake(kl_tls_t *tls);
  * A send that returned 0 must be repeated with the same leading bytes
  * (mbedTLS has already encrypted them; len may be larger the second time). */
 kl_transport_t *kl_tls_transport(kl_tls_t *tls);
+
+/* Writes the newest resumable session (see new_session_available) into
+ * buf as a blob for kl_tls_config_t.session, sets *len and clears
+ * new_session_available. Can be called again (same blob until a newer
+ * ticket arrives). Returns KL_OK; KL_ERR_STATE if there is nothing to save
+ * (no ticket or session id yet; Prosody 0.12's TLS 1.2 gives neither);
+ * KL_ERR_TOO_LARGE if cap is too small (*len = the size needed; the
+ * session stays available); KL_ERR_ARG for NULL arguments.
+ * TLS 1.3 tickets arrive after the handshake, with the first records the
+ * server sends (OpenSSL sends two right away; a server may send none): save
+ * when new_session_available turns 1 during recv, e.g. once the stream
+ * features arrived. Each new ticket replaces the previous one: single use
+ * is the server's business, the newest is the best to keep. */
+int kl_tls_session_save(kl_tls_t *tls, uint8_t *buf, size_t cap, size_t *len);
+
+/* 1 if the finished handshake resumed the offered session: no Certificate
+ * was sent by the server (TLS 1.3: the PSK was accepted; TLS 1.2: the
+ * abbreviated handshake), 0 otherwise (also before the handshake is done). */
+int kl_tls_resumed(const kl_tls_t *tls);
 
 /* Send close_notify (best effort). */
 void kl_tls_close(kl_tls_t *tls);
