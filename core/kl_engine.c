@@ -47,7 +47,8 @@ enum {
     FL_SENT_CLOSE = 1u << 7,
     FL_SENT_SESSION = 1u << 8,
     FL_AUTH_RETRY = 1u << 9,   /* the mechanism we pipelined is not on offer */
-    FL_SCRAM_FINAL = 1u << 10  /* SCRAM client-final sent */
+    FL_SCRAM_FINAL = 1u << 10, /* SCRAM client-final sent */
+    FL_REPORT_CLOSED = 1u << 11 /* closed while TLS was starting: KL_EV_CLOSED owed */
 };
 
 enum { /* c->feat */
@@ -925,6 +926,8 @@ static int first_child(kl_client_t *c, kl_slice_t raw, size_t pos, kl_xml_token_
 static void auto_reply(kl_client_t *c, const kl_stanza_t *st, int disco)
 {
     kl_xw_t w;
+    if (c->flags & FL_SENT_CLOSE)
+        return; /* nothing may follow our </stream:stream> (RFC 6120 4.4) */
     out_begin(c, &w);
     kl_xw_start(&w, "iq");
     kl_xw_attr(&w, "type", "result");
@@ -949,6 +952,8 @@ static void auto_reply(kl_client_t *c, const kl_stanza_t *st, int disco)
 static void auto_error(kl_client_t *c, const kl_stanza_t *st)
 {
     kl_xw_t w;
+    if (c->flags & FL_SENT_CLOSE)
+        return;
     out_begin(c, &w);
     kl_xw_start(&w, "iq");
     kl_xw_attr(&w, "type", "error");
@@ -1365,6 +1370,12 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
     memset(ev, 0, sizeof *ev);
     ev->condition = "";
     c->now = now_ms;
+    if (c->flags & FL_REPORT_CLOSED) {
+        c->flags &= (uint16_t)~FL_REPORT_CLOSED;
+        ev->type = KL_EV_CLOSED;
+        ev->status = KL_OK;
+        return 1;
+    }
     if (c->state == ST_INIT || c->state == ST_DONE || c->state == ST_TLS_WAIT)
         goto wait;
     if ((r = check_timers(c, ev)) != 0)
@@ -1662,8 +1673,10 @@ int kl_client_close(kl_client_t *c)
     if (c->state == ST_DONE || c->state == ST_INIT || (c->flags & FL_SENT_CLOSE))
         return KL_ERR_STATE;
     if (c->state == ST_TLS_WAIT) {
+        /* no stream to close yet: just report it */
         c->state = ST_DONE;
         c->final_status = KL_OK;
+        c->flags |= FL_REPORT_CLOSED;
         return KL_OK;
     }
     out_begin(c, &w);

@@ -220,7 +220,8 @@ int kl_send_message_from(kl_client_t *c, const char *from, const char *to, const
 int kl_send_presence(kl_client_t *c, const char *to, const char *type, const char *status);
 /* IQ request with a child payload (well-formed XML, caller vouches).
  * *id_out receives the id reported in KL_EV_IQ_RESULT / KL_EV_IQ_TIMEOUT.
- * timeout_ms 0 = cfg.iq_timeout_ms. */
+ * timeout_ms 0 = cfg.iq_timeout_ms, counted from the time given to the
+ * last kl_engine_poll(). */
 int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *payload_xml,
                uint32_t timeout_ms, uint16_t *id_out);
 /* Roster get (RFC 6121), with the cached roster version (XEP-0237) when the

@@ -321,6 +321,25 @@ static void test_large_stanza_streams(void)
     KT_CHECK(strstr(log_, "[stanza message after]") != NULL);
 }
 
+static void test_close_during_tls(void)
+{
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS PROCEED, 0);
+    KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+    pump();
+    KT_CHECK_STR(log_, "[starttls][closed 0]");
+}
+
+static void test_nothing_after_close(void)
+{
+    online();
+    KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+    feed("<iq type='get' id='p1' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+         "<iq type='set' id='v1' from='localhost'><query xmlns='jabber:iq:version'/></iq></stream:stream>", 0);
+    KT_CHECK_STR(out, "</stream:stream>");
+    KT_CHECK_STR(log_, "[closed 0]");
+}
+
 static void test_close(void)
 {
     online();
@@ -485,6 +504,8 @@ int main(void)
     KT_RUN(test_iq_roundtrip_and_timeout);
     KT_RUN(test_large_stanza_streams);
     KT_RUN(test_close);
+    KT_RUN(test_close_during_tls);
+    KT_RUN(test_nothing_after_close);
     KT_RUN(test_no_starttls_never_sends_password);
     KT_RUN(test_bytes_after_proceed);
     KT_RUN(test_starttls_failure);
