@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "kinglet/kinglet.h"
+#include "kl_crypto_mbedtls.h"
 #include "kl_lwip.h"
 #include "kl_sim_arena.h"
 #include "kl_sim_link.h"
@@ -289,6 +290,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "kinglet-sim: --pipelining %s is not available (off|safe)\n", mode);
         return 2;
     }
+    /* SCRAM hooks over mbedTLS; mbedTLS allocates from the arena, so it comes first. */
+    kl_sim_arena_init();
+    {
+        static kl_crypto_mbedtls_t crypto;
+        if (kl_crypto_mbedtls_init(&crypto) == 0)
+            cfg.crypto = &crypto.table; /* SCRAM when PLAIN is not offered or not allowed */
+    }
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
         fprintf(stderr, "kinglet-sim: bad --jid '%s': %s\n", jid, kl_strerror(st));
         return 2;
@@ -310,7 +318,6 @@ int main(int argc, char **argv)
     t0 = sys_now();
     t_end = t0 + (uint32_t)timeout_s * 1000u;
     lwip_init();
-    kl_sim_arena_init();
     memset(&lc, 0, sizeof lc);
     lc.static_ip = static_ip;
     lc.delay_ms = (uint32_t)delay;
@@ -335,7 +342,8 @@ int main(int argc, char **argv)
         char a[16], g[16];
         ip4addr_ntoa_r(netif_ip4_addr(&link_.netif), a, sizeof a);
         ip4addr_ntoa_r(netif_ip4_gw(&link_.netif), g, sizeof g);
-        fprintf(stderr, "  ---- device up: %s/24 gw %s (%s, %u ms); link delay %ld ms each way\n", a, g,
+        fprintf(stderr, "  ---- device up: %s/24, gateway %s (%s, %u ms); link delay %ld ms each way\n", a,
+                ip4_addr_isany(netif_ip4_gw(&link_.netif)) ? "none (restricted slirp; the server is on-link)" : g,
                 static_ip ? "static" : "DHCP from slirp", (unsigned)(sys_now() - t0), delay);
     }
 
