@@ -1,7 +1,7 @@
 # kinglet — text/data/bss per module of a firmware image, from its GNU ld
 # map file (arm-none-eabi-gcc -Wl,-Map=...). Used by `make size`.
 #   awk -f examples/firmware/map_sizes.awk build/firmware/netcheck.map
-# Modules: core/<file>, port/mps2, app, lwIP, mbedTLS, libc, libgcc, and the
+# Modules: core/<file>, port/mps2, port/lwip, port/mbedtls, app, lwIP, mbedTLS, libc, libgcc, and the
 # stack (a .stack section of the linker script). Only sections that take
 # flash or RAM are counted (.text/.rodata/.ARM.* -> text, .data, .bss).
 # Input sizes are before string merging and without alignment fill, so the
@@ -20,7 +20,9 @@ function hex(s,   i, c, v) {
 }
 function module(f) {
     if (f ~ /\/core\/[^\/]*\.o$/) { sub(/.*\/core\//, "core/", f); sub(/\.o$/, "", f); return f }
-    if (f ~ /\/board\// || f ~ /\/port\//) return "port/mps2"
+    if (f ~ /\/board\//) return "port/mps2"
+    if (f ~ /\/port\/kl_lwip/) return "port/lwip"
+    if (f ~ /\/port\//) return "port/mbedtls"
     if (f ~ /\/examples\//) return "app"
     if (f ~ /liblwip\.a/) return "lwIP"
     if (f ~ /libmbed[a-z0-9]*\.a/) return "mbedTLS"
@@ -60,8 +62,8 @@ END {
     # core files first, then the rest in a fixed order
     nk = 0
     for (i = 1; i <= n; i++) if (order[i] ~ /^core\//) list[++nk] = order[i]
-    split("port/mps2 app lwIP mbedTLS libc libgcc other", rest, " ")
-    for (j = 1; j <= 7; j++) if (rest[j] in seen) list[++nk] = rest[j]
+    split("port/mps2 port/lwip port/mbedtls app lwIP mbedTLS libc libgcc other", rest, " ")
+    for (j = 1; j <= 9; j++) if (rest[j] in seen) list[++nk] = rest[j]
     for (i = 1; i <= nk; i++) {
         m = list[i]
         printf "%-16s %7d %6d %6d\n", m, sz[m, "text"], sz[m, "data"], sz[m, "bss"]

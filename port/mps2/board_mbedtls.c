@@ -29,6 +29,12 @@ void board_mbedtls_free_none(void *p)
     (void)p;
 }
 
+void board_mbedtls_exit(int code)
+{
+    board_printf("mbedTLS: fatal error (arena corrupted?), exit %d\n", code);
+    board_exit(code == 0 ? 1 : code);
+}
+
 void board_mbedtls_init(void)
 {
     mbedtls_memory_buffer_alloc_init(arena, sizeof arena);

@@ -45,6 +45,11 @@ void board_mbedtls_free_none(void *p);
 #define MBEDTLS_PLATFORM_STD_CALLOC board_mbedtls_calloc_none
 #define MBEDTLS_PLATFORM_STD_FREE board_mbedtls_free_none
 
+/* The allocator's integrity check calls exit(): the board's instead of
+ * newlib's (which would bring atexit machinery along). */
+void board_mbedtls_exit(int code);
+#define MBEDTLS_PLATFORM_EXIT_MACRO board_mbedtls_exit
+
 /* ---- entropy: the board's hook --------------------------------------------- */
 #define MBEDTLS_NO_PLATFORM_ENTROPY
 #define MBEDTLS_ENTROPY_HARDWARE_ALT
