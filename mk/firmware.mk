@@ -46,6 +46,13 @@ FW_MBEDTLS_CFLAGS := -Iinclude -Iport/mbedtls -I$(FW_BOARD) -I$(FW_MBEDTLS_DIR)/
 FW_LDFLAGS := $(FW_CPU) -nostartfiles -specs=nano.specs -Wl,--gc-sections \
 	-T $(FW_BOARD)/mps2.ld -Wl,--defsym=__stack_size=$(FW_STACK_SIZE) -Wl,--no-warn-rwx-segments
 
+# Relink when the link flags change (FW_STACK_SIZE=...).
+FW_LD_STAMP := $(FW_BUILD)/ldflags
+ifneq ($(file <$(FW_LD_STAMP)),$(FW_LDFLAGS))
+$(shell mkdir -p $(FW_BUILD))
+$(file >$(FW_LD_STAMP),$(FW_LDFLAGS))
+endif
+
 # ---- kinglet core, the board, lwIP ---------------------------------------------
 FW_CORE_OBJ := $(patsubst core/%.c,$(FW_BUILD)/core/%.o,$(CORE_SRC))
 FW_BOARD_SRC := $(FW_BOARD)/startup.c $(FW_BOARD)/board.c $(FW_BOARD)/syscalls.c $(FW_BOARD)/lan9118.c
@@ -103,7 +110,7 @@ $(FW_NETCHECK_OBJ): examples/firmware/netcheck.c $(FW_HDRS) $(FW_BOARD)/lwipopts
 
 # Core objects are linked whole (not from an archive): --gc-sections keeps
 # what the image uses, and the map shows every core file.
-$(FW_NETCHECK): $(FW_NETCHECK_OBJ) $(FW_BOARD_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) $(FW_BOARD)/mps2.ld
+$(FW_NETCHECK): $(FW_NETCHECK_OBJ) $(FW_BOARD_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) $(FW_BOARD)/mps2.ld $(FW_LD_STAMP)
 	@echo "LD $@"
 	@$(FW_CC) $(FW_LDFLAGS) -Wl,-Map=$(FW_BUILD)/netcheck.map $(FW_NETCHECK_OBJ) $(FW_BOARD_OBJ) \
 	  $(FW_CORE_OBJ) $(FW_LWIP_LIB) -o $@
@@ -195,7 +202,7 @@ $(FW_BUILD)/examples/tlscheck.o: examples/firmware/tlscheck.c $(FW_TLSCHECK_PKI)
 	@$(FW_CC) $(FW_CFLAGS) $(FW_MBEDTLS_CFLAGS) -I$(FW_TLSCHECK_PKI) -c $< -o $@
 
 $(FW_TLSCHECK): $(FW_BUILD)/examples/tlscheck.o $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) \
-		$(FW_MBEDTLS_LIBS) $(FW_BOARD)/mps2.ld
+		$(FW_MBEDTLS_LIBS) $(FW_BOARD)/mps2.ld $(FW_LD_STAMP)
 	@echo "LD $@"
 	@$(FW_CC) $(FW_LDFLAGS) -Wl,-Map=$(FW_BUILD)/tlscheck.map $(FW_BUILD)/examples/tlscheck.o \
 	  $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) \
