@@ -31,7 +31,7 @@
 
 /* Character classes, one bit per question the scanners ask. */
 #define C_TXT 0x01  /* stops a text scan: < & > CR, forbidden controls, non-ASCII */
-#define C_ATT 0x02  /* stops an attribute value scan: < & ' ", controls, non-ASCII */
+#define C_ATT 0x02  /* stops an attribute value scan: < & ' ", controls (TAB LF CR too), non-ASCII */
 #define C_CD 0x04   /* stops a CDATA scan: ] CR, controls, non-ASCII */
 #define C_NS 0x08   /* ASCII name start (':' handled apart) */
 #define C_NC 0x10   /* ASCII name char (':' handled apart) */
@@ -40,7 +40,7 @@
 #define C_DECA 0x80 /* needs work when decoding an attribute: & CR TAB LF */
 
 static const uint8_t cls[256] = {
-    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0xa0, 0xa0, 0x07, 0x07, 0xe5, 0x07, 0x07,
+    0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0xa2, 0xa2, 0x07, 0x07, 0xe7, 0x07, 0x07,
     0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
     0x20, 0x00, 0x02, 0x00, 0x00, 0x00, 0xc3, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x10, 0x00,
     0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00,
@@ -79,18 +79,22 @@ static word_t load_word(const uint8_t *p)
     return v;
 }
 
-/* Any byte that stops a text scan: controls, non-ASCII, < & > */
+/* Any byte that stops a text scan: controls, non-ASCII, < & >.
+ * Non-ASCII bytes stop it anyway (v is or-ed in), which makes the "& ~x"
+ * half of the has-zero trick unnecessary: for a byte x < 0x80, x - 1 has
+ * the high bit set only if x is 0, or if a borrow came from a byte below
+ * that was itself a hit. '<' and '>' differ only in bit 1. */
+#define W_EQ_ASCII(v, c) (((v) ^ (W_ONES * (c))) - W_ONES)
 static int word_text_special(word_t v)
 {
-    return ((v | W_HAS_LESS(v, 0x20) | W_HAS_BYTE(v, '<') | W_HAS_BYTE(v, '&') | W_HAS_BYTE(v, '>')) &
-            W_HIGH) != 0;
+    return ((v | (v - W_ONES * 0x20) | W_EQ_ASCII(v | (W_ONES * 2), '>') | W_EQ_ASCII(v, '&')) & W_HIGH) != 0;
 }
 
-/* ... an attribute value scan: controls, non-ASCII, < & ' " */
+/* ... an attribute value scan: controls, non-ASCII, < & ' " ('&' and '\''
+ * differ only in bit 0) */
 static int word_attr_special(word_t v)
 {
-    return ((v | W_HAS_LESS(v, 0x20) | W_HAS_BYTE(v, '<') | W_HAS_BYTE(v, '&') | W_HAS_BYTE(v, '\'') |
-             W_HAS_BYTE(v, '"')) &
+    return ((v | (v - W_ONES * 0x20) | W_EQ_ASCII(v, '<') | W_EQ_ASCII(v | W_ONES, '\'') | W_EQ_ASCII(v, '"')) &
             W_HIGH) != 0;
 }
 
@@ -230,15 +234,28 @@ static int match_entity(const uint8_t *p, size_t avail, uint32_t *out)
     case 'a':
         if (avail < 3)
             return 0;
-        lit = p[2] == 'p' ? "apos;" : "amp;";
-        ch = p[2] == 'p' ? '\'' : '&';
+        if (p[2] == 'p') {
+            lit = "apos;";
+            ch = '\'';
+            n = 5;
+        } else {
+            lit = "amp;";
+            ch = '&';
+            n = 4;
+        }
         break;
-    case 'l': lit = "lt;"; ch = '<'; break;
-    case 'g': lit = "gt;"; ch = '>'; break;
-    case 'q': lit = "quot;"; ch = '"'; break;
+    case 'l': lit = "lt;"; ch = '<'; n = 3; break;
+    case 'g': lit = "gt;"; ch = '>'; n = 3; break;
+    case 'q': lit = "quot;"; ch = '"'; n = 5; break;
     default: return KL_ERR_XML_ENTITY;
     }
-    n = strlen(lit);
+    if (avail > n) {
+        /* the whole reference is there: compare at once */
+        if (!bytes_eq(p + 1, (const uint8_t *)lit, n))
+            return KL_ERR_XML_ENTITY;
+        *out = ch;
+        return (int)n + 1;
+    }
     for (i = 0; i < n; i++) {
         if (1 + i >= avail)
             return 0;
@@ -311,8 +328,10 @@ static unsigned brackets_before(const uint8_t *s, const uint8_t *p, unsigned car
 }
 
 /* Character data from s up to '<' or the last byte that is safe to hand
- * out. Sets *stop; returns 0 or an error. */
-static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, const uint8_t **stop)
+ * out. Sets *stop; returns 0 or an error. Clears *plain if the bytes
+ * handed out hold a reference or a CR. */
+static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, const uint8_t **stop,
+                         uint8_t *plain)
 {
     const uint8_t *p = s;
     for (;;) {
@@ -347,7 +366,12 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
             break;
         if (c >= 0x80) {
             uint32_t cp;
-            int n = utf8_char(p, end, &cp);
+            int n;
+            if (c >= 0xC2 && c < 0xE0 && end - p >= 2 && (p[1] & 0xC0) == 0x80) {
+                p += 2; /* U+0080..U+07FF: always a Char */
+                continue;
+            }
+            n = utf8_char(p, end, &cp);
             if (n > 0) {
                 p += n;
                 continue;
@@ -362,6 +386,7 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
             int n = scan_ref(p, end, &cp);
             if (n > 0) {
                 p += n;
+                *plain = 0;
                 continue;
             }
             if (n == 0)
@@ -381,6 +406,7 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
             if (p + 1 == end)
                 break; /* CR LF must reach the decoder together */
             p++;
+            *plain = 0;
             continue;
         }
         *stop = p;
@@ -392,7 +418,8 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
 
 /* CDATA content from s: sets *stop to the end of the safe part and *term to
  * 1 if "]]>" begins there. */
-static int scan_cdata_raw(const uint8_t *s, const uint8_t *end, const uint8_t **stop, int *term)
+static int scan_cdata_raw(const uint8_t *s, const uint8_t *end, const uint8_t **stop, int *term,
+                          uint8_t *plain)
 {
     const uint8_t *p = s;
     *term = 0;
@@ -434,6 +461,7 @@ static int scan_cdata_raw(const uint8_t *s, const uint8_t *end, const uint8_t **
             if (p + 1 == end)
                 break;
             p++;
+            *plain = 0;
             continue;
         }
         *stop = p;
@@ -445,19 +473,21 @@ static int scan_cdata_raw(const uint8_t *s, const uint8_t *end, const uint8_t **
 
 /* Text before a bad byte is still handed out, and the error comes with the
  * next call: the caller sees the same text however the input was split. */
-static int scan_text(const uint8_t *s, const uint8_t *end, unsigned carry, const uint8_t **stop)
+static int scan_text(const uint8_t *s, const uint8_t *end, unsigned carry, const uint8_t **stop,
+                     uint8_t *plain)
 {
     int r;
     *stop = s;
-    r = scan_text_raw(s, end, carry, stop);
+    r = scan_text_raw(s, end, carry, stop, plain);
     return r && *stop > s ? 0 : r;
 }
 
-static int scan_cdata(const uint8_t *s, const uint8_t *end, const uint8_t **stop, int *term)
+static int scan_cdata(const uint8_t *s, const uint8_t *end, const uint8_t **stop, int *term,
+                      uint8_t *plain)
 {
     int r;
     *stop = s;
-    r = scan_cdata_raw(s, end, stop, term);
+    r = scan_cdata_raw(s, end, stop, term, plain);
     return r && *stop > s ? 0 : r;
 }
 
@@ -470,6 +500,26 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
     int r, at_start = 1;
 
     *colon = 0;
+    /* fast path: an ASCII name, at most one colon, ended by an ASCII byte */
+    lim = end - s > KL_XML_MAX_NAME ? s + KL_XML_MAX_NAME : end;
+    if (p < end && (cls[*p] & C_NS)) {
+        const uint8_t *q = p + 1;
+        for (;;) {
+            while (q < lim && (cls[*q] & C_NC))
+                q++;
+            if (q == lim || *q >= 0x80)
+                break; /* the general path decides */
+            if (*q != ':') {
+                *n = (size_t)(q - s);
+                return 0;
+            }
+            if (*colon || q + 1 == lim || !(cls[q[1]] & C_NS))
+                break;
+            *colon = (size_t)(q - s);
+            q += 2;
+        }
+        *colon = 0;
+    }
     for (;;) {
         /* bounded so an over-long name is reported, not scanned forever */
         lim = end - s > KL_XML_MAX_NAME + 1 ? s + KL_XML_MAX_NAME + 1 : end;
@@ -534,8 +584,9 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
 }
 
 /* Attribute value after its opening quote q at s; sets *close to the
- * closing quote. */
-static int scan_attr_value(const uint8_t *s, const uint8_t *end, uint8_t q, const uint8_t **close)
+ * closing quote. Clears *plain if it holds a reference, TAB, LF or CR. */
+static int scan_attr_value(const uint8_t *s, const uint8_t *end, uint8_t q, const uint8_t **close,
+                           uint8_t *plain)
 {
     const uint8_t *p = s;
     /* bounded so an over-long value is reported, not scanned forever */
@@ -566,6 +617,7 @@ static int scan_attr_value(const uint8_t *s, const uint8_t *end, uint8_t q, cons
             int n = scan_ref(p, end, &cp);
             if (n > 0) {
                 p += n;
+                *plain = 0;
                 continue;
             }
             return n == 0 ? MORE : n;
@@ -578,6 +630,11 @@ static int scan_attr_value(const uint8_t *s, const uint8_t *end, uint8_t q, cons
                 continue;
             }
             return n == 0 ? MORE : KL_ERR_XML_UTF8;
+        }
+        if (c == '\t' || c == '\n' || c == '\r') {
+            p++;
+            *plain = 0;
+            continue;
         }
         return KL_ERR_XML_UTF8;
     }
@@ -795,6 +852,8 @@ static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, const attr_tab
         check_ns = ac && !is_xmlns(an, &plen);
         if (check_ns && !ns_lookup(x, d, an.p, ac, &aoff, &alen))
             return KL_ERR_XML_NAMESPACE;
+        if (at->rec && !check_ns)
+            continue; /* its qualified name was compared above */
         for (i = 0; i < j; i++) {
             kl_slice_t bn, bv;
             size_t bc, boff, blen;
@@ -833,6 +892,7 @@ static int parse_start(kl_xml_t *x, const uint8_t *buf, size_t len, size_t i, si
     attr_tab_t at;
 
     at.base = buf + i;
+    tok->plain = 1;
     at.n = 0;
     at.rec = 1;
     at.xmlns = at.prefixed = 0;
@@ -879,7 +939,7 @@ static int parse_start(kl_xml_t *x, const uint8_t *buf, size_t len, size_t i, si
             return MORE;
         if (*p != '\'' && *p != '"')
             return KL_ERR_XML_SYNTAX;
-        r = scan_attr_value(p + 1, end, *p, &close);
+        r = scan_attr_value(p + 1, end, *p, &close, &tok->plain);
         if (r)
             return r;
         if (at.n < ATTR_REC && (size_t)(p + 1 - at.base) <= 0xFFFF) {
@@ -1111,7 +1171,8 @@ static int next_token(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consu
         if (flags & F_CDATA) {
             const uint8_t *stop;
             int term;
-            r = scan_cdata(buf + i, end, &stop, &term);
+            tok->plain = 1;
+            r = scan_cdata(buf + i, end, &stop, &term, &tok->plain);
             if (r)
                 return r;
             if (stop > buf + i) {
@@ -1149,7 +1210,8 @@ static int next_token(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consu
             return KL_XML_NEED_MORE;
         } else if (buf[i] != '<') {
             const uint8_t *stop;
-            r = scan_text(buf + i, end, brk, &stop);
+            tok->plain = 1;
+            r = scan_text(buf + i, end, brk, &stop, &tok->plain);
             if (r)
                 return r;
             if (stop == buf + i)
@@ -1249,18 +1311,25 @@ int kl_xml_attr_next(kl_slice_t attrs, size_t *pos, kl_slice_t *name, kl_slice_t
         return 0;
     p = attrs.p + *pos;
     end = attrs.p + attrs.len;
-    p = skip_ws(p, end);
+    while (cls[*p] & C_WS)
+        if (++p == end)
+            return 0;
     n = p;
-    while (p < end && *p != '=' && !(cls[*p] & C_WS))
-        p++;
+    while (*p != '=' && !(cls[*p] & C_WS))
+        if (++p == end)
+            return 0;
     if (p == n)
         return 0;
     name->p = n;
     name->len = (size_t)(p - n);
-    p = skip_ws(p, end);
-    if (p == end || *p != '=')
-        return 0;
-    p = skip_ws(p + 1, end);
+    if (*p != '=') {
+        p = skip_ws(p, end);
+        if (p == end || *p != '=')
+            return 0;
+    }
+    p++;
+    if (p < end && (cls[*p] & C_WS))
+        p = skip_ws(p, end);
     if (p == end || (*p != '\'' && *p != '"'))
         return 0;
     v = p + 1;
@@ -1324,6 +1393,7 @@ static int decode_unit(const uint8_t **pp, const uint8_t *end, int mode, uint8_t
 int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap)
 {
     const uint8_t *p = raw.p, *end;
+    const uint8_t *cr = NULL;
     uint8_t mask = cdata == KL_XML_RAW_ATTR ? C_DECA : C_DEC;
     size_t o = 0;
     if (!p || raw.len == 0)
@@ -1341,14 +1411,27 @@ int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap)
             q = memchr(p, '\r', (size_t)(end - p));
             if (!q)
                 q = end;
+        } else if (mask == C_DEC) {
+            /* text: runs up to the next '&' or CR (the CR found once) */
+            if (!cr || cr < p) {
+                cr = memchr(p, '\r', (size_t)(end - p));
+                if (!cr)
+                    cr = end;
+            }
+            q = memchr(p, '&', (size_t)(cr - p));
+            if (!q)
+                q = cr;
         } else {
-            /* words with no '&' and no control byte (CR; TAB LF for attributes) */
-            while ((size_t)(end - q) >= sizeof(word_t)) {
-                word_t v = load_word(q);
+            /* attribute: copy words with no '&' and no TAB LF CR as they are scanned */
+            while ((size_t)(end - p) >= sizeof(word_t) && cap - o >= sizeof(word_t)) {
+                word_t v = load_word(p);
                 if ((W_HAS_BYTE(v, '&') | W_HAS_LESS(v, 0x0E)) & W_HIGH)
                     break;
-                q += sizeof(word_t);
+                memcpy(out + o, &v, sizeof v);
+                o += sizeof v;
+                p += sizeof v;
             }
+            q = p;
             while (q < end && !(cls[*q] & mask))
                 q++;
         }

@@ -1,5 +1,9 @@
 /* XML tokenizer API details and the writer (golden token dumps are in
  * test_xml_golden.c). */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kinglet/kl_xml.h"
@@ -460,11 +464,152 @@ static void test_roundtrip(void)
     KT_CHECK_EQ(kl_xml_next(&x, buf + off, w.len - off, &n, &t), KL_XML_END);
 }
 
+/* tok.plain: the raw slice is the decoded form */
+static void test_plain(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(t.plain, 1); /* no attributes */
+    KT_CHECK_EQ(kl_xml_next(&x, S("<b x='1' y=\"caf\xC3\xA9 ok\" z=''/>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(t.plain, 1);
+    KT_CHECK_EQ(kl_xml_next(&x, S(""), &n, &t), KL_XML_END);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<b x='1' y='a&amp;b'/>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(t.plain, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S(""), &n, &t), KL_XML_END);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<b y='a\tb'/>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(t.plain, 0); /* attribute normalisation turns TAB LF CR into spaces */
+    KT_CHECK_EQ(kl_xml_next(&x, S(""), &n, &t), KL_XML_END);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<b y='a\nb'/>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(t.plain, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S(""), &n, &t), KL_XML_END);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<b y='a\rb'/>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(t.plain, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S(""), &n, &t), KL_XML_END);
+    /* text: LF and TAB stay, '&' and CR need decoding */
+    KT_CHECK_EQ(kl_xml_next(&x, S("x\ty\n>z\xE2\x82\xAC<"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.plain, 1);
+    KT_CHECK_EQ(kl_xml_next(&x, S("ab&am"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.text.len, 2);
+    KT_CHECK_EQ(t.plain, 1); /* the held-back reference is not in the piece */
+    KT_CHECK_EQ(kl_xml_next(&x, S("&amp;<"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.plain, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S("x\r"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.text.len, 1);
+    KT_CHECK_EQ(t.plain, 1); /* the trailing CR is held back */
+    KT_CHECK_EQ(kl_xml_next(&x, S("\r\ny<"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.plain, 0);
+    /* CDATA: '&' is literal, CR still becomes LF */
+    KT_CHECK_EQ(kl_xml_next(&x, S("<![CDATA[a&b]]>"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.cdata, 1);
+    KT_CHECK_EQ(t.plain, 1);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<![CDATA[a\r\nb]]>"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.plain, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</a>"), &n, &t), KL_XML_END);
+}
+
+/* What plain promises, checked on every golden input fed whole and one
+ * byte at a time: set exactly when decoding would change nothing. */
+static int plain_expected(kl_slice_t raw, int mode)
+{
+    size_t i;
+    for (i = 0; i < raw.len; i++) {
+        uint8_t c = raw.p[i];
+        if (c == '\r' || (c == '&' && mode != KL_XML_RAW_CDATA) ||
+            (mode == KL_XML_RAW_ATTR && (c == '\t' || c == '\n')))
+            return 0;
+    }
+    return 1;
+}
+
+static int decodes_to_itself(kl_slice_t raw, int mode)
+{
+    static uint8_t out[1 << 16];
+    int n = kl_xml_decode(raw, mode, out, sizeof out);
+    return n >= 0 && (size_t)n == raw.len && memcmp(out, raw.p, raw.len) == 0;
+}
+
+/* Returns the number of tokens whose plain flag is wrong. */
+static int plain_run(const uint8_t *in, size_t len, size_t step)
+{
+    static uint8_t buf[1 << 16];
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t have = 0, fed = 0;
+    int bad = 0;
+    kl_xml_init(&x);
+    for (;;) {
+        size_t off = 0, c;
+        int r;
+        size_t k = len - fed < step ? len - fed : step;
+        memcpy(buf + have, in + fed, k);
+        have += k;
+        fed += k;
+        while ((r = kl_xml_next(&x, buf + off, have - off, &c, &t)) > 0) {
+            off += c;
+            if (r == KL_XML_TEXT) {
+                int mode = t.cdata ? KL_XML_RAW_CDATA : KL_XML_RAW_TEXT;
+                if (t.plain != plain_expected(t.text, mode) || (t.plain && !decodes_to_itself(t.text, mode)))
+                    bad++;
+            } else if (r == KL_XML_START) {
+                size_t pos = 0;
+                kl_slice_t an, av;
+                int all = 1;
+                while (kl_xml_attr_next(t.attrs, &pos, &an, &av)) {
+                    all &= plain_expected(av, KL_XML_RAW_ATTR);
+                    if (t.plain && !decodes_to_itself(av, KL_XML_RAW_ATTR))
+                        bad++;
+                }
+                if (t.plain != all)
+                    bad++;
+            }
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+        if (r < 0 || fed == len)
+            return bad;
+    }
+}
+
+static void test_plain_golden(void)
+{
+    DIR *d = opendir("tests/xml");
+    struct dirent *e;
+    int files = 0;
+    KT_CHECK(d != NULL);
+    while (d && (e = readdir(d)) != NULL) {
+        char path[512];
+        static uint8_t in[1 << 15];
+        size_t len, nl = strlen(e->d_name);
+        FILE *f;
+        if (nl < 5 || strcmp(e->d_name + nl - 4, ".xml") != 0)
+            continue;
+        snprintf(path, sizeof path, "tests/xml/%s", e->d_name);
+        f = fopen(path, "rb");
+        if (!f)
+            continue;
+        len = fread(in, 1, sizeof in, f);
+        fclose(f);
+        if (plain_run(in, len, len ? len : 1) != 0 || plain_run(in, len, 1) != 0) {
+            fprintf(stderr, "plain flag wrong for %s\n", e->d_name);
+            KT_CHECK(0);
+        }
+        files++;
+    }
+    if (d)
+        closedir(d);
+    KT_CHECK(files > 100);
+}
+
 int main(void)
 {
     KT_RUN(test_need_more_consumes_nothing);
     KT_RUN(test_text_pieces);
     KT_RUN(test_cdata_pieces);
+    KT_RUN(test_plain);
+    KT_RUN(test_plain_golden);
     KT_RUN(test_empty_element_end);
     KT_RUN(test_sticky_and_reset);
     KT_RUN(test_inner);
