@@ -426,7 +426,8 @@ int main(int argc, char **argv)
             else if (ev.status == KL_ERR_AUTH)
                 fprintf(stderr, "kinglet-sim: authentication failed (%s)\n",
                         ev.condition[0] ? ev.condition : "no condition");
-            else if (sess.last_status == ev.status && sess.error_text[0])
+            else if (sess.last_status == ev.status && sess.error_text[0] &&
+                     strcmp(sess.error_text, kl_strerror(ev.status)) != 0)
                 fprintf(stderr, "kinglet-sim: %s: %s\n", kl_strerror(ev.status), sess.error_text);
             else
                 fprintf(stderr, "kinglet-sim: %s%s%s%s\n", kl_strerror(ev.status),
