@@ -1,0 +1,470 @@
+#!/bin/bash
+# tests/ejabberd/ejabberd.sh — a throwaway, self-contained ejabberd 23.01
+# (Debian package) for interoperability tests; the counterpart of
+# tests/prosody/prosody.sh.
+#
+#   ejabberd.sh start DIR [--debug] [--c2s-port N] [--tls-port N]
+#                         [--http-port N] [--dist-port N]
+#   ejabberd.sh stop DIR
+#
+# Run it inside tests/netns.sh (fixed ports; `start` refuses if one of them
+# already accepts connections). Needs root: ejabberdctl, run as root,
+# switches to the `ejabberd` user (su), so everything ejabberd writes in DIR
+# belongs to that user, and DIR itself is made traversable (o+x).
+#
+# start: creates DIR if needed and everything in it, starts ejabberd in the
+# foreground mode of ejabberdctl as a background process (setsid), waits
+# (30 s max) until every listening port accepts connections, then registers
+# the users that DIR does not have yet with `ejabberdctl register` (20 s max
+# each). On failure prints the log tail, stops what it started and exits
+# non-zero. Reuses an existing CA, certificate and spool (accounts) in DIR.
+#   --debug        loglevel debug (every stanza in DIR/log/ejabberd.log).
+#                  Also KL_EJABBERD_DEBUG=1.
+#   ports (option beats environment beats default), all on 127.0.0.1 only:
+#     --c2s-port  KL_C2S_PORT        5222  c2s, STARTTLS (starttls_required)
+#     --tls-port  KL_C2S_TLS_PORT    5223  c2s direct TLS (XEP-0368, tls: true)
+#     --http-port KL_HTTP_PORT       5280  plain HTTP, BOSH at /bosh
+#     --dist-port KL_EJABBERD_DIST_PORT 5299  Erlang distribution (ejabberdctl
+#                                      talks to the node here; no epmd)
+#   KL_EJABBERD_USERS  extra "user:pass" words to register besides the
+#                      default alice/alicepass, bob/bobpass, carol/carolpass.
+#   Prints "ejabberd: started pid P in DIR" (P: the beam.smp process).
+#
+# stop: SIGTERM to the beam.smp PID in DIR/run/ejabberd.pid (ejabberd shuts
+# down cleanly on it), waits up to 15 s (then SIGKILL), then makes sure every
+# process of the start (the ejabberdctl/su launcher chain, erl_child_setup,
+# recorded by PID in DIR/run/tree.pids) is gone. Never kills by name; refuses
+# if the pidfile's PID is not a beam.smp naming DIR. Exit 0 also when
+# nothing runs.
+#
+# No epmd: ERL_DIST_PORT makes ejabberdctl pass `-erl_epmd_port N
+# -start_epmd false` to the node and to every ctl call, and the node listens
+# for distribution on 127.0.0.1:N only (inet_dist_use_interface). The Erlang
+# cookie is random per DIR and given on the command line, so nothing is
+# written to the ejabberd user's home (/var/lib/ejabberd).
+#
+# Files in DIR:
+#   ca.pem ca.der ca.key   test CA (ECDSA P-256), PEM and DER (root-owned key)
+#   localhost.pem/.key     server cert, SAN DNS:localhost, IP:127.0.0.1
+#                          (ECDSA P-256; ejabberd 23.01's fast_tls serves it
+#                          over TLS 1.3 and 1.2), owned by ejabberd
+#   ejabberd.yml           the config (rewritten at each start)
+#   ejabberdctl.cfg inetrc ejabberdctl's settings (node, dist port, cookie)
+#   spool/                 Mnesia database: accounts, rosters (ejabberd-owned)
+#   log/ejabberd.log       ejabberd's log (error.log, crash dumps beside it)
+#   run/ejabberd.pid       beam.smp's PID (written by ejabberd)
+#   run/launcher.pid       the ejabberdctl process started by `start`
+#   ejabberd.out           stdout/stderr of the node
+#   users                  accounts already registered in spool/
+# Certificates are valid from 2020-01-01 to 2049-12-31.
+#
+# Domain: localhost. Auth: internal, auth_password_format: scram with
+# auth_scram_hash: sha256 (Debian's default format, the usual deployment).
+# ejabberd then offers PLAIN and SCRAM-SHA-256 (plus SCRAM-SHA-256-PLUS over
+# TLS): PLAIN is checked against the stored SCRAM keys, so both a PLAIN and
+# a SCRAM login can be tested, but not SCRAM-SHA-1 (that would need the
+# plain format, which offers PLAIN and SCRAM-SHA-1/-256/-512).
+# No s2s listener, no in-band registration, no shaper (no throttling).
+set -u
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+unset EJABBERD_CONFIG_PATH EJABBERDCTL_CONFIG_PATH ERL_DIST_PORT ERL_EPMD_ADDRESS \
+	ERL_EPMD_PORT ERL_INETRC ERL_LIBS ERL_FLAGS ERL_AFLAGS ERL_ZFLAGS ERL_OPTIONS \
+	EJABBERD_PID_PATH CONTRIB_MODULES_PATH CONTRIB_MODULES_CONF_DIR SPOOL_DIR LOGS_DIR
+
+EJ_USER=ejabberd
+START_WAIT=30   # seconds for the listeners to come up
+STOP_WAIT=15    # seconds for a clean shutdown after SIGTERM
+
+die() { echo "ejabberd.sh: $*" >&2; exit 1; }
+
+usage() { sed -n '6,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+# --- certificates (same CA layout as tests/prosody/prosody.sh) ----------------
+
+ca_config() {
+	# Minimal `openssl ca` setup: it is the only 3.0 command that can set
+	# notBefore in the past.
+	local d=$1
+	mkdir -p "$d/ca.db"
+	[ -f "$d/ca.db/index.txt" ] || : > "$d/ca.db/index.txt"
+	[ -f "$d/ca.db/serial" ] || echo 1000 > "$d/ca.db/serial"
+	cat > "$d/ca.db/ca.cnf" <<EOF
+[ ca ]
+default_ca = kl
+[ kl ]
+dir = $d/ca.db
+database = \$dir/index.txt
+serial = \$dir/serial
+new_certs_dir = \$dir
+default_md = sha256
+policy = anything
+unique_subject = no
+copy_extensions = none
+[ anything ]
+commonName = supplied
+[ leaf ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth,clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = \$ENV::KL_SAN
+[ root ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+EOF
+}
+
+make_ca() {
+	local d=$1
+	[ -f "$d/ca.pem" ] && [ -f "$d/ca.key" ] && return 0
+	ca_config "$d"
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+		-out "$d/ca.key" 2>/dev/null || die "openssl: CA key failed"
+	openssl req -new -key "$d/ca.key" -subj "/CN=kinglet test CA" \
+		-out "$d/ca.csr" || die "openssl: CA request failed"
+	KL_SAN=DNS:unused openssl ca -batch -selfsign -config "$d/ca.db/ca.cnf" \
+		-keyfile "$d/ca.key" -in "$d/ca.csr" -out "$d/ca.pem" -notext \
+		-startdate 20200101000000Z -enddate 20491231235959Z \
+		-extensions root >/dev/null 2>"$d/openssl.err" \
+		|| { cat "$d/openssl.err" >&2; die "openssl: CA certificate failed"; }
+	openssl x509 -in "$d/ca.pem" -outform DER -out "$d/ca.der"
+	chmod 600 "$d/ca.key"
+	rm -f "$d/ca.csr"
+}
+
+# issue DIR NAME SAN
+issue() {
+	local d=$1 name=$2 san=$3
+	[ -f "$d/$name.pem" ] && [ -f "$d/$name.key" ] && return 0
+	ca_config "$d"
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+		-out "$d/$name.key" 2>/dev/null || die "openssl: key for $name failed"
+	local cn=${san#*:}; cn=${cn%%,*}
+	openssl req -new -key "$d/$name.key" -subj "/CN=$cn" -out "$d/$name.csr" \
+		|| die "openssl: request for $name failed"
+	KL_SAN=$san openssl ca -batch -config "$d/ca.db/ca.cnf" -cert "$d/ca.pem" \
+		-keyfile "$d/ca.key" -in "$d/$name.csr" -out "$d/$name.pem" -notext \
+		-startdate 20200101000000Z -enddate 20491231235959Z \
+		-extensions leaf >/dev/null 2>"$d/openssl.err" \
+		|| { cat "$d/openssl.err" >&2; die "openssl: certificate for $name failed"; }
+	rm -f "$d/$name.csr"
+	chmod 600 "$d/$name.key"
+}
+
+# --- helpers ----------------------------------------------------------------
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Alive and not a zombie (PID 1 here may not reap re-parented children).
+pid_alive() {
+	local st
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# The PID and every descendant of it, one per line (walks /proc by PPID).
+pid_tree() {
+	local all kids p
+	all=$(for s in /proc/[0-9]*/stat; do
+		sed -n 's/^\([0-9]*\) .*) [A-Za-z] \([0-9]*\) .*/\1 \2/p' "$s" 2>/dev/null
+	done)
+	kids=$1
+	echo "$1"
+	while [ -n "$kids" ]; do
+		local next=""
+		for p in $kids; do
+			next="$next $(echo "$all" | awk -v pp="$p" '$2==pp{print $1}')"
+		done
+		kids=$(echo $next)
+		[ -n "$kids" ] && echo "$kids" | tr ' ' '\n'
+	done
+}
+
+cmdline() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null; }
+
+# ejabberdctl for DIR's node; never unbounded (each call starts an Erlang VM).
+ectl() {
+	local t=$1; shift
+	timeout -k 2 "$t" ejabberdctl --config-dir "$DIR" --ctl-config "$DIR/ejabberdctl.cfg" \
+		--config "$DIR/ejabberd.yml" --spool "$DIR/spool" --logs "$DIR/log" "$@" </dev/null
+}
+
+show_log() {
+	echo "--- $DIR/ejabberd.out (tail)" >&2
+	grep -v '^$' "$DIR/ejabberd.out" 2>/dev/null | tail -n 15 >&2
+	echo "--- $DIR/log/error.log (head)" >&2
+	head -n 20 "$DIR/log/error.log" 2>/dev/null >&2
+	echo "--- $DIR/log/ejabberd.log (tail)" >&2
+	tail -n 20 "$DIR/log/ejabberd.log" 2>/dev/null >&2
+}
+
+write_config() {
+	local level=info
+	[ "$DEBUG" = 1 ] && level=debug
+	cat > "$DIR/ejabberd.yml" <<EOF
+# Generated by tests/ejabberd/ejabberd.sh; rewritten at every start.
+loglevel: $level
+log_rotate_count: 0
+hide_sensitive_log_data: false
+hosts:
+  - localhost
+certfiles:
+  - "$DIR/localhost.pem"
+  - "$DIR/localhost.key"
+ca_file: "$DIR/ca.pem"
+
+listen:
+  -
+    port: $C2S_PORT
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    max_stanza_size: 262144
+    access: c2s
+    starttls_required: true
+  -
+    port: $TLS_PORT
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    max_stanza_size: 262144
+    access: c2s
+    tls: true
+  -
+    port: $HTTP_PORT
+    ip: "127.0.0.1"
+    module: ejabberd_http
+    request_handlers:
+      /bosh: mod_bosh
+
+auth_method: internal
+auth_password_format: scram
+auth_scram_hash: sha256
+disable_sasl_mechanisms:
+  - "digest-md5"
+  - "x-oauth2"
+s2s_access: none
+
+acl:
+  local:
+    user_regexp: ""
+  loopback:
+    ip:
+      - 127.0.0.0/8
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+api_permissions:
+  "console commands":
+    from:
+      - ejabberd_ctl
+    who: all
+    what: "*"
+
+modules:
+  mod_bosh: {}
+  mod_caps: {}
+  mod_carboncopy: {}
+  mod_disco: {}
+  mod_ping: {}
+  mod_roster:
+    versioning: true
+  mod_stream_mgmt: {}
+  mod_vcard: {}
+  mod_version: {}
+EOF
+	# ejabberdctl sources this; ERL_DIST_PORT = no epmd (see the header).
+	cat > "$DIR/ejabberdctl.cfg" <<EOF
+# Generated by tests/ejabberd/ejabberd.sh; rewritten at every start.
+ERLANG_NODE=ejabberd@localhost
+ERL_DIST_PORT=$DIST_PORT
+ERL_OPTIONS="-setcookie $COOKIE -kernel inet_dist_use_interface {127,0,0,1} -env ERL_CRASH_DUMP_BYTES 0"
+EJABBERD_PID_PATH=$DIR/run/ejabberd.pid
+CONTRIB_MODULES_PATH=$DIR/spool/contrib
+CONTRIB_MODULES_CONF_DIR=$DIR/modules.d
+EJABBERD_BYPASS_WARNINGS=true
+EOF
+	cat > "$DIR/inetrc" <<'EOF'
+{lookup,["file","native"]}.
+{host,{127,0,0,1}, ["localhost"]}.
+EOF
+}
+
+# --- commands ---------------------------------------------------------------
+
+cmd_start() {
+	DEBUG=${KL_EJABBERD_DEBUG:-0}
+	C2S_PORT=${KL_C2S_PORT:-5222}
+	TLS_PORT=${KL_C2S_TLS_PORT:-5223}
+	HTTP_PORT=${KL_HTTP_PORT:-5280}
+	DIST_PORT=${KL_EJABBERD_DIST_PORT:-5299}
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--debug) DEBUG=1 ;;
+		--c2s-port) C2S_PORT=$2; shift ;;
+		--tls-port) TLS_PORT=$2; shift ;;
+		--http-port) HTTP_PORT=$2; shift ;;
+		--dist-port) DIST_PORT=$2; shift ;;
+		*) usage ;;
+		esac
+		shift
+	done
+	[ "$(id -u)" = 0 ] || die "must run as root (ejabberdctl switches to the $EJ_USER user)"
+	command -v ejabberdctl >/dev/null || die "ejabberd is not installed (make deps)"
+	command -v openssl >/dev/null || die "openssl is not installed (make deps)"
+	id "$EJ_USER" >/dev/null 2>&1 || die "no $EJ_USER user (is the ejabberd package installed?)"
+
+	local ports="$C2S_PORT $TLS_PORT $HTTP_PORT" p
+	if [ -f "$DIR/run/ejabberd.pid" ] && pid_alive "$(cat "$DIR/run/ejabberd.pid")"; then
+		die "an ejabberd already runs from $DIR (pid $(cat "$DIR/run/ejabberd.pid")); stop it first"
+	fi
+	for p in $ports $DIST_PORT; do
+		port_open "$p" && die "127.0.0.1:$p already accepts connections (run inside tests/netns.sh)"
+	done
+
+	mkdir -p "$DIR/spool" "$DIR/log" "$DIR/run" "$DIR/modules.d" || die "cannot create $DIR"
+	# The ejabberd user must reach DIR (mktemp -d makes it 0700).
+	chmod o+x "$DIR" || die "cannot make $DIR traversable"
+	make_ca "$DIR"
+	issue "$DIR" localhost "DNS:localhost,IP:127.0.0.1"
+	[ -f "$DIR/cookie" ] || od -An -N12 -tx1 /dev/urandom | tr -d ' \n' > "$DIR/cookie"
+	chmod 600 "$DIR/cookie"
+	COOKIE=kl$(cat "$DIR/cookie")
+	write_config
+	chown -R "$EJ_USER:$EJ_USER" "$DIR/spool" "$DIR/log" "$DIR/run" "$DIR/modules.d" \
+		"$DIR/localhost.pem" "$DIR/localhost.key" "$DIR/ejabberd.yml" \
+		"$DIR/ejabberdctl.cfg" "$DIR/inetrc" || die "chown to $EJ_USER failed"
+	chmod 644 "$DIR/ca.pem"
+	rm -f "$DIR/run/ejabberd.pid" "$DIR/run/launcher.pid" "$DIR/run/tree.pids"
+	: > "$DIR/log/ejabberd.log"; chown "$EJ_USER:$EJ_USER" "$DIR/log/ejabberd.log"
+
+	# setsid: not in the caller's process group, so a ^C in a test script
+	# does not take ejabberd down before `stop` runs.
+	setsid ejabberdctl --config-dir "$DIR" --ctl-config "$DIR/ejabberdctl.cfg" \
+		--config "$DIR/ejabberd.yml" --spool "$DIR/spool" --logs "$DIR/log" \
+		foreground </dev/null >"$DIR/ejabberd.out" 2>&1 &
+	local launcher=$! up="" down why="" i
+	echo "$launcher" > "$DIR/run/launcher.pid"
+	for i in $(seq $((START_WAIT * 10))); do
+		down=""
+		for p in $ports; do
+			case " $up " in *" $p "*) continue ;; esac
+			if port_open "$p"; then up="$up $p"; else down="$down $p"; fi
+		done
+		[ -z "$down" ] && grep -q 'is started in the node' "$DIR/log/ejabberd.log" 2>/dev/null && break
+		if ! pid_alive "$launcher"; then why="ejabberd exited"; break; fi
+		if grep -qE '\[(critical|emergency)\]' "$DIR/log/ejabberd.log" 2>/dev/null; then
+			why="critical errors in the log"; break
+		fi
+		# remember the process tree while it grows (for stop)
+		[ $((i % 10)) = 0 ] && pid_tree "$launcher" > "$DIR/run/tree.pids"
+		sleep 0.1
+	done
+	pid_tree "$launcher" > "$DIR/run/tree.pids"
+	if [ -n "$down" ] || ! grep -q 'is started in the node' "$DIR/log/ejabberd.log" 2>/dev/null; then
+		echo "ejabberd.sh: ejabberd did not come up on 127.0.0.1 port(s)${down:- (log never said started)} (${why:-timeout after $START_WAIT s})" >&2
+		show_log
+		cmd_stop >/dev/null
+		exit 1
+	fi
+	local pid
+	pid=$(cat "$DIR/run/ejabberd.pid" 2>/dev/null)
+	case $pid in
+	''|*[!0-9]*) show_log; cmd_stop >/dev/null; die "ejabberd wrote no pidfile $DIR/run/ejabberd.pid" ;;
+	esac
+
+	# Accounts: registered once per spool, remembered in DIR/users.
+	local u pass
+	touch "$DIR/users"
+	for u in alice:alicepass bob:bobpass carol:carolpass ${KL_EJABBERD_USERS:-}; do
+		pass=${u#*:}; u=${u%%:*}
+		grep -qx "$u" "$DIR/users" && continue
+		if ectl 20 register "$u" localhost "$pass" >"$DIR/ejabberdctl.out" 2>&1 ||
+			grep -q 'already registered' "$DIR/ejabberdctl.out"; then
+			echo "$u" >> "$DIR/users"
+		else
+			cat "$DIR/ejabberdctl.out" >&2
+			show_log
+			cmd_stop >/dev/null
+			die "ejabberdctl register $u failed (or timed out after 20 s)"
+		fi
+	done
+	pid_tree "$launcher" > "$DIR/run/tree.pids"
+	if grep -qE '\[(error|critical)\]' "$DIR/log/ejabberd.log"; then
+		echo "ejabberd.sh: warning: errors in $DIR/log/ejabberd.log:" >&2
+		grep -E '\[(error|critical)\]' "$DIR/log/ejabberd.log" | head -5 >&2
+	fi
+	echo "ejabberd: started pid $pid in $DIR"
+}
+
+cmd_stop() {
+	local pid="" launcher="" tree="" p left
+	[ -f "$DIR/run/ejabberd.pid" ] && pid=$(cat "$DIR/run/ejabberd.pid" 2>/dev/null)
+	[ -f "$DIR/run/launcher.pid" ] && launcher=$(cat "$DIR/run/launcher.pid" 2>/dev/null)
+	[ -f "$DIR/run/tree.pids" ] && tree=$(cat "$DIR/run/tree.pids" 2>/dev/null)
+	case "$pid$launcher$(echo $tree)" in *[!0-9\ ]*) die "bad pid files in $DIR/run" ;; esac
+	if [ -z "$pid$launcher$tree" ]; then
+		echo "ejabberd: not running (no pid files in $DIR/run)"
+		return 0
+	fi
+	# Only PIDs that still are what we started: the recorded tree and the
+	# live trees under the launcher and beam.smp, each either naming DIR on
+	# its command line (ejabberdctl, su, sh, beam.smp) or running as the
+	# ejabberd user (erl_child_setup, memsup, eimp, inet_gethost).
+	local ours="" ej_uid
+	ej_uid=$(id -u "$EJ_USER" 2>/dev/null || echo none)
+	[ -n "$launcher" ] && pid_alive "$launcher" && tree="$tree $(pid_tree "$launcher")"
+	[ -n "$pid" ] && pid_alive "$pid" && tree="$tree $(pid_tree "$pid")"
+	for p in $(echo $pid $launcher $tree | tr ' ' '\n' | sort -un); do
+		pid_alive "$p" || continue
+		if cmdline "$p" | grep -qF -- "$DIR/" ||
+			[ "$(stat -c %u "/proc/$p" 2>/dev/null)" = "$ej_uid" ]; then
+			ours="$ours $p"
+		fi
+	done
+	if [ -n "$pid" ] && pid_alive "$pid"; then
+		cmdline "$pid" | grep -qF -- "-mnesia dir \"$DIR/spool\"" ||
+			die "pid $pid is not the ejabberd of $DIR; not killing it"
+		# SIGTERM: the Erlang VM runs init:stop(), ejabberd stops cleanly.
+		kill -TERM "$pid"
+		for _ in $(seq $((STOP_WAIT * 10))); do pid_alive "$pid" || break; sleep 0.1; done
+		if pid_alive "$pid"; then
+			echo "ejabberd.sh: pid $pid ignored SIGTERM for $STOP_WAIT s; SIGKILL" >&2
+			kill -KILL "$pid"
+		fi
+	fi
+	# The launcher chain (ejabberdctl → su → sh) and erl_child_setup end
+	# with beam.smp; give them 3 s, then SIGTERM/SIGKILL what is left.
+	for _ in $(seq 30); do
+		left=""
+		for p in $ours; do pid_alive "$p" && left="$left $p"; done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	if [ -n "$left" ]; then
+		echo "ejabberd.sh: still alive after ejabberd stopped:$left; SIGTERM" >&2
+		kill -TERM $left 2>/dev/null
+		sleep 1
+		for p in $left; do pid_alive "$p" && kill -KILL "$p" 2>/dev/null; done
+		sleep 0.2
+	fi
+	left=""
+	for p in $ours; do pid_alive "$p" && left="$left $p"; done
+	[ -z "$left" ] || die "still alive:$left"
+	rm -f "$DIR/run/ejabberd.pid" "$DIR/run/launcher.pid" "$DIR/run/tree.pids"
+	echo "ejabberd: stopped pid ${pid:-?} ($(echo $ours | wc -w) processes gone)"
+}
+
+[ $# -ge 2 ] || usage
+cmd=$1 DIR=$2
+shift 2
+case $DIR in /*) ;; *) DIR=$(pwd)/$DIR ;; esac
+DIR=${DIR%/}
+case $cmd in
+start) cmd_start "$@" ;;
+stop) [ $# = 0 ] || usage; cmd_stop ;;
+*) usage ;;
+esac
