@@ -48,7 +48,10 @@ enum {
     FL_SENT_SESSION = 1u << 8,
     FL_AUTH_RETRY = 1u << 9,   /* the mechanism we pipelined is not on offer */
     FL_SCRAM_FINAL = 1u << 10, /* SCRAM client-final sent */
-    FL_REPORT_CLOSED = 1u << 11 /* closed while TLS was starting: KL_EV_CLOSED owed */
+    FL_REPORT_CLOSED = 1u << 11, /* closed while TLS was starting: KL_EV_CLOSED owed */
+    FL_FULL = 1u << 12,          /* XEP-0305 full flights on this connection */
+    FL_EARLY_TLS = 1u << 13,     /* KL_EV_START_TLS (early) owed / TLS started before <proceed/> */
+    FL_SENT_RESTART = 1u << 14   /* the post-auth stream header went with <auth/> */
 };
 
 enum { /* c->feat */
@@ -275,6 +278,12 @@ static int fail(kl_client_t *c, int status, const char *send_error, kl_event_t *
     }
     if (send_error && !c->condition[0])
         set_condition_str(c, send_error);
+    if ((c->flags & FL_FULL) && c->state < ST_ONLINE && c->cfg.cache) {
+        /* the next connect uses safe (security rule 5: a wrong pipelined
+         * assumption ends cleanly and updates the cache) */
+        c->cfg.cache->flags |= KL_CACHE_FULL_FAILED;
+        kl_cache_seal(c->cfg.cache);
+    }
     c->state = ST_DONE;
     c->final_status = status;
     ev->type = KL_EV_ERROR;
@@ -343,6 +352,13 @@ int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
     return KL_OK;
 }
 
+static void w_restart_and_bind(kl_client_t *c, kl_xw_t *w)
+{
+    w_stream_header(c, w);
+    w_bind(c, w);
+    c->flags |= FL_SENT_RESTART | FL_SENT_BIND;
+}
+
 /* The first flight of the stream that runs over TLS. safe: after a
  * verified handshake PLAIN rides with the header, unless the configuration
  * rules PLAIN out. */
@@ -381,6 +397,11 @@ static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
     }
     c->flags |= FL_SENT_AUTH;
     c->sasl_mech = mech;
+    if ((c->flags & FL_FULL) && mech == KL_MECH_PLAIN) {
+        /* full: PLAIN's <auth/> is the final SASL response, so the restart
+         * header and the bind request follow in the same flight. */
+        w_restart_and_bind(c, w);
+    }
     return KL_OK;
 }
 
@@ -417,6 +438,12 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms)
     c->t_connect = now_ms;
     c->neg_deadline = now_ms + KL_NEGOTIATION_TIMEOUT_MS;
     begin_stream(c);
+    /* full only where it was seen to work: the server advertised the
+     * pipelining feature and no full login failed since (or forced). */
+    if (c->cfg.pipelining == KL_PIPELINING_FULL && !c->cfg.s2s &&
+        (c->cfg.force_full ||
+         (c->cfg.cache && (c->cfg.cache->flags & (KL_CACHE_PIPELINING | KL_CACHE_FULL_FAILED)) == KL_CACHE_PIPELINING)))
+        c->flags |= FL_FULL;
     if (c->cfg.direct_tls) {
         /* XEP-0368: the port verified TLS before the stream started. */
         c->flags |= FL_TLS | FL_TLS_VERIFIED;
@@ -435,6 +462,8 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms)
             /* safe: the server must offer STARTTLS anyway (we never fall back). */
             w_starttls(&w);
             c->flags |= FL_SENT_STARTTLS;
+            if (c->flags & FL_FULL)
+                c->flags |= FL_EARLY_TLS; /* the ClientHello rides along */
         }
     }
     return out_commit(c, &w);
@@ -450,6 +479,7 @@ int kl_engine_tls_done(kl_client_t *c, int verified)
     if (verified)
         c->flags |= FL_TLS_VERIFIED;
     c->state = ST_AUTH;
+    c->rx_len = c->rx_pos = c->scan = 0; /* plaintext before TLS is never parsed after it */
     begin_stream(c);
     out_begin(c, &w);
     if ((st = w_tls_stream_start(c, &w)) != KL_OK)
@@ -1135,6 +1165,8 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
         /* Stream restart: the bytes after </success> belong to a new stream. */
         c->state = ST_BIND;
         begin_stream(c);
+        if (c->flags & FL_SENT_RESTART)
+            return 0; /* full: our header and bind went with the auth */
         out_begin(c, &w);
         w_stream_header(c, &w);
         if (c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->cfg.s2s) {
@@ -1155,6 +1187,8 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
             set_condition_str(c, "bad-challenge");
             return fail(c, s, NULL, ev);
         }
+        if (c->flags & FL_FULL)
+            w_restart_and_bind(c, &w); /* the client-final is the final response */
         if ((s = out_commit(c, &w)) != KL_OK)
             return fail(c, s, NULL, ev);
         c->flags |= FL_SCRAM_FINAL;
@@ -1215,6 +1249,16 @@ static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
         if (c->state != ST_NEG || !(c->flags & FL_SENT_STARTTLS))
             return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
         if (kl_slice_eq(st.name, "proceed")) {
+            if (c->flags & FL_EARLY_TLS) {
+                /* full: our ClientHello went before; what follows
+                 * <proceed/> is the server's handshake, for TLS only. */
+                ev->tls_data.p = c->rx + e;
+                ev->tls_data.len = c->rx_len - e;
+                c->rx_pos = c->scan = c->rx_len; /* dropped at the next call */
+                c->state = ST_TLS_WAIT;
+                ev->type = KL_EV_START_TLS;
+                return 1;
+            }
             /* Nothing may follow <proceed/> before our ClientHello: bytes
              * here are an attack or a broken server, never parsed later. */
             if (e != c->rx_len)
@@ -1378,6 +1422,12 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
     }
     if (c->state == ST_INIT || c->state == ST_DONE || c->state == ST_TLS_WAIT)
         goto wait;
+    if ((c->flags & (FL_EARLY_TLS | FL_TLS)) == FL_EARLY_TLS && !c->early_reported) {
+        c->early_reported = 1;
+        ev->type = KL_EV_START_TLS;
+        ev->early = 1;
+        return 1;
+    }
     if ((r = check_timers(c, ev)) != 0)
         return r;
 
@@ -1712,3 +1762,5 @@ const char *kl_client_sasl_mechanism(const kl_client_t *c)
     default: return "";
     }
 }
+
+int kl_client_full_pipelining(const kl_client_t *c) { return (c->flags & FL_FULL) != 0; }

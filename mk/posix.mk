@@ -61,3 +61,9 @@ check-s2s: $(BUILD)/kinglet
 
 CHECK_STEPS += check-s2s
 .PHONY: check-s2s
+
+check-full: $(BUILD)/kinglet
+	@tests/integration/full_test.sh
+
+CHECK_STEPS += check-full
+.PHONY: check-full

@@ -1,7 +1,7 @@
 /* kinglet — command-line client (the integration point for tests).
  *
  *   kinglet --jid J --password P [--host H] [--port N] [--cafile F]
- *           [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]
+ *           [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N] [--echo]
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *           [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
  *
@@ -64,7 +64,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: kinglet --jid J --password P [--host H] [--port N] [--cafile F]\n"
-            "               [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]\n"
+            "               [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N] [--echo]\n"
             "               [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
             "               [--no-plain]   (SCRAM-SHA-256/-1 only, never send the password)\n"
             "               [--tls starttls|direct]  (direct: XEP-0368, default port 5223)\n"
@@ -133,17 +133,18 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
     fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data);
 }
 
-static void print_stats(kl_posix_t *p, const char *mode, const char *cache_state)
+static void print_stats(kl_posix_t *p, const char *mode, const char *cache_state, int full_fallback)
 {
     const kl_stats_t *s = kl_client_stats(&client);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
            "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
-           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\",\"cache\":\"%s\","
+           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,"
            "\"sizeof_client\":%zu}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            p->wire_out_online, p->wire_in_online, s->bytes_out_online, s->bytes_in_online,
-           p->tcp_connect_ms, p->tls_handshake_ms, mode, client.cfg.direct_tls ? "direct" : "starttls", p->tls_on ? kl_tls_version(&p->tls) : "none",
-           kl_client_sasl_mechanism(&client), cache_state,
+           p->tcp_connect_ms, p->tls_handshake_ms,
+           kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"), client.cfg.direct_tls ? "direct" : "starttls", p->tls_on ? kl_tls_version(&p->tls) : "none",
+           kl_client_sasl_mechanism(&client), cache_state, full_fallback,
            sizeof client);
 }
 
@@ -151,7 +152,7 @@ int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
     const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL;
-    int want_roster = 0, cache_hit = 0, s2s = 0;
+    int want_roster = 0, cache_hit = 0, s2s = 0, retried = 0;
     const char *domain = NULL, *peer = NULL, *cert = NULL, *key = NULL;
     uint16_t roster_id = 0;
     long port = -1, count = -1, recv_n = 0, timeout_s = 30;
@@ -225,8 +226,13 @@ int main(int argc, char **argv)
         cfg.pipelining = KL_PIPELINING_OFF;
     else if (!strcmp(mode, "safe"))
         cfg.pipelining = KL_PIPELINING_SAFE;
-    else {
-        fprintf(stderr, "kinglet: --pipelining %s is not available (off|safe)\n", mode);
+    else if (!strcmp(mode, "full"))
+        cfg.pipelining = KL_PIPELINING_FULL; /* when the cache says the server advertised it */
+    else if (!strcmp(mode, "full-forced")) {
+        cfg.pipelining = KL_PIPELINING_FULL;
+        cfg.force_full = 1;
+    } else {
+        fprintf(stderr, "kinglet: --pipelining %s: use off, safe, full or full-forced\n", mode);
         return 2;
     }
     if (cache_path) {
@@ -246,6 +252,7 @@ int main(int argc, char **argv)
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
     if (!host)
         host = kl_client_domain(&client);
+retry:
     if ((st = kl_posix_connect(&p, &client, host, (uint16_t)port, &tls, (uint32_t)timeout_s * 1000u)) != KL_OK) {
         fprintf(stderr, "kinglet: %s\n", p.error_text[0] ? p.error_text : kl_strerror(st));
         return exit_code(st);
@@ -347,6 +354,19 @@ int main(int argc, char **argv)
             rc = 0;
             break;
         } else if (ev.type == KL_EV_ERROR) {
+            if (kl_client_full_pipelining(&client) && !retried && ev.status != KL_ERR_AUTH &&
+                ev.status != KL_ERR_TLS_CERT && ev.status != KL_ERR_NO_MECHANISM) {
+                /* A server that mishandles full flights (Prosody 0.12 does):
+                 * once more with safe; the cache already says so for next time. */
+                if (do_trace)
+                    fprintf(stderr, "  ---- full pipelining failed (%s); retrying with safe\n", kl_strerror(ev.status));
+                kl_posix_close(&p);
+                cfg.pipelining = KL_PIPELINING_SAFE;
+                cfg.force_full = 0;
+                kl_client_init(&client, &cfg);
+                retried = 1;
+                goto retry;
+            }
             if (ev.status == KL_ERR_STREAM_ERROR)
                 fprintf(stderr, "kinglet: stream error from server: %s\n", ev.condition);
             else if (ev.status == KL_ERR_AUTH)
@@ -363,7 +383,7 @@ int main(int argc, char **argv)
     if (cache_path && kl_client_stats(&client)->online_ms)
         cache_save(cache_path);
     if (stats)
-        print_stats(&p, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none");
+        print_stats(&p, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried);
     kl_posix_close(&p);
     return rc;
 }

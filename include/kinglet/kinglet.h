@@ -36,7 +36,9 @@
 typedef enum kl_pipelining {
     KL_PIPELINING_OFF = 0,  /* one step per round trip (lockstep) */
     KL_PIPELINING_SAFE = 1, /* stream header + next command per flight (default) */
-    KL_PIPELINING_FULL = 2  /* reserved: XEP-0305 full flights (not implemented yet) */
+    KL_PIPELINING_FULL = 2  /* XEP-0305 full flights when the cache says the server
+                               advertised urn:xmpp:features:pipelining (or force_full);
+                               otherwise safe */
 } kl_pipelining_t;
 
 typedef struct kl_client_config {
@@ -48,6 +50,8 @@ typedef struct kl_client_config {
     uint8_t no_plain;         /* 1: never use SASL PLAIN (SCRAM only) */
     uint8_t no_presence;      /* 1: do not send initial presence when online */
     uint8_t direct_tls;       /* 1: the port runs TLS before the stream (XEP-0368) */
+    uint8_t force_full;       /* 1: with KL_PIPELINING_FULL, use full flights even
+                                 without a cached pipelining advertisement */
     uint8_t deliver_iq;       /* 1: IQ get/set requests other than ping and disco#info
                                  reach the application, which must answer each;
                                  0: the engine answers them service-unavailable */
@@ -71,7 +75,12 @@ typedef struct kl_client_config {
 
 typedef enum kl_event_type {
     KL_EV_NONE = 0,         /* nothing more until new input, output space or time */
-    KL_EV_START_TLS,        /* port: start TLS on this connection, then kl_engine_tls_done() */
+    KL_EV_START_TLS,        /* port: start TLS on this connection, then kl_engine_tls_done().
+                               ev.early 1 (full pipelining): send the ClientHello now,
+                               right behind <starttls/>, but keep giving received bytes
+                               to the engine: a second KL_EV_START_TLS (early 0) comes
+                               at <proceed/> with ev.tls_data, the bytes after it, which
+                               are TLS records for the handshake already under way. */
     KL_EV_ONLINE,           /* resource bound; ev.jid is the full JID (s2s: authenticated,
                                ev.jid our domain; ev.bidi 0 means the peer offered no
                                bidi: we can send but will not receive on this stream) */
@@ -102,6 +111,8 @@ typedef struct kl_event {
     const char *jid;            /* KL_EV_ONLINE: bound full JID */
     uint16_t iq_id;             /* KL_EV_IQ_RESULT / KL_EV_IQ_TIMEOUT */
     uint8_t bidi;               /* KL_EV_ONLINE in s2s mode: the stream is bidirectional */
+    uint8_t early;              /* KL_EV_START_TLS: see there */
+    kl_slice_t tls_data;        /* KL_EV_START_TLS at <proceed/> after an early start */
     kl_stanza_t stanza;
     kl_xml_token_t token;       /* KL_EV_TOKEN */
 } kl_event_t;
@@ -140,6 +151,7 @@ typedef struct kl_client {
     uint8_t stanza_kind;        /* what the open top-level element is */
     uint8_t sasl_mech;          /* mechanism of the <auth/> in flight */
     uint8_t bidi;               /* s2s: peer offered bidi and we requested it */
+    uint8_t early_reported;     /* full: the early KL_EV_START_TLS was given */
     uint8_t mechs_failed;       /* mechanisms refused on this connection */
     uint8_t scram_cnonce[24];   /* SCRAM client nonce (printable) */
     uint8_t scram_sig[KL_HASH_MAX]; /* expected ServerSignature */
@@ -267,6 +279,8 @@ const char *kl_client_jid(const kl_client_t *c);
 /* Server domain (from the configured JID). */
 const char *kl_client_domain(const kl_client_t *c);
 int kl_client_is_online(const kl_client_t *c);
+/* 1 if this connection uses XEP-0305 full flights. */
+int kl_client_full_pipelining(const kl_client_t *c);
 /* SASL mechanism used (or being used): "PLAIN", "SCRAM-SHA-256", … or "". */
 const char *kl_client_sasl_mechanism(const kl_client_t *c);
 

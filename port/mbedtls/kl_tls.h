@@ -82,6 +82,9 @@ typedef struct kl_tls {
     mbedtls_ctr_drbg_context drbg;
     mbedtls_entropy_context entropy;
     kl_transport_t *lower;
+    int hold;                  /* full pipelining: no reads from lower until released */
+    const uint8_t *preread;    /* bytes to read before lower's (borrowed) */
+    size_t preread_len;
     kl_transport_t self;       /* this session as a transport for the layer above */
     const char *alpn_list[2];
     int handshake_done;
@@ -132,6 +135,17 @@ int kl_tls_setup(kl_tls_t *tls, const kl_tls_config_t *cfg, kl_transport_t *lowe
  * gets a full handshake. On any failure with session_offered set, drop the
  * blob and reconnect once without it. */
 int kl_tls_handshake(kl_tls_t *tls);
+
+/* XEP-0305 full pipelining: the ClientHello goes right behind <starttls/>,
+ * before the server's <proceed/>. Until then the bytes the server sends are
+ * XML for the engine, so the handshake must not read them:
+ * kl_tls_hold_reads(tls, 1) before the first kl_tls_handshake() call;
+ * at <proceed/>, kl_tls_set_preread() with the bytes that followed it in
+ * the same read (borrowed: they must stay put until the handshake has
+ * read them; the engine keeps them until kl_engine_tls_done()), then
+ * kl_tls_hold_reads(tls, 0) and drive the handshake as usual. */
+void kl_tls_hold_reads(kl_tls_t *tls, int hold);
+void kl_tls_set_preread(kl_tls_t *tls, const uint8_t *data, size_t len);
 
 /* The session as a kl_transport_t (send/recv of plaintext). Either call
  * first completes the handshake (returning 0 meanwhile). recv returns

@@ -57,6 +57,7 @@ static int wait_fd(int fd, short events, uint32_t timeout_ms)
 }
 
 static int start_tls(kl_posix_t *p);
+static int tls_finish(kl_posix_t *p);
 
 static void set_error(kl_posix_t *p, int status, const char *detail)
 {
@@ -136,11 +137,12 @@ int kl_posix_connect(kl_posix_t *p, kl_client_t *c, const char *host, uint16_t p
     return KL_OK;
 }
 
-static int start_tls(kl_posix_t *p)
+/* Set up TLS over the socket. */
+static int tls_begin(kl_posix_t *p)
 {
     char buf[128];
-    uint32_t t0 = kl_posix_now_ms(), deadline = t0 + p->handshake_timeout_ms;
     int r = kl_tls_setup(&p->tls, &p->tls_cfg, &p->tcp);
+    p->tls_t0 = kl_posix_now_ms();
     if (r != KL_OK) {
         set_error(p, r, kl_tls_error_text(&p->tls, buf, sizeof buf));
         return r;
@@ -148,6 +150,15 @@ static int start_tls(kl_posix_t *p)
     p->tls_on = 1;
     if (p->trace)
         p->trace(p->trace_arg, 'o', NULL, 0, "TLS handshake starts");
+    return KL_OK;
+}
+
+/* Drive the handshake to its end (bounded by handshake_timeout_ms). */
+static int tls_finish(kl_posix_t *p)
+{
+    char buf[128];
+    uint32_t deadline = kl_posix_now_ms() + p->handshake_timeout_ms;
+    int r;
     for (;;) {
         uint32_t now;
         r = kl_tls_handshake(&p->tls);
@@ -164,15 +175,46 @@ static int start_tls(kl_posix_t *p)
         }
         wait_fd(p->fd, POLLIN, 20u < deadline - now ? 20u : deadline - now);
     }
-    p->tls_handshake_ms = kl_posix_now_ms() - t0;
+    p->tls_handshake_ms = kl_posix_now_ms() - p->tls_t0;
     p->link = kl_tls_transport(&p->tls);
-    if (!p->client->cfg.direct_tls) /* direct TLS: counted once the session starts */
+    if (p->early_tls) {
+        /* full: the handshake's first wait was the same as the engine's
+         * wait for <proceed/>, already counted by the engine */
+        if (p->tls.round_trips > 1)
+            kl_stats_add_port_rt(p->client, p->tls.round_trips - 1);
+    } else if (!p->client->cfg.direct_tls) { /* direct TLS: counted once the session starts */
         kl_stats_add_port_rt(p->client, p->tls.round_trips);
+    }
     if (p->trace) {
-        char note[96];
-        snprintf(note, sizeof note, "TLS up: %s, %u round trip(s), certificate verified",
-                 kl_tls_version(&p->tls), p->tls.round_trips);
+        char note[128];
+        snprintf(note, sizeof note, "TLS up: %s, %u round trip(s)%s, certificate verified",
+                 kl_tls_version(&p->tls), p->tls.round_trips,
+                 p->early_tls ? " (the first shared with <starttls/>)" : "");
         p->trace(p->trace_arg, 'i', NULL, 0, note);
+    }
+    return KL_OK;
+}
+
+static int start_tls(kl_posix_t *p)
+{
+    int r = tls_begin(p);
+    return r == KL_OK ? tls_finish(p) : r;
+}
+
+/* XEP-0305 full: the ClientHello right behind <starttls/>; the server's
+ * bytes keep going to the engine until <proceed/>. */
+static int start_tls_early(kl_posix_t *p)
+{
+    char buf[128];
+    int r = tls_begin(p);
+    if (r != KL_OK)
+        return r;
+    p->early_tls = 1;
+    kl_tls_hold_reads(&p->tls, 1);
+    r = kl_tls_handshake(&p->tls); /* writes the ClientHello, then waits */
+    if (r < 0) {
+        set_error(p, r, kl_tls_error_text(&p->tls, buf, sizeof buf));
+        return r;
     }
     return KL_OK;
 }
@@ -226,8 +268,20 @@ int kl_posix_step(kl_posix_t *p, uint32_t wait_ms, kl_event_t *ev)
         if (r > 0) {
             if (ev->type == KL_EV_START_TLS) {
                 int st = kl_posix_flush(p, p->handshake_timeout_ms);
-                if (st == KL_OK)
+                if (st == KL_OK && ev->early) {
+                    st = start_tls_early(p);
+                    if (st != KL_OK)
+                        return error_event(p, st, ev);
+                    continue;
+                }
+                if (st == KL_OK && p->early_tls) {
+                    /* <proceed/> came: what followed it is the server's handshake */
+                    kl_tls_set_preread(&p->tls, ev->tls_data.p, ev->tls_data.len);
+                    kl_tls_hold_reads(&p->tls, 0);
+                    st = tls_finish(p);
+                } else if (st == KL_OK) {
                     st = start_tls(p);
+                }
                 if (st != KL_OK)
                     return error_event(p, st, ev);
                 kl_engine_tls_done(c, !p->tls_cfg.insecure_skip_verify);

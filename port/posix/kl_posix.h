@@ -27,6 +27,8 @@ typedef struct kl_posix {
     kl_transport_t *link;        /* tcp, or the TLS session over it */
     kl_tls_t tls;
     int tls_on;
+    int early_tls;               /* XEP-0305 full: ClientHello sent before <proceed/> */
+    uint32_t tls_t0;
     kl_tls_config_t tls_cfg;
     uint32_t handshake_timeout_ms;
     unsigned long wire_in, wire_out;          /* bytes on the socket */
