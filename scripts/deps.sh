@@ -61,6 +61,9 @@ if [ -n "$missing" ]; then
     if [ -f /run/prosody/prosody.pid ]; then
         prosody_pid_before=$(cat /run/prosody/prosody.pid 2>/dev/null || true)
     fi
+    ejabberd_pid_before=$(cat /run/ejabberd/ejabberd.pid 2>/dev/null || true)
+    epmd_before=0
+    (exec 3<>/dev/tcp/127.0.0.1/4369) 2>/dev/null && epmd_before=1
     if [ ! -e "$policy" ]; then
         say "creating temporary $policy (no service starts during the install)"
         printf '#!/bin/sh\n# temporary, created by kinglet scripts/deps.sh\nexit 101\n' >"$policy"
@@ -102,6 +105,31 @@ if [ -n "$missing" ]; then
             if systemctl is-active --quiet prosody 2>/dev/null; then
                 say "stopping prosody.service"
                 systemctl stop prosody >/dev/null 2>&1 || true
+            fi
+        fi
+        ;;
+    esac
+    # The same for ejabberd, and for the epmd that Erlang brings along.
+    case " $missing " in
+    *" ejabberd "*)
+        pid=$(cat /run/ejabberd/ejabberd.pid 2>/dev/null || true)
+        if [ -n "$pid" ] && [ "$pid" != "$ejabberd_pid_before" ] && kill -0 "$pid" 2>/dev/null; then
+            say "stopping the system ejabberd service the package started (pid $pid)"
+            invoke-rc.d ejabberd stop >/dev/null 2>&1 || true
+            kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null
+        fi
+        if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+            for u in ejabberd.service epmd.socket epmd.service; do
+                if systemctl is-active --quiet "$u" 2>/dev/null; then
+                    say "stopping $u"
+                    systemctl stop "$u" >/dev/null 2>&1 || true
+                fi
+            done
+        elif [ "$epmd_before" = 0 ] && (exec 3<>/dev/tcp/127.0.0.1/4369) 2>/dev/null; then
+            # ask the daemon to exit (what `ejabberdctl stopped` does), never kill by name
+            if ! epmd -names 2>/dev/null | grep -q name; then
+                say "stopping the epmd the Erlang packages started"
+                epmd -kill >/dev/null 2>&1 || true
             fi
         fi
         ;;
