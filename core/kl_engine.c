@@ -81,6 +81,13 @@ enum { STREAMING_OFF = 0, STREAMING_REPLAY, STREAMING_LIVE };
 static const char bind_id[] = "kl-bind";
 static const char session_id[] = "kl-sess";
 
+/* Features that can be compiled out (kl_config_defaults.h): with a switch
+ * at 0 these are constants and the compiler drops the code behind them. */
+#define IS_S2S(c) (KL_ENABLE_S2S && (c)->cfg.s2s)
+#define CACHE(c) (KL_ENABLE_CACHE ? (c)->cfg.cache : (kl_cache_t *)0)
+#define CRYPTO(c) (KL_ENABLE_SCRAM ? (c)->cfg.crypto : (const kl_crypto_t *)0)
+#define FULL_ON KL_ENABLE_FULL
+
 static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs);
 static int go_online(kl_client_t *c, kl_event_t *ev);
 
@@ -129,7 +136,7 @@ static int out_commit(kl_client_t *c, const kl_xw_t *w)
 
 static void w_cstr(kl_xw_t *w, const char *s) { kl_xw_raw(w, (const uint8_t *)s, strlen(s)); }
 
-static const char *stream_ns(const kl_client_t *c) { return c->cfg.s2s ? NS_SERVER : NS_CLIENT; }
+static const char *stream_ns(const kl_client_t *c) { return IS_S2S(c) ? NS_SERVER : NS_CLIENT; }
 
 /* An attribute whose value is a raw (still escaped, validated) slice from
  * the input: copied as is, except that the quote we use is escaped. */
@@ -163,7 +170,7 @@ static void w_stream_header(kl_client_t *c, kl_xw_t *w)
     kl_xw_attr(w, "to", c->domain);
     /* A client's identity goes out only once the channel is encrypted; a
      * server names its domain from the start (RFC 6120 4.7.1). */
-    if ((c->flags & FL_TLS) || c->cfg.s2s)
+    if ((c->flags & FL_TLS) || IS_S2S(c))
         kl_xw_attr_n(w, "from", (const uint8_t *)c->cfg.jid, c->bare_len);
     kl_xw_attr(w, "version", "1.0");
     kl_xw_attr(w, "xml:lang", "en");
@@ -278,11 +285,11 @@ static int fail(kl_client_t *c, int status, const char *send_error, kl_event_t *
     }
     if (send_error && !c->condition[0])
         set_condition_str(c, send_error);
-    if ((c->flags & FL_FULL) && c->state < ST_ONLINE && c->cfg.cache) {
+    if ((c->flags & FL_FULL) && c->state < ST_ONLINE && CACHE(c)) {
         /* the next connect uses safe (security rule 5: a wrong pipelined
          * assumption ends cleanly and updates the cache) */
-        c->cfg.cache->flags |= KL_CACHE_FULL_FAILED;
-        kl_cache_seal(c->cfg.cache);
+        CACHE(c)->flags |= KL_CACHE_FULL_FAILED;
+        kl_cache_seal(CACHE(c));
     }
     c->state = ST_DONE;
     c->final_status = status;
@@ -365,9 +372,9 @@ static void w_restart_and_bind(kl_client_t *c, kl_xw_t *w)
 static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
 {
     uint8_t mech = 0;
-    const kl_cache_t *k = c->cfg.cache;
+    const kl_cache_t *k = CACHE(c);
     w_stream_header(c, w);
-    if (c->cfg.s2s) {
+    if (IS_S2S(c)) {
         /* <bidi/> must ride with <auth/> and only where offered: without
          * hints we wait for the features (Prosody closes on an unknown
          * element and on a <bidi/> after success). */
@@ -388,7 +395,7 @@ static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
         mech = KL_MECH_PLAIN;
     if (mech == KL_MECH_PLAIN) {
         w_auth_plain(c, w);
-    } else if (mech) {
+    } else if (KL_ENABLE_SCRAM && mech) {
         int st = kl_scram_start(c, w, mech);
         if (st != KL_OK)
             return st;
@@ -432,17 +439,17 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms)
     c->bare_len = bare;
     c->local_len = local;
 
-    if (c->cfg.cache && kl_cache_check(c->cfg.cache, c->domain) != KL_OK)
-        kl_cache_reset(c->cfg.cache, c->domain); /* stale or corrupt: never trusted */
+    if (CACHE(c) && kl_cache_check(CACHE(c), c->domain) != KL_OK)
+        kl_cache_reset(CACHE(c), c->domain); /* stale or corrupt: never trusted */
     c->now = now_ms;
     c->t_connect = now_ms;
     c->neg_deadline = now_ms + KL_NEGOTIATION_TIMEOUT_MS;
     begin_stream(c);
     /* full only where it was seen to work: the server advertised the
      * pipelining feature and no full login failed since (or forced). */
-    if (c->cfg.pipelining == KL_PIPELINING_FULL && !c->cfg.s2s &&
+    if (FULL_ON && c->cfg.pipelining == KL_PIPELINING_FULL && !IS_S2S(c) &&
         (c->cfg.force_full ||
-         (c->cfg.cache && (c->cfg.cache->flags & (KL_CACHE_PIPELINING | KL_CACHE_FULL_FAILED)) == KL_CACHE_PIPELINING)))
+         (CACHE(c) && (CACHE(c)->flags & (KL_CACHE_PIPELINING | KL_CACHE_FULL_FAILED)) == KL_CACHE_PIPELINING)))
         c->flags |= FL_FULL;
     if (c->cfg.direct_tls) {
         /* XEP-0368: the port verified TLS before the stream started. */
@@ -654,7 +661,7 @@ static int is_ns(kl_slice_t s, const char *ns) { return kl_slice_eq(s, ns); }
  * What disappeared invalidates what depended on it. */
 static void cache_features(kl_client_t *c, kl_slice_t caps)
 {
-    kl_cache_t *k = c->cfg.cache;
+    kl_cache_t *k = CACHE(c);
     int stage = c->state == ST_NEG ? 0 : c->state == ST_AUTH ? 1 : 2;
     if (!k)
         return;
@@ -764,8 +771,8 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
 static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs)
 {
     uint8_t offered = (uint8_t)(mechs & ~c->mechs_failed);
-    int scram = c->cfg.crypto != NULL;
-    if (c->cfg.s2s)
+    int scram = CRYPTO(c) != NULL;
+    if (IS_S2S(c))
         return (offered & KL_MECH_EXTERNAL) ? KL_MECH_EXTERNAL : 0;
     if (!c->cfg.password)
         return 0;
@@ -794,7 +801,9 @@ static int send_auth(kl_client_t *c, kl_event_t *ev)
         w_auth_external(c, &w, c->bidi);
     } else if (mech == KL_MECH_PLAIN) {
         w_auth_plain(c, &w);
-    } else if ((st = kl_scram_start(c, &w, mech)) != KL_OK) {
+    } else if (!KL_ENABLE_SCRAM || (st = kl_scram_start(c, &w, mech)) != KL_OK) {
+        if (!KL_ENABLE_SCRAM)
+            st = KL_ERR_NO_MECHANISM;
         return fail(c, st, NULL, ev);
     }
     st = out_commit(c, &w);
@@ -854,7 +863,7 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
         }
         return send_auth(c, ev);
     case ST_BIND:
-        if (c->cfg.s2s)
+        if (IS_S2S(c))
             return go_online(c, ev); /* s2s: authenticated, no resource to bind */
         if (!(c->feat & FT_BIND))
             return fail(c, KL_ERR_BIND, "unsupported-feature", ev);
@@ -874,7 +883,7 @@ static int go_online(kl_client_t *c, kl_event_t *ev)
     c->stats.online_ms = c->now - c->t_connect;
     c->stats.bytes_in_online = c->stats.bytes_in;
     c->stats.bytes_out_online = c->stats.bytes_out;
-    if (c->cfg.s2s) {
+    if (IS_S2S(c)) {
         size_t n = c->bare_len < sizeof c->jid ? c->bare_len : sizeof c->jid - 1;
         memcpy(c->jid, c->cfg.jid, n);
         c->jid[n] = '\0';
@@ -963,7 +972,7 @@ static void auto_reply(kl_client_t *c, const kl_stanza_t *st, int disco)
     kl_xw_attr(&w, "type", "result");
     if (st->id.p)
         w_attr_raw(&w, "id", st->id);
-    if (c->cfg.s2s && st->to.p)
+    if (IS_S2S(c) && st->to.p)
         w_attr_raw(&w, "from", st->to);
     if (st->from.p)
         w_attr_raw(&w, "to", st->from);
@@ -989,7 +998,7 @@ static void auto_error(kl_client_t *c, const kl_stanza_t *st)
     kl_xw_attr(&w, "type", "error");
     if (st->id.p)
         w_attr_raw(&w, "id", st->id);
-    if (c->cfg.s2s && st->to.p)
+    if (IS_S2S(c) && st->to.p)
         w_attr_raw(&w, "from", st->to);
     if (st->from.p)
         w_attr_raw(&w, "to", st->from);
@@ -1024,7 +1033,7 @@ static int match_iq(kl_client_t *c, const kl_stanza_t *st)
 /* A roster result: remember its version (XEP-0237) for the next login. */
 static void cache_roster_ver(kl_client_t *c, const kl_stanza_t *st, size_t pos)
 {
-    kl_cache_t *k = c->cfg.cache;
+    kl_cache_t *k = CACHE(c);
     kl_xml_token_t t;
     kl_slice_t ver;
     int n;
@@ -1069,7 +1078,7 @@ static int raw_jid_in_domain(kl_slice_t raw, const char *domain)
 
 static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
-    if (c->cfg.s2s) {
+    if (IS_S2S(c)) {
         /* As a server would: stanzas on this stream come from the peer's
          * domain and are addressed to ours. */
         char ours[KL_JID_MAX];
@@ -1146,7 +1155,7 @@ static int element_text(kl_client_t *c, kl_slice_t raw, size_t pos, uint8_t **p,
 
 static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
-    int scram = c->sasl_mech == KL_MECH_SCRAM_SHA1 || c->sasl_mech == KL_MECH_SCRAM_SHA256;
+    int scram = KL_ENABLE_SCRAM && (c->sasl_mech == KL_MECH_SCRAM_SHA1 || c->sasl_mech == KL_MECH_SCRAM_SHA256);
     uint8_t *text;
     size_t len;
     int s;
@@ -1169,7 +1178,7 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
             return 0; /* full: our header and bind went with the auth */
         out_begin(c, &w);
         w_stream_header(c, &w);
-        if (c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->cfg.s2s) {
+        if (c->cfg.pipelining >= KL_PIPELINING_SAFE && !IS_S2S(c)) {
             w_bind(c, &w);
             c->flags |= FL_SENT_BIND;
         }
@@ -1572,7 +1581,7 @@ int kl_stanza_commit(kl_client_t *c, const kl_xw_t *w)
         return KL_ERR_NOT_ONLINE;
     if (w->buf != c->tx + c->tx_len)
         return KL_ERR_STATE;
-    if (c->cfg.s2s && kl_xw_status(w) == KL_OK && (st = check_from(c, w)) != KL_OK)
+    if (IS_S2S(c) && kl_xw_status(w) == KL_OK && (st = check_from(c, w)) != KL_OK)
         return st;
     st = out_commit(c, w);
     if (st == KL_OK)
@@ -1585,7 +1594,7 @@ static void w_from(kl_client_t *c, kl_xw_t *w, const char *from)
 {
     if (from)
         kl_xw_attr(w, "from", from);
-    else if (c->cfg.s2s)
+    else if (IS_S2S(c))
         kl_xw_attr_n(w, "from", (const uint8_t *)c->cfg.jid, c->bare_len);
 }
 
@@ -1691,7 +1700,7 @@ int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *pay
 int kl_send_roster_get(kl_client_t *c, uint16_t *id_out)
 {
     char payload[KL_CACHE_ROSTER_VER_MAX * 6 + 64];
-    const kl_cache_t *k = c ? c->cfg.cache : NULL;
+    const kl_cache_t *k = c ? CACHE(c) : NULL;
     uint16_t id;
     int st;
     kl_xw_t w;

@@ -89,6 +89,24 @@
 #define KL_CACHE_TLS_SESSION_MAX 1024
 #endif
 
+/* Features that can be left out of a small image (0 removes the code):
+ * SCRAM-SHA-1/-256, server-to-server (XEP-0288), the connection-hints
+ * cache (with roster versioning and caps), XEP-0305 full pipelining. The
+ * minimal engine (PLAIN, bind, stanzas, safe pipelining) is what the
+ * Cortex-M4 size budget counts. */
+#ifndef KL_ENABLE_SCRAM
+#define KL_ENABLE_SCRAM 1
+#endif
+#ifndef KL_ENABLE_S2S
+#define KL_ENABLE_S2S 1
+#endif
+#ifndef KL_ENABLE_CACHE
+#define KL_ENABLE_CACHE 1
+#endif
+#ifndef KL_ENABLE_FULL
+#define KL_ENABLE_FULL 1
+#endif
+
 /* Invariant checks inside core/; compile out by default. */
 #ifndef KL_ASSERT
 #define KL_ASSERT(x) ((void)0)
