@@ -4,6 +4,12 @@
  *           [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N] [--echo]
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *           [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
+ *           [--srv [--dns HOST:PORT]]
+ * --cache keeps connection hints across runs: features and mechanisms seen,
+ * the pipelining advertisement, caps, roster version, the SRV answer (for
+ * its TTL) and the TLS session, which the next connect offers (resumption).
+ * --srv finds the server through DNS SRV (_xmpps-client / _xmpp-client),
+ * asking the resolver --dns (default: /etc/resolv.conf's first).
  *
  *   kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]
  *           [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]
@@ -22,10 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kinglet/kinglet.h"
 #include "kl_crypto_mbedtls.h"
 #include "kl_posix.h"
+#include "kl_posix_dns.h"
 
 static kl_client_t client; /* the whole client state: static, no heap */
 static kl_cache_t cache;   /* connection hints, persisted with --cache FILE */
@@ -69,6 +77,7 @@ static void usage(void)
             "               [--no-plain]   (SCRAM-SHA-256/-1 only, never send the password)\n"
             "               [--tls starttls|direct]  (direct: XEP-0368, default port 5223)\n"
             "               [--cache FILE]  (connection hints kept across runs) [--roster]\n"
+            "               [--srv [--dns HOST:PORT]]  (find the server through DNS SRV)\n"
             "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n");
     exit(2);
@@ -133,18 +142,20 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
     fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data);
 }
 
-static void print_stats(kl_posix_t *p, const char *mode, const char *cache_state, int full_fallback)
+static void print_stats(kl_posix_t *p, const char *mode, const char *cache_state, int full_fallback,
+                        const char *srv_state)
 {
     const kl_stats_t *s = kl_client_stats(&client);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
            "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
-           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,"
+           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":%d,\"srv\":\"%s\","
            "\"sizeof_client\":%zu}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            p->wire_out_online, p->wire_in_online, s->bytes_out_online, s->bytes_in_online,
            p->tcp_connect_ms, p->tls_handshake_ms,
            kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"), client.cfg.direct_tls ? "direct" : "starttls", p->tls_on ? kl_tls_version(&p->tls) : "none",
            kl_client_sasl_mechanism(&client), cache_state, full_fallback,
+           p->tls_on ? kl_tls_resumed(&p->tls) : 0, srv_state,
            sizeof client);
 }
 
@@ -152,7 +163,9 @@ int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
     const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL;
-    int want_roster = 0, cache_hit = 0, s2s = 0, retried = 0;
+    int want_roster = 0, cache_hit = 0, s2s = 0, retried = 0, use_srv = 0, ncand = 0, ci = 0;
+    const char *dns = NULL, *srv_note = "none";
+    static kl_posix_candidate_t cand[KL_POSIX_MAX_CANDIDATES];
     const char *domain = NULL, *peer = NULL, *cert = NULL, *key = NULL;
     uint16_t roster_id = 0;
     long port = -1, count = -1, recv_n = 0, timeout_s = 30;
@@ -186,6 +199,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--tls")) tls_mode = NEXT();
         else if (!strcmp(a, "--cache")) cache_path = NEXT();
         else if (!strcmp(a, "--roster")) want_roster = 1;
+        else if (!strcmp(a, "--srv")) use_srv = 1;
+        else if (!strcmp(a, "--dns")) dns = NEXT();
         else if (!strcmp(a, "--s2s")) s2s = 1;
         else if (!strcmp(a, "--domain")) domain = NEXT();
         else if (!strcmp(a, "--to")) peer = NEXT();
@@ -243,6 +258,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "kinglet: bad --jid '%s': %s\n", jid, kl_strerror(st));
         return 2;
     }
+    /* only a blob that checks out is read here (the engine resets others) */
+    if (cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) != KL_OK)
+        cache_hit = 0;
     memset(&tls, 0, sizeof tls);
     tls.server_name = kl_client_domain(&client); /* RFC 6125: verify the XMPP domain */
     tls.ca_file = cafile;
@@ -250,12 +268,66 @@ int main(int argc, char **argv)
     tls.key_file = key;
 
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
+    if (use_srv && !host && !s2s) {
+        /* the SRV answer from the hints while its TTL lasts, else DNS */
+        if (cache_hit && cache.srv_host[0] && (uint32_t)time(NULL) < cache.srv_expires) {
+            snprintf(cand[0].host, sizeof cand[0].host, "%s", cache.srv_host);
+            cand[0].port = cache.srv_port;
+            cand[0].direct_tls = cache.srv_direct_tls;
+            cand[0].from_srv = 1;
+            ncand = 1;
+            srv_note = "cached";
+        } else {
+            ncand = kl_posix_srv_candidates(kl_client_domain(&client), dns, cfg.direct_tls, 3000, cand,
+                                            KL_POSIX_MAX_CANDIDATES);
+            if (ncand < 0) {
+                fprintf(stderr, "kinglet: DNS SRV lookup for %s failed: %s\n", kl_client_domain(&client),
+                        kl_strerror(ncand));
+                return exit_code(KL_ERR_DNS);
+            }
+            srv_note = cand[0].from_srv ? "dns" : "fallback";
+        }
+    }
     if (!host)
         host = kl_client_domain(&client);
+    if (cache_path && cache_hit && cache.tls_session_len && !s2s) {
+        tls.session = cache.tls_session; /* resume: the TLS session from the last run */
+        tls.session_len = cache.tls_session_len;
+    }
 retry:
+    if (ncand > 0) {
+        /* next SRV candidate: its address, port and kind of TLS */
+        host = cand[ci].ip[0] ? cand[ci].ip : cand[ci].host;
+        port = cand[ci].port;
+        cfg.direct_tls = cand[ci].direct_tls;
+        client.cfg.direct_tls = cfg.direct_tls;
+    }
     if ((st = kl_posix_connect(&p, &client, host, (uint16_t)port, &tls, (uint32_t)timeout_s * 1000u)) != KL_OK) {
+        if (ncand > 0 && ci + 1 < ncand) {
+            ci++; /* a dead candidate: the next one */
+            goto retry;
+        }
+        if (tls.session && p.tls.session_offered) {
+            tls.session = NULL; /* a session the server cannot take: once more without */
+            tls.session_len = 0;
+            cache.tls_session_len = 0;
+            goto retry;
+        }
         fprintf(stderr, "kinglet: %s\n", p.error_text[0] ? p.error_text : kl_strerror(st));
         return exit_code(st);
+    }
+    if (cache_path && ncand > 0 && cand[ci].from_srv && strcmp(srv_note, "cached")) {
+        /* the candidate that answered, kept for the record's TTL (the
+         * engine has validated or reset the hints by now) */
+        const char *h = cand[ci].ip[0] ? cand[ci].ip : cand[ci].host;
+        size_t hl = strlen(h);
+        if (hl >= sizeof cache.srv_host)
+            hl = 0; /* a name longer than the hint field is simply not cached */
+        memcpy(cache.srv_host, h, hl);
+        cache.srv_host[hl] = '\0';
+        cache.srv_port = cand[ci].port;
+        cache.srv_direct_tls = cand[ci].direct_tls;
+        cache.srv_expires = (uint32_t)time(NULL) + cand[ci].ttl;
     }
     if (do_trace) {
         p.trace = trace;
@@ -380,10 +452,14 @@ retry:
             break;
         }
     }
-    if (cache_path && kl_client_stats(&client)->online_ms)
+    if (cache_path && kl_client_stats(&client)->online_ms) {
+        size_t n = 0;
+        if (p.tls_on && kl_tls_session_save(&p.tls, cache.tls_session, sizeof cache.tls_session, &n) == KL_OK)
+            cache.tls_session_len = (uint16_t)n;
         cache_save(cache_path);
+    }
     if (stats)
-        print_stats(&p, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried);
+        print_stats(&p, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried, srv_note);
     kl_posix_close(&p);
     return rc;
 }

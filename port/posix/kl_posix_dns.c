@@ -196,7 +196,7 @@ int kl_posix_resolve_srv(const char *domain, const char *dns_host_port, int dire
 }
 
 static int add(kl_posix_candidate_t *out, size_t cap, size_t *n, const char *host, const uint8_t *ip,
-               uint16_t port, int direct_tls, int from_srv)
+               uint16_t port, int direct_tls, int from_srv, uint32_t ttl)
 {
     kl_posix_candidate_t *c;
     size_t hl = strlen(host);
@@ -215,6 +215,7 @@ static int add(kl_posix_candidate_t *out, size_t cap, size_t *n, const char *hos
     c->port = port;
     c->direct_tls = (uint8_t)(direct_tls != 0);
     c->from_srv = (uint8_t)from_srv;
+    c->ttl = ttl;
     return KL_OK;
 }
 
@@ -229,7 +230,7 @@ static int add_records(const kl_dns_srv_result_t *res, int direct_tls, kl_posix_
                 ip = res->addr[k].ip;
                 break;
             }
-        if ((st = add(out, cap, n, res->srv[i].target, ip, res->srv[i].port, direct_tls, 1)) < 0)
+        if ((st = add(out, cap, n, res->srv[i].target, ip, res->srv[i].port, direct_tls, 1, res->srv[i].ttl)) < 0)
             return st;
     }
     return KL_OK;
@@ -263,9 +264,9 @@ int kl_posix_srv_candidates(const char *domain, const char *dns_host_port, int d
     }
     if (any)
         return (int)n;
-    if (direct_tls && !unavailable[1] && (st = add(out, cap, &n, domain, NULL, 5223, 1, 0)) < 0)
+    if (direct_tls && !unavailable[1] && (st = add(out, cap, &n, domain, NULL, 5223, 1, 0, 0)) < 0)
         return st;
-    if (!unavailable[0] && (st = add(out, cap, &n, domain, NULL, 5222, 0, 0)) < 0)
+    if (!unavailable[0] && (st = add(out, cap, &n, domain, NULL, 5222, 0, 0, 0)) < 0)
         return st;
     return n ? (int)n : KL_ERR_DNS_UNAVAILABLE;
 }

@@ -34,6 +34,7 @@ typedef struct kl_posix_candidate {
     uint16_t port;
     uint8_t direct_tls; /* 1: TLS from the first byte (XEP-0368); 0: STARTTLS */
     uint8_t from_srv;   /* 0: the fallback (domain, 5222 / 5223) */
+    uint32_t ttl;       /* the SRV record's TTL in seconds (0 for the fallback) */
 } kl_posix_candidate_t;
 
 /* Enough for every SRV record of both services and both fallbacks. */

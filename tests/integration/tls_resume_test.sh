@@ -338,6 +338,18 @@ if [ "$deploy" = 1 ]; then
 		else
 			bad "kinglet CLI through stunnel" "$o"
 		fi
+		# the CLI keeps the TLS session in its connection hints and resumes with it
+		for i in 1 2; do
+			timeout 20 "$cli" --jid alice@localhost --password alicepass --host 127.0.0.1 --port $TLS13 \
+				--tls direct --cafile ca.pem --cache hints --stats >"cli$i.json" 2>&1
+		done
+		r1=$(tail -n 1 cli1.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["tls_resumed"])' 2>/dev/null)
+		r2=$(tail -n 1 cli2.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["tls_resumed"])' 2>/dev/null)
+		if [ "$r1" = 0 ] && [ "$r2" = 1 ]; then
+			ok "kinglet CLI --cache: the second login resumes the TLS session: $(tail -n 1 cli2.json)"
+		else
+			bad "kinglet CLI resumption" "first $r1, second $r2: $(tail -n 2 cli2.json)"
+		fi
 	fi
 
 	measure "stunnel+Prosody 1.3" $TLS13
