@@ -24,7 +24,9 @@ uint32_t kl_posix_now_ms(void)
 static int tcp_send(void *ctx, const uint8_t *buf, size_t len)
 {
     kl_posix_t *p = ctx;
-    ssize_t n = send(p->fd, buf, len, MSG_NOSIGNAL);
+    /* MSG_MORE while corked: the next write (the ClientHello) joins this
+     * one in the same segment, so the server reads the flight at once */
+    ssize_t n = send(p->fd, buf, len, MSG_NOSIGNAL | (p->cork ? MSG_MORE : 0));
     if (n >= 0) {
         p->wire_out += (unsigned long)n;
         return (int)n;
@@ -267,7 +269,10 @@ int kl_posix_step(kl_posix_t *p, uint32_t wait_ms, kl_event_t *ev)
             return r;
         if (r > 0) {
             if (ev->type == KL_EV_START_TLS) {
-                int st = kl_posix_flush(p, p->handshake_timeout_ms);
+                int st;
+                p->cork = ev->early; /* full: header + <starttls/> + ClientHello together */
+                st = kl_posix_flush(p, p->handshake_timeout_ms);
+                p->cork = 0;
                 if (st == KL_OK && ev->early) {
                     st = start_tls_early(p);
                     if (st != KL_OK)

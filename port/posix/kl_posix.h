@@ -28,6 +28,7 @@ typedef struct kl_posix {
     kl_tls_t tls;
     int tls_on;
     int early_tls;               /* XEP-0305 full: ClientHello sent before <proceed/> */
+    int cork;                    /* internal: send with MSG_MORE */
     uint32_t tls_t0;
     kl_tls_config_t tls_cfg;
     uint32_t handshake_timeout_ms;
