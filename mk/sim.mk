@@ -9,6 +9,10 @@
 #                         records), built by mk/mbedtls.mk's own rules with
 #                         BUILD=build/sim-tls and MBEDTLS_EXTRA_CFLAGS
 #   check-sim             tests/integration/sim_test.sh (in CHECK_STEPS)
+#   check-sim-features    tests/integration/sim_features_test.sh (in CHECK_STEPS):
+#                         s2s bidi, full, direct TLS, SCRAM + hints, TLS
+#                         resumption through the hints (stunnel), SRV over
+#                         lwIP UDP (dnsmasq), all over the simulator
 # Overrides:
 #   SIM_TLS_IN / SIM_TLS_OUT   MBEDTLS_SSL_IN/OUT_CONTENT_LEN (8192 / 2048:
 #                              Prosody's records are up to 8192 bytes)
@@ -69,6 +73,9 @@ sim: $(SIM_BIN)
 check-sim: $(SIM_BIN) $(BUILD)/kinglet
 	@tests/integration/sim_test.sh
 
+check-sim-features: $(SIM_BIN) $(BUILD)/kinglet
+	@tests/integration/sim_features_test.sh
+
 ALL_TARGETS += $(SIM_BIN)
-CHECK_STEPS += check-sim
-.PHONY: sim sim-tls check-sim
+CHECK_STEPS += check-sim check-sim-features
+.PHONY: sim sim-tls check-sim check-sim-features

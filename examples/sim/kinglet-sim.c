@@ -3,14 +3,29 @@
  * runs. Same flags and exit codes as the CLI (examples/cli/kinglet.c):
  *
  *   kinglet-sim --jid J --password P [--host H] [--port N] [--cafile F]
- *               [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]
- *               [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
+ *               [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N]
+ *               [--echo] [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
+ *               [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
+ *               [--srv [--dns HOST:PORT]]
+ *   kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]
+ *               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]
  *   simulator only:
  *               [--delay MS]        one-way link delay (each direction)
  *               [--static]          10.0.2.15/24 without DHCP
  *               [--slow-read N]     the application takes at most N bytes per
  *               [--slow-sleep MS]   loop turn and sleeps MS (default 5) per turn
  *               [--ram]             print the RAM report (also with --trace)
+ *
+ *               [--fwd PORT]        one more TCP forward 10.0.2.100:PORT (repeatable)
+ *
+ * --cache FILE: the connection hints survive the simulator's restart,
+ * including the TLS session (resumption at the next connect).
+ * --srv: SRV lookup over lwIP UDP (XEP-0368 with --tls direct), falling
+ * back to the domain on 5222/5223. --dns HOST:PORT names the resolver:
+ * HOST must be the host's 127.0.0.1 (the device queries 10.0.2.100:PORT,
+ * which the link relays to 127.0.0.1:PORT: restricted slirp forwards no
+ * UDP). Without --dns, 127.0.0.1:53. A target's port is forwarded to the
+ * host when the lookup gives it.
  *
  * --host: an IPv4 address or a name resolved by lwIP's DNS; default
  * 10.0.2.100, where slirp forwards --port to the host's 127.0.0.1:--port
@@ -50,14 +65,49 @@
 static kl_client_t client;      /* the engine's whole state */
 static kl_lwip_session_t sess;  /* TCP connection + TLS session (mbedTLS contexts) */
 static kl_sim_link_t link_;     /* the simulated wire (host side, not device RAM) */
+static kl_cache_t cache;        /* connection hints (device: a flash record) */
+static kl_lwip_srv_t srv;       /* SRV lookup state */
+static int tls_resumed, tls_offered, tls_saved;
+
+static int cache_load(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    if (!f)
+        return 0;
+    n = fread(&cache, 1, sizeof cache, f);
+    fclose(f);
+    return n == sizeof cache;
+}
+
+static void cache_save(const char *path)
+{
+    char tmp[4096];
+    FILE *f;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(f = fopen(tmp, "wb")))
+        return;
+    kl_cache_seal(&cache);
+    if (fwrite(&cache, 1, sizeof cache, f) != sizeof cache) {
+        fclose(f);
+        remove(tmp);
+        return;
+    }
+    if (fclose(f) == 0)
+        rename(tmp, path); /* atomic: a crash never leaves half a blob */
+}
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: kinglet-sim --jid J --password P [--host H] [--port N] [--cafile F]\n"
-            "                   [--pipelining off|safe] [--send TO BODY] [--recv N] [--echo]\n"
+            "                   [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N] [--echo]\n"
             "                   [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
-            "                   [--delay MS] [--static] [--slow-read N] [--slow-sleep MS] [--ram]\n");
+            "                   [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]\n"
+            "                   [--srv [--dns 127.0.0.1:PORT]]\n"
+            "       kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
+            "                   [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n"
+            "   simulator only: [--delay MS] [--static] [--slow-read N] [--slow-sleep MS] [--ram] [--fwd PORT]\n");
     exit(2);
 }
 
@@ -196,16 +246,21 @@ static void ram_report(FILE *f, int json)
 
 static const char *tls_version = "none"; /* kept past the session's close */
 
-static void print_stats(const char *mode)
+static void print_stats(const char *mode, const char *cache_state, int full_fallback, const char *srv_used)
 {
     const kl_stats_t *s = kl_client_stats(&client);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
            "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
-           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"tls\":\"%s\","
+           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\","
+           "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":%d,"
+           "\"tls_session_offered\":%d,\"tls_session_saved\":%d,\"srv\":\"%s\",\"s2s\":%d,"
            "\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            sess.wire_out_online, sess.wire_in_online, s->bytes_out_online, s->bytes_in_online,
-           sess.tcp_connect_ms, sess.tls_handshake_ms, mode, tls_version,
+           sess.tcp_connect_ms, sess.tls_handshake_ms,
+           kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"),
+           client.cfg.direct_tls ? "direct" : "starttls", tls_version, kl_client_sasl_mechanism(&client),
+           cache_state, full_fallback, tls_resumed, tls_offered, tls_saved, srv_used, client.cfg.s2s,
            sizeof client, bodies, body_bytes, (unsigned)body_fnv);
     ram_report(stdout, 1);
     printf("}\n");
@@ -228,17 +283,50 @@ static void run_link(uint32_t wait_ms)
     sys_check_timeouts();
 }
 
+/* The relay command for a forward of port to the host's 127.0.0.1:port. */
+static char exe[4096];
+static const char *relay_command(uint16_t port)
+{
+    static char cmds[KL_SIM_MAX_FWD][4200];
+    static int n;
+    char *c = cmds[n % KL_SIM_MAX_FWD];
+    n++;
+    snprintf(c, sizeof cmds[0], "'%s' --relay %u", exe, (unsigned)port);
+    return c;
+}
+
+static int forwarded[KL_SIM_MAX_FWD], n_forwarded;
+static int forward(uint16_t port)
+{
+    for (int i = 0; i < n_forwarded; i++)
+        if (forwarded[i] == port)
+            return 0;
+    if (n_forwarded == KL_SIM_MAX_FWD) {
+        fprintf(stderr, "kinglet-sim: at most %d forwards\n", KL_SIM_MAX_FWD);
+        return -1;
+    }
+    if (kl_sim_link_add_fwd(&link_, port, relay_command(port)) != 0)
+        return -1;
+    forwarded[n_forwarded++] = port;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *jid = NULL, *password = NULL, *host = KL_SIM_FWD_ADDR, *cafile = NULL, *mode = "safe";
-    const char *send_to = NULL, *send_body = NULL;
-    long port = 5222, count = -1, recv_n = 0, timeout_s = 30, delay = 0, slow_read = 0, slow_sleep = 5;
+    const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
+    const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL, *dns = NULL;
+    const char *domain = NULL, *peer = NULL, *cert = NULL, *key = NULL;
+    long port = -1, count = -1, recv_n = 0, timeout_s = 30, delay = 0, slow_read = 0, slow_sleep = 5;
+    long fwd_extra[KL_SIM_MAX_FWD];
+    int n_fwd_extra = 0;
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, static_ip = 0, ram = 0, i, st, rc = 0;
+    int no_plain = 0, want_roster = 0, s2s = 0, use_srv = 0, cache_hit = 0, retried = 0;
+    uint16_t roster_id = 0, dns_port = 53;
     int echoed = 0, received = 0, closing = 0, in_msg = 0, in_body = 0;
     unsigned long msg_bytes = 0;
     uint32_t msg_fnv = 0;
-    char from_big[KL_JID_MAX * 3] = "";
-    static char body[8192], exe[4096], relay_cmd[4200];
+    char from_big[KL_JID_MAX * 3] = "", srv_used[KL_DNS_NAME_MAX + 32] = "";
+    static char body[8192];
     kl_client_config_t cfg;
     kl_tls_config_t tls;
     kl_sim_link_config_t lc;
@@ -266,29 +354,84 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--stats")) stats = 1;
         else if (!strcmp(a, "--trace")) do_trace = 1;
         else if (!strcmp(a, "--allow-plaintext")) allow_plaintext = 1;
+        else if (!strcmp(a, "--no-plain")) no_plain = 1;
+        else if (!strcmp(a, "--tls")) tls_mode = NEXT();
+        else if (!strcmp(a, "--cache")) cache_path = NEXT();
+        else if (!strcmp(a, "--roster")) want_roster = 1;
+        else if (!strcmp(a, "--s2s")) s2s = 1;
+        else if (!strcmp(a, "--domain")) domain = NEXT();
+        else if (!strcmp(a, "--to")) peer = NEXT();
+        else if (!strcmp(a, "--cert")) cert = NEXT();
+        else if (!strcmp(a, "--key")) key = NEXT();
+        else if (!strcmp(a, "--srv")) use_srv = 1;
+        else if (!strcmp(a, "--dns")) dns = NEXT();
         else if (!strcmp(a, "--delay")) delay = strtol(NEXT(), NULL, 10);
         else if (!strcmp(a, "--static")) static_ip = 1;
         else if (!strcmp(a, "--slow-read")) slow_read = strtol(NEXT(), NULL, 10);
         else if (!strcmp(a, "--slow-sleep")) slow_sleep = strtol(NEXT(), NULL, 10);
         else if (!strcmp(a, "--ram")) ram = 1;
+        else if (!strcmp(a, "--fwd") && n_fwd_extra < KL_SIM_MAX_FWD - 1) fwd_extra[n_fwd_extra++] = strtol(NEXT(), NULL, 10);
         else usage();
 #undef NEXT
     }
+    if (s2s) {
+        if (!domain || !peer || !cert || !key)
+            usage();
+        jid = domain;
+        password = "";
+        if (port < 0)
+            port = 5269;
+    }
+    if (port < 0)
+        port = !strcmp(tls_mode, "direct") ? 5223 : 5222;
     if (!jid || !password || port <= 0 || port > 65535 || timeout_s <= 0 || delay < 0 || slow_read < 0 ||
         slow_sleep < 0)
         usage();
+    for (i = 0; i < n_fwd_extra; i++)
+        if (fwd_extra[i] <= 0 || fwd_extra[i] > 65535)
+            usage();
+    if (dns) {
+        /* the device's resolver is 10.0.2.100:PORT, relayed to the host's 127.0.0.1:PORT */
+        const char *colon = strrchr(dns, ':');
+        long dp = colon ? strtol(colon + 1, NULL, 10) : 53;
+        if ((colon ? strncmp(dns, "127.0.0.1", (size_t)(colon - dns)) || colon - dns != 9 : strcmp(dns, "127.0.0.1")) ||
+            dp <= 0 || dp > 65535) {
+            fprintf(stderr, "kinglet-sim: --dns %s: the simulator relays DNS to the host's loopback only "
+                            "(use 127.0.0.1:PORT)\n", dns);
+            return 2;
+        }
+        dns_port = (uint16_t)dp;
+    }
 
     memset(&cfg, 0, sizeof cfg);
     cfg.jid = jid;
-    cfg.password = password;
+    cfg.password = s2s ? NULL : password;
+    cfg.s2s = (uint8_t)s2s;
+    cfg.s2s_to = peer;
     cfg.allow_plaintext = (uint8_t)allow_plaintext;
+    cfg.no_plain = (uint8_t)no_plain;
+    if (!strcmp(tls_mode, "direct"))
+        cfg.direct_tls = 1;
+    else if (strcmp(tls_mode, "starttls")) {
+        fprintf(stderr, "kinglet-sim: --tls %s: use starttls or direct\n", tls_mode);
+        return 2;
+    }
     if (!strcmp(mode, "off"))
         cfg.pipelining = KL_PIPELINING_OFF;
     else if (!strcmp(mode, "safe"))
         cfg.pipelining = KL_PIPELINING_SAFE;
-    else {
-        fprintf(stderr, "kinglet-sim: --pipelining %s is not available (off|safe)\n", mode);
+    else if (!strcmp(mode, "full"))
+        cfg.pipelining = KL_PIPELINING_FULL; /* when the cache says the server advertised it */
+    else if (!strcmp(mode, "full-forced")) {
+        cfg.pipelining = KL_PIPELINING_FULL;
+        cfg.force_full = 1;
+    } else {
+        fprintf(stderr, "kinglet-sim: --pipelining %s: use off, safe, full or full-forced\n", mode);
         return 2;
+    }
+    if (cache_path) {
+        cfg.cache = &cache;
+        cache_hit = cache_load(cache_path);
     }
     /* SCRAM hooks over mbedTLS; mbedTLS allocates from the arena, so it comes first. */
     kl_sim_arena_init();
@@ -304,6 +447,8 @@ int main(int argc, char **argv)
     memset(&tls, 0, sizeof tls);
     tls.server_name = kl_client_domain(&client); /* RFC 6125: verify the XMPP domain */
     tls.ca_file = cafile;
+    tls.cert_file = cert; /* s2s: our domain's certificate, for SASL EXTERNAL */
+    tls.key_file = key;
 
     /* The forward runs this program again as the relay. */
     el = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -312,7 +457,6 @@ int main(int argc, char **argv)
         return 1;
     }
     exe[el] = '\0';
-    snprintf(relay_cmd, sizeof relay_cmd, "'%s' --relay %ld", exe, port);
 
     /* ---- the device boots: lwIP, mbedTLS's arena, the NIC --------------- */
     t0 = sys_now();
@@ -322,10 +466,18 @@ int main(int argc, char **argv)
     lc.static_ip = static_ip;
     lc.delay_ms = (uint32_t)delay;
     lc.fwd[0].port = (uint16_t)port;
-    lc.fwd[0].command = relay_cmd;
+    lc.fwd[0].command = relay_command((uint16_t)port);
     lc.n_fwd = 1;
+    forwarded[n_forwarded++] = (int)port;
+    if (use_srv) {
+        lc.udp_fwd[0] = dns_port;
+        lc.n_udp_fwd = 1;
+    }
     if (kl_sim_link_init(&link_, &lc) != 0)
         return 1;
+    for (i = 0; i < n_fwd_extra; i++)
+        if (forward((uint16_t)fwd_extra[i]) != 0)
+            return 1;
     {
         ip_addr_t fwd;
         ipaddr_aton(KL_SIM_FWD_ADDR, &fwd);
@@ -347,6 +499,45 @@ int main(int argc, char **argv)
                 static_ip ? "static" : "DHCP from slirp", (unsigned)(sys_now() - t0), delay);
     }
 
+    /* ---- SRV over lwIP UDP ------------------------------------------------ */
+    if (use_srv && !host) {
+        uint32_t ts = sys_now();
+        st = kl_lwip_srv_start(&srv, kl_client_domain(&client), KL_SIM_FWD_ADDR, dns_port, cfg.direct_tls,
+                               5000u < (uint32_t)timeout_s * 1000u ? 5000u : (uint32_t)timeout_s * 1000u);
+        while (st == KL_OK && (st = kl_lwip_srv_poll(&srv)) == 0) {
+            uint32_t w = kl_lwip_srv_next_timeout(&srv);
+            run_link(w > 50 ? 50 : w);
+        }
+        kl_lwip_srv_free(&srv);
+        if (st < 0) {
+            fprintf(stderr, "kinglet-sim: SRV lookup for %s failed: %s\n", kl_client_domain(&client), kl_strerror(st));
+            return 3;
+        }
+        {
+            const kl_lwip_candidate_t *k = &srv.cand[0];
+            static char target[KL_DNS_NAME_MAX + 1];
+            if (do_trace)
+                for (i = 0; i < st; i++)
+                    fprintf(stderr, "  ---- SRV candidate %d: %s%s%s port %u%s%s (%u queries, %u ms)\n", i,
+                            srv.cand[i].host, srv.cand[i].ip[0] ? " = " : "", srv.cand[i].ip, srv.cand[i].port,
+                            srv.cand[i].direct_tls ? " direct TLS" : "", srv.cand[i].from_srv ? "" : " (fallback)",
+                            srv.queries_sent, (unsigned)(sys_now() - ts));
+            snprintf(target, sizeof target, "%s", k->ip[0] ? k->ip : k->host);
+            host = target;
+            port = k->port;
+            snprintf(srv_used, sizeof srv_used, "%s:%u%s", k->host, k->port, k->from_srv ? "" : " (fallback)");
+            if (k->direct_tls != cfg.direct_tls) {
+                cfg.direct_tls = k->direct_tls;
+                kl_client_init(&client, &cfg);
+            }
+            if (forward((uint16_t)port) != 0)
+                return 1;
+        }
+    }
+    if (!host)
+        host = KL_SIM_FWD_ADDR;
+
+retry:
     if (do_trace) {
         sess.trace = trace; /* set again after start (it clears the session) */
         fprintf(stderr, "  ---- connecting to %s port %ld over lwIP\n", host, port);
@@ -357,8 +548,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "kinglet-sim: %s\n", sess.error_text[0] ? sess.error_text : kl_strerror(st));
         return exit_code(st);
     }
-    if (do_trace)
+    if (do_trace) {
         sess.trace = trace;
+        if (sess.session_from_cache)
+            fprintf(stderr, "  ---- offering the TLS session from the connection hints (%u bytes)\n",
+                    (unsigned)sess.tls_cfg.session_len);
+    }
     sess.max_read_per_step = (size_t)slow_read;
 
     for (;;) {
@@ -402,6 +597,13 @@ int main(int argc, char **argv)
                         kl_client_stats(&client)->round_trips, kl_client_stats(&client)->online_ms);
             printf("online %s\n", ev.jid);
             fflush(stdout);
+            if (s2s && !ev.bidi)
+                fprintf(stderr, "kinglet-sim: warning: %s offers no bidirectional s2s (XEP-0288): this stream "
+                                "can send but will not receive\n", peer);
+            if (cache_path)
+                cache_hit = cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK;
+            if (want_roster && (st = kl_send_roster_get(&client, &roster_id)) != KL_OK)
+                fprintf(stderr, "kinglet-sim: cannot ask for the roster: %s\n", kl_strerror(st));
             if (send_to) {
                 st = kl_send_message(&client, send_to, "chat", send_body);
                 if (st != KL_OK) {
@@ -410,10 +612,25 @@ int main(int argc, char **argv)
                     break;
                 }
             }
-            if (!echo && recv_n == 0) {
+            if (!echo && recv_n == 0 && !roster_id) {
                 kl_client_close(&client);
                 closing = 1;
             }
+            continue;
+        }
+        if (ev.type == KL_EV_IQ_RESULT && roster_id && ev.iq_id == roster_id) {
+            kl_cursor_t cur;
+            kl_xml_token_t t;
+            int items = 0, r;
+            kl_cursor_init(&cur, &client, &ev.stanza);
+            while ((r = kl_cursor_next(&cur, &t)) > 0)
+                items += t.type == KL_XML_START && kl_slice_eq(t.local, "item");
+            printf("roster %s: %d items, version '%s'\n", r < 0 ? "error" : "received", items,
+                   cache_path ? cache.roster_ver : "");
+            fflush(stdout);
+            roster_id = 0;
+            if (!echo && recv_n == 0 && !closing && kl_client_close(&client) == KL_OK)
+                closing = 1;
             continue;
         }
         if (ev.type == KL_EV_CLOSED) {
@@ -421,6 +638,24 @@ int main(int argc, char **argv)
             break;
         }
         if (ev.type == KL_EV_ERROR) {
+            if (kl_client_full_pipelining(&client) && !retried && ev.status != KL_ERR_AUTH &&
+                ev.status != KL_ERR_TLS_CERT && ev.status != KL_ERR_NO_MECHANISM) {
+                /* A server that mishandles full flights (Prosody 0.12 does):
+                 * once more with safe; the cache already says so for next time. */
+                if (do_trace)
+                    fprintf(stderr, "  ---- full pipelining failed (%s); retrying with safe\n", kl_strerror(ev.status));
+                kl_lwip_session_close(&sess);
+                {
+                    uint32_t t_close = sys_now();
+                    while (tcp_active_pcbs != NULL && sys_now() - t_close < 1000u)
+                        run_link(20);
+                }
+                cfg.pipelining = KL_PIPELINING_SAFE;
+                cfg.force_full = 0;
+                kl_client_init(&client, &cfg);
+                retried = 1;
+                goto retry;
+            }
             if (ev.status == KL_ERR_STREAM_ERROR)
                 fprintf(stderr, "kinglet-sim: stream error from server: %s\n", ev.condition);
             else if (ev.status == KL_ERR_AUTH)
@@ -439,13 +674,16 @@ int main(int argc, char **argv)
         /* Messages: whole (KL_EV_STANZA) or streamed (BEGIN / TOKEN / END). */
         {
             int got = 0, n, fl;
-            char from[KL_JID_MAX * 3];
+            char from[KL_JID_MAX * 3], to[KL_JID_MAX * 3];
+            to[0] = '\0';
             if (ev.type == KL_EV_STANZA && kl_slice_eq(ev.stanza.name, "message")) {
                 n = kl_stanza_child_text(&client, &ev.stanza, "body", NULL, body, sizeof body);
                 fl = kl_xml_decode(ev.stanza.from, 0, (uint8_t *)from, sizeof from - 1);
                 if (n < 0 || fl < 0)
                     continue; /* no body (chat state, receipt…) */
                 from[fl] = '\0';
+                fl = kl_xml_decode(ev.stanza.to, 0, (uint8_t *)to, sizeof to - 1);
+                to[fl > 0 ? fl : 0] = '\0';
                 msg_fnv = 2166136261u;
                 fnv(&msg_fnv, (const uint8_t *)body, (size_t)n);
                 fnv(&body_fnv, (const uint8_t *)body, (size_t)n);
@@ -490,7 +728,8 @@ int main(int argc, char **argv)
                 printf("message from %s: [%lu bytes, fnv1a %08x]\n", from, msg_bytes, (unsigned)msg_fnv);
             fflush(stdout);
             if (echo && !closing && n >= 0) {
-                st = kl_send_message(&client, from, "chat", body);
+                /* s2s: answer from the address the message was sent to */
+                st = kl_send_message_from(&client, s2s && to[0] ? to : NULL, from, "chat", body);
                 if (st != KL_OK)
                     fprintf(stderr, "kinglet-sim: cannot echo: %s\n", kl_strerror(st));
                 else
@@ -508,14 +747,20 @@ int main(int argc, char **argv)
      * finished with the pcb (or 2 s), as a firmware would before sleeping. */
     if (sess.tls_on && kl_tls_version(&sess.tls)[0])
         tls_version = kl_tls_version(&sess.tls); /* a static string in mbedTLS */
+    tls_resumed = kl_lwip_session_tls_resumed(&sess);
+    tls_offered = sess.tls_on && sess.tls.session_offered;
+    tls_saved = sess.session_saved;
     kl_lwip_session_close(&sess);
     {
         uint32_t t_close = sys_now();
         while (tcp_active_pcbs != NULL && sys_now() - t_close < 2000u)
             run_link(20);
     }
+    if (cache_path && (kl_client_stats(&client)->online_ms || tls_offered))
+        cache_save(cache_path); /* also after a refused session: the driver dropped the blob */
     if (stats)
-        print_stats(mode);
+        print_stats(mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried,
+                    srv_used[0] ? srv_used : "");
     if (ram || do_trace)
         ram_report(stderr, 0);
     {

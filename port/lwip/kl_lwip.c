@@ -9,6 +9,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/sys.h"
 #include "lwip/tcp.h"
+#include "lwip/udp.h"
 
 #if LWIP_VERSION_MAJOR != 2 || LWIP_VERSION_MINOR != 2
 #error "port/lwip is written for lwIP 2.2.x: check LWIP_DIR and the -I order"
@@ -307,6 +308,17 @@ int kl_lwip_session_start(kl_lwip_session_t *s, kl_client_t *c, const char *host
     s->timeout_ms = timeout_ms ? timeout_ms : 20000u;
     if (tls_cfg)
         s->tls_cfg = *tls_cfg;
+    /* TLS session resumption: the blob the cache holds for this domain
+     * (kl_tls_setup checks it again: name, trust anchors, checksum). */
+    if (s->tls_cfg.session == NULL && c->cfg.cache != NULL &&
+        kl_cache_check(c->cfg.cache, kl_client_domain(c)) == KL_OK && c->cfg.cache->tls_session_len > 0 &&
+        c->cfg.cache->tls_session_len <= sizeof c->cfg.cache->tls_session) {
+        s->tls_cfg.session = c->cfg.cache->tls_session;
+        s->tls_cfg.session_len = c->cfg.cache->tls_session_len;
+        s->session_from_cache = 1;
+    }
+    if (c->cfg.direct_tls && s->tls_cfg.alpn == NULL)
+        s->tls_cfg.alpn = "xmpp-client"; /* XEP-0368 */
     s->link = &s->conn.tcp;
     s->t_start = s->t_phase = sys_now();
     s->phase = KL_LWIP_PH_CONNECT;
@@ -322,7 +334,7 @@ int kl_lwip_session_start(kl_lwip_session_t *s, kl_client_t *c, const char *host
 
 /* Engine output over the link; tcp_output once for what this wrote.
  * 1: all written, 0: some left (would block), < 0: error. */
-static int flush_engine(kl_lwip_session_t *s)
+static int flush_engine_push(kl_lwip_session_t *s, int push)
 {
     unsigned long before = s->conn.wire_out;
     size_t len;
@@ -342,9 +354,52 @@ static int flush_engine(kl_lwip_session_t *s)
             s->trace(s->trace_arg, 'o', out, (size_t)n, NULL);
         kl_engine_output_ack(s->client, (size_t)n);
     }
-    if (s->conn.wire_out != before)
+    if (push && s->conn.wire_out != before)
         kl_lwip_conn_flush(&s->conn);
     return r;
+}
+
+static int flush_engine(kl_lwip_session_t *s)
+{
+    return flush_engine_push(s, 1);
+}
+
+/* A session that failed with a blob offered: the blob goes (mbedTLS pins
+ * the version to the session's; the next connect makes a full handshake). */
+static void drop_cached_session(kl_lwip_session_t *s)
+{
+    kl_cache_t *k = s->client->cfg.cache;
+    if (s->session_from_cache && s->tls_on && s->tls.session_offered && k != NULL &&
+        kl_cache_check(k, kl_client_domain(s->client)) == KL_OK) {
+        k->tls_session_len = 0;
+        kl_cache_seal(k);
+    }
+}
+
+/* Once online: keep the newest resumable session in the cache. */
+static void save_session(kl_lwip_session_t *s)
+{
+    kl_cache_t *k = s->client->cfg.cache;
+    size_t len = 0;
+    int st;
+    if (!s->tls_on || !s->tls.handshake_done || !s->tls.new_session_available || k == NULL ||
+        !kl_client_is_online(s->client) || kl_cache_check(k, kl_client_domain(s->client)) != KL_OK)
+        return;
+    st = kl_tls_session_save(&s->tls, k->tls_session, sizeof k->tls_session, &len);
+    s->session_save_status = st;
+    if (st == KL_OK) {
+        k->tls_session_len = (uint16_t)len;
+        kl_cache_seal(k);
+        s->session_saved = 1;
+        note(s, 'i', "TLS session saved in the connection hints");
+    } else {
+        s->tls.new_session_available = 0; /* too large for the cache: not again */
+    }
+}
+
+int kl_lwip_session_tls_resumed(const kl_lwip_session_t *s)
+{
+    return s->tls_on && kl_tls_resumed(&s->tls);
 }
 
 static int tls_error(kl_lwip_session_t *s, int st, kl_event_t *ev)
@@ -422,13 +477,41 @@ int kl_lwip_session_step(kl_lwip_session_t *s, kl_event_t *ev)
             continue;
 
         case KL_LWIP_PH_TLS_FLUSH:
-            r = flush_engine(s);
+            /* early: header + <starttls/> and the ClientHello go in one push */
+            r = flush_engine_push(s, !s->early_pending);
             if (r < 0)
                 return error_event(s, r, ev);
             if (r == 0) {
+                if (s->early_pending)
+                    kl_lwip_conn_flush(&s->conn);
                 if (expired(s, now))
                     return error_event(s, KL_ERR_TIMEOUT, ev);
                 return 0;
+            }
+            if (s->early_pending) {
+                /* XEP-0305 full: start TLS now, hold its reads (the server's
+                 * bytes are XML for the engine until <proceed/>), write the
+                 * ClientHello behind <starttls/> and go on running the engine. */
+                s->early_pending = 0;
+                if ((r = tls_begin(s, ev)) != 0)
+                    return r;
+                kl_tls_hold_reads(&s->tls, 1);
+                s->early_tls = 1;
+                r = kl_tls_handshake(&s->tls);
+                kl_lwip_conn_flush(&s->conn);
+                if (r < 0)
+                    return tls_error(s, r, ev);
+                note(s, 'o', "ClientHello sent behind <starttls/> (full pipelining)");
+                s->phase = KL_LWIP_PH_RUN;
+                continue;
+            }
+            if (s->proceed_pending) {
+                /* <proceed/>: what followed it is the server's handshake */
+                s->proceed_pending = 0;
+                kl_tls_set_preread(&s->tls, s->tls_data.p, s->tls_data.len);
+                kl_tls_hold_reads(&s->tls, 0);
+                s->phase = KL_LWIP_PH_TLS;
+                continue;
             }
             if ((r = tls_begin(s, ev)) != 0)
                 return r;
@@ -437,8 +520,10 @@ int kl_lwip_session_step(kl_lwip_session_t *s, kl_event_t *ev)
         case KL_LWIP_PH_TLS:
             r = kl_tls_handshake(&s->tls);
             kl_lwip_conn_flush(&s->conn); /* one push per handshake flight */
-            if (r < 0)
+            if (r < 0) {
+                drop_cached_session(s);
                 return tls_error(s, r, ev);
+            }
             if (r == 0) {
                 if (expired(s, now)) {
                     set_error(s, KL_ERR_TIMEOUT, "TLS handshake timed out");
@@ -452,16 +537,24 @@ int kl_lwip_session_step(kl_lwip_session_t *s, kl_event_t *ev)
                 if ((r = kl_client_connect(c, s->t_start)) != KL_OK)
                     return error_event(s, r, ev);
                 kl_stats_add_port_rt(c, 1); /* the TCP handshake */
+                kl_stats_add_port_rt(c, s->tls.round_trips);
             } else {
                 kl_engine_tls_done(c, !s->tls_cfg.insecure_skip_verify);
+                if (!s->early_tls)
+                    kl_stats_add_port_rt(c, s->tls.round_trips);
+                else if (s->tls.round_trips > 1)
+                    /* full: the handshake's first wait was the engine's wait
+                     * for <proceed/>, already counted there */
+                    kl_stats_add_port_rt(c, s->tls.round_trips - 1);
             }
-            kl_stats_add_port_rt(c, s->tls.round_trips);
             if (s->trace) {
-                char text[112];
-                snprintf(text, sizeof text, "TLS up: %s, %u round trip(s), %s, %u ms", kl_tls_version(&s->tls),
-                         s->tls.round_trips,
-                         s->tls_cfg.insecure_skip_verify ? "certificate NOT verified" : "certificate verified",
-                         (unsigned)s->tls_handshake_ms);
+                char text[192];
+                snprintf(text, sizeof text, "TLS up: %s, %u round trip(s)%s, %s, %u ms%s", kl_tls_version(&s->tls),
+                         s->tls.round_trips, s->early_tls ? " (the first shared with <starttls/>)" : "",
+                         kl_tls_resumed(&s->tls) ? "session resumed"
+                         : s->tls_cfg.insecure_skip_verify ? "certificate NOT verified" : "certificate verified",
+                         (unsigned)s->tls_handshake_ms,
+                         s->tls.session_offered && !kl_tls_resumed(&s->tls) ? " (cached session refused)" : "");
                 note(s, 'i', text);
             }
             s->phase = KL_LWIP_PH_RUN;
@@ -470,18 +563,27 @@ int kl_lwip_session_step(kl_lwip_session_t *s, kl_event_t *ev)
         case KL_LWIP_PH_RUN: {
             size_t cap;
             uint8_t *in;
+            save_session(s);
             r = kl_engine_poll(c, now, ev);
             if (r < 0)
                 return r;
             if (r > 0) {
                 if (ev->type == KL_EV_START_TLS) {
+                    if (ev->early) {
+                        s->early_pending = 1;
+                    } else if (s->early_tls) {
+                        s->proceed_pending = 1;
+                        s->tls_data = ev->tls_data;
+                    }
                     s->phase = KL_LWIP_PH_TLS_FLUSH;
-                    s->t_phase = now;
+                    if (!s->proceed_pending)
+                        s->t_phase = now;
                     continue;
                 }
                 if (ev->type == KL_EV_ONLINE) {
                     s->wire_in_online = s->conn.wire_in;
                     s->wire_out_online = s->conn.wire_out;
+                    save_session(s);
                 }
                 if (ev->type == KL_EV_ERROR || ev->type == KL_EV_CLOSED) {
                     kl_event_t keep = *ev;
@@ -548,4 +650,189 @@ void kl_lwip_session_close(kl_lwip_session_t *s)
     kl_lwip_conn_close(&s->conn);
     s->link = &s->conn.tcp;
     s->phase = KL_LWIP_PH_DONE;
+}
+
+/* ---- SRV lookup over lwIP UDP ------------------------------------------------- */
+
+static uint32_t srv_random(void)
+{
+#ifdef LWIP_RAND
+    return (uint32_t)LWIP_RAND();
+#else
+    return sys_now() * 2654435761u;
+#endif
+}
+
+static void srv_on_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr, u16_t port)
+{
+    kl_lwip_srv_t *r = arg;
+    (void)pcb;
+    /* only the resolver's answers, only one at a time, only what fits 512 bytes */
+    if (r->status == 0 && !r->got_answer && addr != NULL && ip_addr_cmp(addr, &r->server) &&
+        port == r->server_port && p->tot_len <= sizeof r->resp) {
+        r->resp_len = pbuf_copy_partial(p, r->resp, p->tot_len, 0);
+        r->got_answer = 1;
+    }
+    pbuf_free(p);
+}
+
+static int srv_send(kl_lwip_srv_t *r)
+{
+    struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)r->qlen, PBUF_RAM);
+    err_t e;
+    if (p == NULL)
+        return 0; /* no memory now: the resend timer tries again */
+    pbuf_take(p, r->query, (u16_t)r->qlen);
+    e = udp_sendto(r->pcb, p, &r->server, r->server_port);
+    pbuf_free(p);
+    r->t_query = sys_now();
+    r->queries_sent++;
+    return e == ERR_OK || e == ERR_MEM || e == ERR_RTE ? 0 : KL_ERR_IO;
+}
+
+static int srv_query(kl_lwip_srv_t *r)
+{
+    r->qlen = kl_dns_query_srv(r->query, sizeof r->query, (uint16_t)srv_random(), r->pass, r->domain);
+    if (r->qlen < 0)
+        return r->qlen == KL_ERR_DNS_NAME ? KL_ERR_ARG : r->qlen;
+    r->attempt = 0;
+    r->got_answer = 0;
+    return srv_send(r);
+}
+
+static int srv_add(kl_lwip_srv_t *r, const char *host, const uint8_t *ip, uint16_t port, int direct, int from_srv,
+                   uint32_t ttl)
+{
+    kl_lwip_candidate_t *c;
+    size_t hl = strlen(host);
+    if (r->n_cand >= KL_LWIP_SRV_MAX_CAND)
+        return KL_OK; /* the least preferred ones do not fit: enough to try */
+    if (hl && host[hl - 1] == '.')
+        hl--;
+    if (hl >= sizeof c->host)
+        return KL_ERR_DNS_NAME;
+    c = &r->cand[r->n_cand++];
+    memset(c, 0, sizeof *c);
+    memcpy(c->host, host, hl);
+    if (ip != NULL)
+        snprintf(c->ip, sizeof c->ip, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
+    c->port = port;
+    c->direct_tls = (uint8_t)(direct != 0);
+    c->from_srv = (uint8_t)from_srv;
+    c->ttl = ttl;
+    return KL_OK;
+}
+
+static int srv_finish(kl_lwip_srv_t *r, int status)
+{
+    r->status = status;
+    if (r->pcb != NULL) {
+        udp_remove(r->pcb);
+        r->pcb = NULL;
+    }
+    return status;
+}
+
+int kl_lwip_srv_start(kl_lwip_srv_t *r, const char *domain, const char *server, uint16_t port, int direct_tls,
+                      uint32_t timeout_ms)
+{
+    size_t dl;
+    int st;
+    if (r == NULL || domain == NULL || server == NULL || port == 0 || timeout_ms == 0)
+        return KL_ERR_ARG;
+    memset(r, 0, sizeof *r);
+    dl = strlen(domain);
+    if (dl == 0 || dl >= sizeof r->domain || !ipaddr_aton(server, &r->server))
+        return KL_ERR_ARG;
+    memcpy(r->domain, domain, dl);
+    r->server_port = port;
+    r->direct_tls = direct_tls != 0;
+    r->pass = r->direct_tls;
+    r->timeout_ms = timeout_ms;
+    r->t_start = sys_now();
+    r->pcb = udp_new_ip_type(IP_GET_TYPE(&r->server));
+    if (r->pcb == NULL)
+        return KL_ERR_IO; /* MEMP_NUM_UDP_PCB */
+    udp_recv(r->pcb, srv_on_recv, r);
+    if ((st = srv_query(r)) < 0)
+        return srv_finish(r, st);
+    return KL_OK;
+}
+
+int kl_lwip_srv_poll(kl_lwip_srv_t *r)
+{
+    uint32_t now = sys_now(), elapsed;
+    int st;
+    if (r == NULL)
+        return KL_ERR_ARG;
+    if (r->status != 0)
+        return r->status;
+    if (r->got_answer) {
+        r->got_answer = 0;
+        st = kl_dns_parse(r->resp, r->resp_len, r->query, (size_t)r->qlen, srv_random(), &r->res);
+        if (st == KL_ERR_DNS_MISMATCH)
+            return 0; /* not ours (late or forged): keep waiting */
+        if (st < 0)
+            return srv_finish(r, st);
+        if (st == KL_DNS_UNAVAILABLE)
+            r->unavailable[r->pass] = 1;
+        if (st == KL_DNS_RECORDS) {
+            for (unsigned i = 0; i < r->res.srv_count; i++) {
+                const uint8_t *ip = NULL;
+                for (unsigned k = 0; k < r->res.addr_count; k++)
+                    if (r->res.addr[k].srv == i) {
+                        ip = r->res.addr[k].ip;
+                        break;
+                    }
+                if ((st = srv_add(r, r->res.srv[i].target, ip, r->res.srv[i].port, r->pass, 1, r->res.ttl)) < 0)
+                    return srv_finish(r, st);
+            }
+        }
+        if (r->pass == 1) { /* then _xmpp-client */
+            r->pass = 0;
+            if ((st = srv_query(r)) < 0)
+                return srv_finish(r, st);
+            return 0;
+        }
+        if (r->n_cand > 0)
+            return srv_finish(r, r->n_cand);
+        if (r->direct_tls && !r->unavailable[1])
+            (void)srv_add(r, r->domain, NULL, 5223, 1, 0, 0);
+        if (!r->unavailable[0])
+            (void)srv_add(r, r->domain, NULL, 5222, 0, 0, 0);
+        return srv_finish(r, r->n_cand > 0 ? r->n_cand : KL_ERR_DNS_UNAVAILABLE);
+    }
+    elapsed = now - r->t_start;
+    if (elapsed >= r->timeout_ms)
+        return srv_finish(r, KL_ERR_TIMEOUT);
+    /* one resend per query, half-way through what is left */
+    if (r->attempt == 0 && (uint32_t)(now - r->t_query) >= (r->timeout_ms - (r->t_query - r->t_start)) / 2) {
+        r->attempt = 1;
+        if ((st = srv_send(r)) < 0)
+            return srv_finish(r, st);
+    }
+    return 0;
+}
+
+uint32_t kl_lwip_srv_next_timeout(const kl_lwip_srv_t *r)
+{
+    uint32_t now = sys_now(), left, resend;
+    if (r->status != 0 || r->got_answer)
+        return 0;
+    left = (uint32_t)(now - r->t_start) >= r->timeout_ms ? 0 : r->timeout_ms - (now - r->t_start);
+    if (r->attempt == 0) {
+        uint32_t half = (r->timeout_ms - (r->t_query - r->t_start)) / 2, since = now - r->t_query;
+        resend = since >= half ? 0 : half - since;
+        if (resend < left)
+            left = resend;
+    }
+    return left;
+}
+
+void kl_lwip_srv_free(kl_lwip_srv_t *r)
+{
+    if (r != NULL && r->pcb != NULL) {
+        udp_remove(r->pcb);
+        r->pcb = NULL;
+    }
 }

@@ -40,6 +40,7 @@
 #include "lwip/tcp.h"
 
 #include "kinglet/kinglet.h"
+#include "kinglet/kl_dns.h"
 #include "kinglet/kl_transport.h"
 #include "kl_tls.h"
 
@@ -97,7 +98,8 @@ typedef void (*kl_lwip_trace_fn)(void *arg, char dir, const uint8_t *data, size_
 typedef enum kl_lwip_phase {
     KL_LWIP_PH_CONNECT = 0, /* TCP (and DNS) in progress */
     KL_LWIP_PH_RUN,         /* the engine runs over link */
-    KL_LWIP_PH_TLS_FLUSH,   /* KL_EV_START_TLS: sending what precedes it */
+    KL_LWIP_PH_TLS_FLUSH,   /* KL_EV_START_TLS: sending what precedes it (then the
+                               TLS handshake; or, early, the ClientHello behind it) */
     KL_LWIP_PH_TLS,         /* TLS handshake */
     KL_LWIP_PH_DONE         /* an error or close event was returned */
 } kl_lwip_phase_t;
@@ -120,6 +122,19 @@ typedef struct kl_lwip_session {
     char error_text[160];        /* human-readable detail of the last failure */
     kl_lwip_trace_fn trace;
     void *trace_arg;
+    /* XEP-0305 full: the ClientHello went out behind <starttls/> (early
+     * KL_EV_START_TLS); TLS reads are held until <proceed/>. */
+    uint8_t early_pending;       /* internal: the early start waits for the flush */
+    uint8_t early_tls;           /* the handshake was started early */
+    uint8_t proceed_pending;     /* internal: <proceed/> came, the handshake resumes */
+    kl_slice_t tls_data;         /* internal: bytes after <proceed/> (the engine's) */
+    /* TLS session resumption through the connection-hints cache
+     * (cfg.cache: tls_session / tls_session_len): the blob is offered at
+     * the next connect to the same domain; a newer one is saved into the
+     * cache (and sealed) as soon as mbedTLS has one after online. */
+    uint8_t session_from_cache;  /* the TLS config's blob came from the cache */
+    uint8_t session_saved;       /* a session was written into the cache */
+    int session_save_status;     /* last kl_tls_session_save result (KL_OK, ...) */
 } kl_lwip_session_t;
 
 /* Begin: resolve/connect host:port; the engine is started
@@ -146,5 +161,68 @@ uint32_t kl_lwip_session_next_timeout(const kl_lwip_session_t *s);
  * lwIP's from here on: keep running the main loop until it has gone
  * (tcp_active_pcbs empty) if the FIN must reach the peer. */
 void kl_lwip_session_close(kl_lwip_session_t *s);
+
+/* 1 if the TLS handshake of this session resumed an offered session. */
+int kl_lwip_session_tls_resumed(const kl_lwip_session_t *s);
+
+/* ---- SRV lookup over lwIP UDP (core/kl_dns.c) -------------------------------
+ *
+ * Non-blocking, like kl_posix_srv_candidates: _xmpps-client._tcp (direct
+ * TLS, XEP-0368) first when asked, then _xmpp-client._tcp; each query is
+ * sent again after half of its share of the timeout; records in RFC 2782
+ * order, the glue address from the additional section when there is one.
+ * Without records: (domain, 5223) direct and/or (domain, 5222), unless
+ * the service is decidedly not available ("." target).
+ *
+ *   kl_lwip_srv_start(&r, "example.org", "10.0.2.3", 53, 0, 3000);
+ *   while ((n = kl_lwip_srv_poll(&r)) == 0) run the main loop;
+ *   n > 0: r.cand[0 .. n-1]; n < 0: KL_ERR_TIMEOUT, KL_ERR_DNS_*, ...
+ *
+ * One udp_pcb while it runs (MEMP_NUM_UDP_PCB). */
+#ifndef KL_LWIP_SRV_MAX_CAND
+#define KL_LWIP_SRV_MAX_CAND 6
+#endif
+
+typedef struct kl_lwip_candidate {
+    char host[KL_DNS_NAME_MAX + 1]; /* SRV target or the domain itself */
+    char ip[16];                    /* dotted IPv4 from the glue, or "" */
+    uint16_t port;
+    uint8_t direct_tls;             /* from _xmpps-client (XEP-0368) */
+    uint8_t from_srv;
+    uint32_t ttl;                   /* the SRV answer's TTL (0: fallback) */
+} kl_lwip_candidate_t;
+
+typedef struct kl_lwip_srv {
+    struct udp_pcb *pcb;
+    ip_addr_t server;
+    uint16_t server_port;
+    char domain[KL_DNS_NAME_MAX + 1];
+    int direct_tls;
+    int pass;                       /* 1: _xmpps-client, 0: _xmpp-client */
+    int attempt;
+    int status;                     /* 0 running, > 0 candidates, < 0 error */
+    uint8_t unavailable[2];
+    uint8_t got_answer;             /* internal: resp holds an answer */
+    uint32_t t_start, timeout_ms, t_query;
+    uint8_t query[KL_DNS_QUERY_MAX];
+    int qlen;
+    uint8_t resp[KL_DNS_UDP_MAX];
+    size_t resp_len;
+    unsigned queries_sent;
+    kl_dns_srv_result_t res;
+    kl_lwip_candidate_t cand[KL_LWIP_SRV_MAX_CAND];
+    int n_cand;
+} kl_lwip_srv_t;
+
+/* server: dotted IPv4 of the resolver, port usually 53. Returns KL_OK or
+ * KL_ERR_ARG / KL_ERR_IO (no udp_pcb). */
+int kl_lwip_srv_start(kl_lwip_srv_t *r, const char *domain, const char *server, uint16_t port,
+                      int direct_tls, uint32_t timeout_ms);
+/* 0: still running (call again after the main loop ran); > 0: that many
+ * candidates in r->cand; < 0: error. Never blocks. */
+int kl_lwip_srv_poll(kl_lwip_srv_t *r);
+/* Milliseconds until poll wants to run for a resend or the timeout. */
+uint32_t kl_lwip_srv_next_timeout(const kl_lwip_srv_t *r);
+void kl_lwip_srv_free(kl_lwip_srv_t *r);
 
 #endif

@@ -2,9 +2,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "kl_sim_link.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <slirp/libslirp.h>
 
@@ -108,6 +112,100 @@ static void deliver(kl_sim_link_t *l)
     }
 }
 
+/* ---- the UDP relay ------------------------------------------------------------- */
+
+static uint16_t ip_csum(const uint8_t *h, size_t n)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        sum += (uint32_t)(h[i] << 8 | h[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* A frame from the device: Ethernet + IPv4 (no options, not a fragment) +
+ * UDP to 10.0.2.100:P for a relayed P? Then it goes to 127.0.0.1:P. */
+static int udp_relay_out(kl_sim_link_t *l, const uint8_t *f, size_t len)
+{
+    struct in_addr fwd;
+    const uint8_t *ip = f + 14, *udp;
+    uint16_t dport, ulen;
+    if (l->n_udp == 0 || len < 14 + 20 + 8 || f[12] != 0x08 || f[13] != 0x00 || ip[0] != 0x45 || ip[9] != 17 ||
+        (ip[6] & 0x3f) != 0 || ip[7] != 0)
+        return 0;
+    inet_pton(AF_INET, KL_SIM_FWD_ADDR, &fwd);
+    if (memcmp(ip + 16, &fwd, 4) != 0)
+        return 0;
+    udp = ip + 20;
+    dport = (uint16_t)(udp[2] << 8 | udp[3]);
+    ulen = (uint16_t)(udp[4] << 8 | udp[5]);
+    for (int i = 0; i < l->n_udp; i++) {
+        struct sockaddr_in to;
+        if (l->udp[i].port != dport)
+            continue;
+        if (ulen < 8 || (size_t)ulen > len - 14 - 20)
+            return 1; /* malformed: dropped */
+        memcpy(l->udp[i].dev_mac, f + 6, 6);
+        memcpy(l->udp[i].our_mac, f, 6);
+        memcpy(l->udp[i].dev_ip, ip + 12, 4);
+        memcpy(&l->udp[i].dev_port, udp, 2);
+        memset(&to, 0, sizeof to);
+        to.sin_family = AF_INET;
+        to.sin_port = htons(dport);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (sendto(l->udp[i].fd, udp + 8, (size_t)ulen - 8, 0, (struct sockaddr *)&to, sizeof to) >= 0)
+            l->udp[i].to_host++;
+        return 1;
+    }
+    return 0;
+}
+
+/* Answers from 127.0.0.1:P, as frames from 10.0.2.100:P to the device. */
+static void udp_relay_in(kl_sim_link_t *l, int i)
+{
+    uint8_t buf[1500];
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(l->udp[i].fd, buf, sizeof buf - 14 - 28, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+    kl_sim_frame_t *f;
+    uint8_t *ip, *udp;
+    static uint16_t ip_id;
+    struct in_addr fwd;
+    if (n < 0 || l->udp[i].dev_port == 0 || from.sin_addr.s_addr != htonl(INADDR_LOOPBACK) ||
+        ntohs(from.sin_port) != l->udp[i].port)
+        return;
+    if (take_fault(l, &l->drop_to_dev, &l->c_to_dev))
+        return;
+    f = enqueue(l, &l->to_dev, &l->c_to_dev, (size_t)n + 14 + 28);
+    if (f == NULL)
+        return;
+    memcpy(f->data, l->udp[i].dev_mac, 6);
+    memcpy(f->data + 6, l->udp[i].our_mac, 6);
+    f->data[12] = 0x08, f->data[13] = 0x00;
+    ip = f->data + 14;
+    memset(ip, 0, 20);
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)((n + 28) >> 8), ip[3] = (uint8_t)(n + 28);
+    ip_id++;
+    ip[4] = (uint8_t)(ip_id >> 8), ip[5] = (uint8_t)ip_id;
+    ip[8] = 64, ip[9] = 17;
+    inet_pton(AF_INET, KL_SIM_FWD_ADDR, &fwd);
+    memcpy(ip + 12, &fwd, 4);
+    memcpy(ip + 16, l->udp[i].dev_ip, 4);
+    {
+        uint16_t c = ip_csum(ip, 20);
+        ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
+    }
+    udp = ip + 20;
+    udp[0] = (uint8_t)(l->udp[i].port >> 8), udp[1] = (uint8_t)l->udp[i].port;
+    memcpy(udp + 2, &l->udp[i].dev_port, 2);
+    udp[4] = (uint8_t)((n + 8) >> 8), udp[5] = (uint8_t)(n + 8);
+    udp[6] = udp[7] = 0; /* no checksum (IPv4 allows it) */
+    memcpy(udp + 8, buf, (size_t)n);
+    l->udp[i].to_dev++;
+}
+
 /* ---- lwIP side: the NIC driver ------------------------------------------------ */
 
 static err_t linkoutput(struct netif *netif, struct pbuf *p)
@@ -116,6 +214,12 @@ static err_t linkoutput(struct netif *netif, struct pbuf *p)
     kl_sim_frame_t *f;
     if (take_fault(l, &l->drop_to_host, &l->c_to_host))
         return ERR_OK; /* a lossy wire: the frame is gone */
+    if (l->n_udp > 0 && p->tot_len <= KL_SIM_FRAME_MAX) {
+        uint8_t frame[KL_SIM_FRAME_MAX];
+        pbuf_copy_partial(p, frame, p->tot_len, 0);
+        if (udp_relay_out(l, frame, p->tot_len))
+            return ERR_OK;
+    }
     f = enqueue(l, &l->to_host, &l->c_to_host, p->tot_len);
     if (f != NULL)
         pbuf_copy_partial(p, f->data, p->tot_len, 0);
@@ -291,6 +395,23 @@ int kl_sim_link_init(kl_sim_link_t *l, const kl_sim_link_config_t *cfg)
         }
     }
 
+    for (int i = 0; i < cfg->n_udp_fwd && i < KL_SIM_MAX_UDP_FWD; i++) {
+        struct sockaddr_in me;
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        memset(&me, 0, sizeof me);
+        me.sin_family = AF_INET;
+        me.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof me) != 0) {
+            fprintf(stderr, "sim link: cannot open the UDP relay for port %u\n", (unsigned)cfg->udp_fwd[i]);
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        l->udp[l->n_udp].fd = fd;
+        l->udp[l->n_udp].port = cfg->udp_fwd[i];
+        l->n_udp++;
+    }
+
     if (cfg->static_ip) {
         ip4addr_aton(KL_SIM_DEVICE_ADDR, &ip);
         ip4addr_aton("255.255.255.0", &mask);
@@ -309,6 +430,17 @@ int kl_sim_link_init(kl_sim_link_t *l, const kl_sim_link_config_t *cfg)
     netif_set_link_up(&l->netif);
     if (!cfg->static_ip && dhcp_start(&l->netif) != ERR_OK) {
         fprintf(stderr, "sim link: dhcp_start failed\n");
+        return -1;
+    }
+    return 0;
+}
+
+int kl_sim_link_add_fwd(kl_sim_link_t *l, uint16_t port, const char *command)
+{
+    struct in_addr a;
+    inet_pton(AF_INET, KL_SIM_FWD_ADDR, &a);
+    if (slirp_add_exec(l->slirp, command, &a, port) != 0) {
+        fprintf(stderr, "sim link: cannot add the forward to port %u\n", (unsigned)port);
         return -1;
     }
     return 0;
@@ -354,7 +486,16 @@ void kl_sim_link_poll(kl_sim_link_t *l, uint32_t timeout_ms)
         }
     l->npfd = 0;
     slirp_pollfds_fill(l->slirp, &tmo, add_poll, l);
-    r = poll(l->pfd, (nfds_t)l->npfd, tmo > 0x7fffffffu ? -1 : (int)tmo);
+    {
+        int base = l->npfd;
+        for (int i = 0; i < l->n_udp && l->npfd < (int)(sizeof l->pfd / sizeof l->pfd[0]); i++)
+            l->pfd[l->npfd++] = (struct pollfd){l->udp[i].fd, POLLIN, 0};
+        r = poll(l->pfd, (nfds_t)l->npfd, tmo > 0x7fffffffu ? -1 : (int)tmo);
+        for (int i = 0; i < l->n_udp && base + i < l->npfd; i++)
+            if (r > 0 && (l->pfd[base + i].revents & POLLIN))
+                udp_relay_in(l, i);
+        l->npfd = base; /* slirp's indexes only */
+    }
     slirp_pollfds_poll(l->slirp, r < 0, get_revents, l);
     nowms = mono_ms();
     for (unsigned i = 0; i < sizeof l->timers / sizeof l->timers[0]; i++)
@@ -385,6 +526,9 @@ void kl_sim_link_drop(kl_sim_link_t *l, char dir, unsigned n)
 
 void kl_sim_link_free(kl_sim_link_t *l)
 {
+    for (int i = 0; i < l->n_udp; i++)
+        close(l->udp[i].fd);
+    l->n_udp = 0;
     if (l->slirp != NULL)
         slirp_cleanup(l->slirp);
     l->slirp = NULL;

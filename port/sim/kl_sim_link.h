@@ -12,6 +12,14 @@
  * mode: guest forwards must use another address of the virtual network,
  * hence 10.0.2.100.)
  *
+ * UDP: libslirp 4.7 drops every UDP datagram in restricted mode except
+ * DHCP and TFTP (udp_input: "if (slirp->restricted) goto bad"), and its
+ * guest forwards (slirp_add_exec / _guestfwd) are TCP only. So the link
+ * itself relays UDP for explicit ports (udp_fwd, e.g. a test's DNS
+ * server): a datagram the device sends to 10.0.2.100:P is sent from a
+ * host UDP socket to 127.0.0.1:P, and the answers come back as frames from
+ * 10.0.2.100:P, through the same delay line. Nothing else leaves.
+ *
  * Every frame goes through a delay line in each direction, which can add a
  * fixed one-way delay, drop the next N frames or cut the link (hooks for
  * fault tests). Frames to the device are put in PBUF_POOL pbufs, as a NIC
@@ -33,6 +41,7 @@
 #define KL_SIM_GATEWAY "10.0.2.2"
 #define KL_SIM_DEVICE_ADDR "10.0.2.15"
 #define KL_SIM_MAX_FWD 4
+#define KL_SIM_MAX_UDP_FWD 2
 #define KL_SIM_QUEUE_LEN 128          /* frames in flight per direction */
 #define KL_SIM_FRAME_MAX 1536
 
@@ -47,6 +56,8 @@ typedef struct kl_sim_link_config {
     uint32_t delay_ms;    /* one-way delay, each direction */
     kl_sim_fwd_t fwd[KL_SIM_MAX_FWD];
     int n_fwd;
+    uint16_t udp_fwd[KL_SIM_MAX_UDP_FWD]; /* 10.0.2.100:port/udp -> 127.0.0.1:port */
+    int n_udp_fwd;
 } kl_sim_link_config_t;
 
 typedef struct kl_sim_frame {
@@ -86,6 +97,15 @@ typedef struct kl_sim_link {
     int npfd;
     kl_sim_timer_t timers[4];
     int static_ip;
+    struct {                      /* the UDP relay (see above) */
+        uint16_t port;
+        int fd;
+        uint8_t dev_mac[6], our_mac[6];
+        uint8_t dev_ip[4];
+        uint16_t dev_port;        /* network order; 0: the device has not sent yet */
+        unsigned long to_host, to_dev;
+    } udp[KL_SIM_MAX_UDP_FWD];
+    int n_udp;
 } kl_sim_link_t;
 
 /* Host-side helpers a NO_SYS port provides: lwIP's sys_now() is defined in
@@ -99,6 +119,9 @@ int kl_sim_link_init(kl_sim_link_t *l, const kl_sim_link_config_t *cfg);
  * sockets) or the next due frame, move again. Calls into lwIP (netif
  * input) from here: call it from the main loop only. */
 void kl_sim_link_poll(kl_sim_link_t *l, uint32_t timeout_ms);
+
+/* Another TCP forward 10.0.2.100:port -> command (after init too). 0 / -1. */
+int kl_sim_link_add_fwd(kl_sim_link_t *l, uint16_t port, const char *command);
 
 /* 1 once the device has an address (DHCP bound, or static). */
 int kl_sim_link_up(const kl_sim_link_t *l);
