@@ -1773,3 +1773,8 @@ const char *kl_client_sasl_mechanism(const kl_client_t *c)
 }
 
 int kl_client_full_pipelining(const kl_client_t *c) { return (c->flags & FL_FULL) != 0; }
+
+int kl_engine_awaiting_header(const kl_client_t *c)
+{
+    return c->state != ST_INIT && c->state != ST_DONE && c->state != ST_TLS_WAIT && !(c->flags & FL_GOT_HEADER);
+}

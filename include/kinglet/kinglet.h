@@ -279,6 +279,10 @@ const char *kl_client_jid(const kl_client_t *c);
 /* Server domain (from the configured JID). */
 const char *kl_client_domain(const kl_client_t *c);
 int kl_client_is_online(const kl_client_t *c);
+/* 1 when the engine's parser waits for the peer's stream header (at the
+ * start and after each restart). HTTP framings (BOSH) that carry no stream
+ * header feed a synthetic one then. */
+int kl_engine_awaiting_header(const kl_client_t *c);
 /* 1 if this connection uses XEP-0305 full flights. */
 int kl_client_full_pipelining(const kl_client_t *c);
 /* SASL mechanism used (or being used): "PLAIN", "SCRAM-SHA-256", … or "". */
