@@ -81,12 +81,24 @@ r=$(json "$DIR/dev.out" '"%d %d %s" % (j["round_trips"], j["s2s"], j["sasl"])')
 echo "     s2s over lwIP: round_trips/s2s/sasl = $r"
 [ "${r%% *}" -le 8 ] 2>/dev/null && [ "${r#* }" = "1 EXTERNAL" ] && ok "s2s over lwIP: ${r%% *} round trips to an authenticated bidi stream, SASL EXTERNAL" ||
 	bad "s2s stats: $r"
+# with the hints cached (across simulator restarts), <bidi/> and EXTERNAL ride with the header
+for run in 1 2; do
+	sim --s2s --domain sensor.test --to localhost --cert "$DIR/sensor.pem" --key "$DIR/sensor.key" --timeout 10 --stats \
+		--cache "$DIR/s2s.hints" >"$DIR/s2s$run.json" 2>"$DIR/s2s$run.err" || bad "s2s run $run: $(cat "$DIR/s2s$run.err")"
+done
+r1=$(json "$DIR/s2s1.json" 'j["round_trips"]') r2=$(json "$DIR/s2s2.json" 'j["round_trips"]')
+[ "$r2" -lt "$r1" ] 2>/dev/null && [ "$r2" -le 5 ] && ok "s2s over lwIP with hints: $r1 -> $r2 round trips" || bad "s2s hints: $r1 -> $r2"
 
 # --- direct TLS ------------------------------------------------------------------------
 sim --jid alice@localhost/d --password alicepass --tls direct --stats >"$DIR/direct.json" 2>"$DIR/direct.err" ||
 	bad "direct TLS: $(cat "$DIR/direct.err")"
 r=$(json "$DIR/direct.json" '"%d %s %s" % (j["round_trips"], j["mode"], j["tls"])')
 [ "$r" = "4 direct TLSv1.3" ] && ok "direct TLS over lwIP: 4 round trips (TCP, TLS 1.3, header, auth+bind)" || bad "direct TLS: $r"
+
+# --- the roster (XEP-0237 version kept in the hints) ------------------------------------
+sim --jid alice@localhost/ro --password alicepass --roster --cache "$DIR/ro.hints" --stats >"$DIR/roster.json" 2>"$DIR/roster.err" ||
+	bad "roster: $(cat "$DIR/roster.err")"
+grep -q '^roster received: ' "$DIR/roster.json" && ok "roster over lwIP: $(grep '^roster' "$DIR/roster.json")" || bad "no roster: $(cat "$DIR/roster.json" "$DIR/roster.err")"
 
 # --- SCRAM with cached hints ---------------------------------------------------------
 sim --jid alice@localhost/s --password alicepass --no-plain --cache "$DIR/scram.hints" --stats >"$DIR/scram1.json" 2>"$DIR/scram1.err" ||
@@ -232,5 +244,30 @@ if command -v dnsmasq >/dev/null; then
 		bad "dead resolver: exit $rc $(cat "$DIR/srvdead.err")"
 else
 	bad "dnsmasq not installed"
+fi
+
+# --- nothing ran dry in any of these runs -----------------------------------------------
+for f in "$DIR"/dev.out "$DIR"/s2s2.json "$DIR"/full.json "$DIR"/r12-2.json "$DIR"/r13-2.json "$DIR"/srv.json; do
+	v=$(json "$f" '"%d %d %d" % (j["arena_failures"], j["lwip_exhausted"], j["link_drops"])')
+	[ "$v" = "0 0 0" ] || bad "$(basename "$f"): arena failures/lwIP exhausted/link drops = $v"
+done
+ok "no mbedTLS arena failure, lwIP pool/heap error or dropped frame (s2s with a client certificate, full, resumption, SRV)"
+
+# --- valgrind over the new paths: full (held reads, preread) and resumption --------------
+if command -v valgrind >/dev/null; then
+	if timeout -k 2 60 valgrind -q --error-exitcode=99 "$SIM" --cafile "$DIR/ca.pem" --jid alice@localhost/vg --password alicepass \
+		--port 6222 --pipelining full-forced --timeout 40 --stats >"$DIR/vg1.out" 2>"$DIR/vg1.err" &&
+		[ "$(json "$DIR/vg1.out" 'j["pipelining"]')" = full ]; then
+		ok "valgrind: full pipelining session with no errors"
+	else
+		bad "valgrind full: $(head -20 "$DIR/vg1.err")"
+	fi
+	if [ -s "$DIR/r12.hints" ] && timeout -k 2 60 valgrind -q --error-exitcode=99 "$SIM" --cafile "$DIR/ca.pem" \
+		--jid alice@localhost/vg --password alicepass --port $TLS12 --tls direct --cache "$DIR/r12.hints" --timeout 40 --stats \
+		>"$DIR/vg2.out" 2>"$DIR/vg2.err" && [ "$(json "$DIR/vg2.out" 'j["tls_resumed"]')" = 1 ]; then
+		ok "valgrind: resumed TLS 1.2 session from the hints with no errors"
+	else
+		bad "valgrind resumption: $(head -20 "$DIR/vg2.err")"
+	fi
 fi
 finish
