@@ -35,8 +35,12 @@ FW_MBEDTLS_DIR := $(if $(MBEDTLS_DIR),$(MBEDTLS_DIR),$(patsubst %/include/mbedtl
 	$(sort $(wildcard third_party/mbedtls-3.6.*/include/mbedtls/build_info.h)))))
 
 FW_COMMON := $(FW_CPU) -Os -g -ffunction-sections -fdata-sections
+# The engine the firmware carries: PLAIN + bind + safe pipelining, without
+# SCRAM, s2s, the hints cache and full pipelining (include/kinglet/
+# kl_config_defaults.h). Every firmware object sees the same switches.
+FW_KL_FEATURES := -DKL_ENABLE_SCRAM=0 -DKL_ENABLE_S2S=0 -DKL_ENABLE_CACHE=0 -DKL_ENABLE_FULL=0
 # Our code: warnings are errors. Board headers first, then lwIP's.
-FW_CFLAGS := -std=c11 -Wall -Wextra -Werror $(FW_COMMON) -Iinclude -I$(FW_BOARD) \
+FW_CFLAGS := -std=c11 -Wall -Wextra -Werror $(FW_COMMON) $(FW_KL_FEATURES) -Iinclude -I$(FW_BOARD) \
 	-I$(FW_LWIP_DIR)/src/include
 # Third-party code: warnings shown, never fatal.
 FW_LWIP_CFLAGS := -std=gnu11 -Wall $(FW_COMMON) -I$(FW_BOARD) -I$(FW_LWIP_DIR)/src/include
@@ -53,11 +57,18 @@ $(shell mkdir -p $(FW_BUILD))
 $(file >$(FW_LD_STAMP),$(FW_LDFLAGS))
 endif
 
+# Recompile when the compile flags change (FW_KL_FEATURES, ...).
+FW_CC_STAMP := $(FW_BUILD)/cflags
+ifneq ($(file <$(FW_CC_STAMP)),$(FW_CFLAGS))
+$(shell mkdir -p $(FW_BUILD))
+$(file >$(FW_CC_STAMP),$(FW_CFLAGS))
+endif
+
 # ---- kinglet core, the board, lwIP ---------------------------------------------
 FW_CORE_OBJ := $(patsubst core/%.c,$(FW_BUILD)/core/%.o,$(CORE_SRC))
 FW_BOARD_SRC := $(FW_BOARD)/startup.c $(FW_BOARD)/board.c $(FW_BOARD)/syscalls.c $(FW_BOARD)/lan9118.c
 FW_BOARD_OBJ := $(patsubst $(FW_BOARD)/%.c,$(FW_BUILD)/board/%.o,$(FW_BOARD_SRC))
-FW_HDRS := $(wildcard include/kinglet/*.h core/*.h $(FW_BOARD)/*.h $(FW_BOARD)/arch/*.h)
+FW_HDRS := $(wildcard include/kinglet/*.h core/*.h $(FW_BOARD)/*.h $(FW_BOARD)/arch/*.h) $(FW_CC_STAMP)
 
 $(FW_BUILD)/core/%.o: core/%.c $(FW_HDRS)
 	@mkdir -p $(dir $@)
@@ -79,7 +90,7 @@ $(FW_BUILD)/board/%.o: $(FW_BOARD)/%.c $(FW_HDRS)
 
 ifneq ($(strip $(FW_LWIP_DIR)),)
 FW_LWIP_SRC := $(addprefix $(FW_LWIP_DIR)/src/core/,init.c def.c inet_chksum.c ip.c mem.c memp.c \
-	netif.c pbuf.c stats.c sys.c tcp.c tcp_in.c tcp_out.c timeouts.c udp.c) \
+	netif.c pbuf.c stats.c sys.c tcp.c tcp_in.c tcp_out.c timeouts.c udp.c dns.c) \
 	$(addprefix $(FW_LWIP_DIR)/src/core/ipv4/,dhcp.c etharp.c icmp.c ip4.c ip4_addr.c) \
 	$(FW_LWIP_DIR)/src/netif/ethernet.c
 FW_LWIP_OBJ := $(patsubst $(FW_LWIP_DIR)/src/%.c,$(FW_BUILD)/lwip/%.o,$(FW_LWIP_SRC))
@@ -214,6 +225,85 @@ firmware-tlscheck: $(FW_TLSCHECK)
 check-firmware-tlscheck: $(FW_TLSCHECK)
 	@tests/integration/firmware_tlscheck.sh $(FW_TLSCHECK) $(FW_TLSCHECK_PKI)
 
+# ---- xmpp_sensor: the application image ---------------------------------------------
+# Logs in to an XMPP server over STARTTLS (safe pipelining) through port/lwip
+# and port/mbedtls, sends a reading every few seconds, answers echo and ping.
+# Its configuration is build-time, from these variables, into a generated
+# header in FW_XMPP_OUT (never literals in the library):
+#   FW_XMPP_JID        the device's JID            (alice@localhost/sensor)
+#   FW_XMPP_PASSWORD   its password                (alicepass)
+#   FW_XMPP_SERVER     server IPv4 address         (10.0.2.100: QEMU's guestfwd)
+#   FW_XMPP_PORT       server port                 (5222)
+#   FW_XMPP_TO         where readings go           (bob@localhost)
+#   FW_XMPP_PERIOD_MS  reading period              (5000)
+#   FW_XMPP_EXIT_AFTER close and exit QEMU after N echoes (0: run forever; tests)
+#   FW_XMPP_CA         the trust anchor, PEM or DER (the test passes its
+#                      Prosody's DIR/ca.der); unset: a throwaway CA whose key
+#                      is discarded (sizes only: that image trusts no server)
+#   FW_XMPP_OUT        where the header, the object and the image go
+#                      (build/firmware/xmpp; the test builds into its own dir)
+FW_XMPP_JID ?= alice@localhost/sensor
+FW_XMPP_PASSWORD ?= alicepass
+FW_XMPP_SERVER ?= 10.0.2.100
+FW_XMPP_PORT ?= 5222
+FW_XMPP_TO ?= bob@localhost
+FW_XMPP_PERIOD_MS ?= 5000
+FW_XMPP_EXIT_AFTER ?= 0
+FW_XMPP_CA ?=
+FW_XMPP_OUT ?= $(FW_BUILD)/xmpp
+FW_XMPP := $(FW_XMPP_OUT)/xmpp_sensor.elf
+FW_XMPP_PLACEHOLDER_CA := $(FW_BUILD)/xmpp-placeholder-ca/ca.der
+FW_XMPP_CA_FILE := $(if $(FW_XMPP_CA),$(FW_XMPP_CA),$(FW_XMPP_PLACEHOLDER_CA))
+FW_LWIP_PORT_OBJ := $(FW_BUILD)/port/kl_lwip.o
+
+# Regenerate the header when a value changes.
+FW_XMPP_VARS := $(FW_XMPP_JID)|$(FW_XMPP_PASSWORD)|$(FW_XMPP_SERVER)|$(FW_XMPP_PORT)|$(FW_XMPP_TO)|$(FW_XMPP_PERIOD_MS)|$(FW_XMPP_EXIT_AFTER)|$(FW_XMPP_CA_FILE)
+FW_XMPP_STAMP := $(FW_XMPP_OUT)/config.vars
+ifneq ($(file <$(FW_XMPP_STAMP)),$(FW_XMPP_VARS))
+$(shell mkdir -p $(FW_XMPP_OUT))
+$(file >$(FW_XMPP_STAMP),$(FW_XMPP_VARS))
+endif
+
+$(FW_XMPP_PLACEHOLDER_CA):
+	@mkdir -p $(dir $@)
+	@openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+	  -subj "/CN=kinglet placeholder CA (key discarded)" -days 3650 -outform DER -out $@ 2>/dev/null
+	@echo "GEN $@ (placeholder trust anchor: set FW_XMPP_CA for a real server)"
+
+$(FW_XMPP_OUT)/xmpp_sensor_config.h: $(FW_XMPP_STAMP) $(FW_XMPP_CA_FILE) examples/firmware/xmpp_config.sh
+	@examples/firmware/xmpp_config.sh $@ '$(FW_XMPP_JID)' '$(FW_XMPP_PASSWORD)' '$(FW_XMPP_SERVER)' \
+	  '$(FW_XMPP_PORT)' '$(FW_XMPP_TO)' '$(FW_XMPP_PERIOD_MS)' '$(FW_XMPP_EXIT_AFTER)' '$(FW_XMPP_CA_FILE)'
+	@echo "GEN $@ ($(FW_XMPP_JID) -> $(FW_XMPP_SERVER):$(FW_XMPP_PORT), CA $(FW_XMPP_CA_FILE))"
+
+# port/lwip for the board: the board's lwipopts.h (-I$(FW_BOARD) comes first).
+$(FW_LWIP_PORT_OBJ): port/lwip/kl_lwip.c port/lwip/kl_lwip.h $(FW_HDRS) $(FW_BOARD)/lwipopts.h \
+		$(wildcard port/mbedtls/*.h) $(FW_MBEDTLS_CFG)
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $<"
+	@$(FW_CC) $(FW_CFLAGS) $(FW_MBEDTLS_CFLAGS) -Iport/lwip -c $< -o $@
+
+$(FW_XMPP_OUT)/xmpp_sensor.o: examples/firmware/xmpp_sensor.c $(FW_XMPP_OUT)/xmpp_sensor_config.h $(FW_HDRS) \
+		$(FW_BOARD)/lwipopts.h $(FW_MBEDTLS_CFG) port/mbedtls/kl_tls.h port/lwip/kl_lwip.h
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $<"
+	@$(FW_CC) $(FW_CFLAGS) $(FW_MBEDTLS_CFLAGS) -Iport/lwip -I$(FW_XMPP_OUT) -c $< -o $@
+
+$(FW_XMPP): $(FW_XMPP_OUT)/xmpp_sensor.o $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_LWIP_PORT_OBJ) $(FW_CORE_OBJ) \
+		$(FW_LWIP_LIB) $(FW_MBEDTLS_LIBS) $(FW_BOARD)/mps2.ld $(FW_LD_STAMP)
+	@echo "LD $@"
+	@$(FW_CC) $(FW_LDFLAGS) -Wl,-Map=$(FW_XMPP_OUT)/xmpp_sensor.map $(FW_XMPP_OUT)/xmpp_sensor.o \
+	  $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_LWIP_PORT_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) \
+	  -Wl,--start-group $(FW_MBEDTLS_LIBS) -Wl,--end-group -o $@
+	@$(FW_OBJCOPY) -O binary $@ $(FW_XMPP_OUT)/xmpp_sensor.bin
+	@$(FW_SIZE) $@
+
+firmware-xmpp: $(FW_XMPP)
+
+# The test starts Prosody first, then builds the image with its CA into its
+# own directory (the objects above are shared) and boots it.
+check-firmware-xmpp: $(FW_XMPP) $(BUILD)/kinglet
+	@tests/integration/firmware_xmpp.sh
+
 # ---- sizes ------------------------------------------------------------------------
 FW_SIZE_FLAGS := -std=c11 -Wall -Wextra -Werror -Os -ffunction-sections -fdata-sections -Iinclude -Icore
 FW_SIZE_ARCHS := m0plus m4 rv32imc
@@ -263,7 +353,8 @@ check-size: $(FW_CORE_BUDGET_OBJ)
 	  arm-none-eabi-size $(FW_CORE_BUDGET_OBJ); fi; \
 	echo "check-size: $$pass passed, $$fail failed"; [ $$fail = 0 ]
 
-ALL_TARGETS += $(FW_NETCHECK) $(FW_TLSCHECK)
-CHECK_STEPS += check-firmware-netcheck check-firmware-tlscheck check-size
+ALL_TARGETS += $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP)
+CHECK_STEPS += check-firmware-netcheck check-firmware-tlscheck check-firmware-xmpp check-size
 
-.PHONY: firmware firmware-mbedtls firmware-tls-port firmware-tlscheck check-firmware-tlscheck check-firmware-netcheck size check-size
+.PHONY: firmware firmware-mbedtls firmware-tls-port firmware-tlscheck check-firmware-tlscheck check-firmware-netcheck \
+	firmware-xmpp check-firmware-xmpp size check-size

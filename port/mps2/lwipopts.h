@@ -62,9 +62,13 @@
 #define LWIP_ACD 0
 #define LWIP_DHCP 1
 #define LWIP_DHCP_DOES_ACD_CHECK 0
-/* DNS: off until the XMPP app needs it (QEMU's restricted network has no
- * resolver; the server is given by address). */
-#define LWIP_DNS 0
+/* DNS: port/lwip resolves a server given by name (dns_gethostbyname); one
+ * table entry is enough for one connection. Under QEMU's restricted network
+ * there is no resolver: the tests give the server by address. */
+#define LWIP_DNS 1
+#define DNS_TABLE_SIZE 1
+#define DNS_MAX_NAME_LENGTH 128
+#define DNS_MAX_SERVERS 1
 #define LWIP_UDP 1
 
 /* ---- TCP ------------------------------------------------------------------ */
