@@ -85,40 +85,47 @@ static word_t load_word(const uint8_t *p)
  * the high bit set only if x is 0, or if a borrow came from a byte below
  * that was itself a hit. '<' and '>' differ only in bit 1. */
 #define W_EQ_ASCII(v, c) (((v) ^ (W_ONES * (c))) - W_ONES)
-static int word_text_special(word_t v)
+static word_t word_text_special(word_t v)
 {
-    return ((v | (v - W_ONES * 0x20) | W_EQ_ASCII(v | (W_ONES * 2), '>') | W_EQ_ASCII(v, '&')) & W_HIGH) != 0;
+    return (v | (v - W_ONES * 0x20) | W_EQ_ASCII(v | (W_ONES * 2), '>') | W_EQ_ASCII(v, '&')) & W_HIGH;
 }
 
 /* ... an attribute value scan: controls, non-ASCII, < & ' " ('&' and '\''
  * differ only in bit 0) */
-static int word_attr_special(word_t v)
+static word_t word_attr_special(word_t v)
 {
-    return ((v | (v - W_ONES * 0x20) | W_EQ_ASCII(v, '<') | W_EQ_ASCII(v | W_ONES, '\'') | W_EQ_ASCII(v, '"')) &
-            W_HIGH) != 0;
+    return (v | (v - W_ONES * 0x20) | W_EQ_ASCII(v, '<') | W_EQ_ASCII(v | W_ONES, '\'') | W_EQ_ASCII(v, '"')) &
+           W_HIGH;
 }
+
+/* Offset of the first byte flagged in such a mask. Borrows only run
+ * upwards, so the lowest flag is always a real hit. Only where counting
+ * trailing zeros is an instruction (64-bit hosts, ARM with CLZ, RISC-V Zbb;
+ * never a libgcc call); elsewhere the scanners find the byte by class. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    (SIZE_MAX > 0xFFFFFFFFu || defined(__ARM_FEATURE_CLZ) || defined(__riscv_zbb))
+#if SIZE_MAX > 0xFFFFFFFFu
+#define W_FIRST(m) ((size_t)__builtin_ctzll(m) >> 3)
+#else
+#define W_FIRST(m) ((size_t)__builtin_ctz(m) >> 3)
+#endif
+#endif
 
 static const uint8_t xml_ns[] = "http://www.w3.org/XML/1998/namespace";
 static const uint8_t xmlns_ns[] = "http://www.w3.org/2000/xmlns/";
 #define XML_NS_LEN (sizeof xml_ns - 1)
 #define XMLNS_NS_LEN (sizeof xmlns_ns - 1)
 
-/* Short compares and copies (names, prefixes) inline: a libc call costs
- * more than the few bytes it would handle. */
+/* Names and prefixes: short, of every length; the library's compare and
+ * copy cost a call but no length-dependent branches to mispredict. */
 static int bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
 {
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return 0;
-    return 1;
+    return memcmp(a, b, n) == 0;
 }
 
 static void bytes_cpy(uint8_t *d, const uint8_t *s, size_t n)
 {
-    size_t i;
-    for (i = 0; i < n; i++)
-        d[i] = s[i];
+    memcpy(d, s, n);
 }
 
 /* ---- characters --------------------------------------------------------- */
@@ -230,6 +237,15 @@ static int match_entity(const uint8_t *p, size_t avail, uint32_t *out)
     const char *lit;
     uint8_t ch;
     size_t n, i;
+    /* the usual ones, whole */
+    if (avail >= 4 && p[2] == 't' && p[3] == ';' && (p[1] == 'l' || p[1] == 'g')) {
+        *out = p[1] == 'l' ? '<' : '>';
+        return 4;
+    }
+    if (avail >= 5 && p[1] == 'a' && p[2] == 'm' && p[3] == 'p' && p[4] == ';') {
+        *out = '&';
+        return 5;
+    }
     switch (p[1]) {
     case 'a':
         if (avail < 3)
@@ -337,8 +353,18 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
     for (;;) {
         uint8_t c;
         /* the hot loop: plain ASCII text, a word at a time, then by bytes */
-        while ((size_t)(end - p) >= sizeof(word_t) && !word_text_special(load_word(p)))
+        while ((size_t)(end - p) >= sizeof(word_t)) {
+            word_t m = word_text_special(load_word(p));
+            if (m) {
+#ifdef W_FIRST
+                p += W_FIRST(m);
+                goto hit;
+#else
+                break;
+#endif
+            }
             p += sizeof(word_t);
+        }
         while (end - p >= 4) {
             if (cls[p[0]] & C_TXT)
                 goto hit;
@@ -407,6 +433,10 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
                 break; /* CR LF must reach the decoder together */
             p++;
             *plain = 0;
+            continue;
+        }
+        if (c == '\n' || c == '\t') { /* the word test stops at them */
+            p++;
             continue;
         }
         *stop = p;
@@ -505,6 +535,8 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
     if (p < end && (cls[*p] & C_NS)) {
         const uint8_t *q = p + 1;
         for (;;) {
+            while (lim - q >= 4 && (cls[q[0]] & cls[q[1]] & cls[q[2]] & cls[q[3]] & C_NC))
+                q += 4;
             while (q < lim && (cls[*q] & C_NC))
                 q++;
             if (q == lim || *q >= 0x80)
@@ -593,8 +625,16 @@ static int scan_attr_value(const uint8_t *s, const uint8_t *end, uint8_t q, cons
     const uint8_t *lim = end - s > KL_XML_MAX_ATTR + 1 ? s + KL_XML_MAX_ATTR + 1 : end;
     for (;;) {
         uint8_t c;
-        while ((size_t)(lim - p) >= sizeof(word_t) && !word_attr_special(load_word(p)))
+        while ((size_t)(lim - p) >= sizeof(word_t)) {
+            word_t m = word_attr_special(load_word(p));
+            if (m) {
+#ifdef W_FIRST
+                p += W_FIRST(m);
+#endif
+                break;
+            }
             p += sizeof(word_t);
+        }
         while (p < lim && !(cls[*p] & C_ATT))
             p++;
         if ((size_t)(p - s) > KL_XML_MAX_ATTR)
@@ -733,6 +773,7 @@ typedef struct {
     uint8_t rec;   /* 1 if r[] holds every attribute */
     uint8_t xmlns; /* some attribute name starts with "xmlns" */
     uint8_t prefixed; /* some attribute name has a prefix */
+    uint8_t plain;    /* no value needs decoding (kl_xml_token_t.plain) */
     attr_rec_t r[ATTR_REC];
 } attr_tab_t;
 
@@ -742,18 +783,9 @@ typedef struct {
 } attr_cur_t;
 
 /* Attribute k: O(1) from the records, else sequential from the cursor. */
-static void attr_at(const attr_tab_t *t, attr_cur_t *c, unsigned k, kl_slice_t *n, kl_slice_t *v,
-                    size_t *colon)
+static void attr_walk(const attr_tab_t *t, attr_cur_t *c, unsigned k, kl_slice_t *n, kl_slice_t *v,
+                      size_t *colon)
 {
-    if (t->rec) {
-        const attr_rec_t *a = &t->r[k];
-        n->p = t->base + a->noff;
-        n->len = a->nlen;
-        v->p = t->base + a->voff;
-        v->len = a->vlen;
-        *colon = a->colon;
-        return;
-    }
     if (k < c->k || c->k == 0) {
         c->k = 0;
         c->pos = 0;
@@ -766,6 +798,21 @@ static void attr_at(const attr_tab_t *t, attr_cur_t *c, unsigned k, kl_slice_t *
         const uint8_t *q = memchr(n->p, ':', n->len);
         *colon = q ? (size_t)(q - n->p) : 0;
     }
+}
+
+static void attr_at(const attr_tab_t *t, attr_cur_t *c, unsigned k, kl_slice_t *n, kl_slice_t *v,
+                    size_t *colon)
+{
+    if (t->rec) {
+        const attr_rec_t *a = &t->r[k];
+        n->p = t->base + a->noff;
+        n->len = a->nlen;
+        v->p = t->base + a->voff;
+        v->len = a->vlen;
+        *colon = a->colon;
+        return;
+    }
+    attr_walk(t, c, k, n, v, colon);
 }
 
 /* Pushes the frame of a start tag whose syntax is already checked:
@@ -805,7 +852,14 @@ static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, const attr_tab
             return KL_ERR_XML_STACK;
         memcpy(x->stack + t + 3, an.p + 6, plen);
         uri = x->stack + t + 3 + plen;
-        n = kl_xml_decode(av, KL_XML_RAW_ATTR, x->stack + t + 3 + plen, room - 3 - plen);
+        if (at->plain) { /* nothing to decode */
+            if (av.len > room - 3 - plen)
+                return KL_ERR_XML_STACK;
+            memcpy(x->stack + t + 3 + plen, av.p, av.len);
+            n = (int)av.len;
+        } else {
+            n = kl_xml_decode(av, KL_XML_RAW_ATTR, x->stack + t + 3 + plen, room - 3 - plen);
+        }
         if (n == KL_ERR_TOO_LARGE || n > 0xFFFF || nd == 255)
             return KL_ERR_XML_STACK;
         if (n < 0)
@@ -963,6 +1017,7 @@ static int parse_start(kl_xml_t *x, const uint8_t *buf, size_t len, size_t i, si
     tok->attrs.p = astart;
     tok->attrs.len = (size_t)(aend - astart);
     at.attrs = tok->attrs;
+    at.plain = tok->plain;
     {
         kl_slice_t n;
         n.p = name;
@@ -1311,11 +1366,12 @@ int kl_xml_attr_next(kl_slice_t attrs, size_t *pos, kl_slice_t *name, kl_slice_t
         return 0;
     p = attrs.p + *pos;
     end = attrs.p + attrs.len;
-    while (cls[*p] & C_WS)
+    /* validated: outside values, bytes <= ' ' are whitespace */
+    while (*p <= ' ')
         if (++p == end)
             return 0;
     n = p;
-    while (*p != '=' && !(cls[*p] & C_WS))
+    while (*p != '=' && *p > ' ')
         if (++p == end)
             return 0;
     if (p == n)
@@ -1437,10 +1493,7 @@ int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap)
         }
         if ((size_t)(q - p) > cap - o)
             return KL_ERR_TOO_LARGE;
-        if (q - p < 32)
-            bytes_cpy(out + o, p, (size_t)(q - p));
-        else
-            memcpy(out + o, p, (size_t)(q - p));
+        memcpy(out + o, p, (size_t)(q - p));
         o += (size_t)(q - p);
         p = q;
         if (p == end)
