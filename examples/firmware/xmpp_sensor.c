@@ -321,9 +321,14 @@ static int run_session(void)
                 if (kl_slice_eq(ev.stanza.name, "message"))
                     on_message(&ev.stanza);
                 break;
-            case KL_EV_STANZA_BEGIN:
-                board_printf("xmpp_sensor: a stanza larger than %u bytes, skipped\n", (unsigned)KL_RX_BUF_SIZE);
+            case KL_EV_STANZA_BEGIN: { /* its tokens follow (KL_EV_TOKEN): not for us */
+                char from[KL_JID_MAX * 2];
+                int fl = kl_xml_decode(ev.stanza.from, 0, (uint8_t *)from, sizeof from - 1);
+                from[fl > 0 ? fl : 0] = '\0';
+                board_printf("xmpp_sensor: a stanza larger than %u bytes from %s, skipped\n",
+                             (unsigned)KL_RX_BUF_SIZE, from);
                 break;
+            }
             case KL_EV_CLOSED:
                 board_printf("xmpp_sensor: state closed (%s)\n", ev.status == KL_OK ? "by us" : kl_strerror(ev.status));
                 end_session();
