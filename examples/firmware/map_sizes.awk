@@ -6,6 +6,8 @@
 # flash or RAM are counted (.text/.rodata/.ARM.* -> text, .data, .bss).
 # Input sizes are before string merging and without alignment fill, so the
 # totals differ from arm-none-eabi-size's by a few dozen bytes.
+#   awk -v sections='^core/' -f ... map   one line per input section (size,
+#   module, section: .text.<function>, .rodata.<...>) of the matching modules
 
 function hex(s,   i, c, v) {
     v = 0
@@ -23,7 +25,7 @@ function module(f) {
     if (f ~ /\/board\//) return "port/mps2"
     if (f ~ /\/port\/kl_lwip/) return "port/lwip"
     if (f ~ /\/port\//) return "port/mbedtls"
-    if (f ~ /\/examples\//) return "app"
+    if (f ~ /\/examples\// || f ~ /\/xmpp_sensor\.o$/) return "app"
     if (f ~ /liblwip\.a/) return "lwIP"
     if (f ~ /libmbed[a-z0-9]*\.a/) return "mbedTLS"
     if (f ~ /libc(_nano)?\.a/ || f ~ /libnosys/) return "libc"
@@ -38,6 +40,19 @@ function add(name, size, file,   m, k) {
     m = module(file)
     if (!(m in seen)) { seen[m] = 1; order[++n] = m }
     sz[m, k] += size
+    last_m = m; last_k = k; last_size = size
+    if (sections != "" && m ~ sections) { nsec++; sec_m[nsec] = m; sec_n[nsec] = name; sec_sz[nsec] = size; last_sec = nsec }
+    else last_sec = 0
+}
+# Merged string sections (.rodata.*.str1.1): ld prints the merged output's
+# size on every input section and the input's own size on the next line,
+# "(size before relaxing)". Count the input's own size (before cross-file
+# deduplication: an upper bound, off by the few strings shared).
+/\(size before relaxing\)/ {
+    if (last_m != "" && $1 ~ /^0x/) sz[last_m, last_k] += hex($1) - last_size
+    if (last_m != "" && $1 ~ /^0x/ && last_sec) sec_sz[last_sec] = hex($1)
+    last_m = ""
+    next
 }
 /^Linker script and memory map/ { started = 1; next }
 !started { next }
@@ -46,7 +61,7 @@ function add(name, size, file,   m, k) {
     if (out == ".stack" && NF >= 3) stack = hex($3)
     next
 }
-/^[^ ]/ { out = ""; pending = ""; next }
+/^[^ ]/ { out = ""; pending = ""; last_m = ""; next }
 pending != "" {
     if (NF >= 3 && $1 ~ /^0x/ && $2 ~ /^0x/) add(pending, hex($2), $3)
     pending = ""
@@ -58,6 +73,10 @@ pending != "" {
     next
 }
 END {
+    if (sections != "") { # -v sections=REGEX: one line per input section of those modules
+        for (i = 1; i <= nsec; i++) printf "%7d %-16s %s\n", sec_sz[i], sec_m[i], sec_n[i]
+        exit
+    }
     printf "%-16s %7s %6s %6s\n", "module", "text", "data", "bss"
     # core files first, then the rest in a fixed order
     nk = 0
