@@ -22,8 +22,12 @@
 #define MEM_LIBC_MALLOC 0
 #define MEMP_MEM_MALLOC 0
 #define MEM_ALIGNMENT 4
+/* TX: tcp_write copies into heap pbufs; unacknowledged data is bounded by
+ * TCP_SND_BUF (2920) plus per-segment headers (~8 x 70), and DHCP/ARP
+ * packets take ~600 more: 4 KB holds that by construction. Measured
+ * high-water (xmpp_sensor against Prosody): 620 bytes. */
 #ifndef MEM_SIZE
-#define MEM_SIZE (6 * 1024)
+#define MEM_SIZE (4 * 1024)
 #endif
 #define MEMP_NUM_PBUF 8
 #define MEMP_NUM_RAW_PCB 0
