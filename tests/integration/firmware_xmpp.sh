@@ -9,7 +9,9 @@
 #      core, lwIP and mbedTLS objects are the shared ones in build/firmware);
 #   3. QEMU boots it; its only network path is a guestfwd from 10.0.2.100:5222
 #      to Prosody's 127.0.0.1:5222 (restrict=on: no route out, no DNS);
-#   4. once the UART says online, bob (build/kinglet) sends "echo hello" to
+#   4. once the UART says online, carol pings the device (XEP-0199,
+#      firmware_ping.py), bob sends it three 12 KB messages (sim_flood.py),
+#      then bob (build/kinglet) sends "echo hello" to
 #      the device and must receive "hello" and at least one sensor reading;
 #      after the echo the device sends one more reading, closes its stream,
 #      prints its RAM report and exits QEMU (semihosting) with status 0.
@@ -89,6 +91,13 @@ done
 online_s=$(( ($(date +%s%N) - start) / 1000000 ))
 if [ $online = 1 ]; then
 	ok "device online ${online_s} ms after QEMU started (limit ${ONLINE_TIMEOUT}s)"
+	# XEP-0199: a ping to the device's full JID (the engine answers it).
+	if timeout 30 python3 "$here/firmware_ping.py" --jid carol@localhost --password carolpass --to $DEVICE \
+		--port $PORT --cafile "$DIR/prosody/ca.pem" >"$DIR/ping.out" 2>"$DIR/ping.err"; then
+		ok "XEP-0199 ping answered: $(cat "$DIR/ping.out")"
+	else
+		bad "ping not answered: $(cat "$DIR/ping.out" "$DIR/ping.err")"
+	fi
 	# Large messages first: Prosody sends each as TLS records of up to 8 KB
 	# (MBEDTLS_SSL_IN_CONTENT_LEN on the device is 8192), larger than the
 	# engine's stanza buffer, so they arrive streamed; the device must stay
