@@ -16,7 +16,6 @@
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_STREAM_ERR "urn:ietf:params:xml:ns:xmpp-streams"
-#define NS_SM "urn:xmpp:sm:3"
 #define NS_PIPELINING "urn:xmpp:features:pipelining"
 #define NS_PING "urn:xmpp:ping"
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
@@ -59,7 +58,6 @@ enum { /* c->feat */
     FT_MECHS = 1u << 1,
     FT_BIND = 1u << 2,
     FT_SESSION_REQ = 1u << 3,
-    FT_SM = 1u << 4,
     FT_PIPELINING = 1u << 5,
     FT_ROSTERVER = 1u << 6,
     FT_CAPS = 1u << 7,
@@ -350,6 +348,8 @@ int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
     if (!c->cfg.iq_timeout_ms)
         c->cfg.iq_timeout_ms = KL_IQ_TIMEOUT_MS;
     if (cfg->s2s) {
+        if (!KL_ENABLE_S2S)
+            return KL_ERR_ARG; /* compiled out */
         c->cfg.allow_plaintext = 0; /* s2s authenticates with the TLS certificate */
         return parse_s2s(c, cfg->jid, cfg->s2s_to);
     }
@@ -714,15 +714,16 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
                 feat |= FT_BIND;
             else if (kl_slice_eq(t.local, "session") && is_ns(t.ns, NS_SESSION))
                 in_session = 1, session_optional = 0;
-            else if (kl_slice_eq(t.local, "sm") && is_ns(t.ns, NS_SM))
-                feat |= FT_SM;
-            else if (kl_slice_eq(t.local, "pipelining") && is_ns(t.ns, NS_PIPELINING))
+            /* what only the optional features use is not even looked for
+             * when they are compiled out */
+            else if ((KL_ENABLE_CACHE || KL_ENABLE_FULL) && kl_slice_eq(t.local, "pipelining") &&
+                     is_ns(t.ns, NS_PIPELINING))
                 feat |= FT_PIPELINING;
-            else if (kl_slice_eq(t.local, "bidi") && is_ns(t.ns, NS_BIDI_FEATURE))
+            else if (KL_ENABLE_S2S && kl_slice_eq(t.local, "bidi") && is_ns(t.ns, NS_BIDI_FEATURE))
                 feat |= FT_BIDI;
-            else if (kl_slice_eq(t.local, "ver") && is_ns(t.ns, NS_ROSTERVER))
+            else if (KL_ENABLE_CACHE && kl_slice_eq(t.local, "ver") && is_ns(t.ns, NS_ROSTERVER))
                 feat |= FT_ROSTERVER;
-            else if (kl_slice_eq(t.local, "c") && is_ns(t.ns, NS_CAPS)) {
+            else if (KL_ENABLE_CACHE && kl_slice_eq(t.local, "c") && is_ns(t.ns, NS_CAPS)) {
                 feat |= FT_CAPS;
                 if (!kl_xml_attr_get(t.attrs, "ver", &caps))
                     caps.len = 0;
@@ -743,11 +744,11 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
             if (in_mech == 1) {
                 if (!strcmp(mech, "PLAIN"))
                     mechs |= KL_MECH_PLAIN;
-                else if (!strcmp(mech, "SCRAM-SHA-1"))
+                else if (KL_ENABLE_SCRAM && !strcmp(mech, "SCRAM-SHA-1"))
                     mechs |= KL_MECH_SCRAM_SHA1;
-                else if (!strcmp(mech, "SCRAM-SHA-256"))
+                else if (KL_ENABLE_SCRAM && !strcmp(mech, "SCRAM-SHA-256"))
                     mechs |= KL_MECH_SCRAM_SHA256;
-                else if (!strcmp(mech, "EXTERNAL"))
+                else if (KL_ENABLE_S2S && !strcmp(mech, "EXTERNAL"))
                     mechs |= KL_MECH_EXTERNAL;
             }
             in_mech = 0;
