@@ -246,6 +246,10 @@ static int match_entity(const uint8_t *p, size_t avail, uint32_t *out)
         *out = '&';
         return 5;
     }
+    if (avail >= 6 && p[5] == ';' && p[1] == 'q' && p[2] == 'u' && p[3] == 'o' && p[4] == 't') {
+        *out = '"';
+        return 6;
+    }
     switch (p[1]) {
     case 'a':
         if (avail < 3)
@@ -535,8 +539,6 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
     if (p < end && (cls[*p] & C_NS)) {
         const uint8_t *q = p + 1;
         for (;;) {
-            while (lim - q >= 4 && (cls[q[0]] & cls[q[1]] & cls[q[2]] & cls[q[3]] & C_NC))
-                q += 4;
             while (q < lim && (cls[*q] & C_NC))
                 q++;
             if (q == lim || *q >= 0x80)
@@ -1371,19 +1373,18 @@ int kl_xml_attr_next(kl_slice_t attrs, size_t *pos, kl_slice_t *name, kl_slice_t
         if (++p == end)
             return 0;
     n = p;
-    while (*p != '=' && *p > ' ')
-        if (++p == end)
-            return 0;
+    /* a name holds no '=': find it, then drop whitespace before it */
+    q = memchr(p, '=', (size_t)(end - p));
+    if (!q)
+        return 0;
+    p = q;
+    while (p > n && p[-1] <= ' ')
+        p--;
     if (p == n)
         return 0;
     name->p = n;
     name->len = (size_t)(p - n);
-    if (*p != '=') {
-        p = skip_ws(p, end);
-        if (p == end || *p != '=')
-            return 0;
-    }
-    p++;
+    p = q + 1;
     if (p < end && (cls[*p] & C_WS))
         p = skip_ws(p, end);
     if (p == end || (*p != '\'' && *p != '"'))
@@ -1503,8 +1504,11 @@ int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap)
             return n;
         if ((size_t)n > cap - o)
             return KL_ERR_TOO_LARGE;
-        memcpy(out + o, u, (size_t)n);
-        o += (size_t)n;
+        out[o++] = u[0]; /* mostly one byte */
+        if (n > 1) {
+            memcpy(out + o, u + 1, (size_t)n - 1);
+            o += (size_t)n - 1;
+        }
     }
     return (int)o;
 }
