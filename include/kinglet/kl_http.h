@@ -1,0 +1,95 @@
+/* kinglet — a minimal HTTP/1.1 client codec (for BOSH). Sans-I/O, bounded,
+ * no allocation.
+ *
+ * Request: kl_http_write_request() writes the head of a POST (Host,
+ * Content-Type: text/xml; charset=utf-8, Content-Length, keep-alive); the
+ * caller appends exactly content_length bytes of body.
+ *
+ * Response: kl_http_resp_t parses one response fed in pieces of any size
+ * (split at any byte): status line, headers (Content-Length,
+ * Transfer-Encoding: chunked, Connection: close), then the body into the
+ * caller's buffer. A body delimited by the connection's end (no length,
+ * not chunked) completes at kl_http_resp_eof(). 1xx interim responses are
+ * skipped. Every bound is a named error, never a truncation:
+ *   KL_ERR_HTTP_SYNTAX        malformed status line, header or chunk size
+ *   KL_ERR_HTTP_HEADER_TOO_LARGE  a line > KL_HTTP_LINE_MAX or the head
+ *                             > KL_HTTP_HEAD_MAX bytes
+ *   KL_ERR_HTTP_BODY_TOO_LARGE    the body does not fit the caller's buffer
+ *   KL_ERR_HTTP_TRUNCATED     the connection ended inside the response
+ *   KL_ERR_HTTP_UNSUPPORTED   a transfer coding other than chunked
+ * Errors are sticky until kl_http_resp_init().
+ *
+ * Status codes: the codec's errors are not (yet) in kl_status.h; they live
+ * here, below KL_ERR_DNS_*, with kl_http_strerror() naming them and
+ * deferring to kl_strerror() for every other code.
+ */
+#ifndef KINGLET_KL_HTTP_H
+#define KINGLET_KL_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kl_status.h"
+
+#ifndef KL_HTTP_LINE_MAX
+#define KL_HTTP_LINE_MAX 256 /* longest status or header line we keep (bytes, without CRLF) */
+#endif
+#ifndef KL_HTTP_HEAD_MAX
+#define KL_HTTP_HEAD_MAX 4096 /* status line + headers (+ chunk trailers) in all */
+#endif
+
+enum {
+    KL_ERR_HTTP_SYNTAX = -100,           /* malformed HTTP status line, header or chunk */
+    KL_ERR_HTTP_HEADER_TOO_LARGE = -101, /* HTTP header line > KL_HTTP_LINE_MAX or head > KL_HTTP_HEAD_MAX */
+    KL_ERR_HTTP_BODY_TOO_LARGE = -102,   /* HTTP body larger than the body buffer */
+    KL_ERR_HTTP_TRUNCATED = -103,        /* connection ended inside an HTTP response */
+    KL_ERR_HTTP_UNSUPPORTED = -104,      /* transfer coding other than chunked */
+    KL_ERR_HTTP_STATUS = -105,           /* HTTP status other than 200 (BOSH) */
+    KL_ERR_BOSH_TERMINATE = -110,        /* BOSH connection manager terminated the session */
+    KL_ERR_BOSH_PROTOCOL = -111,         /* BOSH response not a <body/>, or missing sid */
+    KL_ERR_BOSH_QUEUE_FULL = -112,       /* BOSH payload queue (KL_BOSH_QUEUE_MAX) full */
+    KL_ERR_BOSH_REQUEST_FAILED = -113    /* a BOSH request failed twice (same rid) */
+};
+
+/* Names the codes above, else kl_strerror(). Static, never NULL. */
+const char *kl_http_strerror(int status);
+
+/* Writes "POST path HTTP/1.1" and the headers, ending with the blank line.
+ * Returns the number of bytes written, or KL_ERR_TOO_LARGE if cap is too
+ * small (nothing useful in buf then), KL_ERR_ARG for NULL or names with
+ * CR/LF. */
+int kl_http_write_request(uint8_t *buf, size_t cap, const char *host, const char *path,
+                          size_t content_length);
+
+typedef struct kl_http_resp {
+    uint8_t state;
+    uint8_t chunked;
+    uint8_t close;          /* Connection: close, or HTTP/1.0 without keep-alive */
+    uint8_t has_length;
+    uint8_t http10;
+    int error;              /* sticky */
+    int status;             /* the final status code (100..999) once the head is parsed */
+    size_t content_length;
+    size_t chunk_left;
+    size_t head_bytes;
+    size_t line_len;
+    char line[KL_HTTP_LINE_MAX];
+    uint8_t *body;
+    size_t body_cap;
+    size_t body_len;
+} kl_http_resp_t;
+
+/* body/cap: where the body goes (cap may be 0 for bodiless responses). */
+void kl_http_resp_init(kl_http_resp_t *r, uint8_t *body, size_t cap);
+
+/* Feed received bytes. *consumed: how many belong to this response (bytes
+ * after its end are the next response's: keep them). Returns 1 when the
+ * response is complete, 0 when more is needed (everything was consumed),
+ * < 0 for an error. */
+int kl_http_resp_feed(kl_http_resp_t *r, const uint8_t *data, size_t len, size_t *consumed);
+
+/* The connection ended: 1 if that completes the response (close-delimited
+ * body), else KL_ERR_HTTP_TRUNCATED (or the sticky error). */
+int kl_http_resp_eof(kl_http_resp_t *r);
+
+#endif

@@ -1,0 +1,181 @@
+#define _GNU_SOURCE /* memmem */
+/* Unit tests: the HTTP/1.1 client codec (core/kl_http.c). Every response is
+ * also fed split at every byte and one byte at a time. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kinglet/kl_http.h"
+#include "kt.h"
+
+static uint8_t body[256];
+
+/* Feed s in pieces: split at `at` (0: whole), or byte by byte (at == -1).
+ * Returns the final result; *used = bytes consumed in all. */
+static int feed(kl_http_resp_t *r, const char *s, size_t n, long at, size_t *used)
+{
+    size_t off = 0, c;
+    int st = 0;
+    kl_http_resp_init(r, body, sizeof body);
+    memset(body, 0, sizeof body);
+    while (off < n) {
+        size_t piece = at < 0 ? 1 : (at > 0 && off < (size_t)at ? (size_t)at - off : n - off);
+        st = kl_http_resp_feed(r, (const uint8_t *)s + off, piece, &c);
+        off += c;
+        if (st != 0)
+            break;
+        if (c != piece) {
+            st = -999; /* 0 must mean "all consumed" */
+            break;
+        }
+    }
+    *used = off;
+    return st;
+}
+
+/* Check one complete response at every split. */
+static void all_splits(const char *s, size_t n, int status, const char *want_body, size_t want_used)
+{
+    long at;
+    for (at = -1; at <= (long)n; at++) {
+        kl_http_resp_t r;
+        size_t used;
+        int st = feed(&r, s, n, at, &used);
+        if (st == 0 && want_used == n && kl_http_resp_eof(&r) == 1)
+            st = 1; /* close-delimited */
+        KT_CHECK_EQ(st, 1);
+        KT_CHECK_EQ(used, want_used);
+        KT_CHECK_EQ(r.status, status);
+        KT_CHECK_EQ(r.body_len, strlen(want_body));
+        KT_CHECK(memcmp(body, want_body, strlen(want_body)) == 0);
+    }
+}
+
+static void all_splits_error(const char *s, size_t n, int want)
+{
+    long at;
+    for (at = -1; at <= (long)n; at++) {
+        kl_http_resp_t r;
+        size_t used;
+        int st = feed(&r, s, n, at, &used);
+        if (st == 0)
+            st = kl_http_resp_eof(&r);
+        KT_CHECK_EQ(st, want);
+        KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)"x", 1, &used), want); /* sticky */
+    }
+}
+
+static void test_request(void)
+{
+    uint8_t buf[200];
+    const char *want = "POST /http-bind HTTP/1.1\r\nHost: localhost:5280\r\n"
+                       "Content-Type: text/xml; charset=utf-8\r\nContent-Length: 1234\r\n"
+                       "Connection: keep-alive\r\n\r\n";
+    int n = kl_http_write_request(buf, sizeof buf, "localhost:5280", "/http-bind", 1234);
+    KT_CHECK_EQ(n, strlen(want));
+    KT_CHECK(n > 0 && memcmp(buf, want, (size_t)n) == 0);
+    n = kl_http_write_request(buf, sizeof buf, "h", "/", 0);
+    KT_CHECK(n > 0 && memmem(buf, (size_t)n, "Content-Length: 0\r\n", 19) != NULL);
+    for (size_t cap = 0; cap < strlen(want); cap++)
+        KT_CHECK_EQ(kl_http_write_request(buf, cap, "localhost:5280", "/http-bind", 1234), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "a\r\nX: y", "/", 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "a", "nopath", 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "a", "/a b", 0), KL_ERR_ARG);
+}
+
+static void test_content_length(void)
+{
+    const char *s = "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\ncontent-LENGTH:  11 \r\n"
+                    "\r\n<body/>abcdHTTP/1.1 200 OK\r\n";
+    size_t n = strlen(s) - strlen("HTTP/1.1 200 OK\r\n");
+    all_splits(s, n, 200, "<body/>abcd", n);
+    /* bytes of the next response stay unconsumed */
+    kl_http_resp_t r;
+    size_t c;
+    kl_http_resp_init(&r, body, sizeof body);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)s, strlen(s), &c), 1);
+    KT_CHECK_EQ(c, n);
+    KT_CHECK_EQ(r.close, 0);
+}
+
+static void test_chunked(void)
+{
+    const char *s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                    "5;ext=1\r\n<body\r\nA\r\n xmlns='x'\r\n3\r\n/>x\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    all_splits(s, strlen(s), 200, "<body xmlns='x'/>x", strlen(s));
+    kl_http_resp_t r;
+    size_t c;
+    kl_http_resp_init(&r, body, sizeof body);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)s, strlen(s), &c), 1);
+    KT_CHECK_EQ(r.close, 1);
+    /* chunked wins over Content-Length */
+    s = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n";
+    all_splits(s, strlen(s), 200, "ab", strlen(s));
+}
+
+static void test_eof_body_and_interim(void)
+{
+    const char *s = "HTTP/1.0 404 Not Found\r\nServer: x\r\n\r\nnot here";
+    all_splits(s, strlen(s), 404, "not here", strlen(s));
+    s = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    all_splits(s, strlen(s), 200, "ok", strlen(s));
+    s = "HTTP/1.1 204 No Content\r\n\r\n";
+    all_splits(s, strlen(s), 204, "", strlen(s));
+    s = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    all_splits(s, strlen(s), 200, "", strlen(s));
+    s = "HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nz";
+    all_splits(s, strlen(s), 200, "z", strlen(s));
+}
+
+static void test_errors(void)
+{
+    char big[KL_HTTP_HEAD_MAX + 200];
+    const char *s;
+    s = "HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_BODY_TOO_LARGE);
+    s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n101\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_BODY_TOO_LARGE);
+    s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_UNSUPPORTED);
+    s = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_TRUNCATED);
+    s = "HTTP/1.1 200 OK\r\nContent-Le";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_TRUNCATED);
+    s = "HTTP/2 200 OK\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_SYNTAX);
+    s = "HTTP/1.1 20x OK\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_SYNTAX);
+    s = "HTTP/1.1 200 OK\r\nBad Header: 1\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_SYNTAX);
+    s = "HTTP/1.1 200 OK\r\nX: 1\r\n folded\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_SYNTAX);
+    s = "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_SYNTAX);
+    s = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_SYNTAX);
+    s = "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999999\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_SYNTAX);
+    s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_SYNTAX);
+    s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc\r\n";
+    all_splits_error(s, strlen(s), KL_ERR_HTTP_SYNTAX);
+    /* a line longer than KL_HTTP_LINE_MAX */
+    snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\nX: %0*d\r\n", KL_HTTP_LINE_MAX, 7);
+    all_splits_error(big, strlen(big), KL_ERR_HTTP_HEADER_TOO_LARGE);
+    /* many short lines: the head's bound */
+    size_t n = (size_t)snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\n");
+    while (n + 12 < sizeof big)
+        n += (size_t)snprintf(big + n, sizeof big - n, "X-Aaaaa: 1\r\n");
+    all_splits_error(big, n, KL_ERR_HTTP_HEADER_TOO_LARGE);
+    KT_CHECK(strcmp(kl_http_strerror(KL_ERR_HTTP_SYNTAX), "unknown error") != 0);
+    KT_CHECK_STR(kl_http_strerror(KL_ERR_AUTH), kl_strerror(KL_ERR_AUTH));
+}
+
+int main(void)
+{
+    KT_RUN(test_request);
+    KT_RUN(test_content_length);
+    KT_RUN(test_chunked);
+    KT_RUN(test_eof_body_and_interim);
+    KT_RUN(test_errors);
+    return kt_summary("http");
+}
