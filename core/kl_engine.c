@@ -175,13 +175,23 @@ static void w_stream_header(kl_client_t *c, kl_xw_t *w)
     kl_xw_close_start(w);
 }
 
-static void w_starttls(kl_xw_t *w) { w_cstr(w, "<starttls xmlns='" NS_TLS "'/>"); }
+/* "<name xmlns='ns'" + tail: the namespace strings are shared with the
+ * parser's (the linker merges equal strings), which keeps small images small */
+static void w_el(kl_xw_t *w, const char *name, const char *ns, const char *tail)
+{
+    w_cstr(w, name);
+    w_cstr(w, " xmlns='");
+    w_cstr(w, ns);
+    w_cstr(w, tail);
+}
+
+static void w_starttls(kl_xw_t *w) { w_el(w, "<starttls", NS_TLS, "'/>"); }
 
 static void w_auth_plain(kl_client_t *c, kl_xw_t *w)
 {
     kl_b64_t b;
     const char *pw = c->cfg.password ? c->cfg.password : "";
-    w_cstr(w, "<auth xmlns='" NS_SASL "' mechanism='PLAIN'>");
+    w_el(w, "<auth", NS_SASL, "' mechanism='PLAIN'>");
     /* authzid (empty) NUL authcid NUL password, RFC 4616 */
     kl_b64_init(&b, w);
     kl_b64_feed(&b, (const uint8_t *)"", 1);
@@ -199,7 +209,7 @@ static void w_auth_external(kl_client_t *c, kl_xw_t *w, int bidi)
     kl_b64_t b;
     if (bidi)
         w_cstr(w, "<bidi xmlns='" NS_BIDI "'/>");
-    w_cstr(w, "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>");
+    w_el(w, "<auth", NS_SASL, "' mechanism='EXTERNAL'>");
     kl_b64_init(&b, w);
     kl_b64_feed(&b, (const uint8_t *)c->cfg.jid, c->bare_len);
     kl_b64_finish(&b);
@@ -274,8 +284,7 @@ static int fail(kl_client_t *c, int status, const char *send_error, kl_event_t *
         out_begin(c, &w);
         if (send_error && (c->flags & FL_GOT_HEADER)) {
             w_cstr(&w, "<stream:error><");
-            w_cstr(&w, send_error);
-            w_cstr(&w, " xmlns='" NS_STREAM_ERR "'/></stream:error>");
+            w_el(&w, send_error, NS_STREAM_ERR, "'/></stream:error>");
         }
         w_cstr(&w, "</stream:stream>");
         if (out_commit(c, &w) == KL_OK)
@@ -423,21 +432,11 @@ static void begin_stream(kl_client_t *c)
 int kl_client_connect(kl_client_t *c, uint32_t now_ms)
 {
     kl_xw_t w;
-    kl_client_config_t cfg;
-    char domain[KL_JID_MAX];
-    uint16_t bare, local;
     if (!c)
         return KL_ERR_ARG;
     /* A fresh session keeps the configuration and nothing else. */
-    cfg = c->cfg;
-    memcpy(domain, c->domain, sizeof domain);
-    bare = c->bare_len;
-    local = c->local_len;
-    memset(c, 0, sizeof *c);
-    c->cfg = cfg;
-    memcpy(c->domain, domain, sizeof domain);
-    c->bare_len = bare;
-    c->local_len = local;
+    memset(c, 0, offsetof(kl_client_t, cfg));
+    memset(c->scram_cnonce, 0, sizeof *c - offsetof(kl_client_t, scram_cnonce));
 
     if (CACHE(c) && kl_cache_check(CACHE(c), c->domain) != KL_OK)
         kl_cache_reset(CACHE(c), c->domain); /* stale or corrupt: never trusted */
@@ -712,7 +711,7 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
                 feat |= FT_MECHS;
             else if (kl_slice_eq(t.local, "bind") && is_ns(t.ns, NS_BIND))
                 feat |= FT_BIND;
-            else if (kl_slice_eq(t.local, "session") && is_ns(t.ns, NS_SESSION))
+            else if (KL_ENABLE_LEGACY_SESSION && kl_slice_eq(t.local, "session") && is_ns(t.ns, NS_SESSION))
                 in_session = 1, session_optional = 0;
             /* what only the optional features use is not even looked for
              * when they are compiled out */
@@ -907,7 +906,7 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
     int r, in_bind = 0, in_jid = 0, in_error = 0;
     size_t len = 0;
     int is_result = kl_xml_decoded_eq(st->type, "result");
-    if (kl_xml_decoded_eq(st->id, session_id)) {
+    if (KL_ENABLE_LEGACY_SESSION && kl_xml_decoded_eq(st->id, session_id)) {
         if (!is_result)
             return fail(c, KL_ERR_BIND, NULL, ev);
         return go_online(c, ev);
@@ -935,7 +934,7 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
         return fail(c, r, xml_error_condition(r), ev);
     if (!is_result || len == 0)
         return fail(c, KL_ERR_BIND, NULL, ev);
-    if (c->feat & FT_SESSION_REQ) {
+    if (KL_ENABLE_LEGACY_SESSION && (c->feat & FT_SESSION_REQ)) {
         /* RFC 3921 session, still required by some old servers. */
         kl_xw_t w;
         int s;
@@ -943,7 +942,7 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
         kl_xw_start(&w, "iq");
         kl_xw_attr(&w, "type", "set");
         kl_xw_attr(&w, "id", session_id);
-        w_cstr(&w, "<session xmlns='" NS_SESSION "'/></iq>");
+        w_el(&w, "<session", NS_SESSION, "'/></iq>");
         s = out_commit(c, &w);
         if (s != KL_OK)
             return fail(c, s, NULL, ev);
@@ -978,10 +977,11 @@ static void auto_reply(kl_client_t *c, const kl_stanza_t *st, int disco)
     if (st->from.p)
         w_attr_raw(&w, "to", st->from);
     if (disco) {
-        w_cstr(&w, "<query xmlns='" NS_DISCO_INFO "'>"
-                   "<identity category='client' type='bot' name='kinglet'/>"
-                   "<feature var='" NS_DISCO_INFO "'/>"
-                   "<feature var='" NS_PING "'/></query></iq>");
+        w_el(&w, "<query", NS_DISCO_INFO, "'><identity category='client' type='bot' name='kinglet'/><feature var='");
+        w_cstr(&w, NS_DISCO_INFO);
+        w_cstr(&w, "'/><feature var='");
+        w_cstr(&w, NS_PING);
+        w_cstr(&w, "'/></query></iq>");
     } else {
         kl_xw_end(&w, "iq");
     }
@@ -1285,7 +1285,8 @@ static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
     if (is_ns(st.ns, stream_ns(c)) && (kl_slice_eq(st.name, "iq") || kl_slice_eq(st.name, "message") ||
                                     kl_slice_eq(st.name, "presence"))) {
         if (c->state == ST_BIND && kl_slice_eq(st.name, "iq") &&
-            (kl_xml_decoded_eq(st.id, bind_id) || kl_xml_decoded_eq(st.id, session_id)))
+            (kl_xml_decoded_eq(st.id, bind_id) ||
+             (KL_ENABLE_LEGACY_SESSION && kl_xml_decoded_eq(st.id, session_id))))
             return on_bind_result(c, &st, pos, ev);
         if (c->state != ST_ONLINE && c->state != ST_CLOSING)
             return fail(c, KL_ERR_PROTOCOL, "not-authorized", ev);

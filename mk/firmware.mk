@@ -42,7 +42,7 @@ FW_COMMON := $(FW_CPU) -Os -g -ffunction-sections -fdata-sections
 # The engine the firmware carries: PLAIN + bind + safe pipelining, without
 # SCRAM, s2s, the hints cache and full pipelining (include/kinglet/
 # kl_config_defaults.h). Every firmware object sees the same switches.
-FW_KL_FEATURES := -DKL_ENABLE_SCRAM=0 -DKL_ENABLE_S2S=0 -DKL_ENABLE_CACHE=0 -DKL_ENABLE_FULL=0
+FW_KL_FEATURES := -DKL_ENABLE_SCRAM=0 -DKL_ENABLE_S2S=0 -DKL_ENABLE_CACHE=0 -DKL_ENABLE_FULL=0 -DKL_ENABLE_LEGACY_SESSION=0
 # Our code: warnings are errors. Board headers first, then lwIP's.
 FW_CFLAGS := -std=c11 -Wall -Wextra -Werror $(FW_COMMON) $(FW_KL_FEATURES) -Iinclude -I$(FW_BOARD) \
 	-I$(FW_LWIP_DIR)/src/include

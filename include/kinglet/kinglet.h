@@ -141,11 +141,12 @@ typedef struct kl_pending_iq {
 
 /* The whole client. Fields are private; only sizeof() is public. */
 typedef struct kl_client {
-    kl_client_config_t cfg;
+    /* Reset by kl_client_connect. The small hot fields come first: on
+     * Thumb-2 short offsets keep the engine's code small. */
     uint8_t state;
+    uint8_t mechs;              /* SASL mechanisms offered (bitmask) */
     uint16_t flags;
     uint16_t feat;              /* features of the current stream (bitmask) */
-    uint8_t mechs;              /* SASL mechanisms offered (bitmask) */
     uint8_t streaming;          /* large-stanza mode: 0, replay, live */
     uint8_t flight_open;
     uint8_t stanza_kind;        /* what the open top-level element is */
@@ -153,21 +154,24 @@ typedef struct kl_client {
     uint8_t bidi;               /* s2s: peer offered bidi and we requested it */
     uint8_t early_reported;     /* full: the early KL_EV_START_TLS was given */
     uint8_t mechs_failed;       /* mechanisms refused on this connection */
-    uint8_t scram_cnonce[24];   /* SCRAM client nonce (printable) */
-    uint8_t scram_sig[KL_HASH_MAX]; /* expected ServerSignature */
-    int final_status;
-    uint16_t bare_len;          /* length of the bare JID in cfg.jid */
-    uint16_t local_len;         /* length of its localpart */
     uint16_t next_iq_id;
     uint16_t roster_iq;         /* id of the roster get in flight (roster versioning) */
+    int final_status;
     uint32_t now;
     uint32_t t_connect;
     uint32_t neg_deadline;
     size_t rx_len, rx_pos, scan, stanza_start;
     size_t tx_len, tx_sent;
+    /* Kept across connections (set by kl_client_init). */
+    kl_client_config_t cfg;
+    uint16_t bare_len;          /* length of the bare JID in cfg.jid */
+    uint16_t local_len;         /* length of its localpart */
+    char domain[KL_JID_MAX];
+    /* Reset by kl_client_connect, from here to the end. */
+    uint8_t scram_cnonce[24];   /* SCRAM client nonce (printable) */
+    uint8_t scram_sig[KL_HASH_MAX]; /* expected ServerSignature */
     kl_stats_t stats;
     kl_pending_iq_t iq[KL_MAX_PENDING_IQ];
-    char domain[KL_JID_MAX];
     char jid[KL_JID_MAX];       /* bound full JID */
     char condition[KL_CONDITION_MAX];
     kl_xml_t xml;               /* the stream's tokenizer */

@@ -106,6 +106,11 @@
 #ifndef KL_ENABLE_FULL
 #define KL_ENABLE_FULL 1
 #endif
+/* The RFC 3921 session establishment some old servers still require (RFC
+ * 6121 dropped it; Prosody and ejabberd mark it optional). */
+#ifndef KL_ENABLE_LEGACY_SESSION
+#define KL_ENABLE_LEGACY_SESSION 1
+#endif
 
 /* Invariant checks inside core/; compile out by default. */
 #ifndef KL_ASSERT
