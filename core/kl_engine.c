@@ -961,51 +961,39 @@ static int first_child(kl_client_t *c, kl_slice_t raw, size_t pos, kl_xml_token_
     return r == KL_XML_START;
 }
 
-/* Answer a ping or disco#info get addressed to us. */
-static void auto_reply(kl_client_t *c, const kl_stanza_t *st, int disco)
+enum { ANSWER_PING, ANSWER_DISCO, ANSWER_ERROR };
+
+/* The engine's own answer to an IQ request: a ping or disco#info result,
+ * or (RFC 6120 8.4) service-unavailable for a request nobody here
+ * understands. Addressed back to the sender; s2s: from the address it
+ * was sent to. */
+static void auto_answer(kl_client_t *c, const kl_stanza_t *st, int kind)
 {
     kl_xw_t w;
     if (c->flags & FL_SENT_CLOSE)
         return; /* nothing may follow our </stream:stream> (RFC 6120 4.4) */
     out_begin(c, &w);
     kl_xw_start(&w, "iq");
-    kl_xw_attr(&w, "type", "result");
+    kl_xw_attr(&w, "type", kind == ANSWER_ERROR ? "error" : "result");
     if (st->id.p)
         w_attr_raw(&w, "id", st->id);
     if (IS_S2S(c) && st->to.p)
         w_attr_raw(&w, "from", st->to);
     if (st->from.p)
         w_attr_raw(&w, "to", st->from);
-    if (disco) {
+    if (kind == ANSWER_DISCO) {
         w_el(&w, "<query", NS_DISCO_INFO, "'><identity category='client' type='bot' name='kinglet'/><feature var='");
         w_cstr(&w, NS_DISCO_INFO);
         w_cstr(&w, "'/><feature var='");
         w_cstr(&w, NS_PING);
         w_cstr(&w, "'/></query></iq>");
+    } else if (kind == ANSWER_ERROR) {
+        w_cstr(&w, "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                   "</error></iq>");
     } else {
         kl_xw_end(&w, "iq");
     }
     (void)out_commit(c, &w); /* no room even in the reserve: the peer times out */
-}
-
-/* RFC 6120 8.4: an IQ request nobody here understands gets an error. */
-static void auto_error(kl_client_t *c, const kl_stanza_t *st)
-{
-    kl_xw_t w;
-    if (c->flags & FL_SENT_CLOSE)
-        return;
-    out_begin(c, &w);
-    kl_xw_start(&w, "iq");
-    kl_xw_attr(&w, "type", "error");
-    if (st->id.p)
-        w_attr_raw(&w, "id", st->id);
-    if (IS_S2S(c) && st->to.p)
-        w_attr_raw(&w, "from", st->to);
-    if (st->from.p)
-        w_attr_raw(&w, "to", st->from);
-    w_cstr(&w, "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
-               "</error></iq>");
-    (void)out_commit(c, &w);
 }
 
 static int match_iq(kl_client_t *c, const kl_stanza_t *st)
@@ -1097,16 +1085,16 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
         kl_xml_token_t t;
         if (is_get && first_child(c, st->raw, pos, &t)) {
             if (kl_slice_eq(t.local, "ping") && is_ns(t.ns, NS_PING)) {
-                auto_reply(c, st, 0);
+                auto_answer(c, st, ANSWER_PING);
                 return 0;
             }
             if (kl_slice_eq(t.local, "query") && is_ns(t.ns, NS_DISCO_INFO)) {
-                auto_reply(c, st, 1);
+                auto_answer(c, st, ANSWER_DISCO);
                 return 0;
             }
         }
         if ((is_get || kl_xml_decoded_eq(st->type, "set")) && !c->cfg.deliver_iq) {
-            auto_error(c, st);
+            auto_answer(c, st, ANSWER_ERROR);
             return 0;
         }
         if (kl_xml_decoded_eq(st->type, "result") || kl_xml_decoded_eq(st->type, "error")) {
