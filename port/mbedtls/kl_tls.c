@@ -463,9 +463,10 @@ static void on_new_ticket(kl_tls_t *tls)
 }
 #endif
 
-static int tls_recv(void *ctx, uint8_t *buf, size_t len)
+/* Before application data moves: arguments, the handshake, a sticky
+ * failure. Returns 1 to go on, else what send/recv return. */
+static int session_ready(kl_tls_t *tls, const uint8_t *buf, size_t len)
 {
-    kl_tls_t *tls = ctx;
     if (buf == NULL || len == 0)
         return KL_ERR_ARG;
     if (!tls->handshake_done) {
@@ -473,8 +474,15 @@ static int tls_recv(void *ctx, uint8_t *buf, size_t len)
         if (h <= 0)
             return h;
     }
-    if (tls->last_status != KL_OK)
-        return tls->last_status;
+    return tls->last_status != KL_OK ? tls->last_status : 1;
+}
+
+static int tls_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    kl_tls_t *tls = ctx;
+    int r = session_ready(tls, buf, len);
+    if (r != 1)
+        return r;
     for (;;) {
         int ret = mbedtls_ssl_read(&tls->ssl, buf, len);
         if (ret > 0)
@@ -496,15 +504,9 @@ static int tls_recv(void *ctx, uint8_t *buf, size_t len)
 static int tls_send(void *ctx, const uint8_t *buf, size_t len)
 {
     kl_tls_t *tls = ctx;
-    if (buf == NULL || len == 0)
-        return KL_ERR_ARG;
-    if (!tls->handshake_done) {
-        int h = kl_tls_handshake(tls);
-        if (h <= 0)
-            return h;
-    }
-    if (tls->last_status != KL_OK)
-        return tls->last_status;
+    int r = session_ready(tls, buf, len);
+    if (r != 1)
+        return r;
     /* mbedTLS wants a write that returned WANT_WRITE repeated with the same
      * bytes; the layer above may offer more by then, so offer exactly what
      * mbedTLS took the first time. */
