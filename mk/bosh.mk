@@ -51,3 +51,5 @@ $(eval $(call bosh_fuzz_check,http))
 
 CHECK_STEPS += check-fuzz-http
 .PHONY: fuzz-http fuzz-bosh check-fuzz-http check-fuzz-bosh check-bosh
+$(eval $(call bosh_fuzz_check,bosh))
+CHECK_STEPS += check-fuzz-bosh
