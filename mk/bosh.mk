@@ -53,3 +53,28 @@ CHECK_STEPS += check-fuzz-http
 .PHONY: fuzz-http fuzz-bosh check-fuzz-http check-fuzz-bosh check-bosh
 $(eval $(call bosh_fuzz_check,bosh))
 CHECK_STEPS += check-fuzz-bosh
+
+# ---- the POSIX BOSH port and build/kinglet-bosh ------------------------------------
+# mk/mbedtls.mk and mk/posix.mk are read after this file: their variables
+# are empty here, so prerequisites name the objects' paths and the mbedTLS
+# libraries are linked through the (deferred) recipe.
+KL_POSIX_BOSH_OBJ := $(BUILD)/port/posix/kl_posix_bosh.o
+BOSH_TLS_OBJ := $(BUILD)/port/mbedtls/kl_tls.o
+
+$(KL_POSIX_BOSH_OBJ): port/posix/kl_posix_bosh.c port/posix/kl_posix_bosh.h port/posix/kl_posix.h $(BOSH_TLS_OBJ) $(BOSH_HDRS) $(wildcard port/mbedtls/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
+
+$(BUILD)/examples/cli/kinglet_bosh.o: examples/cli/kinglet_bosh.c port/posix/kl_posix_bosh.h $(BOSH_TLS_OBJ) $(BOSH_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
+
+$(BUILD)/kinglet-bosh: $(BUILD)/examples/cli/kinglet_bosh.o $(KL_POSIX_BOSH_OBJ) $(BUILD)/port/posix/kl_posix.o $(BOSH_TLS_OBJ) $(CORE_LIB)
+	$(CC) -o $@ $^ $(MBEDTLS_LIBS)
+
+ALL_TARGETS += $(BUILD)/kinglet-bosh
+
+check-bosh: $(BUILD)/kinglet-bosh $(BUILD)/kinglet
+	@tests/integration/bosh_test.sh
+
+CHECK_STEPS += check-bosh

@@ -1,0 +1,234 @@
+/* kinglet-bosh — the CLI over BOSH (XEP-0124/0206); to be folded into the
+ * main CLI as --bosh URL.
+ *
+ *   kinglet-bosh --jid J --password P --bosh URL [--cafile F] [--send TO BODY]
+ *                [--recv N] [--echo] [--count N] [--timeout S] [--stats]
+ *                [--allow-plaintext] [--bosh-path auto|all|split]
+ *
+ * URL: http://host:port/path or https://host:port/path. Over http:// the
+ * password goes in clear: refused unless --allow-plaintext (e.g. loopback).
+ * --bosh-path: all = <auth/> + restart + bind in the session creation body
+ * (Prosody: one HTTP round trip to a bound session); split = <auth/> in it,
+ * then the restart and the bind as two requests at once (ejabberd 23.01);
+ * auto (default) = all, and split once if the connection manager ends the
+ * session before it is bound (the retry is reported as "full_fallback":1).
+ * Exit codes and --stats keys as build/kinglet (round_trips: TCP + TLS +
+ * each HTTP round of requests waited on), plus "http_round_trips",
+ * "http_requests" and "bosh_path".
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinglet/kinglet.h"
+#include "kinglet/kl_http.h"
+#include "kl_posix.h"
+#include "kl_posix_bosh.h"
+
+static kl_client_t client;
+static kl_posix_bosh_t pb;
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: kinglet-bosh --jid J --password P --bosh URL [--cafile F] [--send TO BODY]\n"
+                    "                    [--recv N] [--echo] [--count N] [--timeout S] [--stats]\n"
+                    "                    [--allow-plaintext] [--bosh-path auto|all|split]\n");
+    exit(2);
+}
+
+static int exit_code(int status)
+{
+    switch (status) {
+    case KL_ERR_DNS:
+    case KL_ERR_CONNECT:
+    case KL_ERR_CONN_CLOSED:
+    case KL_ERR_IO:
+    case KL_ERR_BOSH_REQUEST_FAILED:
+        return 3;
+    case KL_ERR_TLS:
+    case KL_ERR_TLS_CERT:
+    case KL_ERR_TLS_SETUP:
+    case KL_ERR_TLS_RECORD_TOO_LARGE:
+        return 4;
+    case KL_ERR_AUTH:
+    case KL_ERR_NO_MECHANISM:
+    case KL_ERR_PLAINTEXT:
+        return 5;
+    case KL_ERR_TIMEOUT:
+        return 7;
+    default:
+        if (status <= KL_ERR_HTTP_SYNTAX && status >= KL_ERR_BOSH_REQUEST_FAILED)
+            return 6;
+        return status <= KL_ERR_XML_SYNTAX && status >= KL_ERR_NOT_ONLINE ? 6 : 1;
+    }
+}
+
+static void print_stats(const char *path, int fallback)
+{
+    const kl_stats_t *s = kl_client_stats(&client);
+    printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
+           "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
+           "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"bosh\",\"tls\":\"%s\","
+           "\"sasl\":\"%s\",\"cache\":\"none\",\"full_fallback\":%d,\"tls_resumed\":0,\"srv\":\"none\","
+           "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"sizeof_client\":%zu}\n",
+           s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
+           pb.wire_out_online, pb.wire_in_online, s->bytes_out_online, s->bytes_in_online, pb.tcp_connect_ms,
+           pb.tls_handshake_ms, kl_client_full_pipelining(&client) ? "full" : "safe",
+           pb.https && pb.conn[0].tls_on ? kl_tls_version(&pb.conn[0].tls) : "none",
+           kl_client_sasl_mechanism(&client), fallback, pb.http_round_trips_online, pb.requests_online, path,
+           sizeof client + sizeof pb.bosh);
+}
+
+int main(int argc, char **argv)
+{
+    const char *jid = NULL, *password = NULL, *url = NULL, *cafile = NULL, *send_to = NULL, *send_body = NULL;
+    const char *path_mode = "auto";
+    long count = -1, recv_n = 0, timeout_s = 30;
+    int echo = 0, stats = 0, allow_plaintext = 0, i, st, rc = 0, split = 0, fallback = 0;
+    int echoed = 0, received = 0, closing = 0;
+    kl_client_config_t cfg;
+    kl_tls_config_t tls;
+    kl_event_t ev;
+    uint32_t t_end;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEXT() (i + 1 < argc ? argv[++i] : (usage(), ""))
+        if (!strcmp(a, "--jid")) jid = NEXT();
+        else if (!strcmp(a, "--password")) password = NEXT();
+        else if (!strcmp(a, "--bosh")) url = NEXT();
+        else if (!strcmp(a, "--cafile")) cafile = NEXT();
+        else if (!strcmp(a, "--send")) { send_to = NEXT(); send_body = NEXT(); }
+        else if (!strcmp(a, "--recv")) recv_n = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--echo")) echo = 1;
+        else if (!strcmp(a, "--count")) count = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--timeout")) timeout_s = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--stats")) stats = 1;
+        else if (!strcmp(a, "--allow-plaintext")) allow_plaintext = 1;
+        else if (!strcmp(a, "--bosh-path")) path_mode = NEXT();
+        else usage();
+#undef NEXT
+    }
+    if (!jid || !password || !url || timeout_s <= 0)
+        usage();
+    if (!strcmp(path_mode, "split"))
+        split = 1;
+    else if (strcmp(path_mode, "all") && strcmp(path_mode, "auto"))
+        usage();
+    if (!strncmp(url, "http://", 7) && !allow_plaintext) {
+        /* security rule 1: no credentials over plain HTTP unless asked for */
+        fprintf(stderr, "kinglet-bosh: %s is plain HTTP: the password would go in clear; use https:// "
+                        "or --allow-plaintext\n", url);
+        return 5;
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = jid;
+    cfg.password = password;
+    cfg.direct_tls = 1; /* the stream starts authenticating: TLS (if any) is HTTP's */
+    cfg.allow_plaintext = (uint8_t)(strncmp(url, "http://", 7) == 0);
+    cfg.pipelining = KL_PIPELINING_FULL;
+    cfg.force_full = 1; /* <auth/> + restart + bind in one flight */
+    if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
+        fprintf(stderr, "kinglet-bosh: bad --jid '%s': %s\n", jid, kl_strerror(st));
+        return 2;
+    }
+    memset(&tls, 0, sizeof tls);
+    tls.ca_file = cafile;
+    t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
+retry:
+    if ((st = kl_posix_bosh_connect(&pb, &client, url, &tls, split, (uint32_t)timeout_s * 1000u)) != KL_OK) {
+        fprintf(stderr, "kinglet-bosh: %s\n", pb.error_text[0] ? pb.error_text : kl_http_strerror(st));
+        return exit_code(st);
+    }
+    for (;;) {
+        uint32_t now = kl_posix_now_ms();
+        if ((int32_t)(now - t_end) >= 0) {
+            if (echo && count < 0 && !recv_n) {
+                if (!closing && kl_client_close(&client) == KL_OK)
+                    closing = 1, t_end = now + 3000;
+                else
+                    break;
+                continue;
+            }
+            if (!kl_client_is_online(&client))
+                fprintf(stderr, "kinglet-bosh: timed out before online\n");
+            else
+                fprintf(stderr, "kinglet-bosh: timed out (echoed %d, received %d)\n", echoed, received);
+            rc = 7;
+            break;
+        }
+        st = kl_posix_bosh_step(&pb, t_end - now, &ev);
+        if (st < 0) {
+            fprintf(stderr, "kinglet-bosh: %s\n", kl_http_strerror(st));
+            rc = 1;
+            break;
+        }
+        if (st == 0)
+            continue;
+        if (ev.type == KL_EV_ONLINE) {
+            printf("online %s\n", ev.jid);
+            fflush(stdout);
+            if (send_to && (st = kl_send_message(&client, send_to, "chat", send_body)) != KL_OK) {
+                fprintf(stderr, "kinglet-bosh: cannot send: %s\n", kl_strerror(st));
+                rc = 1;
+                break;
+            }
+            if (!echo && recv_n == 0 && kl_client_close(&client) == KL_OK)
+                closing = 1;
+        } else if (ev.type == KL_EV_STANZA && kl_slice_eq(ev.stanza.name, "message")) {
+            char body[1024], from[KL_JID_MAX * 3];
+            int n = kl_stanza_child_text(&client, &ev.stanza, "body", NULL, body, sizeof body);
+            int fl = kl_xml_decode(ev.stanza.from, 0, (uint8_t *)from, sizeof from - 1);
+            if (n < 0 || fl < 0)
+                continue;
+            from[fl] = '\0';
+            printf("message from %s: %s\n", from, body);
+            fflush(stdout);
+            received++;
+            if (echo && !closing) {
+                if ((st = kl_send_message(&client, from, "chat", body)) != KL_OK)
+                    fprintf(stderr, "kinglet-bosh: cannot echo: %s\n", kl_strerror(st));
+                else
+                    echoed++;
+                if (count >= 0 && echoed >= count && kl_client_close(&client) == KL_OK)
+                    closing = 1;
+            } else if (!echo && recv_n > 0 && received >= recv_n && !closing) {
+                if (kl_client_close(&client) == KL_OK)
+                    closing = 1;
+            }
+        } else if (ev.type == KL_EV_CLOSED) {
+            rc = 0;
+            break;
+        } else if (ev.type == KL_EV_ERROR) {
+            if (!strcmp(path_mode, "auto") && !split && !kl_client_is_online(&client) &&
+                kl_client_stats(&client)->online_ms == 0 &&
+                (ev.status == KL_ERR_BOSH_TERMINATE || ev.status == KL_ERR_STREAM_ERROR ||
+                 ev.status == KL_ERR_BIND || ev.status == KL_ERR_PROTOCOL)) {
+                /* a connection manager that does not take the restart and
+                 * the bind in the creation body: the split path, once */
+                kl_posix_bosh_close(&pb);
+                kl_client_init(&client, &cfg);
+                split = 1;
+                fallback = 1;
+                goto retry;
+            }
+            if (ev.status == KL_ERR_STREAM_ERROR)
+                fprintf(stderr, "kinglet-bosh: stream error from server: %s\n", ev.condition);
+            else if (ev.status == KL_ERR_AUTH)
+                fprintf(stderr, "kinglet-bosh: authentication failed (%s)\n",
+                        ev.condition[0] ? ev.condition : "no condition");
+            else if (pb.last_status == ev.status && pb.error_text[0])
+                fprintf(stderr, "kinglet-bosh: %s: %s\n", kl_http_strerror(ev.status), pb.error_text);
+            else
+                fprintf(stderr, "kinglet-bosh: %s%s%s\n", kl_http_strerror(ev.status),
+                        ev.condition && ev.condition[0] ? ": " : "", ev.condition ? ev.condition : "");
+            rc = exit_code(ev.status);
+            break;
+        }
+    }
+    if (stats)
+        print_stats(split ? "split" : "all", fallback);
+    kl_posix_bosh_close(&pb);
+    return rc;
+}
