@@ -3,6 +3,7 @@
 #
 #   prosody.sh start DIR [--wrong-cert] [--debug] [--c2s-port N]
 #                        [--tls-port N] [--http-port N] [--s2s-port N]
+#                        [--https-port N]
 #   prosody.sh stop DIR
 #   prosody.sh cert DIR NAME SAN   issue NAME.pem/NAME.key from DIR's CA,
 #                                  SAN e.g. "DNS:device.test" (later tests)
@@ -24,7 +25,9 @@
 #     --tls-port  KL_C2S_TLS_PORT  5223  c2s direct TLS (XEP-0368)
 #     --http-port KL_HTTP_PORT     5280  plain HTTP: BOSH /http-bind,
 #                                        WebSocket /xmpp-websocket (both
-#                                        considered secure); no https
+#                                        considered secure)
+#     --https-port KL_HTTPS_PORT   unset https (BOSH, WebSocket) with the
+#                                        served certificate; off unless given
 #     --s2s-port  KL_S2S_PORT      unset s2s is disabled unless given; with
 #                                        it, mod_s2s_bidi (XEP-0288) is on, peers
 #                                        must present certificates of DIR's CA
@@ -187,7 +190,8 @@ c2s_direct_tls_interfaces = { "127.0.0.1" }
 legacy_ssl_ports = { }
 http_ports = { $HTTP_PORT }
 http_interfaces = { "127.0.0.1" }
-https_ports = { }
+https_ports = { $HTTPS_PORT }
+https_ssl = { certificate = "$DIR/$cert.pem"; key = "$DIR/$cert.key"; }
 https_interfaces = { "127.0.0.1" }
 component_ports = { }
 http_default_host = "localhost"
@@ -234,6 +238,7 @@ cmd_start() {
 	C2S_PORT=${KL_C2S_PORT:-5222}
 	TLS_PORT=${KL_C2S_TLS_PORT:-5223}
 	HTTP_PORT=${KL_HTTP_PORT:-5280}
+	HTTPS_PORT=${KL_HTTPS_PORT:-}
 	S2S_PORT=${KL_S2S_PORT:-}
 	NO_BIDI=${KL_NO_BIDI:-0}
 	while [ $# -gt 0 ]; do
@@ -243,6 +248,7 @@ cmd_start() {
 		--c2s-port) C2S_PORT=$2; shift ;;
 		--tls-port) TLS_PORT=$2; shift ;;
 		--http-port) HTTP_PORT=$2; shift ;;
+		--https-port) HTTPS_PORT=$2; shift ;;
 		--s2s-port) S2S_PORT=$2; shift ;;
 		--no-bidi) NO_BIDI=1 ;;
 		*) usage ;;
@@ -252,7 +258,7 @@ cmd_start() {
 	command -v prosody >/dev/null || die "prosody is not installed (make deps)"
 	command -v openssl >/dev/null || die "openssl is not installed (make deps)"
 
-	local ports="$C2S_PORT $TLS_PORT $HTTP_PORT $S2S_PORT" p
+	local ports="$C2S_PORT $TLS_PORT $HTTP_PORT $HTTPS_PORT $S2S_PORT" p
 	if [ -f "$DIR/prosody.pid" ] && pid_alive "$(cat "$DIR/prosody.pid")"; then
 		die "a Prosody already runs from $DIR (pid $(cat "$DIR/prosody.pid")); stop it first"
 	fi
