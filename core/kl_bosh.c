@@ -5,7 +5,6 @@
 
 #define NS_HTTPBIND "http://jabber.org/protocol/httpbind"
 #define NS_XBOSH "urn:xmpp:xbosh"
-#define NS_STREAMS "http://etherx.jabber.org/streams"
 
 enum { ST_INIT = 0, ST_CREATING, ST_ACTIVE, ST_TERMINATING, ST_DONE };
 
@@ -482,16 +481,8 @@ int kl_bosh_push(kl_bosh_t *b, kl_client_t *c)
             return set_error(b, KL_ERR_BOSH_PROTOCOL); /* the body ended inside <body> */
         if (r == KL_XML_START && t.depth == 2) {
             b->el_start = b->pos + t.offset;
-            b->el_features = kl_slice_eq(t.local, "features") && kl_slice_eq(t.ns, NS_STREAMS);
         } else if (r == KL_XML_END && t.depth == 2) {
             b->pos += n;
-            if (b->el_features && (kl_client_is_online(c) || b->state >= ST_TERMINATING)) {
-                /* Prosody sends the restarted stream's features after the
-                 * bind result (in the next response); the engine, online,
-                 * would take them for a protocol violation. */
-                b->features_dropped++;
-                continue;
-            }
             b->el_end = b->pos;
             b->el_fed = 0;
             b->in_elem = 1;

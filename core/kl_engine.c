@@ -870,6 +870,11 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
         if (!(c->flags & FL_SENT_BIND))
             return send_bind(c, ev);
         return 0;
+    case ST_ONLINE:
+    case ST_CLOSING:
+        /* BOSH: Prosody sends the restarted stream's features after the
+         * pipelined bind result; recorded (hints), nothing else to do */
+        return 0;
     default:
         return fail(c, KL_ERR_PROTOCOL, "unsupported-stanza-type", ev);
     }

@@ -40,7 +40,7 @@
  * Status other than 200: KL_ERR_HTTP_STATUS, code in b->http_status.
  * <stream:features/> arriving once the engine is online (Prosody sends the
  * restarted stream's features in the response after the bind result) is
- * not fed: the engine would reject it (counted in features_dropped).
+ * fed like any element: the engine records it in the hints.
  * After our terminate is answered, `</stream:stream>` is fed so that the
  * engine reports KL_EV_CLOSED.
  *
@@ -111,8 +111,6 @@ typedef struct kl_bosh {
     uint8_t close_owed;     /* feed </stream:stream> once the current body is done */
     uint8_t hdr_fed;        /* bytes of the synthetic header given to the engine so far */
     uint8_t in_elem;        /* an element of the current body is being fed */
-    uint8_t el_features;    /* internal: the element is <stream:features/> */
-    uint32_t features_dropped; /* <stream:features/> that came after online (not fed) */
     int depth;              /* of the engine output scanner */
     int error;              /* sticky */
     int http_status;        /* with KL_ERR_HTTP_STATUS */
