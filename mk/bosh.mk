@@ -72,6 +72,11 @@ $(BUILD)/examples/cli/kinglet_bosh.o: examples/cli/kinglet_bosh.c port/posix/kl_
 $(BUILD)/kinglet-bosh: $(BUILD)/examples/cli/kinglet_bosh.o $(KL_POSIX_BOSH_OBJ) $(BUILD)/port/posix/kl_posix.o $(BOSH_TLS_OBJ) $(CORE_LIB)
 	$(CC) -o $@ $^ $(MBEDTLS_LIBS)
 
+# The same program inside build/kinglet: `kinglet --bosh URL …` runs it.
+$(BUILD)/examples/cli/kinglet_bosh_in_cli.o: examples/cli/kinglet_bosh.c port/posix/kl_posix_bosh.h $(BOSH_TLS_OBJ) $(BOSH_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_PORT_CFLAGS) -Dmain=kinglet_bosh_main -c $< -o $@
+
 ALL_TARGETS += $(BUILD)/kinglet-bosh
 
 check-bosh: $(BUILD)/kinglet-bosh $(BUILD)/kinglet

@@ -11,7 +11,7 @@ $(BUILD)/examples/cli/kinglet.o: examples/cli/kinglet.c port/posix/kl_posix.h $(
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 
-$(BUILD)/kinglet: $(BUILD)/examples/cli/kinglet.o $(POSIX_OBJ) $(KL_POSIX_DNS_OBJ) $(KL_TLS_OBJ) $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS)
+$(BUILD)/kinglet: $(BUILD)/examples/cli/kinglet.o $(BUILD)/examples/cli/kinglet_bosh_in_cli.o $(KL_POSIX_BOSH_OBJ) $(POSIX_OBJ) $(KL_POSIX_DNS_OBJ) $(KL_TLS_OBJ) $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS)
 	$(CC) -o $@ $^
 
 ALL_TARGETS += $(BUILD)/kinglet

@@ -5,6 +5,8 @@
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *           [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
  *           [--srv [--dns HOST:PORT]]
+ *   kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] …
+ *           (BOSH, XEP-0124/0206: see examples/cli/kinglet_bosh.c)
  * --cache keeps connection hints across runs: features and mechanisms seen,
  * the pipelining advertisement, caps, roster version, the SRV answer (for
  * its TTL) and the TLS session, which the next connect offers (resumption).
@@ -34,6 +36,8 @@
 #include "kl_crypto_mbedtls.h"
 #include "kl_posix.h"
 #include "kl_posix_dns.h"
+
+int kinglet_bosh_main(int argc, char **argv); /* kinglet_bosh.c, built as part of this program */
 
 static kl_client_t client; /* the whole client state: static, no heap */
 static kl_cache_t cache;   /* connection hints, persisted with --cache FILE */
@@ -78,6 +82,7 @@ static void usage(void)
             "               [--tls starttls|direct]  (direct: XEP-0368, default port 5223)\n"
             "               [--cache FILE]  (connection hints kept across runs) [--roster]\n"
             "               [--srv [--dns HOST:PORT]]  (find the server through DNS SRV)\n"
+            "       kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] [--stats] ...\n"
             "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n");
     exit(2);
@@ -178,6 +183,10 @@ int main(int argc, char **argv)
     kl_event_t ev;
     uint32_t t_end;
 
+    /* BOSH (XEP-0124/0206) is another framing: examples/cli/kinglet_bosh.c */
+    for (i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--bosh"))
+            return kinglet_bosh_main(argc, argv);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEXT() (i + 1 < argc ? argv[++i] : (usage(), ""))

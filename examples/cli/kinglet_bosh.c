@@ -33,7 +33,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: kinglet-bosh --jid J --password P --bosh URL [--cafile F] [--send TO BODY]\n"
                     "                    [--recv N] [--echo] [--count N] [--timeout S] [--stats]\n"
-                    "                    [--allow-plaintext] [--bosh-path auto|all|split]\n");
+                    "                    [--allow-plaintext] [--bosh-path auto|all|split] [--cache FILE]\n");
     exit(2);
 }
 
@@ -64,26 +64,30 @@ static int exit_code(int status)
     }
 }
 
+static kl_cache_t cache; /* --cache FILE: connection hints, incl. the BOSH path */
+static const char *cache_state = "none";
+
 static void print_stats(const char *path, int fallback)
 {
     const kl_stats_t *s = kl_client_stats(&client);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
            "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"bosh\",\"tls\":\"%s\","
-           "\"sasl\":\"%s\",\"cache\":\"none\",\"full_fallback\":%d,\"tls_resumed\":0,\"srv\":\"none\","
+           "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":0,\"srv\":\"none\","
            "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"sizeof_client\":%zu}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            pb.wire_out_online, pb.wire_in_online, s->bytes_out_online, s->bytes_in_online, pb.tcp_connect_ms,
            pb.tls_handshake_ms, kl_client_full_pipelining(&client) ? "full" : "safe",
            pb.https && pb.conn[0].tls_on ? kl_tls_version(&pb.conn[0].tls) : "none",
-           kl_client_sasl_mechanism(&client), fallback, pb.http_round_trips_online, pb.requests_online, path,
+           kl_client_sasl_mechanism(&client), cache_state, fallback, pb.http_round_trips_online, pb.requests_online, path,
            sizeof client + sizeof pb.bosh);
 }
 
 int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *url = NULL, *cafile = NULL, *send_to = NULL, *send_body = NULL;
-    const char *path_mode = "auto";
+    const char *path_mode = "auto", *cache_path = NULL;
+    int cache_hit = 0;
     long count = -1, recv_n = 0, timeout_s = 30;
     int echo = 0, stats = 0, allow_plaintext = 0, i, st, rc = 0, split = 0, fallback = 0;
     int echoed = 0, received = 0, closing = 0;
@@ -107,6 +111,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--stats")) stats = 1;
         else if (!strcmp(a, "--allow-plaintext")) allow_plaintext = 1;
         else if (!strcmp(a, "--bosh-path")) path_mode = NEXT();
+        else if (!strcmp(a, "--cache")) cache_path = NEXT();
         else usage();
 #undef NEXT
     }
@@ -129,10 +134,26 @@ int main(int argc, char **argv)
     cfg.allow_plaintext = (uint8_t)(strncmp(url, "http://", 7) == 0);
     cfg.pipelining = KL_PIPELINING_FULL;
     cfg.force_full = 1; /* <auth/> + restart + bind in one flight */
+    if (cache_path) {
+        /* the path this connection manager took last time (and the rest
+         * of the hints); a foreign or corrupt file is simply not used */
+        FILE *f = fopen(cache_path, "rb");
+        if (f) {
+            cache_hit = fread(&cache, 1, sizeof cache, f) == sizeof cache;
+            fclose(f);
+        }
+        cfg.cache = &cache;
+    }
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
         fprintf(stderr, "kinglet-bosh: bad --jid '%s': %s\n", jid, kl_strerror(st));
         return 2;
     }
+    if (cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) != KL_OK)
+        cache_hit = 0;
+    if (cache_path)
+        cache_state = cache_hit ? "hit" : "miss";
+    if (cache_hit && !strcmp(path_mode, "auto") && cache.bosh_path == KL_CACHE_BOSH_SPLIT)
+        split = 1; /* learned: no wasted creation request */
     memset(&tls, 0, sizeof tls);
     tls.ca_file = cafile;
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
@@ -225,6 +246,21 @@ retry:
                         ev.condition && ev.condition[0] ? ": " : "", ev.condition ? ev.condition : "");
             rc = exit_code(ev.status);
             break;
+        }
+    }
+    if (cache_path && kl_client_stats(&client)->online_ms) {
+        /* remember the path that worked (the engine sealed the rest) */
+        FILE *f;
+        char tmp[4096];
+        cache.bosh_path = split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL;
+        kl_cache_seal(&cache);
+        snprintf(tmp, sizeof tmp, "%s.tmp", cache_path);
+        if ((f = fopen(tmp, "wb")) != NULL) {
+            int ok = fwrite(&cache, 1, sizeof cache, f) == sizeof cache;
+            if (fclose(f) == 0 && ok)
+                rename(tmp, cache_path);
+            else
+                remove(tmp);
         }
     }
     if (stats)

@@ -29,6 +29,11 @@
 #define KL_CACHE_FULL_FAILED 0x04u /* a full-pipelined login failed: use safe */
 #define KL_CACHE_ROSTERVER 0x08u   /* server supports roster versioning */
 
+/* kl_cache_t.bosh_path */
+#define KL_CACHE_BOSH_UNKNOWN 0u
+#define KL_CACHE_BOSH_ALL 1u   /* auth + restart + bind in the creation body (Prosody) */
+#define KL_CACHE_BOSH_SPLIT 2u /* auth in the creation body, restart and bind after (ejabberd) */
+
 /* kl_cache_t.known: which stages' features are recorded */
 #define KL_CACHE_KNOWN_PRE_TLS 0x01u
 #define KL_CACHE_KNOWN_POST_TLS 0x02u
@@ -51,6 +56,7 @@ typedef struct kl_cache {
     uint16_t srv_port;
     uint8_t srv_direct_tls;
     uint32_t srv_expires;         /* application's wall clock, seconds */
+    uint8_t bosh_path;            /* KL_CACHE_BOSH_*: what the connection manager takes */
     uint16_t tls_session_len;
     uint8_t tls_session[KL_CACHE_TLS_SESSION_MAX];
 } kl_cache_t;

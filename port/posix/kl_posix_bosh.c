@@ -208,7 +208,7 @@ int kl_posix_bosh_connect(kl_posix_bosh_t *pb, kl_client_t *c, const char *url,
 {
     kl_bosh_config_t bc;
     unsigned tls_rt = 0;
-    uint32_t rid;
+    uint32_t rid, t0;
     int i, st;
     struct timespec ts;
     memset(pb, 0, sizeof *pb);
@@ -253,9 +253,10 @@ int kl_posix_bosh_connect(kl_posix_bosh_t *pb, kl_client_t *c, const char *url,
         set_error(pb, st, NULL);
         return st;
     }
+    t0 = kl_posix_now_ms(); /* time to online counts TCP and TLS too, as over sockets */
     if ((st = open_conns(pb, 0, KL_POSIX_BOSH_CONNS, &tls_rt)) != KL_OK)
         return st;
-    if ((st = kl_client_connect(c, kl_posix_now_ms())) != KL_OK)
+    if ((st = kl_client_connect(c, t0)) != KL_OK)
         return st;
     kl_stats_add_port_rt(c, 1 + tls_rt); /* TCP, TLS */
     return KL_OK;

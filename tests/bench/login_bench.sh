@@ -17,16 +17,16 @@ DIR=$(mktemp -d /tmp/kl-bench.XXXXXX)
 PX=""
 cleanup() { for p in $PX; do kill "$p" 2>/dev/null; done; "$PROSODY" stop "$DIR" >/dev/null 2>&1; rm -rf "$DIR"; }
 trap cleanup EXIT
-"$PROSODY" start "$DIR" --s2s-port 5269 >/dev/null || exit 1
+"$PROSODY" start "$DIR" --s2s-port 5269 --https-port 5281 >/dev/null || exit 1
 "$PROSODY" cert "$DIR" sensor DNS:sensor.test >/dev/null
 python3 "$root/tests/conformance/xep0305_peer.py" 6222 --certdir "$DIR" >"$DIR/peer.out" 2>&1 &
 PX="$PX $!"
-for pair in 15222:5222 15223:5223 15269:5269 16222:6222; do
+for pair in 15222:5222 15223:5223 15269:5269 16222:6222 15280:5280 15281:5281; do
 	python3 "$root/tests/delay_proxy.py" --listen 127.0.0.1:${pair%%:*} --target 127.0.0.1:${pair##*:} \
 		--delay-ms $((RTT / 2)) --tcp-rtt >"$DIR/proxy.${pair%%:*}" 2>&1 &
 	PX="$PX $!"
 done
-for p in 15222 15223 15269 16222; do
+for p in 15222 15223 15269 16222 15280 15281; do
 	for _ in $(seq 50); do grep -q listening "$DIR/proxy.$p" && break; sleep 0.1; done
 done
 
@@ -59,6 +59,23 @@ S="--s2s --domain sensor.test --to localhost --cert $DIR/sensor.pem --key $DIR/s
 row "kinglet s2s bidi + EXTERNAL" $S
 "$KL" $S --host 127.0.0.1 --cafile "$DIR/ca.pem" --port 5269 --cache "$DIR/s2shints" --timeout 10 >/dev/null 2>&1
 row "kinglet s2s bidi, cached hints" $S --cache "$DIR/s2shints"
+brow() { # brow LABEL URL [ARGS]: BOSH (no --host: the URL says where)
+	local label=$1 url=$2 best="" out ms bms
+	shift 2
+	for _ in $(seq "$RUNS"); do
+		out=$("$KL" --bosh "$url" --jid alice@localhost/h --password alicepass --cafile "$DIR/ca.pem" \
+			--stats --timeout 30 "$@" 2>/dev/null | tail -n 1)
+		ms=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["online_ms"])' 2>/dev/null) || continue
+		bms=$(echo "$best" | python3 -c 'import json,sys; print(json.load(sys.stdin)["online_ms"])' 2>/dev/null || echo 999999)
+		[ "$ms" -lt "$bms" ] && best=$out
+	done
+	if [ -z "$best" ]; then printf '  %-34s %9s\n' "$label" failed; return; fi
+	echo "$best" | python3 -c "
+import json,sys; s=json.load(sys.stdin)
+print('  %-34s %9d %10d %9.2f %10d %9d' % ('$label', s['round_trips'], s['online_ms'], s['online_ms']/$RTT, s['bytes_out'], s['bytes_in']))"
+}
+brow "kinglet BOSH over HTTP (plaintext)" http://127.0.0.1:15280/http-bind --allow-plaintext
+brow "kinglet BOSH over HTTPS" https://localhost:15281/http-bind
 if [ -x "$STROPHE" ]; then
 	for mode in starttls direct; do
 		best=999999

@@ -118,6 +118,15 @@ if command -v ejabberdctl >/dev/null 2>&1 && [ "${KL_BOSH_NO_EJABBERD:-0}" != 1 
 		[ $rc = 0 ] && grep -q '^online' "$DIR/eja.out" &&
 			ok "ejabberd, auto: online via path $(json "$DIR/eja.out" bosh_path) (fallback $(json "$DIR/eja.out" full_fallback)), $(json "$DIR/eja.out" round_trips) round trips" ||
 			bad "ejabberd auto: exit $rc: $(cat "$DIR/eja.err")"
+		# the hints remember the path: the second auto login wastes no request
+		for i in 1 2; do
+			kb --jid alice@localhost/e --password alicepass --bosh $EURL --allow-plaintext --cache "$DIR/ejh" \
+				>"$DIR/ejc$i.out" 2>"$DIR/ejc$i.err"
+		done
+		[ "$(json "$DIR/ejc1.out" full_fallback)" = 1 ] && [ "$(json "$DIR/ejc2.out" full_fallback)" = 0 ] &&
+			[ "$(json "$DIR/ejc2.out" bosh_path)" = split ] && [ "$(json "$DIR/ejc2.out" cache)" = hit ] &&
+			ok "ejabberd: the learned split path is kept in the hints (no fallback the second time)" ||
+			bad "ejabberd hints: $(tail -1 "$DIR/ejc1.out") / $(tail -1 "$DIR/ejc2.out") $(cat "$DIR/ejc2.err")"
 	else
 		bad "ejabberd start: $(tail -5 "$DIR/ej.out")"
 	fi
