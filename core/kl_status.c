@@ -56,6 +56,16 @@ const char *kl_strerror(int status)
     case KL_ERR_DNS_MISMATCH: return "DNS answer does not match the query";
     case KL_ERR_DNS_SERVER: return "DNS server returned an error";
     case KL_ERR_DNS_UNAVAILABLE: return "XMPP service decidedly not available (SRV target \".\")";
+    case KL_ERR_HTTP_SYNTAX: return "malformed HTTP response";
+    case KL_ERR_HTTP_HEADER_TOO_LARGE: return "HTTP header larger than KL_HTTP_LINE_MAX / KL_HTTP_HEAD_MAX";
+    case KL_ERR_HTTP_BODY_TOO_LARGE: return "HTTP body larger than the body buffer";
+    case KL_ERR_HTTP_TRUNCATED: return "connection ended inside an HTTP response";
+    case KL_ERR_HTTP_UNSUPPORTED: return "unsupported HTTP transfer coding";
+    case KL_ERR_HTTP_STATUS: return "HTTP error status";
+    case KL_ERR_BOSH_TERMINATE: return "BOSH session terminated by the connection manager";
+    case KL_ERR_BOSH_PROTOCOL: return "malformed BOSH response";
+    case KL_ERR_BOSH_QUEUE_FULL: return "BOSH payload queue full (KL_BOSH_QUEUE_MAX)";
+    case KL_ERR_BOSH_REQUEST_FAILED: return "BOSH request failed twice";
     default: return "unknown error";
     }
 }

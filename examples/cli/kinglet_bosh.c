@@ -159,7 +159,7 @@ int main(int argc, char **argv)
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
 retry:
     if ((st = kl_posix_bosh_connect(&pb, &client, url, &tls, split, (uint32_t)timeout_s * 1000u)) != KL_OK) {
-        fprintf(stderr, "kinglet-bosh: %s\n", pb.error_text[0] ? pb.error_text : kl_http_strerror(st));
+        fprintf(stderr, "kinglet-bosh: %s\n", pb.error_text[0] ? pb.error_text : kl_strerror(st));
         return exit_code(st);
     }
     for (;;) {
@@ -181,7 +181,7 @@ retry:
         }
         st = kl_posix_bosh_step(&pb, t_end - now, &ev);
         if (st < 0) {
-            fprintf(stderr, "kinglet-bosh: %s\n", kl_http_strerror(st));
+            fprintf(stderr, "kinglet-bosh: %s\n", kl_strerror(st));
             rc = 1;
             break;
         }
@@ -240,9 +240,9 @@ retry:
                 fprintf(stderr, "kinglet-bosh: authentication failed (%s)\n",
                         ev.condition[0] ? ev.condition : "no condition");
             else if (pb.last_status == ev.status && pb.error_text[0])
-                fprintf(stderr, "kinglet-bosh: %s: %s\n", kl_http_strerror(ev.status), pb.error_text);
+                fprintf(stderr, "kinglet-bosh: %s: %s\n", kl_strerror(ev.status), pb.error_text);
             else
-                fprintf(stderr, "kinglet-bosh: %s%s%s\n", kl_http_strerror(ev.status),
+                fprintf(stderr, "kinglet-bosh: %s%s%s\n", kl_strerror(ev.status),
                         ev.condition && ev.condition[0] ? ": " : "", ev.condition ? ev.condition : "");
             rc = exit_code(ev.status);
             break;

@@ -19,9 +19,7 @@
  *   KL_ERR_HTTP_UNSUPPORTED   a transfer coding other than chunked
  * Errors are sticky until kl_http_resp_init().
  *
- * Status codes: the codec's errors are not (yet) in kl_status.h; they live
- * here, below KL_ERR_DNS_*, with kl_http_strerror() naming them and
- * deferring to kl_strerror() for every other code.
+ * Status codes: KL_ERR_HTTP_* and KL_ERR_BOSH_* in kl_status.h.
  */
 #ifndef KINGLET_KL_HTTP_H
 #define KINGLET_KL_HTTP_H
@@ -38,21 +36,7 @@
 #define KL_HTTP_HEAD_MAX 4096 /* status line + headers (+ chunk trailers) in all */
 #endif
 
-enum {
-    KL_ERR_HTTP_SYNTAX = -100,           /* malformed HTTP status line, header or chunk */
-    KL_ERR_HTTP_HEADER_TOO_LARGE = -101, /* HTTP header line > KL_HTTP_LINE_MAX or head > KL_HTTP_HEAD_MAX */
-    KL_ERR_HTTP_BODY_TOO_LARGE = -102,   /* HTTP body larger than the body buffer */
-    KL_ERR_HTTP_TRUNCATED = -103,        /* connection ended inside an HTTP response */
-    KL_ERR_HTTP_UNSUPPORTED = -104,      /* transfer coding other than chunked */
-    KL_ERR_HTTP_STATUS = -105,           /* HTTP status other than 200 (BOSH) */
-    KL_ERR_BOSH_TERMINATE = -110,        /* BOSH connection manager terminated the session */
-    KL_ERR_BOSH_PROTOCOL = -111,         /* BOSH response not a <body/>, or missing sid */
-    KL_ERR_BOSH_QUEUE_FULL = -112,       /* BOSH payload queue (KL_BOSH_QUEUE_MAX) full */
-    KL_ERR_BOSH_REQUEST_FAILED = -113    /* a BOSH request failed twice (same rid) */
-};
-
-/* Names the codes above, else kl_strerror(). Static, never NULL. */
-const char *kl_http_strerror(int status);
+/* The codec's errors are KL_ERR_HTTP_* in kl_status.h (kl_strerror). */
 
 /* Writes "POST path HTTP/1.1" and the headers, ending with the blank line.
  * Returns the number of bytes written, or KL_ERR_TOO_LARGE if cap is too

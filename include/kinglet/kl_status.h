@@ -71,7 +71,19 @@ typedef enum kl_status {
     KL_ERR_DNS_LOOP = -73,          /* more than KL_DNS_MAX_HOPS compression pointers in a name */
     KL_ERR_DNS_MISMATCH = -74,      /* not the answer to our query (id, QR, opcode, question) */
     KL_ERR_DNS_SERVER = -75,        /* DNS server answered SERVFAIL, REFUSED or another error */
-    KL_ERR_DNS_UNAVAILABLE = -76    /* SRV target "." : service decidedly not available */
+    KL_ERR_DNS_UNAVAILABLE = -76,   /* SRV target "." : service decidedly not available */
+
+    /* HTTP codec and BOSH (kl_http.h, kl_bosh.h) */
+    KL_ERR_HTTP_SYNTAX = -100,           /* malformed HTTP status line, header or chunk */
+    KL_ERR_HTTP_HEADER_TOO_LARGE = -101, /* HTTP header line > KL_HTTP_LINE_MAX or head > KL_HTTP_HEAD_MAX */
+    KL_ERR_HTTP_BODY_TOO_LARGE = -102,   /* HTTP body larger than the body buffer */
+    KL_ERR_HTTP_TRUNCATED = -103,        /* connection ended inside an HTTP response */
+    KL_ERR_HTTP_UNSUPPORTED = -104,      /* transfer coding other than chunked */
+    KL_ERR_HTTP_STATUS = -105,           /* HTTP status other than 200 (BOSH) */
+    KL_ERR_BOSH_TERMINATE = -110,        /* BOSH connection manager terminated the session */
+    KL_ERR_BOSH_PROTOCOL = -111,         /* BOSH response not a <body/>, or missing sid */
+    KL_ERR_BOSH_QUEUE_FULL = -112,       /* BOSH payload queue (KL_BOSH_QUEUE_MAX) full */
+    KL_ERR_BOSH_REQUEST_FAILED = -113    /* a BOSH request failed twice (same rid) */
 } kl_status_t;
 
 /* Static, never NULL. */

@@ -19,7 +19,7 @@
 static void set_error(kl_posix_bosh_t *pb, int status, const char *text)
 {
     pb->last_status = status;
-    snprintf(pb->error_text, sizeof pb->error_text, "%s", text ? text : kl_http_strerror(status));
+    snprintf(pb->error_text, sizeof pb->error_text, "%s", text ? text : kl_strerror(status));
 }
 
 static int tcp_send(void *ctx, const uint8_t *buf, size_t len)

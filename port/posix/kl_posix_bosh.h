@@ -67,7 +67,7 @@ int kl_posix_bosh_connect(kl_posix_bosh_t *pb, kl_client_t *c, const char *url,
 
 /* As kl_posix_step(): 1 with an event, 0 when wait_ms passed. HTTP and
  * BOSH failures come back as KL_EV_ERROR with ev.status one of the
- * KL_ERR_HTTP_* / KL_ERR_BOSH_* codes (kl_http_strerror names them) and
+ * KL_ERR_HTTP_* / KL_ERR_BOSH_* codes (kl_strerror names them) and
  * ev.condition the BOSH condition ("http-404" for an HTTP status). */
 int kl_posix_bosh_step(kl_posix_bosh_t *pb, uint32_t wait_ms, kl_event_t *ev);
 

@@ -21,7 +21,7 @@
 static kl_client_t client;
 static kl_bosh_t bosh;
 
-static int named(int st) { return st < 0 && strcmp(kl_http_strerror(st), "unknown error") != 0; }
+static int named(int st) { return st < 0 && strcmp(kl_strerror(st), "unknown error") != 0; }
 
 static void run(void)
 {

@@ -17,7 +17,7 @@
 
 static uint8_t body_a[4096], body_b[4096];
 
-static int named(int st) { return st < 0 && strcmp(kl_http_strerror(st), "unknown error") != 0; }
+static int named(int st) { return st < 0 && strcmp(kl_strerror(st), "unknown error") != 0; }
 
 static int run(kl_http_resp_t *r, uint8_t *body, size_t cap, const uint8_t *d, size_t n, size_t step,
                size_t *used)
