@@ -45,7 +45,7 @@ row() { # row LABEL KINGLET-ARGS...
 	if [ -z "$best" ]; then printf '  %-34s %9s\n' "$label" failed; return; fi
 	echo "$best" | python3 -c "
 import json,sys; s=json.load(sys.stdin)
-print('  %-34s %9d %10d %9.2f %10d %9d' % ('$label', s['round_trips'], s['online_ms'], s['online_ms']/$RTT, s['bytes_out'], s['bytes_in']))"
+print('  %-34s %9d %10d %9.2f %10d %9d%s' % ('$label', s['round_trips'], s['online_ms'], s['online_ms']/$RTT, s['bytes_out'], s['bytes_in'], '  (resumed)' if s.get('tls_resumed') else ''))"
 }
 C="--jid alice@localhost/b --password alicepass"
 row "kinglet off (lockstep), STARTTLS" $C --port 15222 --pipelining off
@@ -55,6 +55,11 @@ row "kinglet safe, SCRAM-SHA-256" $C --port 15222 --no-plain
 "$KL" $C --host 127.0.0.1 --cafile "$DIR/ca.pem" --no-plain --cache "$DIR/hints" --timeout 10 >/dev/null 2>&1
 row "kinglet safe, SCRAM, cached hints" $C --port 15222 --no-plain --cache "$DIR/hints"
 row "kinglet full, conformance peer" $C --port 16222 --pipelining full-forced
+# TLS resumption: Prosody 0.12 issues tickets but never accepts them; the
+# conformance peer (Python's ssl) does. Prime the hints, then measure.
+"$KL" $C --host 127.0.0.1 --cafile "$DIR/ca.pem" --port 6222 --cache "$DIR/peerhints" --timeout 10 >/dev/null 2>&1
+row "kinglet safe + resumed TLS 1.3, peer" $C --port 16222 --cache "$DIR/peerhints"
+row "kinglet full + resumed TLS 1.3, peer" $C --port 16222 --pipelining full --cache "$DIR/peerhints"
 S="--s2s --domain sensor.test --to localhost --cert $DIR/sensor.pem --key $DIR/sensor.key --port 15269"
 row "kinglet s2s bidi + EXTERNAL" $S
 "$KL" $S --host 127.0.0.1 --cafile "$DIR/ca.pem" --port 5269 --cache "$DIR/s2shints" --timeout 10 >/dev/null 2>&1
