@@ -1070,6 +1070,38 @@ static int raw_jid_in_domain(kl_slice_t raw, const char *domain)
     return kl_slice_eq(d, domain);
 }
 
+/* A disco#info result from the server: the features we know of, kept
+ * with the caps ver they stand for. */
+static void cache_disco(kl_client_t *c, const kl_stanza_t *st, size_t pos)
+{
+    static const struct {
+        const char *var;
+        uint16_t bit;
+    } known[] = {{"urn:xmpp:carbons:2", KL_SERVER_CARBONS}, {"urn:xmpp:mam:2", KL_SERVER_MAM},
+                 {"urn:xmpp:blocking", KL_SERVER_BLOCKING}, {NS_PING, KL_SERVER_PING},
+                 {"urn:xmpp:push:0", KL_SERVER_PUSH},        {"jabber:iq:version", KL_SERVER_VERSION}};
+    kl_cache_t *k = CACHE(c);
+    kl_xml_token_t t;
+    uint16_t features = 0;
+    size_t i;
+    int r;
+    if (!k || !kl_xml_decoded_eq(st->type, "result"))
+        return;
+    while ((r = view_next(c, st->raw, &pos, &t)) > 0) {
+        kl_slice_t var;
+        if (r == KL_XML_START && t.depth == 4 && kl_slice_eq(t.local, "feature") &&
+            kl_xml_attr_get(t.attrs, "var", &var))
+            for (i = 0; i < sizeof known / sizeof known[0]; i++)
+                if (kl_xml_decoded_eq(var, known[i].var))
+                    features |= known[i].bit;
+    }
+    if (r < 0)
+        return;
+    k->disco_features = features;
+    memcpy(k->disco_ver, k->caps_ver, sizeof k->disco_ver);
+    kl_cache_seal(k);
+}
+
 static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
     if (IS_S2S(c)) {
@@ -1107,6 +1139,9 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
             if (id && id == c->roster_iq) {
                 c->roster_iq = 0;
                 cache_roster_ver(c, st, pos);
+            } else if (id && id == c->disco_iq) {
+                c->disco_iq = 0;
+                cache_disco(c, st, pos);
             }
             if (id) {
                 ev->type = KL_EV_IQ_RESULT;
@@ -1713,6 +1748,31 @@ int kl_send_roster_get(kl_client_t *c, uint16_t *id_out)
     if ((st = kl_send_iq(c, NULL, "get", payload, 0, &id)) != KL_OK)
         return st;
     c->roster_iq = id;
+    if (id_out)
+        *id_out = id;
+    return KL_OK;
+}
+
+int kl_server_features(const kl_client_t *c, uint16_t *features)
+{
+    const kl_cache_t *k = c ? CACHE(c) : NULL;
+    /* known only while the server still announces the same caps ver */
+    if (!k || !k->caps_ver[0] || strcmp(k->caps_ver, k->disco_ver) != 0)
+        return 0;
+    if (features)
+        *features = k->disco_features;
+    return 1;
+}
+
+int kl_send_server_disco(kl_client_t *c, uint16_t *id_out)
+{
+    uint16_t id;
+    int st;
+    if (!c)
+        return KL_ERR_ARG;
+    if ((st = kl_send_iq(c, c->domain, "get", "<query xmlns='" NS_DISCO_INFO "'/>", 0, &id)) != KL_OK)
+        return st;
+    c->disco_iq = id;
     if (id_out)
         *id_out = id;
     return KL_OK;

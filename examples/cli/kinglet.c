@@ -4,7 +4,7 @@
  *           [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N] [--echo]
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *           [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
- *           [--srv [--dns HOST:PORT]]
+ *           [--srv [--dns HOST:PORT]] [--disco]
  *   kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] …
  *           (BOSH, XEP-0124/0206: see examples/cli/kinglet_bosh.c)
  * --cache keeps connection hints across runs: features and mechanisms seen,
@@ -55,6 +55,15 @@ static int cache_load(const char *path)
     return n == sizeof cache;
 }
 
+static void print_server_features(const char *from, uint16_t f)
+{
+    printf("server features (%s):%s%s%s%s%s%s\n", from, f & KL_SERVER_CARBONS ? " carbons" : "",
+           f & KL_SERVER_MAM ? " mam" : "", f & KL_SERVER_BLOCKING ? " blocking" : "",
+           f & KL_SERVER_PING ? " ping" : "", f & KL_SERVER_PUSH ? " push" : "",
+           f & KL_SERVER_VERSION ? " version" : "");
+    fflush(stdout);
+}
+
 static void cache_save(const char *path)
 {
     char tmp[4096];
@@ -80,7 +89,7 @@ static void usage(void)
             "               [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
             "               [--no-plain]   (SCRAM-SHA-256/-1 only, never send the password)\n"
             "               [--tls starttls|direct]  (direct: XEP-0368, default port 5223)\n"
-            "               [--cache FILE]  (connection hints kept across runs) [--roster]\n"
+            "               [--cache FILE]  (connection hints kept across runs) [--roster] [--disco]\n"
             "               [--srv [--dns HOST:PORT]]  (find the server through DNS SRV)\n"
             "       kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] [--stats] ...\n"
             "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
@@ -168,11 +177,11 @@ int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
     const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL;
-    int want_roster = 0, cache_hit = 0, s2s = 0, retried = 0, use_srv = 0, ncand = 0, ci = 0;
+    int want_roster = 0, want_disco = 0, cache_hit = 0, s2s = 0, retried = 0, use_srv = 0, ncand = 0, ci = 0;
     const char *dns = NULL, *srv_note = "none";
     static kl_posix_candidate_t cand[KL_POSIX_MAX_CANDIDATES];
     const char *domain = NULL, *peer = NULL, *cert = NULL, *key = NULL;
-    uint16_t roster_id = 0;
+    uint16_t roster_id = 0, disco_id = 0, server_features = 0;
     long port = -1, count = -1, recv_n = 0, timeout_s = 30;
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, no_plain = 0, i, st, rc = 0;
     static kl_crypto_mbedtls_t crypto;
@@ -208,6 +217,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--tls")) tls_mode = NEXT();
         else if (!strcmp(a, "--cache")) cache_path = NEXT();
         else if (!strcmp(a, "--roster")) want_roster = 1;
+        else if (!strcmp(a, "--disco")) want_disco = 1;
         else if (!strcmp(a, "--srv")) use_srv = 1;
         else if (!strcmp(a, "--dns")) dns = NEXT();
         else if (!strcmp(a, "--s2s")) s2s = 1;
@@ -379,6 +389,12 @@ retry:
                                 "can send but will not receive\n", peer);
             if (cache_path)
                 cache_hit = cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK;
+            if (want_disco) {
+                if (kl_server_features(&client, &server_features))
+                    print_server_features("hints (caps ver unchanged)", server_features);
+                else if ((st = kl_send_server_disco(&client, &disco_id)) != KL_OK)
+                    fprintf(stderr, "kinglet: cannot ask for the server's disco#info: %s\n", kl_strerror(st));
+            }
             if (want_roster && (st = kl_send_roster_get(&client, &roster_id)) != KL_OK)
                 fprintf(stderr, "kinglet: cannot ask for the roster: %s\n", kl_strerror(st));
             if (send_to) {
@@ -389,7 +405,7 @@ retry:
                     break;
                 }
             }
-            if (!echo && recv_n == 0 && !roster_id) {
+            if (!echo && recv_n == 0 && !roster_id && !disco_id) {
                 kl_client_close(&client);
                 closing = 1;
             }
@@ -419,6 +435,15 @@ retry:
                 if (kl_client_close(&client) == KL_OK)
                     closing = 1;
             }
+        } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == disco_id && disco_id) {
+            disco_id = 0;
+            if (kl_server_features(&client, &server_features))
+                print_server_features("disco#info", server_features);
+            else
+                printf("server features: disco#info not cached (no caps ver, or no --cache)\n");
+            fflush(stdout);
+            if (!echo && recv_n == 0 && !roster_id && !closing && kl_client_close(&client) == KL_OK)
+                closing = 1;
         } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == roster_id && roster_id) {
             kl_cursor_t cur;
             kl_xml_token_t t;
@@ -429,7 +454,7 @@ retry:
             printf("roster %s: %d items, version '%s'\n", r < 0 ? "error" : "received", items, cache.roster_ver);
             fflush(stdout);
             roster_id = 0;
-            if (!echo && recv_n == 0 && !closing && kl_client_close(&client) == KL_OK)
+            if (!echo && recv_n == 0 && !disco_id && !closing && kl_client_close(&client) == KL_OK)
                 closing = 1;
         } else if (ev.type == KL_EV_CLOSED) {
             rc = 0;

@@ -156,6 +156,7 @@ typedef struct kl_client {
     uint8_t mechs_failed;       /* mechanisms refused on this connection */
     uint16_t next_iq_id;
     uint16_t roster_iq;         /* id of the roster get in flight (roster versioning) */
+    uint16_t disco_iq;          /* id of the server disco#info get in flight */
     int final_status;
     uint32_t now;
     uint32_t t_connect;
@@ -245,6 +246,14 @@ int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *pay
  * cache. An empty result means the roster did not change since that
  * version. */
 int kl_send_roster_get(kl_client_t *c, uint16_t *id_out);
+/* The server's features from its disco#info (KL_SERVER_* in kl_cache.h).
+ * Returns 1 and fills *features when the hints hold them for the caps ver
+ * the server announced in this session's stream features (XEP-0115: the
+ * same ver stands for the same disco#info, so no query is needed); 0 when
+ * unknown or stale: then kl_send_server_disco() asks, and its
+ * KL_EV_IQ_RESULT updates the hints. */
+int kl_server_features(const kl_client_t *c, uint16_t *features);
+int kl_send_server_disco(kl_client_t *c, uint16_t *id_out);
 /* Build any stanza with the XML writer directly in the transmit buffer:
  * kl_stanza_begin() gives a writer over the free space; kl_stanza_commit()
  * queues what was written if the writer reports no error. */

@@ -34,6 +34,14 @@
 #define KL_CACHE_BOSH_ALL 1u   /* auth + restart + bind in the creation body (Prosody) */
 #define KL_CACHE_BOSH_SPLIT 2u /* auth in the creation body, restart and bind after (ejabberd) */
 
+/* kl_cache_t.disco_features: what the server's disco#info announced */
+#define KL_SERVER_CARBONS 0x0001u  /* urn:xmpp:carbons:2 */
+#define KL_SERVER_MAM 0x0002u      /* urn:xmpp:mam:2 */
+#define KL_SERVER_BLOCKING 0x0004u /* urn:xmpp:blocking */
+#define KL_SERVER_PING 0x0008u     /* urn:xmpp:ping */
+#define KL_SERVER_PUSH 0x0010u     /* urn:xmpp:push:0 */
+#define KL_SERVER_VERSION 0x0020u  /* jabber:iq:version */
+
 /* kl_cache_t.known: which stages' features are recorded */
 #define KL_CACHE_KNOWN_PRE_TLS 0x01u
 #define KL_CACHE_KNOWN_POST_TLS 0x02u
@@ -50,6 +58,8 @@ typedef struct kl_cache {
     uint16_t feat[3];             /* engine feature bits: pre-TLS, post-TLS, post-auth */
     uint8_t mechs;                /* SASL mechanisms offered after TLS */
     char caps_ver[KL_CACHE_CAPS_MAX];     /* XEP-0115 ver from stream features */
+    char disco_ver[KL_CACHE_CAPS_MAX];    /* the caps ver the disco_features stand for */
+    uint16_t disco_features;              /* KL_SERVER_* from the server's disco#info */
     char roster_ver[KL_CACHE_ROSTER_VER_MAX]; /* XEP-0237 */
     /* written by the port / application */
     char srv_host[KL_CACHE_HOST_MAX];

@@ -108,6 +108,14 @@ c2=$(json "$DIR/cache2.json" round_trips 2>/dev/null || echo 99)
 [ "$c2" -lt "$c1" ] && ok "cache: SCRAM pipelined from the hints, $c1 -> $c2 round trips" || bad "cache: $c1 -> $c2 round trips"
 grep -q "version '1'" "$DIR/cache2.json" 2>/dev/null || grep -q "roster received" "$DIR/cache2.json" &&
 	ok "roster fetched with the cached version" || bad "roster: $(head -3 "$DIR/cache2.json")"
+# the server's disco#info is asked once, then known from the hints while the
+# caps ver in the stream features stays the same
+kl --jid alice@localhost/c --password alicepass --cache "$DIR/hints" --disco >"$DIR/disco1.out" 2>&1
+kl --jid alice@localhost/c --password alicepass --cache "$DIR/hints" --disco >"$DIR/disco2.out" 2>&1
+grep -q 'server features (disco#info):.* ping' "$DIR/disco1.out" &&
+	grep -q 'server features (hints (caps ver unchanged)):.* ping' "$DIR/disco2.out" &&
+	ok "server disco#info asked once, then taken from the hints (same caps ver)" ||
+	bad "disco via hints: $(cat "$DIR/disco1.out" "$DIR/disco2.out")"
 head -c 100 /dev/urandom >"$DIR/hints"
 kl --jid alice@localhost/c --password alicepass --no-plain --cache "$DIR/hints" --stats >"$DIR/cache3.json" 2>"$DIR/cache3.err" &&
 	[ "$(json "$DIR/cache3.json" cache)" = miss ] && ok "a corrupt cache file is ignored, login still works" ||

@@ -91,6 +91,23 @@ static void test_post_auth_and_disappearing_feature(void)
     KT_CHECK(!(cache.flags & KL_CACHE_PIPELINING));
 }
 
+static void test_server_features_follow_caps_ver(void)
+{
+    uint16_t f = 0;
+    start("alice@localhost/x");
+    strcpy(cache.caps_ver, "abc=");
+    strcpy(cache.disco_ver, "abc=");
+    cache.disco_features = KL_SERVER_CARBONS | KL_SERVER_PING;
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 1);
+    KT_CHECK_EQ(f, KL_SERVER_CARBONS | KL_SERVER_PING);
+    /* the server announces another ver: what we had is stale */
+    strcpy(cache.caps_ver, "xyz=");
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 0);
+    cache.caps_ver[0] = 0; /* no caps at all: unknown */
+    cache.disco_ver[0] = 0;
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 0);
+}
+
 static void test_rejects_foreign_and_corrupt(void)
 {
     kl_cache_t copy;
@@ -120,6 +137,7 @@ int main(void)
     KT_RUN(test_records_features);
     KT_RUN(test_planner_uses_cache);
     KT_RUN(test_post_auth_and_disappearing_feature);
+    KT_RUN(test_server_features_follow_caps_ver);
     KT_RUN(test_rejects_foreign_and_corrupt);
     kl_crypto_mbedtls_free(&mb);
     return kt_summary("cache");
