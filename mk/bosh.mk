@@ -69,8 +69,11 @@ $(BUILD)/examples/cli/kinglet_bosh.o: examples/cli/kinglet_bosh.c port/posix/kl_
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 
-$(BUILD)/kinglet-bosh: $(BUILD)/examples/cli/kinglet_bosh.o $(KL_POSIX_BOSH_OBJ) $(BUILD)/port/posix/kl_posix.o $(BOSH_TLS_OBJ) $(CORE_LIB)
-	$(CC) -o $@ $^ $(MBEDTLS_LIBS)
+# The mbedTLS libraries by path: mk/mbedtls.mk's variables are not set yet.
+$(BUILD)/kinglet-bosh: $(BUILD)/examples/cli/kinglet_bosh.o $(KL_POSIX_BOSH_OBJ) $(BUILD)/port/posix/kl_posix.o \
+		$(BOSH_TLS_OBJ) $(CORE_LIB) $(BUILD)/mbedtls/libmbedtls.a $(BUILD)/mbedtls/libmbedx509.a \
+		$(BUILD)/mbedtls/libmbedcrypto.a
+	$(CC) -o $@ $^
 
 # The same program inside build/kinglet: `kinglet --bosh URL …` runs it.
 $(BUILD)/examples/cli/kinglet_bosh_in_cli.o: examples/cli/kinglet_bosh.c port/posix/kl_posix_bosh.h $(BOSH_TLS_OBJ) $(BOSH_HDRS)
