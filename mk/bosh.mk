@@ -70,7 +70,8 @@ $(BUILD)/examples/cli/kinglet_bosh.o: examples/cli/kinglet_bosh.c port/posix/kl_
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 
 # The mbedTLS libraries by path: mk/mbedtls.mk's variables are not set yet.
-$(BUILD)/kinglet-bosh: $(BUILD)/examples/cli/kinglet_bosh.o $(KL_POSIX_BOSH_OBJ) $(BUILD)/port/posix/kl_posix.o \
+$(BUILD)/kinglet-bosh: $(BUILD)/examples/cli/kinglet_bosh.o $(BUILD)/examples/common/kl_cli_common.o \
+		$(KL_POSIX_BOSH_OBJ) $(BUILD)/port/posix/kl_posix.o \
 		$(BOSH_TLS_OBJ) $(CORE_LIB) $(BUILD)/mbedtls/libmbedtls.a $(BUILD)/mbedtls/libmbedx509.a \
 		$(BUILD)/mbedtls/libmbedcrypto.a
 	$(CC) -o $@ $^

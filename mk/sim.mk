@@ -37,7 +37,7 @@ SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null)
 SLIRP_LIBS := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 
 # Our code: -Werror; the project's include paths first (lwIP's, then mbedTLS's).
-SIM_CFLAGS = $(CFLAGS_BASE) -Iport/lwip -Iport/sim -Iport/mbedtls $(LWIP_CFLAGS) \
+SIM_CFLAGS = $(CFLAGS_BASE) -Iport/lwip -Iport/sim -Iport/mbedtls -Iexamples/common $(LWIP_CFLAGS) \
 	-I$(MBEDTLS_DIR)/include -DMBEDTLS_CONFIG_FILE='"kl_mbedtls_config.h"' $(SIM_MBEDTLS_FLAGS) \
 	-DKL_SIM_TLS_ARENA=$(SIM_TLS_ARENA)
 SIM_SRC := port/lwip/kl_lwip.c port/sim/kl_sim_link.c port/sim/kl_sim_relay.c port/sim/kl_sim_arena.c \
@@ -64,8 +64,8 @@ sim-tls:
 	  MBEDTLS_EXTRA_CFLAGS='$(SIM_MBEDTLS_FLAGS)' $(SIM_TLS_LIBS) $(SIM_TLS_OBJ)
 
 # mbedtls_calloc is wrapped to count failed allocations (kl_sim_arena.c).
-$(SIM_BIN): $(SIM_OBJ) $(CORE_LIB) $(LWIP_LIB) sim-tls
-	$(CC) -o $@ $(SIM_OBJ) $(SIM_TLS_OBJ) $(CORE_LIB) $(LWIP_LIB) $(SIM_TLS_LIBS) $(SLIRP_LIBS) \
+$(SIM_BIN): $(SIM_OBJ) $(CLI_COMMON_OBJ) $(CORE_LIB) $(LWIP_LIB) sim-tls
+	$(CC) -o $@ $(SIM_OBJ) $(CLI_COMMON_OBJ) $(SIM_TLS_OBJ) $(CORE_LIB) $(LWIP_LIB) $(SIM_TLS_LIBS) $(SLIRP_LIBS) \
 	  -Wl,--wrap=mbedtls_calloc
 
 sim: $(SIM_BIN)

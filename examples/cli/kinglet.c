@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "kinglet/kinglet.h"
+#include "kl_cli_common.h"
 #include "kl_crypto_mbedtls.h"
 #include "kl_posix.h"
 #include "kl_posix_dns.h"
@@ -42,19 +43,6 @@ int kinglet_bosh_main(int argc, char **argv); /* kinglet_bosh.c, built as part o
 static kl_client_t client; /* the whole client state: static, no heap */
 static kl_cache_t cache;   /* connection hints, persisted with --cache FILE */
 
-/* Load the cache file; a missing, short or foreign file just means "no
- * hints" (the engine validates the blob and resets what it cannot trust). */
-static int cache_load(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n;
-    if (!f)
-        return 0;
-    n = fread(&cache, 1, sizeof cache, f);
-    fclose(f);
-    return n == sizeof cache;
-}
-
 static void print_server_features(const char *from, uint16_t f)
 {
     printf("server features (%s):%s%s%s%s%s%s\n", from, f & KL_SERVER_CARBONS ? " carbons" : "",
@@ -62,23 +50,6 @@ static void print_server_features(const char *from, uint16_t f)
            f & KL_SERVER_PING ? " ping" : "", f & KL_SERVER_PUSH ? " push" : "",
            f & KL_SERVER_VERSION ? " version" : "");
     fflush(stdout);
-}
-
-static void cache_save(const char *path)
-{
-    char tmp[4096];
-    FILE *f;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (!(f = fopen(tmp, "wb")))
-        return;
-    kl_cache_seal(&cache);
-    if (fwrite(&cache, 1, sizeof cache, f) != sizeof cache) {
-        fclose(f);
-        remove(tmp);
-        return;
-    }
-    if (fclose(f) == 0)
-        rename(tmp, path); /* atomic: a crash never leaves half a blob */
 }
 
 static void usage(void)
@@ -95,33 +66,6 @@ static void usage(void)
             "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n");
     exit(2);
-}
-
-static int exit_code(int status)
-{
-    switch (status) {
-    case KL_ERR_DNS:
-    case KL_ERR_CONNECT:
-    case KL_ERR_CONN_CLOSED:
-    case KL_ERR_IO:
-        return 3;
-    case KL_ERR_TLS:
-    case KL_ERR_TLS_CERT:
-    case KL_ERR_TLS_SETUP:
-    case KL_ERR_TLS_RECORD_TOO_LARGE:
-    case KL_ERR_NO_TLS:
-    case KL_ERR_STARTTLS_FAILED:
-    case KL_ERR_TLS_PREREAD:
-        return 4;
-    case KL_ERR_AUTH:
-    case KL_ERR_NO_MECHANISM:
-    case KL_ERR_PLAINTEXT:
-        return 5;
-    case KL_ERR_TIMEOUT:
-        return 7;
-    default:
-        return status <= KL_ERR_XML_SYNTAX && status >= KL_ERR_NOT_ONLINE ? 6 : 1;
-    }
 }
 
 static void trace(void *arg, char dir, const uint8_t *data, size_t len, const char *note)
@@ -271,7 +215,7 @@ int main(int argc, char **argv)
     }
     if (cache_path) {
         cfg.cache = &cache;
-        cache_hit = cache_load(cache_path);
+        cache_hit = kl_cli_cache_load(cache_path, &cache);
     }
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
         fprintf(stderr, "kinglet: bad --jid '%s': %s\n", jid, kl_strerror(st));
@@ -302,7 +246,7 @@ int main(int argc, char **argv)
             if (ncand < 0) {
                 fprintf(stderr, "kinglet: DNS SRV lookup for %s failed: %s\n", kl_client_domain(&client),
                         kl_strerror(ncand));
-                return exit_code(KL_ERR_DNS);
+                return kl_cli_exit_code(KL_ERR_DNS);
             }
             srv_note = cand[0].from_srv ? "dns" : "fallback";
         }
@@ -333,7 +277,7 @@ retry:
             goto retry;
         }
         fprintf(stderr, "kinglet: %s\n", p.error_text[0] ? p.error_text : kl_strerror(st));
-        return exit_code(st);
+        return kl_cli_exit_code(st);
     }
     if (cache_path && ncand > 0 && cand[ci].from_srv && strcmp(srv_note, "cached")) {
         /* the candidate that answered, kept for the record's TTL (the
@@ -482,7 +426,7 @@ retry:
             else
                 fprintf(stderr, "kinglet: %s%s%s%s\n", kl_strerror(ev.status),
                         ev.condition[0] ? " (sent stream error " : "", ev.condition, ev.condition[0] ? ")" : "");
-            rc = exit_code(ev.status);
+            rc = kl_cli_exit_code(ev.status);
             break;
         }
     }
@@ -490,7 +434,7 @@ retry:
         size_t n = 0;
         if (p.tls_on && kl_tls_session_save(&p.tls, cache.tls_session, sizeof cache.tls_session, &n) == KL_OK)
             cache.tls_session_len = (uint16_t)n;
-        cache_save(cache_path);
+        kl_cli_cache_save(cache_path, &cache);
     }
     if (stats)
         print_stats(&p, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried, srv_note);

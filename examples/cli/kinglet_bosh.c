@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "kinglet/kinglet.h"
+#include "kl_cli_common.h"
 #include "kinglet/kl_http.h"
 #include "kl_posix.h"
 #include "kl_posix_bosh.h"
@@ -35,33 +36,6 @@ static void usage(void)
                     "                    [--recv N] [--echo] [--count N] [--timeout S] [--stats]\n"
                     "                    [--allow-plaintext] [--bosh-path auto|all|split] [--cache FILE]\n");
     exit(2);
-}
-
-static int exit_code(int status)
-{
-    switch (status) {
-    case KL_ERR_DNS:
-    case KL_ERR_CONNECT:
-    case KL_ERR_CONN_CLOSED:
-    case KL_ERR_IO:
-    case KL_ERR_BOSH_REQUEST_FAILED:
-        return 3;
-    case KL_ERR_TLS:
-    case KL_ERR_TLS_CERT:
-    case KL_ERR_TLS_SETUP:
-    case KL_ERR_TLS_RECORD_TOO_LARGE:
-        return 4;
-    case KL_ERR_AUTH:
-    case KL_ERR_NO_MECHANISM:
-    case KL_ERR_PLAINTEXT:
-        return 5;
-    case KL_ERR_TIMEOUT:
-        return 7;
-    default:
-        if (status <= KL_ERR_HTTP_SYNTAX && status >= KL_ERR_BOSH_REQUEST_FAILED)
-            return 6;
-        return status <= KL_ERR_XML_SYNTAX && status >= KL_ERR_NOT_ONLINE ? 6 : 1;
-    }
 }
 
 static kl_cache_t cache; /* --cache FILE: connection hints, incl. the BOSH path */
@@ -137,11 +111,7 @@ int main(int argc, char **argv)
     if (cache_path) {
         /* the path this connection manager took last time (and the rest
          * of the hints); a foreign or corrupt file is simply not used */
-        FILE *f = fopen(cache_path, "rb");
-        if (f) {
-            cache_hit = fread(&cache, 1, sizeof cache, f) == sizeof cache;
-            fclose(f);
-        }
+        cache_hit = kl_cli_cache_load(cache_path, &cache);
         cfg.cache = &cache;
     }
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
@@ -160,7 +130,7 @@ int main(int argc, char **argv)
 retry:
     if ((st = kl_posix_bosh_connect(&pb, &client, url, &tls, split, (uint32_t)timeout_s * 1000u)) != KL_OK) {
         fprintf(stderr, "kinglet-bosh: %s\n", pb.error_text[0] ? pb.error_text : kl_strerror(st));
-        return exit_code(st);
+        return kl_cli_exit_code(st);
     }
     for (;;) {
         uint32_t now = kl_posix_now_ms();
@@ -244,24 +214,14 @@ retry:
             else
                 fprintf(stderr, "kinglet-bosh: %s%s%s\n", kl_strerror(ev.status),
                         ev.condition && ev.condition[0] ? ": " : "", ev.condition ? ev.condition : "");
-            rc = exit_code(ev.status);
+            rc = kl_cli_exit_code(ev.status);
             break;
         }
     }
     if (cache_path && kl_client_stats(&client)->online_ms) {
         /* remember the path that worked (the engine sealed the rest) */
-        FILE *f;
-        char tmp[4096];
         cache.bosh_path = split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL;
-        kl_cache_seal(&cache);
-        snprintf(tmp, sizeof tmp, "%s.tmp", cache_path);
-        if ((f = fopen(tmp, "wb")) != NULL) {
-            int ok = fwrite(&cache, 1, sizeof cache, f) == sizeof cache;
-            if (fclose(f) == 0 && ok)
-                rename(tmp, cache_path);
-            else
-                remove(tmp);
-        }
+        kl_cli_cache_save(cache_path, &cache);
     }
     if (stats)
         print_stats(split ? "split" : "all", fallback);

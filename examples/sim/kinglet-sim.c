@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "kinglet/kinglet.h"
+#include "kl_cli_common.h"
 #include "kl_crypto_mbedtls.h"
 #include "kl_lwip.h"
 #include "kl_sim_arena.h"
@@ -69,34 +70,6 @@ static kl_cache_t cache;        /* connection hints (device: a flash record) */
 static kl_lwip_srv_t srv;       /* SRV lookup state */
 static int tls_resumed, tls_offered, tls_saved;
 
-static int cache_load(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n;
-    if (!f)
-        return 0;
-    n = fread(&cache, 1, sizeof cache, f);
-    fclose(f);
-    return n == sizeof cache;
-}
-
-static void cache_save(const char *path)
-{
-    char tmp[4096];
-    FILE *f;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (!(f = fopen(tmp, "wb")))
-        return;
-    kl_cache_seal(&cache);
-    if (fwrite(&cache, 1, sizeof cache, f) != sizeof cache) {
-        fclose(f);
-        remove(tmp);
-        return;
-    }
-    if (fclose(f) == 0)
-        rename(tmp, path); /* atomic: a crash never leaves half a blob */
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -109,33 +82,6 @@ static void usage(void)
             "                   [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n"
             "   simulator only: [--delay MS] [--static] [--slow-read N] [--slow-sleep MS] [--ram] [--fwd PORT]\n");
     exit(2);
-}
-
-static int exit_code(int status)
-{
-    switch (status) {
-    case KL_ERR_DNS:
-    case KL_ERR_CONNECT:
-    case KL_ERR_CONN_CLOSED:
-    case KL_ERR_IO:
-        return 3;
-    case KL_ERR_TLS:
-    case KL_ERR_TLS_CERT:
-    case KL_ERR_TLS_SETUP:
-    case KL_ERR_TLS_RECORD_TOO_LARGE:
-    case KL_ERR_NO_TLS:
-    case KL_ERR_STARTTLS_FAILED:
-    case KL_ERR_TLS_PREREAD:
-        return 4;
-    case KL_ERR_AUTH:
-    case KL_ERR_NO_MECHANISM:
-    case KL_ERR_PLAINTEXT:
-        return 5;
-    case KL_ERR_TIMEOUT:
-        return 7;
-    default:
-        return status <= KL_ERR_XML_SYNTAX && status >= KL_ERR_NOT_ONLINE ? 6 : 1;
-    }
 }
 
 static uint32_t t_trace0; /* trace lines carry the time since the connect started */
@@ -431,7 +377,7 @@ int main(int argc, char **argv)
     }
     if (cache_path) {
         cfg.cache = &cache;
-        cache_hit = cache_load(cache_path);
+        cache_hit = kl_cli_cache_load(cache_path, &cache);
     }
     /* SCRAM hooks over mbedTLS; mbedTLS allocates from the arena, so it comes first. */
     kl_sim_arena_init();
@@ -546,7 +492,7 @@ retry:
     st = kl_lwip_session_start(&sess, &client, host, (uint16_t)port, &tls, (uint32_t)timeout_s * 1000u);
     if (st != KL_OK) {
         fprintf(stderr, "kinglet-sim: %s\n", sess.error_text[0] ? sess.error_text : kl_strerror(st));
-        return exit_code(st);
+        return kl_cli_exit_code(st);
     }
     if (do_trace) {
         sess.trace = trace;
@@ -667,7 +613,7 @@ retry:
             else
                 fprintf(stderr, "kinglet-sim: %s%s%s%s\n", kl_strerror(ev.status),
                         ev.condition[0] ? " (sent stream error " : "", ev.condition, ev.condition[0] ? ")" : "");
-            rc = exit_code(ev.status);
+            rc = kl_cli_exit_code(ev.status);
             break;
         }
 
@@ -757,7 +703,7 @@ retry:
             run_link(20);
     }
     if (cache_path && (kl_client_stats(&client)->online_ms || tls_offered))
-        cache_save(cache_path); /* also after a refused session: the driver dropped the blob */
+        kl_cli_cache_save(cache_path, &cache); /* also after a refused session: the driver dropped the blob */
     if (stats)
         print_stats(mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried,
                     srv_used[0] ? srv_used : "");
