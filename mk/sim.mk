@@ -13,6 +13,9 @@
 #                         s2s bidi, full, direct TLS, SCRAM + hints, TLS
 #                         resumption through the hints (stunnel), SRV over
 #                         lwIP UDP (dnsmasq), all over the simulator
+#   check-sim-bosh        tests/integration/sim_bosh_test.sh (in CHECK_STEPS): BOSH
+#                         over HTTP and HTTPS (port/lwip/kl_lwip_bosh.c) to
+#                         Prosody, round trips equal to build/kinglet --bosh's
 # Overrides:
 #   SIM_TLS_IN / SIM_TLS_OUT   MBEDTLS_SSL_IN/OUT_CONTENT_LEN (8192 / 2048:
 #                              Prosody's records are up to 8192 bytes)
@@ -40,7 +43,7 @@ SLIRP_LIBS := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 SIM_CFLAGS = $(CFLAGS_BASE) -Iport/lwip -Iport/sim -Iport/mbedtls -Iexamples/common $(LWIP_CFLAGS) \
 	-I$(MBEDTLS_DIR)/include -DMBEDTLS_CONFIG_FILE='"kl_mbedtls_config.h"' $(SIM_MBEDTLS_FLAGS) \
 	-DKL_SIM_TLS_ARENA=$(SIM_TLS_ARENA)
-SIM_SRC := port/lwip/kl_lwip.c port/sim/kl_sim_link.c port/sim/kl_sim_relay.c port/sim/kl_sim_arena.c \
+SIM_SRC := port/lwip/kl_lwip.c port/lwip/kl_lwip_bosh.c port/sim/kl_sim_link.c port/sim/kl_sim_relay.c port/sim/kl_sim_arena.c \
 	examples/sim/kinglet-sim.c
 SIM_OBJ := $(patsubst %.c,$(BUILD)/sim/%.o,$(SIM_SRC))
 SIM_STAMP := $(BUILD)/sim/flags
@@ -76,6 +79,9 @@ check-sim: $(SIM_BIN) $(BUILD)/kinglet
 check-sim-features: $(SIM_BIN) $(BUILD)/kinglet
 	@tests/integration/sim_features_test.sh
 
+check-sim-bosh: $(SIM_BIN) $(BUILD)/kinglet
+	@tests/integration/sim_bosh_test.sh
+
 ALL_TARGETS += $(SIM_BIN)
-CHECK_STEPS += check-sim check-sim-features
-.PHONY: sim sim-tls check-sim check-sim-features
+CHECK_STEPS += check-sim check-sim-features check-sim-bosh
+.PHONY: sim sim-tls check-sim check-sim-features check-sim-bosh

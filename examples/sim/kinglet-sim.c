@@ -7,6 +7,7 @@
  *               [--echo] [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *               [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
  *               [--srv [--dns HOST:PORT]]
+ *               [--bosh URL [--bosh-path auto|all|split]]
  *   kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]
  *               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]
  *   simulator only:
@@ -25,7 +26,23 @@
  * HOST must be the host's 127.0.0.1 (the device queries 10.0.2.100:PORT,
  * which the link relays to 127.0.0.1:PORT: restricted slirp forwards no
  * UDP). Without --dns, 127.0.0.1:53. A target's port is forwarded to the
- * host when the lookup gives it.
+ * host when the lookup gives it. With --cache, the SRV answer that led to
+ * a session is kept in the hints for its TTL and used instead of a lookup
+ * while it lasts ("srv":"HOST:PORT (cached)").
+ *
+ * --bosh URL: the same engine over BOSH (XEP-0124/0206, port/lwip/kl_lwip_bosh.c:
+ * two HTTP/1.1 keep-alive connections over lwIP TCP, each over TLS for
+ * https), URL http://10.0.2.100:PORT/path or https://server.sim:PORT/path
+ * (PORT forwarded to the host's 127.0.0.1:PORT). Over https the certificate
+ * is verified against the XMPP domain, as for c2s (10.0.2.100 and
+ * server.sim stand for the host). http:// sends the password in clear:
+ * refused unless --allow-plaintext (exit 5). --bosh-path and the
+ * connection hints' bosh_path as build/kinglet-bosh: all = <auth/> +
+ * restart + bind in the session creation body; split = <auth/> there, then
+ * the restart and the bind as two requests at once; auto (default) = all,
+ * or what the hints learned, and split once if the connection manager ends
+ * the session before it is bound ("full_fallback":1). --stats adds
+ * "http_round_trips", "http_requests" and "bosh_path"; "mode" is "bosh".
  *
  * --host: an IPv4 address or a name resolved by lwIP's DNS; default
  * 10.0.2.100, where slirp forwards --port to the host's 127.0.0.1:--port
@@ -50,6 +67,7 @@
 #include "kl_cli_common.h"
 #include "kl_crypto_mbedtls.h"
 #include "kl_lwip.h"
+#include "kl_lwip_bosh.h"
 #include "kl_sim_arena.h"
 #include "kl_sim_link.h"
 
@@ -68,6 +86,8 @@ static kl_lwip_session_t sess;  /* TCP connection + TLS session (mbedTLS context
 static kl_sim_link_t link_;     /* the simulated wire (host side, not device RAM) */
 static kl_cache_t cache;        /* connection hints (device: a flash record) */
 static kl_lwip_srv_t srv;       /* SRV lookup state */
+static kl_lwip_bosh_t bs;       /* --bosh: two HTTP connections (+ TLS) and the BOSH framing */
+static int use_bosh;
 static int tls_resumed, tls_offered, tls_saved;
 
 static void usage(void)
@@ -77,7 +97,7 @@ static void usage(void)
             "                   [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N] [--echo]\n"
             "                   [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
             "                   [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]\n"
-            "                   [--srv [--dns 127.0.0.1:PORT]]\n"
+            "                   [--srv [--dns 127.0.0.1:PORT]] [--bosh URL [--bosh-path auto|all|split]]\n"
             "       kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "                   [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n"
             "   simulator only: [--delay MS] [--static] [--slow-read N] [--slow-sleep MS] [--ram] [--fwd PORT]\n");
@@ -120,6 +140,7 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
 
 /* ---- received bodies: count and an order-sensitive checksum --------------- */
 
+static const char *tls_version = "none"; /* kept past the session's close */
 static unsigned long bodies, body_bytes;
 static uint32_t body_fnv = 2166136261u;
 
@@ -144,6 +165,16 @@ static int lwip_exhausted(void)
     return bad;
 }
 
+static size_t rx_queued_max(void)
+{
+    size_t m = sess.conn.rx_queued_max;
+    if (use_bosh)
+        for (int i = 0; i < KL_LWIP_BOSH_CONNS; i++)
+            if (bs.conn[i].conn.rx_queued_max > m)
+                m = bs.conn[i].conn.rx_queued_max;
+    return m;
+}
+
 static void ram_report(FILE *f, int json)
 {
     kl_sim_arena_stats_t a;
@@ -154,7 +185,7 @@ static void ram_report(FILE *f, int json)
     if (json) {
         fprintf(f, "\"sizeof_session\":%zu,\"sizeof_tls\":%zu,\"lwip_heap\":%u,\"lwip_heap_max\":%u,"
                    "\"lwip_heap_err\":%u,\"lwip_pools_bytes\":%zu,\"lwip_pools\":{",
-                sizeof sess, sizeof sess.tls, (unsigned)MEM_SIZE, (unsigned)lwip_stats.mem.max,
+                use_bosh ? sizeof bs : sizeof sess, sizeof sess.tls, (unsigned)MEM_SIZE, (unsigned)lwip_stats.mem.max,
                 (unsigned)lwip_stats.mem.err, pools);
         for (int i = 0; i < MEMP_MAX; i++) {
             const struct stats_mem *m = memp_pools[i]->stats;
@@ -166,14 +197,17 @@ static void ram_report(FILE *f, int json)
                    "\"arena_failures\":%lu,\"tls_in_content\":%d,\"tls_out_content\":%d,"
                    "\"rx_queued_max\":%zu,\"tcp_wnd\":%u,\"link_drops\":%lu,\"device_ram\":%zu",
                 lwip_exhausted(), a.size, a.peak, a.peak_blocks, a.failures, MBEDTLS_SSL_IN_CONTENT_LEN,
-                MBEDTLS_SSL_OUT_CONTENT_LEN, sess.conn.rx_queued_max, (unsigned)TCP_WND,
+                MBEDTLS_SSL_OUT_CONTENT_LEN, rx_queued_max(), (unsigned)TCP_WND,
                 link_.c_to_dev.dropped_full + link_.c_to_dev.dropped_nopbuf + link_.c_to_host.dropped_full,
-                sizeof client + sizeof sess + (size_t)MEM_SIZE + pools + a.size);
+                sizeof client + (use_bosh ? sizeof bs : sizeof sess) + (size_t)MEM_SIZE + pools + a.size);
         return;
     }
     fprintf(f, "RAM in use by the simulated device:\n");
     fprintf(f, "  kinglet client state (kl_client_t)   %6zu bytes\n", sizeof client);
-    fprintf(f, "  lwIP port + TLS contexts (session)   %6zu bytes (kl_tls_t %zu)\n", sizeof sess, sizeof sess.tls);
+    if (use_bosh)
+        fprintf(f, "  BOSH driver: 2 conns + TLS + kl_bosh %6zu bytes (kl_bosh_t %zu)\n", sizeof bs, sizeof bs.bosh);
+    else
+        fprintf(f, "  lwIP port + TLS contexts (session)   %6zu bytes (kl_tls_t %zu)\n", sizeof sess, sizeof sess.tls);
     fprintf(f, "  lwIP heap (MEM_SIZE)                 %6u bytes, high-water %u, failed %u\n", (unsigned)MEM_SIZE,
             (unsigned)lwip_stats.mem.max, (unsigned)lwip_stats.mem.err);
     fprintf(f, "  lwIP pools                           %6zu bytes:\n", pools);
@@ -185,16 +219,35 @@ static void ram_report(FILE *f, int json)
     fprintf(f, "  mbedTLS arena                        %6zu bytes, peak %zu in %zu blocks, failed allocations %lu\n",
             a.size, a.peak, a.peak_blocks, a.failures);
     fprintf(f, "  TLS records: IN %d / OUT %d bytes of plaintext; TCP window %u, queued high-water %zu\n",
-            MBEDTLS_SSL_IN_CONTENT_LEN, MBEDTLS_SSL_OUT_CONTENT_LEN, (unsigned)TCP_WND, sess.conn.rx_queued_max);
+            MBEDTLS_SSL_IN_CONTENT_LEN, MBEDTLS_SSL_OUT_CONTENT_LEN, (unsigned)TCP_WND, rx_queued_max());
     fprintf(f, "  total                                %6zu bytes\n",
-            sizeof client + sizeof sess + (size_t)MEM_SIZE + pools + a.size);
+            sizeof client + (use_bosh ? sizeof bs : sizeof sess) + (size_t)MEM_SIZE + pools + a.size);
 }
 
-static const char *tls_version = "none"; /* kept past the session's close */
+
+static const char *bosh_path_used; /* --bosh: "all" or "split" */
 
 static void print_stats(const char *mode, const char *cache_state, int full_fallback, const char *srv_used)
 {
     const kl_stats_t *s = kl_client_stats(&client);
+    if (use_bosh) {
+        /* build/kinglet-bosh's keys, then the simulator's */
+        printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
+               "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
+               "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"bosh\",\"tls\":\"%s\","
+               "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":0,\"srv\":\"none\","
+               "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"http_reconnects\":%u,"
+               "\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
+               s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
+               bs.wire_out_online, bs.wire_in_online, s->bytes_out_online, s->bytes_in_online, bs.tcp_connect_ms,
+               bs.tls_handshake_ms, kl_client_full_pipelining(&client) ? "full" : "safe", tls_version,
+               kl_client_sasl_mechanism(&client), cache_state, full_fallback, bs.http_round_trips_online,
+               bs.requests_online, bosh_path_used, bs.reconnects, sizeof client + sizeof bs.bosh, bodies,
+               body_bytes, (unsigned)body_fnv);
+        ram_report(stdout, 1);
+        printf("}\n");
+        return;
+    }
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
            "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\","
@@ -262,6 +315,8 @@ int main(int argc, char **argv)
     const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
     const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL, *dns = NULL;
     const char *domain = NULL, *peer = NULL, *cert = NULL, *key = NULL;
+    const char *bosh_url = NULL, *bosh_path = "auto";
+    int bosh_split = 0, bosh_https = 0;
     long port = -1, count = -1, recv_n = 0, timeout_s = 30, delay = 0, slow_read = 0, slow_sleep = 5;
     long fwd_extra[KL_SIM_MAX_FWD];
     int n_fwd_extra = 0;
@@ -279,6 +334,8 @@ int main(int argc, char **argv)
     kl_event_t ev;
     uint32_t t_end, t0;
     ssize_t el;
+    kl_lwip_candidate_t srv_ans; /* the SRV answer used (to keep in the hints) */
+    int srv_fresh = 0;
 
     if (argc == 3 && !strcmp(argv[1], "--relay"))
         return kl_sim_relay_main((uint16_t)strtol(argv[2], NULL, 10));
@@ -311,6 +368,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--key")) key = NEXT();
         else if (!strcmp(a, "--srv")) use_srv = 1;
         else if (!strcmp(a, "--dns")) dns = NEXT();
+        else if (!strcmp(a, "--bosh")) bosh_url = NEXT();
+        else if (!strcmp(a, "--bosh-path")) bosh_path = NEXT();
         else if (!strcmp(a, "--delay")) delay = strtol(NEXT(), NULL, 10);
         else if (!strcmp(a, "--static")) static_ip = 1;
         else if (!strcmp(a, "--slow-read")) slow_read = strtol(NEXT(), NULL, 10);
@@ -327,6 +386,29 @@ int main(int argc, char **argv)
         password = "";
         if (port < 0)
             port = 5269;
+    }
+    if (bosh_url) {
+        /* the URL's port is the one forwarded to the host */
+        const char *h = !strncmp(bosh_url, "http://", 7) ? bosh_url + 7 : !strncmp(bosh_url, "https://", 8) ? bosh_url + 8 : NULL;
+        const char *e = h ? h + strcspn(h, "/") : NULL, *colon = h ? memchr(h, ':', (size_t)(e - h)) : NULL;
+        if (!h || s2s || use_srv) {
+            fprintf(stderr, "kinglet-sim: --bosh %s: use http://10.0.2.100:PORT/path or https://server.sim:PORT/path "
+                            "(not with --s2s or --srv)\n", bosh_url);
+            return 2;
+        }
+        use_bosh = 1;
+        bosh_https = h == bosh_url + 8;
+        port = colon ? strtol(colon + 1, NULL, 10) : bosh_https ? 443 : 80;
+        if (!strcmp(bosh_path, "split"))
+            bosh_split = 1;
+        else if (strcmp(bosh_path, "all") && strcmp(bosh_path, "auto"))
+            usage();
+        if (!bosh_https && !allow_plaintext) {
+            /* security rule 1: no credentials over plain HTTP unless asked for */
+            fprintf(stderr, "kinglet-sim: %s is plain HTTP: the password would go in clear; use https:// "
+                            "or --allow-plaintext\n", bosh_url);
+            return 5;
+        }
     }
     if (port < 0)
         port = !strcmp(tls_mode, "direct") ? 5223 : 5222;
@@ -375,12 +457,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "kinglet-sim: --pipelining %s: use off, safe, full or full-forced\n", mode);
         return 2;
     }
+    if (use_bosh) {
+        /* BOSH: the stream starts authenticating (TLS, if any, is HTTP's);
+         * <auth/> + restart + bind in one flight */
+        cfg.direct_tls = 1;
+        cfg.allow_plaintext = (uint8_t)!bosh_https;
+        cfg.pipelining = KL_PIPELINING_FULL;
+        cfg.force_full = 1;
+    }
     if (cache_path) {
         cfg.cache = &cache;
         cache_hit = kl_cli_cache_load(cache_path, &cache);
     }
-    /* SCRAM hooks over mbedTLS; mbedTLS allocates from the arena, so it comes first. */
-    kl_sim_arena_init();
+    /* SCRAM hooks over mbedTLS; mbedTLS allocates from the arena, so it
+     * comes first. BOSH over https: two TLS sessions side by side. */
+    kl_sim_arena_init(use_bosh && bosh_https ? 2 * (size_t)KL_SIM_TLS_ARENA : 0);
     {
         static kl_crypto_mbedtls_t crypto;
         if (kl_crypto_mbedtls_init(&crypto) == 0)
@@ -390,6 +481,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "kinglet-sim: bad --jid '%s': %s\n", jid, kl_strerror(st));
         return 2;
     }
+    if (use_bosh && cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK &&
+        !strcmp(bosh_path, "auto") && cache.bosh_path == KL_CACHE_BOSH_SPLIT)
+        bosh_split = 1; /* learned: no wasted creation request */
     memset(&tls, 0, sizeof tls);
     tls.server_name = kl_client_domain(&client); /* RFC 6125: verify the XMPP domain */
     tls.ca_file = cafile;
@@ -446,7 +540,25 @@ int main(int argc, char **argv)
     }
 
     /* ---- SRV over lwIP UDP ------------------------------------------------ */
-    if (use_srv && !host) {
+    if (use_srv && !host && cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK &&
+        cache.srv_host[0] && (uint32_t)time(NULL) < cache.srv_expires) {
+        /* the SRV answer kept in the hints, while its TTL lasts: no lookup */
+        static char target[KL_DNS_NAME_MAX + 1];
+        snprintf(target, sizeof target, "%s", cache.srv_host);
+        host = target;
+        port = cache.srv_port;
+        snprintf(srv_used, sizeof srv_used, "%s:%u (cached)", target, (unsigned)cache.srv_port);
+        if (do_trace)
+            fprintf(stderr, "  ---- SRV from the connection hints: %s port %u%s (%u s left)\n", target,
+                    (unsigned)cache.srv_port, cache.srv_direct_tls ? " direct TLS" : "",
+                    (unsigned)(cache.srv_expires - (uint32_t)time(NULL)));
+        if (cache.srv_direct_tls != cfg.direct_tls) {
+            cfg.direct_tls = cache.srv_direct_tls;
+            kl_client_init(&client, &cfg);
+        }
+        if (forward((uint16_t)port) != 0)
+            return 1;
+    } else if (use_srv && !host) {
         uint32_t ts = sys_now();
         st = kl_lwip_srv_start(&srv, kl_client_domain(&client), KL_SIM_FWD_ADDR, dns_port, cfg.direct_tls,
                                5000u < (uint32_t)timeout_s * 1000u ? 5000u : (uint32_t)timeout_s * 1000u);
@@ -472,6 +584,10 @@ int main(int argc, char **argv)
             host = target;
             port = k->port;
             snprintf(srv_used, sizeof srv_used, "%s:%u%s", k->host, k->port, k->from_srv ? "" : " (fallback)");
+            if (k->from_srv) {
+                srv_ans = *k; /* kept in the hints once connected */
+                srv_fresh = 1;
+            }
             if (k->direct_tls != cfg.direct_tls) {
                 cfg.direct_tls = k->direct_tls;
                 kl_client_init(&client, &cfg);
@@ -489,6 +605,18 @@ retry:
         fprintf(stderr, "  ---- connecting to %s port %ld over lwIP\n", host, port);
     }
     t_trace0 = sys_now();
+    if (use_bosh) {
+        if (do_trace)
+            bs.trace = trace;
+        st = kl_lwip_bosh_start(&bs, &client, bosh_url, &tls, bosh_split, 0, (uint32_t)timeout_s * 1000u);
+        if (do_trace)
+            bs.trace = trace; /* start clears it */
+        if (st != KL_OK) {
+            fprintf(stderr, "kinglet-sim: %s\n", bs.error_text[0] ? bs.error_text : kl_strerror(st));
+            return kl_cli_exit_code(st);
+        }
+        goto run;
+    }
     st = kl_lwip_session_start(&sess, &client, host, (uint16_t)port, &tls, (uint32_t)timeout_s * 1000u);
     if (st != KL_OK) {
         fprintf(stderr, "kinglet-sim: %s\n", sess.error_text[0] ? sess.error_text : kl_strerror(st));
@@ -502,6 +630,7 @@ retry:
     }
     sess.max_read_per_step = (size_t)slow_read;
 
+run:
     for (;;) {
         uint32_t now = sys_now(), wait;
         if ((int32_t)(now - t_end) >= 0) {
@@ -519,7 +648,7 @@ retry:
             rc = 7;
             break;
         }
-        st = kl_lwip_session_step(&sess, &ev);
+        st = use_bosh ? kl_lwip_bosh_step(&bs, &ev) : kl_lwip_session_step(&sess, &ev);
         if (st < 0) {
             fprintf(stderr, "kinglet-sim: %s\n", kl_strerror(st));
             rc = 1;
@@ -527,7 +656,7 @@ retry:
         }
         if (st == 0) {
             /* Nothing to do: sleep until the NIC, lwIP's or the engine's timers. */
-            wait = kl_lwip_session_next_timeout(&sess);
+            wait = use_bosh ? kl_lwip_bosh_next_timeout(&bs) : kl_lwip_session_next_timeout(&sess);
             if (wait > t_end - now)
                 wait = t_end - now;
             if (slow_read > 0) {
@@ -548,6 +677,19 @@ retry:
                                 "can send but will not receive\n", peer);
             if (cache_path)
                 cache_hit = cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK;
+            if (cache_path && srv_fresh && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK) {
+                /* the candidate that answered, for the record's TTL (the
+                 * engine has validated or reset the hints by now) */
+                const char *h = srv_ans.ip[0] ? srv_ans.ip : srv_ans.host;
+                size_t hl = strlen(h);
+                if (hl >= sizeof cache.srv_host)
+                    hl = 0; /* a name longer than the hint field is simply not cached */
+                memcpy(cache.srv_host, h, hl);
+                cache.srv_host[hl] = '\0';
+                cache.srv_port = srv_ans.port;
+                cache.srv_direct_tls = srv_ans.direct_tls;
+                cache.srv_expires = (uint32_t)time(NULL) + srv_ans.ttl;
+            }
             if (want_roster && (st = kl_send_roster_get(&client, &roster_id)) != KL_OK)
                 fprintf(stderr, "kinglet-sim: cannot ask for the roster: %s\n", kl_strerror(st));
             if (send_to) {
@@ -584,7 +726,32 @@ retry:
             break;
         }
         if (ev.type == KL_EV_ERROR) {
-            if (kl_client_full_pipelining(&client) && !retried && ev.status != KL_ERR_AUTH &&
+            if (use_bosh && !strcmp(bosh_path, "auto") && !bosh_split && !kl_client_is_online(&client) &&
+                kl_client_stats(&client)->online_ms == 0 &&
+                (ev.status == KL_ERR_BOSH_TERMINATE || ev.status == KL_ERR_STREAM_ERROR ||
+                 ev.status == KL_ERR_BIND || ev.status == KL_ERR_PROTOCOL)) {
+                /* a connection manager that does not take the restart and
+                 * the bind in the creation body: the split path, once */
+                if (do_trace)
+                    fprintf(stderr, "  ---- BOSH: %s before online; retrying with the split path\n",
+                            kl_strerror(ev.status));
+                kl_lwip_bosh_close(&bs);
+                {
+                    uint32_t t_close = sys_now();
+                    while (tcp_active_pcbs != NULL && sys_now() - t_close < 1000u)
+                        run_link(20);
+                }
+                kl_client_init(&client, &cfg);
+                bosh_split = 1;
+                retried = 1;
+                goto retry;
+            }
+            if (use_bosh && bs.last_status == ev.status && bs.error_text[0]) {
+                fprintf(stderr, "kinglet-sim: %s: %s\n", kl_strerror(ev.status), bs.error_text);
+                rc = kl_cli_exit_code(ev.status);
+                break;
+            }
+            if (!use_bosh && kl_client_full_pipelining(&client) && !retried && ev.status != KL_ERR_AUTH &&
                 ev.status != KL_ERR_TLS_CERT && ev.status != KL_ERR_NO_MECHANISM) {
                 /* A server that mishandles full flights (Prosody 0.12 does):
                  * once more with safe; the cache already says so for next time. */
@@ -691,12 +858,20 @@ retry:
 
     /* close_notify + FIN, then keep the loop running until lwIP has
      * finished with the pcb (or 2 s), as a firmware would before sleeping. */
-    if (sess.tls_on && kl_tls_version(&sess.tls)[0])
-        tls_version = kl_tls_version(&sess.tls); /* a static string in mbedTLS */
-    tls_resumed = kl_lwip_session_tls_resumed(&sess);
-    tls_offered = sess.tls_on && sess.tls.session_offered;
-    tls_saved = sess.session_saved;
-    kl_lwip_session_close(&sess);
+    if (use_bosh) {
+        tls_version = kl_lwip_bosh_tls_version(&bs); /* a static string in mbedTLS */
+        kl_lwip_bosh_close(&bs);
+        bosh_path_used = bosh_split ? "split" : "all";
+        if (cache_path && kl_client_stats(&client)->online_ms)
+            cache.bosh_path = bosh_split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL; /* the path that worked */
+    } else {
+        if (sess.tls_on && kl_tls_version(&sess.tls)[0])
+            tls_version = kl_tls_version(&sess.tls); /* a static string in mbedTLS */
+        tls_resumed = kl_lwip_session_tls_resumed(&sess);
+        tls_offered = sess.tls_on && sess.tls.session_offered;
+        tls_saved = sess.session_saved;
+        kl_lwip_session_close(&sess);
+    }
     {
         uint32_t t_close = sys_now();
         while (tcp_active_pcbs != NULL && sys_now() - t_close < 2000u)

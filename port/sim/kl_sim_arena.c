@@ -8,7 +8,10 @@
 #error "the simulator's mbedTLS build needs port/sim/kl_sim_mbedtls_user.h (mk/sim.mk)"
 #endif
 
-static unsigned char arena[KL_SIM_TLS_ARENA] __attribute__((aligned(16)));
+/* Room for two TLS sessions (BOSH over https: two connections); a run
+ * uses the part it was sized for (kl_sim_arena_init). */
+static unsigned char arena[2 * KL_SIM_TLS_ARENA] __attribute__((aligned(16)));
+static size_t arena_used = KL_SIM_TLS_ARENA;
 static unsigned long failures;
 static size_t largest_failed;
 
@@ -26,14 +29,15 @@ void *__wrap_mbedtls_calloc(size_t n, size_t size)
     return p;
 }
 
-void kl_sim_arena_init(void)
+void kl_sim_arena_init(size_t bytes)
 {
-    mbedtls_memory_buffer_alloc_init(arena, sizeof arena);
+    arena_used = bytes == 0 ? KL_SIM_TLS_ARENA : bytes > sizeof arena ? sizeof arena : bytes;
+    mbedtls_memory_buffer_alloc_init(arena, arena_used);
 }
 
 void kl_sim_arena_stats(kl_sim_arena_stats_t *st)
 {
-    st->size = sizeof arena;
+    st->size = arena_used;
     mbedtls_memory_buffer_alloc_max_get(&st->peak, &st->peak_blocks);
     mbedtls_memory_buffer_alloc_cur_get(&st->cur, &st->cur_blocks);
     st->failures = failures;

@@ -24,7 +24,9 @@ typedef struct kl_sim_arena_stats {
 } kl_sim_arena_stats_t;
 
 /* Before any mbedTLS call (psa_crypto_init, kl_tls_setup). */
-void kl_sim_arena_init(void);
+/* bytes: the arena this run has (0: KL_SIM_TLS_ARENA; at most twice that,
+ * for two TLS sessions side by side). */
+void kl_sim_arena_init(size_t bytes);
 void kl_sim_arena_stats(kl_sim_arena_stats_t *st);
 
 #endif

@@ -13,7 +13,8 @@
 #     front of a plaintext Prosody: the blob is saved, offered and resumed
 #     (TLS 1.2: 5 -> 4 round trips; TLS 1.3: resumed, still 4)
 #   - SRV over lwIP UDP against dnsmasq (the link relays 10.0.2.100:PORT/udp
-#     to the host's 127.0.0.1:PORT: restricted slirp forwards no UDP)
+#     to the host's 127.0.0.1:PORT: restricted slirp forwards no UDP); the
+#     answer kept in the hints (--cache) for its TTL and reused without a query
 # Last line: "sim_features: N passed, N failed"; exit 1 on any failure.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -237,6 +238,22 @@ if command -v dnsmasq >/dev/null; then
 		bad "SRV: $r"
 	grep -q '_xmpp-client._tcp.localhost' "$DIR/dnsmasq.log" 2>/dev/null && ok "dnsmasq answered the device's SRV query" ||
 		bad "dnsmasq saw no query"
+	# the SRV answer kept in the hints for its TTL (across simulator restarts): no second lookup
+	for run in 1 2; do
+		sim --jid alice@localhost/srv --password alicepass --srv --dns 127.0.0.1:5353 --port 1 --cache "$DIR/srv.hints" \
+			--stats >"$DIR/srvc$run.json" 2>"$DIR/srvc$run.err" || bad "SRV with hints run $run: $(cat "$DIR/srvc$run.err")"
+	done
+	q1=$(grep -c 'query\[SRV\] _xmpp-client._tcp.localhost' "$DIR/dnsmasq.log")
+	sim --jid alice@localhost/srv --password alicepass --srv --dns 127.0.0.1:5353 --port 1 --cache "$DIR/srv.hints" \
+		--stats >"$DIR/srvc3.json" 2>"$DIR/srvc3.err" || bad "SRV with hints run 3: $(cat "$DIR/srvc3.err")"
+	q2=$(grep -c 'query\[SRV\] _xmpp-client._tcp.localhost' "$DIR/dnsmasq.log")
+	r="$(json "$DIR/srvc1.json" 'j["srv"]') / $(json "$DIR/srvc2.json" 'j["srv"]') / $(json "$DIR/srvc3.json" '"%s %s" % (j["srv"], j["cache"])')"
+	case "$r" in
+	"server.sim:5222 / "*":5222 (cached) / "*":5222 (cached) hit")
+		[ "$q1" = "$q2" ] && ok "SRV answer kept in the hints (TTL 300 s) and reused across restarts without a query: $r" ||
+			bad "SRV hints: a query went out although the hints held the answer ($q1 -> $q2)" ;;
+	*) bad "SRV hints: $r" ;;
+	esac
 	sim --jid alice@localhost/srv --password alicepass --srv --dns 127.0.0.1:5354 --port 1 --timeout 10 \
 		>/dev/null 2>"$DIR/srvdead.err"
 	rc=$?
