@@ -11,7 +11,7 @@
 #     over HTTPS
 #   - plain http:// refused without --allow-plaintext (exit 5)
 #   - --bosh-path split and the hints (--cache) keeping the path
-#   - no mbedTLS arena failure, lwIP pool/heap error or dropped frame
+#   - no mbedTLS arena failure, lwIP pool/heap error or dropped frame; valgrind-clean
 # Last line: "sim_bosh: N passed, N failed"; exit 1 on any failure.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -116,4 +116,17 @@ for f in sim-http sim-https msg sim-split h2; do
 	[ "$v" = "0 0 0 0" ] || bad "$f: arena failures/lwIP exhausted/link drops/heap err = $v"
 done
 ok "no mbedTLS arena failure, lwIP pool/heap error or dropped frame (arena peak over HTTPS: $(json "$DIR/sim-https.out" '"%d of %d" % (j["arena_peak"], j["arena"])'))"
+[ "$(json "$DIR/sim-https.out" 'j["http_reconnects"]')" = 0 ] && ok "keep-alive held: no connection opened again" ||
+	bad "reconnects: $(json "$DIR/sim-https.out" 'j["http_reconnects"]')"
+
+# --- valgrind over the HTTPS path (two TLS sessions, partial writes, long polls) ---------------
+if command -v valgrind >/dev/null; then
+	if timeout -k 2 60 valgrind -q --error-exitcode=99 "$SIM" --cafile "$DIR/ca.pem" --jid alice@localhost/vg \
+		--password alicepass --bosh "$SHTTPS" --timeout 40 --stats >"$DIR/vg.out" 2>"$DIR/vg.err" &&
+		[ "$(json "$DIR/vg.out" 'j["round_trips"]')" = 3 ]; then
+		ok "valgrind: BOSH over HTTPS on lwIP with no errors"
+	else
+		bad "valgrind: $(head -20 "$DIR/vg.err")"
+	fi
+fi
 finish
