@@ -195,7 +195,8 @@ retry:
             if (!strcmp(path_mode, "auto") && !split && !kl_client_is_online(&client) &&
                 kl_client_stats(&client)->online_ms == 0 &&
                 (ev.status == KL_ERR_BOSH_TERMINATE || ev.status == KL_ERR_STREAM_ERROR ||
-                 ev.status == KL_ERR_BIND || ev.status == KL_ERR_PROTOCOL)) {
+                 ev.status == KL_ERR_BIND || ev.status == KL_ERR_PROTOCOL ||
+                 (ev.status <= KL_ERR_XML_SYNTAX && ev.status >= KL_ERR_XML_ATTR_TOO_LONG))) {
                 /* a connection manager that does not take the restart and
                  * the bind in the creation body: the split path, once */
                 kl_posix_bosh_close(&pb);

@@ -42,7 +42,7 @@
 #define MEMP_NUM_PBUF 8          /* PBUF_REF/ROM headers (not used on the data path) */
 #define MEMP_NUM_RAW_PCB 0
 #define MEMP_NUM_UDP_PCB 3       /* DHCP, DNS, one spare */
-#define MEMP_NUM_TCP_PCB 2       /* the XMPP connection + one closing (TIME_WAIT) */
+#define MEMP_NUM_TCP_PCB 4       /* BOSH: two live connections + two closing (TIME_WAIT) */
 #define MEMP_NUM_TCP_PCB_LISTEN 1
 #define MEMP_NUM_TCP_SEG 16      /* >= TCP_SND_QUEUELEN */
 #define MEMP_NUM_ARP_QUEUE 4

@@ -159,6 +159,9 @@ if timeout -k 2 30 "$KL" --bosh http://127.0.0.1:5280/bosh --jid alice@localhost
 	ok "BOSH over HTTP: online via the $(json "$DIR/bosh.json" bosh_path) path, $boshrt round trips"
 else
 	bad "BOSH login: exit $?: $(cat "$DIR/bosh.err")"
+	# the evidence: the same login once more with every request and response
+	KL_BOSH_TRACE=1 timeout -k 2 30 "$KL" --bosh http://127.0.0.1:5280/bosh --jid alice@localhost/rt \
+		--password alicepass --allow-plaintext --stats --timeout 15 2>&1 | tail -60 | sed 's/^/  | /'
 fi
 
 echo "ejabberd round trips: safe=$safe off=$off direct=$direct scram=$scram($mech) direct+scram=$dscram bosh=${boshrt:-fail}"
