@@ -365,3 +365,48 @@ int kl_http_resp_eof(kl_http_resp_t *r)
     }
     return fail(r, KL_ERR_HTTP_TRUNCATED);
 }
+
+/* ---- URL ------------------------------------------------------------------ */
+
+int kl_http_parse_url(const char *url, kl_http_url_t *u)
+{
+    const char *h, *e, *p, *colon = NULL;
+    size_t hl, pl;
+    uint32_t port = 0;
+    if (!url || !u)
+        return KL_ERR_ARG;
+    memset(u, 0, sizeof *u);
+    if (!strncmp(url, "http://", 7)) {
+        h = url + 7;
+    } else if (!strncmp(url, "https://", 8)) {
+        u->https = 1;
+        h = url + 8;
+    } else {
+        return KL_ERR_ARG;
+    }
+    for (e = h; *e && *e != '/'; e++)
+        if (*e == ':' && !colon)
+            colon = e;
+    hl = (size_t)((colon ? colon : e) - h);
+    if (hl == 0 || hl >= sizeof u->host || (size_t)(e - h) >= sizeof u->hostport)
+        return KL_ERR_ARG;
+    u->port = u->https ? 443 : 80;
+    if (colon) {
+        if (colon + 1 == e)
+            return KL_ERR_ARG;
+        for (p = colon + 1; p < e; p++) {
+            if (*p < '0' || *p > '9' || (port = port * 10 + (uint32_t)(*p - '0')) > 65535)
+                return KL_ERR_ARG;
+        }
+        if (port == 0)
+            return KL_ERR_ARG;
+        u->port = (uint16_t)port;
+    }
+    pl = *e ? strlen(e) : 1;
+    if (pl >= sizeof u->path)
+        return KL_ERR_ARG;
+    memcpy(u->host, h, hl);
+    memcpy(u->hostport, h, (size_t)(e - h));
+    memcpy(u->path, *e ? e : "/", pl);
+    return KL_OK;
+}

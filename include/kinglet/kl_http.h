@@ -76,4 +76,18 @@ int kl_http_resp_feed(kl_http_resp_t *r, const uint8_t *data, size_t len, size_t
  * body), else KL_ERR_HTTP_TRUNCATED (or the sticky error). */
 int kl_http_resp_eof(kl_http_resp_t *r);
 
+/* An http:// or https:// URL: host[:port]/path (port 80 / 443 by default,
+ * path "/" when absent). */
+typedef struct kl_http_url {
+    uint8_t https;
+    uint16_t port;
+    char host[128];
+    char hostport[140]; /* the Host header */
+    char path[256];
+} kl_http_url_t;
+
+/* KL_OK, or KL_ERR_ARG for another scheme, an empty host, a bad port or a
+ * part longer than its field (never truncated). */
+int kl_http_parse_url(const char *url, kl_http_url_t *u);
+
 #endif

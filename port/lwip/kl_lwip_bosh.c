@@ -20,40 +20,22 @@ static void note(kl_lwip_bosh_t *b, char dir, const char *text)
         b->trace(b->trace_arg, dir, NULL, 0, text);
 }
 
+/* The URL's parts (core/kl_http.c parses it) into our fields. */
+_Static_assert(sizeof(((kl_lwip_bosh_t *)0)->host) == sizeof(((kl_http_url_t *)0)->host) &&
+                   sizeof(((kl_lwip_bosh_t *)0)->hostport) == sizeof(((kl_http_url_t *)0)->hostport) &&
+                   sizeof(((kl_lwip_bosh_t *)0)->path) == sizeof(((kl_http_url_t *)0)->path),
+               "URL fields match kl_http_url_t");
 static int parse_url(kl_lwip_bosh_t *b, const char *url)
 {
-    const char *h, *e, *slash, *colon;
-    size_t hl;
-    if (!strncmp(url, "http://", 7)) {
-        b->https = 0;
-        h = url + 7;
-    } else if (!strncmp(url, "https://", 8)) {
-        b->https = 1;
-        h = url + 8;
-    } else {
-        return KL_ERR_ARG;
-    }
-    slash = strchr(h, '/');
-    e = slash ? slash : h + strlen(h);
-    colon = memchr(h, ':', (size_t)(e - h));
-    hl = (size_t)((colon ? colon : e) - h);
-    if (hl == 0 || hl >= sizeof b->host)
-        return KL_ERR_ARG;
-    memcpy(b->host, h, hl);
-    b->host[hl] = '\0';
-    b->port = b->https ? 443 : 80;
-    if (colon) {
-        char *end;
-        long p = strtol(colon + 1, &end, 10);
-        if (end != e || p <= 0 || p > 65535)
-            return KL_ERR_ARG;
-        b->port = (uint16_t)p;
-    }
-    if (strlen(slash ? slash : "/") >= sizeof b->path || (size_t)(e - h) >= sizeof b->hostport)
-        return KL_ERR_ARG;
-    snprintf(b->path, sizeof b->path, "%s", slash ? slash : "/");
-    memcpy(b->hostport, h, (size_t)(e - h));
-    b->hostport[e - h] = '\0';
+    kl_http_url_t u;
+    int st = kl_http_parse_url(url, &u);
+    if (st != KL_OK)
+        return st;
+    b->https = u.https;
+    b->port = u.port;
+    memcpy(b->host, u.host, sizeof b->host);
+    memcpy(b->hostport, u.hostport, sizeof b->hostport);
+    memcpy(b->path, u.path, sizeof b->path);
     return KL_OK;
 }
 

@@ -50,40 +50,22 @@ static int tcp_recv(void *ctx, uint8_t *buf, size_t len)
     return errno == ECONNRESET ? KL_ERR_CONN_CLOSED : KL_ERR_IO;
 }
 
+/* The URL's parts (core/kl_http.c parses it) into our fields. */
+_Static_assert(sizeof(((kl_posix_bosh_t *)0)->host) == sizeof(((kl_http_url_t *)0)->host) &&
+                   sizeof(((kl_posix_bosh_t *)0)->hostport) == sizeof(((kl_http_url_t *)0)->hostport) &&
+                   sizeof(((kl_posix_bosh_t *)0)->path) == sizeof(((kl_http_url_t *)0)->path),
+               "URL fields match kl_http_url_t");
 static int parse_url(kl_posix_bosh_t *pb, const char *url)
 {
-    const char *h, *e, *slash, *colon;
-    size_t hl;
-    if (!strncmp(url, "http://", 7)) {
-        pb->https = 0;
-        h = url + 7;
-    } else if (!strncmp(url, "https://", 8)) {
-        pb->https = 1;
-        h = url + 8;
-    } else {
-        return KL_ERR_ARG;
-    }
-    slash = strchr(h, '/');
-    e = slash ? slash : h + strlen(h);
-    colon = memchr(h, ':', (size_t)(e - h));
-    hl = (size_t)((colon ? colon : e) - h);
-    if (hl == 0 || hl >= sizeof pb->host)
-        return KL_ERR_ARG;
-    memcpy(pb->host, h, hl);
-    pb->host[hl] = '\0';
-    pb->port = pb->https ? 443 : 80;
-    if (colon) {
-        char *end;
-        long p = strtol(colon + 1, &end, 10);
-        if (end != e || p <= 0 || p > 65535)
-            return KL_ERR_ARG;
-        pb->port = (uint16_t)p;
-    }
-    snprintf(pb->path, sizeof pb->path, "%s", slash ? slash : "/");
-    if ((size_t)(e - h) >= sizeof pb->hostport)
-        return KL_ERR_ARG;
-    memcpy(pb->hostport, h, (size_t)(e - h));
-    pb->hostport[e - h] = '\0';
+    kl_http_url_t u;
+    int st = kl_http_parse_url(url, &u);
+    if (st != KL_OK)
+        return st;
+    pb->https = u.https;
+    pb->port = u.port;
+    memcpy(pb->host, u.host, sizeof pb->host);
+    memcpy(pb->hostport, u.hostport, sizeof pb->hostport);
+    memcpy(pb->path, u.path, sizeof pb->path);
     return KL_OK;
 }
 

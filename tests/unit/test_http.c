@@ -170,8 +170,34 @@ static void test_errors(void)
     KT_CHECK_STR(kl_strerror(KL_ERR_AUTH), kl_strerror(KL_ERR_AUTH));
 }
 
+static void test_parse_url(void)
+{
+    kl_http_url_t u;
+    char longpath[300];
+    KT_CHECK_EQ(kl_http_parse_url("http://127.0.0.1:5280/http-bind", &u), KL_OK);
+    KT_CHECK(!u.https && u.port == 5280);
+    KT_CHECK_STR(u.host, "127.0.0.1");
+    KT_CHECK_STR(u.hostport, "127.0.0.1:5280");
+    KT_CHECK_STR(u.path, "/http-bind");
+    KT_CHECK_EQ(kl_http_parse_url("https://example.org", &u), KL_OK);
+    KT_CHECK(u.https && u.port == 443);
+    KT_CHECK_STR(u.path, "/");
+    KT_CHECK_STR(u.hostport, "example.org");
+    KT_CHECK_EQ(kl_http_parse_url("ftp://x/", &u), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_parse_url("http:///p", &u), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_parse_url("http://h:/p", &u), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_parse_url("http://h:0/p", &u), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_parse_url("http://h:65536/p", &u), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_parse_url("http://h:12a/p", &u), KL_ERR_ARG);
+    memset(longpath, 'a', sizeof longpath);
+    memcpy(longpath, "http://h/", 9);
+    longpath[sizeof longpath - 1] = 0;
+    KT_CHECK_EQ(kl_http_parse_url(longpath, &u), KL_ERR_ARG); /* never truncated */
+}
+
 int main(void)
 {
+    KT_RUN(test_parse_url);
     KT_RUN(test_request);
     KT_RUN(test_content_length);
     KT_RUN(test_chunked);
