@@ -129,7 +129,7 @@ int main(int argc, char **argv)
     long port = -1, count = -1, recv_n = 0, timeout_s = 30;
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, no_plain = 0, i, st, rc = 0;
     static kl_crypto_mbedtls_t crypto;
-    int echoed = 0, received = 0, closing = 0;
+    kl_cli_run_t run;
     kl_client_config_t cfg;
     kl_tls_config_t tls;
     static kl_posix_t p;
@@ -230,6 +230,12 @@ int main(int argc, char **argv)
     tls.cert_file = cert; /* s2s: our domain's certificate, for SASL EXTERNAL */
     tls.key_file = key;
 
+    memset(&run, 0, sizeof run);
+    run.prog = "kinglet";
+    run.echo = echo;
+    run.s2s = s2s;
+    run.count = count;
+    run.recv_n = recv_n;
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
     if (use_srv && !host && !s2s) {
         /* the SRV answer from the hints while its TTL lasts, else DNS */
@@ -300,18 +306,10 @@ retry:
     for (;;) {
         uint32_t now = kl_posix_now_ms();
         if ((int32_t)(now - t_end) >= 0) {
-            if (echo && count < 0 && !recv_n) { /* --echo without --count: the timeout ends it */
-                if (!closing && kl_client_close(&client) == KL_OK)
-                    closing = 1, t_end = now + 3000;
-                else
-                    break;
+            if ((rc = kl_cli_deadline(&run, &client, now, &t_end)) < 0) {
+                rc = 0;
                 continue;
             }
-            if (!kl_client_is_online(&client))
-                fprintf(stderr, "kinglet: timed out before online\n");
-            else
-                fprintf(stderr, "kinglet: timed out (echoed %d, received %d)\n", echoed, received);
-            rc = 7;
             break;
         }
         st = kl_posix_step(&p, t_end - now, &ev);
@@ -351,7 +349,7 @@ retry:
             }
             if (!echo && recv_n == 0 && !roster_id && !disco_id) {
                 kl_client_close(&client);
-                closing = 1;
+                run.closing = 1;
             }
         } else if (ev.type == KL_EV_STANZA && kl_slice_eq(ev.stanza.name, "message")) {
             char body[1024], from[KL_JID_MAX * 3];
@@ -362,22 +360,11 @@ retry:
             from[fl] = '\0';
             printf("message from %s: %s\n", from, body);
             fflush(stdout);
-            received++;
-            if (echo && !closing) {
+            {
                 char to[KL_JID_MAX * 3];
                 int tl = kl_xml_decode(ev.stanza.to, 0, (uint8_t *)to, sizeof to - 1);
                 to[tl > 0 ? tl : 0] = '\0';
-                /* s2s: answer from the address the message was sent to */
-                st = kl_send_message_from(&client, s2s && tl > 0 ? to : NULL, from, "chat", body);
-                if (st != KL_OK)
-                    fprintf(stderr, "kinglet: cannot echo: %s\n", kl_strerror(st));
-                else
-                    echoed++;
-                if (count >= 0 && echoed >= count && kl_client_close(&client) == KL_OK)
-                    closing = 1;
-            } else if (!echo && recv_n > 0 && received >= recv_n && !closing) {
-                if (kl_client_close(&client) == KL_OK)
-                    closing = 1;
+                kl_cli_after_message(&run, &client, from, tl > 0 ? to : NULL, body);
             }
         } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == disco_id && disco_id) {
             disco_id = 0;
@@ -386,8 +373,8 @@ retry:
             else
                 printf("server features: disco#info not cached (no caps ver, or no --cache)\n");
             fflush(stdout);
-            if (!echo && recv_n == 0 && !roster_id && !closing && kl_client_close(&client) == KL_OK)
-                closing = 1;
+            if (!echo && recv_n == 0 && !roster_id && !run.closing && kl_client_close(&client) == KL_OK)
+                run.closing = 1;
         } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == roster_id && roster_id) {
             kl_cursor_t cur;
             kl_xml_token_t t;
@@ -398,8 +385,8 @@ retry:
             printf("roster %s: %d items, version '%s'\n", r < 0 ? "error" : "received", items, cache.roster_ver);
             fflush(stdout);
             roster_id = 0;
-            if (!echo && recv_n == 0 && !disco_id && !closing && kl_client_close(&client) == KL_OK)
-                closing = 1;
+            if (!echo && recv_n == 0 && !disco_id && !run.closing && kl_client_close(&client) == KL_OK)
+                run.closing = 1;
         } else if (ev.type == KL_EV_CLOSED) {
             rc = 0;
             break;

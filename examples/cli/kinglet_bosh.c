@@ -64,7 +64,7 @@ int main(int argc, char **argv)
     int cache_hit = 0;
     long count = -1, recv_n = 0, timeout_s = 30;
     int echo = 0, stats = 0, allow_plaintext = 0, i, st, rc = 0, split = 0, fallback = 0;
-    int echoed = 0, received = 0, closing = 0;
+    kl_cli_run_t run;
     kl_client_config_t cfg;
     kl_tls_config_t tls;
     kl_event_t ev;
@@ -126,6 +126,11 @@ int main(int argc, char **argv)
         split = 1; /* learned: no wasted creation request */
     memset(&tls, 0, sizeof tls);
     tls.ca_file = cafile;
+    memset(&run, 0, sizeof run);
+    run.prog = "kinglet-bosh";
+    run.echo = echo;
+    run.count = count;
+    run.recv_n = recv_n;
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
 retry:
     if ((st = kl_posix_bosh_connect(&pb, &client, url, &tls, split, (uint32_t)timeout_s * 1000u)) != KL_OK) {
@@ -135,18 +140,10 @@ retry:
     for (;;) {
         uint32_t now = kl_posix_now_ms();
         if ((int32_t)(now - t_end) >= 0) {
-            if (echo && count < 0 && !recv_n) {
-                if (!closing && kl_client_close(&client) == KL_OK)
-                    closing = 1, t_end = now + 3000;
-                else
-                    break;
+            if ((rc = kl_cli_deadline(&run, &client, now, &t_end)) < 0) {
+                rc = 0;
                 continue;
             }
-            if (!kl_client_is_online(&client))
-                fprintf(stderr, "kinglet-bosh: timed out before online\n");
-            else
-                fprintf(stderr, "kinglet-bosh: timed out (echoed %d, received %d)\n", echoed, received);
-            rc = 7;
             break;
         }
         st = kl_posix_bosh_step(&pb, t_end - now, &ev);
@@ -166,7 +163,7 @@ retry:
                 break;
             }
             if (!echo && recv_n == 0 && kl_client_close(&client) == KL_OK)
-                closing = 1;
+                run.closing = 1;
         } else if (ev.type == KL_EV_STANZA && kl_slice_eq(ev.stanza.name, "message")) {
             char body[1024], from[KL_JID_MAX * 3];
             int n = kl_stanza_child_text(&client, &ev.stanza, "body", NULL, body, sizeof body);
@@ -176,18 +173,7 @@ retry:
             from[fl] = '\0';
             printf("message from %s: %s\n", from, body);
             fflush(stdout);
-            received++;
-            if (echo && !closing) {
-                if ((st = kl_send_message(&client, from, "chat", body)) != KL_OK)
-                    fprintf(stderr, "kinglet-bosh: cannot echo: %s\n", kl_strerror(st));
-                else
-                    echoed++;
-                if (count >= 0 && echoed >= count && kl_client_close(&client) == KL_OK)
-                    closing = 1;
-            } else if (!echo && recv_n > 0 && received >= recv_n && !closing) {
-                if (kl_client_close(&client) == KL_OK)
-                    closing = 1;
-            }
+            kl_cli_after_message(&run, &client, from, NULL, body);
         } else if (ev.type == KL_EV_CLOSED) {
             rc = 0;
             break;

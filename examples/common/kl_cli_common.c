@@ -63,3 +63,38 @@ void kl_cli_cache_save(const char *path, kl_cache_t *cache)
     else
         remove(tmp);
 }
+
+int kl_cli_deadline(kl_cli_run_t *r, kl_client_t *c, uint32_t now, uint32_t *t_end)
+{
+    if (r->echo && r->count < 0 && !r->recv_n) {
+        if (!r->closing && kl_client_close(c) == KL_OK) {
+            r->closing = 1;
+            *t_end = now + 3000;
+            return -1;
+        }
+        return 0;
+    }
+    if (!kl_client_is_online(c))
+        fprintf(stderr, "%s: timed out before online\n", r->prog);
+    else
+        fprintf(stderr, "%s: timed out (echoed %d, received %d)\n", r->prog, r->echoed, r->received);
+    return 7;
+}
+
+void kl_cli_after_message(kl_cli_run_t *r, kl_client_t *c, const char *from, const char *to, const char *body)
+{
+    int st;
+    r->received++;
+    if (r->echo && !r->closing && body) {
+        st = kl_send_message_from(c, r->s2s ? to : NULL, from, "chat", body);
+        if (st != KL_OK)
+            fprintf(stderr, "%s: cannot echo: %s\n", r->prog, kl_strerror(st));
+        else
+            r->echoed++;
+        if (r->count >= 0 && r->echoed >= r->count && kl_client_close(c) == KL_OK)
+            r->closing = 1;
+    } else if (!r->echo && r->recv_n > 0 && r->received >= r->recv_n && !r->closing) {
+        if (kl_client_close(c) == KL_OK)
+            r->closing = 1;
+    }
+}

@@ -323,7 +323,8 @@ int main(int argc, char **argv)
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, static_ip = 0, ram = 0, i, st, rc = 0;
     int no_plain = 0, want_roster = 0, s2s = 0, use_srv = 0, cache_hit = 0, retried = 0;
     uint16_t roster_id = 0, dns_port = 53;
-    int echoed = 0, received = 0, closing = 0, in_msg = 0, in_body = 0;
+    int in_msg = 0, in_body = 0;
+    kl_cli_run_t run;
     unsigned long msg_bytes = 0;
     uint32_t msg_fnv = 0;
     char from_big[KL_JID_MAX * 3] = "", srv_used[KL_DNS_NAME_MAX + 32] = "";
@@ -500,6 +501,12 @@ int main(int argc, char **argv)
 
     /* ---- the device boots: lwIP, mbedTLS's arena, the NIC --------------- */
     t0 = sys_now();
+    memset(&run, 0, sizeof run);
+    run.prog = "kinglet-sim";
+    run.echo = echo;
+    run.s2s = s2s;
+    run.count = count;
+    run.recv_n = recv_n;
     t_end = t0 + (uint32_t)timeout_s * 1000u;
     lwip_init();
     memset(&lc, 0, sizeof lc);
@@ -634,18 +641,10 @@ run:
     for (;;) {
         uint32_t now = sys_now(), wait;
         if ((int32_t)(now - t_end) >= 0) {
-            if (echo && count < 0 && !recv_n) { /* --echo without --count: the timeout ends it */
-                if (!closing && kl_client_close(&client) == KL_OK) {
-                    closing = 1, t_end = now + 3000;
-                    continue;
-                }
-                break;
+            if ((rc = kl_cli_deadline(&run, &client, now, &t_end)) < 0) {
+                rc = 0;
+                continue;
             }
-            if (!kl_client_is_online(&client))
-                fprintf(stderr, "kinglet-sim: timed out before online\n");
-            else
-                fprintf(stderr, "kinglet-sim: timed out (echoed %d, received %d)\n", echoed, received);
-            rc = 7;
             break;
         }
         st = use_bosh ? kl_lwip_bosh_step(&bs, &ev) : kl_lwip_session_step(&sess, &ev);
@@ -702,7 +701,7 @@ run:
             }
             if (!echo && recv_n == 0 && !roster_id) {
                 kl_client_close(&client);
-                closing = 1;
+                run.closing = 1;
             }
             continue;
         }
@@ -717,8 +716,8 @@ run:
                    cache_path ? cache.roster_ver : "");
             fflush(stdout);
             roster_id = 0;
-            if (!echo && recv_n == 0 && !closing && kl_client_close(&client) == KL_OK)
-                closing = 1;
+            if (!echo && recv_n == 0 && !run.closing && kl_client_close(&client) == KL_OK)
+                run.closing = 1;
             continue;
         }
         if (ev.type == KL_EV_CLOSED) {
@@ -834,25 +833,12 @@ run:
                 continue;
             bodies++;
             body_bytes += msg_bytes;
-            received++;
             if (msg_bytes <= 1024 && n >= 0)
                 printf("message from %s: %s\n", from, body);
             else
                 printf("message from %s: [%lu bytes, fnv1a %08x]\n", from, msg_bytes, (unsigned)msg_fnv);
             fflush(stdout);
-            if (echo && !closing && n >= 0) {
-                /* s2s: answer from the address the message was sent to */
-                st = kl_send_message_from(&client, s2s && to[0] ? to : NULL, from, "chat", body);
-                if (st != KL_OK)
-                    fprintf(stderr, "kinglet-sim: cannot echo: %s\n", kl_strerror(st));
-                else
-                    echoed++;
-                if (count >= 0 && echoed >= count && kl_client_close(&client) == KL_OK)
-                    closing = 1;
-            } else if (!echo && recv_n > 0 && received >= recv_n && !closing) {
-                if (kl_client_close(&client) == KL_OK)
-                    closing = 1;
-            }
+            kl_cli_after_message(&run, &client, from, to[0] ? to : NULL, n >= 0 ? body : NULL);
         }
     }
 
