@@ -27,6 +27,7 @@ const char *kl_strerror(int status)
     case KL_ERR_XML_MISMATCH: return "XML end tag does not match start tag";
     case KL_ERR_XML_ATTR_DUP: return "duplicate XML attribute";
     case KL_ERR_XML_ATTR_TOO_LONG: return "XML attribute value longer than KL_XML_MAX_ATTR";
+    case KL_ERR_XML_ATTRS: return "more XML attributes on one element than KL_XML_MAX_ATTRS";
     case KL_ERR_STREAM_ERROR: return "stream error from peer";
     case KL_ERR_STREAM_CLOSED: return "peer closed the stream";
     case KL_ERR_NO_TLS: return "server does not offer STARTTLS but TLS is required";
@@ -41,6 +42,13 @@ const char *kl_strerror(int status)
     case KL_ERR_NOT_ONLINE: return "session not online";
     case KL_ERR_FROM_DOMAIN: return "stanza from a domain not authenticated on this stream";
     case KL_ERR_NO_BIDI: return "peer does not offer bidirectional s2s (XEP-0288)";
+    case KL_ERR_UNVERIFIED: return "credential refused: the channel's certificate was not verified";
+    case KL_ERR_BIND_JID: return "bound JID is malformed or not of this account";
+    case KL_ERR_SCRAM_ITERATIONS: return "SCRAM iteration count below 4096 (RFC 7677)";
+    case KL_ERR_SASLPREP: return "SCRAM credential is not ASCII (SASLprep not supported) or has a prohibited character";
+    case KL_ERR_CACHE_AUTH: return "connection hints failed authentication: ignored";
+    case KL_ERR_CACHE_FORMAT: return "connection hints not of this build or domain: ignored";
+    case KL_ERR_CACHE_NO_KEY: return "no device key: hints not authenticated, TLS session not kept";
     case KL_ERR_IO: return "I/O error";
     case KL_ERR_CONN_CLOSED: return "connection closed by peer";
     case KL_ERR_CONNECT: return "could not connect";

@@ -45,6 +45,12 @@
 #define KL_XML_MAX_ATTR 1024
 #endif
 
+/* Most attributes on one element (their duplicate check sorts a table of
+ * this many entries on the C stack, 8 bytes each). */
+#ifndef KL_XML_MAX_ATTRS
+#define KL_XML_MAX_ATTRS 32
+#endif
+
 /* Longest JID the client stores (its own full JID, the server domain). */
 #ifndef KL_JID_MAX
 #define KL_JID_MAX 96
@@ -154,6 +160,9 @@
 #endif
 #if KL_XML_MAX_DEPTH < 4 || KL_XML_MAX_DEPTH > 255
 #error "KL_XML_MAX_DEPTH must be 4..255"
+#endif
+#if KL_XML_MAX_ATTRS < 4 || KL_XML_MAX_ATTRS > 255
+#error "KL_XML_MAX_ATTRS must be 4..255"
 #endif
 #if KL_XML_MAX_ATTR >= KL_RX_BUF_SIZE
 #error "KL_XML_MAX_ATTR must be smaller than KL_RX_BUF_SIZE"

@@ -37,6 +37,7 @@ typedef enum kl_status {
     KL_ERR_XML_MISMATCH = -31,      /* end tag does not match start tag */
     KL_ERR_XML_ATTR_DUP = -32,      /* duplicate attribute */
     KL_ERR_XML_ATTR_TOO_LONG = -33, /* attribute value longer than KL_XML_MAX_ATTR */
+    KL_ERR_XML_ATTRS = -34,         /* more attributes on one element than KL_XML_MAX_ATTRS */
 
     /* XMPP stream */
     KL_ERR_STREAM_ERROR = -40,      /* peer sent <stream:error/>; condition in the event */
@@ -53,6 +54,12 @@ typedef enum kl_status {
     KL_ERR_NOT_ONLINE = -51,        /* stanza API used before the session is online */
     KL_ERR_FROM_DOMAIN = -52,       /* s2s: stanza from a domain not authenticated on this stream */
     KL_ERR_NO_BIDI = -53,           /* s2s: peer does not offer bidirectional streams */
+    KL_ERR_UNVERIFIED = -54,        /* would send a credential over a channel whose certificate
+                                       the port did not verify */
+    KL_ERR_BIND_JID = -55,          /* bound JID malformed or not of the account */
+    KL_ERR_SCRAM_ITERATIONS = -56,  /* SCRAM iteration count below 4096 (RFC 7677 §4) */
+    KL_ERR_SASLPREP = -57,          /* SCRAM credential needs SASLprep (non-ASCII) or holds a
+                                       character it prohibits */
 
     /* ports */
     KL_ERR_IO = -60,                /* socket/link error */
@@ -63,6 +70,11 @@ typedef enum kl_status {
     KL_ERR_TLS_CERT = -65,          /* server certificate not trusted or wrong name */
     KL_ERR_TLS_RECORD_TOO_LARGE = -66, /* record larger than MBEDTLS_SSL_IN_CONTENT_LEN */
     KL_ERR_TLS_SETUP = -67,         /* TLS configuration failed (CA file, RNG, …) */
+
+    /* connection hints (kl_cache.h) */
+    KL_ERR_CACHE_AUTH = -80,        /* hints blob failed authentication: ignored whole */
+    KL_ERR_CACHE_FORMAT = -81,      /* hints blob not of this build or this domain: ignored */
+    KL_ERR_CACHE_NO_KEY = -82,      /* no device key: hints not authenticated, TLS session not kept */
 
     /* DNS codec (core/kl_dns.c) */
     KL_ERR_DNS_FORMAT = -70,        /* malformed DNS message (a length runs past the end) */
