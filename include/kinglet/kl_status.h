@@ -60,6 +60,7 @@ typedef enum kl_status {
     KL_ERR_SCRAM_ITERATIONS = -56,  /* SCRAM iteration count below 4096 (RFC 7677 §4) */
     KL_ERR_SASLPREP = -57,          /* SCRAM credential needs SASLprep (non-ASCII) or holds a
                                        character it prohibits */
+    KL_ERR_NO_ENTROPY = -58,        /* no random source configured, or it failed */
 
     /* ports */
     KL_ERR_IO = -60,                /* socket/link error */
