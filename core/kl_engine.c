@@ -330,6 +330,29 @@ static int parse_jid(kl_client_t *c, const char *jid)
     return KL_OK;
 }
 
+/* JIDs compared as RFC 7622 asks, as far as a device can without PRECIS
+ * tables: local and domain parts equal up to ASCII case, resources equal
+ * byte for byte. */
+static int jid_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t i;
+    int bare = 1;
+    if (alen != blen)
+        return 0;
+    for (i = 0; i < alen; i++) {
+        uint8_t x = (uint8_t)a[i], y = (uint8_t)b[i];
+        if (x == '/')
+            bare = 0;
+        if (bare && x >= 'A' && x <= 'Z')
+            x = (uint8_t)(x | 0x20);
+        if (bare && y >= 'A' && y <= 'Z')
+            y = (uint8_t)(y | 0x20);
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- lifecycle -------------------------------------------------------------- */
 
 /* s2s: jid is our domain, s2s_to the peer's; c->domain is the peer. */
@@ -360,12 +383,13 @@ int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
         if (!KL_ENABLE_S2S)
             return KL_ERR_ARG; /* compiled out */
         c->cfg.allow_plaintext = 0; /* s2s authenticates with the TLS certificate */
-        return parse_s2s(c, cfg->jid, cfg->s2s_to);
+        st = parse_s2s(c, cfg->jid, cfg->s2s_to);
+    } else {
+        st = parse_jid(c, cfg->jid);
     }
-    st = parse_jid(c, cfg->jid);
-    if (st != KL_OK)
-        return st;
-    return KL_OK;
+    if (st == KL_OK && !cfg->random && !(cfg->crypto && cfg->crypto->random))
+        st = KL_ERR_NO_ENTROPY;
+    return st;
 }
 
 static void w_restart_and_bind(kl_client_t *c, kl_xw_t *w)
@@ -405,9 +429,11 @@ static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
     if (mech == KL_MECH_PLAIN) {
         w_auth_plain(c, w);
     } else if (KL_ENABLE_SCRAM && mech) {
-        int st = kl_scram_start(c, w, mech);
-        if (st != KL_OK)
-            return st;
+        size_t mark = w->len;
+        if (kl_scram_start(c, w, mech) != KL_OK) {
+            w->len = mark; /* send_auth reports why, once the features are in */
+            return KL_OK;
+        }
     } else {
         return KL_OK; /* wait for the features */
     }
@@ -429,10 +455,10 @@ static void begin_stream(kl_client_t *c)
     c->mechs = 0;
 }
 
-int kl_client_connect(kl_client_t *c, uint32_t now_ms)
+int kl_client_connect(kl_client_t *c, uint32_t now_ms, kl_channel_t channel)
 {
     kl_xw_t w;
-    if (!c)
+    if (!c || (unsigned)channel > KL_CHANNEL_TLS_VERIFIED)
         return KL_ERR_ARG;
     /* A fresh session keeps the configuration and nothing else. */
     memset(c, 0, offsetof(kl_client_t, cfg));
@@ -450,13 +476,13 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms)
         (c->cfg.force_full ||
          (CACHE(c) && (CACHE(c)->flags & (KL_CACHE_PIPELINING | KL_CACHE_FULL_FAILED)) == KL_CACHE_PIPELINING)))
         c->flags |= FL_FULL;
-    if (c->cfg.direct_tls) {
-        /* XEP-0368: the port verified TLS before the stream started. */
-        c->flags |= FL_TLS | FL_TLS_VERIFIED;
-        c->state = ST_AUTH;
-    } else {
-        c->state = ST_NEG;
-    }
+    /* Only the port knows what is under the stream: direct TLS (XEP-0368),
+     * https, plain HTTP, or TCP that negotiates STARTTLS. */
+    c->state = channel == KL_CHANNEL_STARTTLS ? ST_NEG : ST_AUTH;
+    if (channel >= KL_CHANNEL_TLS)
+        c->flags |= FL_TLS;
+    if (channel == KL_CHANNEL_TLS_VERIFIED)
+        c->flags |= FL_TLS_VERIFIED;
     out_begin(c, &w);
     if (c->state == ST_AUTH) {
         int st = w_tls_stream_start(c, &w);
@@ -786,13 +812,23 @@ static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs)
     return 0;
 }
 
+/* Security rules 1 and 4: a credential (PLAIN, SCRAM, EXTERNAL's identity)
+ * leaves only over TLS the port verified, unless the application allowed
+ * otherwise. One place for every mechanism and every framing. */
+static int credential_status(const kl_client_t *c)
+{
+    if (c->cfg.allow_plaintext || (c->flags & FL_TLS_VERIFIED))
+        return KL_OK;
+    return (c->flags & FL_TLS) ? KL_ERR_UNVERIFIED : KL_ERR_PLAINTEXT;
+}
+
 static int send_auth(kl_client_t *c, kl_event_t *ev)
 {
     kl_xw_t w;
     int st;
     uint8_t mech;
-    if (!(c->flags & FL_TLS) && !c->cfg.allow_plaintext)
-        return fail(c, KL_ERR_PLAINTEXT, NULL, ev);
+    if ((st = credential_status(c)) != KL_OK)
+        return fail(c, st, NULL, ev);
     if ((mech = choose_mech(c, c->mechs)) == 0)
         return fail(c, KL_ERR_NO_MECHANISM, NULL, ev);
     out_begin(c, &w);
@@ -871,7 +907,6 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
             return send_bind(c, ev);
         return 0;
     case ST_ONLINE:
-    case ST_CLOSING:
         /* BOSH: Prosody sends the restarted stream's features after the
          * pipelined bind result; recorded (hints), nothing else to do */
         return 0;
@@ -901,6 +936,21 @@ static int go_online(kl_client_t *c, kl_event_t *ev)
     }
     ev->type = KL_EV_ONLINE;
     ev->jid = c->jid;
+    return 1;
+}
+
+/* The JID the server bound (decoded into c->jid): the account's own bare
+ * JID (up to ASCII case) and a resource that is not empty and holds no
+ * control character (RFC 7622 3.4: OpaqueString). Lengths are within RFC
+ * 7622's 1023 bytes a part by KL_JID_MAX. */
+static int bound_jid_ok(const kl_client_t *c, size_t len)
+{
+    size_t i = c->bare_len;
+    if (len <= i + 1 || c->jid[i] != '/' || !jid_eq(c->jid, i, c->cfg.jid, i))
+        return 0;
+    for (i++; i < len; i++)
+        if ((uint8_t)c->jid[i] < 0x20 || c->jid[i] == 0x7f)
+            return 0;
     return 1;
 }
 
@@ -939,6 +989,10 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
         return fail(c, r, xml_error_condition(r), ev);
     if (!is_result || len == 0)
         return fail(c, KL_ERR_BIND, NULL, ev);
+    if (!bound_jid_ok(c, len)) {
+        c->jid[0] = '\0';
+        return fail(c, KL_ERR_BIND_JID, NULL, ev);
+    }
     if (KL_ENABLE_LEGACY_SESSION && (c->feat & FT_SESSION_REQ)) {
         /* RFC 3921 session, still required by some old servers. */
         kl_xw_t w;
@@ -1001,26 +1055,37 @@ static void auto_answer(kl_client_t *c, const kl_stanza_t *st, int kind)
     (void)out_commit(c, &w); /* no room even in the reserve: the peer times out */
 }
 
+/* RFC 6120 8.2.3 / 10.1.4: an answer comes from the entity the request
+ * went to. A request without `to` is handled by the server for the
+ * account: its answer has no from, the account's bare JID or the domain. */
+static int from_matches(const kl_client_t *c, kl_slice_t raw_from, const char *to)
+{
+    char from[KL_JID_MAX];
+    size_t tl = strlen(to);
+    int n;
+    if (!raw_from.p)
+        return !to[0] || jid_eq(to, tl, c->cfg.jid, c->bare_len);
+    if ((n = kl_xml_decode(raw_from, 0, (uint8_t *)from, sizeof from)) < 0)
+        return 0;
+    if (to[0])
+        return jid_eq(from, (size_t)n, to, tl);
+    return jid_eq(from, (size_t)n, c->cfg.jid, c->bare_len) || jid_eq(from, (size_t)n, c->domain, strlen(c->domain));
+}
+
+/* The handle of the request this result/error answers (and frees), or 0:
+ * then it is an unsolicited stanza, never a result, never cached. */
 static int match_iq(kl_client_t *c, const kl_stanza_t *st)
 {
-    /* our ids are "kl<number>" */
-    uint32_t v = 0;
     size_t i;
-    if (st->id.len < 3 || st->id.len > 7 || st->id.p[0] != 'k' || st->id.p[1] != 'l')
-        return 0;
-    for (i = 2; i < st->id.len; i++) {
-        if (st->id.p[i] < '0' || st->id.p[i] > '9')
-            return 0;
-        v = v * 10 + (uint32_t)(st->id.p[i] - '0');
-    }
-    if (v == 0 || v > 0xffff)
-        return 0;
     for (i = 0; i < KL_MAX_PENDING_IQ; i++) {
-        if (c->iq[i].id == v) {
-            c->iq[i].id = 0;
-            return (int)v;
+        kl_pending_iq_t *q = &c->iq[i];
+        if (q->handle && kl_xml_decoded_eq(st->id, q->id) && from_matches(c, st->from, q->to)) {
+            int h = q->handle;
+            q->handle = 0;
+            return h;
         }
     }
+    c->stats.iq_unmatched++;
     return 0;
 }
 
@@ -1102,20 +1167,28 @@ static void cache_disco(kl_client_t *c, const kl_stanza_t *st, size_t pos)
     kl_cache_seal(k);
 }
 
+/* s2s, as a server would: a stanza on this stream comes from the peer's
+ * domain and is addressed to ours, or the stream ends. Checked on every
+ * inbound stanza, whole or streamed, before the application sees it. */
+static int s2s_admit(kl_client_t *c, const kl_stanza_t *st, kl_event_t *ev)
+{
+    char ours[KL_JID_MAX];
+    size_t n = c->bare_len < sizeof ours ? c->bare_len : sizeof ours - 1;
+    if (!IS_S2S(c))
+        return 0;
+    memcpy(ours, c->cfg.jid, n);
+    ours[n] = '\0';
+    if (!raw_jid_in_domain(st->from, c->domain))
+        return fail(c, KL_ERR_PROTOCOL, "invalid-from", ev);
+    if (!raw_jid_in_domain(st->to, ours))
+        return fail(c, KL_ERR_PROTOCOL, "host-unknown", ev);
+    return 0;
+}
+
 static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
-    if (IS_S2S(c)) {
-        /* As a server would: stanzas on this stream come from the peer's
-         * domain and are addressed to ours. */
-        char ours[KL_JID_MAX];
-        size_t n = c->bare_len < sizeof ours ? c->bare_len : sizeof ours - 1;
-        memcpy(ours, c->cfg.jid, n);
-        ours[n] = '\0';
-        if (!raw_jid_in_domain(st->from, c->domain))
-            return fail(c, KL_ERR_PROTOCOL, "invalid-from", ev);
-        if (!raw_jid_in_domain(st->to, ours))
-            return fail(c, KL_ERR_PROTOCOL, "host-unknown", ev);
-    }
+    if (s2s_admit(c, st, ev))
+        return 1;
     c->stats.stanzas_in++;
     if (kl_slice_eq(st->name, "iq")) {
         int is_get = kl_xml_decoded_eq(st->type, "get");
@@ -1275,6 +1348,11 @@ static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
     int r = open_view(c, raw, &st, &pos);
     if (r != KL_OK)
         return fail(c, r, xml_error_condition(r), ev);
+    /* After kl_client_close() nothing reaches the application but the end
+     * of the stream: stanzas, a late bind result, SASL or TLS answers to
+     * what we sent before closing are read and dropped. */
+    if (c->state == ST_CLOSING && !(is_ns(st.ns, NS_STREAMS) && kl_slice_eq(st.name, "error")))
+        return 0;
 
     if (is_ns(st.ns, NS_STREAMS)) {
         if (kl_slice_eq(st.name, "features"))
@@ -1316,7 +1394,7 @@ static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
             (kl_xml_decoded_eq(st.id, bind_id) ||
              (KL_ENABLE_LEGACY_SESSION && kl_xml_decoded_eq(st.id, session_id))))
             return on_bind_result(c, &st, pos, ev);
-        if (c->state != ST_ONLINE && c->state != ST_CLOSING)
+        if (c->state != ST_ONLINE)
             return fail(c, KL_ERR_PROTOCOL, "not-authorized", ev);
         return on_stanza(c, &st, pos, ev);
     }
@@ -1330,7 +1408,9 @@ static int on_stream_header(kl_client_t *c, const kl_xml_token_t *t, kl_event_t 
     kl_slice_t v;
     if (!kl_slice_eq(t->local, "stream") || !is_ns(t->ns, NS_STREAMS))
         return fail(c, KL_ERR_PROTOCOL, "invalid-namespace", ev);
-    if (!kl_xml_attr_get(t->attrs, "version", &v) || v.len < 3 || v.p[0] < '1' || v.p[1] != '.')
+    /* RFC 6120 4.7.5: the answer carries a version no higher than ours (1.0) */
+    if (!kl_xml_attr_get(t->attrs, "version", &v) || v.len < 3 || v.p[0] != '1' || v.p[1] != '.' ||
+        v.p[2] < '0' || v.p[2] > '9')
         return fail(c, KL_ERR_PROTOCOL, "unsupported-version", ev);
     c->flags |= FL_GOT_HEADER;
     /* Views and cursors of this stream's stanzas start from this context. */
@@ -1359,7 +1439,7 @@ static int on_stream_end(kl_client_t *c, kl_event_t *ev)
 /* What a start tag at depth 2 opens. */
 static uint8_t classify(const kl_client_t *c, const kl_xml_token_t *t)
 {
-    if ((c->state == ST_ONLINE || c->state == ST_CLOSING) && is_ns(t->ns, stream_ns(c)) &&
+    if (c->state == ST_ONLINE && is_ns(t->ns, stream_ns(c)) &&
         (kl_slice_eq(t->local, "message") || kl_slice_eq(t->local, "presence") ||
          kl_slice_eq(t->local, "iq")))
         return SK_STANZA;
@@ -1394,6 +1474,8 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
             if (r == KL_XML_START && t.depth == 2) {
                 kl_stanza_t st;
                 view_from_token(&st, &t, raw);
+                if (s2s_admit(c, &st, ev))
+                    return 1;
                 ev->type = KL_EV_STANZA_BEGIN;
                 ev->stanza = st;
                 c->stats.stanzas_in++;
@@ -1435,10 +1517,14 @@ static int check_timers(kl_client_t *c, kl_event_t *ev)
     if (c->state < ST_ONLINE && time_reached(c->now, c->neg_deadline))
         return fail(c, KL_ERR_TIMEOUT, NULL, ev);
     for (i = 0; i < KL_MAX_PENDING_IQ; i++) {
-        if (c->iq[i].id && time_reached(c->now, c->iq[i].deadline)) {
+        if (c->iq[i].handle && time_reached(c->now, c->iq[i].deadline)) {
             ev->type = KL_EV_IQ_TIMEOUT;
-            ev->iq_id = c->iq[i].id;
-            c->iq[i].id = 0;
+            ev->iq_id = c->iq[i].handle;
+            if (c->roster_iq == ev->iq_id)
+                c->roster_iq = 0;
+            if (c->disco_iq == ev->iq_id)
+                c->disco_iq = 0;
+            c->iq[i].handle = 0;
             return 1;
         }
     }
@@ -1541,7 +1627,7 @@ uint32_t kl_engine_next_timeout(const kl_client_t *c, uint32_t now_ms)
     if (c->state < ST_ONLINE)
         best = time_reached(now_ms, c->neg_deadline) ? 0 : c->neg_deadline - now_ms;
     for (i = 0; i < KL_MAX_PENDING_IQ; i++) {
-        if (c->iq[i].id) {
+        if (c->iq[i].handle) {
             uint32_t d = time_reached(now_ms, c->iq[i].deadline) ? 0 : c->iq[i].deadline - now_ms;
             if (d < best)
                 best = d;
@@ -1675,55 +1761,70 @@ int kl_send_presence(kl_client_t *c, const char *to, const char *type, const cha
     return kl_stanza_commit(c, &w);
 }
 
+/* Fills out with cryptographically strong random bytes from the port. */
+static int get_random(const kl_client_t *c, uint8_t *out, size_t len)
+{
+    if (c->cfg.random)
+        return c->cfg.random(c->cfg.random_ctx, out, len) == 0 ? KL_OK : KL_ERR_NO_ENTROPY;
+    if (c->cfg.crypto && c->cfg.crypto->random)
+        return c->cfg.crypto->random(c->cfg.crypto->ctx, out, len) == 0 ? KL_OK : KL_ERR_NO_ENTROPY;
+    return KL_ERR_NO_ENTROPY;
+}
+
 int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *payload_xml,
                uint32_t timeout_ms, uint16_t *id_out)
 {
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    kl_pending_iq_t *q;
     kl_xw_t w;
-    char id[8];
-    size_t slot, i;
-    uint16_t v;
+    uint8_t rnd[8];
+    size_t slot, i, tl = to ? strlen(to) : 0;
+    uint64_t bits = 0;
     int st;
     if (!c || !type || (strcmp(type, "get") && strcmp(type, "set")))
         return KL_ERR_ARG;
+    if (tl >= sizeof q->to)
+        return KL_ERR_JID_TOO_LONG;
     if ((st = kl_stanza_begin(c, &w)) != KL_OK)
         return st;
-    for (slot = 0; slot < KL_MAX_PENDING_IQ && c->iq[slot].id; slot++)
+    for (slot = 0; slot < KL_MAX_PENDING_IQ && c->iq[slot].handle; slot++)
         ;
     if (slot == KL_MAX_PENDING_IQ)
         return KL_ERR_IQ_SLOTS;
-    v = (uint16_t)(c->next_iq_id + 1u);
-    if (v == 0)
-        v = 1;
-    c->next_iq_id = v;
-    /* "kl" + decimal */
-    id[0] = 'k', id[1] = 'l';
-    {
-        char digits[6];
-        size_t nd = 0;
-        uint16_t x = v;
-        do {
-            digits[nd++] = (char)('0' + x % 10);
-            x /= 10;
-        } while (x);
-        for (i = 0; i < nd; i++)
-            id[2 + i] = digits[nd - 1 - i];
-        id[2 + nd] = '\0';
-    }
+    q = &c->iq[slot];
+    /* 64 unpredictable bits: an entity that did not see the request
+     * cannot answer it (RFC 6120 8.2.3) */
+    if ((st = get_random(c, rnd, sizeof rnd)) != KL_OK)
+        return st;
+    for (i = 0; i < sizeof rnd; i++)
+        bits = bits << 8 | rnd[i];
+    for (i = 0; i < KL_IQ_ID_LEN; i++, bits >>= 6)
+        q->id[i] = b64url[bits & 63];
+    q->id[KL_IQ_ID_LEN] = '\0';
     kl_xw_start(&w, "iq");
     w_from(c, &w, NULL);
     if (to)
         kl_xw_attr(&w, "to", to);
     kl_xw_attr(&w, "type", type);
-    kl_xw_attr(&w, "id", id);
+    kl_xw_attr(&w, "id", q->id);
     if (payload_xml && *payload_xml)
         kl_xw_raw(&w, (const uint8_t *)payload_xml, strlen(payload_xml));
     kl_xw_end(&w, "iq");
     if ((st = kl_stanza_commit(c, &w)) != KL_OK)
         return st;
-    c->iq[slot].id = v;
-    c->iq[slot].deadline = c->now + (timeout_ms ? timeout_ms : c->cfg.iq_timeout_ms);
+    memcpy(q->to, to ? to : "", tl + 1);
+    /* the application's handle: small, never 0, never one in use */
+    for (;;) {
+        c->next_iq_id = (uint16_t)(c->next_iq_id + 1u);
+        for (i = 0; i < KL_MAX_PENDING_IQ && c->iq[i].handle != c->next_iq_id; i++)
+            ;
+        if (c->next_iq_id && i == KL_MAX_PENDING_IQ)
+            break;
+    }
+    q->handle = c->next_iq_id;
+    q->deadline = c->now + (timeout_ms ? timeout_ms : c->cfg.iq_timeout_ms);
     if (id_out)
-        *id_out = v;
+        *id_out = q->handle;
     return KL_OK;
 }
 
@@ -1799,6 +1900,9 @@ int kl_client_close(kl_client_t *c)
         return st;
     c->flags |= FL_SENT_CLOSE;
     c->state = ST_CLOSING;
+    /* nothing is reported after close but its end: no answers, no timeouts */
+    memset(c->iq, 0, sizeof c->iq);
+    c->roster_iq = c->disco_iq = 0;
     return KL_OK;
 }
 

@@ -43,6 +43,19 @@ static int escape_user(const kl_client_t *c, char *out, size_t cap)
     return (int)o;
 }
 
+/* SCRAM hashes the SASLprep'd password (RFC 5802 2.2, RFC 4013). For
+ * ASCII, SASLprep changes nothing but prohibits the control characters;
+ * beyond ASCII it needs Unicode tables (NFKC, mapping, bidi) a device does
+ * not carry: refused with a named error rather than hashed wrongly. */
+static int saslprep_ascii(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if ((uint8_t)s[i] < 0x20 || (uint8_t)s[i] >= 0x7f)
+            return KL_ERR_SASLPREP;
+    return KL_OK;
+}
+
 int kl_scram_start(kl_client_t *c, kl_xw_t *w, uint8_t mech)
 {
     static const char b64c[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -53,6 +66,9 @@ int kl_scram_start(kl_client_t *c, kl_xw_t *w, uint8_t mech)
     int ulen;
     if (!c->cfg.crypto || !c->cfg.crypto->random)
         return KL_ERR_NO_MECHANISM;
+    if (saslprep_ascii(c->cfg.jid, c->local_len) != KL_OK ||
+        saslprep_ascii(c->cfg.password ? c->cfg.password : "", c->cfg.password ? strlen(c->cfg.password) : 0) != KL_OK)
+        return KL_ERR_SASLPREP;
     if ((ulen = escape_user(c, user, sizeof user)) < 0)
         return ulen;
     if (c->cfg.crypto->random(c->cfg.crypto->ctx, rnd, sizeof rnd) != 0)
@@ -127,8 +143,10 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
             return KL_ERR_PROTOCOL;
         iter = iter * 10 + (uint32_t)(it.p[i] - '0');
     }
-    if (iter == 0 || iter > KL_SCRAM_MAX_ITERATIONS)
-        return KL_ERR_PROTOCOL;
+    /* RFC 7677 4: fewer than 4096 is a broken or hostile server; more than
+     * the bound would keep a small CPU busy for minutes */
+    if (iter < 4096 || iter > KL_SCRAM_MAX_ITERATIONS)
+        return KL_ERR_SCRAM_ITERATIONS;
     if ((n = kl_b64_decode(s.p, s.len, salt, sizeof salt)) <= 0)
         return KL_ERR_PROTOCOL;
     if ((ulen = escape_user(c, user, sizeof user)) < 0)

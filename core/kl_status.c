@@ -44,7 +44,7 @@ const char *kl_strerror(int status)
     case KL_ERR_NO_BIDI: return "peer does not offer bidirectional s2s (XEP-0288)";
     case KL_ERR_UNVERIFIED: return "credential refused: the channel's certificate was not verified";
     case KL_ERR_BIND_JID: return "bound JID is malformed or not of this account";
-    case KL_ERR_SCRAM_ITERATIONS: return "SCRAM iteration count below 4096 (RFC 7677)";
+    case KL_ERR_SCRAM_ITERATIONS: return "SCRAM iteration count below 4096 (RFC 7677) or above KL_SCRAM_MAX_ITERATIONS";
     case KL_ERR_SASLPREP: return "SCRAM credential is not ASCII (SASLprep not supported) or has a prohibited character";
     case KL_ERR_NO_ENTROPY: return "no random source (kl_client_config_t.random), or it failed";
     case KL_ERR_CACHE_AUTH: return "connection hints failed authentication: ignored";

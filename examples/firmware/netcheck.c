@@ -223,7 +223,8 @@ int main(void)
     kl_client_config_t cfg = {0};
     cfg.jid = "device@example.org/netcheck";
     cfg.password = "unused";
-    if (kl_client_init(&client, &cfg) != KL_OK || kl_client_connect(&client, board_millis()) != KL_OK)
+    cfg.random = board_random;
+    if (kl_client_init(&client, &cfg) != KL_OK || kl_client_connect(&client, board_millis(), KL_CHANNEL_STARTTLS) != KL_OK)
         return fail("kl_client_init");
     ex.head = kl_engine_output(&client, &ex.head_len);
     ex.total = ex.head_len + NETCHECK_BULK;

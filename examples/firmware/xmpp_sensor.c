@@ -201,6 +201,7 @@ static int start_session(void)
     cfg.jid = XMPP_JID;
     cfg.password = XMPP_PASSWORD;
     cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = board_random; /* IQ ids: the board's RNG */
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
         board_printf("xmpp_sensor: bad JID: %s\n", kl_strerror(st));
         return st;

@@ -46,10 +46,13 @@ typedef struct kl_client_config {
                                  s2s: the device's own domain */
     const char *password;     /* borrowed; read when <auth/> is written */
     kl_pipelining_t pipelining;
-    uint8_t allow_plaintext;  /* 1: may log in without TLS. Never the default. */
+    uint8_t allow_plaintext;  /* 1: may send a credential without TLS, or over TLS whose
+                                 certificate the port did not verify. Never the default. */
     uint8_t no_plain;         /* 1: never use SASL PLAIN (SCRAM only) */
     uint8_t no_presence;      /* 1: do not send initial presence when online */
-    uint8_t direct_tls;       /* 1: the port runs TLS before the stream (XEP-0368) */
+    uint8_t direct_tls;       /* 1: the port runs TLS before the stream (XEP-0368). Read by
+                                 the ports; the engine learns what the channel is from
+                                 kl_client_connect() */
     uint8_t force_full;       /* 1: with KL_PIPELINING_FULL, use full flights even
                                  without a cached pipelining advertisement */
     uint8_t deliver_iq;       /* 1: IQ get/set requests other than ping and disco#info
@@ -61,6 +64,13 @@ typedef struct kl_client_config {
      * offered, PLAIN is used after a verified TLS handshake (one round trip
      * fewer); with no_plain, SCRAM-SHA-256 is preferred over SCRAM-SHA-1. */
     const kl_crypto_t *crypto;
+    /* Entropy (required): IQ ids are 64 random bits, so that no entity that
+     * did not see a request can answer it (RFC 6120 §8.2.3). Fills out with
+     * len cryptographically strong random bytes; returns 0 on success.
+     * NULL: crypto->random is used; with neither, kl_client_init() fails
+     * with KL_ERR_NO_ENTROPY. */
+    int (*random)(void *ctx, uint8_t *out, size_t len);
+    void *random_ctx;
     /* Connection hints (kl_cache.h), borrowed, read and updated; NULL: none.
      * Persist it (kl_cache_seal is done by the engine) after the session. */
     kl_cache_t *cache;
@@ -90,6 +100,12 @@ typedef enum kl_event_type {
     KL_EV_STANZA_END,       /* ... it ended */
     KL_EV_IQ_RESULT,        /* answer (result or error) to kl_send_iq: ev.iq_id, ev.stanza */
     KL_EV_IQ_TIMEOUT,       /* no answer in time: ev.iq_id */
+    KL_EV_STANZA_DROPPED,   /* an inbound stanza broke a bound (ev.status: KL_ERR_XML_DEPTH,
+                               _STACK, _NAME_TOO_LONG, _ATTR_TOO_LONG, _ATTRS, KL_ERR_RX_FULL)
+                               and was skipped to its end; the stream goes on. An IQ get/set
+                               whose start tag was still at hand was answered with
+                               policy-violation. After KL_EV_STANZA_BEGIN it replaces
+                               KL_EV_STANZA_END: the application answers such a request. */
     KL_EV_CLOSED,           /* stream closed; ev.status KL_OK if we closed, else why */
     KL_EV_ERROR             /* fatal: ev.status, ev.condition; the port closes the connection */
 } kl_event_type_t;
@@ -132,10 +148,18 @@ typedef struct kl_stats {
     uint32_t bytes_in_online;
     uint32_t online_ms;         /* from kl_client_connect() to the bind result */
     uint32_t stanzas_in, stanzas_out;
+    uint32_t stanzas_dropped;   /* inbound stanzas skipped for breaking a bound */
+    uint32_t iq_unmatched;      /* IQ results/errors that answered none of our requests
+                                   (wrong id or wrong sender): delivered as plain stanzas */
 } kl_stats_t;
 
+/* An IQ request in flight: the id on the wire is random; the application
+ * sees a small handle. The answer must come from the JID it was sent to. */
+#define KL_IQ_ID_LEN 11 /* 64 bits, base64url */
 typedef struct kl_pending_iq {
-    uint16_t id;                /* 0: free */
+    uint16_t handle;            /* 0: free */
+    char id[KL_IQ_ID_LEN + 1];
+    char to[KL_JID_MAX];        /* "" for the account itself */
     uint32_t deadline;
 } kl_pending_iq_t;
 
@@ -188,13 +212,24 @@ typedef struct kl_client {
  * KL_ERR_JID_TOO_LONG if it does not fit. */
 int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg);
 
-/* The connection is up (TCP, or TLS with cfg.direct_tls): start a new
- * stream session from scratch. Queues the first flight. */
-int kl_client_connect(kl_client_t *c, uint32_t now_ms);
+/* What the port has under the stream when it starts. */
+typedef enum kl_channel {
+    KL_CHANNEL_STARTTLS = 0,     /* plain TCP: the stream negotiates STARTTLS */
+    KL_CHANNEL_CLEAR = 1,        /* no TLS and none to come (BOSH over http://): a
+                                    credential leaves only with cfg.allow_plaintext */
+    KL_CHANNEL_TLS = 2,          /* TLS is up (direct TLS, https), certificate NOT verified:
+                                    a credential leaves only with cfg.allow_plaintext */
+    KL_CHANNEL_TLS_VERIFIED = 3  /* TLS is up, chain and name verified by the port */
+} kl_channel_t;
+
+/* The connection is up: start a new stream session from scratch over
+ * `channel`. Queues the first flight. The engine never assumes a channel
+ * is verified: the port says so here or in kl_engine_tls_done(). */
+int kl_client_connect(kl_client_t *c, uint32_t now_ms, kl_channel_t channel);
 
 /* The port finished the TLS handshake asked for by KL_EV_START_TLS.
- * verified: 1 if the chain and name were verified (allows the pipelined
- * PLAIN <auth/> in safe mode). */
+ * verified: 1 if the chain and name were verified. Without it no
+ * credential leaves (KL_ERR_UNVERIFIED) unless cfg.allow_plaintext. */
 int kl_engine_tls_done(kl_client_t *c, int verified);
 
 /* Process buffered input and timers. Returns 1 and fills ev when there is

@@ -57,7 +57,8 @@ typedef enum kl_status {
     KL_ERR_UNVERIFIED = -54,        /* would send a credential over a channel whose certificate
                                        the port did not verify */
     KL_ERR_BIND_JID = -55,          /* bound JID malformed or not of the account */
-    KL_ERR_SCRAM_ITERATIONS = -56,  /* SCRAM iteration count below 4096 (RFC 7677 §4) */
+    KL_ERR_SCRAM_ITERATIONS = -56,  /* SCRAM iteration count below 4096 (RFC 7677 §4) or
+                                       above KL_SCRAM_MAX_ITERATIONS */
     KL_ERR_SASLPREP = -57,          /* SCRAM credential needs SASLprep (non-ASCII) or holds a
                                        character it prohibits */
     KL_ERR_NO_ENTROPY = -58,        /* no random source configured, or it failed */

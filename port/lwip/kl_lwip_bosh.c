@@ -416,7 +416,9 @@ int kl_lwip_bosh_step(kl_lwip_bosh_t *b, kl_event_t *ev)
                     tls_rt = b->conn[i].tls.round_trips; /* side by side: the longest one */
             if (b->https)
                 b->tls_handshake_ms = now - b->t_start - b->tcp_connect_ms;
-            if ((r = kl_client_connect(c, b->t_start)) != KL_OK)
+            if ((r = kl_client_connect(c, b->t_start, !b->https ? KL_CHANNEL_CLEAR
+                                                      : b->tls_cfg.insecure_skip_verify ? KL_CHANNEL_TLS
+                                                                                         : KL_CHANNEL_TLS_VERIFIED)) != KL_OK)
                 return error_event(b, r, ev);
             kl_stats_add_port_rt(c, 1 + tls_rt); /* TCP, TLS */
             if (b->trace) {

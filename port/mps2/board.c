@@ -262,6 +262,12 @@ int board_entropy(uint8_t *out, size_t len)
     return 0;
 }
 
+int board_random(void *ctx, uint8_t *out, size_t len)
+{
+    (void)ctx;
+    return board_entropy(out, len);
+}
+
 static uint32_t rand_state;
 
 uint32_t board_rand(void)

@@ -45,6 +45,8 @@ void board_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * timer jitter and a build-time constant and is not a TRNG. A real board
  * reads its hardware RNG here (and health-checks it). */
 int board_entropy(uint8_t *out, size_t len);
+/* The same, shaped as kl_client_config_t.random (ctx unused). */
+int board_random(void *ctx, uint8_t *out, size_t len);
 
 /* Cheap non-cryptographic random numbers (lwIP's LWIP_RAND: DHCP xid,
  * TCP ports and ISNs), seeded from board_entropy() at init. */

@@ -10,9 +10,25 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+int kl_posix_random(void *ctx, uint8_t *out, size_t len)
+{
+    (void)ctx;
+    while (len > 0) {
+        ssize_t n = getrandom(out, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        out += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
 
 uint32_t kl_posix_now_ms(void)
 {
@@ -131,7 +147,9 @@ int kl_posix_connect(kl_posix_t *p, kl_client_t *c, const char *host, uint16_t p
         if ((st = start_tls(p)) != KL_OK)
             return st;
     }
-    if ((st = kl_client_connect(c, t0)) != KL_OK)
+    if ((st = kl_client_connect(c, t0, !c->cfg.direct_tls              ? KL_CHANNEL_STARTTLS
+                                       : p->tls_cfg.insecure_skip_verify ? KL_CHANNEL_TLS
+                                                                         : KL_CHANNEL_TLS_VERIFIED)) != KL_OK)
         return st;
     kl_stats_add_port_rt(c, 1); /* the TCP handshake */
     if (c->cfg.direct_tls)

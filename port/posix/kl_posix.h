@@ -43,6 +43,8 @@ typedef struct kl_posix {
 
 /* Monotonic milliseconds. */
 uint32_t kl_posix_now_ms(void);
+/* The kernel's random bytes (getrandom), shaped as kl_client_config_t.random. */
+int kl_posix_random(void *ctx, uint8_t *out, size_t len);
 
 /* Resolve host (numeric or a name via getaddrinfo), connect with a timeout,
  * set TCP_NODELAY, then kl_client_connect(). tls_cfg (copied) is used at

@@ -238,7 +238,11 @@ int kl_posix_bosh_connect(kl_posix_bosh_t *pb, kl_client_t *c, const char *url,
     t0 = kl_posix_now_ms(); /* time to online counts TCP and TLS too, as over sockets */
     if ((st = open_conns(pb, 0, KL_POSIX_BOSH_CONNS, &tls_rt)) != KL_OK)
         return st;
-    if ((st = kl_client_connect(c, t0)) != KL_OK)
+    /* the stream starts after HTTP's TLS, if any: the engine needs no
+     * STARTTLS, and sends a credential only over https it was told is verified */
+    if ((st = kl_client_connect(c, t0, !pb->https                          ? KL_CHANNEL_CLEAR
+                                       : pb->tls_cfg.insecure_skip_verify ? KL_CHANNEL_TLS
+                                                                          : KL_CHANNEL_TLS_VERIFIED)) != KL_OK)
         return st;
     kl_stats_add_port_rt(c, 1 + tls_rt); /* TCP, TLS */
     return KL_OK;

@@ -150,6 +150,19 @@ static int toy_random(void *ctx, uint8_t *out, size_t len)
 
 static const kl_crypto_t toy_crypto = {NULL, toy_hash, toy_hmac, toy_pbkdf2, toy_random};
 
+/* The IQ id source: zeros and a counter in the last byte, reset for every
+ * input, so ids differ ("BAAAAAAAAAA", "CAAAAAAAAAA", ...) and the fuzzer
+ * can find them; a real port's entropy is unpredictable. */
+static uint8_t id_counter;
+static int toy_ids(void *ctx, uint8_t *out, size_t len)
+{
+    (void)ctx;
+    memset(out, 0, len);
+    if (len)
+        out[len - 1] = ++id_counter;
+    return 0;
+}
+
 /* ---- the client's output, read as a server would ---------------------- */
 
 static uint8_t pre_tls[8192]; /* everything written before tls_done */
@@ -215,6 +228,11 @@ static void check_output(const uint8_t *p, size_t n)
         CHECK(!has(pre_tls, pre_tls_len, "<auth"));
         CHECK(!has(pre_tls, pre_tls_len, AUTH_B64));
         CHECK(!has(pre_tls, pre_tls_len, PASSWORD));
+    }
+    if (!tls_verified) {
+        /* no credential over TLS the port did not verify (no allow_plaintext here) */
+        CHECK(!has(p, n, "<auth"));
+        CHECK(!has(p, n, AUTH_B64));
     }
     CHECK(olen + n <= sizeof obuf);
     memcpy(obuf + olen, p, n);
@@ -382,6 +400,8 @@ static size_t pending_count(void)
 static void on_event(const kl_event_t *ev)
 {
     CHECK(!finished);
+    /* after kl_client_close() nothing but the end of the stream */
+    CHECK(!closing || ev->type == KL_EV_CLOSED || ev->type == KL_EV_ERROR);
     switch (ev->type) {
     case KL_EV_START_TLS:
         CHECK(!got_start_tls && !tls_done);
@@ -409,6 +429,12 @@ static void on_event(const kl_event_t *ev)
         break;
     case KL_EV_STANZA_END:
         CHECK(got_online);
+        break;
+    case KL_EV_STANZA_DROPPED:
+        CHECK(got_online);
+        CHECK(ev->status == KL_ERR_XML_DEPTH || ev->status == KL_ERR_XML_STACK ||
+              ev->status == KL_ERR_XML_NAME_TOO_LONG || ev->status == KL_ERR_XML_ATTR_TOO_LONG ||
+              ev->status == KL_ERR_XML_ATTRS || ev->status == KL_ERR_RX_FULL);
         break;
     case KL_EV_IQ_RESULT:
         CHECK(ev->iq_id && take_pending(ev->iq_id, 0));
@@ -522,6 +548,7 @@ static void do_op(uint8_t ctrl)
         if (st == KL_OK) {
             closing = 1;
             online = 0;
+            memset(pend, 0, sizeof pend); /* no timeouts after close */
         }
         break;
     case 6:
@@ -606,9 +633,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.deliver_iq = (opts & 2) ? 1 : 0;
     cfg.no_presence = (opts & 16) ? 1 : 0;
     cfg.crypto = (opts & 32) ? &toy_crypto : NULL;
+    cfg.random = toy_ids;
+    id_counter = 0;
     cfg.no_plain = (data[1] & 4) && mode != 2 ? 1 : 0;
     CHECK(kl_client_init(&cl, &cfg) == KL_OK);
-    CHECK(kl_client_connect(&cl, now) == KL_OK);
+    CHECK(kl_client_connect(&cl, now, KL_CHANNEL_STARTTLS) == KL_OK);
     drain();
 
     if (mode >= 1) {

@@ -67,7 +67,7 @@ static void start(int no_plain, const char *features)
     out[0] = 0;
     last_status = online = 0;
     kl_client_init(&cl, &cfg);
-    kl_client_connect(&cl, 1);
+    kl_client_connect(&cl, 1, KL_CHANNEL_STARTTLS);
     pump();
     feed(HDR "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"
              "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
@@ -127,11 +127,59 @@ static void test_bad_challenges(void)
     /* i=999999999: beyond KL_SCRAM_MAX_ITERATIONS */
     start(1, FEAT(M("SCRAM-SHA-256")));
     feed("<challenge xmlns='" SASL "'>cj1BQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWixzPWMyRnNkQT09LGk9OTk5OTk5OTk5</challenge>");
-    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK_EQ(last_status, KL_ERR_SCRAM_ITERATIONS);
+    KT_CHECK(strstr(out, "<response") == NULL);
+    /* i=4095: below RFC 7677's floor */
+    start(1, FEAT(M("SCRAM-SHA-256")));
+    feed("<challenge xmlns='" SASL "'>cj1BQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWixzPWMyRnNkQT09LGk9NDA5NQ==</challenge>");
+    KT_CHECK_EQ(last_status, KL_ERR_SCRAM_ITERATIONS);
+    KT_CHECK(strstr(out, "<response") == NULL);
     /* not base64 */
     start(1, FEAT(M("SCRAM-SHA-256")));
     feed("<challenge xmlns='" SASL "'>!!!!</challenge>");
     KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+}
+
+/* SCRAM hashes SASLprep'd credentials: ASCII passes unchanged, anything
+ * else is refused by name rather than hashed into the wrong bytes. */
+static void start_with(const char *jid, const char *password, int no_plain, const char *features)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = jid;
+    cfg.password = password;
+    cfg.pipelining = KL_PIPELINING_OFF;
+    cfg.no_plain = (uint8_t)no_plain;
+    cfg.crypto = &fixed;
+    out[0] = 0;
+    last_status = online = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    kl_client_connect(&cl, 1, KL_CHANNEL_TLS_VERIFIED);
+    pump();
+    feed(HDR);
+    feed(features);
+}
+
+static void test_saslprep(void)
+{
+    const char *bad_pw[] = {"s\xc3\xa9" "cret", "sec\x01ret", "tab\there", "del\x7f"};
+    size_t i;
+    for (i = 0; i < sizeof bad_pw / sizeof bad_pw[0]; i++) {
+        start_with("alice@localhost/x", bad_pw[i], 1, FEAT(M("SCRAM-SHA-256") M("PLAIN")));
+        KT_CHECK_EQ(last_status, KL_ERR_SASLPREP);
+        KT_CHECK(strstr(out, "<auth") == NULL);
+    }
+    start_with("\xc3\xa9lise@localhost/x", "secret", 1, FEAT(M("SCRAM-SHA-1")));
+    KT_CHECK_EQ(last_status, KL_ERR_SASLPREP);
+    KT_CHECK(strstr(out, "<auth") == NULL);
+    /* PLAIN leaves the preparation to the server (RFC 4616): UTF-8 as is */
+    start_with("alice@localhost/x", "s\xc3\xa9" "cret", 0, FEAT(M("SCRAM-SHA-256") M("PLAIN")));
+    KT_CHECK_EQ(last_status, 0);
+    KT_CHECK(strstr(out, "mechanism='PLAIN'>AGFsaWNlAHPDqWNyZXQ=</auth>") != NULL);
+    /* printable ASCII with SCRAM's own escapes is fine */
+    start_with("a=b,c@localhost/x", "p a=s,s", 1, FEAT(M("SCRAM-SHA-256")));
+    KT_CHECK_EQ(last_status, 0);
+    KT_CHECK(strstr(out, "mechanism='SCRAM-SHA-256'>") != NULL);
 }
 
 static void test_plain_pipelined_falls_back_to_scram(void)
@@ -164,6 +212,7 @@ int main(void)
     KT_RUN(test_wrong_server_signature);
     KT_RUN(test_bad_challenges);
     KT_RUN(test_plain_pipelined_falls_back_to_scram);
+    KT_RUN(test_saslprep);
     kl_crypto_mbedtls_free(&mb);
     return kt_summary("scram");
 }

@@ -19,6 +19,20 @@ static const char *kt_current = "";
     if (kt_a_ && kt_b_ && strcmp(kt_a_, kt_b_) == 0) kt_pass++; else { kt_fail++; fprintf(stderr, \
     "FAIL %s:%d [%s]: %s == %s (\"%s\" != \"%s\")\n", __FILE__, __LINE__, kt_current, #a, #b, \
     kt_a_ ? kt_a_ : "(null)", kt_b_ ? kt_b_ : "(null)"); } } while (0)
+/* Deterministic stand-in for a port's entropy (kl_client_config_t.random):
+ * a counter mixed into every byte, so ids differ and every run repeats. */
+static unsigned long long kt_random_state = 0x9E3779B97F4A7C15ull;
+static __attribute__((unused)) int kt_random(void *ctx, unsigned char *out, size_t len)
+{
+    size_t i;
+    (void)ctx;
+    for (i = 0; i < len; i++) {
+        kt_random_state = kt_random_state * 6364136223846793005ull + 1442695040888963407ull;
+        out[i] = (unsigned char)(kt_random_state >> 56);
+    }
+    return 0;
+}
+
 #define KT_RUN(fn) do { kt_current = #fn; fn(); } while (0)
 
 static int kt_summary(const char *suite)

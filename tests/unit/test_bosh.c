@@ -37,6 +37,7 @@ static void setup(int split)
     cfg.pipelining = KL_PIPELINING_FULL;
     cfg.force_full = 1;
     cfg.no_presence = 0;
+    cfg.random = kt_random;
     KT_CHECK_EQ(kl_client_init(&client, &cfg), KL_OK);
     memset(&bc, 0, sizeof bc);
     bc.host = "127.0.0.1:5280";
@@ -45,7 +46,7 @@ static void setup(int split)
     bc.rid = 1000;
     bc.split_restart = (uint8_t)split;
     KT_CHECK_EQ(kl_bosh_init(&bosh, &bc), KL_OK);
-    KT_CHECK_EQ(kl_client_connect(&client, 0), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&client, 0, KL_CHANNEL_TLS_VERIFIED), KL_OK);
     KT_CHECK_EQ(kl_bosh_pull(&bosh, &client), KL_OK);
 }
 

@@ -153,12 +153,13 @@ static void reset(kl_pipelining_t mode)
     cfg.jid = "alice@localhost/dev";
     cfg.password = "secret";
     cfg.pipelining = mode;
+    cfg.random = kt_random;
     out_len = log_len = 0;
     out[0] = log_[0] = 0;
     last_status = 0;
     now_ms = 1000;
     KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
-    KT_CHECK_EQ(kl_client_connect(&cl, now_ms), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
     drain();
 }
 
@@ -169,6 +170,22 @@ static size_t count_of(const char *hay, const char *needle)
     while ((p = strstr(p, needle)) != NULL)
         n++, p++;
     return n;
+}
+
+/* The id of the n-th <iq the client wrote since `out` was cleared. */
+static void iq_id_of(int nth, char *id, size_t cap)
+{
+    const char *p = out, *q;
+    int k = -1;
+    id[0] = 0;
+    while (k < nth && (p = strstr(p, "<iq ")) != NULL) {
+        k++;
+        if (k == nth && (q = strstr(p, "id='")) != NULL) {
+            size_t n = strcspn(q + 4, "'");
+            snprintf(id, cap, "%.*s", (int)n, q + 4);
+        }
+        p++;
+    }
 }
 
 /* ---- happy paths -------------------------------------------------------- */
@@ -279,8 +296,14 @@ static void test_iq_roundtrip_and_timeout(void)
     KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", "<query xmlns='jabber:iq:roster'/>", 5000, &id1), KL_OK);
     KT_CHECK_EQ(kl_send_iq(&cl, "localhost", "get", "<query xmlns='jabber:iq:version'/>", 5000, &id2), KL_OK);
     drain();
-    KT_CHECK(strstr(out, "<iq type='get' id='kl1'><query xmlns='jabber:iq:roster'/></iq>") != NULL);
-    feed("<iq type='result' id='kl1'/>", 0);
+    {
+        char id[32], buf[128];
+        iq_id_of(0, id, sizeof id);
+        snprintf(buf, sizeof buf, "<iq type='get' id='%s'><query xmlns='jabber:iq:roster'/></iq>", id);
+        KT_CHECK(strstr(out, buf) != NULL);
+        snprintf(buf, sizeof buf, "<iq type='result' id='%s'/>", id);
+        feed(buf, 0);
+    }
     KT_CHECK_STR(log_, "[iq-result 1]");
     now_ms += 4999;
     pump();
@@ -290,7 +313,12 @@ static void test_iq_roundtrip_and_timeout(void)
     pump();
     KT_CHECK_STR(log_, "[iq-result 1][iq-timeout 2]");
     /* late answer to a timed-out request is just a stanza */
-    feed("<iq type='result' id='kl2'/>", 0);
+    {
+        char id[32], buf[128];
+        iq_id_of(1, id, sizeof id);
+        snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='localhost'/>", id);
+        feed(buf, 0);
+    }
     KT_CHECK_STR(log_, "[iq-result 1][iq-timeout 2][stanza iq]");
     /* bounded slots */
     {
@@ -408,7 +436,7 @@ static void test_unverified_tls_waits_for_features(void)
     KT_CHECK(strstr(out, "<auth") == NULL);
     feed(HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
              "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>", 0);
-    KT_CHECK_EQ(last_status, KL_ERR_NO_MECHANISM);
+    KT_CHECK_EQ(last_status, KL_ERR_UNVERIFIED);
     KT_CHECK(strstr(out, "<auth") == NULL);
 }
 
@@ -480,6 +508,231 @@ static void test_hostile_input(void)
     hostile(HDR "junk", KL_ERR_PROTOCOL);
 }
 
+/* ---- hardening ------------------------------------------------------------ */
+
+/* The application closes while the bind result is on its way: nothing is
+ * delivered, neither before online nor after close (a fuzzer found it). */
+static void test_close_before_online(void)
+{
+    size_t k;
+    const char *rest = BIND_RES "<message from='bob@localhost/x'><body>x</body></message>"
+                                "<iq type='get' id='p1' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+                                "</stream:stream>";
+    for (k = 0; k <= strlen(rest); k += 5) {
+        reset(KL_PIPELINING_SAFE);
+        feed(HDR FEAT_TLS PROCEED, 0);
+        kl_engine_tls_done(&cl, 1);
+        feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND, 0);
+        out_len = 0;
+        KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+        feed_split(rest, k);
+        KT_CHECK_STR(log_, "[starttls][closed 0]");
+        KT_CHECK_STR(out, "</stream:stream>"); /* no presence, no pong */
+        KT_CHECK(!kl_client_is_online(&cl));
+    }
+    /* closed during SASL: the success that follows is no error either */
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+    feed(HDR FEAT_SASL SUCCESS "</stream:stream>", 1);
+    KT_CHECK_STR(log_, "[starttls][closed 0]");
+}
+
+/* Ids are random, and an answer counts only from whom the request went to
+ * (RFC 6120 8.2.3, 10.1.4); anything else is a plain stanza. */
+static void test_iq_ids_and_senders(void)
+{
+    char a[32], b[32], c[32], buf[512];
+    uint16_t ha = 0, hb = 0, hc = 0;
+    online();
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", "<query xmlns='jabber:iq:roster'/>", 0, &ha), KL_OK);
+    KT_CHECK_EQ(kl_send_iq(&cl, "localhost", "get", "<query xmlns='jabber:iq:version'/>", 0, &hb), KL_OK);
+    KT_CHECK_EQ(kl_send_iq(&cl, "bob@localhost/x", "get", "<query xmlns='jabber:iq:version'/>", 0, &hc), KL_OK);
+    drain();
+    iq_id_of(0, a, sizeof a);
+    iq_id_of(1, b, sizeof b);
+    iq_id_of(2, c, sizeof c);
+    KT_CHECK_EQ(strlen(a), KL_IQ_ID_LEN);
+    KT_CHECK(strcmp(a, b) != 0 && strcmp(b, c) != 0 && strncmp(a, "kl", 2) != 0);
+    KT_CHECK(ha && hb && hc && ha != hb && hb != hc);
+    /* spoofed: right id, wrong sender */
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='mallory@evil.example/x'/>", a);
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='alice@localhost/dev'/>", a); /* not the bare JID */
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "<iq type='error' id='%s' from='bob@localhost/y'/>", c);   /* other resource */
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='mallory@evil.example'/>", b);
+    feed(buf, 0);
+    /* a guessed sequential id */
+    feed("<iq type='result' id='kl1'/>", 0);
+    KT_CHECK_STR(log_, "[stanza iq][stanza iq][stanza iq][stanza iq][stanza iq]");
+    KT_CHECK_EQ(kl_client_stats(&cl)->iq_unmatched, 5);
+    /* the real answers: no from or the account's bare JID for a request
+     * without to (ASCII case does not matter), the addressee otherwise */
+    log_len = 0;
+    log_[0] = 0;
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='ALICE@LocalHost'/>", a);
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='localhost'/>", b);
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "<iq type='error' id='%s' from='bob@localhost/x'/>", c);
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "[iq-result %u][iq-result %u][iq-result %u]", ha, hb, hc);
+    KT_CHECK_STR(log_, buf);
+    /* each once */
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='localhost'/>", b);
+    feed(buf, 0);
+    KT_CHECK(strstr(log_, "[stanza iq]") != NULL);
+    /* no from at all answers a request to the server for the account */
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", "<query xmlns='jabber:iq:roster'/>", 0, &ha), KL_OK);
+    out_len = 0;
+    drain();
+    KT_CHECK_EQ(kl_send_iq(&cl, "alice@localhost", "get", "<vCard xmlns='vcard-temp'/>", 0, &hb), KL_OK);
+    drain();
+    iq_id_of(0, a, sizeof a);
+    iq_id_of(1, b, sizeof b);
+    log_len = 0;
+    log_[0] = 0;
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s'/><iq type='result' id='%s'/>", a, b);
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "[iq-result %u][iq-result %u]", ha, hb);
+    KT_CHECK_STR(log_, buf);
+    /* a request to a JID longer than a pending slot keeps is refused */
+    {
+        char longjid[KL_JID_MAX + 8];
+        memset(longjid, 'x', sizeof longjid - 1);
+        longjid[sizeof longjid - 1] = 0;
+        longjid[3] = '@';
+        KT_CHECK_EQ(kl_send_iq(&cl, longjid, "get", NULL, 0, NULL), KL_ERR_JID_TOO_LONG);
+    }
+}
+
+/* A spoofed roster result never reaches the cached roster version. */
+static void test_spoofed_roster_not_cached(void)
+{
+    static kl_cache_t k;
+    kl_client_config_t cfg;
+    char id[32], buf[256];
+    uint16_t h = 0;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&k, 0, sizeof k);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    cfg.cache = &k;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    drain();
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL SUCCESS HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+         "<ver xmlns='urn:xmpp:features:rosterver'/></stream:features>" BIND_RES, 0);
+    KT_CHECK(kl_client_is_online(&cl));
+    out_len = 0;
+    KT_CHECK_EQ(kl_send_roster_get(&cl, &h), KL_OK);
+    drain();
+    iq_id_of(0, id, sizeof id);
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='mallory@evil.example/x'>"
+                              "<query xmlns='jabber:iq:roster' ver='evil'/></iq>", id);
+    feed(buf, 0);
+    KT_CHECK_STR(k.roster_ver, "");
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s'><query xmlns='jabber:iq:roster' ver='v7'/></iq>", id);
+    feed(buf, 0);
+    KT_CHECK_STR(k.roster_ver, "v7");
+    snprintf(buf, sizeof buf, "[starttls][online alice@localhost/dev][stanza iq][iq-result %u]", h);
+    KT_CHECK_STR(log_, buf);
+}
+
+/* The bound JID must be the account's, with a resource (RFC 7622). */
+static void bind_with(const char *jid_xml, int expect)
+{
+    char res[512];
+    snprintf(res, sizeof res, "<iq type='result' id='kl-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                              "<jid>%s</jid></bind></iq>", jid_xml);
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND, 0);
+    feed(res, 0);
+    KT_CHECK_EQ(last_status, expect);
+    KT_CHECK_EQ(kl_client_is_online(&cl), expect == 0);
+    if (expect)
+        KT_CHECK_STR(kl_client_jid(&cl), "");
+}
+
+static void test_bound_jid_checked(void)
+{
+    bind_with("alice@localhost/dev", 0);
+    bind_with("Alice@LOCALHOST/other resource", 0);
+    bind_with("mallory@localhost/dev", KL_ERR_BIND_JID);
+    bind_with("alice@evil.example/dev", KL_ERR_BIND_JID);
+    bind_with("alice@localhost.evil/dev", KL_ERR_BIND_JID);
+    bind_with("alice@localhost", KL_ERR_BIND_JID);
+    bind_with("alice@localhost/", KL_ERR_BIND_JID);
+    bind_with("alice@localhost/a&#9;b", KL_ERR_BIND_JID);
+    bind_with("localhost/dev", KL_ERR_BIND_JID);
+}
+
+/* The engine never takes a channel for verified: the port says it is. */
+static void test_credentials_need_verified_channel(void)
+{
+    kl_client_config_t cfg;
+    int i;
+    const kl_channel_t ch[2] = {KL_CHANNEL_TLS, KL_CHANNEL_CLEAR};
+    const int expect[2] = {KL_ERR_UNVERIFIED, KL_ERR_PLAINTEXT};
+    for (i = 0; i < 4; i++) {
+        memset(&cfg, 0, sizeof cfg);
+        cfg.jid = "alice@localhost/dev";
+        cfg.password = "secret";
+        cfg.pipelining = KL_PIPELINING_SAFE;
+        cfg.random = kt_random;
+        cfg.allow_plaintext = (uint8_t)(i >= 2);
+        out_len = log_len = 0;
+        out[0] = log_[0] = 0;
+        last_status = 0;
+        KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+        KT_CHECK_EQ(kl_client_connect(&cl, now_ms, ch[i & 1]), KL_OK);
+        drain();
+        KT_CHECK(strstr(out, "<auth") == NULL); /* nothing pipelined on trust */
+        feed(HDR FEAT_SASL, 0);
+        if (i < 2) {
+            KT_CHECK_EQ(last_status, expect[i]);
+            KT_CHECK(strstr(out, "<auth") == NULL && strstr(out, AUTH_B64) == NULL);
+        } else {
+            KT_CHECK(strstr(out, AUTH_B64) != NULL); /* the application allowed it */
+        }
+    }
+    /* verified direct TLS: PLAIN rides with the header */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    out_len = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, AUTH_B64) != NULL);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, (kl_channel_t)7), KL_ERR_ARG);
+    /* no entropy, no client */
+    cfg.random = NULL;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_NO_ENTROPY);
+}
+
+/* XMPP 1.x only (RFC 6120 4.7.5: the answer's version is not above ours). */
+static void test_stream_version(void)
+{
+    hostile("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+            "xmlns:stream='http://etherx.jabber.org/streams' version='2.0'>", KL_ERR_PROTOCOL);
+    hostile("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+            "xmlns:stream='http://etherx.jabber.org/streams' version='1.x'>", KL_ERR_PROTOCOL);
+}
+
 static void test_negotiation_timeout(void)
 {
     reset(KL_PIPELINING_SAFE);
@@ -519,6 +772,12 @@ int main(void)
     KT_RUN(test_hostile_input);
     KT_RUN(test_negotiation_timeout);
     KT_RUN(test_bad_config);
+    KT_RUN(test_close_before_online);
+    KT_RUN(test_iq_ids_and_senders);
+    KT_RUN(test_spoofed_roster_not_cached);
+    KT_RUN(test_bound_jid_checked);
+    KT_RUN(test_credentials_need_verified_channel);
+    KT_RUN(test_stream_version);
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
     printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));

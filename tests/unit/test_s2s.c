@@ -33,6 +33,8 @@ static void pump(void)
             online = 1, bidi = ev.bidi;
         if (ev.type == KL_EV_STANZA)
             kl_stanza_child_text(&cl, &ev.stanza, "body", NULL, last_body, sizeof last_body);
+        if (ev.type == KL_EV_STANZA_BEGIN || ev.type == KL_EV_TOKEN)
+            strcpy(last_body, "(streamed)");
     }
     p = kl_engine_output(&cl, &n);
     strncat(out, (const char *)p, n);
@@ -53,10 +55,11 @@ static void login(const char *features)
     cfg.s2s = 1;
     cfg.s2s_to = "peer.test";
     cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
     out[0] = last_body[0] = 0;
     last_status = online = bidi = 0;
     KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
-    kl_client_connect(&cl, 1);
+    kl_client_connect(&cl, 1, KL_CHANNEL_STARTTLS);
     pump();
     KT_CHECK(strstr(out, "xmlns='jabber:server'") != NULL);
     KT_CHECK(strstr(out, "to='peer.test' from='sensor.test'") != NULL);
@@ -130,6 +133,34 @@ static void test_inbound_from_wrong_domain(void)
     KT_CHECK_STR(last_body, "");
 }
 
+/* A stanza larger than the receive buffer is checked before the
+ * application sees its first token, like a whole one. */
+static void test_large_inbound_from_wrong_domain(void)
+{
+    static char big[KL_RX_BUF_SIZE * 2 + 256];
+    size_t i, n;
+    const char *heads[2] = {"<message from='mallory@other.test' to='device@sensor.test'><body>",
+                            "<message from='user@peer.test' to='device@other.test'><body>"};
+    const char *cond[2] = {"<invalid-from", "<host-unknown"};
+    for (i = 0; i < 2; i++) {
+        login(EXT_BIDI);
+        feed("<success xmlns='" SASL "'/>" HDR "<stream:features/>");
+        last_body[0] = 0;
+        strcpy(big, heads[i]);
+        n = strlen(big);
+        memset(big + n, 'x', KL_RX_BUF_SIZE * 2);
+        strcpy(big + n + KL_RX_BUF_SIZE * 2, "</body></message>");
+        for (n = 0; big[n]; n += 512) {
+            char part[513];
+            snprintf(part, sizeof part, "%.512s", big + n);
+            feed(part);
+        }
+        KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+        KT_CHECK(strstr(out, cond[i]) != NULL);
+        KT_CHECK_STR(last_body, "");
+    }
+}
+
 static void test_external_refused_and_missing(void)
 {
     login(EXT_BIDI);
@@ -146,6 +177,7 @@ int main(void)
     KT_RUN(test_never_sends_for_another_domain);
     KT_RUN(test_peer_without_bidi);
     KT_RUN(test_inbound_from_wrong_domain);
+    KT_RUN(test_large_inbound_from_wrong_domain);
     KT_RUN(test_external_refused_and_missing);
     return kt_summary("s2s");
 }
