@@ -1774,12 +1774,11 @@ static int get_random(const kl_client_t *c, uint8_t *out, size_t len)
 int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *payload_xml,
                uint32_t timeout_ms, uint16_t *id_out)
 {
-    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     kl_pending_iq_t *q;
-    kl_xw_t w;
-    uint8_t rnd[8];
+    kl_xw_t w, idw;
+    kl_b64_t b;
+    uint8_t rnd[KL_IQ_ID_LEN / 4 * 3];
     size_t slot, i, tl = to ? strlen(to) : 0;
-    uint64_t bits = 0;
     int st;
     if (!c || !type || (strcmp(type, "get") && strcmp(type, "set")))
         return KL_ERR_ARG;
@@ -1792,14 +1791,13 @@ int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *pay
     if (slot == KL_MAX_PENDING_IQ)
         return KL_ERR_IQ_SLOTS;
     q = &c->iq[slot];
-    /* 64 unpredictable bits: an entity that did not see the request
+    /* 72 unpredictable bits: an entity that did not see the request
      * cannot answer it (RFC 6120 8.2.3) */
     if ((st = get_random(c, rnd, sizeof rnd)) != KL_OK)
         return st;
-    for (i = 0; i < sizeof rnd; i++)
-        bits = bits << 8 | rnd[i];
-    for (i = 0; i < KL_IQ_ID_LEN; i++, bits >>= 6)
-        q->id[i] = b64url[bits & 63];
+    kl_xw_init(&idw, (uint8_t *)q->id, KL_IQ_ID_LEN);
+    kl_b64_init(&b, &idw);
+    kl_b64_feed(&b, rnd, sizeof rnd);
     q->id[KL_IQ_ID_LEN] = '\0';
     kl_xw_start(&w, "iq");
     w_from(c, &w, NULL);

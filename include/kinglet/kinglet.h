@@ -155,7 +155,7 @@ typedef struct kl_stats {
 
 /* An IQ request in flight: the id on the wire is random; the application
  * sees a small handle. The answer must come from the JID it was sent to. */
-#define KL_IQ_ID_LEN 11 /* 64 bits, base64url */
+#define KL_IQ_ID_LEN 12 /* 72 random bits, base64 */
 typedef struct kl_pending_iq {
     uint16_t handle;            /* 0: free */
     char id[KL_IQ_ID_LEN + 1];

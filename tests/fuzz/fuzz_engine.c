@@ -151,7 +151,7 @@ static int toy_random(void *ctx, uint8_t *out, size_t len)
 static const kl_crypto_t toy_crypto = {NULL, toy_hash, toy_hmac, toy_pbkdf2, toy_random};
 
 /* The IQ id source: zeros and a counter in the last byte, reset for every
- * input, so ids differ ("BAAAAAAAAAA", "CAAAAAAAAAA", ...) and the fuzzer
+ * input, so ids differ ("AAAAAAAAAAAB", "AAAAAAAAAAAC", ...) and the fuzzer
  * can find them; a real port's entropy is unpredictable. */
 static uint8_t id_counter;
 static int toy_ids(void *ctx, uint8_t *out, size_t len)
