@@ -1020,7 +1020,7 @@ static int first_child(kl_client_t *c, kl_slice_t raw, size_t pos, kl_xml_token_
     return r == KL_XML_START;
 }
 
-enum { ANSWER_PING, ANSWER_DISCO, ANSWER_ERROR };
+enum { ANSWER_PING, ANSWER_DISCO, ANSWER_ERROR, ANSWER_POLICY };
 
 /* The engine's own answer to an IQ request: a ping or disco#info result,
  * or (RFC 6120 8.4) service-unavailable for a request nobody here
@@ -1033,7 +1033,7 @@ static void auto_answer(kl_client_t *c, const kl_stanza_t *st, int kind)
         return; /* nothing may follow our </stream:stream> (RFC 6120 4.4) */
     out_begin(c, &w);
     kl_xw_start(&w, "iq");
-    kl_xw_attr(&w, "type", kind == ANSWER_ERROR ? "error" : "result");
+    kl_xw_attr(&w, "type", kind >= ANSWER_ERROR ? "error" : "result");
     if (st->id.p)
         w_attr_raw(&w, "id", st->id);
     if (IS_S2S(c) && st->to.p)
@@ -1046,9 +1046,11 @@ static void auto_answer(kl_client_t *c, const kl_stanza_t *st, int kind)
         w_cstr(&w, "'/><feature var='");
         w_cstr(&w, NS_PING);
         w_cstr(&w, "'/></query></iq>");
-    } else if (kind == ANSWER_ERROR) {
-        w_cstr(&w, "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
-                   "</error></iq>");
+    } else if (kind >= ANSWER_ERROR) {
+        /* RFC 6120 8.3.3: nobody here handles it / it broke a bound of ours */
+        w_cstr(&w, kind == ANSWER_ERROR ? "<error type='cancel'><service-unavailable"
+                                        : "<error type='modify'><policy-violation");
+        w_cstr(&w, " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
     } else {
         kl_xw_end(&w, "iq");
     }
@@ -1403,6 +1405,56 @@ static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
 
 /* ---- the tokenizer loop -------------------------------------------------- */
 
+/* 1 for the receive bounds a stanza from the network may break without
+ * breaking the stream: what is well-formed XML but too big or too deep
+ * for this device. */
+static int is_limit(int status)
+{
+    return status == KL_ERR_XML_DEPTH || status == KL_ERR_XML_STACK || status == KL_ERR_XML_NAME_TOO_LONG ||
+           status == KL_ERR_XML_ATTR_TOO_LONG || status == KL_ERR_XML_ATTRS || status == KL_ERR_RX_FULL;
+}
+
+/* Leave the top-level element the stream tokenizer is in (or whose start
+ * tag it failed on) to the tokenizer's skip mode: its bytes are consumed
+ * as they arrive, nothing of it is kept or delivered. */
+static int skip_element(kl_client_t *c, int status, kl_event_t *ev)
+{
+    if (kl_xml_skip(&c->xml, 2) != KL_OK)
+        return fail(c, status, xml_error_condition(status), ev);
+    c->rx_pos = c->scan;
+    c->streaming = STREAMING_OFF;
+    c->stanza_kind = SK_NONE;
+    return 0;
+}
+
+/* An element broke a receive bound. Once online (RFC 6120 leaves limits
+ * to the entity, and a relayed stanza from anyone must not take the
+ * device offline) it is skipped, an IQ request among them answered
+ * policy-violation while its start tag is still at hand, and the
+ * application told; before online the stream itself is broken. After our
+ * close it goes without a word. */
+static int drop_element(kl_client_t *c, int status, kl_event_t *ev)
+{
+    if (c->state != ST_ONLINE && c->state != ST_CLOSING)
+        return fail(c, status, xml_error_condition(status), ev);
+    if (c->state == ST_ONLINE && !c->streaming && c->xml.depth >= 2) {
+        kl_stanza_t st;
+        size_t pos;
+        kl_slice_t raw = {c->rx + c->stanza_start, c->scan - c->stanza_start};
+        if (open_view(c, raw, &st, &pos) == KL_OK && kl_slice_eq(st.name, "iq") &&
+            (kl_xml_decoded_eq(st.type, "get") || kl_xml_decoded_eq(st.type, "set")))
+            auto_answer(c, &st, ANSWER_POLICY);
+    }
+    if (skip_element(c, status, ev))
+        return 1;
+    if (c->state != ST_ONLINE)
+        return 0;
+    c->stats.stanzas_dropped++;
+    ev->type = KL_EV_STANZA_DROPPED;
+    ev->status = status;
+    return 1;
+}
+
 static int on_stream_header(kl_client_t *c, const kl_xml_token_t *t, kl_event_t *ev)
 {
     kl_slice_t v;
@@ -1464,6 +1516,8 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
     kl_xml_token_t t;
     size_t n = 0;
     int r;
+    if (c->state == ST_CLOSING)
+        return skip_element(c, KL_ERR_RX_FULL, ev); /* nothing after our close */
     if (c->streaming == STREAMING_REPLAY) {
         r = kl_xml_next(&c->vx, c->rx + c->rx_pos, c->scan - c->rx_pos, &n, &t);
         if (r < 0)
@@ -1476,6 +1530,13 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
                 view_from_token(&st, &t, raw);
                 if (s2s_admit(c, &st, ev))
                     return 1;
+                if (kl_slice_eq(st.name, "iq") && !c->cfg.deliver_iq &&
+                    (kl_xml_decoded_eq(st.type, "get") || kl_xml_decoded_eq(st.type, "set"))) {
+                    /* too big for us, and nobody here takes requests */
+                    c->stats.stanzas_in++;
+                    auto_answer(c, &st, ANSWER_ERROR);
+                    return skip_element(c, KL_ERR_RX_FULL, ev);
+                }
                 ev->type = KL_EV_STANZA_BEGIN;
                 ev->stanza = st;
                 c->stats.stanzas_in++;
@@ -1492,10 +1553,10 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
     }
     r = kl_xml_next(&c->xml, c->rx + c->scan, c->rx_len - c->scan, &n, &t);
     if (r < 0)
-        return fail(c, r, xml_error_condition(r), ev);
+        return is_limit(r) ? drop_element(c, r, ev) : fail(c, r, xml_error_condition(r), ev);
     if (r == KL_XML_NEED_MORE) {
         if (c->rx_pos == 0 && c->rx_len == sizeof c->rx)
-            return fail(c, KL_ERR_RX_FULL, "policy-violation", ev);
+            return drop_element(c, KL_ERR_RX_FULL, ev); /* one token bigger than the buffer */
         return 0;
     }
     c->scan += n;
@@ -1570,8 +1631,11 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
         }
         before = c->scan;
         r = kl_xml_next(&c->xml, c->rx + c->scan, c->rx_len - c->scan, &n, &t);
-        if (r < 0)
-            return fail(c, r, xml_error_condition(r), ev);
+        if (r < 0) {
+            if (is_limit(r) && c->xml.depth >= 1 && (r = drop_element(c, r, ev)) == 0)
+                continue;
+            return r < 0 ? fail(c, r, xml_error_condition(r), ev) : r;
+        }
         if (r == KL_XML_NEED_MORE) {
             if (c->rx_pos == 0 && c->rx_len == sizeof c->rx) {
                 if (c->stanza_kind == SK_STANZA) {
@@ -1579,9 +1643,18 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
                     kl_xml_init_inner(&c->vx, &c->root);
                     continue;
                 }
-                return fail(c, KL_ERR_RX_FULL, "policy-violation", ev);
+                /* a start tag, or a non-stanza element, bigger than the buffer */
+                if (c->xml.depth >= 1 && (r = drop_element(c, KL_ERR_RX_FULL, ev)) == 0)
+                    continue;
+                return r > 0 ? r : fail(c, KL_ERR_RX_FULL, "policy-violation", ev);
             }
             goto wait;
+        }
+        if (r == KL_XML_SKIP) {
+            /* a dropped element's bytes: consumed, never kept */
+            c->scan += n;
+            c->rx_pos = c->scan;
+            continue;
         }
         c->scan += n;
         if (t.depth == 1) {

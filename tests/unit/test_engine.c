@@ -82,6 +82,7 @@ static void on_event(kl_event_t *ev)
         }
         break;
     case KL_EV_STANZA_END: snprintf(buf, sizeof buf, "[end %zu]", body_len); logf_(buf); break;
+    case KL_EV_STANZA_DROPPED: snprintf(buf, sizeof buf, "[dropped %d]", ev->status); logf_(buf); break;
     case KL_EV_IQ_RESULT: snprintf(buf, sizeof buf, "[iq-result %u]", ev->iq_id); logf_(buf); break;
     case KL_EV_IQ_TIMEOUT: snprintf(buf, sizeof buf, "[iq-timeout %u]", ev->iq_id); logf_(buf); break;
     case KL_EV_CLOSED: snprintf(buf, sizeof buf, "[closed %d]", ev->status); logf_(buf); break;
@@ -733,6 +734,203 @@ static void test_stream_version(void)
             "xmlns:stream='http://etherx.jabber.org/streams' version='1.x'>", KL_ERR_PROTOCOL);
 }
 
+/* ---- no stanza from the network ends the session --------------------------- */
+
+#define MSG_A "<message from='bob@localhost/x'><body>a</body></message>"
+#define MSG_B "<message from='bob@localhost/x'><body>b</body></message>"
+
+/* One stanza per receive bound, after online, between two messages, split
+ * at every byte: both messages arrive, the stanza is dropped and counted. */
+static void between_messages_(const char *bad, int status, int every_split, const char *begin)
+{
+    static char in[KL_RX_BUF_SIZE * 4];
+    char expect[128];
+    size_t k, len;
+    snprintf(in, sizeof in, "%s%s%s", MSG_A, bad, MSG_B);
+    len = strlen(in);
+    snprintf(expect, sizeof expect, "[stanza message a]%s[dropped %d][stanza message b]", begin, status);
+    for (k = strlen(MSG_A); k <= len; k += every_split ? 1 : 97) {
+        online();
+        feed_split(in, k);
+        KT_CHECK_STR(log_, expect);
+        KT_CHECK(kl_client_is_online(&cl));
+        KT_CHECK_EQ(kl_client_stats(&cl)->stanzas_dropped, 1);
+        if (strcmp(log_, expect) != 0) {
+            fprintf(stderr, "  split at %zu of %.60s...\n", k, bad);
+            break;
+        }
+    }
+    online(); /* and byte by byte */
+    feed(in, 1);
+    KT_CHECK_STR(log_, expect);
+}
+
+/* Four attributes of 900 bytes each: within every attribute bound, but one
+ * start tag larger than the receive buffer. */
+static void wide_attrs(char *s, size_t cap)
+{
+    size_t i, n;
+    for (i = 0; i < 4; i++) {
+        n = strlen(s);
+        KT_CHECK(n + 1000 < cap);
+        snprintf(s + n, cap - n, " b%zu='", i);
+        n = strlen(s);
+        memset(s + n, 'w', 900);
+        strcpy(s + n + 900, "'");
+    }
+}
+
+static void between_messages(const char *bad, int status, int every_split)
+{
+    between_messages_(bad, status, every_split, "");
+}
+
+static void test_limits_after_online_drop_the_stanza(void)
+{
+    static char deep[1024], longname[256], manyattr[1024], longattr[KL_XML_MAX_ATTR + 256], ns[2048],
+        bigtag[KL_RX_BUF_SIZE + 1024];
+    size_t i;
+    /* the example: 15 nested children in a small message (depth 17) */
+    strcpy(deep, "<message from='bob@localhost/x'>");
+    for (i = 0; i < 15; i++)
+        strcat(deep, "<a>");
+    for (i = 0; i < 15; i++)
+        strcat(deep, "</a>");
+    strcat(deep, "</message>");
+    KT_CHECK(strlen(deep) < 200);
+    between_messages(deep, KL_ERR_XML_DEPTH, 1);
+    strcpy(longname, "<message><");
+    for (i = 0; i < KL_XML_MAX_NAME + 1; i++)
+        strcat(longname, "n");
+    strcat(longname, "/></message>");
+    between_messages(longname, KL_ERR_XML_NAME_TOO_LONG, 1);
+    strcpy(manyattr, "<message><x");
+    for (i = 0; i < KL_XML_MAX_ATTRS + 1; i++)
+        sprintf(manyattr + strlen(manyattr), " a%zu='%zu'", i, i);
+    strcat(manyattr, "/></message>");
+    between_messages(manyattr, KL_ERR_XML_ATTRS, 0);
+    /* the stanza's own start tag breaks the bound */
+    strcpy(manyattr, "<message");
+    for (i = 0; i < KL_XML_MAX_ATTRS + 1; i++)
+        sprintf(manyattr + strlen(manyattr), " a%zu='%zu'", i, i);
+    strcat(manyattr, "><body>x</body></message>");
+    between_messages(manyattr, KL_ERR_XML_ATTRS, 0);
+    strcpy(longattr, "<message><x v='");
+    memset(longattr + strlen(longattr), 'v', KL_XML_MAX_ATTR + 1);
+    strcpy(longattr + strlen("<message><x v='") + KL_XML_MAX_ATTR + 1, "'/></message>");
+    between_messages(longattr, KL_ERR_XML_ATTR_TOO_LONG, 0);
+    /* namespace declarations fill the element stack before the depth bound */
+    strcpy(ns, "<message>");
+    for (i = 0; i < 10; i++)
+        sprintf(ns + strlen(ns), "<p%zu:e xmlns:p%zu='urn:%060d'>", i, i, 0);
+    for (i = 10; i-- > 0;)
+        sprintf(ns + strlen(ns), "</p%zu:e>", i);
+    strcat(ns, "</message>");
+    between_messages(ns, KL_ERR_XML_STACK, 0);
+    /* a start tag larger than the whole receive buffer: a child's ... */
+    strcpy(bigtag, "<message><x");
+    wide_attrs(bigtag, sizeof bigtag);
+    strcat(bigtag, "/></message>");
+    /* the stanza is bigger than the buffer: it streams, and DROPPED ends it */
+    between_messages_(bigtag, KL_ERR_RX_FULL, 0, "[begin message]");
+    /* ... and the stanza's own */
+    strcpy(bigtag, "<message");
+    wide_attrs(bigtag, sizeof bigtag);
+    strcat(bigtag, "><body>x</body></message>");
+    between_messages(bigtag, KL_ERR_RX_FULL, 0);
+}
+
+/* A dropped IQ request is answered policy-violation (RFC 6120 8.3.3.12). */
+static void test_dropped_iq_request_answered(void)
+{
+    static char in[1024];
+    size_t i;
+    strcpy(in, "<iq type='get' id='q&apos;1' from='bob@localhost/x'><q xmlns='urn:x'>");
+    for (i = 0; i < 20; i++)
+        strcat(in, "<a>");
+    for (i = 0; i < 20; i++)
+        strcat(in, "</a>");
+    strcat(in, "</q></iq>");
+    between_messages(in, KL_ERR_XML_DEPTH, 0);
+    KT_CHECK(strstr(out, "<iq type='error' id='q&apos;1' to='bob@localhost/x'><error type='modify'>"
+                         "<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>") != NULL);
+    /* before online the same input is a broken stream */
+    hostile(HDR "<iq type='get' id='q1'><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a></a></a></a></a></a>"
+                "</a></a></a></a></a></a></a></a></a></a></a></iq>", KL_ERR_XML_DEPTH);
+}
+
+/* A streamed stanza that breaks a bound late: BEGIN, then DROPPED for END. */
+static void test_streamed_stanza_dropped_late(void)
+{
+    static char big[KL_RX_BUF_SIZE * 3];
+    size_t i, n;
+    online();
+    strcpy(big, "<message from='bob@localhost/x'><body>");
+    n = strlen(big);
+    memset(big + n, 'z', KL_RX_BUF_SIZE * 2);
+    big[n + KL_RX_BUF_SIZE * 2] = 0;
+    strcat(big, "</body>");
+    for (i = 0; i < 20; i++)
+        strcat(big, "<a>");
+    for (i = 0; i < 20; i++)
+        strcat(big, "</a>");
+    strcat(big, "</message>" MSG_B);
+    feed(big, 700);
+    KT_CHECK_STR(log_, "[begin message][dropped -22][stanza message b]");
+    KT_CHECK(kl_client_is_online(&cl));
+}
+
+/* A request too big to hold, with nobody taking requests: answered at
+ * once, never delivered in pieces. */
+static void test_large_iq_request_answered(void)
+{
+    static char big[KL_RX_BUF_SIZE * 3];
+    size_t n;
+    online();
+    strcpy(big, "<iq type='set' id='big1' from='bob@localhost/x'><q xmlns='urn:x'>");
+    n = strlen(big);
+    memset(big + n, 'z', KL_RX_BUF_SIZE * 2);
+    big[n + KL_RX_BUF_SIZE * 2] = 0;
+    strcat(big, "</q></iq>" MSG_B);
+    feed(big, 1460);
+    KT_CHECK_STR(log_, "[stanza message b]");
+    KT_CHECK(strstr(out, "<iq type='error' id='big1' to='bob@localhost/x'><error type='cancel'>"
+                         "<service-unavailable") != NULL);
+    KT_CHECK_EQ(kl_client_stats(&cl)->stanzas_dropped, 0);
+}
+
+/* After our close, oversized or limit-breaking stanzas pass in silence. */
+static void test_limits_after_close_are_silent(void)
+{
+    static char big[KL_RX_BUF_SIZE * 3];
+    size_t n;
+    online();
+    strcpy(big, "<message from='bob@localhost/x'><body>");
+    n = strlen(big);
+    memset(big + n, 'z', KL_RX_BUF_SIZE * 2);
+    big[n + KL_RX_BUF_SIZE * 2] = 0;
+    strcat(big, "</body></message><message><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a>"
+                "</a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></message></stream:stream>");
+    KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+    feed(big, 1000);
+    KT_CHECK_STR(log_, "[closed 0]");
+    /* a streamed stanza under way when the application closes */
+    online();
+    big[strlen(big) - strlen("</stream:stream>")] = 0;
+    {
+        static char head[4001];
+        memcpy(head, big, 4000);
+        feed(head, 0); /* BEGIN and part of it */
+    }
+    KT_CHECK(strstr(log_, "[begin message]") != NULL);
+    KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+    log_len = 0;
+    log_[0] = 0;
+    feed(big + 4000, 500);
+    feed("</stream:stream>", 0);
+    KT_CHECK_STR(log_, "[closed 0]");
+}
+
 static void test_negotiation_timeout(void)
 {
     reset(KL_PIPELINING_SAFE);
@@ -778,6 +976,11 @@ int main(void)
     KT_RUN(test_bound_jid_checked);
     KT_RUN(test_credentials_need_verified_channel);
     KT_RUN(test_stream_version);
+    KT_RUN(test_limits_after_online_drop_the_stanza);
+    KT_RUN(test_dropped_iq_request_answered);
+    KT_RUN(test_streamed_stanza_dropped_late);
+    KT_RUN(test_large_iq_request_answered);
+    KT_RUN(test_limits_after_close_are_silent);
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
     printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));
