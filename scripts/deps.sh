@@ -10,20 +10,166 @@
 #    under third_party/apt/ (the system's apt sources, lists and caches are
 #    not touched), unpacked by dpkg-source into third_party/.
 #    Skipped when a suitable tree is there or MBEDTLS_DIR / LWIP_DIR are set.
+#    The archive is the one the system's apt already uses (so a machine
+#    behind its own mirror or proxy works): see archive_uri below.
 #
 # Quiet and fast (< 1 s, no network) when everything is present.
-# Environment: KL_DEPS_SUITE (default trixie), KL_DEPS_MIRROR
-# (default http://deb.debian.org/debian), KL_DEPS_NO_APT=1 to only check.
+# Environment: KL_DEPS_SUITE (default trixie); KL_DEPS_MIRROR (the archive's
+# URI; default: the Debian archive in the system's apt sources);
+# KL_DEPS_NO_APT=1 to only check; KL_DEPS_APT_ETC=DIR reads DIR/sources.list
+# and DIR/sources.list.d/ instead of apt's configured ones (for the tests).
+# `scripts/deps.sh --print-mirror` prints the archive's URI and exits
+# (no network, nothing installed).
 set -eu
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 TP="$ROOT/third_party"
 SUITE=${KL_DEPS_SUITE:-trixie}
-MIRROR=${KL_DEPS_MIRROR:-http://deb.debian.org/debian}
 
 say() { echo "deps: $*"; }
 die() { echo "deps: error: $*" >&2; exit 1; }
+
+# ---- 0. the archive for the private deb-src entry ------------------------------
+# The files apt reads, in apt's order: Dir::Etc::sourcelist, then the *.list
+# and *.sources files of Dir::Etc::sourceparts by name (other names, such as
+# *.disabled or *.save, apt ignores, and so do we).
+apt_source_files() {
+    sl='' sp=''
+    if [ -n "${KL_DEPS_APT_ETC:-}" ]; then
+        sl=$KL_DEPS_APT_ETC/sources.list sp=$KL_DEPS_APT_ETC/sources.list.d
+    elif command -v apt-config >/dev/null 2>&1; then
+        eval "$(apt-config shell sl Dir::Etc::sourcelist/f sp Dir::Etc::sourceparts/d 2>/dev/null)" || true
+    fi
+    [ -n "$sl" ] || sl=/etc/apt/sources.list
+    [ -n "$sp" ] || sp=/etc/apt/sources.list.d
+    [ -f "$sl" ] && echo "$sl"
+    [ -d "$sp" ] || return 0
+    # names are checked below; sorted bytewise, as apt does
+    # shellcheck disable=SC2012
+    for f in $(ls "$sp" | LC_ALL=C sort); do
+        case $f in
+        *[!A-Za-z0-9_.-]*) continue ;;
+        *.list | *.sources) [ -f "${sp%/}/$f" ] && echo "${sp%/}/$f" ;;
+        esac
+    done
+    return 0
+}
+
+# The Debian archive among the system's apt sources: one-line entries
+# ("deb [options] URI SUITE COMPONENT...") and deb822 stanzas (Types, URIs,
+# Suites, Components, Enabled, Signed-By). An entry counts when its type is
+# deb or deb-src, it has the main component, and its suite is Debian's (a
+# codename or stable/testing/... alias, or anything signed by
+# debian-archive-keyring). Preferred, in this order: signed by
+# debian-archive-keyring, then unsigned, then another key (a third-party
+# repository that reuses Debian's suite names); the main suite over
+# -updates/-backports (same archive); then apt's reading order. -security
+# suites are another archive and never taken. Prints "URI<TAB>FILE".
+system_archive() {
+    files=$(apt_source_files)
+    [ -n "$files" ] || return 1
+    old_ifs=$IFS
+    IFS='
+'
+    # shellcheck disable=SC2086
+    set -- $files
+    IFS=$old_ifs
+    awk '
+    function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t\r]+$/, "", s); return s }
+    function has(list, word,   n, a, i) {
+        n = split(list, a, /[ \t]+/)
+        for (i = 1; i <= n; i++) if (a[i] == word) return 1
+        return 0
+    }
+    function consider(types, uris, suites, comps, signedby,   nu, u, ns, s, i, j, base, sclass, kclass) {
+        if (!has(types, "deb") && !has(types, "deb-src")) return
+        if (!has(comps, "main")) return
+        kclass = signedby == "" ? 1 : (signedby ~ /debian-archive-keyring/ ? 0 : 2)
+        nu = split(uris, u, /[ \t]+/)
+        ns = split(suites, s, /[ \t]+/)
+        for (i = 1; i <= nu; i++) {
+            if (u[i] == "" || u[i] ~ /^cdrom:/) continue
+            sub(/\/+$/, "", u[i])
+            for (j = 1; j <= ns; j++) {
+                base = s[j]
+                if (base == "" || base ~ /(-security|\/updates)$/) continue
+                sclass = sub(/-(updates|proposed-updates|backports|backports-sloppy)$/, "", base) ? 1 : 0
+                if (!(base in DEBIAN) && kclass != 0) continue
+                printf "%d\t%d\t%d\t%s\t%s\n", kclass, sclass, ++seq, u[i], FILENAME
+            }
+        }
+    }
+    function flush() {
+        if (("types" in F) && tolower(F["enabled"]) != "no")
+            consider(F["types"], F["uris"], F["suites"], F["components"], F["signed-by"])
+        split("", F)
+        key = ""
+    }
+    BEGIN {
+        n = split("jessie stretch buster bullseye bookworm trixie forky duke sid " \
+                  "oldoldstable oldstable stable testing unstable experimental", d, " ")
+        for (i = 1; i <= n; i++) DEBIAN[d[i]] = 1
+    }
+    FNR == 1 { flush() }
+    FILENAME ~ /\.sources$/ {
+        if ($0 ~ /^#/) next
+        if ($0 ~ /^[ \t\r]*$/) { flush(); next }
+        if ($0 ~ /^[ \t]/) { if (key != "") F[key] = F[key] " " trim($0); next }
+        p = index($0, ":")
+        if (!p) next
+        key = tolower(trim(substr($0, 1, p - 1)))
+        F[key] = trim(substr($0, p + 1))
+        next
+    }
+    {
+        line = $0
+        sub(/#.*/, "", line)
+        n = split(line, f, /[ \t\r]+/)
+        k = 0
+        for (i = 1; i <= n; i++) if (f[i] != "") w[++k] = f[i]
+        if (k < 3) next
+        i = 2; sb = ""
+        if (substr(w[2], 1, 1) == "[") {
+            for (; i <= k; i++) {
+                o = w[i]
+                if (substr(o, 1, 1) == "[") o = substr(o, 2)
+                last = substr(o, length(o), 1) == "]"
+                if (last) o = substr(o, 1, length(o) - 1)
+                if (o ~ /^signed-by=/) sb = substr(o, 11)
+                if (last) { i++; break }
+            }
+        }
+        if (i + 1 > k) next
+        comps = ""
+        for (j = i + 2; j <= k; j++) comps = comps " " w[j]
+        consider(w[1], w[i], w[i + 1], comps, sb)
+    }
+    END { flush() }
+    ' "$@" | LC_ALL=C sort -t "$(printf '\t')" -k1,1n -k2,2n -k3,3n | head -n 1 | cut -f4,5 | grep .
+}
+
+# KL_DEPS_MIRROR, else the system's Debian archive (a clear error if none).
+# Prints the URI; says on stderr where it came from.
+archive_uri() {
+    if [ -n "${KL_DEPS_MIRROR:-}" ]; then
+        echo "deps: archive $KL_DEPS_MIRROR (KL_DEPS_MIRROR)" >&2
+        echo "$KL_DEPS_MIRROR"
+        return 0
+    fi
+    a=$(system_archive) ||
+        die "no Debian archive in the system's apt sources ($(apt_source_files | tr '\n' ' ' | sed 's/ $//')):" \
+            "need a deb or deb-src entry with a Debian suite (e.g. bookworm) and component main;" \
+            "or set KL_DEPS_MIRROR to a Debian mirror's URI (used as: deb-src URI $SUITE main)"
+    tab=$(printf '\t')
+    echo "deps: archive ${a%%"$tab"*} (from ${a#*"$tab"})" >&2
+    echo "${a%%"$tab"*}"
+}
+
+if [ "${1:-}" = --print-mirror ]; then
+    archive_uri
+    exit $?
+fi
 
 PACKAGES="build-essential make clang libclang-rt-14-dev llvm valgrind openssl
 python3 prosody lua-sec libexpat1-dev libxml2-dev libstrophe-dev pkg-config libslirp-dev
@@ -190,6 +336,7 @@ if [ -n "$need_fetch" ]; then
     [ "${KL_DEPS_NO_APT:-0}" = 1 ] && die "missing third-party sources: $need_fetch"
     # A private apt setup: its own sources file, lists and caches. The
     # system's sources, lists and package caches stay as they were.
+    MIRROR=$(archive_uri) || exit 1
     A="$TP/apt"
     mkdir -p "$A/lists/partial" "$A/cache/archives/partial"
     echo "deb-src $MIRROR $SUITE main" >"$A/sources.list"
