@@ -3,13 +3,17 @@
  *   kinglet --jid J --password P [--host H] [--port N] [--cafile F]
  *           [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N] [--echo]
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
- *           [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
- *           [--srv [--dns HOST:PORT]] [--disco]
+ *           [--no-plain] [--tls starttls|direct] [--cache FILE [--cache-key KEYFILE]]
+ *           [--roster] [--srv [--dns HOST:PORT]] [--disco]
  *   kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] …
  *           (BOSH, XEP-0124/0206: see examples/cli/kinglet_bosh.c)
  * --cache keeps connection hints across runs: features and mechanisms seen,
  * the pipelining advertisement, caps, roster version, the SRV answer (for
  * its TTL) and the TLS session, which the next connect offers (resumption).
+ * The file holds TLS session secrets: it is authenticated (HMAC-SHA-256)
+ * with a device key kept in KEYFILE (default FILE.key, created 0600 on
+ * first use) and written 0600; a file that fails authentication is ignored
+ * (one line on stderr) and the login does a full, verified TLS handshake.
  * --srv finds the server through DNS SRV (_xmpps-client / _xmpp-client),
  * asking the resolver --dns (default: /etc/resolv.conf's first).
  *
@@ -60,7 +64,10 @@ static void usage(void)
             "               [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
             "               [--no-plain]   (SCRAM-SHA-256/-1 only, never send the password)\n"
             "               [--tls starttls|direct]  (direct: XEP-0368, default port 5223)\n"
-            "               [--cache FILE]  (connection hints kept across runs) [--roster] [--disco]\n"
+            "               [--cache FILE]  (connection hints kept across runs, 0600; they hold TLS\n"
+            "                               session secrets, authenticated with the key in KEYFILE)\n"
+            "               [--cache-key KEYFILE]  (default FILE.key, created 0600 on first use)\n"
+            "               [--roster] [--disco]\n"
             "               [--srv [--dns HOST:PORT]]  (find the server through DNS SRV)\n"
             "       kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] [--stats] ...\n"
             "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
@@ -120,7 +127,7 @@ static void print_stats(kl_posix_t *p, const char *mode, const char *cache_state
 int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
-    const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL;
+    const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL, *cache_key = NULL;
     int want_roster = 0, want_disco = 0, cache_hit = 0, s2s = 0, retried = 0, use_srv = 0, ncand = 0, ci = 0;
     const char *dns = NULL, *srv_note = "none";
     static kl_posix_candidate_t cand[KL_POSIX_MAX_CANDIDATES];
@@ -129,6 +136,7 @@ int main(int argc, char **argv)
     long port = -1, count = -1, recv_n = 0, timeout_s = 30;
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, no_plain = 0, i, st, rc = 0;
     static kl_crypto_mbedtls_t crypto;
+    static kl_cli_hints_t hints;
     kl_cli_run_t run;
     kl_client_config_t cfg;
     kl_tls_config_t tls;
@@ -160,6 +168,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--no-plain")) no_plain = 1;
         else if (!strcmp(a, "--tls")) tls_mode = NEXT();
         else if (!strcmp(a, "--cache")) cache_path = NEXT();
+        else if (!strcmp(a, "--cache-key")) cache_key = NEXT();
         else if (!strcmp(a, "--roster")) want_roster = 1;
         else if (!strcmp(a, "--disco")) want_disco = 1;
         else if (!strcmp(a, "--srv")) use_srv = 1;
@@ -213,17 +222,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "kinglet: --pipelining %s: use off, safe, full or full-forced\n", mode);
         return 2;
     }
-    if (cache_path) {
+    if (cache_key && !cache_path)
+        usage();
+    if (cache_path)
         cfg.cache = &cache;
-        cache_hit = kl_cli_cache_load(cache_path, &cache);
-    }
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
         fprintf(stderr, "kinglet: bad --jid '%s': %s\n", jid, kl_strerror(st));
         return 2;
     }
-    /* only a blob that checks out is read here (the engine resets others) */
-    if (cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) != KL_OK)
-        cache_hit = 0;
+    /* the hints, authenticated with the device key (or ignored, reported) */
+    if (cache_path)
+        cache_hit = kl_cli_hints_load(&hints, "kinglet", cache_path, cache_key, cfg.crypto,
+                                      kl_client_domain(&client), &cache);
     memset(&tls, 0, sizeof tls);
     tls.server_name = kl_client_domain(&client); /* RFC 6125: verify the XMPP domain */
     tls.ca_file = cafile;
@@ -259,10 +269,8 @@ int main(int argc, char **argv)
     }
     if (!host)
         host = kl_client_domain(&client);
-    if (cache_path && cache_hit && cache.tls_session_len && !s2s) {
-        tls.session = cache.tls_session; /* resume: the TLS session from the last run */
-        tls.session_len = cache.tls_session_len;
-    }
+    if (cache_path && !s2s) /* resume: the TLS session from the last run, if the hints are authentic */
+        tls.session = kl_cache_tls_session(&cache, kl_client_domain(&client), &tls.session_len);
 retry:
     if (ncand > 0) {
         /* next SRV candidate: its address, port and kind of TLS */
@@ -280,6 +288,7 @@ retry:
             tls.session = NULL; /* a session the server cannot take: once more without */
             tls.session_len = 0;
             cache.tls_session_len = 0;
+            kl_cache_seal(&cache); /* the other hints stay valid */
             goto retry;
         }
         fprintf(stderr, "kinglet: %s\n", p.error_text[0] ? p.error_text : kl_strerror(st));
@@ -421,7 +430,7 @@ retry:
         size_t n = 0;
         if (p.tls_on && kl_tls_session_save(&p.tls, cache.tls_session, sizeof cache.tls_session, &n) == KL_OK)
             cache.tls_session_len = (uint16_t)n;
-        kl_cli_cache_save(cache_path, &cache);
+        kl_cli_hints_save(&hints, &cache);
     }
     if (stats)
         print_stats(&p, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried, srv_note);

@@ -4,6 +4,7 @@
  *   kinglet-bosh --jid J --password P --bosh URL [--cafile F] [--send TO BODY]
  *                [--recv N] [--echo] [--count N] [--timeout S] [--stats]
  *                [--allow-plaintext] [--bosh-path auto|all|split]
+ *                [--cache FILE [--cache-key KEYFILE]]
  *
  * URL: http://host:port/path or https://host:port/path. Over http:// the
  * password goes in clear: refused unless --allow-plaintext (e.g. loopback).
@@ -14,7 +15,9 @@
  * session before it is bound (the retry is reported as "full_fallback":1).
  * Exit codes and --stats keys as build/kinglet (round_trips: TCP + TLS +
  * each HTTP round of requests waited on), plus "http_round_trips",
- * "http_requests" and "bosh_path".
+ * "http_requests" and "bosh_path". --cache / --cache-key: the connection
+ * hints as build/kinglet keeps them (authenticated with the key in KEYFILE,
+ * default FILE.key; both 0600), here for the learned BOSH path.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -23,6 +26,7 @@
 
 #include "kinglet/kinglet.h"
 #include "kl_cli_common.h"
+#include "kl_crypto_mbedtls.h"
 #include "kinglet/kl_http.h"
 #include "kl_posix.h"
 #include "kl_posix_bosh.h"
@@ -34,7 +38,9 @@ static void usage(void)
 {
     fprintf(stderr, "usage: kinglet-bosh --jid J --password P --bosh URL [--cafile F] [--send TO BODY]\n"
                     "                    [--recv N] [--echo] [--count N] [--timeout S] [--stats]\n"
-                    "                    [--allow-plaintext] [--bosh-path auto|all|split] [--cache FILE]\n");
+                    "                    [--allow-plaintext] [--bosh-path auto|all|split]\n"
+                    "                    [--cache FILE]  (connection hints, 0600, authenticated with KEYFILE)\n"
+                    "                    [--cache-key KEYFILE]  (default FILE.key, created 0600 on first use)\n");
     exit(2);
 }
 
@@ -60,11 +66,13 @@ static void print_stats(const char *path, int fallback)
 int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *url = NULL, *cafile = NULL, *send_to = NULL, *send_body = NULL;
-    const char *path_mode = "auto", *cache_path = NULL;
+    const char *path_mode = "auto", *cache_path = NULL, *cache_key = NULL;
     int cache_hit = 0;
     long count = -1, recv_n = 0, timeout_s = 30;
     int echo = 0, stats = 0, allow_plaintext = 0, i, st, rc = 0, split = 0, fallback = 0;
     kl_cli_run_t run;
+    static kl_cli_hints_t hints;
+    static kl_crypto_mbedtls_t crypto; /* the hints' HMAC; not cfg.crypto: SASL here stays PLAIN */
     kl_client_config_t cfg;
     kl_tls_config_t tls;
     kl_event_t ev;
@@ -86,10 +94,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--allow-plaintext")) allow_plaintext = 1;
         else if (!strcmp(a, "--bosh-path")) path_mode = NEXT();
         else if (!strcmp(a, "--cache")) cache_path = NEXT();
+        else if (!strcmp(a, "--cache-key")) cache_key = NEXT();
         else usage();
 #undef NEXT
     }
-    if (!jid || !password || !url || timeout_s <= 0)
+    if (!jid || !password || !url || timeout_s <= 0 || (cache_key && !cache_path))
         usage();
     if (!strcmp(path_mode, "split"))
         split = 1;
@@ -108,18 +117,21 @@ int main(int argc, char **argv)
     cfg.allow_plaintext = (uint8_t)(strncmp(url, "http://", 7) == 0);
     cfg.pipelining = KL_PIPELINING_FULL;
     cfg.force_full = 1; /* <auth/> + restart + bind in one flight */
-    if (cache_path) {
-        /* the path this connection manager took last time (and the rest
-         * of the hints); a foreign or corrupt file is simply not used */
-        cache_hit = kl_cli_cache_load(cache_path, &cache);
+    cfg.random = kl_posix_random; /* IQ ids */
+    if (cache_path)
         cfg.cache = &cache;
-    }
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
         fprintf(stderr, "kinglet-bosh: bad --jid '%s': %s\n", jid, kl_strerror(st));
         return 2;
     }
-    if (cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) != KL_OK)
-        cache_hit = 0;
+    if (cache_path) {
+        /* the path this connection manager took last time (and the rest
+         * of the hints), authenticated; a foreign, corrupt or forged file
+         * is not used (reported) */
+        int crypto_ok = kl_crypto_mbedtls_init(&crypto) == 0;
+        cache_hit = kl_cli_hints_load(&hints, "kinglet-bosh", cache_path, cache_key, crypto_ok ? &crypto.table : NULL,
+                                      kl_client_domain(&client), &cache);
+    }
     if (cache_path)
         cache_state = cache_hit ? "hit" : "miss";
     if (cache_hit && !strcmp(path_mode, "auto") && cache.bosh_path == KL_CACHE_BOSH_SPLIT)
@@ -208,7 +220,7 @@ retry:
     if (cache_path && kl_client_stats(&client)->online_ms) {
         /* remember the path that worked (the engine sealed the rest) */
         cache.bosh_path = split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL;
-        kl_cli_cache_save(cache_path, &cache);
+        kl_cli_hints_save(&hints, &cache);
     }
     if (stats)
         print_stats(split ? "split" : "all", fallback);

@@ -1,7 +1,15 @@
 /* kinglet — shared by the command-line programs. */
+#define _DEFAULT_SOURCE /* mkstemp, fsync, O_NOFOLLOW, getrandom */
 #include "kl_cli_common.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kinglet/kl_status.h"
 
@@ -37,31 +45,258 @@ int kl_cli_exit_code(int status)
     }
 }
 
-int kl_cli_cache_load(const char *path, kl_cache_t *cache)
+/* ---- the hints file and its key ------------------------------------------ */
+
+/* The directory part of path (for the temporary file's name and the
+ * directory fsync): "." if none. */
+static int dir_of(const char *path, char *dir, size_t cap)
 {
-    FILE *f = fopen(path, "rb");
-    size_t n;
-    if (!f)
-        return 0;
-    n = fread(cache, 1, sizeof *cache, f);
-    fclose(f);
-    return n == sizeof *cache;
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 1;
+    if (slash && n == 0)
+        n = 1; /* "/file" */
+    if (n + 1 > cap)
+        return -1;
+    memcpy(dir, slash ? path : ".", n);
+    dir[n] = '\0';
+    return 0;
 }
 
-void kl_cli_cache_save(const char *path, kl_cache_t *cache)
+/* Make a rename or a link in path's directory durable. */
+static void sync_dir(const char *path)
+{
+    char dir[4096];
+    int fd;
+    if (dir_of(path, dir, sizeof dir) != 0)
+        return;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* A unique temporary file next to path, 0600: mkstemp (O_CREAT|O_EXCL, so
+ * never a planted file or symbolic link). Returns the fd or -1. */
+static int temp_beside(const char *path, char *tmp, size_t cap)
+{
+    int fd;
+    if ((size_t)snprintf(tmp, cap, "%s.XXXXXX", path) >= cap)
+        return -1;
+    fd = mkstemp(tmp);
+    if (fd < 0)
+        return -1;
+    if (fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    return fd;
+}
+
+/* Why an existing secret file may not be trusted, or NULL. */
+static const char *unsafe_file(const struct stat *st, char *buf, size_t cap)
+{
+    if (!S_ISREG(st->st_mode))
+        return "not a regular file";
+    if (st->st_uid != geteuid())
+        return "owned by another user";
+    if (st->st_mode & (S_IRWXG | S_IRWXO)) {
+        snprintf(buf, cap, "readable or writable by group/others (mode %04o; chmod 600 it)",
+                 (unsigned)(st->st_mode & 07777));
+        return buf;
+    }
+    return NULL;
+}
+
+/* A fresh key from the kernel's CSPRNG, written to a unique temporary file
+ * and linked into place (fails if anything exists at key_path). Returns 0,
+ * 1 if another process created it meanwhile, -1 with errno. */
+static int create_key(const char *key_path, uint8_t key[KL_CACHE_KEY_LEN])
 {
     char tmp[4096];
-    FILE *f;
-    int ok;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (!(f = fopen(tmp, "wb")))
-        return;
-    kl_cache_seal(cache);
-    ok = fwrite(cache, 1, sizeof *cache, f) == sizeof *cache;
-    if (fclose(f) == 0 && ok)
-        rename(tmp, path);
-    else
-        remove(tmp);
+    size_t got = 0;
+    int fd, e;
+    while (got < KL_CACHE_KEY_LEN) {
+        ssize_t n = getrandom(key + got, KL_CACHE_KEY_LEN - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    if ((fd = temp_beside(key_path, tmp, sizeof tmp)) < 0)
+        return -1;
+    if (write_all(fd, key, KL_CACHE_KEY_LEN) != 0 || fsync(fd) != 0) {
+        e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    if (link(tmp, key_path) != 0) { /* link() never replaces nor follows what is there */
+        e = errno;
+        unlink(tmp);
+        errno = e;
+        return e == EEXIST ? 1 : -1;
+    }
+    unlink(tmp);
+    sync_dir(key_path);
+    return 0;
+}
+
+/* 0: the key is in h->key; -1: refused or unavailable (reported). */
+static int get_key(kl_cli_hints_t *h, const char *key_path)
+{
+    char why[96];
+    const char *bad;
+    struct stat st;
+    int fd, attempt;
+    for (attempt = 0; attempt < 2; attempt++) {
+        fd = open(key_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT) {
+            int r = create_key(key_path, h->key);
+            if (r == 0)
+                return 0;
+            if (r > 0)
+                continue; /* created by another run just now: read that one */
+            fprintf(stderr, "%s: cannot create the hints key %s: %s: TLS sessions are not kept\n", h->prog,
+                    key_path, strerror(errno));
+            return -1;
+        }
+        if (fd < 0) {
+            fprintf(stderr, "%s: hints key %s refused: %s: TLS sessions are not kept\n", h->prog, key_path,
+                    errno == ELOOP ? "a symbolic link (not followed)" : strerror(errno));
+            return -1;
+        }
+        if (fstat(fd, &st) != 0)
+            bad = strerror(errno);
+        else if ((bad = unsafe_file(&st, why, sizeof why)) == NULL && st.st_size != KL_CACHE_KEY_LEN)
+            bad = "not a 32-byte key";
+        if (bad == NULL && read_all(fd, h->key, KL_CACHE_KEY_LEN) != 0)
+            bad = "cannot read it";
+        close(fd);
+        if (bad != NULL) {
+            memset(h->key, 0, sizeof h->key);
+            fprintf(stderr, "%s: hints key %s refused: %s: TLS sessions are not kept\n", h->prog, key_path, bad);
+            return -1;
+        }
+        return 0;
+    }
+    fprintf(stderr, "%s: hints key %s: created and gone again: TLS sessions are not kept\n", h->prog, key_path);
+    return -1;
+}
+
+int kl_cli_hints_load(kl_cli_hints_t *h, const char *prog, const char *path, const char *key_path,
+                      const kl_crypto_t *crypto, const char *domain, kl_cache_t *cache)
+{
+    char def_key[4096], why[96];
+    const char *bad = NULL, *note = NULL;
+    struct stat st;
+    int fd, read_one = 0, st_load;
+
+    memset(h, 0, sizeof *h);
+    h->prog = prog;
+    h->path = path;
+    h->crypto = crypto;
+    memset(cache, 0, sizeof *cache);
+    if (key_path == NULL) {
+        if ((size_t)snprintf(def_key, sizeof def_key, "%s.key", path) >= sizeof def_key) {
+            fprintf(stderr, "%s: --cache %s: path too long\n", prog, path);
+            key_path = NULL;
+        } else {
+            key_path = def_key;
+        }
+    }
+    h->have_key = key_path != NULL && get_key(h, key_path) == 0;
+
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT)
+        bad = errno == ELOOP ? "a symbolic link (not followed)" : strerror(errno);
+    if (fd >= 0) {
+        if (fstat(fd, &st) != 0) {
+            bad = strerror(errno);
+        } else if (!S_ISREG(st.st_mode)) {
+            bad = "not a regular file";
+        } else if (st.st_size != (off_t)KL_CACHE_BLOB_SIZE || read_all(fd, cache, KL_CACHE_BLOB_SIZE) != 0) {
+            memset(cache, 0, sizeof *cache);
+            bad = kl_strerror(KL_ERR_CACHE_FORMAT);
+        } else {
+            read_one = 1;
+            note = unsafe_file(&st, why, sizeof why); /* the session may have leaked */
+        }
+        close(fd);
+    }
+    if (bad != NULL)
+        fprintf(stderr, "%s: hints file %s ignored: %s\n", prog, path, bad);
+    if (note != NULL)
+        fprintf(stderr, "%s: hints file %s is %s: its TLS session is not used\n", prog, path, note);
+    st_load = kl_cache_load(cache, domain, h->have_key ? crypto : NULL, h->have_key ? h->key : NULL,
+                            h->have_key ? sizeof h->key : 0);
+    if (note != NULL && (st_load == KL_OK || st_load == KL_ERR_CACHE_NO_KEY))
+        st_load = kl_cache_load(cache, domain, NULL, NULL, 0); /* the same hints, without the session */
+    h->status = st_load;
+    if (read_one && (st_load == KL_ERR_CACHE_AUTH || st_load == KL_ERR_CACHE_FORMAT))
+        fprintf(stderr, "%s: hints file %s ignored: %s\n", prog, path, kl_strerror(st_load));
+    return read_one && (st_load == KL_OK || st_load == KL_ERR_CACHE_NO_KEY);
+}
+
+int kl_cli_hints_save(kl_cli_hints_t *h, kl_cache_t *cache)
+{
+    char tmp[4096];
+    int fd;
+    if (h->path == NULL)
+        return 0;
+    (void)kl_cache_store(cache, h->crypto, h->have_key ? h->key : NULL, h->have_key ? sizeof h->key : 0);
+    if ((fd = temp_beside(h->path, tmp, sizeof tmp)) < 0) {
+        fprintf(stderr, "%s: hints not saved: cannot create a temporary file beside %s: %s\n", h->prog, h->path,
+                strerror(errno));
+        return -1;
+    }
+    if (write_all(fd, cache, KL_CACHE_BLOB_SIZE) != 0 || fsync(fd) != 0) {
+        fprintf(stderr, "%s: hints not saved: writing %s: %s\n", h->prog, tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    if (close(fd) != 0 || rename(tmp, h->path) != 0) { /* replaces a link at path, never follows it */
+        fprintf(stderr, "%s: hints not saved: renaming to %s: %s\n", h->prog, h->path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    sync_dir(h->path);
+    return 0;
 }
 
 int kl_cli_deadline(kl_cli_run_t *r, kl_client_t *c, uint32_t now, uint32_t *t_end)

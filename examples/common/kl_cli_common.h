@@ -1,5 +1,5 @@
 /* kinglet — what the command-line programs (kinglet, kinglet-sim,
- * kinglet-bosh) share: exit codes and the hints file. */
+ * kinglet-bosh) share: exit codes, the hints file and its key. */
 #ifndef KINGLET_KL_CLI_COMMON_H
 #define KINGLET_KL_CLI_COMMON_H
 
@@ -13,13 +13,47 @@
  * HTTP, BOSH), 7 timeout, 1 anything else. */
 int kl_cli_exit_code(int status);
 
-/* Read the hints file into *cache: 1 if a whole blob was read (the engine
- * still validates it), 0 if there is none or it is short. */
-int kl_cli_cache_load(const char *path, kl_cache_t *cache);
+/* The hints file (--cache FILE) holds TLS session secrets: it is
+ * authenticated with a device key (kl_cache_load / kl_cache_store, HMAC-
+ * SHA-256) kept in a key file (--cache-key KEYFILE, default FILE.key), and
+ * both are written 0600.
+ *
+ * The key file: 32 bytes from getrandom(), created on first use (0600, a
+ * unique temporary file linked into place: never over an existing file,
+ * never through a symbolic link). Refused, with one line on stderr, if it
+ * is a symbolic link, not a regular file, not owned by this user, readable
+ * or writable by group/others, or not 32 bytes: then the run goes on
+ * without a key (no TLS session is taken from or written into the hints).
+ *
+ * The hints file: opened with O_NOFOLLOW; a file that is not a regular
+ * file of KL_CACHE_BLOB_SIZE bytes, fails authentication, or is for
+ * another build or domain is ignored whole, with one line on stderr naming
+ * the reason (kl_strerror). One that group/others can read or that another
+ * user owns is used without its TLS session (the secret may have leaked).
+ * Written through a unique temporary file in the same directory (mkstemp,
+ * 0600), fsync'd, renamed over FILE (a symbolic link there is replaced,
+ * never followed), then the directory fsync'd. */
+typedef struct kl_cli_hints {
+    const char *prog;             /* for messages */
+    const char *path;             /* the hints file, NULL: none */
+    const kl_crypto_t *crypto;    /* HMAC for kl_cache_load/_store (borrowed) */
+    int have_key;
+    uint8_t key[KL_CACHE_KEY_LEN];
+    int status;                   /* what kl_cache_load returned */
+} kl_cli_hints_t;
 
-/* Seal *cache and write it atomically (a temporary file, then rename), so
- * a crash never leaves half a blob. Best effort. */
-void kl_cli_cache_save(const char *path, kl_cache_t *cache);
+/* Read the key (creating it on first use) and the hints file into *cache
+ * and authenticate it for domain (kl_cache_load). Returns 1 if hints were
+ * taken from the file (authentic, or without a key: all but the TLS
+ * session), 0 if not (none yet, or ignored: reported on stderr). *cache is
+ * ready for the engine either way. key_path NULL: path + ".key". */
+int kl_cli_hints_load(kl_cli_hints_t *h, const char *prog, const char *path, const char *key_path,
+                      const kl_crypto_t *crypto, const char *domain, kl_cache_t *cache);
+
+/* kl_cache_store (MAC with the key; without one the TLS session is
+ * dropped), then write the file safely (see above), so a crash never leaves
+ * half a blob. Returns 0, or -1 after one line on stderr. */
+int kl_cli_hints_save(kl_cli_hints_t *h, kl_cache_t *cache);
 
 /* The message script the programs share: --send, --recv N, --echo,
  * --count N, --timeout S. */

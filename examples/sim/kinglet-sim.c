@@ -5,8 +5,8 @@
  *   kinglet-sim --jid J --password P [--host H] [--port N] [--cafile F]
  *               [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N]
  *               [--echo] [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
- *               [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]
- *               [--srv [--dns HOST:PORT]]
+ *               [--no-plain] [--tls starttls|direct] [--cache FILE [--cache-key KEYFILE]]
+ *               [--roster] [--srv [--dns HOST:PORT]]
  *               [--bosh URL [--bosh-path auto|all|split]]
  *   kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]
  *               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]
@@ -20,7 +20,10 @@
  *               [--fwd PORT]        one more TCP forward 10.0.2.100:PORT (repeatable)
  *
  * --cache FILE: the connection hints survive the simulator's restart,
- * including the TLS session (resumption at the next connect).
+ * including the TLS session (resumption at the next connect). As in the
+ * CLI (examples/common/kl_cli_common.h): authenticated with the device key
+ * in KEYFILE (default FILE.key, created 0600 on first use; a device keeps
+ * it in a board hook), written 0600; forged or tampered hints are ignored.
  * --srv: SRV lookup over lwIP UDP (XEP-0368 with --tls direct), falling
  * back to the domain on 5222/5223. --dns HOST:PORT names the resolver:
  * HOST must be the host's 127.0.0.1 (the device queries 10.0.2.100:PORT,
@@ -96,7 +99,9 @@ static void usage(void)
             "usage: kinglet-sim --jid J --password P [--host H] [--port N] [--cafile F]\n"
             "                   [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N] [--echo]\n"
             "                   [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]\n"
-            "                   [--no-plain] [--tls starttls|direct] [--cache FILE] [--roster]\n"
+            "                   [--no-plain] [--tls starttls|direct] [--roster]\n"
+            "                   [--cache FILE]  (connection hints, 0600, authenticated with KEYFILE)\n"
+            "                   [--cache-key KEYFILE]  (default FILE.key, created 0600 on first use)\n"
             "                   [--srv [--dns 127.0.0.1:PORT]] [--bosh URL [--bosh-path auto|all|split]]\n"
             "       kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "                   [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n"
@@ -314,6 +319,8 @@ int main(int argc, char **argv)
 {
     const char *jid = NULL, *password = NULL, *host = NULL, *cafile = NULL, *mode = "safe";
     const char *send_to = NULL, *send_body = NULL, *tls_mode = "starttls", *cache_path = NULL, *dns = NULL;
+    const char *cache_key = NULL;
+    static kl_cli_hints_t hints;
     const char *domain = NULL, *peer = NULL, *cert = NULL, *key = NULL;
     const char *bosh_url = NULL, *bosh_path = "auto";
     int bosh_split = 0, bosh_https = 0;
@@ -361,6 +368,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--no-plain")) no_plain = 1;
         else if (!strcmp(a, "--tls")) tls_mode = NEXT();
         else if (!strcmp(a, "--cache")) cache_path = NEXT();
+        else if (!strcmp(a, "--cache-key")) cache_key = NEXT();
         else if (!strcmp(a, "--roster")) want_roster = 1;
         else if (!strcmp(a, "--s2s")) s2s = 1;
         else if (!strcmp(a, "--domain")) domain = NEXT();
@@ -414,7 +422,7 @@ int main(int argc, char **argv)
     if (port < 0)
         port = !strcmp(tls_mode, "direct") ? 5223 : 5222;
     if (!jid || !password || port <= 0 || port > 65535 || timeout_s <= 0 || delay < 0 || slow_read < 0 ||
-        slow_sleep < 0)
+        slow_sleep < 0 || (cache_key && !cache_path))
         usage();
     for (i = 0; i < n_fwd_extra; i++)
         if (fwd_extra[i] <= 0 || fwd_extra[i] > 65535)
@@ -466,10 +474,8 @@ int main(int argc, char **argv)
         cfg.pipelining = KL_PIPELINING_FULL;
         cfg.force_full = 1;
     }
-    if (cache_path) {
+    if (cache_path)
         cfg.cache = &cache;
-        cache_hit = kl_cli_cache_load(cache_path, &cache);
-    }
     /* SCRAM hooks over mbedTLS; mbedTLS allocates from the arena, so it
      * comes first. BOSH over https: two TLS sessions side by side. */
     kl_sim_arena_init(use_bosh && bosh_https ? 2 * (size_t)KL_SIM_TLS_ARENA : 0);
@@ -482,6 +488,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "kinglet-sim: bad --jid '%s': %s\n", jid, kl_strerror(st));
         return 2;
     }
+    /* the hints, authenticated with the device key (a flash record and a
+     * board hook on a device): lwIP's port takes the TLS session from them
+     * only if they are authentic */
+    if (cache_path)
+        cache_hit = kl_cli_hints_load(&hints, "kinglet-sim", cache_path, cache_key, cfg.crypto,
+                                      kl_client_domain(&client), &cache);
     if (use_bosh && cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK &&
         !strcmp(bosh_path, "auto") && cache.bosh_path == KL_CACHE_BOSH_SPLIT)
         bosh_split = 1; /* learned: no wasted creation request */
@@ -864,7 +876,7 @@ run:
             run_link(20);
     }
     if (cache_path && (kl_client_stats(&client)->online_ms || tls_offered))
-        kl_cli_cache_save(cache_path, &cache); /* also after a refused session: the driver dropped the blob */
+        kl_cli_hints_save(&hints, &cache); /* also after a refused session: the driver dropped the blob */
     if (stats)
         print_stats(mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried,
                     srv_used[0] ? srv_used : "");

@@ -7,10 +7,31 @@
  * stage, SASL mechanisms, the pipelining feature, the caps hash, the roster
  * version); the port stores the TLS session and the SRV result in it.
  *
- * A blob that is not for this build (magic, version, size), not for this
- * domain, or whose checksum does not match is ignored and reset, never
- * trusted. A feature that disappears invalidates what depended on it.
- * Call kl_cache_seal() before persisting (the engine seals what it writes).
+ * The blob holds a TLS session (mbedTLS's saved session: the TLS 1.2 master
+ * secret, the TLS 1.3 resumption secret), so it is a secret and its
+ * integrity matters: a planted session for another server would be resumed
+ * without a certificate. It is therefore authenticated with a device key
+ * (HMAC-SHA-256 through the port's kl_crypto_t, KL_CACHE_KEY_LEN bytes that
+ * the port provides and the blob never holds):
+ *
+ *   read KL_CACHE_BLOB_SIZE bytes into the cache (or nothing)
+ *   kl_cache_load(&cache, domain, crypto, key, key_len)   after reading
+ *   ... connect: the engine and the port use and update it ...
+ *   kl_cache_store(&cache, crypto, key, key_len)           before persisting
+ *   write KL_CACHE_BLOB_SIZE bytes, privately (a key-grade secret: 0600)
+ *
+ * kl_cache_load ignores a blob that fails authentication whole (reset: a
+ * full handshake with the full certificate check follows) and one that is
+ * not for this build or domain. Without a key the other hints are used but
+ * no TLS session is ever taken from the blob or written into it. Ports take
+ * the TLS session only through kl_cache_tls_session(), which hands it out
+ * only from an object that went through kl_cache_load (or kl_cache_reset):
+ * a blob copied into RAM some other way is never resumed from.
+ *
+ * kl_cache_check / kl_cache_seal are the engine's in-RAM integrity check
+ * (a checksum, not authentication): a blob that is not for this build or
+ * domain is reset at connect. A feature that disappears invalidates what
+ * depended on it.
  */
 #ifndef KINGLET_KL_CACHE_H
 #define KINGLET_KL_CACHE_H
@@ -19,9 +40,15 @@
 #include <stdint.h>
 
 #include "kl_config_defaults.h"
+#include "kl_crypto.h"
+#include "kl_status.h"
 
 #define KL_CACHE_MAGIC 0x314B4C4Bu /* "KLK1" little-endian */
-#define KL_CACHE_VERSION 1u
+#define KL_CACHE_VERSION 2u /* 2: HMAC-SHA-256 over the blob (kl_cache_load/_store) */
+
+/* The device key: HMAC-SHA-256, 32 bytes. */
+#define KL_CACHE_KEY_LEN 32u
+#define KL_CACHE_MAC_LEN 32u
 
 /* kl_cache_t.flags */
 #define KL_CACHE_PIPELINING 0x01u  /* server advertised urn:xmpp:features:pipelining */
@@ -50,8 +77,8 @@
 typedef struct kl_cache {
     uint32_t magic;
     uint16_t version;
-    uint16_t size;                /* sizeof(kl_cache_t) of the build that wrote it */
-    uint32_t checksum;            /* over everything after this field */
+    uint16_t size;                /* KL_CACHE_BLOB_SIZE of the build that wrote it */
+    uint32_t checksum;            /* over everything after this field up to mac */
     char domain[KL_JID_MAX];
     uint8_t known;
     uint8_t flags;
@@ -67,16 +94,93 @@ typedef struct kl_cache {
     uint8_t srv_direct_tls;
     uint32_t srv_expires;         /* application's wall clock, seconds */
     uint8_t bosh_path;            /* KL_CACHE_BOSH_*: what the connection manager takes */
-    uint16_t tls_session_len;
+    uint16_t tls_session_len;     /* read it with kl_cache_tls_session() */
     uint8_t tls_session[KL_CACHE_TLS_SESSION_MAX];
+    /* HMAC-SHA-256(device key, "kinglet-hints" || every byte before mac),
+     * written by kl_cache_store, verified by kl_cache_load */
+    uint8_t mac[KL_CACHE_MAC_LEN];
+    /* ---- RAM only: after the blob, never persisted, never read back ---- */
+    const struct kl_cache *trust; /* internal: this object's own address once
+                                   * kl_cache_load or kl_cache_reset ran on it
+                                   * (a byte copy of the blob does not carry
+                                   * it); the TLS session is honoured only then */
 } kl_cache_t;
 
-/* KL_OK if c holds a sealed blob of this build for `domain`;
- * KL_ERR_ARG otherwise (then the engine resets it). */
+/* The bytes to persist and read back: the blob ends with mac. */
+#define KL_CACHE_BLOB_SIZE (offsetof(kl_cache_t, mac) + KL_CACHE_MAC_LEN)
+
+#if KL_ENABLE_CACHE
+
+/* After reading the persisted blob into c (KL_CACHE_BLOB_SIZE bytes; any
+ * content, or none: zeroes): check it and authenticate it with the device
+ * key (key_len must be KL_CACHE_KEY_LEN; crypto->hmac computes the MAC, the
+ * comparison is constant-time). Returns
+ *   KL_OK                the blob is authentic, for this build and domain;
+ *   KL_ERR_CACHE_AUTH    the MAC does not match (forged, tampered, written
+ *                        with another key or without one): c is reset;
+ *   KL_ERR_CACHE_FORMAT  not a blob of this build (magic, version, size,
+ *                        checksum) or not for this domain: c is reset;
+ *   KL_ERR_CACHE_NO_KEY  key or crypto NULL: the blob's other hints are kept
+ *                        if it checks out (else reset), its TLS session is
+ *                        dropped;
+ *   KL_ERR_ARG           c or domain NULL, or key_len wrong (c reset if given).
+ * A zeroed c (nothing was persisted yet) gives KL_ERR_CACHE_FORMAT: the
+ * caller reports an ignored blob only when it read one. Whatever it
+ * returns, c is then usable by the engine and the port. */
+int kl_cache_load(kl_cache_t *c, const char *domain, const kl_crypto_t *crypto, const uint8_t *key,
+                  size_t key_len);
+
+/* Before persisting c: seal and MAC it with the device key. Without a key
+ * (or if the MAC cannot be computed) the TLS session is dropped and the
+ * rest is sealed without a MAC: KL_ERR_CACHE_NO_KEY (persisting it is
+ * safe; the next kl_cache_load with a key ignores it). KL_ERR_STATE if c
+ * never went through kl_cache_load or kl_cache_reset (its TLS session is
+ * not vouched for: dropped, rest MACed). The bytes of tls_session past
+ * tls_session_len are zeroed. Returns KL_OK when the whole blob is MACed. */
+int kl_cache_store(kl_cache_t *c, const kl_crypto_t *crypto, const uint8_t *key, size_t key_len);
+
+/* The TLS session to offer for `domain`, or NULL (*len = 0): only from an
+ * object that went through kl_cache_load (or kl_cache_reset) and still
+ * checks out for domain. The ports take the session only through this. */
+const uint8_t *kl_cache_tls_session(const kl_cache_t *c, const char *domain, size_t *len);
+
+/* KL_OK if c holds a sealed blob of this build for `domain` (checksum, not
+ * authentication); KL_ERR_CACHE_FORMAT otherwise (then the engine resets
+ * it), KL_ERR_ARG for NULL. */
 int kl_cache_check(const kl_cache_t *c, const char *domain);
-/* Empty cache for domain. */
+/* Empty cache for domain (and trusted: nothing in it). */
 void kl_cache_reset(kl_cache_t *c, const char *domain);
-/* Set magic, version, size and checksum. */
+/* Set magic, version, size and checksum (the engine, after each update). */
 void kl_cache_seal(kl_cache_t *c);
+
+#else /* KL_ENABLE_CACHE == 0: no hints; nothing to link */
+
+static inline int kl_cache_load(kl_cache_t *c, const char *domain, const kl_crypto_t *crypto,
+                                const uint8_t *key, size_t key_len)
+{
+    (void)c, (void)domain, (void)crypto, (void)key, (void)key_len;
+    return KL_ERR_CACHE_FORMAT;
+}
+static inline int kl_cache_store(kl_cache_t *c, const kl_crypto_t *crypto, const uint8_t *key, size_t key_len)
+{
+    (void)c, (void)crypto, (void)key, (void)key_len;
+    return KL_ERR_CACHE_FORMAT;
+}
+static inline const uint8_t *kl_cache_tls_session(const kl_cache_t *c, const char *domain, size_t *len)
+{
+    (void)c, (void)domain;
+    if (len)
+        *len = 0;
+    return (const uint8_t *)0;
+}
+static inline int kl_cache_check(const kl_cache_t *c, const char *domain)
+{
+    (void)c, (void)domain;
+    return KL_ERR_CACHE_FORMAT;
+}
+static inline void kl_cache_reset(kl_cache_t *c, const char *domain) { (void)c, (void)domain; }
+static inline void kl_cache_seal(kl_cache_t *c) { (void)c; }
+
+#endif
 
 #endif

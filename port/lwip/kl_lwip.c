@@ -308,14 +308,17 @@ int kl_lwip_session_start(kl_lwip_session_t *s, kl_client_t *c, const char *host
     s->timeout_ms = timeout_ms ? timeout_ms : 20000u;
     if (tls_cfg)
         s->tls_cfg = *tls_cfg;
-    /* TLS session resumption: the blob the cache holds for this domain
-     * (kl_tls_setup checks it again: name, trust anchors, checksum). */
-    if (s->tls_cfg.session == NULL && c->cfg.cache != NULL &&
-        kl_cache_check(c->cfg.cache, kl_client_domain(c)) == KL_OK && c->cfg.cache->tls_session_len > 0 &&
-        c->cfg.cache->tls_session_len <= sizeof c->cfg.cache->tls_session) {
-        s->tls_cfg.session = c->cfg.cache->tls_session;
-        s->tls_cfg.session_len = c->cfg.cache->tls_session_len;
-        s->session_from_cache = 1;
+    /* TLS session resumption: the blob the cache holds for this domain,
+     * only if the hints were authenticated with the device key
+     * (kl_cache_load; kl_tls_setup checks it again: name, trust anchors). */
+    if (s->tls_cfg.session == NULL && c->cfg.cache != NULL) {
+        size_t n;
+        const uint8_t *b = kl_cache_tls_session(c->cfg.cache, kl_client_domain(c), &n);
+        if (b != NULL) {
+            s->tls_cfg.session = b;
+            s->tls_cfg.session_len = n;
+            s->session_from_cache = 1;
+        }
     }
     if (c->cfg.direct_tls && s->tls_cfg.alpn == NULL)
         s->tls_cfg.alpn = "xmpp-client"; /* XEP-0368 */
@@ -470,7 +473,7 @@ int kl_lwip_session_step(kl_lwip_session_t *s, kl_event_t *ev)
                     return r;
                 continue;
             }
-            if ((r = kl_client_connect(c, s->t_start)) != KL_OK)
+            if ((r = kl_client_connect(c, s->t_start, KL_CHANNEL_STARTTLS)) != KL_OK)
                 return error_event(s, r, ev);
             kl_stats_add_port_rt(c, 1); /* the TCP handshake */
             s->phase = KL_LWIP_PH_RUN;
@@ -534,7 +537,9 @@ int kl_lwip_session_step(kl_lwip_session_t *s, kl_event_t *ev)
             s->tls_handshake_ms = now - s->t_phase;
             s->link = kl_tls_transport(&s->tls);
             if (c->cfg.direct_tls) {
-                if ((r = kl_client_connect(c, s->t_start)) != KL_OK)
+                if ((r = kl_client_connect(c, s->t_start,
+                                           s->tls_cfg.insecure_skip_verify ? KL_CHANNEL_TLS : KL_CHANNEL_TLS_VERIFIED)) !=
+                    KL_OK)
                     return error_event(s, r, ev);
                 kl_stats_add_port_rt(c, 1); /* the TCP handshake */
                 kl_stats_add_port_rt(c, s->tls.round_trips);

@@ -129,9 +129,11 @@ typedef struct kl_lwip_session {
     uint8_t proceed_pending;     /* internal: <proceed/> came, the handshake resumes */
     kl_slice_t tls_data;         /* internal: bytes after <proceed/> (the engine's) */
     /* TLS session resumption through the connection-hints cache
-     * (cfg.cache: tls_session / tls_session_len): the blob is offered at
-     * the next connect to the same domain; a newer one is saved into the
-     * cache (and sealed) as soon as mbedTLS has one after online. */
+     * (cfg.cache, read through kl_cache_tls_session: only from hints that
+     * kl_cache_load authenticated with the device key): the blob is offered
+     * at the next connect to the same domain; a newer one is saved into the
+     * cache (and sealed) as soon as mbedTLS has one after online;
+     * kl_cache_store MACs it (or drops it without a key) before persisting. */
     uint8_t session_from_cache;  /* the TLS config's blob came from the cache */
     uint8_t session_saved;       /* a session was written into the cache */
     int session_save_status;     /* last kl_tls_session_save result (KL_OK, ...) */

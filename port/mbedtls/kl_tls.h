@@ -33,7 +33,8 @@ typedef struct kl_tls_config {
     const char *alpn;          /* e.g. "xmpp-client" for direct TLS, or NULL; not
                                 * copied: must outlive the session */
     /* Session resumption: a blob that kl_tls_session_save() wrote on an
-     * earlier connection to the same server_name, or NULL. Read during
+     * earlier connection to the same server_name, or NULL; it must come
+     * from authenticated storage (see the layout below). Read during
      * kl_tls_setup only (not kept). A blob that is corrupt, for another
      * server name, for other trust anchors, from an unverified session
      * while verification is on, for TLS 1.2 while tls13_only, or from
@@ -66,7 +67,13 @@ typedef struct kl_tls_config {
  *  ..  M  mbedTLS session
  *  .. 16  first 16 bytes of SHA-256 over everything before (corruption
  *         check, not authentication: the blob holds a resumption secret
- *         and must be stored as privately as a key) */
+ *         and must be stored as privately as a key)
+ * Nothing in it is authenticated by kl_tls: the verified flag and the trust
+ * id are only as good as the storage. Whoever can write the blob can plant
+ * a session with their own server, which a resumed handshake never checks
+ * against a certificate. Hand kl_tls_config_t.session only a blob the
+ * application authenticated: the connection hints do (kl_cache_load with
+ * the device key, kl_cache_tls_session). */
 #define KL_TLS_SESSION_HDR 18
 #define KL_TLS_SESSION_DIGEST 16
 
