@@ -48,6 +48,20 @@ int board_entropy(uint8_t *out, size_t len);
 /* The same, shaped as kl_client_config_t.random (ctx unused). */
 int board_random(void *ctx, uint8_t *out, size_t len);
 
+/* The device key that authenticates the connection hints (kl_cache.h:
+ * HMAC-SHA-256, KL_CACHE_KEY_LEN = 32 bytes; kl_cache_load / kl_cache_store).
+ * Fills key[0..32) and returns 0, or returns -1 if the board has none (then
+ * the application passes NULL: the hints are used without a TLS session,
+ * none is ever stored). The same key on every boot of this device, never
+ * stored beside the hints record nor in the image, never sent anywhere.
+ * A real board derives it from a hardware unique key (a KDF in the crypto
+ * accelerator, TrustZone/secure-element storage) or generates it once from
+ * board_entropy() into OTP or a read-protected flash page.
+ * THE QEMU IMPLEMENTATION IS FOR EMULATION ONLY: it derives the key from
+ * BOARD_BUILD_SEED, a constant in the image, so anyone with the image has
+ * it. */
+int board_hints_key(uint8_t key[32]);
+
 /* Cheap non-cryptographic random numbers (lwIP's LWIP_RAND: DHCP xid,
  * TCP ports and ISNs), seeded from board_entropy() at init. */
 uint32_t board_rand(void);
