@@ -137,7 +137,7 @@ static void test_rejects_foreign_and_corrupt(void)
 #define MECH_BITS 0x04 /* any mechanisms bits: the test only checks they survive */
 static const uint8_t key_a[KL_CACHE_KEY_LEN] = "0123456789abcdef0123456789abcde";
 static const uint8_t key_b[KL_CACHE_KEY_LEN] = "0123456789abcdef0123456789abcdX";
-static uint8_t file[sizeof(kl_cache_t)]; /* what is persisted: KL_CACHE_BLOB_SIZE bytes of it */
+static _Alignas(kl_cache_t) uint8_t file[sizeof(kl_cache_t)]; /* what is persisted: KL_CACHE_BLOB_SIZE bytes of it */
 static kl_cache_t loaded;
 
 /* A device's hints after a session: features, an SRV answer and a TLS session. */
