@@ -16,7 +16,7 @@
 set -u
 export LC_ALL=C
 
-FUZZ_COMMON_FLAGS="-timeout=10 -rss_limit_mb=2048"
+FUZZ_COMMON_FLAGS=(-timeout=10 -rss_limit_mb=2048)
 
 # Input files of a directory, sorted, one per line (dot files skipped).
 inputs_of() {
@@ -56,15 +56,16 @@ do_check() {
     #    alone, so that every failing one is named.
     log=$out/check-$name-replay.log
     if [ ${#all[@]} -gt 0 ]; then
-        "$bin" $FUZZ_COMMON_FLAGS -max_len="$max_len" -artifact_prefix="$out/$name-replay-" \
+        "$bin" "${FUZZ_COMMON_FLAGS[@]}" -max_len="$max_len" -artifact_prefix="$out/$name-replay-" \
             "${all[@]}" >"$log" 2>&1
         rc=$?
         if [ $rc -eq 0 ]; then
             passed=${#all[@]}
         else
             for f in "${all[@]}"; do
-                local one=$out/check-$name-replay-$(basename "$f").log
-                if "$bin" $FUZZ_COMMON_FLAGS -max_len="$max_len" -artifact_prefix="$out/$name-replay-" \
+                local one
+                one=$out/check-$name-replay-$(basename "$f").log
+                if "$bin" "${FUZZ_COMMON_FLAGS[@]}" -max_len="$max_len" -artifact_prefix="$out/$name-replay-" \
                     "$f" >"$one" 2>&1; then
                     passed=$((passed + 1)); rm -f "$one"
                 else
@@ -87,7 +88,7 @@ do_check() {
     # 2. mutation run: fixed seed, fixed number of runs, seeds in sorted order
     #    (-seed_inputs keeps the order; a directory's order is the file
     #    system's), new units into a scratch directory.
-    local scratch list= i=0 mlog=$out/check-$name-mutate.log
+    local scratch list='' i=0 mlog=$out/check-$name-mutate.log
     scratch=$(mktemp -d "${TMPDIR:-/tmp}/kl-fuzz-$name.XXXXXX") || exit 1
     trap 'rm -rf "$scratch"' EXIT
     mkdir "$scratch/seeds" "$scratch/new"
@@ -101,7 +102,7 @@ do_check() {
     [ -n "$list" ] && seedarg=(-seed_inputs=@"$scratch/seeds.txt")
     # -use_cmp=0: compared values include pointers (addresses change from
     # run to run with ASLR), which CMP-guided mutations would insert.
-    "$bin" $FUZZ_COMMON_FLAGS -max_len="$max_len" -seed="$seed" -runs="$runs" -reload=0 -use_cmp=0 \
+    "$bin" "${FUZZ_COMMON_FLAGS[@]}" -max_len="$max_len" -seed="$seed" -runs="$runs" -reload=0 -use_cmp=0 \
         -print_final_stats=1 -artifact_prefix="$out/$name-check-" "${seedarg[@]}" "$scratch/new" >"$mlog" 2>&1
     rc=$?
     local done_runs cov
@@ -138,19 +139,19 @@ do_campaign_one() {
     for f in $(inputs_of "$corpus"); do cp "$f" "$dir/corpus/"; done
     before=$(inputs_of "$corpus" | wc -l)
     echo "fuzz-$name: fuzzing for $secs s (log: $dir/fuzz.log)"
-    "$bin" $FUZZ_COMMON_FLAGS -max_len="$max_len" -max_total_time="$secs" -print_final_stats=1 \
+    "$bin" "${FUZZ_COMMON_FLAGS[@]}" -max_len="$max_len" -max_total_time="$secs" -print_final_stats=1 \
         -artifact_prefix="$dir/" "$dir/corpus" >"$dir/fuzz.log" 2>&1
     local rc=$?
     # Keep only what adds coverage (edges: -use_counters=0, so hit-count
     # variants of a covered edge stay out) to the committed corpus.
-    "$bin" $FUZZ_COMMON_FLAGS -max_len="$max_len" -merge=1 -use_counters=0 -artifact_prefix="$dir/merge-" \
+    "$bin" "${FUZZ_COMMON_FLAGS[@]}" -max_len="$max_len" -merge=1 -use_counters=0 -artifact_prefix="$dir/merge-" \
         "$corpus" "$dir/corpus" >"$dir/merge.log" 2>&1 ||
         echo "fuzz-$name: merge failed (log: $dir/merge.log)"
     after=$(inputs_of "$corpus" | wc -l)
     local edges
     edges=$(sed -n 's/^MERGE-OUTER: .* \([0-9]*\) new coverage edges.*/\1/p' "$dir/merge.log" | tail -n 1)
 
-    local execs seed cov0 cov1 crashes= n=0 a
+    local execs seed cov0 cov1 crashes='' n=0 a
     execs=$(stat number_of_executed_units "$dir/fuzz.log")
     seed=$(sed -n 's/^INFO: Seed: \([0-9]*\).*/\1/p' "$dir/fuzz.log" | head -n 1)
     cov0=$(grep -m1 -E 'INITED.* cov: ' "$dir/fuzz.log" | sed -nE 's/.* cov: ([0-9]+) ft: ([0-9]+).*/\1 \2/p')
