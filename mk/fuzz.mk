@@ -6,8 +6,8 @@
 #   FUZZ_SRC_NAME      what it links besides the harness (default: all of core/)
 #   FUZZ_MAX_LEN_NAME  libFuzzer's -max_len (default 4096)
 #   FUZZ_RUNS_NAME     executions of the mutation run in check-fuzz-NAME
-#                      (default 20000; chosen so each check takes ~20-40 s on
-#                      a slow 2-core machine)
+#                      (default 20000; set so that the check takes ~15-35 s
+#                      on a slow 2-core machine)
 #
 # Targets, for each NAME in FUZZ_TARGETS (xml, engine, dns, http, bosh):
 #   fuzz-NAME        $(BUILD)/fuzz/fuzz_NAME (libFuzzer + ASan + UBSan, clang)
@@ -18,9 +18,11 @@
 #                    2. one mutation run bounded by a run count, not by time:
 #                       -seed=$(FUZZ_CHECK_SEED) -runs=FUZZ_RUNS_NAME, seeded in
 #                       sorted order from a scratch copy of corpus_NAME/ (no
-#                       -max_total_time, no -jobs/-workers, no corpus reload);
-#                       for a given binary and corpus it executes the same
-#                       inputs everywhere. The repo is never written.
+#                       -max_total_time, no -jobs/-workers, no corpus reload;
+#                       -use_cmp=0 and no stack-depth coverage, both of which
+#                       depend on addresses); for a given binary and corpus it
+#                       executes the same inputs everywhere. The repo is never
+#                       written.
 #                    Prints "check-fuzz-NAME: P passed, F failed (N inputs
 #                    replayed: C corpus + R regressions; M runs with seed S
 #                    (cov X ft Y): no failure; T s)" (every replayed input and
@@ -30,9 +32,9 @@
 #                    FUZZ_ONLY="engine dns") runs FUZZ_SECONDS (default 300),
 #                    FUZZ_JOBS (default 2) at a time, random seed, from a scratch
 #                    copy of its corpus in $(BUILD)/fuzz/campaign/NAME/; then
-#                    libFuzzer's -merge=1 adds to the committed
-#                    tests/fuzz/corpus_NAME/ only the inputs that add coverage
-#                    (review and commit them). Prints per target: executions,
+#                    libFuzzer's -merge=1 (-use_counters=0) adds to the
+#                    committed tests/fuzz/corpus_NAME/ only the inputs that
+#                    cover new edges (review, then commit them). Prints per target: executions,
 #                    seed, coverage (cov / ft at start -> end), corpus size
 #                    before -> after, crashes (inputs kept in
 #                    $(BUILD)/fuzz/campaign/NAME/crash-*, paths printed); a
