@@ -399,6 +399,16 @@ static void w_restart_and_bind(kl_client_t *c, kl_xw_t *w)
     c->flags |= FL_SENT_RESTART | FL_SENT_BIND;
 }
 
+/* Security rules 1 and 4: a credential (PLAIN, SCRAM, EXTERNAL's identity)
+ * leaves only over TLS the port verified, unless the application allowed
+ * otherwise. One place for every mechanism and every framing. */
+static int credential_status(const kl_client_t *c)
+{
+    if (c->cfg.allow_plaintext || (c->flags & FL_TLS_VERIFIED))
+        return KL_OK;
+    return (c->flags & FL_TLS) ? KL_ERR_UNVERIFIED : KL_ERR_PLAINTEXT;
+}
+
 /* The first flight of the stream that runs over TLS. safe: after a
  * verified handshake PLAIN rides with the header, unless the configuration
  * rules PLAIN out. */
@@ -420,7 +430,9 @@ static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
         }
         return KL_OK;
     }
-    if (c->cfg.pipelining < KL_PIPELINING_SAFE || !(c->flags & FL_TLS_VERIFIED) || !c->cfg.password)
+    /* over a channel the application allowed without verification (BOSH
+     * over http:// with allow_plaintext) the same flight goes */
+    if (c->cfg.pipelining < KL_PIPELINING_SAFE || credential_status(c) != KL_OK || !c->cfg.password)
         return KL_OK;
     if (k && (k->known & KL_CACHE_KNOWN_POST_TLS))
         mech = choose_mech(c, k->mechs); /* what the server offered last time */
@@ -810,16 +822,6 @@ static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs)
     if (scram && (offered & KL_MECH_SCRAM_SHA1))
         return KL_MECH_SCRAM_SHA1;
     return 0;
-}
-
-/* Security rules 1 and 4: a credential (PLAIN, SCRAM, EXTERNAL's identity)
- * leaves only over TLS the port verified, unless the application allowed
- * otherwise. One place for every mechanism and every framing. */
-static int credential_status(const kl_client_t *c)
-{
-    if (c->cfg.allow_plaintext || (c->flags & FL_TLS_VERIFIED))
-        return KL_OK;
-    return (c->flags & FL_TLS) ? KL_ERR_UNVERIFIED : KL_ERR_PLAINTEXT;
 }
 
 static int send_auth(kl_client_t *c, kl_event_t *ev)

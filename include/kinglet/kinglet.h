@@ -72,7 +72,9 @@ typedef struct kl_client_config {
     int (*random)(void *ctx, uint8_t *out, size_t len);
     void *random_ctx;
     /* Connection hints (kl_cache.h), borrowed, read and updated; NULL: none.
-     * Persist it (kl_cache_seal is done by the engine) after the session. */
+     * They hold a TLS session secret: kl_cache_load() them with the device
+     * key after reading, kl_cache_store() before persisting; ports take the
+     * TLS session only through kl_cache_tls_session(). */
     kl_cache_t *cache;
     /* Server-to-server (XEP-0288 bidi + SASL EXTERNAL, XEP-0178): the
      * device is the server of domain `jid` and opens one stream to the
