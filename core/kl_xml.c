@@ -1,9 +1,14 @@
 /* kinglet — pull XML tokenizer (API and semantics in kl_xml.h).
  *
- * One call returns one token. Tags are parsed whole from the '<' each time
- * (NEED_MORE keeps nothing), so the only state carried between calls is the
- * element/namespace stack, the CDATA flag and two counters: no pointer and
- * no offset into the caller's input survives a call.
+ * One call returns one token. Between calls the tokenizer keeps the
+ * element/namespace stack, a few flags and, when a call ran out of bytes,
+ * where it stopped: an offset into the slice and the scanner's state inside
+ * the unfinished token (kl_xml_t.rs*), never a pointer into the input. The
+ * next call goes on from there, so each byte is validated once however the
+ * input is chunked (a name, a reference or a UTF-8 sequence cut by the end
+ * of a slice is read again from its start: a few bytes). A start tag's
+ * attributes are walked once more when the tag is complete, cheaply, to
+ * resolve prefixes and sort them for the duplicate check.
  */
 #include "kinglet/kl_xml.h"
 
@@ -12,8 +17,10 @@
 /* Internal "need more bytes" result; never returned to the caller. */
 #define MORE 100
 
-/* Word-at-a-time scans of text and attribute values: fast on a host,
- * ~0.5 KB of code a small image built for size (-Os) does without. */
+/* Word-at-a-time scans of text and attribute values, and the other fast
+ * paths that have an exact slow path next to them (ASCII names, whole
+ * predefined entities, unrolled text loops): fast on a host, ~1 KB of code
+ * a small image built for size (-Os) does without. */
 #ifndef KL_XML_WORDSCAN
 #ifdef __OPTIMIZE_SIZE__
 #define KL_XML_WORDSCAN 0
@@ -26,14 +33,26 @@
 #define F_DECL 0x1u  /* XML declaration no longer allowed */
 #define F_ROOT 0x2u  /* the root (or the inner fragment's element) has started */
 #define F_CDATA 0x4u /* inside a CDATA section */
+#define F_SKIP 0x8u  /* skipping an element (kl_xml_skip) */
+
+/* Resume state (kl_xml_t.rs): where the last call stopped. */
+#define R_STATE 7u
+#define R_TOP 1u      /* the main loop goes on at rs_at (tok_off: rs_tag) */
+#define R_SEP 2u      /* start tag: after its name or a value */
+#define R_EQ 3u       /* after an attribute name */
+#define R_Q 4u        /* after '=' */
+#define R_VAL 5u      /* inside a value, rs_val bytes of it read */
+#define R_ETAG 6u     /* end tag: after the name */
+#define R_WS 0x08u     /* R_SEP: whitespace since the last name or value */
+#define R_DQ 0x10u     /* R_VAL: the value is quoted with '"' */
+#define R_NPLAIN 0x20u /* a value needs decoding (kl_xml_token_t.plain 0) */
 
 /* Frame header layout (see kl_xml_t). */
 #define FH_NAME 0
 #define FH_PREFIX 1
-#define FH_NSOFF 2
-#define FH_NSLEN 4
-#define FH_NDECL 6
-#define FH_SIZE 7
+#define FH_NS 2 /* where the element's namespace URI is (ns_slice) */
+#define FH_NDECL 4
+#define FH_SIZE 5
 #define NS_XML_OFF 0xFFFFu /* resolved to the predefined xml namespace */
 
 /* Longest character reference accepted, "&#" to ';' (room for leading zeros). */
@@ -146,14 +165,22 @@ static int is_char(uint32_t c)
            (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
 }
 
+/* NameStartChar above ASCII: these ranges, and U+10000..U+EFFFF */
+static const uint16_t name_start_hi[] = {0xC0,   0xD6,   0xD8,   0xF6,   0xF8,   0x2FF,  0x370,  0x37D,
+                                         0x37F,  0x1FFF, 0x200C, 0x200D, 0x2070, 0x218F, 0x2C00, 0x2FEF,
+                                         0x3001, 0xD7FF, 0xF900, 0xFDCF, 0xFDF0, 0xFFFD};
+
 static int is_name_start(uint32_t c)
 {
+    unsigned k;
     if (c < 0x80)
         return c == ':' || (cls[c] & C_NS);
-    return (c >= 0xC0 && c <= 0xD6) || (c >= 0xD8 && c <= 0xF6) || (c >= 0xF8 && c <= 0x2FF) ||
-           (c >= 0x370 && c <= 0x37D) || (c >= 0x37F && c <= 0x1FFF) || (c >= 0x200C && c <= 0x200D) ||
-           (c >= 0x2070 && c <= 0x218F) || (c >= 0x2C00 && c <= 0x2FEF) || (c >= 0x3001 && c <= 0xD7FF) ||
-           (c >= 0xF900 && c <= 0xFDCF) || (c >= 0xFDF0 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0xEFFFF);
+    if (c >= 0x10000)
+        return c <= 0xEFFFF;
+    for (k = 0; k < sizeof name_start_hi / sizeof name_start_hi[0]; k += 2)
+        if (c >= name_start_hi[k] && c <= name_start_hi[k + 1])
+            return 1;
+    return 0;
 }
 
 static int is_name_char(uint32_t c)
@@ -244,56 +271,32 @@ static size_t utf8_put(uint32_t c, uint8_t *o)
  * bytes so far could still become one, or KL_ERR_XML_ENTITY. */
 static int match_entity(const uint8_t *p, size_t avail, uint32_t *out)
 {
-    const char *lit;
-    uint8_t ch;
-    size_t n, i;
+    static const char names[5][6] = {"lt;", "gt;", "amp;", "apos;", "quot;"};
+    unsigned k, maybe = 0;
     /* the usual ones, whole */
-    if (avail >= 4 && p[2] == 't' && p[3] == ';' && (p[1] == 'l' || p[1] == 'g')) {
+    if (KL_XML_WORDSCAN && avail >= 4 && p[2] == 't' && p[3] == ';' && (p[1] == 'l' || p[1] == 'g')) {
         *out = p[1] == 'l' ? '<' : '>';
         return 4;
     }
-    if (avail >= 5 && p[1] == 'a' && p[2] == 'm' && p[3] == 'p' && p[4] == ';') {
+    if (KL_XML_WORDSCAN && avail >= 5 && p[1] == 'a' && p[2] == 'm' && p[3] == 'p' && p[4] == ';') {
         *out = '&';
         return 5;
     }
-    if (avail >= 6 && p[5] == ';' && p[1] == 'q' && p[2] == 'u' && p[3] == 'o' && p[4] == 't') {
+    if (KL_XML_WORDSCAN && avail >= 6 && p[5] == ';' && p[1] == 'q' && p[2] == 'u' && p[3] == 'o' && p[4] == 't') {
         *out = '"';
         return 6;
     }
-    switch (p[1]) {
-    case 'a':
-        if (avail < 3)
-            return 0;
-        if (p[2] == 'p') {
-            lit = "apos;";
-            ch = '\'';
-            n = 5;
-        } else {
-            lit = "amp;";
-            ch = '&';
-            n = 4;
+    for (k = 0; k < 5; k++) {
+        size_t n = strlen(names[k]), m = avail - 1 < n ? avail - 1 : n;
+        if (memcmp(p + 1, names[k], m) == 0) {
+            if (m == n) {
+                *out = (uint8_t)"<>&'\""[k];
+                return (int)n + 1;
+            }
+            maybe = 1; /* a prefix of this one so far */
         }
-        break;
-    case 'l': lit = "lt;"; ch = '<'; n = 3; break;
-    case 'g': lit = "gt;"; ch = '>'; n = 3; break;
-    case 'q': lit = "quot;"; ch = '"'; n = 5; break;
-    default: return KL_ERR_XML_ENTITY;
     }
-    if (avail > n) {
-        /* the whole reference is there: compare at once */
-        if (!bytes_eq(p + 1, (const uint8_t *)lit, n))
-            return KL_ERR_XML_ENTITY;
-        *out = ch;
-        return (int)n + 1;
-    }
-    for (i = 0; i < n; i++) {
-        if (1 + i >= avail)
-            return 0;
-        if (p[1 + i] != (uint8_t)lit[i])
-            return KL_ERR_XML_ENTITY;
-    }
-    *out = ch;
-    return (int)n + 1;
+    return maybe ? 0 : KL_ERR_XML_ENTITY;
 }
 
 /* Reference at p ('&'). Returns its length and the character it stands for;
@@ -379,7 +382,7 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
             }
             p += sizeof(word_t);
         }
-        while (end - p >= 4) {
+        while (KL_XML_WORDSCAN && end - p >= 4) {
             if (cls[p[0]] & C_TXT)
                 goto hit;
             if (cls[p[1]] & C_TXT) {
@@ -407,7 +410,7 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
         if (c >= 0x80) {
             uint32_t cp;
             int n;
-            if (c >= 0xC2 && c < 0xE0 && end - p >= 2 && (p[1] & 0xC0) == 0x80) {
+            if (KL_XML_WORDSCAN && c >= 0xC2 && c < 0xE0 && end - p >= 2 && (p[1] & 0xC0) == 0x80) {
                 p += 2; /* U+0080..U+07FF: always a Char */
                 continue;
             }
@@ -546,7 +549,7 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
     *colon = 0;
     /* fast path: an ASCII name, at most one colon, ended by an ASCII byte */
     lim = end - s > KL_XML_MAX_NAME ? s + KL_XML_MAX_NAME : end;
-    if (p < end && (cls[*p] & C_NS)) {
+    if (KL_XML_WORDSCAN && p < end && (cls[*p] & C_NS)) {
         const uint8_t *q = p + 1;
         for (;;) {
             while (q < lim && (cls[*q] & C_NC))
@@ -627,16 +630,19 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
     return 0;
 }
 
-/* Attribute value after its opening quote q at s; sets *close to the
- * closing quote. Clears *plain if it holds a reference, TAB, LF or CR. */
-static int scan_attr_value(const uint8_t *s, const uint8_t *end, uint8_t q, const uint8_t **close,
-                           uint8_t *plain)
+/* Attribute value that began at s (after its opening quote q), scanned on
+ * from p. Sets *stop to the closing quote, or with MORE to where the scan
+ * must go on (an incomplete reference or UTF-8 sequence is read again).
+ * Clears *plain if it holds a reference, TAB, LF or CR. */
+static int scan_attr_value(const uint8_t *s, const uint8_t *p, const uint8_t *end, uint8_t q,
+                           const uint8_t **stop, uint8_t *plain)
 {
-    const uint8_t *p = s;
     /* bounded so an over-long value is reported, not scanned forever */
     const uint8_t *lim = end - s > KL_XML_MAX_ATTR + 1 ? s + KL_XML_MAX_ATTR + 1 : end;
     for (;;) {
         uint8_t c;
+        uint32_t cp;
+        int n;
         while (KL_XML_WORDSCAN && (size_t)(lim - p) >= sizeof(word_t)) {
             word_t m = word_attr_special(load_word(p));
             if (m) {
@@ -649,46 +655,34 @@ static int scan_attr_value(const uint8_t *s, const uint8_t *end, uint8_t q, cons
         }
         while (p < lim && !(cls[*p] & C_ATT))
             p++;
+        *stop = p;
         if ((size_t)(p - s) > KL_XML_MAX_ATTR)
             return KL_ERR_XML_ATTR_TOO_LONG;
         if (p == end)
             return MORE;
         c = *p;
-        if (c == q) {
-            *close = p;
+        if (c == q)
             return 0;
-        }
         if (c == '\'' || c == '"') {
-            p++;
-            continue;
-        }
-        if (c == '<')
+            n = 1;
+        } else if (c == '<') {
             return KL_ERR_XML_SYNTAX;
-        if (c == '&') {
-            uint32_t cp;
-            int n = scan_ref(p, end, &cp);
-            if (n > 0) {
-                p += n;
-                *plain = 0;
-                continue;
-            }
-            return n == 0 ? MORE : n;
-        }
-        if (c >= 0x80) {
-            uint32_t cp;
-            int n = utf8_char(p, end, &cp);
-            if (n > 0) {
-                p += n;
-                continue;
-            }
-            return n == 0 ? MORE : KL_ERR_XML_UTF8;
-        }
-        if (c == '\t' || c == '\n' || c == '\r') {
-            p++;
+        } else if (c == '&') {
+            n = scan_ref(p, end, &cp);
             *plain = 0;
-            continue;
+        } else if (c >= 0x80) {
+            n = utf8_char(p, end, &cp);
+            if (n < 0)
+                n = KL_ERR_XML_UTF8;
+        } else if (c == '\t' || c == '\n' || c == '\r') {
+            n = 1;
+            *plain = 0;
+        } else {
+            return KL_ERR_XML_UTF8;
         }
-        return KL_ERR_XML_UTF8;
+        if (n <= 0)
+            return n == 0 ? MORE : n;
+        p += n;
     }
 }
 
@@ -712,45 +706,40 @@ static void put16(uint8_t *p, size_t v)
     p[1] = (uint8_t)(v >> 8);
 }
 
-/* URI bound to prefix p (plen 0: the default namespace) by the frames
- * 1..top (top's frame may be uncommitted). Returns 1 and sets *off and *len
- * (*off NS_XML_OFF for the xml prefix), 0 if unbound. */
-static int ns_lookup(const kl_xml_t *x, unsigned top, const uint8_t *p, size_t plen, size_t *off,
-                     size_t *len)
+/* Where the URI bound to prefix p (plen 0: the default namespace) by the
+ * frames 1..top is (top's frame may be uncommitted): its stack offset, 0
+ * for none (no default namespace declared), NS_XML_OFF for the xml prefix;
+ * -1 if the prefix is unbound. */
+static int ns_lookup(const kl_xml_t *x, unsigned top, const uint8_t *p, size_t plen)
 {
     unsigned d;
-    if (plen == 3 && memcmp(p, "xml", 3) == 0) {
-        *off = NS_XML_OFF;
-        *len = XML_NS_LEN;
-        return 1;
-    }
+    if (plen == 3 && memcmp(p, "xml", 3) == 0)
+        return NS_XML_OFF;
     for (d = top; d >= 1; d--) {
         const uint8_t *f = x->stack + x->frame[d];
         unsigned k, nd = f[FH_NDECL];
         const uint8_t *q = f + FH_SIZE + f[FH_NAME];
         for (k = 0; k < nd; k++) {
-            size_t pl = q[0], ul = get16(q + 1);
-            if (pl == plen && bytes_eq(q + 3, p, plen)) {
-                *off = (size_t)(q + 3 + pl - x->stack);
-                *len = ul;
-                return 1;
-            }
-            q += 3 + pl + ul;
+            size_t pl = q[0];
+            q += 3 + pl; /* the URI, its length just before it */
+            if (pl == plen && bytes_eq(q - 2 - pl, p, plen))
+                return (int)(q - x->stack);
+            q += get16(q - 2);
         }
     }
-    if (plen == 0) { /* no default namespace declared */
-        *off = 0;
-        *len = 0;
-        return 1;
-    }
-    return 0;
+    return plen ? -1 : 0;
 }
 
-static kl_slice_t ns_slice(const kl_xml_t *x, size_t off, size_t len)
+static kl_slice_t ns_slice(const kl_xml_t *x, unsigned off)
 {
     kl_slice_t s;
-    s.p = off == NS_XML_OFF ? xml_ns : x->stack + off;
-    s.len = len;
+    if (off == NS_XML_OFF) {
+        s.p = xml_ns;
+        s.len = XML_NS_LEN;
+    } else {
+        s.p = x->stack + off;
+        s.len = off ? get16(s.p - 2) : 0;
+    }
     return s;
 }
 
@@ -769,612 +758,12 @@ static int is_xmlns(kl_slice_t n, size_t *plen)
     return 0;
 }
 
-/* The attributes of the start tag being parsed. Up to ATTR_REC of them are
- * recorded while scanning (offsets from the tag's '<', so a few bytes each
- * on the C stack); a tag with more is walked again with kl_xml_attr_next. */
-#define ATTR_REC 16
-typedef struct {
-    uint16_t noff, voff, vlen;
-    uint8_t nlen, colon;
-} attr_rec_t;
-
-typedef struct {
-    const uint8_t *base; /* the tag's '<' */
-    kl_slice_t attrs;
-    unsigned n;
-    uint8_t rec;   /* 1 if r[] holds every attribute */
-    uint8_t xmlns; /* some attribute name starts with "xmlns" */
-    uint8_t prefixed; /* some attribute name has a prefix */
-    uint8_t plain;    /* no value needs decoding (kl_xml_token_t.plain) */
-    attr_rec_t r[ATTR_REC];
-} attr_tab_t;
-
-typedef struct {
-    unsigned k; /* index of the attribute the cursor stands after */
-    size_t pos;
-} attr_cur_t;
-
-/* Attribute k: O(1) from the records, else sequential from the cursor. */
-static void attr_walk(const attr_tab_t *t, attr_cur_t *c, unsigned k, kl_slice_t *n, kl_slice_t *v,
-                      size_t *colon)
-{
-    if (k < c->k || c->k == 0) {
-        c->k = 0;
-        c->pos = 0;
-    }
-    while (c->k <= k) {
-        kl_xml_attr_next(t->attrs, &c->pos, n, v);
-        c->k++;
-    }
-    {
-        const uint8_t *q = memchr(n->p, ':', n->len);
-        *colon = q ? (size_t)(q - n->p) : 0;
-    }
-}
-
-static void attr_at(const attr_tab_t *t, attr_cur_t *c, unsigned k, kl_slice_t *n, kl_slice_t *v,
-                    size_t *colon)
-{
-    if (t->rec) {
-        const attr_rec_t *a = &t->r[k];
-        n->p = t->base + a->noff;
-        n->len = a->nlen;
-        v->p = t->base + a->voff;
-        v->len = a->vlen;
-        *colon = a->colon;
-        return;
-    }
-    attr_walk(t, c, k, n, v, colon);
-}
-
-/* Pushes the frame of a start tag whose syntax is already checked:
- * declarations, prefix resolution, duplicate attributes. Commits nothing
- * to x->depth / stack_len (the caller does, on success). */
-static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, const attr_tab_t *at, size_t *top)
-{
-    unsigned d = (unsigned)x->depth + 1, j, i;
-    size_t f = x->stack_len, t, off, len;
-    uint8_t *fp;
-    unsigned nd = 0;
-    kl_slice_t an, av;
-    attr_cur_t cj = {0, 0}, ci = {0, 0};
-
-    if (d > KL_XML_MAX_DEPTH)
-        return KL_ERR_XML_DEPTH;
-    if (FH_SIZE + name.len > sizeof x->stack - f)
-        return KL_ERR_XML_STACK;
-    fp = x->stack + f;
-    fp[FH_NAME] = (uint8_t)name.len;
-    fp[FH_PREFIX] = (uint8_t)colon;
-    fp[FH_NDECL] = 0;
-    bytes_cpy(fp + FH_SIZE, name.p, name.len);
-    t = f + FH_SIZE + name.len;
-    x->frame[d] = (uint16_t)f;
-
-    /* declarations first: they apply to this element's own name and attributes */
-    for (j = 0; at->xmlns && j < at->n; j++) {
-        size_t plen, room, ac;
-        const uint8_t *uri;
-        int n, is_xml_p, is_xml_u;
-        attr_at(at, &cj, j, &an, &av, &ac);
-        if (!is_xmlns(an, &plen))
-            continue;
-        room = sizeof x->stack - t;
-        if (room < 3 + plen)
-            return KL_ERR_XML_STACK;
-        memcpy(x->stack + t + 3, an.p + 6, plen);
-        uri = x->stack + t + 3 + plen;
-        if (at->plain) { /* nothing to decode */
-            if (av.len > room - 3 - plen)
-                return KL_ERR_XML_STACK;
-            memcpy(x->stack + t + 3 + plen, av.p, av.len);
-            n = (int)av.len;
-        } else {
-            n = kl_xml_decode(av, KL_XML_RAW_ATTR, x->stack + t + 3 + plen, room - 3 - plen);
-        }
-        if (n == KL_ERR_TOO_LARGE || n > 0xFFFF || nd == 255)
-            return KL_ERR_XML_STACK;
-        if (n < 0)
-            return n;
-        is_xml_p = plen == 3 && memcmp(an.p + 6, "xml", 3) == 0;
-        is_xml_u = (size_t)n == XML_NS_LEN && memcmp(uri, xml_ns, XML_NS_LEN) == 0;
-        if (plen && n == 0)
-            return KL_ERR_XML_NAMESPACE; /* xmlns:p='' is not allowed in Namespaces 1.0 */
-        if (is_xml_p != is_xml_u)
-            return KL_ERR_XML_NAMESPACE;
-        if ((plen == 5 && memcmp(an.p + 6, "xmlns", 5) == 0) ||
-            ((size_t)n == XMLNS_NS_LEN && memcmp(uri, xmlns_ns, XMLNS_NS_LEN) == 0))
-            return KL_ERR_XML_NAMESPACE;
-        x->stack[t] = (uint8_t)plen;
-        put16(x->stack + t + 1, (size_t)n);
-        t += 3 + plen + (size_t)n;
-        nd++;
-    }
-    fp[FH_NDECL] = (uint8_t)nd;
-
-    if (colon == 5 && memcmp(name.p, "xmlns", 5) == 0)
-        return KL_ERR_XML_NAMESPACE;
-    if (!ns_lookup(x, d, name.p, colon, &off, &len))
-        return KL_ERR_XML_NAMESPACE;
-    put16(fp + FH_NSOFF, off);
-    put16(fp + FH_NSLEN, len);
-
-    /* attributes: names unique (qualified, then expanded), prefixes bound */
-    if (at->rec && at->n > 1) {
-        for (j = 1; j < at->n; j++) {
-            const attr_rec_t *rj = &at->r[j];
-            for (i = 0; i < j; i++) {
-                const attr_rec_t *ri = &at->r[i];
-                if (ri->nlen == rj->nlen && bytes_eq(at->base + ri->noff, at->base + rj->noff, rj->nlen))
-                    return KL_ERR_XML_ATTR_DUP;
-            }
-        }
-    }
-    cj.k = 0;
-    for (j = 0; (at->rec ? at->prefixed : at->n > 1 || at->prefixed) ? j < at->n : 0; j++) {
-        size_t ac, aoff = 0, alen = 0, plen;
-        int check_ns;
-        attr_at(at, &cj, j, &an, &av, &ac);
-        check_ns = ac && !is_xmlns(an, &plen);
-        if (check_ns && !ns_lookup(x, d, an.p, ac, &aoff, &alen))
-            return KL_ERR_XML_NAMESPACE;
-        if (at->rec && !check_ns)
-            continue; /* its qualified name was compared above */
-        for (i = 0; i < j; i++) {
-            kl_slice_t bn, bv;
-            size_t bc, boff, blen;
-            attr_at(at, &ci, i, &bn, &bv, &bc);
-            if (bn.len == an.len && bytes_eq(bn.p, an.p, an.len))
-                return KL_ERR_XML_ATTR_DUP;
-            if (!check_ns || !bc || bn.len - bc != an.len - ac ||
-                memcmp(bn.p + bc, an.p + ac, an.len - ac) != 0 || is_xmlns(bn, &plen))
-                continue;
-            if (ns_lookup(x, d, bn.p, bc, &boff, &blen) && blen == alen &&
-                memcmp(ns_slice(x, boff, blen).p, ns_slice(x, aoff, alen).p, alen) == 0)
-                return KL_ERR_XML_ATTR_DUP;
-        }
-    }
-    *top = t;
-    return 0;
-}
-
-/* ---- tags --------------------------------------------------------------- */
-
-static void fill_names(kl_xml_token_t *tok, const uint8_t *name, size_t nlen, size_t colon)
-{
-    tok->name.p = name;
-    tok->name.len = nlen;
-    tok->local.p = colon ? name + colon + 1 : name;
-    tok->local.len = colon ? nlen - colon - 1 : nlen;
-}
-
-static int parse_start(kl_xml_t *x, const uint8_t *buf, size_t len, size_t i, size_t *consumed,
-                       kl_xml_token_t *tok)
-{
-    const uint8_t *end = buf + len, *p = buf + i + 1, *name = p, *astart, *aend;
-    size_t nlen, colon, top;
-    int r, empty;
-    const uint8_t *f;
-    attr_tab_t at;
-
-    at.base = buf + i;
-    tok->plain = 1;
-    at.n = 0;
-    at.rec = 1;
-    at.xmlns = at.prefixed = 0;
-    r = scan_name(p, end, &nlen, &colon);
-    if (r)
-        return r;
-    p += nlen;
-    astart = p;
-    for (;;) {
-        const uint8_t *w = p, *close, *an;
-        size_t anl, ac;
-        p = skip_ws(p, end);
-        if (p == end)
-            return MORE;
-        if (*p == '>') {
-            aend = p;
-            p++;
-            empty = 0;
-            break;
-        }
-        if (*p == '/') {
-            if (p + 1 == end)
-                return MORE;
-            if (p[1] != '>')
-                return KL_ERR_XML_SYNTAX;
-            aend = p;
-            p += 2;
-            empty = 1;
-            break;
-        }
-        if (p == w)
-            return KL_ERR_XML_SYNTAX; /* attributes are separated by whitespace */
-        an = p;
-        r = scan_name(p, end, &anl, &ac);
-        if (r)
-            return r;
-        p = skip_ws(p + anl, end);
-        if (p == end)
-            return MORE;
-        if (*p != '=')
-            return KL_ERR_XML_SYNTAX;
-        p = skip_ws(p + 1, end);
-        if (p == end)
-            return MORE;
-        if (*p != '\'' && *p != '"')
-            return KL_ERR_XML_SYNTAX;
-        r = scan_attr_value(p + 1, end, *p, &close, &tok->plain);
-        if (r)
-            return r;
-        if (at.n < ATTR_REC && (size_t)(p + 1 - at.base) <= 0xFFFF) {
-            attr_rec_t *a = &at.r[at.n];
-            a->noff = (uint16_t)(an - at.base);
-            a->nlen = (uint8_t)anl;
-            a->colon = (uint8_t)ac;
-            a->voff = (uint16_t)(p + 1 - at.base);
-            a->vlen = (uint16_t)(close - (p + 1));
-        } else {
-            at.rec = 0;
-        }
-        at.n++;
-        if (an[0] == 'x' && anl >= 5 && bytes_eq(an, (const uint8_t *)"xmlns", 5))
-            at.xmlns = 1;
-        if (ac)
-            at.prefixed = 1;
-        p = close + 1;
-    }
-
-    tok->attrs.p = astart;
-    tok->attrs.len = (size_t)(aend - astart);
-    at.attrs = tok->attrs;
-    at.plain = tok->plain;
-    {
-        kl_slice_t n;
-        n.p = name;
-        n.len = nlen;
-        r = push_frame(x, n, colon, &at, &top);
-        if (r)
-            return r;
-    }
-    x->depth++;
-    x->stack_len = (uint16_t)top;
-    x->pending_end = (uint8_t)empty;
-    f = x->stack + x->frame[x->depth];
-    tok->type = KL_XML_START;
-    tok->depth = x->depth;
-    tok->empty = (uint8_t)empty;
-    fill_names(tok, name, nlen, colon);
-    tok->ns = ns_slice(x, get16(f + FH_NSOFF), get16(f + FH_NSLEN));
-    tok->offset = i;
-    *consumed = (size_t)(p - buf);
-    return KL_XML_START;
-}
-
-/* Pops the top frame into an END token (names from the stack unless the
- * caller points them at the input). The popped bytes stay intact until the
- * next push, i.e. the next call. */
-static void pop_end(kl_xml_t *x, kl_xml_token_t *tok)
-{
-    const uint8_t *f = x->stack + x->frame[x->depth];
-    tok->type = KL_XML_END;
-    tok->depth = x->depth;
-    fill_names(tok, f + FH_SIZE, f[FH_NAME], f[FH_PREFIX]);
-    tok->ns = ns_slice(x, get16(f + FH_NSOFF), get16(f + FH_NSLEN));
-    x->stack_len = x->frame[x->depth];
-    x->depth--;
-}
-
-static int parse_end(kl_xml_t *x, const uint8_t *buf, size_t len, size_t i, size_t *consumed,
-                     kl_xml_token_t *tok)
-{
-    const uint8_t *end = buf + len, *p = buf + i + 2, *f;
-    size_t nlen, m;
-
-    if (x->depth == x->base)
-        return KL_ERR_XML_MISMATCH; /* nothing open */
-    f = x->stack + x->frame[x->depth];
-    nlen = f[FH_NAME];
-    m = (size_t)(end - p) < nlen ? (size_t)(end - p) : nlen;
-    if (!bytes_eq(p, f + FH_SIZE, m))
-        return KL_ERR_XML_MISMATCH;
-    if (m < nlen)
-        return MORE;
-    p += nlen;
-    if (p == end)
-        return MORE;
-    if (*p == ':' || *p >= 0x80 || (cls[*p] & C_NC))
-        return KL_ERR_XML_MISMATCH; /* a longer name */
-    p = skip_ws(p, end);
-    if (p == end)
-        return MORE;
-    if (*p != '>')
-        return KL_ERR_XML_SYNTAX;
-    pop_end(x, tok);
-    tok->name.p = buf + i + 2;
-    tok->local.p = tok->name.p + (tok->name.len - tok->local.len);
-    tok->offset = i;
-    *consumed = (size_t)(p + 1 - buf);
-    return KL_XML_END;
-}
-
-/* Compares the bytes at p with the literal s: 0 if they match, MORE if they
- * match as far as they go, -1 otherwise. */
-static int prefix_is(const uint8_t *p, const uint8_t *end, const char *s)
-{
-    size_t n = strlen(s), m = (size_t)(end - p) < n ? (size_t)(end - p) : n;
-    if (memcmp(p, s, m) != 0)
-        return -1;
-    return m < n ? MORE : 0;
-}
-
-static int ascii_ieq(const uint8_t *p, size_t n, const char *s)
-{
-    size_t i;
-    if (strlen(s) != n)
-        return 0;
-    for (i = 0; i < n; i++)
-        if ((p[i] | 0x20) != (uint8_t)(s[i] | 0x20))
-            return 0;
-    return 1;
-}
-
-/* XML declaration at p ("<?xml" and whitespace already seen): version,
- * then optional encoding (UTF-8 only) and standalone, in that order.
- * Sets *after. */
-static int parse_decl(const uint8_t *p, const uint8_t *end, const uint8_t **after)
-{
-    int seen = 0; /* 1 version, 2 encoding, 3 standalone: last one seen */
-    p += 5;
-    for (;;) {
-        const uint8_t *w = p, *nm, *v, *q;
-        size_t nl;
-        int which;
-        p = skip_ws(p, end);
-        if (p == end)
-            return MORE;
-        if (*p == '?') {
-            if (p + 1 == end)
-                return MORE;
-            if (p[1] != '>' || !seen)
-                return KL_ERR_XML_SYNTAX;
-            *after = p + 2;
-            return 0;
-        }
-        if (p == w)
-            return KL_ERR_XML_SYNTAX;
-        nm = p;
-        while (p < end && *p >= 'a' && *p <= 'z')
-            p++;
-        if (p == end)
-            return MORE;
-        nl = (size_t)(p - nm);
-        if (nl == 7 && memcmp(nm, "version", 7) == 0)
-            which = 1;
-        else if (nl == 8 && memcmp(nm, "encoding", 8) == 0)
-            which = 2;
-        else if (nl == 10 && memcmp(nm, "standalone", 10) == 0)
-            which = 3;
-        else
-            return KL_ERR_XML_SYNTAX;
-        if (which <= seen || (which > 1 && !seen))
-            return KL_ERR_XML_SYNTAX;
-        seen = which;
-        p = skip_ws(p, end);
-        if (p == end)
-            return MORE;
-        if (*p != '=')
-            return KL_ERR_XML_SYNTAX;
-        p = skip_ws(p + 1, end);
-        if (p == end)
-            return MORE;
-        if (*p != '\'' && *p != '"')
-            return KL_ERR_XML_SYNTAX;
-        v = p + 1;
-        for (q = v; q < end && *q != *p; q++)
-            if (*q < 0x21 || *q > 0x7E)
-                return KL_ERR_XML_SYNTAX;
-        if (q == end)
-            return MORE;
-        nl = (size_t)(q - v);
-        if (which == 1) {
-            size_t k;
-            if (nl < 3 || v[0] != '1' || v[1] != '.')
-                return KL_ERR_XML_SYNTAX;
-            for (k = 2; k < nl; k++)
-                if (v[k] < '0' || v[k] > '9')
-                    return KL_ERR_XML_SYNTAX;
-        } else if (which == 2) {
-            if (!ascii_ieq(v, nl, "UTF-8"))
-                return KL_ERR_XML_SYNTAX; /* XMPP is UTF-8 only */
-        } else if (!(nl == 3 && memcmp(v, "yes", 3) == 0) && !(nl == 2 && memcmp(v, "no", 2) == 0)) {
-            return KL_ERR_XML_SYNTAX;
-        }
-        p = q + 1;
-    }
-}
-
-/* ---- the tokenizer ------------------------------------------------------ */
-
-void kl_xml_init(kl_xml_t *x)
-{
-    if (x)
-        memset(x, 0, sizeof *x);
-}
-
-void kl_xml_reset(kl_xml_t *x)
-{
-    kl_xml_init(x);
-}
-
-void kl_xml_init_inner(kl_xml_t *x, const kl_xml_t *parent)
-{
-    if (!x || !parent || x == parent)
-        return;
-    memset(x, 0, offsetof(kl_xml_t, stack));
-    x->depth = x->base = parent->depth;
-    x->stack_len = parent->stack_len;
-    x->error = parent->error;
-    x->flags = F_DECL;
-    memcpy(x->frame, parent->frame, sizeof x->frame);
-    memcpy(x->stack, parent->stack, parent->stack_len);
-}
-
-static int next_token(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok)
-{
-    const uint8_t *end = buf + len;
-    uint32_t flags = x->flags;
-    unsigned brk = x->brackets;
-    size_t i = 0, tok_off = 0;
-    int r;
-
-    if (x->pending_end) {
-        x->pending_end = 0;
-        pop_end(x, tok);
-        return KL_XML_END;
-    }
-    for (;;) {
-        if (flags & F_CDATA) {
-            const uint8_t *stop;
-            int term;
-            tok->plain = 1;
-            r = scan_cdata(buf + i, end, &stop, &term, &tok->plain);
-            if (r)
-                return r;
-            if (stop > buf + i) {
-                tok->type = KL_XML_TEXT;
-                tok->depth = x->depth;
-                tok->cdata = 1;
-                tok->text.p = buf + i;
-                tok->text.len = (size_t)(stop - (buf + i));
-                tok->offset = tok_off;
-                if (term) {
-                    flags &= ~F_CDATA;
-                    stop += 3;
-                }
-                *consumed = (size_t)(stop - buf);
-                x->flags = flags;
-                x->brackets = 0;
-                return KL_XML_TEXT;
-            }
-            if (!term)
-                return KL_XML_NEED_MORE;
-            flags &= ~F_CDATA; /* an empty section: no token of its own */
-            brk = 0;
-            i = (size_t)(stop - buf) + 3;
-            tok_off = i;
-            continue;
-        }
-        if (x->depth == x->base) {
-            /* outside the root: whitespace, the declaration, the root tag */
-            i = (size_t)(skip_ws(buf + i, end) - buf);
-            if (i == len)
-                return KL_XML_NEED_MORE;
-            if (buf[i] != '<' || (flags & F_ROOT))
-                return KL_ERR_XML_SYNTAX;
-        } else if (i == len) {
-            return KL_XML_NEED_MORE;
-        } else if (buf[i] != '<') {
-            const uint8_t *stop;
-            tok->plain = 1;
-            r = scan_text(buf + i, end, brk, &stop, &tok->plain);
-            if (r)
-                return r;
-            if (stop == buf + i)
-                return KL_XML_NEED_MORE;
-            tok->type = KL_XML_TEXT;
-            tok->depth = x->depth;
-            tok->text.p = buf + i;
-            tok->text.len = (size_t)(stop - (buf + i));
-            tok->offset = i;
-            *consumed = (size_t)(stop - buf);
-            x->flags = flags;
-            x->brackets = (uint8_t)brackets_before(buf + i, stop, brk);
-            return KL_XML_TEXT;
-        }
-        /* at '<' */
-        if (i + 1 >= len)
-            return KL_XML_NEED_MORE;
-        switch (buf[i + 1]) {
-        case '/':
-            r = parse_end(x, buf, len, i, consumed, tok);
-            break;
-        case '?': {
-            const uint8_t *after;
-            r = prefix_is(buf + i, end, "<?xml");
-            if (r == MORE || (r == 0 && i + 5 == len))
-                return KL_XML_NEED_MORE;
-            if (r != 0 || !(cls[buf[i + 5]] & C_WS) || (flags & F_DECL))
-                return KL_ERR_XML_PI;
-            r = parse_decl(buf + i, end, &after);
-            if (r)
-                return r == MORE ? KL_XML_NEED_MORE : r;
-            flags |= F_DECL;
-            i = (size_t)(after - buf);
-            continue;
-        }
-        case '!':
-            if (i + 2 >= len)
-                return KL_XML_NEED_MORE;
-            if (buf[i + 2] == '-')
-                return KL_ERR_XML_COMMENT;
-            if (buf[i + 2] >= 'A' && buf[i + 2] <= 'Z')
-                return KL_ERR_XML_DTD;
-            if (buf[i + 2] != '[' || x->depth == x->base)
-                return KL_ERR_XML_SYNTAX;
-            r = prefix_is(buf + i, end, "<![CDATA[");
-            if (r == MORE)
-                return KL_XML_NEED_MORE;
-            if (r != 0)
-                return KL_ERR_XML_SYNTAX;
-            flags |= F_CDATA;
-            tok_off = i;
-            i += 9;
-            continue;
-        default:
-            r = parse_start(x, buf, len, i, consumed, tok);
-            break;
-        }
-        if (r == MORE)
-            return KL_XML_NEED_MORE;
-        if (r < 0)
-            return r;
-        x->flags = flags | F_DECL | F_ROOT;
-        x->brackets = 0;
-        return r;
-    }
-}
-
-static const kl_xml_token_t tok_zero;
-
-int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok)
-{
-    int r;
-    if (!x || !consumed || !tok || (!buf && len))
-        return KL_ERR_ARG;
-    *consumed = 0;
-    *tok = tok_zero; /* a struct copy: cheaper than memset's rep stos here */
-    if (x->error)
-        return x->error;
-    if (!buf)
-        buf = (const uint8_t *)"";
-    r = next_token(x, buf, len, consumed, tok);
-    if (r < 0) {
-        x->error = (int16_t)r;
-        *consumed = 0;
-    } else if (r == KL_XML_NEED_MORE) {
-        *consumed = 0;
-    }
-    return r;
-}
-
-/* ---- attributes and decoding -------------------------------------------- */
-
-int kl_xml_attr_next(kl_slice_t attrs, size_t *pos, kl_slice_t *name, kl_slice_t *value)
+/* The attribute at *pos of validated attribute text (or of any bytes:
+ * it never reads outside them). */
+static int attr_step(kl_slice_t attrs, size_t *pos, kl_slice_t *name, kl_slice_t *value)
 {
     const uint8_t *p, *end, *n, *v, *q;
-    if (!pos || !name || !value || !attrs.p || *pos >= attrs.len)
+    if (*pos >= attrs.len)
         return 0;
     p = attrs.p + *pos;
     end = attrs.p + attrs.len;
@@ -1407,6 +796,780 @@ int kl_xml_attr_next(kl_slice_t attrs, size_t *pos, kl_slice_t *name, kl_slice_t
     value->len = (size_t)(q - v);
     *pos = (size_t)(q + 1 - attrs.p);
     return 1;
+}
+
+/* The value of the attribute whose name ends at p (validated: whitespace,
+ * '=', whitespace, the quote; any bytes: never read outside them). */
+static int attr_value(const uint8_t *p, const uint8_t *end, kl_slice_t *v)
+{
+    const uint8_t *q;
+    while (p < end && *p != '\'' && *p != '"')
+        p++;
+    if (p == end)
+        return 0;
+    q = memchr(p + 1, *p, (size_t)(end - p - 1));
+    if (!q)
+        return 0;
+    v->p = p + 1;
+    v->len = (size_t)(q - p - 1);
+    return 1;
+}
+
+/* An attribute in the duplicate check: its qualified name (uri 0) or, for
+ * a prefixed one, its namespace URI (stack offset) and local name. */
+typedef struct {
+    const uint8_t *n;
+    uint16_t uri;
+    uint8_t nlen;
+    uint8_t colon;
+} attr_rec_t;
+
+/* Any total order does for the sort: name length, name, URI length, URI
+ * (lengths first: most pairs differ there). A prefixed attribute's URI is
+ * never empty (xmlns:p='' is refused), so it never equals an unprefixed
+ * one's. */
+static int rec_cmp(const kl_xml_t *x, const attr_rec_t *a, const attr_rec_t *b)
+{
+    kl_slice_t ua, ub;
+    int r = (int)a->nlen - (int)b->nlen;
+    if (!r)
+        r = memcmp(a->n, b->n, a->nlen);
+    if (r || a->uri == b->uri)
+        return r;
+    ua = ns_slice(x, a->uri); /* two declarations may bind the same URI */
+    ub = ns_slice(x, b->uri);
+    r = (int)ua.len - (int)ub.len;
+    return r ? r : memcmp(ua.p, ub.p, ua.len);
+}
+
+/* Pushes the frame of a start tag whose syntax is already checked:
+ * declarations, prefix resolution, duplicate attributes. Commits nothing
+ * to x->depth / stack_len (the caller does, on success). rec holds the
+ * tag's k attribute names as the scan met them, or k is 0 and they are
+ * gathered here by one more walk over their (validated: cheap) bytes. The
+ * table is sorted to find duplicates. */
+static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, kl_slice_t attrs, int plain,
+                      attr_rec_t *rec, unsigned k, size_t *top)
+{
+    unsigned d = (unsigned)x->depth + 1, j, nd = 0;
+    size_t f = x->stack_len, t, pos = 0, plen;
+    uint8_t *fp;
+    int off;
+    kl_slice_t an, av;
+
+    if (d > KL_XML_MAX_DEPTH)
+        return KL_ERR_XML_DEPTH;
+    if (FH_SIZE + name.len > sizeof x->stack - f)
+        return KL_ERR_XML_STACK;
+    fp = x->stack + f;
+    fp[FH_NAME] = (uint8_t)name.len;
+    fp[FH_PREFIX] = (uint8_t)colon;
+    bytes_cpy(fp + FH_SIZE, name.p, name.len);
+    t = f + FH_SIZE + name.len;
+    x->frame[d] = (uint16_t)f;
+
+    if (!k) { /* the tag came in several calls */
+        while (attr_step(attrs, &pos, &an, &av)) {
+            const uint8_t *c = memchr(an.p, ':', an.len);
+            /* the scan counted them; only bytes changed between calls get here */
+            if (k == KL_XML_MAX_ATTRS || an.len > KL_XML_MAX_NAME)
+                return KL_ERR_XML_ATTRS;
+            rec[k].n = an.p;
+            rec[k].nlen = (uint8_t)an.len;
+            rec[k++].colon = c ? (uint8_t)(c - an.p) : 0;
+        }
+    }
+    /* the declarations first: they apply to this element's own name and
+     * to every attribute */
+    for (j = 0; j < k; j++) {
+        attr_rec_t *a = &rec[j];
+        const uint8_t *pre;
+        uint8_t *uri;
+        size_t room;
+        int n;
+        an.p = a->n;
+        an.len = a->nlen;
+        if (!is_xmlns(an, &plen))
+            continue;
+        if (!attr_value(a->n + a->nlen, attrs.p + attrs.len, &av))
+            return KL_ERR_XML_ATTRS; /* only bytes changed between calls get here */
+        a->colon = 0; /* a declaration is compared by its qualified name */
+        pre = an.p + an.len - plen;
+        room = sizeof x->stack - t;
+        if (room < 3 + plen)
+            return KL_ERR_XML_STACK;
+        x->stack[t] = (uint8_t)plen;
+        bytes_cpy(x->stack + t + 1, pre, plen);
+        uri = x->stack + t + 3 + plen;
+        room -= 3 + plen;
+        if (plain) { /* nothing to decode */
+            if (av.len > room)
+                return KL_ERR_XML_STACK;
+            memcpy(uri, av.p, av.len);
+            n = (int)av.len;
+        } else {
+            n = kl_xml_decode(av, KL_XML_RAW_ATTR, uri, room);
+        }
+        if (n == KL_ERR_TOO_LARGE || n > 0xFFFF || nd == 255)
+            return KL_ERR_XML_STACK;
+        if (n < 0)
+            return n;
+        if (plen && n == 0)
+            return KL_ERR_XML_NAMESPACE; /* xmlns:p='' is not allowed in Namespaces 1.0 */
+        if ((plen == 3 && memcmp(pre, "xml", 3) == 0) !=
+            ((size_t)n == XML_NS_LEN && memcmp(uri, xml_ns, XML_NS_LEN) == 0))
+            return KL_ERR_XML_NAMESPACE;
+        if ((plen == 5 && memcmp(pre, "xmlns", 5) == 0) ||
+            ((size_t)n == XMLNS_NS_LEN && memcmp(uri, xmlns_ns, XMLNS_NS_LEN) == 0))
+            return KL_ERR_XML_NAMESPACE;
+        put16(uri - 2, (size_t)n);
+        t += 3 + plen + (size_t)n;
+        nd++;
+    }
+    fp[FH_NDECL] = (uint8_t)nd;
+
+    if (colon == 5 && memcmp(name.p, "xmlns", 5) == 0)
+        return KL_ERR_XML_NAMESPACE;
+    off = ns_lookup(x, d, name.p, colon);
+    if (off < 0)
+        return KL_ERR_XML_NAMESPACE;
+    put16(fp + FH_NS, (size_t)off);
+
+    /* then each attribute: a prefixed one is compared by URI and local
+     * name. Duplicates: a binary insertion sort, n log n comparisons (and at
+     * most n^2 / 2 moves of 8-byte records); equal keys meet in the search. */
+    for (j = 0; j < k; j++) {
+        attr_rec_t r = rec[j];
+        unsigned lo = 0, hi = j;
+        r.uri = 0;
+        if (r.colon) {
+            off = ns_lookup(x, d, r.n, r.colon);
+            if (off < 0)
+                return KL_ERR_XML_NAMESPACE;
+            r.uri = (uint16_t)off;
+            r.n += r.colon + 1;
+            r.nlen = (uint8_t)(r.nlen - r.colon - 1);
+        }
+        while (lo < hi) {
+            unsigned mid = (lo + hi) / 2;
+            int c = rec_cmp(x, &r, &rec[mid]);
+            if (c == 0)
+                return KL_ERR_XML_ATTR_DUP;
+            if (c < 0)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        for (hi = j; hi > lo; hi--) /* a few 8-byte records: no call */
+            rec[hi] = rec[hi - 1];
+        rec[lo] = r;
+    }
+    *top = t;
+    return 0;
+}
+
+/* ---- tags --------------------------------------------------------------- */
+
+/* Notes where the next call goes on. Offsets past 64 KB are not noted (the
+ * last note that fitted stands, or none): MORE + 1 then, MORE if noted. */
+static int note(kl_xml_t *x, size_t at, size_t tag, unsigned st)
+{
+    if (at > 0xFFFF)
+        return MORE + 1;
+    x->rs = (uint8_t)st;
+    x->rs_at = (uint16_t)at;
+    x->rs_tag = (uint16_t)tag;
+    return MORE;
+}
+
+static void fill_names(kl_xml_token_t *tok, const uint8_t *name, size_t nlen, size_t colon)
+{
+    tok->name.p = name;
+    tok->name.len = nlen;
+    tok->local.p = colon ? name + colon + 1 : name;
+    tok->local.len = colon ? nlen - colon - 1 : nlen;
+}
+
+static int ascii_ieq(kl_slice_t v, const char *s)
+{
+    size_t i;
+    if (strlen(s) != v.len)
+        return 0;
+    for (i = 0; i < v.len; i++)
+        if ((v.p[i] | 0x20) != (uint8_t)(s[i] | 0x20))
+            return 0;
+    return 1;
+}
+
+/* The XML declaration's pseudo-attributes: version, exactly 1.0; then
+ * optionally encoding (UTF-8 only: XMPP) and standalone, in that order. */
+static int check_decl(kl_slice_t attrs)
+{
+    static const char *const names[3] = {"version", "encoding", "standalone"};
+    size_t pos = 0;
+    unsigned k = 0, j;
+    kl_slice_t n, v;
+    while (kl_xml_attr_next(attrs, &pos, &n, &v)) {
+        for (j = k; j < 3 && !kl_slice_eq(n, names[j]); j++)
+            ;
+        if (j == 3 || (j && !k))
+            return KL_ERR_XML_SYNTAX;
+        if (j == 0 ? !kl_slice_eq(v, "1.0")
+                   : j == 1 ? !ascii_ieq(v, "UTF-8") : !kl_slice_eq(v, "yes") && !kl_slice_eq(v, "no"))
+            return KL_ERR_XML_SYNTAX;
+        k = j + 1;
+    }
+    return k ? 0 : KL_ERR_XML_SYNTAX;
+}
+
+/* Start tag, or the XML declaration if buf[tag + 1] is '?' ("<?xml" and a
+ * space checked), whose '<' is buf[tag]: from its start (st 0) or from the
+ * state noted in x (st, at). Returns MORE when it noted where to go on,
+ * MORE + 1 when the caller must (the name is incomplete), 0 for a whole
+ * declaration (*consumed: its end). */
+static int parse_start(kl_xml_t *x, const uint8_t *buf, size_t len, size_t tag, size_t at, unsigned st,
+                       size_t *consumed, kl_xml_token_t *tok)
+{
+    const uint8_t *end = buf + len, *p = buf + at, *name = buf + tag + 1, *aend, *astart;
+    size_t nlen = 0, colon = 0, top, vlen = 0;
+    unsigned n = 0, s = R_SEP, whole = !st; /* whole: every attribute is met in this call */
+    int r, decl = *name == '?', empty = 0, ws = 0;
+    uint8_t q = '\'', plain = 1;
+    kl_slice_t attrs;
+    attr_rec_t rec[KL_XML_MAX_ATTRS];
+
+    if (st) {
+        n = x->rs_n;
+        vlen = x->rs_val;
+        ws = st & R_WS;
+        plain = !(st & R_NPLAIN);
+        if (st & R_DQ)
+            q = '"';
+        /* into the loop where the last call stopped */
+        s = st & R_STATE;
+        if (s == R_EQ)
+            goto eq;
+        if (s == R_Q)
+            goto quote;
+        if (s == R_VAL)
+            goto val;
+    } else {
+        p = name + 4;
+        if (!decl) {
+            r = scan_name(name, end, &nlen, &colon);
+            if (r)
+                return r == MORE ? MORE + 1 : r;
+            p = name + nlen;
+        }
+    }
+    for (;;) {
+        const uint8_t *w = p;
+        size_t anl, ac;
+        s = R_SEP;
+        p = skip_ws(p, end);
+        if (p != w)
+            ws = 1;
+        if (p == end)
+            goto more;
+        if (*p == '>' && !decl) {
+            aend = p++;
+            goto done;
+        }
+        if (*p == (decl ? '?' : '/')) {
+            if (p + 1 == end)
+                goto more;
+            if (p[1] != '>')
+                return KL_ERR_XML_SYNTAX;
+            aend = p;
+            p += 2;
+            empty = 1;
+            goto done;
+        }
+        if (!ws)
+            return KL_ERR_XML_SYNTAX; /* attributes are separated by whitespace */
+        r = scan_name(p, end, &anl, &ac);
+        if (r == MORE)
+            goto more; /* the name is read again, from its start */
+        if (r)
+            return r;
+        if (++n > KL_XML_MAX_ATTRS)
+            return KL_ERR_XML_ATTRS;
+        rec[n - 1].n = p;
+        rec[n - 1].nlen = (uint8_t)anl;
+        rec[n - 1].colon = (uint8_t)ac;
+        p += anl;
+        ws = 0;
+    eq:
+        s = R_EQ;
+        p = skip_ws(p, end);
+        if (p == end)
+            goto more;
+        if (*p != '=')
+            return KL_ERR_XML_SYNTAX;
+        p++;
+    quote:
+        s = R_Q;
+        p = skip_ws(p, end);
+        if (p == end)
+            goto more;
+        q = *p++;
+        if (q != '\'' && q != '"')
+            return KL_ERR_XML_SYNTAX;
+        vlen = 0;
+    val:
+        s = R_VAL;
+        r = scan_attr_value(p - vlen, p, end, q, &w, &plain);
+        vlen = (size_t)(w - (p - vlen));
+        p = w;
+        if (r == MORE)
+            goto more;
+        if (r)
+            return r;
+        p++;
+    }
+more:
+    r = note(x, (size_t)(p - buf), tag,
+             s | (ws ? R_WS : 0) | (q == '"' ? R_DQ : 0) | (plain ? 0 : R_NPLAIN));
+    if (r == MORE) {
+        x->rs_n = (uint8_t)n;
+        x->rs_val = (uint16_t)vlen;
+    }
+    return r;
+done:
+    if (!decl && !nlen) { /* resumed: the name again (validated, short) */
+        r = scan_name(name, end, &nlen, &colon);
+        if (r)
+            return r < 0 ? r : KL_ERR_XML_SYNTAX;
+    }
+    astart = decl ? name + 4 : name + nlen;
+    if (astart > aend)
+        return KL_ERR_XML_SYNTAX; /* only bytes changed between calls get here */
+    attrs.p = astart;
+    attrs.len = (size_t)(aend - astart);
+    if (decl) {
+        r = check_decl(attrs);
+        *consumed = (size_t)(p - buf);
+        return r;
+    }
+    {
+        kl_slice_t nm;
+        nm.p = name;
+        nm.len = nlen;
+        tok->plain = plain;
+        r = push_frame(x, nm, colon, attrs, plain, rec, whole ? n : 0, &top);
+        if (r)
+            return r;
+    }
+    x->depth++;
+    x->stack_len = (uint16_t)top;
+    x->pending_end = (uint8_t)empty;
+    tok->type = KL_XML_START;
+    tok->depth = x->depth;
+    tok->empty = (uint8_t)empty;
+    tok->attrs = attrs;
+    fill_names(tok, name, nlen, colon);
+    tok->ns = ns_slice(x, get16(x->stack + x->frame[x->depth] + FH_NS));
+    tok->offset = tag;
+    *consumed = (size_t)(p - buf);
+    return KL_XML_START;
+}
+
+/* Pops the top frame into an END token (names from the stack unless the
+ * caller points them at the input). The popped bytes stay intact until the
+ * next push, i.e. the next call. */
+static void pop_end(kl_xml_t *x, kl_xml_token_t *tok)
+{
+    const uint8_t *f = x->stack + x->frame[x->depth];
+    tok->type = KL_XML_END;
+    tok->depth = x->depth;
+    fill_names(tok, f + FH_SIZE, f[FH_NAME], f[FH_PREFIX]);
+    tok->ns = ns_slice(x, get16(f + FH_NS));
+    x->stack_len = x->frame[x->depth];
+    x->depth--;
+}
+
+/* End tag whose '<' is buf[tag]: from its start (st 0) or, after its name,
+ * from at (R_ETAG). Returns like parse_start. */
+static int parse_end(kl_xml_t *x, const uint8_t *buf, size_t len, size_t tag, size_t at, unsigned st,
+                     size_t *consumed, kl_xml_token_t *tok)
+{
+    const uint8_t *end = buf + len, *p = buf + at, *f;
+    size_t nlen, m;
+
+    if (x->depth == x->base)
+        return KL_ERR_XML_MISMATCH; /* nothing open */
+    f = x->stack + x->frame[x->depth];
+    nlen = f[FH_NAME];
+    if (!st) {
+        p = buf + tag + 2;
+        m = (size_t)(end - p) < nlen ? (size_t)(end - p) : nlen;
+        if (!bytes_eq(p, f + FH_SIZE, m))
+            return KL_ERR_XML_MISMATCH;
+        p += m;
+        if (m < nlen || p == end)
+            return MORE + 1;
+        if (*p == ':' || *p >= 0x80 || (cls[*p] & C_NC))
+            return KL_ERR_XML_MISMATCH; /* a longer name */
+    }
+    p = skip_ws(p, end);
+    if (p == end)
+        return note(x, (size_t)(p - buf), tag, R_ETAG);
+    if (*p != '>')
+        return KL_ERR_XML_SYNTAX;
+    pop_end(x, tok);
+    tok->name.p = buf + tag + 2;
+    tok->local.p = tok->name.p + (tok->name.len - tok->local.len);
+    tok->offset = tag;
+    *consumed = (size_t)(p + 1 - buf);
+    return KL_XML_END;
+}
+
+/* Compares the bytes at p with the literal s: 0 if they match, MORE if they
+ * match as far as they go, -1 otherwise. */
+static int prefix_is(const uint8_t *p, const uint8_t *end, const char *s)
+{
+    size_t n = strlen(s), m = (size_t)(end - p) < n ? (size_t)(end - p) : n;
+    if (memcmp(p, s, m) != 0)
+        return -1;
+    return m < n ? MORE : 0;
+}
+
+/* ---- skipping ----------------------------------------------------------- */
+
+/* Skip scanner states (kl_xml_t.rs while F_SKIP): one byte at a time, so
+ * nothing is ever held back (and a byte loop is small; skipping is rare). */
+enum {
+    K_TEXT,  /* content */
+    K_LT,    /* after '<' */
+    K_STAG,  /* in a start tag, outside quotes */
+    K_SLASH, /* ... just after a '/' */
+    K_SQ,    /* in a '...' value */
+    K_DQ,    /* in a "..." value */
+    K_ETAG,  /* in an end tag */
+    K_BANG,  /* after "<!" */
+    K_CDO,   /* "<![" and part of "CDATA[" (K_CDO + bytes matched) */
+    K_CD = K_CDO + 6, /* in a CDATA section */
+    K_CD1,   /* ... after ']' */
+    K_CD2    /* ... after "]]" */
+};
+
+static int skip_bytes(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    unsigned s = x->rs, n = x->rs_val;
+    if (!len)
+        return KL_XML_NEED_MORE;
+    while (p < end) {
+        uint8_t c = *p++;
+        switch (s) {
+        case K_TEXT:
+            if (c == '<')
+                s = K_LT;
+            else if (!n && (x->depth != x->base || !(cls[c] & C_WS)))
+                return KL_ERR_STATE; /* the element's start tag was to come first */
+            break;
+        case K_LT:
+            s = K_STAG;
+            if (c == '/')
+                s = K_ETAG;
+            else if (c == '!')
+                s = K_BANG;
+            else if (c == '?')
+                return KL_ERR_XML_PI;
+            else if (++n > 0xFFFF)
+                return KL_ERR_XML_DEPTH;
+            break;
+        case K_STAG:
+        case K_SLASH:
+            if (c == '>' && s == K_SLASH)
+                goto close;
+            s = c == '>' ? K_TEXT : c == '/' ? K_SLASH : c == '\'' ? K_SQ : c == '"' ? K_DQ : K_STAG;
+            break;
+        case K_SQ:
+        case K_DQ:
+            if (c == (s == K_SQ ? '\'' : '"'))
+                s = K_STAG;
+            break;
+        case K_CD:
+            if (c == ']')
+                s = K_CD1;
+            break;
+        case K_ETAG:
+            if (c == '>')
+                goto close;
+            break;
+        case K_BANG:
+            if (c == '-')
+                return KL_ERR_XML_COMMENT;
+            if (c >= 'A' && c <= 'Z')
+                return KL_ERR_XML_DTD;
+            if (c != '[')
+                return KL_ERR_XML_SYNTAX;
+            s = K_CDO;
+            break;
+        case K_CD1:
+            s = c == ']' ? K_CD2 : K_CD;
+            break;
+        case K_CD2:
+            s = c == '>' ? K_TEXT : c == ']' ? K_CD2 : K_CD;
+            break;
+        default: /* K_CDO.. */
+            if (c != (uint8_t)"CDATA["[s - K_CDO])
+                return KL_ERR_XML_SYNTAX;
+            s++;
+        }
+        continue;
+    close:
+        s = K_TEXT;
+        if (!n)
+            return KL_ERR_STATE; /* an end tag before the element's start tag */
+        if (--n == 0) {
+            x->flags &= (uint8_t)~F_SKIP;
+            tok->empty = 1;
+            break;
+        }
+    }
+    x->rs = (uint8_t)s;
+    x->rs_val = (uint16_t)n;
+    tok->type = KL_XML_SKIP;
+    tok->depth = (uint8_t)(x->depth + 1);
+    *consumed = (size_t)(p - buf);
+    return KL_XML_SKIP;
+}
+
+int kl_xml_skip(kl_xml_t *x, unsigned depth)
+{
+    int e;
+    if (!x)
+        return KL_ERR_ARG;
+    e = x->error;
+    /* a limit error leaves a consistent state: the failed tag consumed
+     * nothing and pushed nothing */
+    if ((e >= KL_ERR_XML_STACK && e <= KL_ERR_XML_NAME_TOO_LONG) || e == KL_ERR_XML_ATTR_TOO_LONG ||
+        e == KL_ERR_XML_ATTRS)
+        e = 0;
+    if (e)
+        return e;
+    if ((x->flags & F_SKIP) || x->pending_end || depth <= x->base || depth > x->depth + 1u)
+        return KL_ERR_STATE;
+    x->error = 0;
+    x->rs = x->flags & F_CDATA ? K_CD : K_TEXT;
+    x->rs_val = (uint16_t)(x->depth + 1u - depth); /* open elements to close */
+    if (depth <= x->depth) {
+        x->stack_len = x->frame[depth];
+        x->depth = (uint8_t)(depth - 1);
+    }
+    x->flags = (uint8_t)((x->flags & ~F_CDATA) | F_SKIP | F_DECL | F_ROOT);
+    x->brackets = 0;
+    return KL_OK;
+}
+
+/* ---- the tokenizer ------------------------------------------------------ */
+
+void kl_xml_init(kl_xml_t *x)
+{
+    if (x)
+        memset(x, 0, sizeof *x);
+}
+
+void kl_xml_reset(kl_xml_t *x)
+{
+    kl_xml_init(x);
+}
+
+void kl_xml_init_inner(kl_xml_t *x, const kl_xml_t *parent)
+{
+    if (!x || !parent || x == parent)
+        return;
+    memset(x, 0, offsetof(kl_xml_t, stack));
+    x->depth = x->base = parent->depth;
+    x->stack_len = parent->stack_len;
+    x->error = parent->error;
+    x->flags = F_DECL;
+    memcpy(x->frame, parent->frame, sizeof x->frame);
+    memcpy(x->stack, parent->stack, parent->stack_len);
+}
+
+static int next_token(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok)
+{
+    const uint8_t *end = buf + len;
+    unsigned flags = x->flags, brk = x->brackets, st = 0;
+    size_t i = 0, tok_off = 0;
+    int r;
+
+    if (x->pending_end) {
+        x->pending_end = 0;
+        pop_end(x, tok);
+        return KL_XML_END;
+    }
+    if (flags & F_SKIP)
+        return skip_bytes(x, buf, len, consumed, tok);
+    /* go on where the last call stopped; fewer bytes than it saw: from the start */
+    if (x->rs && x->rs_at <= len) {
+        i = x->rs_at;
+        tok_off = x->rs_tag;
+        if ((x->rs & R_STATE) != R_TOP)
+            st = x->rs;
+    }
+    for (;;) {
+        size_t tag = i;
+        if (st) { /* a tag the last call left unfinished, at tok_off */
+            tag = tok_off;
+        } else if (flags & F_CDATA) {
+            const uint8_t *stop;
+            int term;
+            tok->plain = 1;
+            r = scan_cdata(buf + i, end, &stop, &term, &tok->plain);
+            if (r)
+                return r;
+            if (stop > buf + i) {
+                tok->type = KL_XML_TEXT;
+                tok->depth = x->depth;
+                tok->cdata = 1;
+                tok->text.p = buf + i;
+                tok->text.len = (size_t)(stop - (buf + i));
+                tok->offset = tok_off;
+                if (term) {
+                    flags &= ~F_CDATA;
+                    stop += 3;
+                }
+                *consumed = (size_t)(stop - buf);
+                x->flags = (uint8_t)flags;
+                x->brackets = 0;
+                return KL_XML_TEXT;
+            }
+            if (!term)
+                goto more;
+            flags &= ~F_CDATA; /* an empty section: no token of its own */
+            brk = 0;
+            i = (size_t)(stop - buf) + 3;
+            tok_off = i;
+            continue;
+        } else {
+            if (x->depth == x->base) {
+                /* outside the root: whitespace, the declaration, the root tag */
+                i = (size_t)(skip_ws(buf + i, end) - buf);
+                if (i == len)
+                    goto more;
+                if (buf[i] != '<' || (flags & F_ROOT))
+                    return KL_ERR_XML_SYNTAX;
+            } else if (i == len) {
+                goto more;
+            } else if (buf[i] != '<') {
+                const uint8_t *stop;
+                tok->plain = 1;
+                r = scan_text(buf + i, end, brk, &stop, &tok->plain);
+                if (r)
+                    return r;
+                if (stop == buf + i)
+                    goto more;
+                tok->type = KL_XML_TEXT;
+                tok->depth = x->depth;
+                tok->text.p = buf + i;
+                tok->text.len = (size_t)(stop - (buf + i));
+                tok->offset = i;
+                *consumed = (size_t)(stop - buf);
+                x->flags = (uint8_t)flags;
+                x->brackets = (uint8_t)brackets_before(buf + i, stop, brk);
+                return KL_XML_TEXT;
+            }
+            /* at '<' */
+            if (i + 1 >= len)
+                goto more;
+            tag = i;
+            if (buf[i + 1] == '?') {
+                r = prefix_is(buf + i, end, "<?xml");
+                if (r == MORE || (r == 0 && i + 5 == len))
+                    goto more;
+                /* the declaration only as the document's first bytes */
+                if (r != 0 || !(cls[buf[i + 5]] & C_WS) || i || (flags & F_DECL))
+                    return KL_ERR_XML_PI;
+            } else if (buf[i + 1] == '!') {
+                if (i + 2 >= len)
+                    goto more;
+                if (buf[i + 2] == '-')
+                    return KL_ERR_XML_COMMENT;
+                if (buf[i + 2] >= 'A' && buf[i + 2] <= 'Z')
+                    return KL_ERR_XML_DTD;
+                if (buf[i + 2] != '[' || x->depth == x->base)
+                    return KL_ERR_XML_SYNTAX;
+                r = prefix_is(buf + i, end, "<![CDATA[");
+                if (r == MORE)
+                    goto more;
+                if (r != 0)
+                    return KL_ERR_XML_SYNTAX;
+                flags |= F_CDATA;
+                tok_off = i;
+                i += 9;
+                continue;
+            }
+        }
+        /* one call site each, so both are inlined */
+        if (st ? (st & R_STATE) == R_ETAG : buf[tag + 1] == '/')
+            r = parse_end(x, buf, len, tag, i, st, consumed, tok);
+        else
+            r = parse_start(x, buf, len, tag, i, st, consumed, tok);
+        i = tag;
+        st = 0;
+        if (r == 0) { /* the declaration */
+            flags |= F_DECL;
+            i = *consumed;
+            continue;
+        }
+        if (r == MORE)
+            goto noted;
+        if (r > MORE)
+            goto more;
+        if (r < 0)
+            return r;
+        x->flags = (uint8_t)(flags | F_DECL | F_ROOT);
+        x->brackets = 0;
+        return r;
+    }
+more:
+    if (note(x, i, tok_off, R_TOP) != MORE)
+        return KL_XML_NEED_MORE;
+noted: /* what was noted stands on the flags as they are now */
+    x->flags = (uint8_t)flags;
+    x->brackets = (uint8_t)brk;
+    return KL_XML_NEED_MORE;
+}
+
+static const kl_xml_token_t tok_zero;
+
+int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok)
+{
+    int r;
+    if (!x || !consumed || !tok || (!buf && len))
+        return KL_ERR_ARG;
+    *consumed = 0;
+    if (KL_XML_WORDSCAN)
+        *tok = tok_zero; /* a struct copy: cheaper than memset's rep stos here */
+    else
+        memset(tok, 0, sizeof *tok);
+    if (x->error)
+        return x->error;
+    if (!buf)
+        buf = (const uint8_t *)"";
+    r = next_token(x, buf, len, consumed, tok);
+    if (r < 0) {
+        x->error = (int16_t)r;
+        *consumed = 0;
+    } else if (r == KL_XML_NEED_MORE) {
+        *consumed = 0;
+    } else if (!(x->flags & F_SKIP)) {
+        x->rs = 0; /* a whole token: nothing left unfinished */
+    }
+    return r;
+}
+
+/* ---- attributes and decoding -------------------------------------------- */
+
+int kl_xml_attr_next(kl_slice_t attrs, size_t *pos, kl_slice_t *name, kl_slice_t *value)
+{
+    if (!pos || !name || !value || !attrs.p)
+        return 0;
+    return attr_step(attrs, pos, name, value);
 }
 
 int kl_slice_eq(kl_slice_t a, const char *s)

@@ -6,8 +6,13 @@
  * consumes nothing of that token: the caller keeps the unconsumed bytes,
  * appends more input after them and calls again (the bytes may be moved to
  * another address in between; nothing in kl_xml_t points into the input).
- * Character data is the exception: it is returned in pieces as it arrives
- * (never splitting a UTF-8 sequence or an entity reference), so text of any
+ * The tokenizer notes how far it got (an offset into the slice and a few
+ * bits of scanner state), so the next call goes on from there instead of
+ * reading the unfinished token again: the cost is linear in the input
+ * however it is chunked. A caller that presents fewer bytes than it did
+ * gets the token scanned again from the slice's start (never undefined
+ * behaviour). Character data is returned in pieces as it arrives (never
+ * splitting a UTF-8 sequence or an entity reference), so text of any
  * length flows through a small buffer.
  *
  * What it accepts is the XML subset XMPP allows (RFC 6120 §11): elements,
@@ -33,9 +38,11 @@
  *    consumed count includes the "<![CDATA[" / "]]>" delimiters it covers.
  *  - The XML declaration, empty CDATA sections and whitespace outside the
  *    root are not tokens: their bytes count towards the next token's
- *    *consumed. Only whitespace may appear outside the root; the XML
- *    declaration only once, before the root (elsewhere: KL_ERR_XML_PI);
- *    encoding, if given, must be UTF-8.
+ *    *consumed. Only whitespace may appear outside the root. `<?xml` is the
+ *    XML declaration only as the document's very first bytes (after
+ *    whitespace, after the root, or twice it is a processing instruction:
+ *    KL_ERR_XML_PI); its version must be "1.0", its encoding, if given,
+ *    UTF-8 (else KL_ERR_XML_SYNTAX).
  *  - After the root's end tag (END at depth 1, or at the base depth + 1 of
  *    an inner tokenizer) the tokenizer is done: whitespace yields
  *    KL_XML_NEED_MORE with nothing consumed, anything else KL_ERR_XML_SYNTAX.
@@ -47,7 +54,9 @@
  *  - Bad namespace use (unbound prefix, more than one ':' in a name, empty
  *    prefix or local part, xmlns:p='', rebinding xml/xmlns): KL_ERR_XML_NAMESPACE.
  *    Duplicate attributes (same qualified name, or same namespace URI and
- *    local name): KL_ERR_XML_ATTR_DUP.
+ *    local name): KL_ERR_XML_ATTR_DUP, found by sorting (n log n
+ *    comparisons). More than KL_XML_MAX_ATTRS attributes on one element:
+ *    KL_ERR_XML_ATTRS.
  *  - Errors are sticky: every later call returns the same error until
  *    kl_xml_init()/kl_xml_reset(). Argument errors (KL_ERR_ARG) are not sticky.
  */
@@ -69,13 +78,16 @@ typedef enum kl_xml_tok_type {
     KL_XML_NEED_MORE = 0, /* no complete token in the slice; nothing consumed */
     KL_XML_START = 1,     /* a start tag or empty-element tag, complete */
     KL_XML_END = 2,       /* an end tag; also synthesised after an empty-element tag */
-    KL_XML_TEXT = 3       /* a piece of character data (raw; see kl_xml_text_decode) */
+    KL_XML_TEXT = 3,      /* a piece of character data (raw; see kl_xml_text_decode) */
+    KL_XML_SKIP = 4       /* bytes of an element being skipped (kl_xml_skip) */
 } kl_xml_tok_type_t;
 
 typedef struct kl_xml_token {
     kl_xml_tok_type_t type;
-    uint8_t depth;      /* depth of the element: the root is 1; text: its parent's depth */
-    uint8_t empty;      /* START: 1 for <a/> (an END for it follows with 0 bytes consumed) */
+    uint8_t depth;      /* depth of the element: the root is 1; text: its parent's depth;
+                           SKIP: the skipped element's depth */
+    uint8_t empty;      /* START: 1 for <a/> (an END for it follows with 0 bytes consumed).
+                           SKIP: 1 in the token that ends the skipped element */
     uint8_t cdata;      /* TEXT: 1 if from a CDATA section (no entity decoding applies) */
     uint8_t plain;      /* 1 if decoding would copy the raw bytes unchanged, so the raw
                            slice is already the decoded form. TEXT: no '&' (unless cdata)
@@ -92,15 +104,21 @@ typedef struct kl_xml_token {
 
 /* Tokenizer state: fixed size, no pointers into the input.
  * Stack frame of the element at depth d (1..depth) begins at stack[frame[d]]:
- * name length, prefix length, resolved URI offset (2) and length (2),
+ * name length, prefix length, where its namespace URI is (2: 0 for none),
  * declaration count, the qualified name, then each namespace declaration
- * as prefix length, URI length (2), prefix, decoded URI. */
+ * as prefix length, prefix, URI length (2), decoded URI (so a URI's length
+ * sits just before it). */
 typedef struct kl_xml {
-    uint32_t flags;
-    uint8_t depth;
-    uint8_t pending_end; /* an END for an empty element is owed */
     uint16_t stack_len;
     int16_t error;       /* sticky error, 0 if none */
+    uint16_t rs_at;      /* resume: offset in the slice where scanning goes on */
+    uint16_t rs_tag;     /* resume: offset of the unfinished token's first byte */
+    uint16_t rs_val;     /* resume: bytes of the open attribute value; skipping: open elements */
+    uint8_t rs;          /* resume state and bits, 0 if none; skipping: the skip scanner's state */
+    uint8_t rs_n;        /* resume: attributes seen in the unfinished start tag */
+    uint8_t flags;
+    uint8_t depth;
+    uint8_t pending_end; /* an END for an empty element is owed */
     uint8_t base;        /* depth at which this tokenizer started (inner: the parent's) */
     uint8_t brackets;    /* ']' ending the last text piece (0..2), to catch a split "]]>" */
     uint16_t frame[KL_XML_MAX_DEPTH + 1]; /* stack offset where each open element's frame begins */
@@ -134,6 +152,35 @@ void kl_xml_init_inner(kl_xml_t *x, const kl_xml_t *parent);
  * `consumed` counts the exact bytes up to and including the token's last
  * byte, so buf + *consumed is where the next token (or TLS data) begins. */
 int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok);
+
+/* Abandon the element at depth `depth` (base < depth <= x->depth + 1) and
+ * everything in it. depth == x->depth + 1 means: the bytes the caller
+ * presents next begin with that element's start tag (e.g. the tag that just
+ * failed with a limit error; an error consumes nothing). Clears a sticky
+ * *limit* error (DEPTH, STACK, NAME_TOO_LONG, ATTR_TOO_LONG, ATTRS); any other
+ * sticky error stays and is returned (KL_ERR_STATE for a bad depth).
+ * Afterwards kl_xml_next() consumes the element's bytes as KL_XML_SKIP tokens
+ * without limits on depth, names or attribute lengths, and without storing
+ * anything, until the element's end: the call that consumes its last byte
+ * returns KL_XML_SKIP with tok->empty = 1 and the tokenizer is back at
+ * depth - 1 in normal mode (frames at and above `depth` popped).
+ *
+ * Details: every byte presented is consumed (NEED_MORE only for an empty
+ * slice), so a receive buffer always drains. The skipper counts nesting
+ * (at most 65535 open elements inside the skipped one, else
+ * KL_ERR_XML_DEPTH), knows quoted attribute values, empty-element tags, end
+ * tags and CDATA sections, and still rejects comments, processing
+ * instructions and DTDs (KL_ERR_XML_COMMENT/PI/DTD, sticky) and a '<!' that
+ * opens nothing else (KL_ERR_XML_SYNTAX). It checks no names: the end tags
+ * inside the skipped element, its own included, are matched by count only;
+ * the elements above it stay on the stack and are matched by name as usual
+ * once the skip is over. Before the start tag of a new element (depth ==
+ * x->depth + 1) only what the failed call had not consumed may come
+ * (whitespace outside the root, empty CDATA sections); anything else,
+ * and an end tag there, is KL_ERR_STATE. Also KL_ERR_STATE (not sticky):
+ * a skip while skipping, or while the END of an empty element is owed (take
+ * that END first). Returns KL_OK, KL_ERR_ARG for a NULL x. */
+int kl_xml_skip(kl_xml_t *x, unsigned depth);
 
 /* Attribute iteration over tok->attrs (already validated by kl_xml_next).
  * `*pos` starts at 0. Returns 1 and fills name/raw value, or 0 at the end. */
