@@ -28,7 +28,12 @@ check-login: $(BUILD)/kinglet
 check-hostile: $(BUILD)/kinglet
 	@tests/integration/hostile_test.sh
 
-CHECK_STEPS += check-login check-hostile
+# No stanza from the network ends the session: a peer sends one stanza per
+# receive bound through Prosody, between normal messages that must arrive.
+check-limits: $(BUILD)/kinglet
+	@KINGLET=$(BUILD)/kinglet tests/integration/limits_test.sh
+
+CHECK_STEPS += check-login check-hostile check-limits
 
 # The demo runs the simulator: kinglet over lwIP + mbedTLS (static arena) on
 # a libslirp link; scripts/demo.sh is the same over BSD sockets.
@@ -36,7 +41,7 @@ demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/kinglet $(BUILD)/kinglet-sim
 	@scripts/demo_sim.sh
 
-.PHONY: check-login check-hostile
+.PHONY: check-login check-hostile check-limits
 
 $(BUILD)/bench/sizes: tests/bench/sizes.c $(wildcard include/kinglet/*.h)
 	@mkdir -p $(dir $@)

@@ -114,13 +114,13 @@ static void print_stats(kl_posix_t *p, const char *mode, const char *cache_state
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
            "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":%d,\"srv\":\"%s\","
-           "\"sizeof_client\":%zu}\n",
+           "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,\"sizeof_client\":%zu}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            p->wire_out_online, p->wire_in_online, s->bytes_out_online, s->bytes_in_online,
            p->tcp_connect_ms, p->tls_handshake_ms,
            kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"), client.cfg.direct_tls ? "direct" : "starttls", p->tls_on ? kl_tls_version(&p->tls) : "none",
            kl_client_sasl_mechanism(&client), cache_state, full_fallback,
-           p->tls_on ? kl_tls_resumed(&p->tls) : 0, srv_state,
+           p->tls_on ? kl_tls_resumed(&p->tls) : 0, srv_state, s->stanzas_dropped, s->iq_unmatched,
            sizeof client);
 }
 
@@ -227,7 +227,7 @@ int main(int argc, char **argv)
     if (cache_path)
         cfg.cache = &cache;
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
-        fprintf(stderr, "kinglet: bad --jid '%s': %s\n", jid, kl_strerror(st));
+        kl_cli_init_error("kinglet", jid, st);
         return 2;
     }
     /* the hints, authenticated with the device key (or ignored, reported) */
@@ -375,6 +375,8 @@ retry:
                 to[tl > 0 ? tl : 0] = '\0';
                 kl_cli_after_message(&run, &client, from, tl > 0 ? to : NULL, body);
             }
+        } else if (ev.type == KL_EV_STANZA_DROPPED) {
+            kl_cli_dropped(&ev);
         } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == disco_id && disco_id) {
             disco_id = 0;
             if (kl_server_features(&client, &server_features))

@@ -54,13 +54,14 @@ static void print_stats(const char *path, int fallback)
            "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"bosh\",\"tls\":\"%s\","
            "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":0,\"srv\":\"none\","
-           "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"sizeof_client\":%zu}\n",
+           "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"stanzas_dropped\":%u,"
+           "\"iq_unmatched\":%u,\"sizeof_client\":%zu}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            pb.wire_out_online, pb.wire_in_online, s->bytes_out_online, s->bytes_in_online, pb.tcp_connect_ms,
            pb.tls_handshake_ms, kl_client_full_pipelining(&client) ? "full" : "safe",
            pb.https && pb.conn[0].tls_on ? kl_tls_version(&pb.conn[0].tls) : "none",
            kl_client_sasl_mechanism(&client), cache_state, fallback, pb.http_round_trips_online, pb.requests_online, path,
-           sizeof client + sizeof pb.bosh);
+           s->stanzas_dropped, s->iq_unmatched, sizeof client + sizeof pb.bosh);
 }
 
 int main(int argc, char **argv)
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
     if (cache_path)
         cfg.cache = &cache;
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
-        fprintf(stderr, "kinglet-bosh: bad --jid '%s': %s\n", jid, kl_strerror(st));
+        kl_cli_init_error("kinglet-bosh", jid, st);
         return 2;
     }
     if (cache_path) {
@@ -186,6 +187,8 @@ retry:
             printf("message from %s: %s\n", from, body);
             fflush(stdout);
             kl_cli_after_message(&run, &client, from, NULL, body);
+        } else if (ev.type == KL_EV_STANZA_DROPPED) {
+            kl_cli_dropped(&ev);
         } else if (ev.type == KL_EV_CLOSED) {
             rc = 0;
             break;

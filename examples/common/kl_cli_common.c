@@ -333,3 +333,17 @@ void kl_cli_after_message(kl_cli_run_t *r, kl_client_t *c, const char *from, con
             r->closing = 1;
     }
 }
+
+void kl_cli_dropped(const kl_event_t *ev)
+{
+    printf("dropped stanza: %s\n", kl_strerror(ev->status));
+    fflush(stdout);
+}
+
+void kl_cli_init_error(const char *prog, const char *jid, int status)
+{
+    if (status == KL_ERR_NO_ENTROPY)
+        fprintf(stderr, "%s: no random source for the engine: %s\n", prog, kl_strerror(status));
+    else
+        fprintf(stderr, "%s: bad --jid '%s': %s\n", prog, jid, kl_strerror(status));
+}

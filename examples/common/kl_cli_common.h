@@ -77,4 +77,10 @@ int kl_cli_deadline(kl_cli_run_t *r, kl_client_t *c, uint32_t now, uint32_t *t_e
  * NULL (a streamed stanza whose body was not kept) is counted, not echoed. */
 void kl_cli_after_message(kl_cli_run_t *r, kl_client_t *c, const char *from, const char *to, const char *body);
 
+/* KL_EV_STANZA_DROPPED: "dropped stanza: REASON" on stdout (the session goes on). */
+void kl_cli_dropped(const kl_event_t *ev);
+
+/* One line on stderr for a kl_client_init() failure, naming what is wrong. */
+void kl_cli_init_error(const char *prog, const char *jid, int status);
+
 #endif

@@ -242,12 +242,14 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
                "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"bosh\",\"tls\":\"%s\","
                "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":0,\"srv\":\"none\","
                "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"http_reconnects\":%u,"
-               "\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
+               "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,"
+           "\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
                s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
                bs.wire_out_online, bs.wire_in_online, s->bytes_out_online, s->bytes_in_online, bs.tcp_connect_ms,
                bs.tls_handshake_ms, kl_client_full_pipelining(&client) ? "full" : "safe", tls_version,
                kl_client_sasl_mechanism(&client), cache_state, full_fallback, bs.http_round_trips_online,
-               bs.requests_online, bosh_path_used, bs.reconnects, sizeof client + sizeof bs.bosh, bodies,
+               bs.requests_online, bosh_path_used, bs.reconnects, s->stanzas_dropped, s->iq_unmatched,
+               sizeof client + sizeof bs.bosh, bodies,
                body_bytes, (unsigned)body_fnv);
         ram_report(stdout, 1);
         printf("}\n");
@@ -258,6 +260,7 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\","
            "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":%d,"
            "\"tls_session_offered\":%d,\"tls_session_saved\":%d,\"srv\":\"%s\",\"s2s\":%d,"
+           "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,"
            "\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            sess.wire_out_online, sess.wire_in_online, s->bytes_out_online, s->bytes_in_online,
@@ -265,7 +268,7 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
            kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"),
            client.cfg.direct_tls ? "direct" : "starttls", tls_version, kl_client_sasl_mechanism(&client),
            cache_state, full_fallback, tls_resumed, tls_offered, tls_saved, srv_used, client.cfg.s2s,
-           sizeof client, bodies, body_bytes, (unsigned)body_fnv);
+           s->stanzas_dropped, s->iq_unmatched, sizeof client, bodies, body_bytes, (unsigned)body_fnv);
     ram_report(stdout, 1);
     printf("}\n");
 }
@@ -485,7 +488,7 @@ int main(int argc, char **argv)
             cfg.crypto = &crypto.table; /* SCRAM when PLAIN is not offered or not allowed */
     }
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
-        fprintf(stderr, "kinglet-sim: bad --jid '%s': %s\n", jid, kl_strerror(st));
+        kl_cli_init_error("kinglet-sim", jid, st);
         return 2;
     }
     /* the hints, authenticated with the device key (a flash record and a
@@ -795,6 +798,11 @@ run:
             break;
         }
 
+        if (ev.type == KL_EV_STANZA_DROPPED) {
+            kl_cli_dropped(&ev);
+            in_msg = 0;
+            continue;
+        }
         /* Messages: whole (KL_EV_STANZA) or streamed (BEGIN / TOKEN / END). */
         {
             int got = 0, n, fl;

@@ -38,6 +38,26 @@ def header(c, domain):
            "xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>" % domain)
     c.until(rb"</stream:features>")
 
+def login(host, port, jid, password, cafile, resource):
+    """STARTTLS (verified against cafile), SASL PLAIN, bind: a Conn online."""
+    user, domain = jid.split("@")
+    sock = socket.create_connection((host, port), timeout=30)
+    c = Conn(sock)
+    header(c, domain)
+    c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    c.until(rb"<proceed[^>]*/>")
+    ctx = ssl.create_default_context(cafile=cafile)
+    c.s = ctx.wrap_socket(sock, server_hostname=domain)
+    header(c, domain)
+    cred = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>" % cred)
+    c.until(rb"<success[^>]*(/>|>.*?</success>)")
+    header(c, domain)
+    c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+           "<resource>%s</resource></bind></iq>" % resource)
+    c.until(rb"<iq[^>]*id='b1'.*?</iq>")
+    return c, domain
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--jid", required=True); ap.add_argument("--password", required=True)
@@ -45,22 +65,7 @@ def main():
     ap.add_argument("--size", type=int, default=6000); ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=5222); ap.add_argument("--cafile", required=True)
     a = ap.parse_args()
-    user, domain = a.jid.split("@")
-    sock = socket.create_connection((a.host, a.port), timeout=30)
-    c = Conn(sock)
-    header(c, domain)
-    c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    c.until(rb"<proceed[^>]*/>")
-    ctx = ssl.create_default_context(cafile=a.cafile)
-    c.s = ctx.wrap_socket(sock, server_hostname=domain)
-    header(c, domain)
-    cred = base64.b64encode(b"\0" + user.encode() + b"\0" + a.password.encode()).decode()
-    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>" % cred)
-    c.until(rb"<success[^>]*(/>|>.*?</success>)")
-    header(c, domain)
-    c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
-           "<resource>flood</resource></bind></iq>")
-    c.until(rb"<iq[^>]*id='b1'.*?</iq>")
+    c, domain = login(a.host, a.port, a.jid, a.password, a.cafile, "flood")
     rnd = random.Random(305)
     alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     h, total = 2166136261, 0
