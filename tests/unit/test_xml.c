@@ -608,6 +608,314 @@ static void test_plain_golden(void)
     KT_CHECK(files > 100);
 }
 
+/* Feeds in[0..n) `step` bytes at a time the way an engine does and
+ * returns the token types and depths as a string (SKIP tokens merged). */
+static void feed_types(const char *in, size_t n, size_t step, int skip_at_limit, char *out, size_t cap)
+{
+    static uint8_t buf[1 << 18];
+    kl_xml_t x;
+    size_t have = 0, fed = 0, o = 0;
+    int r = 0;
+    kl_xml_init(&x);
+    out[0] = 0;
+    for (;;) {
+        size_t off = 0, c;
+        kl_xml_token_t t;
+        size_t k = n - fed < step ? n - fed : step;
+        memcpy(buf + have, in + fed, k);
+        have += k;
+        fed += k;
+        for (;;) {
+            r = kl_xml_next(&x, buf + off, have - off, &c, &t);
+            if (r < 0 && skip_at_limit && (r == KL_ERR_XML_DEPTH || r == KL_ERR_XML_NAME_TOO_LONG)) {
+                o += (size_t)snprintf(out + o, cap - o, "L");
+                KT_CHECK_EQ(kl_xml_skip(&x, x.depth + 1u), KL_OK);
+                continue;
+            }
+            if (r <= 0)
+                break;
+            off += c;
+            if (r != KL_XML_SKIP || t.empty)
+                o += (size_t)snprintf(out + o, cap - o, "%c%d", "-SETK"[r], t.depth);
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+        if (r < 0) {
+            o += (size_t)snprintf(out + o, cap - o, "!%d", r);
+            return;
+        }
+        if (fed == n)
+            return;
+    }
+}
+
+/* A caller that breaks the contract (fewer bytes than before, or other
+ * bytes) gets a clean result, never undefined behaviour (ASan/UBSan run). */
+static void test_resume_robust(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n;
+    int r;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<?xml version='1.0'?><a b='12345"), &n, &t), KL_XML_NEED_MORE);
+    /* fewer bytes: scanned again from the start, with the declaration already seen */
+    r = kl_xml_next(&x, S("<?xml version='1.0'?><a b='1"), &n, &t);
+    KT_CHECK(r == KL_XML_NEED_MORE || r == KL_ERR_XML_PI);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a b='12345"), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a"), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a b='1'>"), &n, &t), KL_XML_START);
+    KT_CHECK(kl_slice_eq(t.attrs, " b='1'"));
+    /* other bytes of the same length: whatever comes out is clean */
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a b='12345"), &n, &t), KL_XML_NEED_MORE);
+    r = kl_xml_next(&x, S("<?x b'='1'2'3'x>"), &n, &t);
+    KT_CHECK(r == KL_XML_START || r < 0);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<abc x='1' y"), &n, &t), KL_XML_NEED_MORE);
+    r = kl_xml_next(&x, S("<?x         y='1'?>"), &n, &t);
+    KT_CHECK(r == KL_XML_START || r < 0);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r><a>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</a    "), &n, &t), KL_XML_NEED_MORE);
+    r = kl_xml_next(&x, S("<xx    >"), &n, &t);
+    KT_CHECK(r == KL_XML_END || r < 0);
+}
+
+/* A start tag longer than 64 KB (whitespace is unbounded in XML): the
+ * resume offset no longer fits, the tokenizer goes on from the last one
+ * that did, and the result is the same. */
+static void test_resume_past_64k(void)
+{
+    static char in[140000];
+    static char a[64], b[64];
+    size_t i = 0;
+    i += (size_t)sprintf(in + i, "<?xml version='1.0'?><r x='1'");
+    memset(in + i, ' ', 70000);
+    i += 70000;
+    i += (size_t)sprintf(in + i, "y='2'");
+    memset(in + i, '\n', 5000);
+    i += 5000;
+    i += (size_t)sprintf(in + i, "z='3'><s/></r>");
+    feed_types(in, i, i, 0, a, sizeof a);
+    KT_CHECK_STR(a, "S1S2E2E1");
+    feed_types(in, i, 1460, 0, b, sizeof b);
+    KT_CHECK_STR(b, a);
+    feed_types(in, i, 64, 0, b, sizeof b);
+    KT_CHECK_STR(b, a);
+}
+
+static void test_skip_api(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n;
+    KT_CHECK_EQ(kl_xml_skip(NULL, 1), KL_ERR_ARG);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_skip(&x, 0), KL_ERR_STATE); /* not above the base */
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_ERR_STATE); /* deeper than depth + 1 */
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r><a/>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a/>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_ERR_STATE); /* its END is owed */
+    KT_CHECK_EQ(kl_xml_next(&x, S(""), &n, &t), KL_XML_END);
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_OK);
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_ERR_STATE); /* already skipping */
+    KT_CHECK_EQ(kl_xml_next(&x, S(""), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<b"), &n, &t), KL_XML_SKIP);
+    KT_CHECK_EQ(n, 2); /* all of it: nothing held back */
+    KT_CHECK_EQ(t.depth, 2);
+    KT_CHECK_EQ(t.empty, 0);
+    KT_CHECK_EQ(kl_xml_next(&x, S(" c='/>'/"), &n, &t), KL_XML_SKIP);
+    KT_CHECK_EQ(n, 8);
+    KT_CHECK_EQ(kl_xml_next(&x, S("><x/>"), &n, &t), KL_XML_SKIP);
+    KT_CHECK_EQ(n, 1); /* the element ends at its '>' */
+    KT_CHECK_EQ(t.empty, 1);
+    KT_CHECK_EQ(x.depth, 1);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<x/>"), &n, &t), KL_XML_START);
+    KT_CHECK(kl_slice_eq(t.name, "x"));
+    KT_CHECK_EQ(kl_xml_next(&x, S(""), &n, &t), KL_XML_END);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</r>"), &n, &t), KL_XML_END);
+    /* a sticky error that is not a limit stays, and is what skip returns */
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r><!-- -->"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<!-- -->"), &n, &t), KL_ERR_XML_COMMENT);
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_ERR_XML_COMMENT);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</r>"), &n, &t), KL_ERR_XML_COMMENT);
+    /* an end tag or text before the new element's start tag */
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_OK);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</r>"), &n, &t), KL_ERR_STATE);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_OK);
+    KT_CHECK_EQ(kl_xml_next(&x, S(" <a/>"), &n, &t), KL_ERR_STATE);
+}
+
+/* Every limit error clears with a skip; the tokens after the skipped
+ * element are those of the document without it. */
+static void test_skip_limits(void)
+{
+    static const struct {
+        const char *in, *without;
+        int err;
+    } c[] = {
+        {"<r><a><nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn x='1'><y/>"
+         "</nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn></a><b/></r>",
+         "<r><a></a><b/></r>", KL_ERR_XML_NAME_TOO_LONG},
+        {"<r><a x:y='1'/><q/></r>", NULL, KL_ERR_XML_NAMESPACE}, /* not a limit: stays */
+    };
+    unsigned i;
+    for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+        kl_xml_t x;
+        kl_xml_token_t t;
+        size_t off = 0;
+        int r;
+        kl_xml_init(&x);
+        while ((r = next(&x, c[i].in, &off, &t)) > 0)
+            ;
+        KT_CHECK_EQ(r, c[i].err);
+        if (!c[i].without) {
+            KT_CHECK_EQ(kl_xml_skip(&x, x.depth + 1u), c[i].err);
+            continue;
+        }
+        KT_CHECK_EQ(kl_xml_skip(&x, x.depth + 1u), KL_OK);
+        KT_CHECK_EQ(x.error, 0);
+        {
+            static char a[256], b[256];
+            feed_types(c[i].in, strlen(c[i].in), strlen(c[i].in), 1, a, sizeof a);
+            feed_types(c[i].without, strlen(c[i].without), 1, 0, b, sizeof b);
+            KT_CHECK_STR(a, "S1S2LK3E2S2E2E1");
+            KT_CHECK_STR(b, "S1S2E2S2E2E1");
+        }
+    }
+}
+
+/* Skipping in chunks of every size gives the same tokens; CDATA
+ * with '<' and "]]>" cut anywhere, quotes, empty tags, nesting deeper than
+ * KL_XML_MAX_DEPTH, names longer than KL_XML_MAX_NAME. */
+static void test_skip_every_split(void)
+{
+    static char in[4096], ref[512], got[512];
+    size_t i = 0, n, k;
+    int d;
+    i += (size_t)sprintf(in + i, "<r><s><nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn a='>' b=\"/>'\">");
+    for (d = 0; d < 40; d++)
+        i += (size_t)sprintf(in + i, "<d%d x='%d'>", d, d);
+    i += (size_t)sprintf(in + i, "<![CDATA[ <a> ]] ]> ]]]]><e/><f a=\"'>\"/>t&amp;");
+    for (d = 39; d >= 0; d--)
+        i += (size_t)sprintf(in + i, "</d%d>", d);
+    i += (size_t)sprintf(in + i, "</nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn><t>x</t></s><u/></r>");
+    n = i;
+    feed_types(in, n, n, 1, ref, sizeof ref);
+    KT_CHECK_STR(ref, "S1S2LK3S3T3E3E2S2E2E1");
+    for (k = 1; k < n; k++) { /* k bytes at a time */
+        feed_types(in, n, k, 1, got, sizeof got);
+        if (strcmp(got, ref) != 0) {
+            fprintf(stderr, "skip in %zu-byte chunks: %s\n", k, got);
+            KT_CHECK(0);
+            break;
+        }
+    }
+    feed_types(in, n, 1, 1, got, sizeof got);
+    KT_CHECK_STR(got, ref);
+}
+
+/* Skips from inside: the element open at depth d, from any point in it,
+ * including inside a CDATA section; and the root itself. */
+static void test_skip_from_inside(void)
+{
+    const char *in = "<r><a><b><c>text<![CDATA[x<y]]]></c></b><b2/></a><k/></r>";
+    size_t pos;
+    int tried = 0;
+    for (pos = 0;; pos++) {
+        kl_xml_t x;
+        kl_xml_token_t t;
+        size_t off = 0, len = strlen(in), c;
+        int r, tokens = 0, skipped = 0;
+        char seen[128];
+        size_t o = 0;
+        memset(&t, 0, sizeof t);
+        kl_xml_init(&x);
+        /* take tokens until `pos` of them, then skip depth 2 (<a>) if open */
+        while (tokens < (int)pos && (r = kl_xml_next(&x, (const uint8_t *)in + off, len - off, &c, &t)) > 0) {
+            off += c;
+            tokens++;
+            if (t.type == KL_XML_END && t.depth == 2)
+                break;
+        }
+        if (tokens < (int)pos || (t.type == KL_XML_END && t.depth == 2))
+            break; /* <a> is over */
+        if (x.depth < 2 || x.pending_end)
+            continue;
+        tried++;
+        KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_OK);
+        while ((r = kl_xml_next(&x, (const uint8_t *)in + off, len - off, &c, &t)) > 0) {
+            off += c;
+            if (r == KL_XML_SKIP && t.empty)
+                skipped++;
+            else if (r != KL_XML_SKIP)
+                o += (size_t)snprintf(seen + o, sizeof seen - o, "%c%d", "-SETK"[r], t.depth);
+        }
+        KT_CHECK_EQ(skipped, 1);
+        KT_CHECK_STR(seen, "S2E2E1");
+        KT_CHECK_EQ(off, len);
+    }
+    KT_CHECK(tried >= 8);
+    /* the root: afterwards the document is done */
+    {
+        kl_xml_t x;
+        kl_xml_token_t t;
+        size_t n;
+        kl_xml_init(&x);
+        KT_CHECK_EQ(kl_xml_next(&x, S("<r><a>"), &n, &t), KL_XML_START);
+        KT_CHECK_EQ(kl_xml_skip(&x, 1), KL_OK);
+        KT_CHECK_EQ(kl_xml_next(&x, S("<a></a></r>"), &n, &t), KL_XML_SKIP);
+        KT_CHECK_EQ(t.empty, 1);
+        KT_CHECK_EQ(t.depth, 1);
+        KT_CHECK_EQ(x.depth, 0);
+        KT_CHECK_EQ(kl_xml_next(&x, S(" \n"), &n, &t), KL_XML_NEED_MORE);
+        KT_CHECK_EQ(kl_xml_next(&x, S(" <r/>"), &n, &t), KL_ERR_XML_SYNTAX);
+    }
+    /* an inner tokenizer skips its fragment's element like any other */
+    {
+        kl_xml_t root, in2;
+        kl_xml_token_t t;
+        size_t n;
+        kl_xml_init(&root);
+        KT_CHECK_EQ(kl_xml_next(&root, S("<s:s xmlns:s='urn:s'>"), &n, &t), KL_XML_START);
+        kl_xml_init_inner(&in2, &root);
+        KT_CHECK_EQ(kl_xml_skip(&in2, 1), KL_ERR_STATE); /* the parent's, not its own */
+        KT_CHECK_EQ(kl_xml_skip(&in2, 2), KL_OK);
+        KT_CHECK_EQ(kl_xml_next(&in2, S("<m><x/></m> "), &n, &t), KL_XML_SKIP);
+        KT_CHECK_EQ(n, 11);
+        KT_CHECK_EQ(t.empty, 1);
+        KT_CHECK_EQ(kl_xml_next(&in2, S(" "), &n, &t), KL_XML_NEED_MORE);
+    }
+}
+
+/* 65535 open elements inside a skipped one are counted; one more is a
+ * named error. */
+static void test_skip_nesting_bound(void)
+{
+    static uint8_t in[3 * 65537 + 16];
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n, i;
+    for (i = 0; i < 65536; i++)
+        memcpy(in + 3 * i, "<a>", 3);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_OK);
+    KT_CHECK_EQ(kl_xml_next(&x, in, 3 * 65535, &n, &t), KL_XML_SKIP);
+    KT_CHECK_EQ(n, 3 * 65535);
+    KT_CHECK_EQ(kl_xml_next(&x, in, 3, &n, &t), KL_ERR_XML_DEPTH);
+    /* a limit error like any other: a skip of the outer element clears it */
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_ERR_STATE); /* still in the skip */
+}
+
 int main(void)
 {
     KT_RUN(test_need_more_consumes_nothing);
@@ -625,5 +933,12 @@ int main(void)
     KT_RUN(test_writer_full);
     KT_RUN(test_writer_bad_input);
     KT_RUN(test_roundtrip);
+    KT_RUN(test_resume_robust);
+    KT_RUN(test_resume_past_64k);
+    KT_RUN(test_skip_api);
+    KT_RUN(test_skip_limits);
+    KT_RUN(test_skip_every_split);
+    KT_RUN(test_skip_from_inside);
+    KT_RUN(test_skip_nesting_bound);
     return kt_summary("test_xml");
 }

@@ -10,6 +10,16 @@
  * Every input is run whole, split in two at every byte, and fed one byte at
  * a time the way an engine feeds a receive buffer (keep the unconsumed
  * tail, append the next bytes); all must give the golden dump.
+ *
+ * Inputs named skip_*.xml exercise kl_xml_skip(): after a limit error the
+ * failed element is skipped (kl_xml_skip(x, depth + 1)) and the run goes
+ * on; an element named x-skip is skipped right after its START, and one
+ * named x-skip-parent skips its parent from inside. The dump shows
+ *   LIMIT <status name>   (the limit error that started a skip)
+ *   SKIP depth            (the skipped element's end: tok.empty == 1)
+ * and each such run must also equal the run of the same input with the
+ * skipped elements' bytes cut out, once the lines from each skipped
+ * element's START (or LIMIT) to its SKIP are dropped.
  * Run from the repository root. KL_GOLDEN_UPDATE=1 rewrites the .out files.
  * The golden files assume the default bounds of kl_config_defaults.h.
  */
@@ -33,7 +43,7 @@ static const char *status_name(int s)
     N(KL_ERR_XML_NAME_TOO_LONG) N(KL_ERR_XML_DEPTH) N(KL_ERR_XML_STACK) N(KL_ERR_XML_UTF8)
     N(KL_ERR_XML_ENTITY) N(KL_ERR_XML_CHARREF) N(KL_ERR_XML_COMMENT) N(KL_ERR_XML_PI)
     N(KL_ERR_XML_DTD) N(KL_ERR_XML_NAMESPACE) N(KL_ERR_XML_MISMATCH) N(KL_ERR_XML_ATTR_DUP)
-    N(KL_ERR_XML_ATTR_TOO_LONG)
+    N(KL_ERR_XML_ATTR_TOO_LONG) N(KL_ERR_XML_ATTRS)
 #undef N
     default: return "UNKNOWN";
     }
@@ -91,7 +101,21 @@ typedef struct {
     str_t text; /* the current text run, decoded */
     int text_depth, in_text;
     int bad; /* an invariant broke; reported by the dump */
+    /* skip mode */
+    int skip_mode, skipping;
+    size_t pos;                  /* input offset of the next unconsumed byte */
+    size_t start_at[256];        /* input offset of each open element's '<' */
+    size_t start_line[256];      /* out.len before each open element's START line */
+    size_t cut_from, cut_line;   /* the element being skipped: its '<', its first line */
+    size_t cuts[64][2], ncuts;   /* input ranges skipped (whole runs only) */
+    size_t drop[64][2], ndrop;   /* dump ranges of skipped elements */
 } run_t;
+
+static int is_limit(int r)
+{
+    return r == KL_ERR_XML_DEPTH || r == KL_ERR_XML_STACK || r == KL_ERR_XML_NAME_TOO_LONG ||
+           r == KL_ERR_XML_ATTR_TOO_LONG || r == KL_ERR_XML_ATTRS;
+}
 
 static void flush_text(run_t *r)
 {
@@ -107,6 +131,24 @@ static void flush_text(run_t *r)
 static void dump_token(run_t *r, const kl_xml_token_t *t, size_t consumed)
 {
     static uint8_t dec[8192];
+    if (t->type == KL_XML_SKIP) {
+        if (consumed == 0 || t->depth != r->x.depth + 1)
+            r->bad = 1;
+        if (t->empty) {
+            flush_text(r);
+            s_fmt(&r->out, "SKIP %d\n", t->depth);
+            r->skipping = 0;
+            if (r->ncuts < 64) {
+                r->cuts[r->ncuts][0] = r->cut_from;
+                r->cuts[r->ncuts++][1] = r->pos + consumed;
+            }
+            if (r->ndrop < 64) {
+                r->drop[r->ndrop][0] = r->cut_line;
+                r->drop[r->ndrop++][1] = r->out.len;
+            }
+        }
+        return;
+    }
     if (t->type == KL_XML_TEXT) {
         int n = kl_xml_decode(t->text, t->cdata, dec, sizeof dec);
         if (n < 0 || t->text.len == 0 || consumed == 0)
@@ -125,6 +167,8 @@ static void dump_token(run_t *r, const kl_xml_token_t *t, size_t consumed)
         kl_slice_t an, av;
         if (consumed == 0 || (t->empty && consumed == 0))
             r->bad = 1;
+        r->start_at[t->depth] = r->pos + t->offset;
+        r->start_line[t->depth] = r->out.len;
         s_fmt(&r->out, "START %d %.*s {%.*s}%s", t->depth, (int)t->name.len, (const char *)t->name.p,
               (int)t->ns.len, (const char *)t->ns.p, t->empty ? " empty" : "");
         while (kl_xml_attr_next(t->attrs, &pos, &an, &av)) {
@@ -143,15 +187,39 @@ static void dump_token(run_t *r, const kl_xml_token_t *t, size_t consumed)
     }
 }
 
+/* After a START in skip mode: skip what the element's name asks for. */
+static void skip_policy(run_t *r, const kl_xml_token_t *t)
+{
+    unsigned d;
+    if (kl_slice_eq(t->local, "x-skip"))
+        d = t->depth;
+    else if (kl_slice_eq(t->local, "x-skip-parent"))
+        d = t->depth - 1u;
+    else
+        return;
+    if (t->empty) { /* its END is owed: refused, and nothing changes */
+        if (kl_xml_skip(&r->x, d) != KL_ERR_STATE)
+            r->bad = 1;
+        return;
+    }
+    if (kl_xml_skip(&r->x, d) != KL_OK) {
+        r->bad = 1;
+        return;
+    }
+    r->skipping = 1;
+    r->cut_from = r->start_at[d];
+    r->cut_line = r->start_line[d];
+}
+
 /* Feeds in[0..n) in chunks: the first `first` bytes, then `step` bytes at a
  * time (0: all the rest at once), compacting the unconsumed tail. */
-static char *run_feed(const uint8_t *in, size_t n, size_t first, size_t step)
+static run_t *run_feed_r(const uint8_t *in, size_t n, size_t first, size_t step, int skip_mode)
 {
     run_t *r = calloc(1, sizeof *r);
     uint8_t *buf = malloc(n + 1);
     size_t have = 0, fed = 0;
-    char *res;
     kl_xml_init(&r->x);
+    r->skip_mode = skip_mode;
     if (first > n)
         first = n;
     memcpy(buf, in, first);
@@ -163,13 +231,33 @@ static char *run_feed(const uint8_t *in, size_t n, size_t first, size_t step)
         for (;;) {
             kl_xml_token_t tok;
             t = kl_xml_next(&r->x, buf + off, have - off, &consumed, &tok);
+            if (t < 0 && r->skip_mode && is_limit(t) && !r->skipping) {
+                /* the failed tag consumed nothing: skip it from its '<' */
+                flush_text(r);
+                r->cut_line = r->out.len;
+                r->cut_from = r->pos;
+                s_fmt(&r->out, "LIMIT %s\n", status_name(t));
+                if (kl_xml_skip(&r->x, r->x.depth + 1u) != KL_OK) {
+                    r->bad = 1;
+                    break;
+                }
+                r->skipping = 1;
+                continue;
+            }
             if (t <= 0)
                 break;
             if (consumed > have - off || (consumed && tok.offset >= consumed))
                 r->bad = 1;
+            if (t == KL_XML_SKIP && !tok.empty && consumed != have - off)
+                r->bad = 1; /* a skip consumes all it is given */
             dump_token(r, &tok, consumed);
             off += consumed;
+            r->pos += consumed;
+            if (t == KL_XML_START && r->skip_mode)
+                skip_policy(r, &tok);
         }
+        if (t == 0 && r->skipping && off < have)
+            r->bad = 1; /* NEED_MORE with bytes left while skipping */
         if (t < 0) {
             flush_text(r);
             s_fmt(&r->out, "ERROR %s\n", status_name(t));
@@ -194,11 +282,88 @@ static char *run_feed(const uint8_t *in, size_t n, size_t first, size_t step)
     }
     if (r->bad)
         s_add(&r->out, "INVARIANT BROKEN\n", 17);
-    res = r->out.p ? r->out.p : strdup("");
+    if (!r->out.p)
+        s_add(&r->out, "", 0);
     free(r->text.p);
-    free(r);
     free(buf);
+    return r;
+}
+
+static char *run_feed_mode(const uint8_t *in, size_t n, size_t first, size_t step, int skip_mode)
+{
+    run_t *r = run_feed_r(in, n, first, step, skip_mode);
+    char *res = r->out.p;
+    free(r);
     return res;
+}
+
+/* Adjacent TEXT lines of one depth as one (text on both sides of a cut
+ * element is one run without it). */
+static char *merge_text(const char *d)
+{
+    str_t o = {0};
+    const char *line = d, *prev = NULL;
+    size_t prev_pfx = 0;
+    while (*line) {
+        const char *nl = strchr(line, '\n'), *q = strchr(line, '"');
+        size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (strncmp(line, "TEXT ", 5) == 0 && q && prev && (size_t)(q - line) == prev_pfx &&
+            strncmp(line, prev, prev_pfx) == 0) {
+            o.len -= 2; /* the closing quote and newline of the line before */
+            s_add(&o, q + 1, len - (size_t)(q + 1 - line));
+        } else {
+            prev = line;
+            prev_pfx = strncmp(line, "TEXT ", 5) == 0 && q ? (size_t)(q - line) : 0;
+            if (!prev_pfx)
+                prev = NULL;
+            s_add(&o, line, len);
+        }
+        line += len;
+    }
+    if (!o.p)
+        s_add(&o, "", 0);
+    return o.p;
+}
+
+/* A skip run equals the run of the input without the skipped bytes, once
+ * the skipped elements' lines are dropped from it. */
+static int skip_equivalent(const char *base, const uint8_t *in, size_t n)
+{
+    run_t *r = run_feed_r(in, n, n, 0, 1);
+    uint8_t *cut = malloc(n + 1);
+    str_t want = {0};
+    size_t i, k = 0, at = 0;
+    char *got;
+    int ok;
+    for (i = 0; i < r->ncuts; i++) { /* in input order, disjoint */
+        memcpy(cut + k, in + at, r->cuts[i][0] - at);
+        k += r->cuts[i][0] - at;
+        at = r->cuts[i][1];
+    }
+    memcpy(cut + k, in + at, n - at);
+    k += n - at;
+    at = 0;
+    for (i = 0; i < r->ndrop; i++) {
+        s_add(&want, r->out.p + at, r->drop[i][0] - at);
+        at = r->drop[i][1];
+    }
+    s_add(&want, r->out.p + at, r->out.len - at);
+    got = run_feed_mode(cut, k, k, 0, 1);
+    {
+        char *g = merge_text(got), *w = merge_text(want.p ? want.p : "");
+        ok = r->ncuts > 0 && strcmp(g, w) == 0;
+        free(g);
+        free(w);
+    }
+    if (!ok)
+        fprintf(stderr, "FAIL skip equivalence %s: %zu cuts; without the skipped bytes got\n%swanted\n%s", base,
+                r->ncuts, got, want.p);
+    free(got);
+    free(want.p);
+    free(r->out.p);
+    free(r);
+    free(cut);
+    return ok;
 }
 
 static uint8_t *read_file(const char *path, size_t *n)
@@ -234,14 +399,15 @@ static void check_one(const char *base, int update)
     size_t n = 0, gn = 0, k;
     uint8_t *in, *golden;
     char *whole;
-    int split_bad = 0;
+    int split_bad = 0, skip;
 
     snprintf(path, sizeof path, GOLDEN_DIR "/%s.xml", base);
     in = read_file(path, &n);
     KT_CHECK(in != NULL);
     if (!in)
         return;
-    whole = run_feed(in, n, n, 0);
+    skip = strncmp(base, "skip_", 5) == 0;
+    whole = run_feed_mode(in, n, n, 0, skip);
     snprintf(path, sizeof path, GOLDEN_DIR "/%s.out", base);
     if (update) {
         FILE *f = fopen(path, "wb");
@@ -257,7 +423,7 @@ static void check_one(const char *base, int update)
     }
     /* two slices, split at every byte */
     for (k = 0; k <= n && !split_bad; k++) {
-        char *d = run_feed(in, n, k, 0);
+        char *d = run_feed_mode(in, n, k, 0, skip);
         if (strcmp(d, whole) != 0) {
             fprintf(stderr, "FAIL split %s at %zu: got\n%s", base, k, d);
             split_bad = 1;
@@ -267,12 +433,14 @@ static void check_one(const char *base, int update)
     KT_CHECK(!split_bad);
     /* byte by byte */
     {
-        char *d = run_feed(in, n, 0, 1);
+        char *d = run_feed_mode(in, n, 0, 1, skip);
         if (strcmp(d, whole) != 0)
             fprintf(stderr, "FAIL bytewise %s: got\n%s", base, d);
         KT_CHECK(strcmp(d, whole) == 0);
         free(d);
     }
+    if (skip && !strstr(whole, "ERROR ")) /* a skip that ended */
+        KT_CHECK(skip_equivalent(base, in, n));
     free(whole);
     free(golden);
     free(in);
