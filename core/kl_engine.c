@@ -306,6 +306,12 @@ static int fail(kl_client_t *c, int status, const char *send_error, kl_event_t *
     return 1;
 }
 
+/* Malformed or forbidden XML from the peer: the stream error names why. */
+static int fail_xml(kl_client_t *c, int status, kl_event_t *ev)
+{
+    return fail(c, status, xml_error_condition(status), ev);
+}
+
 /* ---- JID -------------------------------------------------------------------- */
 
 static int parse_jid(kl_client_t *c, const char *jid)
@@ -870,7 +876,7 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
 {
     int st = parse_features(c, raw, pos);
     if (st != KL_OK)
-        return fail(c, st, xml_error_condition(st), ev);
+        return fail_xml(c, st, ev);
     switch (c->state) {
     case ST_NEG:
         if (c->feat & FT_STARTTLS) {
@@ -941,6 +947,21 @@ static int go_online(kl_client_t *c, kl_event_t *ev)
     return 1;
 }
 
+/* What kind of IQ a stanza is; IQ_NONE for anything else (also an iq of
+ * a type RFC 6120 does not know). */
+enum { IQ_NONE = 0, IQ_GET, IQ_SET, IQ_RESULT, IQ_ERROR };
+static int iq_kind(const kl_stanza_t *st)
+{
+    static const char *const types[] = {"get", "set", "result", "error"};
+    int i;
+    if (!kl_slice_eq(st->name, "iq"))
+        return IQ_NONE;
+    for (i = 0; i < 4; i++)
+        if (kl_xml_decoded_eq(st->type, types[i]))
+            return i + 1;
+    return IQ_NONE;
+}
+
 /* The JID the server bound (decoded into c->jid): the account's own bare
  * JID (up to ASCII case) and a resource that is not empty and holds no
  * control character (RFC 7622 3.4: OpaqueString). Lengths are within RFC
@@ -962,7 +983,7 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
     kl_xml_token_t t;
     int r, in_bind = 0, in_jid = 0, in_error = 0;
     size_t len = 0;
-    int is_result = kl_xml_decoded_eq(st->type, "result");
+    int is_result = iq_kind(st) == IQ_RESULT;
     if (KL_ENABLE_LEGACY_SESSION && kl_xml_decoded_eq(st->id, session_id)) {
         if (!is_result)
             return fail(c, KL_ERR_BIND, NULL, ev);
@@ -988,7 +1009,7 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
     }
     c->jid[len] = '\0';
     if (r < 0)
-        return fail(c, r, xml_error_condition(r), ev);
+        return fail_xml(c, r, ev);
     if (!is_result || len == 0)
         return fail(c, KL_ERR_BIND, NULL, ev);
     if (!bound_jid_ok(c, len)) {
@@ -1191,13 +1212,13 @@ static int s2s_admit(kl_client_t *c, const kl_stanza_t *st, kl_event_t *ev)
 
 static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
+    int k = iq_kind(st);
     if (s2s_admit(c, st, ev))
         return 1;
     c->stats.stanzas_in++;
-    if (kl_slice_eq(st->name, "iq")) {
-        int is_get = kl_xml_decoded_eq(st->type, "get");
+    if (k) {
         kl_xml_token_t t;
-        if (is_get && first_child(c, st->raw, pos, &t)) {
+        if (k == IQ_GET && first_child(c, st->raw, pos, &t)) {
             if (kl_slice_eq(t.local, "ping") && is_ns(t.ns, NS_PING)) {
                 auto_answer(c, st, ANSWER_PING);
                 return 0;
@@ -1207,11 +1228,11 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
                 return 0;
             }
         }
-        if ((is_get || kl_xml_decoded_eq(st->type, "set")) && !c->cfg.deliver_iq) {
+        if (k <= IQ_SET && !c->cfg.deliver_iq) {
             auto_answer(c, st, ANSWER_ERROR);
             return 0;
         }
-        if (kl_xml_decoded_eq(st->type, "result") || kl_xml_decoded_eq(st->type, "error")) {
+        if (k >= IQ_RESULT) {
             int id = match_iq(c, st);
             if (id && id == c->roster_iq) {
                 c->roster_iq = 0;
@@ -1351,7 +1372,7 @@ static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
     size_t pos = 0;
     int r = open_view(c, raw, &st, &pos);
     if (r != KL_OK)
-        return fail(c, r, xml_error_condition(r), ev);
+        return fail_xml(c, r, ev);
     /* After kl_client_close() nothing reaches the application but the end
      * of the stream: stanzas, a late bind result, SASL or TLS answers to
      * what we sent before closing are read and dropped. */
@@ -1422,7 +1443,7 @@ static int is_limit(int status)
 static int skip_element(kl_client_t *c, int status, kl_event_t *ev)
 {
     if (kl_xml_skip(&c->xml, 2) != KL_OK)
-        return fail(c, status, xml_error_condition(status), ev);
+        return fail_xml(c, status, ev);
     c->rx_pos = c->scan;
     c->streaming = STREAMING_OFF;
     c->stanza_kind = SK_NONE;
@@ -1438,13 +1459,12 @@ static int skip_element(kl_client_t *c, int status, kl_event_t *ev)
 static int drop_element(kl_client_t *c, int status, kl_event_t *ev)
 {
     if (c->state != ST_ONLINE && c->state != ST_CLOSING)
-        return fail(c, status, xml_error_condition(status), ev);
+        return fail_xml(c, status, ev);
     if (c->state == ST_ONLINE && !c->streaming && c->xml.depth >= 2) {
         kl_stanza_t st;
         size_t pos;
         kl_slice_t raw = {c->rx + c->stanza_start, c->scan - c->stanza_start};
-        if (open_view(c, raw, &st, &pos) == KL_OK && kl_slice_eq(st.name, "iq") &&
-            (kl_xml_decoded_eq(st.type, "get") || kl_xml_decoded_eq(st.type, "set")))
+        if (open_view(c, raw, &st, &pos) == KL_OK && iq_kind(&st) && iq_kind(&st) <= IQ_SET)
             auto_answer(c, &st, ANSWER_POLICY);
     }
     if (skip_element(c, status, ev))
@@ -1517,13 +1537,13 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
 {
     kl_xml_token_t t;
     size_t n = 0;
-    int r;
+    int r, k;
     if (c->state == ST_CLOSING)
         return skip_element(c, KL_ERR_RX_FULL, ev); /* nothing after our close */
     if (c->streaming == STREAMING_REPLAY) {
         r = kl_xml_next(&c->vx, c->rx + c->rx_pos, c->scan - c->rx_pos, &n, &t);
         if (r < 0)
-            return fail(c, r, xml_error_condition(r), ev);
+            return fail_xml(c, r, ev);
         if (r > 0) {
             kl_slice_t raw = {c->rx + c->rx_pos, n};
             c->rx_pos += n;
@@ -1532,8 +1552,8 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
                 view_from_token(&st, &t, raw);
                 if (s2s_admit(c, &st, ev))
                     return 1;
-                if (kl_slice_eq(st.name, "iq") && !c->cfg.deliver_iq &&
-                    (kl_xml_decoded_eq(st.type, "get") || kl_xml_decoded_eq(st.type, "set"))) {
+                k = iq_kind(&st);
+                if (k && k <= IQ_SET && !c->cfg.deliver_iq) {
                     /* too big for us, and nobody here takes requests */
                     c->stats.stanzas_in++;
                     auto_answer(c, &st, ANSWER_ERROR);
@@ -1542,8 +1562,7 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
                 ev->type = KL_EV_STANZA_BEGIN;
                 ev->stanza = st;
                 c->stats.stanzas_in++;
-                if (kl_slice_eq(st.name, "iq") &&
-                    (kl_xml_decoded_eq(st.type, "result") || kl_xml_decoded_eq(st.type, "error")))
+                if (k >= IQ_RESULT)
                     ev->iq_id = (uint16_t)match_iq(c, &st);
                 return 1;
             }
@@ -1555,7 +1574,7 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
     }
     r = kl_xml_next(&c->xml, c->rx + c->scan, c->rx_len - c->scan, &n, &t);
     if (r < 0)
-        return is_limit(r) ? drop_element(c, r, ev) : fail(c, r, xml_error_condition(r), ev);
+        return is_limit(r) ? drop_element(c, r, ev) : fail_xml(c, r, ev);
     if (r == KL_XML_NEED_MORE) {
         if (c->rx_pos == 0 && c->rx_len == sizeof c->rx)
             return drop_element(c, KL_ERR_RX_FULL, ev); /* one token bigger than the buffer */
@@ -1636,7 +1655,7 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
         if (r < 0) {
             if (is_limit(r) && c->xml.depth >= 1 && (r = drop_element(c, r, ev)) == 0)
                 continue;
-            return r < 0 ? fail(c, r, xml_error_condition(r), ev) : r;
+            return r < 0 ? fail_xml(c, r, ev) : r;
         }
         if (r == KL_XML_NEED_MORE) {
             if (c->rx_pos == 0 && c->rx_len == sizeof c->rx) {
