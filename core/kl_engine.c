@@ -274,21 +274,43 @@ static const char *xml_error_condition(int status)
     }
 }
 
+/* Our </stream:stream>; nothing may follow it (RFC 6120 4.4). */
+static int send_close(kl_client_t *c)
+{
+    kl_xw_t w;
+    int st;
+    out_begin(c, &w);
+    w_cstr(&w, "</stream:stream>");
+    if ((st = out_commit(c, &w)) == KL_OK)
+        c->flags |= FL_SENT_CLOSE;
+    return st;
+}
+
+/* The session is over: our side is closed (if there is a stream to close)
+ * and one final event reported; after it poll returns 0 for good. */
+static int finish(kl_client_t *c, int status, kl_event_t *ev)
+{
+    if (c->state != ST_TLS_WAIT && c->state != ST_INIT && !(c->flags & FL_SENT_CLOSE))
+        (void)send_close(c);
+    c->state = ST_DONE;
+    c->final_status = status;
+    ev->type = status == KL_OK ? KL_EV_CLOSED : KL_EV_ERROR;
+    ev->status = status;
+    ev->condition = c->condition;
+    return 1;
+}
+
 /* End the session: tell the peer why where that helps, close our side,
  * and report one KL_EV_ERROR. `send_error` names a stream error condition
  * we send, or NULL. */
 static int fail(kl_client_t *c, int status, const char *send_error, kl_event_t *ev)
 {
-    if (c->state != ST_TLS_WAIT && c->state != ST_INIT && !(c->flags & FL_SENT_CLOSE)) {
+    if (send_error && (c->flags & FL_GOT_HEADER) && !(c->flags & FL_SENT_CLOSE) && c->state != ST_TLS_WAIT) {
         kl_xw_t w;
         out_begin(c, &w);
-        if (send_error && (c->flags & FL_GOT_HEADER)) {
-            w_cstr(&w, "<stream:error><");
-            w_el(&w, send_error, NS_STREAM_ERR, "'/></stream:error>");
-        }
-        w_cstr(&w, "</stream:stream>");
-        if (out_commit(c, &w) == KL_OK)
-            c->flags |= FL_SENT_CLOSE;
+        w_cstr(&w, "<stream:error><");
+        w_el(&w, send_error, NS_STREAM_ERR, "'/></stream:error>");
+        (void)out_commit(c, &w);
     }
     if (send_error && !c->condition[0])
         set_condition_str(c, send_error);
@@ -298,12 +320,7 @@ static int fail(kl_client_t *c, int status, const char *send_error, kl_event_t *
         CACHE(c)->flags |= KL_CACHE_FULL_FAILED;
         kl_cache_seal(CACHE(c));
     }
-    c->state = ST_DONE;
-    c->final_status = status;
-    ev->type = KL_EV_ERROR;
-    ev->status = status;
-    ev->condition = c->condition;
-    return 1;
+    return finish(c, status, ev);
 }
 
 /* Malformed or forbidden XML from the peer: the stream error names why. */
@@ -1494,20 +1511,7 @@ static int on_stream_header(kl_client_t *c, const kl_xml_token_t *t, kl_event_t 
 
 static int on_stream_end(kl_client_t *c, kl_event_t *ev)
 {
-    int was_closing = c->state == ST_CLOSING;
-    if (!(c->flags & FL_SENT_CLOSE)) {
-        kl_xw_t w;
-        out_begin(c, &w);
-        w_cstr(&w, "</stream:stream>");
-        if (out_commit(c, &w) == KL_OK)
-            c->flags |= FL_SENT_CLOSE;
-    }
-    c->state = ST_DONE;
-    c->final_status = was_closing ? KL_OK : KL_ERR_STREAM_CLOSED;
-    ev->type = was_closing ? KL_EV_CLOSED : KL_EV_ERROR;
-    ev->status = c->final_status;
-    ev->condition = c->condition;
-    return 1;
+    return finish(c, c->state == ST_CLOSING ? KL_OK : KL_ERR_STREAM_CLOSED, ev);
 }
 
 /* What a start tag at depth 2 opens. */
@@ -1973,7 +1977,6 @@ int kl_send_server_disco(kl_client_t *c, uint16_t *id_out)
 
 int kl_client_close(kl_client_t *c)
 {
-    kl_xw_t w;
     int st;
     if (!c)
         return KL_ERR_ARG;
@@ -1986,11 +1989,8 @@ int kl_client_close(kl_client_t *c)
         c->flags |= FL_REPORT_CLOSED;
         return KL_OK;
     }
-    out_begin(c, &w);
-    w_cstr(&w, "</stream:stream>");
-    if ((st = out_commit(c, &w)) != KL_OK)
+    if ((st = send_close(c)) != KL_OK)
         return st;
-    c->flags |= FL_SENT_CLOSE;
     c->state = ST_CLOSING;
     /* nothing is reported after close but its end: no answers, no timeouts */
     memset(c->iq, 0, sizeof c->iq);
