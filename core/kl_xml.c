@@ -1259,13 +1259,16 @@ static int skip_bytes(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consu
     unsigned s = x->rs, n = x->rs_val;
     if (!len)
         return KL_XML_NEED_MORE;
+    /* first what came before the new element's '<' (validated) */
+    p += len < x->rs_at ? len : x->rs_at;
+    x->rs_at = (uint16_t)(x->rs_at - (p - buf));
     while (p < end) {
         uint8_t c = *p++;
         switch (s) {
         case K_TEXT:
             if (c == '<')
                 s = K_LT;
-            else if (!n && (x->depth != x->base || !(cls[c] & C_WS)))
+            else if (!n)
                 return KL_ERR_STATE; /* the element's start tag was to come first */
             break;
         case K_LT:
@@ -1353,6 +1356,8 @@ int kl_xml_skip(kl_xml_t *x, unsigned depth)
     if ((x->flags & F_SKIP) || x->pending_end || depth <= x->base || depth > x->depth + 1u)
         return KL_ERR_STATE;
     x->error = 0;
+    /* a new element: its '<' is where the last call noted a tag or stopped */
+    x->rs_at = depth <= x->depth || !x->rs ? 0 : (x->rs & R_STATE) == R_TOP ? x->rs_at : x->rs_tag;
     x->rs = x->flags & F_CDATA ? K_CD : K_TEXT;
     x->rs_val = (uint16_t)(x->depth + 1u - depth); /* open elements to close */
     if (depth <= x->depth) {
@@ -1516,23 +1521,27 @@ static int next_token(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consu
             i = *consumed;
             continue;
         }
-        if (r == MORE)
-            goto noted;
         if (r > MORE)
             goto more;
-        if (r < 0)
-            return r;
+        if (r == MORE) {
+            r = KL_XML_NEED_MORE;
+            goto noted;
+        }
+        if (r < 0) /* noted where the failed tag begins: a skip of it passes what is before */
+            goto stop;
         x->flags = (uint8_t)(flags | F_DECL | F_ROOT);
         x->brackets = 0;
         return r;
     }
 more:
+    r = KL_XML_NEED_MORE;
+stop:
     if (note(x, i, tok_off, R_TOP) != MORE)
-        return KL_XML_NEED_MORE;
+        return r;
 noted: /* what was noted stands on the flags as they are now */
     x->flags = (uint8_t)flags;
     x->brackets = (uint8_t)brk;
-    return KL_XML_NEED_MORE;
+    return r;
 }
 
 static const kl_xml_token_t tok_zero;
@@ -1549,8 +1558,8 @@ int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, k
         memset(tok, 0, sizeof *tok);
     if (x->error)
         return x->error;
-    if (!buf)
-        buf = (const uint8_t *)"";
+    if (!len && !x->pending_end) /* what a caller that drains its buffer asks most */
+        return KL_XML_NEED_MORE;
     r = next_token(x, buf, len, consumed, tok);
     if (r < 0) {
         x->error = (int16_t)r;

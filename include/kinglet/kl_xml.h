@@ -174,12 +174,14 @@ int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, k
  * opens nothing else (KL_ERR_XML_SYNTAX). It checks no names: the end tags
  * inside the skipped element, its own included, are matched by count only;
  * the elements above it stay on the stack and are matched by name as usual
- * once the skip is over. Before the start tag of a new element (depth ==
- * x->depth + 1) only what the failed call had not consumed may come
- * (whitespace outside the root, empty CDATA sections); anything else,
- * and an end tag there, is KL_ERR_STATE. Also KL_ERR_STATE (not sticky):
- * a skip while skipping, or while the END of an empty element is owed (take
- * that END first). Returns KL_OK, KL_ERR_ARG for a NULL x. */
+ * once the skip is over. For a new element (depth == x->depth + 1) the
+ * bytes the last call had already read before its '<' and not consumed
+ * (whitespace outside the root, the end of a CDATA section: the tokenizer
+ * noted where the tag begins, up to 64 KB into the slice) are passed over;
+ * then its start tag must come: anything else there, an end tag included,
+ * is KL_ERR_STATE. Also KL_ERR_STATE (not sticky): a skip while skipping,
+ * or while the END of an empty element is owed (take that END first).
+ * Returns KL_OK, KL_ERR_ARG for a NULL x. */
 int kl_xml_skip(kl_xml_t *x, unsigned depth);
 
 /* Attribute iteration over tok->attrs (already validated by kl_xml_next).

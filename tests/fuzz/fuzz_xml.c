@@ -1,13 +1,22 @@
 /* libFuzzer target for the XML tokenizer and writer.
  *
  * Input: two bytes choosing a split point, then the XML. The XML is
- * tokenized whole and in two slices (the engine's pattern: keep the
- * unconsumed tail, append the rest); both must give the same digest of the
- * decoded token stream (text hashed byte by byte, so how text was cut into
- * pieces does not matter). Every complete stanza (depth 2) is walked again
- * with kl_xml_init_inner() from its raw bytes and must give the same
- * tokens. Every text and attribute value must decode, and decoded_eq must
- * agree with decode. Finally the writer escapes the input as text and an
+ * tokenized whole, in two slices (the engine's pattern: keep the
+ * unconsumed tail, append the rest) and one byte at a time (above 512
+ * bytes: in chunks of 2..30 bytes); all must give the same digest of the
+ * decoded token stream
+ * (text hashed byte by byte, so how text was cut into pieces does not
+ * matter). Skipping is part of every run, the way the engine uses it:
+ * after a limit error the failed element is skipped (kl_xml_skip(x,
+ * depth + 1)) and the run goes on; an element whose local name starts with
+ * 'z' is skipped right after its START, one starting with 'y' skips its
+ * parent from inside. Skip tokens count only where a skip ends, and a skip
+ * must consume every byte it is given. Every complete stanza (depth 2) is
+ * walked again with kl_xml_init_inner() from its raw bytes and must give
+ * the same tokens. Every text and attribute value must decode, and
+ * decoded_eq must agree with decode. A caller that breaks the contract
+ * (fewer or other bytes after NEED_MORE; inputs up to 1 KB) must get
+ * clean results (the sanitizers judge). Finally the writer escapes the input as text and an
  * attribute; if it accepts it, the tokenizer must read back the same bytes.
  */
 #include <stdint.h>
@@ -54,6 +63,13 @@ static void check_decode(kl_slice_t raw, int mode)
 
 static void mix_token(dig_t *d, const kl_xml_token_t *t)
 {
+    if (t->type == KL_XML_SKIP) {
+        if (t->empty) { /* where a skip ends, not how it was cut */
+            mix_u(d, 0x700u);
+            mix_u(d, t->depth);
+        }
+        return;
+    }
     if (t->type == KL_XML_TEXT) {
         int n = kl_xml_decode(t->text, t->cdata, dec, sizeof dec);
         CHECK(n >= 0);
@@ -74,10 +90,12 @@ static void mix_token(dig_t *d, const kl_xml_token_t *t)
     CHECK(memcmp(t->local.p, t->name.p + t->name.len - t->local.len, t->local.len) == 0);
     if (t->type == KL_XML_START) {
         size_t pos = 0;
+        unsigned count = 0;
         kl_slice_t an, av, g;
         while (kl_xml_attr_next(t->attrs, &pos, &an, &av)) {
             int n = kl_xml_decode(av, KL_XML_RAW_ATTR, dec, sizeof dec);
             CHECK(n >= 0);
+            CHECK(++count <= KL_XML_MAX_ATTRS);
             check_decode(av, KL_XML_RAW_TEXT);
             mix(d, an.p, an.len);
             mix_u(d, 0x400);
@@ -95,6 +113,30 @@ static void mix_token(dig_t *d, const kl_xml_token_t *t)
     }
 }
 
+static int is_limit(int r)
+{
+    return r == KL_ERR_XML_DEPTH || r == KL_ERR_XML_STACK || r == KL_ERR_XML_NAME_TOO_LONG ||
+           r == KL_ERR_XML_ATTR_TOO_LONG || r == KL_ERR_XML_ATTRS;
+}
+
+/* After a START: the skips its name asks for. Returns 1 if one began. */
+static int skip_policy(kl_xml_t *x, const kl_xml_token_t *t)
+{
+    unsigned d;
+    int r;
+    if (!t->local.len || (t->local.p[0] != 'z' && t->local.p[0] != 'y'))
+        return 0;
+    d = t->local.p[0] == 'z' ? t->depth : t->depth - 1u;
+    r = kl_xml_skip(x, d);
+    if (t->empty || d <= x->base) { /* its END is owed, or not above the base: refused */
+        CHECK(r == KL_ERR_STATE);
+        return 0;
+    }
+    CHECK(r == KL_OK);
+    CHECK(x->depth == d - 1);
+    return 1;
+}
+
 /* Walks stanza bytes s[0..n) with an inner tokenizer over `parent` and
  * returns the digest of its tokens up to the stanza's END. */
 static uint64_t inner_digest(const kl_xml_t *parent, const uint8_t *s, size_t n)
@@ -103,42 +145,68 @@ static uint64_t inner_digest(const kl_xml_t *parent, const uint8_t *s, size_t n)
     dig_t d = {14695981039346656037ull};
     size_t pos = 0;
     kl_xml_token_t t;
+    int skipping = 0;
     kl_xml_init_inner(&in, parent);
     for (;;) {
         size_t c;
         int r = kl_xml_next(&in, s + pos, n - pos, &c, &t);
+        if (r < 0 && is_limit(r) && !skipping) { /* as the whole run did */
+            CHECK(kl_xml_skip(&in, in.depth + 1u) == KL_OK);
+            skipping = 1;
+            continue;
+        }
         CHECK(r > 0);
         pos += c;
+        if (r == KL_XML_SKIP && t.empty)
+            skipping = 0;
         mix_token(&d, &t);
         if (r == KL_XML_END && t.depth == parent->depth + 1)
             break;
+        if (r == KL_XML_START && skip_policy(&in, &t))
+            skipping = 1;
     }
     CHECK(pos == n);
     return d.h;
 }
 
-/* Tokenizes in[0..n) delivered as in[0..k) then the rest. */
-static uint64_t run(const uint8_t *in, size_t n, size_t k, int inner)
+/* Tokenizes in[0..n) delivered as in[0..k), then `step` bytes at a time
+ * (0: the rest at once, the unconsumed tail moved to the buffer's front
+ * first; in steps it stays where it is: no quadratic copying). */
+static uint64_t run(const uint8_t *in, size_t n, size_t k, size_t step, int inner)
 {
     static kl_xml_t x, snap;
     static uint8_t buf[1 << 16];
     dig_t d = {14695981039346656037ull};
     dig_t sd = {0};
-    size_t have = k, fed = k, stanza_at = 0;
-    int in_stanza = 0, r;
+    size_t have = k, fed = k, stanza_at = 0, lo = 0;
+    int in_stanza = 0, skipping = 0, r;
     kl_xml_token_t t;
 
     memcpy(buf, in, k);
     kl_xml_init(&x);
     for (;;) {
-        size_t off = 0, c;
+        size_t off = lo, c;
         for (;;) {
-            if (inner && x.depth == 1 && !x.pending_end)
+            if (inner && x.depth == 1 && !x.pending_end && !skipping)
                 snap = x; /* the parent as it stands before a stanza */
             r = kl_xml_next(&x, buf + off, have - off, &c, &t);
+            if (r < 0 && is_limit(r) && !skipping) {
+                mix_u(&d, 0x800u + (uint32_t)-r);
+                CHECK(kl_xml_skip(&x, x.depth + 1u) == KL_OK);
+                CHECK(x.error == 0);
+                skipping = 1;
+                in_stanza = in_stanza && x.depth >= 2;
+                continue;
+            }
             if (r <= 0)
                 break;
             CHECK(c <= have - off);
+            if (r == KL_XML_SKIP) {
+                CHECK(skipping && c > 0);
+                CHECK(t.empty || c == have - off); /* every byte it is given */
+                if (t.empty)
+                    skipping = 0;
+            }
             mix_token(&d, &t);
             if (inner && t.type == KL_XML_START && t.depth == 2) {
                 in_stanza = 1;
@@ -154,24 +222,91 @@ static uint64_t run(const uint8_t *in, size_t n, size_t k, int inner)
                 if (stanza_at < off)
                     CHECK(inner_digest(&snap, buf + stanza_at, off - stanza_at) == sd.h);
             }
+            if (r == KL_XML_START && skip_policy(&x, &t)) {
+                skipping = 1;
+                in_stanza = in_stanza && x.depth >= 2; /* a skipped stanza is not walked again */
+            }
         }
         if (r < 0) {
             mix_u(&d, (uint32_t)-r);
             break;
         }
-        memmove(buf, buf + off, have - off);
-        have -= off;
-        if (in_stanza)
-            stanza_at = stanza_at >= off ? stanza_at - off : (size_t)-1 / 2; /* moved out: skip */
+        CHECK(!skipping || off == have); /* a skip never holds bytes back */
+        if (step) { /* small chunks: no quadratic copying */
+            lo = off;
+        } else {
+            memmove(buf, buf + off, have - off);
+            have -= off;
+            if (in_stanza)
+                stanza_at = stanza_at >= off ? stanza_at - off : (size_t)-1 / 2; /* moved out: skip */
+        }
         if (fed == n) {
             mix_u(&d, 0x600u + x.depth);
             break;
         }
-        memcpy(buf + have, in + fed, n - fed);
-        have += n - fed;
-        fed = n;
+        {
+            size_t m = step && step < n - fed ? step : n - fed;
+            memcpy(buf + have, in + fed, m);
+            have += m;
+            fed += m;
+        }
     }
     return d.h;
+}
+
+/* A caller that breaks the contract now and then: after NEED_MORE it
+ * presents fewer bytes than before, or the same number with one changed.
+ * Nothing is compared; every result must be clean (no sanitizer report)
+ * and well formed. */
+static void run_careless(const uint8_t *in, size_t n, uint32_t seed)
+{
+    static kl_xml_t x;
+    static uint8_t buf[1 << 16];
+    size_t have = 0, fed = 0, step = 1 + seed % 97;
+    unsigned calls = 0;
+    kl_xml_init(&x);
+    while (calls++ < 100000) {
+        size_t c, len = have;
+        kl_xml_token_t t;
+        int r;
+        seed = seed * 1103515245u + 12345u;
+        if (have && (seed >> 16) % 5 == 0) {
+            len = (seed >> 8) % have; /* fewer bytes */
+        } else if (have && (seed >> 16) % 5 == 1) {
+            buf[(seed >> 4) % have] ^= (uint8_t)(1u << (seed % 8)); /* other bytes */
+        }
+        r = kl_xml_next(&x, buf, len, &c, &t);
+        if (r < 0) {
+            if (is_limit(r) && kl_xml_skip(&x, x.depth + 1u) == KL_OK)
+                continue;
+            return;
+        }
+        CHECK(c <= len);
+        if (r > 0) {
+            CHECK(r <= KL_XML_SKIP);
+            if (r == KL_XML_START) {
+                size_t pos = 0;
+                kl_slice_t an, av;
+                CHECK(t.attrs.p >= buf && t.attrs.p + t.attrs.len <= buf + len);
+                while (kl_xml_attr_next(t.attrs, &pos, &an, &av))
+                    (void)kl_xml_decode(av, KL_XML_RAW_ATTR, dec, sizeof dec);
+            } else if (r == KL_XML_TEXT) {
+                CHECK(t.text.p >= buf && t.text.p + t.text.len <= buf + len);
+                (void)kl_xml_decode(t.text, t.cdata, dec, sizeof dec);
+            }
+            memmove(buf, buf + c, have - c);
+            have -= c;
+            continue;
+        }
+        if (fed == n)
+            return;
+        {
+            size_t m = step < n - fed ? step : n - fed;
+            memcpy(buf + have, in + fed, m);
+            have += m;
+            fed += m;
+        }
+    }
 }
 
 static void writer_roundtrip(const uint8_t *in, size_t n)
@@ -219,8 +354,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = size - 2;
     in = data + 2;
     split = (size_t)(data[0] | data[1] << 8) % (n + 1);
-    whole = run(in, n, n, 1);
-    CHECK(run(in, n, split, 0) == whole);
+    whole = run(in, n, n, 0, 1);
+    CHECK(run(in, n, split, 0, 0) == whole);
+    /* byte by byte; longer inputs in small chunks of a size the input picks */
+    CHECK(run(in, n, 0, n <= 512 ? 1 : 2 + data[1] % 29u, 0) == whole);
+    if (n <= 1024)
+        run_careless(in, n, (uint32_t)(data[0] | data[1] << 8) * 2654435761u);
     if (n <= 4096)
         writer_roundtrip(in, n);
     return 0;
