@@ -1560,6 +1560,8 @@ int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, k
         return x->error;
     if (!len && !x->pending_end) /* what a caller that drains its buffer asks most */
         return KL_XML_NEED_MORE;
+    if (!buf)
+        buf = (const uint8_t *)""; /* no arithmetic on NULL, even + 0 */
     r = next_token(x, buf, len, consumed, tok);
     if (r < 0) {
         x->error = (int16_t)r;
