@@ -902,7 +902,7 @@ static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, kl_slice_t att
         bytes_cpy(x->stack + t + 1, pre, plen);
         uri = x->stack + t + 3 + plen;
         room -= 3 + plen;
-        if (plain) { /* nothing to decode */
+        if (KL_XML_WORDSCAN && plain) { /* nothing to decode */
             if (av.len > room)
                 return KL_ERR_XML_STACK;
             memcpy(uri, av.p, av.len);

@@ -1,8 +1,9 @@
 # kinglet — XML tokenizer/writer: sanitizer run of the unit tests, benchmark.
 # (The tokenizer's libFuzzer target, fuzz-xml / check-fuzz-xml, is in mk/fuzz.mk.)
 # Targets:
-#   check-xml-asan   the XML unit and golden tests built with ASan + UBSan (not in
-#                    CHECK_STEPS: check-asan in mk/sanitize.mk covers every unit test)
+#   check-xml-asan   the XML unit and golden tests built with ASan + UBSan, also with
+#                    KL_XML_WORDSCAN=0 (the -Os code paths) (not in CHECK_STEPS:
+#                    check-asan in mk/sanitize.mk covers every unit test)
 #   bench-xml        kinglet vs expat vs libxml2 SAX, MB/s (in BENCH_STEPS)
 
 XML_CORE_SRC := core/kl_xml.c core/kl_xw.c core/kl_status.c
@@ -18,7 +19,13 @@ $(XML_ASAN_DIR)/%: tests/unit/%.c $(XML_CORE_SRC) $(wildcard include/kinglet/*.h
 	$(FUZZ_CC) -std=c11 -Wall -Wextra -Werror -O1 -g -Iinclude -Icore -Itests/unit $(SAN_FLAGS) \
 	  $< $(XML_CORE_SRC) -o $@
 
-check-xml-asan: $(addprefix $(XML_ASAN_DIR)/,$(XML_ASAN_TESTS))
+# ... and with the host-only fast paths compiled out, as in a -Os image
+$(XML_ASAN_DIR)/slow/%: tests/unit/%.c $(XML_CORE_SRC) $(wildcard include/kinglet/*.h) tests/unit/kt.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -Wall -Wextra -Werror -O1 -g -DKL_XML_WORDSCAN=0 -Iinclude -Icore -Itests/unit \
+	  $(SAN_FLAGS) $< $(XML_CORE_SRC) -o $@
+
+check-xml-asan: $(addprefix $(XML_ASAN_DIR)/,$(XML_ASAN_TESTS)) $(addprefix $(XML_ASAN_DIR)/slow/,$(XML_ASAN_TESTS))
 	@tests/run_unit.sh $^ | sed 's/^unit:/check-xml-asan:/'
 
 # ---- benchmark --------------------------------------------------------------
