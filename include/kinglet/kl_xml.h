@@ -9,9 +9,11 @@
  * The tokenizer notes how far it got (an offset into the slice and a few
  * bits of scanner state), so the next call goes on from there instead of
  * reading the unfinished token again: the cost is linear in the input
- * however it is chunked. A caller that presents fewer bytes than it did
- * gets the token scanned again from the slice's start (never undefined
- * behaviour). Character data is returned in pieces as it arrives (never
+ * however it is chunked (offsets are noted up to 64 KB into the slice;
+ * beyond, the scan goes on from the last point noted below that). A caller
+ * that presents fewer bytes than it did gets the token scanned again from
+ * the slice's start (never undefined behaviour). Character data is
+ * returned in pieces as it arrives (never
  * splitting a UTF-8 sequence or an entity reference), so text of any
  * length flows through a small buffer.
  *
@@ -58,7 +60,9 @@
  *    comparisons). More than KL_XML_MAX_ATTRS attributes on one element:
  *    KL_ERR_XML_ATTRS.
  *  - Errors are sticky: every later call returns the same error until
- *    kl_xml_init()/kl_xml_reset(). Argument errors (KL_ERR_ARG) are not sticky.
+ *    kl_xml_init()/kl_xml_reset(), or for a limit error (DEPTH, STACK,
+ *    NAME_TOO_LONG, ATTR_TOO_LONG, ATTRS) kl_xml_skip(). Argument errors
+ *    (KL_ERR_ARG) are not sticky.
  */
 #ifndef KINGLET_KL_XML_H
 #define KINGLET_KL_XML_H
@@ -148,7 +152,8 @@ void kl_xml_init_inner(kl_xml_t *x, const kl_xml_t *parent);
  *  > 0: a token (kl_xml_tok_type_t); *consumed bytes of buf belong to it
  *       (and to any whitespace before it at depth 0).
  *    0: KL_XML_NEED_MORE; *consumed is 0; call again with more bytes appended.
- *  < 0: a kl_status_t error; the tokenizer stays in error until reset.
+ *  < 0: a kl_status_t error, consuming nothing; the tokenizer stays in
+ *       error until reset (a limit error: until kl_xml_skip()).
  * `consumed` counts the exact bytes up to and including the token's last
  * byte, so buf + *consumed is where the next token (or TLS data) begins. */
 int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok);
