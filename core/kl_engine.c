@@ -136,26 +136,21 @@ static void w_cstr(kl_xw_t *w, const char *s) { kl_xw_raw(w, (const uint8_t *)s,
 
 static const char *stream_ns(const kl_client_t *c) { return IS_S2S(c) ? NS_SERVER : NS_CLIENT; }
 
-/* An attribute whose value is a raw (still escaped, validated) slice from
- * the input: copied as is, except that the quote we use is escaped. */
+/* An attribute whose value is a raw (still escaped) slice the tokenizer
+ * validated: copied as is. It holds no '<', only valid references, and at
+ * most one kind of quote (the other one delimited it): we use the other. */
 static void w_attr_raw(kl_xw_t *w, const char *name, kl_slice_t raw)
 {
-    size_t i, from = 0;
+    const uint8_t *q = (const uint8_t *)(memchr(raw.p, '\'', raw.len) ? "\"" : "'");
     uint8_t open = w->tag_open;
     /* kl_xw_raw closes an open start tag; here we are still inside it */
     w->tag_open = 0;
     kl_xw_raw(w, (const uint8_t *)" ", 1);
     w_cstr(w, name);
-    kl_xw_raw(w, (const uint8_t *)"='", 2);
-    for (i = 0; i < raw.len; i++) {
-        if (raw.p[i] == '\'') {
-            kl_xw_raw(w, raw.p + from, i - from);
-            w_cstr(w, "&apos;");
-            from = i + 1;
-        }
-    }
-    kl_xw_raw(w, raw.p + from, raw.len - from);
-    kl_xw_raw(w, (const uint8_t *)"'", 1);
+    kl_xw_raw(w, (const uint8_t *)"=", 1);
+    kl_xw_raw(w, q, 1);
+    kl_xw_raw(w, raw.p, raw.len);
+    kl_xw_raw(w, q, 1);
     w->tag_open = open;
 }
 
@@ -1251,10 +1246,10 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
         }
         if (k >= IQ_RESULT) {
             int id = match_iq(c, st);
-            if (id && id == c->roster_iq) {
+            if (KL_ENABLE_CACHE && id && id == c->roster_iq) {
                 c->roster_iq = 0;
                 cache_roster_ver(c, st, pos);
-            } else if (id && id == c->disco_iq) {
+            } else if (KL_ENABLE_CACHE && id && id == c->disco_iq) {
                 c->disco_iq = 0;
                 cache_disco(c, st, pos);
             }
@@ -1481,7 +1476,7 @@ static int drop_element(kl_client_t *c, int status, kl_event_t *ev)
         kl_stanza_t st;
         size_t pos;
         kl_slice_t raw = {c->rx + c->stanza_start, c->scan - c->stanza_start};
-        if (open_view(c, raw, &st, &pos) == KL_OK && iq_kind(&st) && iq_kind(&st) <= IQ_SET)
+        if (open_view(c, raw, &st, &pos) == KL_OK && (unsigned)(iq_kind(&st) - IQ_GET) <= IQ_SET - IQ_GET)
             auto_answer(c, &st, ANSWER_POLICY);
     }
     if (skip_element(c, status, ev))
@@ -1606,9 +1601,9 @@ static int check_timers(kl_client_t *c, kl_event_t *ev)
         if (c->iq[i].handle && time_reached(c->now, c->iq[i].deadline)) {
             ev->type = KL_EV_IQ_TIMEOUT;
             ev->iq_id = c->iq[i].handle;
-            if (c->roster_iq == ev->iq_id)
+            if (KL_ENABLE_CACHE && c->roster_iq == ev->iq_id)
                 c->roster_iq = 0;
-            if (c->disco_iq == ev->iq_id)
+            if (KL_ENABLE_CACHE && c->disco_iq == ev->iq_id)
                 c->disco_iq = 0;
             c->iq[i].handle = 0;
             return 1;
@@ -1994,7 +1989,8 @@ int kl_client_close(kl_client_t *c)
     c->state = ST_CLOSING;
     /* nothing is reported after close but its end: no answers, no timeouts */
     memset(c->iq, 0, sizeof c->iq);
-    c->roster_iq = c->disco_iq = 0;
+    if (KL_ENABLE_CACHE)
+        c->roster_iq = c->disco_iq = 0;
     return KL_OK;
 }
 
