@@ -430,7 +430,7 @@ static int credential_status(const kl_client_t *c)
 /* The first flight of the stream that runs over TLS. safe: after a
  * verified handshake PLAIN rides with the header, unless the configuration
  * rules PLAIN out. */
-static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
+static void w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
 {
     uint8_t mech = 0;
     const kl_cache_t *k = CACHE(c);
@@ -446,12 +446,12 @@ static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
             c->flags |= FL_SENT_AUTH;
             c->sasl_mech = KL_MECH_EXTERNAL;
         }
-        return KL_OK;
+        return;
     }
     /* over a channel the application allowed without verification (BOSH
      * over http:// with allow_plaintext) the same flight goes */
     if (c->cfg.pipelining < KL_PIPELINING_SAFE || credential_status(c) != KL_OK || !c->cfg.password)
-        return KL_OK;
+        return;
     if (k && (k->known & KL_CACHE_KNOWN_POST_TLS))
         mech = choose_mech(c, k->mechs); /* what the server offered last time */
     else if (!c->cfg.no_plain)
@@ -462,10 +462,10 @@ static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
         size_t mark = w->len;
         if (kl_scram_start(c, w, mech) != KL_OK) {
             w->len = mark; /* send_auth reports why, once the features are in */
-            return KL_OK;
+            return;
         }
     } else {
-        return KL_OK; /* wait for the features */
+        return; /* wait for the features */
     }
     c->flags |= FL_SENT_AUTH;
     c->sasl_mech = mech;
@@ -474,7 +474,6 @@ static int w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
          * header and the bind request follow in the same flight. */
         w_restart_and_bind(c, w);
     }
-    return KL_OK;
 }
 
 static void begin_stream(kl_client_t *c)
@@ -515,9 +514,7 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms, kl_channel_t channel)
         c->flags |= FL_TLS_VERIFIED;
     out_begin(c, &w);
     if (c->state == ST_AUTH) {
-        int st = w_tls_stream_start(c, &w);
-        if (st != KL_OK)
-            return st;
+        w_tls_stream_start(c, &w);
     } else {
         w_stream_header(c, &w);
         if (c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->cfg.allow_plaintext) {
@@ -534,7 +531,6 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms, kl_channel_t channel)
 int kl_engine_tls_done(kl_client_t *c, int verified)
 {
     kl_xw_t w;
-    int st;
     if (!c || c->state != ST_TLS_WAIT)
         return KL_ERR_STATE;
     c->flags |= FL_TLS;
@@ -544,8 +540,7 @@ int kl_engine_tls_done(kl_client_t *c, int verified)
     c->rx_len = c->rx_pos = c->scan = 0; /* plaintext before TLS is never parsed after it */
     begin_stream(c);
     out_begin(c, &w);
-    if ((st = w_tls_stream_start(c, &w)) != KL_OK)
-        return st;
+    w_tls_stream_start(c, &w);
     return out_commit(c, &w);
 }
 
