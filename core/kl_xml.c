@@ -1415,6 +1415,20 @@ static int next_token(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consu
         tok_off = x->rs_tag;
         if ((x->rs & R_STATE) != R_TOP)
             st = x->rs;
+        if (KL_XML_WORDSCAN && (st & R_STATE) == R_VAL) {
+            /* a value trickling in (a host fast path: parse_start does the
+             * same with its whole frame) */
+            const uint8_t *w;
+            uint8_t pl = 1;
+            r = scan_attr_value(buf + i - x->rs_val, buf + i, end, st & R_DQ ? '"' : '\'', &w, &pl);
+            if (r == MORE && (size_t)(w - buf) <= 0xFFFF) {
+                x->rs_val = (uint16_t)(x->rs_val + (w - (buf + i)));
+                x->rs_at = (uint16_t)(w - buf);
+                if (!pl)
+                    x->rs |= R_NPLAIN;
+                return KL_XML_NEED_MORE;
+            }
+        }
     }
     for (;;) {
         size_t tag = i;
