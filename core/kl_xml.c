@@ -935,34 +935,47 @@ static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, kl_slice_t att
         return KL_ERR_XML_NAMESPACE;
     put16(fp + FH_NS, (size_t)off);
 
-    /* then each attribute: a prefixed one is compared by URI and local
-     * name. Duplicates: a binary insertion sort, n log n comparisons (and at
-     * most n^2 / 2 moves of 8-byte records); equal keys meet in the search. */
+    /* then each attribute: a prefixed one is compared by URI and local name */
     for (j = 0; j < k; j++) {
-        attr_rec_t r = rec[j];
-        unsigned lo = 0, hi = j;
-        r.uri = 0;
-        if (r.colon) {
-            off = ns_lookup(x, d, r.n, r.colon);
+        attr_rec_t *a = &rec[j];
+        a->uri = 0;
+        if (a->colon) {
+            off = ns_lookup(x, d, a->n, a->colon);
             if (off < 0)
                 return KL_ERR_XML_NAMESPACE;
-            r.uri = (uint16_t)off;
-            r.n += r.colon + 1;
-            r.nlen = (uint8_t)(r.nlen - r.colon - 1);
+            a->uri = (uint16_t)off;
+            a->n += a->colon + 1;
+            a->nlen = (uint8_t)(a->nlen - a->colon - 1);
         }
-        while (lo < hi) {
-            unsigned mid = (lo + hi) / 2;
-            int c = rec_cmp(x, &r, &rec[mid]);
-            if (c == 0)
-                return KL_ERR_XML_ATTR_DUP;
-            if (c < 0)
-                hi = mid;
-            else
-                lo = mid + 1;
+    }
+    if (KL_XML_WORDSCAN && k <= 8) {
+        /* a few: every pair, behind a test that almost never passes (a
+         * sort's comparisons are data-dependent branches a CPU mispredicts) */
+        unsigned i;
+        for (j = 1; j < k; j++)
+            for (i = 0; i < j; i++)
+                if (rec[i].nlen == rec[j].nlen && rec[i].n[0] == rec[j].n[0] && !rec_cmp(x, &rec[i], &rec[j]))
+                    return KL_ERR_XML_ATTR_DUP;
+    } else {
+        /* duplicates: a binary insertion sort, n log n comparisons (and at
+         * most n^2 / 2 moves of 8-byte records); equal keys meet in the search */
+        for (j = 1; j < k; j++) {
+            attr_rec_t r = rec[j];
+            unsigned lo = 0, hi = j;
+            while (lo < hi) {
+                unsigned mid = (lo + hi) / 2;
+                int c = rec_cmp(x, &r, &rec[mid]);
+                if (c == 0)
+                    return KL_ERR_XML_ATTR_DUP;
+                if (c < 0)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            for (hi = j; hi > lo; hi--) /* a few 8-byte records: no call */
+                rec[hi] = rec[hi - 1];
+            rec[lo] = r;
         }
-        for (hi = j; hi > lo; hi--) /* a few 8-byte records: no call */
-            rec[hi] = rec[hi - 1];
-        rec[lo] = r;
     }
     *top = t;
     return 0;
