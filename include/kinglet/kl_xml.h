@@ -57,8 +57,8 @@
  *    prefix or local part, xmlns:p='', rebinding xml/xmlns): KL_ERR_XML_NAMESPACE.
  *    Duplicate attributes (same qualified name, or same namespace URI and
  *    local name): KL_ERR_XML_ATTR_DUP, found by sorting (n log n
- *    comparisons). More than KL_XML_MAX_ATTRS attributes on one element:
- *    KL_ERR_XML_ATTRS.
+ *    comparisons; host builds compare up to 8 attributes by pairs). More
+ *    than KL_XML_MAX_ATTRS attributes on one element: KL_ERR_XML_ATTRS.
  *  - Errors are sticky: every later call returns the same error until
  *    kl_xml_init()/kl_xml_reset(), or for a limit error (DEPTH, STACK,
  *    NAME_TOO_LONG, ATTR_TOO_LONG, ATTRS) kl_xml_skip(). Argument errors
