@@ -743,6 +743,21 @@ static void cache_features(kl_client_t *c, kl_slice_t caps)
     kl_cache_seal(k);
 }
 
+/* SASL mechanisms this build can use (the others are compiled out). */
+static const struct {
+    const char *name;
+    uint8_t bit;
+} known_mechs[] = {
+    {"PLAIN", KL_MECH_PLAIN},
+#if KL_ENABLE_SCRAM
+    {"SCRAM-SHA-1", KL_MECH_SCRAM_SHA1},
+    {"SCRAM-SHA-256", KL_MECH_SCRAM_SHA256},
+#endif
+#if KL_ENABLE_S2S
+    {"EXTERNAL", KL_MECH_EXTERNAL},
+#endif
+};
+
 /* Parse <stream:features/>: walk its children with c->vx. */
 static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
 {
@@ -752,8 +767,7 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
     uint8_t mechs = 0;
     int in_mech = 0, in_session = 0, session_optional = 0;
     kl_slice_t caps = {NULL, 0};
-    char mech[24];
-    size_t mlen = 0;
+    size_t i;
     while ((r = view_next(c, raw, &pos, &t)) > 0) {
         if (r == KL_XML_START && t.depth == 3) {
             if (kl_slice_eq(t.local, "starttls") && is_ns(t.ns, NS_TLS))
@@ -782,25 +796,14 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
             session_optional = 1;
         } else if (r == KL_XML_START && t.depth == 4 && (feat & FT_MECHS) && kl_slice_eq(t.local, "mechanism")) {
             in_mech = 1;
-            mlen = 0;
         } else if (r == KL_XML_TEXT && in_mech) {
-            int d = kl_xml_decode(t.text, t.cdata, (uint8_t *)mech + mlen, sizeof mech - 1 - mlen);
-            if (d < 0)
-                in_mech = 2; /* longer than any mechanism we know: ignore it */
-            else
-                mlen += (size_t)d;
-        } else if (r == KL_XML_END && t.depth == 4 && in_mech) {
-            mech[mlen] = '\0';
-            if (in_mech == 1) {
-                if (!strcmp(mech, "PLAIN"))
-                    mechs |= KL_MECH_PLAIN;
-                else if (KL_ENABLE_SCRAM && !strcmp(mech, "SCRAM-SHA-1"))
-                    mechs |= KL_MECH_SCRAM_SHA1;
-                else if (KL_ENABLE_SCRAM && !strcmp(mech, "SCRAM-SHA-256"))
-                    mechs |= KL_MECH_SCRAM_SHA256;
-                else if (KL_ENABLE_S2S && !strcmp(mech, "EXTERNAL"))
-                    mechs |= KL_MECH_EXTERNAL;
-            }
+            /* a whole element is one text piece (CDATA aside); a name
+             * written any other way is not one we know */
+            for (i = 0; i < sizeof known_mechs / sizeof known_mechs[0]; i++)
+                if (!t.cdata && kl_xml_decoded_eq(t.text, known_mechs[i].name))
+                    mechs |= known_mechs[i].bit;
+            in_mech = 0;
+        } else if (r == KL_XML_END && t.depth == 4) {
             in_mech = 0;
         } else if (r == KL_XML_END && t.depth == 3 && in_session) {
             if (!session_optional)
