@@ -1460,7 +1460,8 @@ static int skip_element(kl_client_t *c, int status, kl_event_t *ev)
     return 0;
 }
 
-/* An element broke a receive bound. Once online (RFC 6120 leaves limits
+/* The tokenizer failed. Malformed XML ends the stream. An element that
+ * broke a receive bound: once online (RFC 6120 leaves limits
  * to the entity, and a relayed stanza from anyone must not take the
  * device offline) it is skipped, an IQ request among them answered
  * policy-violation while its start tag is still at hand, and the
@@ -1468,7 +1469,7 @@ static int skip_element(kl_client_t *c, int status, kl_event_t *ev)
  * close it goes without a word. */
 static int drop_element(kl_client_t *c, int status, kl_event_t *ev)
 {
-    if (c->state != ST_ONLINE && c->state != ST_CLOSING)
+    if (!is_limit(status) || (c->state != ST_ONLINE && c->state != ST_CLOSING))
         return fail_xml(c, status, ev);
     if (c->state == ST_ONLINE && !c->streaming && c->xml.depth >= 2) {
         kl_stanza_t st;
@@ -1550,15 +1551,14 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
                 if (s2s_admit(c, &st, ev))
                     return 1;
                 k = iq_kind(&st);
+                c->stats.stanzas_in++;
                 if (k && k <= IQ_SET && !c->cfg.deliver_iq) {
                     /* too big for us, and nobody here takes requests */
-                    c->stats.stanzas_in++;
                     auto_answer(c, &st, ANSWER_ERROR);
                     return skip_element(c, KL_ERR_RX_FULL, ev);
                 }
                 ev->type = KL_EV_STANZA_BEGIN;
                 ev->stanza = st;
-                c->stats.stanzas_in++;
                 if (k >= IQ_RESULT)
                     ev->iq_id = (uint16_t)match_iq(c, &st);
                 return 1;
@@ -1571,7 +1571,7 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
     }
     r = kl_xml_next(&c->xml, c->rx + c->scan, c->rx_len - c->scan, &n, &t);
     if (r < 0)
-        return is_limit(r) ? drop_element(c, r, ev) : fail_xml(c, r, ev);
+        return drop_element(c, r, ev);
     if (r == KL_XML_NEED_MORE) {
         if (c->rx_pos == 0 && c->rx_len == sizeof c->rx)
             return drop_element(c, KL_ERR_RX_FULL, ev); /* one token bigger than the buffer */
@@ -1650,9 +1650,9 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
         before = c->scan;
         r = kl_xml_next(&c->xml, c->rx + c->scan, c->rx_len - c->scan, &n, &t);
         if (r < 0) {
-            if (is_limit(r) && c->xml.depth >= 1 && (r = drop_element(c, r, ev)) == 0)
+            if ((r = drop_element(c, r, ev)) == 0)
                 continue;
-            return r < 0 ? fail_xml(c, r, ev) : r;
+            return r;
         }
         if (r == KL_XML_NEED_MORE) {
             if (c->rx_pos == 0 && c->rx_len == sizeof c->rx) {
@@ -1662,9 +1662,9 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
                     continue;
                 }
                 /* a start tag, or a non-stanza element, bigger than the buffer */
-                if (c->xml.depth >= 1 && (r = drop_element(c, KL_ERR_RX_FULL, ev)) == 0)
+                if ((r = drop_element(c, KL_ERR_RX_FULL, ev)) == 0)
                     continue;
-                return r > 0 ? r : fail(c, KL_ERR_RX_FULL, "policy-violation", ev);
+                return r;
             }
             goto wait;
         }
