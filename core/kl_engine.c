@@ -318,6 +318,14 @@ static int fail(kl_client_t *c, int status, const char *send_error, kl_event_t *
     return finish(c, status, ev);
 }
 
+/* Queue a negotiation step; a transmit buffer too small for it ends the
+ * session (there is no later chance to send it). 0, or 1 with the event. */
+static int commit_step(kl_client_t *c, const kl_xw_t *w, kl_event_t *ev)
+{
+    int st = out_commit(c, w);
+    return st == KL_OK ? 0 : fail(c, st, NULL, ev);
+}
+
 /* Malformed or forbidden XML from the peer: the stream error names why. */
 static int fail_xml(kl_client_t *c, int status, kl_event_t *ev)
 {
@@ -860,26 +868,19 @@ static int send_auth(kl_client_t *c, kl_event_t *ev)
             st = KL_ERR_NO_MECHANISM;
         return fail(c, st, NULL, ev);
     }
-    st = out_commit(c, &w);
-    if (st != KL_OK)
-        return fail(c, st, NULL, ev);
     c->sasl_mech = mech;
     c->flags |= FL_SENT_AUTH;
     c->flags &= (uint16_t) ~(FL_AUTH_RETRY | FL_SCRAM_FINAL);
-    return 0;
+    return commit_step(c, &w, ev);
 }
 
 static int send_bind(kl_client_t *c, kl_event_t *ev)
 {
     kl_xw_t w;
-    int st;
     out_begin(c, &w);
     w_bind(c, &w);
-    st = out_commit(c, &w);
-    if (st != KL_OK)
-        return fail(c, st, NULL, ev);
     c->flags |= FL_SENT_BIND;
-    return 0;
+    return commit_step(c, &w, ev);
 }
 
 static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *ev)
@@ -894,10 +895,8 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
                 kl_xw_t w;
                 out_begin(c, &w);
                 w_starttls(&w);
-                st = out_commit(c, &w);
-                if (st != KL_OK)
-                    return fail(c, st, NULL, ev);
                 c->flags |= FL_SENT_STARTTLS;
+                return commit_step(c, &w, ev);
             }
             return 0;
         }
@@ -1319,10 +1318,7 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
             w_bind(c, &w);
             c->flags |= FL_SENT_BIND;
         }
-        s = out_commit(c, &w);
-        if (s != KL_OK)
-            return fail(c, s, NULL, ev);
-        return 0;
+        return commit_step(c, &w, ev);
     }
     if (kl_slice_eq(st->name, "challenge") && scram && !(c->flags & FL_SCRAM_FINAL)) {
         kl_xw_t w;
@@ -1335,10 +1331,8 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
         }
         if (c->flags & FL_FULL)
             w_restart_and_bind(c, &w); /* the client-final is the final response */
-        if ((s = out_commit(c, &w)) != KL_OK)
-            return fail(c, s, NULL, ev);
         c->flags |= FL_SCRAM_FINAL;
-        return 0;
+        return commit_step(c, &w, ev);
     }
     if (kl_slice_eq(st->name, "failure")) {
         kl_xml_token_t t;
