@@ -48,9 +48,11 @@ enum {
     FL_AUTH_RETRY = 1u << 9,   /* the mechanism we pipelined is not on offer */
     FL_SCRAM_FINAL = 1u << 10, /* SCRAM client-final sent */
     FL_REPORT_CLOSED = 1u << 11, /* closed while TLS was starting: KL_EV_CLOSED owed */
-    FL_FULL = 1u << 12,          /* XEP-0305 full flights on this connection */
-    FL_EARLY_TLS = 1u << 13,     /* KL_EV_START_TLS (early) owed / TLS started before <proceed/> */
-    FL_SENT_RESTART = 1u << 14   /* the post-auth stream header went with <auth/> */
+    /* full pipelining's flags are 0 when it is compiled out: every test of
+     * them folds away */
+    FL_FULL = KL_ENABLE_FULL ? 1u << 12 : 0,      /* XEP-0305 full flights on this connection */
+    FL_EARLY_TLS = KL_ENABLE_FULL ? 1u << 13 : 0, /* KL_EV_START_TLS (early) owed / TLS started before <proceed/> */
+    FL_SENT_RESTART = KL_ENABLE_FULL ? 1u << 14 : 0 /* the post-auth stream header went with <auth/> */
 };
 
 enum { /* c->feat */
@@ -1620,7 +1622,7 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
     }
     if (c->state == ST_INIT || c->state == ST_DONE || c->state == ST_TLS_WAIT)
         goto wait;
-    if ((c->flags & (FL_EARLY_TLS | FL_TLS)) == FL_EARLY_TLS && !c->early_reported) {
+    if (FL_EARLY_TLS && (c->flags & (FL_EARLY_TLS | FL_TLS)) == FL_EARLY_TLS && !c->early_reported) {
         c->early_reported = 1;
         ev->type = KL_EV_START_TLS;
         ev->early = 1;

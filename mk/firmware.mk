@@ -373,7 +373,17 @@ check-size: $(FW_XMPP)
 	echo "check-size: $$pass passed, $$fail failed"; [ $$fail = 0 ]
 
 ALL_TARGETS += $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP)
-CHECK_STEPS += check-firmware-netcheck check-firmware-tlscheck check-firmware-xmpp check-size
+# The engine's transcripts on the host in the firmware's profile too: what
+# is compiled out must not change what is left.
+$(BUILD)/tests/minimal/test_engine: tests/unit/test_engine.c tests/unit/kt.h $(CORE_SRC) $(wildcard include/kinglet/*.h core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(FW_KL_FEATURES) -Icore -Itests/unit $< $(CORE_SRC) -o $@
+
+check-unit-minimal: $(BUILD)/tests/minimal/test_engine
+	@set -o pipefail; $< | sed -n 's/^  engine: \(.*\)/unit-minimal: \1 (engine transcripts, firmware profile)/p'
+
+CHECK_STEPS += check-firmware-netcheck check-firmware-tlscheck check-firmware-xmpp check-size check-unit-minimal
+.PHONY: check-unit-minimal
 
 .PHONY: firmware firmware-mbedtls firmware-tls-port firmware-tlscheck check-firmware-tlscheck check-firmware-netcheck \
 	firmware-xmpp check-firmware-xmpp size check-size
