@@ -155,7 +155,9 @@ void kl_xml_init_inner(kl_xml_t *x, const kl_xml_t *parent);
  *  < 0: a kl_status_t error, consuming nothing; the tokenizer stays in
  *       error until reset (a limit error: until kl_xml_skip()).
  * `consumed` counts the exact bytes up to and including the token's last
- * byte, so buf + *consumed is where the next token (or TLS data) begins. */
+ * byte, so buf + *consumed is where the next token (or TLS data) begins.
+ * *tok is meaningful only for a token (> 0); otherwise only tok->type is
+ * set (to KL_XML_NEED_MORE). */
 int kl_xml_next(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consumed, kl_xml_token_t *tok);
 
 /* Abandon the element at depth `depth` (base < depth <= x->depth + 1) and
