@@ -7,6 +7,12 @@
 
 #include "kinglet/kl_xml.h"
 
+/* One UTF-8 sequence at p (p < end, *p >= 0x80) that must encode an XML
+ * Char (kl_xml.c): its length; 0 if the bytes so far are a valid but
+ * incomplete prefix; -1 as soon as a byte makes it invalid. The tokenizer
+ * and the writer share it. */
+int kl_utf8_char(const uint8_t *p, const uint8_t *end, uint32_t *cp);
+
 /* Streaming base64 encoder (RFC 4648) writing into an XML writer. */
 typedef struct kl_b64 {
     kl_xw_t *w;

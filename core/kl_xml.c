@@ -12,6 +12,7 @@
  */
 #include "kinglet/kl_xml.h"
 
+#include "kl_internal.h"
 #include "kl_string.h"
 
 /* Internal "need more bytes" result; never returned to the caller. */
@@ -195,7 +196,7 @@ static int is_name_char(uint32_t c)
  * incomplete prefix; -1 as soon as a byte makes it invalid (overlong,
  * surrogate, > U+10FFFF, U+FFFE/U+FFFF), so the verdict never depends on
  * where the input was split. */
-static int utf8_char(const uint8_t *p, const uint8_t *end, uint32_t *cp)
+int kl_utf8_char(const uint8_t *p, const uint8_t *end, uint32_t *cp)
 {
     uint8_t c = p[0], lo = 0x80, hi = 0xBF;
     size_t avail = (size_t)(end - p);
@@ -414,7 +415,7 @@ static int scan_text_raw(const uint8_t *s, const uint8_t *end, unsigned carry, c
                 p += 2; /* U+0080..U+07FF: always a Char */
                 continue;
             }
-            n = utf8_char(p, end, &cp);
+            n = kl_utf8_char(p, end, &cp);
             if (n > 0) {
                 p += n;
                 continue;
@@ -494,7 +495,7 @@ static int scan_cdata_raw(const uint8_t *s, const uint8_t *end, const uint8_t **
         }
         if (c >= 0x80) {
             uint32_t cp;
-            int n = utf8_char(p, end, &cp);
+            int n = kl_utf8_char(p, end, &cp);
             if (n > 0) {
                 p += n;
                 continue;
@@ -591,7 +592,7 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
                 p++;
                 continue;
             }
-            r = utf8_char(p, end, &cp);
+            r = kl_utf8_char(p, end, &cp);
             if (r == 0)
                 return MORE;
             if (r < 0)
@@ -611,7 +612,7 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
             }
             break; /* not a name char: the name ends here */
         }
-        r = utf8_char(p, end, &cp);
+        r = kl_utf8_char(p, end, &cp);
         if (r == 0)
             return MORE;
         if (r < 0)
@@ -671,7 +672,7 @@ static int scan_attr_value(const uint8_t *s, const uint8_t *p, const uint8_t *en
             n = scan_ref(p, end, &cp);
             *plain = 0;
         } else if (c >= 0x80) {
-            n = utf8_char(p, end, &cp);
+            n = kl_utf8_char(p, end, &cp);
             if (n < 0)
                 n = KL_ERR_XML_UTF8;
         } else if (c == '\t' || c == '\n' || c == '\r') {

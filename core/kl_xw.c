@@ -6,6 +6,7 @@
  */
 #include "kinglet/kl_xml.h"
 
+#include "kl_internal.h"
 #include "kl_string.h"
 
 static int failed(const kl_xw_t *w)
@@ -49,35 +50,6 @@ static int name_ok(const char *name)
     return 1;
 }
 
-/* Length of the UTF-8 sequence at p that encodes an XML Char, or 0. */
-static size_t utf8_len(const uint8_t *p, const uint8_t *end)
-{
-    uint8_t c = p[0], lo = 0x80, hi = 0xBF;
-    size_t n, i;
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (i = 1; i < n; i++) {
-        if (p[i] < lo || p[i] > hi)
-            return 0;
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    if (c == 0xEF && p[1] == 0xBF && p[2] >= 0xBE)
-        return 0; /* U+FFFE, U+FFFF */
-    return n;
-}
-
 /* Escaped copy of s[0..n). attr selects attribute rules (quotes and
  * whitespace escaped too). */
 static void escaped(kl_xw_t *w, size_t saved, const uint8_t *s, size_t n, int attr)
@@ -98,12 +70,13 @@ static void escaped(kl_xw_t *w, size_t saved, const uint8_t *s, size_t n, int at
             return;
         c = *p;
         if (c >= 0x80) {
-            size_t k = utf8_len(p, end);
-            if (!k) {
+            uint32_t cp;
+            int k = kl_utf8_char(p, end, &cp); /* the tokenizer's own check */
+            if (k <= 0) {
                 fail(w, saved, KL_ERR_XML_UTF8);
                 return;
             }
-            if (put(w, saved, p, k))
+            if (put(w, saved, p, (size_t)k))
                 return;
             p += k;
             continue;
