@@ -1622,7 +1622,7 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
     }
     if (c->state == ST_INIT || c->state == ST_DONE || c->state == ST_TLS_WAIT)
         goto wait;
-    if (FL_EARLY_TLS && (c->flags & (FL_EARLY_TLS | FL_TLS)) == FL_EARLY_TLS && !c->early_reported) {
+    if (FULL_ON && (c->flags & (FL_EARLY_TLS | FL_TLS)) == FL_EARLY_TLS && !c->early_reported) {
         c->early_reported = 1;
         ev->type = KL_EV_START_TLS;
         ev->early = 1;

@@ -54,7 +54,7 @@ FUZZ_MAX_LEN_xml := 8192
 FUZZ_MAX_LEN_engine := 16384
 FUZZ_MAX_LEN_dns := 1024
 # Run counts measured on a slow 2-core VM: each check-fuzz-* ~15-30 s.
-FUZZ_RUNS_xml := 800000
+FUZZ_RUNS_xml := 300000
 FUZZ_RUNS_engine := 60000
 FUZZ_RUNS_dns := 120000
 FUZZ_RUNS_http := 800000
