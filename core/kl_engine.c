@@ -744,7 +744,8 @@ static void cache_features(kl_client_t *c, kl_slice_t caps)
             k->roster_ver[0] = '\0';
         }
         if (caps.len < sizeof k->caps_ver) {
-            memcpy(k->caps_ver, caps.p, caps.len);
+            if (caps.len) /* no caps: p is NULL, and memcpy's arguments must not be */
+                memcpy(k->caps_ver, caps.p, caps.len);
             k->caps_ver[caps.len] = '\0';
         } else {
             k->caps_ver[0] = '\0';

@@ -150,7 +150,7 @@ static void test_large_inbound_from_wrong_domain(void)
         n = strlen(big);
         memset(big + n, 'x', KL_RX_BUF_SIZE * 2);
         strcpy(big + n + KL_RX_BUF_SIZE * 2, "</body></message>");
-        for (n = 0; big[n]; n += 512) {
+        for (n = 0; n < strlen(big); n += 512) {
             char part[513];
             snprintf(part, sizeof part, "%.512s", big + n);
             feed(part);
