@@ -9,7 +9,7 @@
 #                      (default 20000; set so that the check takes ~15-35 s
 #                      on a slow 2-core machine)
 #
-# Targets, for each NAME in FUZZ_TARGETS (xml, engine, dns, http, bosh):
+# Targets, for each NAME in FUZZ_TARGETS (xml, engine, dns, http, bosh, cache):
 #   fuzz-NAME        $(BUILD)/fuzz/fuzz_NAME (libFuzzer + ASan + UBSan, clang)
 #   check-fuzz-NAME  in CHECK_STEPS; the same verdict on every machine:
 #                    1. replay, unmutated, every file of tests/fuzz/corpus_NAME/
@@ -39,13 +39,13 @@
 #                    before -> after, crashes (inputs kept in
 #                    $(BUILD)/fuzz/campaign/NAME/crash-*, paths printed); a
 #                    crash ends that target's run. Exit status 1 if any target
-#                    crashed. Default length: 5 targets x 300 s / 2 = ~15 min.
+#                    crashed. Default length: 6 targets x 300 s / 2 = 15 min.
 #
 # An input that ever failed stays as a regression case: copy it to
 # tests/fuzz/regressions_NAME/ under a name saying what broke (see
 # tests/fuzz/README.md). Replay one by hand: $(BUILD)/fuzz/fuzz_NAME FILE...
 
-FUZZ_TARGETS := xml engine dns http bosh
+FUZZ_TARGETS := xml engine dns http bosh cache
 
 FUZZ_SRC_xml := core/kl_xml.c core/kl_xw.c core/kl_status.c
 FUZZ_SRC_dns := core/kl_dns.c core/kl_status.c
@@ -53,12 +53,14 @@ FUZZ_SRC_http := core/kl_http.c core/kl_status.c
 FUZZ_MAX_LEN_xml := 8192
 FUZZ_MAX_LEN_engine := 16384
 FUZZ_MAX_LEN_dns := 1024
+FUZZ_MAX_LEN_cache := 8192
 # Run counts measured on a slow 2-core VM: each check-fuzz-* ~15-30 s.
 FUZZ_RUNS_xml := 300000
 FUZZ_RUNS_engine := 60000
 FUZZ_RUNS_dns := 120000
 FUZZ_RUNS_http := 800000
 FUZZ_RUNS_bosh := 200000
+FUZZ_RUNS_cache := 100000
 
 FUZZ_CC ?= clang
 # No stack-depth coverage: the deepest stack pointer depends on where the
