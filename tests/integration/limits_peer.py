@@ -16,7 +16,7 @@ answers what it dropped). Prints one line per hostile stanza ("sent NAME") and, 
 import argparse, re, sys, time
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from sim_flood import login  # noqa: E402
+from sim_flood import end, login  # noqa: E402
 
 # Bounds of the device under test (include/kinglet/kl_config_defaults.h):
 DEPTH, NAME, ATTR, ATTRS, STACK, RX = 16, 64, 1024, 32, 512, 3072
@@ -90,14 +90,7 @@ def main():
             answered += 1
         if time.time() > deadline:
             break
-    # a ping answered by the server: everything before it was routed
-    c.send("<iq type='get' id='p1' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>" % domain)
-    c.until(rb"<iq[^>]*id='p1'")
-    c.send("</stream:stream>")
-    try:
-        c.until(rb"</stream:stream>")
-    except (SystemExit, OSError):
-        pass
+    end(c, domain)
     print("normal %d iq-errors %d/%d" % (normal, answered, len(iq_ids)))
     return 0
 

@@ -16,14 +16,8 @@ root=$(cd "$here/../.." && pwd)
 PROSODY="$root/tests/prosody/prosody.sh"
 KL=${KINGLET:-$root/build/kinglet}
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "PASS $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-finish() {
-	echo "limits: $pass passed, $fail failed"
-	[ "$fail" = 0 ]
-	exit
-}
+SUITE=limits
+. "$root/tests/lib/results.sh"
 
 DIR=$(mktemp -d /tmp/kl-limits.XXXXXX)
 PIDS=""
@@ -36,10 +30,6 @@ trap cleanup EXIT
 
 "$PROSODY" start "$DIR" >/dev/null || { bad "prosody start"; finish; }
 ok "prosody started"
-
-json() { # json FILE KEY -> value from the last line
-	tail -n 1 "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"
-}
 
 cases=$(python3 -c "
 import sys; sys.path.insert(0, '$here')

@@ -58,6 +58,17 @@ def login(host, port, jid, password, cafile, resource):
     c.until(rb"<iq[^>]*id='b1'.*?</iq>")
     return c, domain
 
+def end(c, domain):
+    """A ping answered by the server (everything sent before it was
+    routed), then a clean close."""
+    c.send("<iq type='get' id='p1' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>" % domain)
+    c.until(rb"<iq[^>]*id='p1'")
+    c.send("</stream:stream>")
+    try:
+        c.until(rb"</stream:stream>")
+    except (SystemExit, OSError):
+        pass
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--jid", required=True); ap.add_argument("--password", required=True)
@@ -74,14 +85,7 @@ def main():
         h = fnv1a(h, body)
         total += len(body)
         c.send(("<message type='chat' to='%s' id='f%d'><body>" % (a.to, i)).encode() + body + b"</body></message>")
-    # A ping answered by the server: everything before it was processed.
-    c.send("<iq type='get' id='p1' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>" % domain)
-    c.until(rb"<iq[^>]*id='p1'")
-    c.send("</stream:stream>")
-    try:
-        c.until(rb"</stream:stream>")
-    except (SystemExit, OSError):
-        pass
+    end(c, domain)
     print("sent %d bodies %d bytes fnv1a %08x" % (a.count, total, h))
     return 0
 
