@@ -12,20 +12,45 @@
 #    Skipped when a suitable tree is there or MBEDTLS_DIR / LWIP_DIR are set.
 #    The archive is the one the system's apt already uses (so a machine
 #    behind its own mirror or proxy works): see archive_uri below.
+# 3. With --bench (`make bench`, `make deps-bench`; never `make check` or
+#    `make demo`): the benchmark baselines that bench-xml builds from source
+#    with kinglet's flags, expat 2.5.x and libxml2 2.9.x, from the suite
+#    `bookworm` the same way (trixie's expat is 2.9, and its orig tarball
+#    was gone from the archive; bookworm's libxml2 is 2.9.14, the same
+#    upstream tarball as trixie's 2.12.7+really2.9.14, and one suite is one
+#    source index to fetch). The suite is pinned, not the Debian revision.
+#    A failure here is a warning, not an error: bench-xml then links the
+#    system's libraries and its first line says so.
 #
-# Quiet and fast (< 1 s, no network) when everything is present.
-# Environment: KL_DEPS_SUITE (default trixie); KL_DEPS_MIRROR (the archive's
-# URI; default: the Debian archive in the system's apt sources);
-# KL_DEPS_NO_APT=1 to only check; KL_DEPS_APT_ETC=DIR reads DIR/sources.list
-# and DIR/sources.list.d/ instead of apt's configured ones (for the tests).
-# `scripts/deps.sh --print-mirror` prints the archive's URI and exits
-# (no network, nothing installed).
+# Quiet and fast (< 1 s, no network) when everything is present; when it
+# fetches, "deps: ..." lines say what and which version it got.
+# Environment: KL_DEPS_SUITE (default trixie); KL_DEPS_BENCH_SUITE (default
+# bookworm); KL_DEPS_MIRROR (the archive's URI; default: the Debian archive in
+# the system's apt sources); KL_DEPS_NO_APT=1 to only check; for the tests:
+# KL_DEPS_APT_ETC=DIR reads DIR/sources.list and DIR/sources.list.d/ instead
+# of apt's configured ones, KL_DEPS_THIRD_PARTY=DIR looks for the trees in
+# DIR instead of third_party/.
+# `scripts/deps.sh --print-mirror` prints the archive's URI and exits;
+# `scripts/deps.sh --print-plan [--bench]` prints "PACKAGE SUITE" for each
+# source package it would fetch and exits (neither uses the network or
+# installs anything).
 set -eu
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-TP="$ROOT/third_party"
+TP=${KL_DEPS_THIRD_PARTY:-"$ROOT/third_party"}
 SUITE=${KL_DEPS_SUITE:-trixie}
+BENCH_SUITE=${KL_DEPS_BENCH_SUITE:-bookworm}
+
+mode=install bench=0
+for arg; do
+    case $arg in
+    --print-mirror) mode=mirror ;;
+    --print-plan) mode=plan ;;
+    --bench) bench=1 ;;
+    *) echo "usage: scripts/deps.sh [--bench] [--print-plan | --print-mirror]" >&2; exit 2 ;;
+    esac
+done
 
 say() { echo "deps: $*"; }
 die() { echo "deps: error: $*" >&2; exit 1; }
@@ -160,16 +185,180 @@ archive_uri() {
     a=$(system_archive) ||
         die "no Debian archive in the system's apt sources ($(apt_source_files | tr '\n' ' ' | sed 's/ $//')):" \
             "need a deb or deb-src entry with a Debian suite (e.g. bookworm) and component main;" \
-            "or set KL_DEPS_MIRROR to a Debian mirror's URI (used as: deb-src URI $SUITE main)"
+            "or set KL_DEPS_MIRROR to a Debian mirror's URI (used as: deb-src URI SUITE main)"
     tab=$(printf '\t')
     echo "deps: archive ${a%%"$tab"*} (from ${a#*"$tab"})" >&2
     echo "${a%%"$tab"*}"
 }
 
-if [ "${1:-}" = --print-mirror ]; then
+# ---- third-party sources: what is there ----------------------------------------
+# Each prints "MAJOR.MINOR.PATCH" of a tree, or nothing.
+mbedtls_version() {
+    f="$1/include/mbedtls/build_info.h"
+    [ -f "$f" ] || return 0
+    awk '$1=="#define" && $2=="MBEDTLS_VERSION_MAJOR" {a=$3}
+         $1=="#define" && $2=="MBEDTLS_VERSION_MINOR" {b=$3}
+         $1=="#define" && $2=="MBEDTLS_VERSION_PATCH" {c=$3}
+         END { if (a != "") print a "." b "." c }' "$f"
+}
+lwip_version() {
+    f="$1/src/include/lwip/init.h"
+    [ -f "$f" ] || return 0
+    awk '$1=="#define" && $2=="LWIP_VERSION_MAJOR" {a=$3}
+         $1=="#define" && $2=="LWIP_VERSION_MINOR" {b=$3}
+         $1=="#define" && $2=="LWIP_VERSION_REVISION" {c=$3}
+         END { if (a != "") print a "." b "." c }' "$f"
+}
+# expat: what mk/xml.mk compiles (expat/lib/xml{parse,tok,role}.c). (This
+# and the libxml2 ones are only called through find_tree and found.)
+# shellcheck disable=SC2317
+expat_version() {
+    l="$1/expat/lib"
+    [ -f "$l/expat.h" ] && [ -f "$l/xmlparse.c" ] && [ -f "$l/xmltok.c" ] && [ -f "$l/xmlrole.c" ] || return 0
+    awk '$1=="#define" && $2=="XML_MAJOR_VERSION" {a=$3}
+         $1=="#define" && $2=="XML_MINOR_VERSION" {b=$3}
+         $1=="#define" && $2=="XML_MICRO_VERSION" {c=$3}
+         END { if (a != "") print a "." b "." c }' "$l/expat.h"
+}
+# libxml2: what mk/xml.mk builds (its configure script), the version from
+# configure.ac (m4_define([MAJOR_VERSION], 2) since 2.9.11, before that
+# LIBXML_MAJOR_VERSION=2). Not the directory name: Debian's trixie tree is
+# libxml2-2.12.7+dfsg+really2.9.14.
+# shellcheck disable=SC2317
+libxml2_version() {
+    [ -f "$1/configure.ac" ] && [ -x "$1/configure" ] && [ -f "$1/parser.c" ] || return 0
+    awk '{ v = $0; gsub(/[][ \t]/, "", v) }
+         v ~ /^m4_define\((MAJOR|MINOR|MICRO)_VERSION,[0-9]+\)/ {
+             k = substr(v, 11, 5); sub(/^[^,]*,/, "", v); sub(/\).*/, "", v); n[k] = v }
+         v ~ /^LIBXML_(MAJOR|MINOR|MICRO)_VERSION=[0-9]+$/ { k = substr(v, 8, 5); sub(/^[^=]*=/, "", v); n[k] = v }
+         END { if (n["MAJOR"] != "" && n["MINOR"] != "" && n["MICRO"] != "") print n["MAJOR"] "." n["MINOR"] "." n["MICRO"] }' \
+        "$1/configure.ac"
+}
+mbedtls_ok() { case "$(mbedtls_version "$1")" in 3.6.*) return 0 ;; esac; return 1; }
+lwip_ok() { case "$(lwip_version "$1")" in 2.2.*) return 0 ;; esac; return 1; }
+# shellcheck disable=SC2317
+expat_ok() { case "$(expat_version "$1")" in 2.5.*) return 0 ;; esac; return 1; }
+# shellcheck disable=SC2317
+libxml2_ok() { case "$(libxml2_version "$1")" in 2.9.*) return 0 ;; esac; return 1; }
+
+# Newest suitable tree already unpacked under third_party/, or nothing.
+find_tree() { # prefix checker
+    for d in $(ls -d "$TP/$1"-* 2>/dev/null | grep -v '\.stale\.' | sort -rV); do
+        [ -d "$d" ] && "$2" "$d" && { echo "$d"; return 0; }
+    done
+    return 0
+}
+
+# The Debian version a tree was unpacked from (its debian/changelog), or "?".
+debian_version() {
+    v=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$1/debian/changelog" 2>/dev/null || true)
+    echo "${v:-?}"
+}
+
+# What to fetch, one "PACKAGE SUITE" line each: the build's sources (dies
+# when MBEDTLS_DIR / LWIP_DIR point at something else) ...
+core_plan() {
+    if [ -n "${MBEDTLS_DIR:-}" ]; then
+        mbedtls_ok "$MBEDTLS_DIR" ||
+            die "MBEDTLS_DIR=$MBEDTLS_DIR is not an mbedTLS 3.6.x tree (found version '$(mbedtls_version "$MBEDTLS_DIR")')"
+    elif [ -z "$(find_tree mbedtls mbedtls_ok)" ]; then
+        echo "mbedtls $SUITE"
+    fi
+    if [ -n "${LWIP_DIR:-}" ]; then
+        lwip_ok "$LWIP_DIR" ||
+            die "LWIP_DIR=$LWIP_DIR is not an lwIP 2.2.x tree (found version '$(lwip_version "$LWIP_DIR")')"
+    elif [ -z "$(find_tree lwip lwip_ok)" ]; then
+        echo "lwip $SUITE"
+    fi
+}
+# ... and the benchmark's baselines (only with --bench).
+bench_plan() {
+    [ -n "$(find_tree expat expat_ok)" ] || echo "expat $BENCH_SUITE"
+    [ -n "$(find_tree libxml2 libxml2_ok)" ] || echo "libxml2 $BENCH_SUITE"
+}
+
+# fetch "PACKAGE SUITE"...: `apt-get source PACKAGE/SUITE` for each into
+# third_party/ through a private apt setup: its own sources file (one deb-src
+# line per suite), lists and caches under third_party/apt/; the system's
+# sources, lists and package caches stay as they were. Says what it does;
+# returns 1 after saying why when something failed (a package that fails
+# does not stop the next one).
+fetch() {
+    MIRROR=$(archive_uri) || return 1
+    suites=$(for e; do echo "${e#* }"; done | awk '!seen[$0]++' | tr '\n' ' ')
+    suites=${suites% }
+    A="$TP/apt"
+    mkdir -p "$A/lists/partial" "$A/cache/archives/partial" || return 1
+    for s in $suites; do echo "deb-src $MIRROR $s main"; done >"$A/sources.list" || return 1
+    APT_PRIVATE="-o Dir::Etc::SourceList=$A/sources.list
+                 -o Dir::Etc::SourceParts=/nonexistent
+                 -o Dir::State::Lists=$A/lists
+                 -o Dir::Cache=$A/cache
+                 -o Dir::Cache::pkgcache=
+                 -o Dir::Cache::srcpkgcache=
+                 -o APT::Get::Only-Source=true"
+    say "fetching source index for $suites into third_party/apt/ (private apt config)"
+    # (an unreachable archive is only a warning to apt-get update)
+    # shellcheck disable=SC2086
+    if ! apt-get -q $APT_PRIVATE update >"$A/update.log" 2>&1 ||
+        grep -qE '^(W: Failed to fetch|W: Some index files failed|E: )' "$A/update.log"; then
+        cat "$A/update.log" >&2
+        echo "deps: error: apt-get update of the private $suites source index failed" >&2
+        return 1
+    fi
+    failed=0
+    for e; do
+        pkg=${e%% *} s=${e#* }
+        # An unsuitable tree in the way (interrupted unpack, other version)
+        # would make dpkg-source refuse: move it aside, never delete it.
+        for d in "$TP/$pkg"-*; do
+            case "$d" in *.stale.*) continue ;; esac
+            [ -d "$d" ] || continue
+            say "moving aside unsuitable tree ${d#"$ROOT"/} -> ${d#"$ROOT"/}.stale.$$"
+            mv "$d" "$d.stale.$$" || return 1
+        done
+        say "fetching Debian source package $pkg ($s) into third_party/"
+        # apt drops to the _apt user to download; in a root-owned folder it
+        # warns that it downloads unsandboxed. That is only a warning.
+        # shellcheck disable=SC2086
+        if ! (cd "$TP" && apt-get -q $APT_PRIVATE source "$pkg/$s") >"$A/source-$pkg.log" 2>&1; then
+            cat "$A/source-$pkg.log" >&2
+            hint=
+            command -v dpkg-source >/dev/null 2>&1 || hint="; needs dpkg-source: apt-get install dpkg-dev"
+            echo "deps: error: apt-get source $pkg/$s failed (log: ${A#"$ROOT"/}/source-$pkg.log$hint)" >&2
+            failed=1
+        fi
+    done
+    return $failed
+}
+
+# found NAME PACKAGE CHECKER VERSION-FUNCTION SUITE WANT: after a fetch, says
+# which version was unpacked, or (returning 1) why there is none to use.
+found() {
+    d=$(find_tree "$2" "$3")
+    if [ -z "$d" ]; then
+        got=$(ls -d "$TP/$2"-* 2>/dev/null | grep -v '\.stale\.' | sed "s|^$TP/||" | tr '\n' ' ')
+        if [ -n "$got" ]; then
+            echo "deps: error: the $5 $2 source is not $1 $6 (got: ${got% })" >&2
+        else
+            echo "deps: error: no $2 tree was unpacked" >&2
+        fi
+        return 1
+    fi
+    say "$1 $("$4" "$d") (Debian source package $2 $(debian_version "$d"), suite $5) in ${d#"$ROOT"/}"
+}
+
+case $mode in
+mirror)
     archive_uri
     exit $?
-fi
+    ;;
+plan)
+    core_plan
+    [ "$bench" = 0 ] || bench_plan
+    exit 0
+    ;;
+esac
 
 PACKAGES="build-essential make clang libclang-rt-14-dev llvm valgrind openssl
 python3 prosody lua-sec libexpat1-dev libxml2-dev libstrophe-dev pkg-config libslirp-dev
@@ -288,96 +477,52 @@ if [ -n "$missing" ]; then
     say "Debian packages installed"
 fi
 
-# ---- 2. third-party sources --------------------------------------------------
-# Prints "MAJOR.MINOR.PATCH" of an mbedTLS tree, or nothing.
-mbedtls_version() {
-    f="$1/include/mbedtls/build_info.h"
-    [ -f "$f" ] || return 0
-    awk '$1=="#define" && $2=="MBEDTLS_VERSION_MAJOR" {a=$3}
-         $1=="#define" && $2=="MBEDTLS_VERSION_MINOR" {b=$3}
-         $1=="#define" && $2=="MBEDTLS_VERSION_PATCH" {c=$3}
-         END { if (a != "") print a "." b "." c }' "$f"
-}
-lwip_version() {
-    f="$1/src/include/lwip/init.h"
-    [ -f "$f" ] || return 0
-    awk '$1=="#define" && $2=="LWIP_VERSION_MAJOR" {a=$3}
-         $1=="#define" && $2=="LWIP_VERSION_MINOR" {b=$3}
-         $1=="#define" && $2=="LWIP_VERSION_REVISION" {c=$3}
-         END { if (a != "") print a "." b "." c }' "$f"
-}
-mbedtls_ok() { case "$(mbedtls_version "$1")" in 3.6.*) return 0 ;; esac; return 1; }
-lwip_ok() { case "$(lwip_version "$1")" in 2.2.*) return 0 ;; esac; return 1; }
-
-# Newest suitable tree already unpacked under third_party/, or nothing.
-find_tree() { # prefix checker
-    for d in $(ls -d "$TP/$1"-* 2>/dev/null | grep -v '\.stale\.' | sort -rV); do
-        [ -d "$d" ] && "$2" "$d" && { echo "$d"; return 0; }
-    done
-    return 0
-}
-
-need_fetch=
-if [ -n "${MBEDTLS_DIR:-}" ]; then
-    mbedtls_ok "$MBEDTLS_DIR" ||
-        die "MBEDTLS_DIR=$MBEDTLS_DIR is not an mbedTLS 3.6.x tree (found version '$(mbedtls_version "$MBEDTLS_DIR")')"
-elif [ -z "$(find_tree mbedtls mbedtls_ok)" ]; then
-    need_fetch="$need_fetch mbedtls"
-fi
-if [ -n "${LWIP_DIR:-}" ]; then
-    lwip_ok "$LWIP_DIR" ||
-        die "LWIP_DIR=$LWIP_DIR is not an lwIP 2.2.x tree (found version '$(lwip_version "$LWIP_DIR")')"
-elif [ -z "$(find_tree lwip lwip_ok)" ]; then
-    need_fetch="$need_fetch lwip"
-fi
-need_fetch=${need_fetch# }
-
+# ---- 2. third-party sources for the build ------------------------------------
+need_fetch=$(core_plan)
 if [ -n "$need_fetch" ]; then
-    [ "${KL_DEPS_NO_APT:-0}" = 1 ] && die "missing third-party sources: $need_fetch"
-    # A private apt setup: its own sources file, lists and caches. The
-    # system's sources, lists and package caches stay as they were.
-    MIRROR=$(archive_uri) || exit 1
-    A="$TP/apt"
-    mkdir -p "$A/lists/partial" "$A/cache/archives/partial"
-    echo "deb-src $MIRROR $SUITE main" >"$A/sources.list"
-    APT_PRIVATE="-o Dir::Etc::SourceList=$A/sources.list
-                 -o Dir::Etc::SourceParts=/nonexistent
-                 -o Dir::State::Lists=$A/lists
-                 -o Dir::Cache=$A/cache
-                 -o Dir::Cache::pkgcache=
-                 -o Dir::Cache::srcpkgcache=
-                 -o APT::Get::Only-Source=true"
-    say "fetching source index for $SUITE into third_party/apt/ (private apt config)"
+    [ "${KL_DEPS_NO_APT:-0}" = 1 ] && die "missing third-party sources: $(echo "$need_fetch" | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//')"
+    old_ifs=$IFS
+    IFS='
+'
     # shellcheck disable=SC2086
-    apt-get -q $APT_PRIVATE update >"$A/update.log" 2>&1 ||
-        { cat "$A/update.log" >&2; die "apt-get update of the private $SUITE source index failed"; }
-
-    for pkg in $need_fetch; do
-        # An unsuitable tree in the way (interrupted unpack, other version)
-        # would make dpkg-source refuse: move it aside, never delete it.
-        for d in "$TP/$pkg"-*; do
-            case "$d" in *.stale.*) continue ;; esac
-            [ -d "$d" ] || continue
-            say "moving aside unsuitable tree ${d#"$ROOT"/} -> ${d#"$ROOT"/}.stale.$$"
-            mv "$d" "$d.stale.$$"
-        done
-        say "fetching Debian source package $pkg ($SUITE) into third_party/"
-        # apt drops to the _apt user to download; in a root-owned folder it
-        # warns that it downloads unsandboxed. That is only a warning.
-        # shellcheck disable=SC2086
-        (cd "$TP" && apt-get -q $APT_PRIVATE source "$pkg") >"$A/source-$pkg.log" 2>&1 ||
-            { cat "$A/source-$pkg.log" >&2; die "apt-get source $pkg failed (needs dpkg-dev)"; }
-    done
-
-    case " $need_fetch " in *" mbedtls "*)
-        d=$(find_tree mbedtls mbedtls_ok)
-        [ -n "$d" ] || die "the $SUITE mbedtls source is not 3.6.x (got: $(ls -d "$TP"/mbedtls-* 2>/dev/null | tr '\n' ' ')); set MBEDTLS_DIR to an mbedTLS 3.6 tree"
-        say "mbedTLS $(mbedtls_version "$d") in ${d#"$ROOT"/}" ;;
+    set -- $need_fetch
+    IFS=$old_ifs
+    fetch "$@" || exit 1
+    case "$need_fetch" in *mbedtls*)
+        found mbedTLS mbedtls mbedtls_ok mbedtls_version "$SUITE" 3.6.x ||
+            die "set MBEDTLS_DIR to an mbedTLS 3.6 tree" ;;
     esac
-    case " $need_fetch " in *" lwip "*)
-        d=$(find_tree lwip lwip_ok)
-        [ -n "$d" ] || die "the $SUITE lwip source is not 2.2.x (got: $(ls -d "$TP"/lwip-* 2>/dev/null | tr '\n' ' ')); set LWIP_DIR to an lwIP 2.2 tree"
-        say "lwIP $(lwip_version "$d") in ${d#"$ROOT"/}" ;;
+    case "$need_fetch" in *lwip*)
+        found lwIP lwip lwip_ok lwip_version "$SUITE" 2.2.x ||
+            die "set LWIP_DIR to an lwIP 2.2 tree" ;;
     esac
 fi
+
+# ---- 3. the benchmark's baselines (--bench) ----------------------------------
+[ "$bench" = 1 ] || exit 0
+need_fetch=$(bench_plan)
+[ -n "$need_fetch" ] || exit 0
+fallback="bench-xml will link the system's expat and libxml2 instead, not built with kinglet's flags (its first line says so)"
+names=$(echo "$need_fetch" | cut -d' ' -f1 | tr '\n' ' ')
+names=${names% }
+if [ "${KL_DEPS_NO_APT:-0}" = 1 ]; then
+    say "warning: no $names source in third_party/ and KL_DEPS_NO_APT=1: not fetched; $fallback"
+    exit 0
+fi
+say "bench-xml builds expat 2.5 and libxml2 2.9 from source with kinglet's flags; not in third_party/: $names"
+old_ifs=$IFS
+IFS='
+'
+# shellcheck disable=SC2086
+set -- $need_fetch
+IFS=$old_ifs
+ok=1
+fetch "$@" || ok=0
+case "$need_fetch" in *expat*)
+    found expat expat expat_ok expat_version "$BENCH_SUITE" 2.5.x || ok=0 ;;
+esac
+case "$need_fetch" in *libxml2*)
+    found libxml2 libxml2 libxml2_ok libxml2_version "$BENCH_SUITE" 2.9.x || ok=0 ;;
+esac
+[ "$ok" = 1 ] || say "warning: could not fetch the $(echo "$names" | sed 's/ / and /') sources (see above); $fallback"
 exit 0
