@@ -29,11 +29,16 @@ int kl_cli_exit_code(int status)
     case KL_ERR_NO_TLS:
     case KL_ERR_STARTTLS_FAILED:
     case KL_ERR_TLS_PREREAD:
+    case KL_ERR_UNVERIFIED:
         return 4;
     case KL_ERR_AUTH:
     case KL_ERR_NO_MECHANISM:
     case KL_ERR_PLAINTEXT:
+    case KL_ERR_SCRAM_ITERATIONS:
+    case KL_ERR_SASLPREP:
         return 5;
+    case KL_ERR_BIND_JID:
+        return 6;
     case KL_ERR_TIMEOUT:
         return 7;
     default:
