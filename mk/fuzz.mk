@@ -57,7 +57,7 @@ FUZZ_MAX_LEN_cache := 8192
 # Run counts measured on a slow 2-core VM: each check-fuzz-* ~15-30 s.
 FUZZ_RUNS_xml := 300000
 FUZZ_RUNS_engine := 60000
-FUZZ_RUNS_dns := 120000
+FUZZ_RUNS_dns := 30000
 FUZZ_RUNS_http := 800000
 FUZZ_RUNS_bosh := 200000
 FUZZ_RUNS_cache := 100000
