@@ -831,8 +831,9 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
     return KL_OK;
 }
 
-/* The mechanism to use now: PLAIN after a verified handshake when allowed
- * (no extra round trip), else the strongest SCRAM on offer. */
+/* The mechanism to use now: PLAIN when allowed (no extra round trip; a
+ * credential only ever leaves over verified TLS or where the application
+ * allowed plaintext: credential_status), else the strongest SCRAM on offer. */
 static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs)
 {
     uint8_t offered = (uint8_t)(mechs & ~c->mechs_failed);
@@ -841,8 +842,7 @@ static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs)
         return (offered & KL_MECH_EXTERNAL) ? KL_MECH_EXTERNAL : 0;
     if (!c->cfg.password)
         return 0;
-    if (!c->cfg.no_plain && (offered & KL_MECH_PLAIN) &&
-        ((c->flags & FL_TLS_VERIFIED) || !scram || !(offered & (KL_MECH_SCRAM_SHA1 | KL_MECH_SCRAM_SHA256))))
+    if (!c->cfg.no_plain && (offered & KL_MECH_PLAIN))
         return KL_MECH_PLAIN;
     if (scram && (offered & KL_MECH_SCRAM_SHA256))
         return KL_MECH_SCRAM_SHA256;
