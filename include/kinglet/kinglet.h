@@ -4,7 +4,7 @@
  * drains the bytes it wants to send, and reacts to its events:
  *
  *   kl_client_init(&c, &cfg);
- *   kl_client_connect(&c, now);             // TCP is up: queue the first flight
+ *   kl_client_connect(&c, now, KL_CHANNEL_STARTTLS); // TCP is up: the first flight
  *   loop:
  *     while ((r = kl_engine_poll(&c, now, &ev)) > 0) handle(&ev);
  *     p = kl_engine_output(&c, &n); send(p, n); kl_engine_output_ack(&c, sent);
