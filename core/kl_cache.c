@@ -2,6 +2,7 @@
  * authentication (HMAC-SHA-256 through the port's kl_crypto_t). */
 #include "kinglet/kl_cache.h"
 #include "kinglet/kl_status.h"
+#include "kl_internal.h"
 #include "kl_string.h"
 
 #if KL_ENABLE_CACHE
@@ -83,16 +84,6 @@ static int compute_mac(const kl_cache_t *c, const kl_crypto_t *crypto, const uin
                                                                                               : KL_OK;
 }
 
-/* Constant-time: the time does not depend on where the first difference is. */
-static int equal_ct(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    volatile uint8_t d = 0;
-    size_t i;
-    for (i = 0; i < n; i++)
-        d = (uint8_t)(d | (a[i] ^ b[i]));
-    return d == 0;
-}
-
 int kl_cache_load(kl_cache_t *c, const char *domain, const kl_crypto_t *crypto, const uint8_t *key, size_t key_len)
 {
     uint8_t mac[KL_HASH_MAX];
@@ -125,7 +116,7 @@ int kl_cache_load(kl_cache_t *c, const char *domain, const kl_crypto_t *crypto, 
     /* every byte after the layout's identification is under the MAC: one
      * changed anywhere (the checksum and the MAC included) fails here */
     st = compute_mac(c, crypto, key, mac);
-    if (st == KL_OK && !equal_ct(mac, c->mac, KL_CACHE_MAC_LEN))
+    if (st == KL_OK && !kl_equal_ct(mac, c->mac, KL_CACHE_MAC_LEN))
         st = KL_ERR_CACHE_AUTH;
     memset(mac, 0, sizeof mac);
     if (st != KL_OK) {

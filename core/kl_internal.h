@@ -13,6 +13,17 @@
  * and the writer share it. */
 int kl_utf8_char(const uint8_t *p, const uint8_t *end, uint32_t *cp);
 
+/* 1 if a[0..n) equals b[0..n), in a time that does not depend on where
+ * they differ (MACs, signatures). */
+static inline int kl_equal_ct(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    volatile uint8_t d = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        d = (uint8_t)(d | (a[i] ^ b[i]));
+    return d == 0;
+}
+
 /* Streaming base64 encoder (RFC 4648) writing into an XML writer. */
 typedef struct kl_b64 {
     kl_xw_t *w;

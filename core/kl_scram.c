@@ -197,9 +197,8 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
 int kl_scram_success(kl_client_t *c, uint8_t *text, size_t len)
 {
     uint8_t v[KL_HASH_MAX + 4];
-    size_t hl = hash_len(mech_alg(c->sasl_mech)), i;
+    size_t hl = hash_len(mech_alg(c->sasl_mech));
     kl_slice_t vs;
-    uint8_t diff = 0;
     int n;
     if ((n = kl_b64_decode(text, len, text, len)) < 0)
         return KL_ERR_AUTH;
@@ -207,7 +206,5 @@ int kl_scram_success(kl_client_t *c, uint8_t *text, size_t len)
         return KL_ERR_AUTH;
     if ((n = kl_b64_decode(vs.p, vs.len, v, sizeof v)) != (int)hl)
         return KL_ERR_AUTH;
-    for (i = 0; i < hl; i++)
-        diff |= (uint8_t)(v[i] ^ c->scram_sig[i]);
-    return diff ? KL_ERR_AUTH : KL_OK;
+    return kl_equal_ct(v, c->scram_sig, hl) ? KL_OK : KL_ERR_AUTH;
 }
