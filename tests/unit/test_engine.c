@@ -862,16 +862,23 @@ static void test_dropped_iq_request_answered(void)
                 "</a></a></a></a></a></a></a></a></a></a></a></iq>", KL_ERR_XML_DEPTH);
 }
 
+/* head, then twice the receive buffer of text: a stanza that streams
+ * (big holds KL_RX_BUF_SIZE * 3 bytes; the caller appends the rest) */
+static void padded(char *big, const char *head)
+{
+    size_t n = strlen(head);
+    memcpy(big, head, n);
+    memset(big + n, 'z', KL_RX_BUF_SIZE * 2);
+    big[n + KL_RX_BUF_SIZE * 2] = 0;
+}
+
 /* A streamed stanza that breaks a bound late: BEGIN, then DROPPED for END. */
 static void test_streamed_stanza_dropped_late(void)
 {
     static char big[KL_RX_BUF_SIZE * 3];
-    size_t i, n;
+    size_t i;
     online();
-    strcpy(big, "<message from='bob@localhost/x'><body>");
-    n = strlen(big);
-    memset(big + n, 'z', KL_RX_BUF_SIZE * 2);
-    big[n + KL_RX_BUF_SIZE * 2] = 0;
+    padded(big, "<message from='bob@localhost/x'><body>");
     strcat(big, "</body>");
     for (i = 0; i < 20; i++)
         strcat(big, "<a>");
@@ -888,12 +895,8 @@ static void test_streamed_stanza_dropped_late(void)
 static void test_large_iq_request_answered(void)
 {
     static char big[KL_RX_BUF_SIZE * 3];
-    size_t n;
     online();
-    strcpy(big, "<iq type='set' id='big1' from='bob@localhost/x'><q xmlns='urn:x'>");
-    n = strlen(big);
-    memset(big + n, 'z', KL_RX_BUF_SIZE * 2);
-    big[n + KL_RX_BUF_SIZE * 2] = 0;
+    padded(big, "<iq type='set' id='big1' from='bob@localhost/x'><q xmlns='urn:x'>");
     strcat(big, "</q></iq>" MSG_B);
     feed(big, 1460);
     KT_CHECK_STR(log_, "[stanza message b]");
@@ -906,12 +909,8 @@ static void test_large_iq_request_answered(void)
 static void test_limits_after_close_are_silent(void)
 {
     static char big[KL_RX_BUF_SIZE * 3];
-    size_t n;
     online();
-    strcpy(big, "<message from='bob@localhost/x'><body>");
-    n = strlen(big);
-    memset(big + n, 'z', KL_RX_BUF_SIZE * 2);
-    big[n + KL_RX_BUF_SIZE * 2] = 0;
+    padded(big, "<message from='bob@localhost/x'><body>");
     strcat(big, "</body></message><message><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a>"
                 "</a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></message></stream:stream>");
     KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
