@@ -193,21 +193,19 @@ archive_uri() {
 
 # ---- third-party sources: what is there ----------------------------------------
 # Each prints "MAJOR.MINOR.PATCH" of a tree, or nothing.
+# define_version FILE MAJOR MINOR PATCH: the three #define'd numbers in FILE.
+define_version() {
+    [ -f "$1" ] || return 0
+    awk -v ma="$2" -v mi="$3" -v pa="$4" '$1=="#define" && $2==ma {a=$3}
+         $1=="#define" && $2==mi {b=$3}
+         $1=="#define" && $2==pa {c=$3}
+         END { if (a != "") print a "." b "." c }' "$1"
+}
 mbedtls_version() {
-    f="$1/include/mbedtls/build_info.h"
-    [ -f "$f" ] || return 0
-    awk '$1=="#define" && $2=="MBEDTLS_VERSION_MAJOR" {a=$3}
-         $1=="#define" && $2=="MBEDTLS_VERSION_MINOR" {b=$3}
-         $1=="#define" && $2=="MBEDTLS_VERSION_PATCH" {c=$3}
-         END { if (a != "") print a "." b "." c }' "$f"
+    define_version "$1/include/mbedtls/build_info.h" MBEDTLS_VERSION_MAJOR MBEDTLS_VERSION_MINOR MBEDTLS_VERSION_PATCH
 }
 lwip_version() {
-    f="$1/src/include/lwip/init.h"
-    [ -f "$f" ] || return 0
-    awk '$1=="#define" && $2=="LWIP_VERSION_MAJOR" {a=$3}
-         $1=="#define" && $2=="LWIP_VERSION_MINOR" {b=$3}
-         $1=="#define" && $2=="LWIP_VERSION_REVISION" {c=$3}
-         END { if (a != "") print a "." b "." c }' "$f"
+    define_version "$1/src/include/lwip/init.h" LWIP_VERSION_MAJOR LWIP_VERSION_MINOR LWIP_VERSION_REVISION
 }
 # expat: what mk/xml.mk compiles (expat/lib/xml{parse,tok,role}.c). (This
 # and the libxml2 ones are only called through find_tree and found.)
@@ -215,10 +213,7 @@ lwip_version() {
 expat_version() {
     l="$1/expat/lib"
     [ -f "$l/expat.h" ] && [ -f "$l/xmlparse.c" ] && [ -f "$l/xmltok.c" ] && [ -f "$l/xmlrole.c" ] || return 0
-    awk '$1=="#define" && $2=="XML_MAJOR_VERSION" {a=$3}
-         $1=="#define" && $2=="XML_MINOR_VERSION" {b=$3}
-         $1=="#define" && $2=="XML_MICRO_VERSION" {c=$3}
-         END { if (a != "") print a "." b "." c }' "$l/expat.h"
+    define_version "$l/expat.h" XML_MAJOR_VERSION XML_MINOR_VERSION XML_MICRO_VERSION
 }
 # libxml2: what mk/xml.mk builds (its configure script), the version from
 # configure.ac (m4_define([MAJOR_VERSION], 2) since 2.9.11, before that
