@@ -75,6 +75,16 @@ const char *kl_strerror(int status)
     case KL_ERR_BOSH_PROTOCOL: return "malformed BOSH response";
     case KL_ERR_BOSH_QUEUE_FULL: return "BOSH payload queue full (KL_BOSH_QUEUE_MAX)";
     case KL_ERR_BOSH_REQUEST_FAILED: return "BOSH request failed twice";
+    case KL_ERR_SM_ACK: return "stream management: acknowledgement out of range";
+    case KL_ERR_SM_RESUME: return "stream management: resumed a session we did not ask for";
+    case KL_ERR_SM_STATE: return "saved stream-management state rejected (authentication or format)";
+    case KL_ERR_DEAD_PEER: return "keepalive unanswered: link dead";
+    case KL_ERR_NO_ENDPOINT: return "every endpoint failed";
+    case KL_ERR_SEE_OTHER_HOST: return "server redirected (see-other-host), not followed";
+    case KL_ERR_WS_HANDSHAKE: return "WebSocket upgrade refused or invalid";
+    case KL_ERR_WS_FRAME: return "malformed WebSocket frame";
+    case KL_ERR_WS_TOO_LARGE: return "WebSocket frame larger than its buffer";
+    case KL_ERR_WS_CLOSED: return "WebSocket closed by the server";
     default: return "unknown error";
     }
 }

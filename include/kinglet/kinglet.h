@@ -109,7 +109,16 @@ typedef enum kl_event_type {
                                policy-violation. After KL_EV_STANZA_BEGIN it replaces
                                KL_EV_STANZA_END: the application answers such a request. */
     KL_EV_CLOSED,           /* stream closed; ev.status KL_OK if we closed, else why */
-    KL_EV_ERROR             /* fatal: ev.status, ev.condition; the port closes the connection */
+    KL_EV_ERROR,            /* fatal: ev.status, ev.condition; the port closes the connection */
+    KL_EV_RESUMED,          /* XEP-0198: the previous session was resumed (ev.jid); what the
+                               server had not acknowledged was sent again. Online again. */
+    KL_EV_ACKED,            /* XEP-0198: the server acknowledged our stanzas up to ev.seq */
+    KL_EV_UNACKED,          /* XEP-0198: resumption failed and a new session was bound; one
+                               stanza the old session never acknowledged is handed back:
+                               ev.seq, ev.stanza.raw its bytes. Send it again or not. */
+    KL_EV_LINK_DOWN         /* connection manager: the connection was lost (ev.status,
+                               ev.condition); the next attempt starts in ev.retry_ms.
+                               Stream-management state is kept for resumption. */
 } kl_event_type_t;
 
 /* A view of one stanza in the receive buffer. Slices are raw (attribute
@@ -131,6 +140,8 @@ typedef struct kl_event {
     uint8_t bidi;               /* KL_EV_ONLINE in s2s mode: the stream is bidirectional */
     uint8_t early;              /* KL_EV_START_TLS: see there */
     kl_slice_t tls_data;        /* KL_EV_START_TLS at <proceed/> after an early start */
+    uint32_t seq;               /* KL_EV_ACKED / KL_EV_UNACKED: outbound stanza number */
+    uint32_t retry_ms;          /* KL_EV_LINK_DOWN */
     kl_stanza_t stanza;
     kl_xml_token_t token;       /* KL_EV_TOKEN */
 } kl_event_t;

@@ -97,7 +97,26 @@ typedef enum kl_status {
     KL_ERR_BOSH_TERMINATE = -110,        /* BOSH connection manager terminated the session */
     KL_ERR_BOSH_PROTOCOL = -111,         /* BOSH response not a <body/>, or missing sid */
     KL_ERR_BOSH_QUEUE_FULL = -112,       /* BOSH payload queue (KL_BOSH_QUEUE_MAX) full */
-    KL_ERR_BOSH_REQUEST_FAILED = -113    /* a BOSH request failed twice (same rid) */
+    KL_ERR_BOSH_REQUEST_FAILED = -113,   /* a BOSH request failed twice (same rid) */
+
+    /* XEP-0198 stream management and keepalive */
+    KL_ERR_SM_ACK = -120,           /* <a h/> acknowledges more than was sent, or goes backwards */
+    KL_ERR_SM_RESUME = -121,        /* <resumed/> that does not match the session we asked for */
+    KL_ERR_SM_STATE = -122,         /* saved stream-management state failed authentication or
+                                       does not fit this build: ignored (a new session is bound) */
+    KL_ERR_DEAD_PEER = -124,        /* keepalive unanswered: the link is dead */
+
+    /* connection manager (kl_session.h) */
+    KL_ERR_NO_ENDPOINT = -125,      /* every configured endpoint and SRV record failed */
+    KL_ERR_SEE_OTHER_HOST = -126,   /* the server sent see-other-host (not followed) */
+
+    /* WebSocket (RFC 6455 / RFC 7395, kl_ws.h) */
+    KL_ERR_WS_HANDSHAKE = -130,     /* HTTP upgrade refused or invalid (status, Sec-WebSocket-Accept,
+                                       subprotocol other than xmpp) */
+    KL_ERR_WS_FRAME = -131,         /* malformed frame (reserved bits, masked from server, bad
+                                       opcode, fragmented or oversized control frame) */
+    KL_ERR_WS_TOO_LARGE = -132,     /* frame payload larger than the WebSocket buffer */
+    KL_ERR_WS_CLOSED = -133         /* the server sent a close frame */
 } kl_status_t;
 
 /* Static, never NULL. */
