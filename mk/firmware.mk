@@ -259,6 +259,11 @@ FW_XMPP := $(FW_XMPP_OUT)/xmpp_sensor.elf
 FW_XMPP_PLACEHOLDER_CA := $(FW_BUILD)/xmpp-placeholder-ca/ca.der
 FW_XMPP_CA_FILE := $(if $(FW_XMPP_CA),$(FW_XMPP_CA),$(FW_XMPP_PLACEHOLDER_CA))
 FW_LWIP_PORT_OBJ := $(FW_BUILD)/port/kl_lwip.o
+# port/lwip's network layer (connections, the manager's transport, SRV):
+# kl_lwip.o uses it.
+FW_LWIP_NET_OBJ := $(FW_BUILD)/port/kl_lwip_net.o
+# The connection manager's TLS binding for the board: built, not linked yet.
+FW_TLS_BIND_OBJ := $(FW_BUILD)/port/kl_tls_bind.o
 
 # Regenerate the header when a value changes.
 FW_XMPP_VARS := $(FW_XMPP_JID)|$(FW_XMPP_PASSWORD)|$(FW_XMPP_SERVER)|$(FW_XMPP_PORT)|$(FW_XMPP_TO)|$(FW_XMPP_PERIOD_MS)|$(FW_XMPP_EXIT_AFTER)|$(FW_XMPP_CA_FILE)
@@ -286,17 +291,22 @@ $(FW_LWIP_PORT_OBJ): port/lwip/kl_lwip.c port/lwip/kl_lwip.h $(FW_HDRS) $(FW_BOA
 	@echo "CC-M4 $<"
 	@$(FW_CC) $(FW_CFLAGS) $(FW_MBEDTLS_CFLAGS) -Iport/lwip -c $< -o $@
 
+$(FW_LWIP_NET_OBJ): port/lwip/kl_lwip_net.c port/lwip/kl_lwip_net.h $(FW_HDRS) $(FW_BOARD)/lwipopts.h
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $<"
+	@$(FW_CC) $(FW_CFLAGS) -Iport/lwip -c $< -o $@
+
 $(FW_XMPP_OUT)/xmpp_sensor.o: examples/firmware/xmpp_sensor.c $(FW_XMPP_OUT)/xmpp_sensor_config.h $(FW_HDRS) \
 		$(FW_BOARD)/lwipopts.h $(FW_MBEDTLS_CFG) port/mbedtls/kl_tls.h port/lwip/kl_lwip.h
 	@mkdir -p $(dir $@)
 	@echo "CC-M4 $<"
 	@$(FW_CC) $(FW_CFLAGS) $(FW_MBEDTLS_CFLAGS) -Iport/lwip -I$(FW_XMPP_OUT) -c $< -o $@
 
-$(FW_XMPP): $(FW_XMPP_OUT)/xmpp_sensor.o $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_LWIP_PORT_OBJ) $(FW_CORE_OBJ) \
-		$(FW_LWIP_LIB) $(FW_MBEDTLS_LIBS) $(FW_BOARD)/mps2.ld $(FW_LD_STAMP)
+$(FW_XMPP): $(FW_XMPP_OUT)/xmpp_sensor.o $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_LWIP_PORT_OBJ) $(FW_LWIP_NET_OBJ) \
+		$(FW_CORE_OBJ) $(FW_LWIP_LIB) $(FW_MBEDTLS_LIBS) $(FW_BOARD)/mps2.ld $(FW_LD_STAMP)
 	@echo "LD $@"
 	@$(FW_CC) $(FW_LDFLAGS) -Wl,-Map=$(FW_XMPP_OUT)/xmpp_sensor.map $(FW_XMPP_OUT)/xmpp_sensor.o \
-	  $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_LWIP_PORT_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) \
+	  $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_LWIP_PORT_OBJ) $(FW_LWIP_NET_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) \
 	  -Wl,--start-group $(FW_MBEDTLS_LIBS) -Wl,--end-group -o $@
 	@$(FW_OBJCOPY) -O binary $@ $(FW_XMPP_OUT)/xmpp_sensor.bin
 	@$(FW_SIZE) $@
@@ -372,7 +382,7 @@ check-size: $(FW_XMPP)
 	echo "check-size: xmpp_sensor.elf $$(grep '^flash [0-9]* of' $(FW_XMPP_OUT)/modules.txt) (the linker enforces both)"; \
 	echo "check-size: $$pass passed, $$fail failed"; [ $$fail = 0 ]
 
-ALL_TARGETS += $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP)
+ALL_TARGETS += $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP) $(FW_TLS_BIND_OBJ)
 # The engine's transcripts on the host in the firmware's profile too: what
 # is compiled out must not change what is left.
 $(BUILD)/tests/minimal/test_engine: tests/unit/test_engine.c tests/unit/kt.h $(CORE_SRC) $(wildcard include/kinglet/*.h core/*.h)

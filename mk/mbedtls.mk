@@ -9,6 +9,8 @@
 #   MBEDTLS_LIBS    libmbedtls.a libmbedx509.a libmbedcrypto.a (link order)
 #   KL_TLS_OBJ      the port: build/port/mbedtls/kl_tls.o
 #   KL_CRYPTO_OBJ   SCRAM's hooks: build/port/mbedtls/kl_crypto_mbedtls.o
+#   KL_TLS_BIND_OBJ the connection manager's TLS binding (kl_tls_mbedtls_ops):
+#                   build/port/mbedtls/kl_tls_bind.o (link it with KL_TLS_OBJ)
 #   KL_TLS_CFLAGS   CFLAGS_BASE + MBEDTLS_CFLAGS, for code that includes kl_tls.h
 #   MBEDTLS_STAMP   a file that changes when MBEDTLS_DIR or the mbedTLS flags
 #                   change: make objects that include mbedTLS headers depend on it
@@ -38,12 +40,13 @@ MBEDTLS_LIBS := $(MBEDTLS_BUILD)/libmbedtls.a $(MBEDTLS_BUILD)/libmbedx509.a \
 
 KL_TLS_OBJ := $(BUILD)/port/mbedtls/kl_tls.o
 KL_CRYPTO_OBJ := $(BUILD)/port/mbedtls/kl_crypto_mbedtls.o
+KL_TLS_BIND_OBJ := $(BUILD)/port/mbedtls/kl_tls_bind.o
 KL_TLS_CFLAGS = $(CFLAGS_BASE) $(MBEDTLS_CFLAGS)
 TLS_CLIENT_BIN := $(BUILD)/tests/integration/tls_client
 
 ifeq ($(strip $(MBEDTLS_DIR)),)
 
-$(MBEDTLS_LIBS) $(KL_TLS_OBJ) $(KL_CRYPTO_OBJ):
+$(MBEDTLS_LIBS) $(KL_TLS_OBJ) $(KL_CRYPTO_OBJ) $(KL_TLS_BIND_OBJ):
 	@echo "mbedtls.mk: no mbedTLS 3.6 tree in third_party/ (run 'make deps', or set MBEDTLS_DIR)" >&2; exit 1
 
 else
@@ -95,6 +98,11 @@ $(KL_CRYPTO_OBJ): port/mbedtls/kl_crypto_mbedtls.c port/mbedtls/kl_crypto_mbedtl
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_TLS_CFLAGS) -c $< -o $@
 
+$(KL_TLS_BIND_OBJ): port/mbedtls/kl_tls_bind.c port/mbedtls/kl_tls_bind.h port/mbedtls/kl_tls.h \
+		$(MBEDTLS_CONFIG_DIR)/kl_mbedtls_config.h $(wildcard include/kinglet/*.h) $(MBEDTLS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_TLS_CFLAGS) -c $< -o $@
+
 endif
 
 mbedtls: $(MBEDTLS_LIBS)
@@ -114,7 +122,16 @@ check-tls-small:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tls-small \
 	  MBEDTLS_EXTRA_CFLAGS="-DMBEDTLS_SSL_IN_CONTENT_LEN=4096 -DMBEDTLS_SSL_OUT_CONTENT_LEN=2048" check-tls
 
-ALL_TARGETS += $(MBEDTLS_LIBS) $(KL_TLS_OBJ) $(TLS_CLIENT_BIN)
+# The binding's unit test (setup/close over transports that fail or stall;
+# no server): in tests/port/ (check-port-unit, mk/posix.mk), but linked
+# with the TLS port, which that directory's pattern rule does not link.
+$(BUILD)/tests/port/test_tls_bind: tests/port/test_tls_bind.c $(KL_TLS_BIND_OBJ) $(KL_TLS_OBJ) $(CORE_LIB) \
+		$(MBEDTLS_LIBS) tests/unit/kt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(KL_TLS_CFLAGS) -Iport/mbedtls -Itests/unit $< $(KL_TLS_BIND_OBJ) $(KL_TLS_OBJ) $(CORE_LIB) \
+	  $(MBEDTLS_LIBS) -o $@
+
+ALL_TARGETS += $(MBEDTLS_LIBS) $(KL_TLS_OBJ) $(KL_TLS_BIND_OBJ) $(TLS_CLIENT_BIN)
 CHECK_STEPS += check-tls
 
 .PHONY: mbedtls check-tls check-tls-small

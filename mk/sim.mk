@@ -31,6 +31,9 @@ SIM_TLS_BUILD := $(BUILD)/sim-tls
 SIM_TLS_LIBS := $(SIM_TLS_BUILD)/mbedtls/libmbedtls.a $(SIM_TLS_BUILD)/mbedtls/libmbedx509.a \
 	$(SIM_TLS_BUILD)/mbedtls/libmbedcrypto.a
 SIM_TLS_OBJ := $(SIM_TLS_BUILD)/port/mbedtls/kl_tls.o $(SIM_TLS_BUILD)/port/mbedtls/kl_crypto_mbedtls.o
+# The connection manager's TLS binding with the simulator's mbedTLS: built
+# (so that it compiles with these flags), not linked yet.
+SIM_TLS_BIND_OBJ := $(SIM_TLS_BUILD)/port/mbedtls/kl_tls_bind.o
 # The user config is named with <> so that the value survives the shell
 # of the recursive make without nested quotes.
 SIM_MBEDTLS_FLAGS := -Iport/sim -DMBEDTLS_USER_CONFIG_FILE="<kl_sim_mbedtls_user.h>" \
@@ -43,7 +46,7 @@ SLIRP_LIBS := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 SIM_CFLAGS = $(CFLAGS_BASE) -Iport/lwip -Iport/sim -Iport/mbedtls -Iexamples/common $(LWIP_CFLAGS) \
 	-I$(MBEDTLS_DIR)/include -DMBEDTLS_CONFIG_FILE='"kl_mbedtls_config.h"' $(SIM_MBEDTLS_FLAGS) \
 	-DKL_SIM_TLS_ARENA=$(SIM_TLS_ARENA)
-SIM_SRC := port/lwip/kl_lwip.c port/lwip/kl_lwip_bosh.c port/sim/kl_sim_link.c port/sim/kl_sim_relay.c port/sim/kl_sim_arena.c \
+SIM_SRC := port/lwip/kl_lwip.c port/lwip/kl_lwip_net.c port/lwip/kl_lwip_bosh.c port/sim/kl_sim_link.c port/sim/kl_sim_relay.c port/sim/kl_sim_arena.c \
 	examples/sim/kinglet-sim.c
 SIM_OBJ := $(patsubst %.c,$(BUILD)/sim/%.o,$(SIM_SRC))
 SIM_STAMP := $(BUILD)/sim/flags
@@ -64,7 +67,7 @@ $(BUILD)/sim/%.o: %.c $(SIM_STAMP) $(wildcard include/kinglet/*.h port/lwip/*.h 
 # asked (it is quick when up to date); the link below follows it.
 sim-tls:
 	@$(MAKE) --no-print-directory BUILD=$(SIM_TLS_BUILD) \
-	  MBEDTLS_EXTRA_CFLAGS='$(SIM_MBEDTLS_FLAGS)' $(SIM_TLS_LIBS) $(SIM_TLS_OBJ)
+	  MBEDTLS_EXTRA_CFLAGS='$(SIM_MBEDTLS_FLAGS)' $(SIM_TLS_LIBS) $(SIM_TLS_OBJ) $(SIM_TLS_BIND_OBJ)
 
 # mbedtls_calloc is wrapped to count failed allocations (kl_sim_arena.c).
 $(SIM_BIN): $(SIM_OBJ) $(CLI_COMMON_OBJ) $(CORE_LIB) $(LWIP_LIB) sim-tls
