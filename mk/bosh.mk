@@ -26,7 +26,7 @@ $(BUILD)/examples/cli/kinglet_bosh.o: examples/cli/kinglet_bosh.c port/posix/kl_
 
 # The mbedTLS libraries by path: mk/mbedtls.mk's variables are not set yet.
 $(BUILD)/kinglet-bosh: $(BUILD)/examples/cli/kinglet_bosh.o $(BUILD)/examples/common/kl_cli_common.o \
-		$(KL_POSIX_BOSH_OBJ) $(BUILD)/port/posix/kl_posix.o \
+		$(KL_POSIX_BOSH_OBJ) $(BUILD)/port/posix/kl_posix.o $(BUILD)/port/posix/kl_posix_net.o \
 		$(BOSH_TLS_OBJ) $(BUILD)/port/mbedtls/kl_crypto_mbedtls.o $(CORE_LIB) $(BUILD)/mbedtls/libmbedtls.a $(BUILD)/mbedtls/libmbedx509.a \
 		$(BUILD)/mbedtls/libmbedcrypto.a
 	$(CC) -o $@ $^

@@ -39,7 +39,9 @@
 #include "kinglet/kinglet.h"
 #include "kl_cli_common.h"
 #include "kl_crypto_mbedtls.h"
-#include "kl_posix.h"
+#include "kl_posix_net.h"
+#include "kl_tls_bind.h"
+#include "kinglet/kl_session.h"
 #include "kl_posix_dns.h"
 
 int kinglet_bosh_main(int argc, char **argv); /* kinglet_bosh.c, built as part of this program */
@@ -107,21 +109,24 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
     fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data);
 }
 
-static void print_stats(kl_posix_t *p, const char *mode, const char *cache_state, int full_fallback,
+static void print_stats(const kl_session_t *sess, const char *mode, const char *cache_state, int full_fallback,
                         const char *srv_state)
 {
     const kl_stats_t *s = kl_client_stats(&client);
+    const kl_session_stats_t *w = kl_session_stats(sess);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
-           "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
+           "\"flights_out\":%u,\"bytes_out\":%u,\"bytes_in\":%u,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":%d,\"srv\":\"%s\","
-           "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,\"sizeof_client\":%zu}\n",
+           "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,\"sizeof_client\":%zu,"
+           "\"attempts\":%u,\"link_downs\":%u,\"onlines\":%u,\"resumes\":%u}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
-           p->wire_out_online, p->wire_in_online, s->bytes_out_online, s->bytes_in_online,
-           p->tcp_connect_ms, p->tls_handshake_ms,
-           kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"), client.cfg.direct_tls ? "direct" : "starttls", p->tls_on ? kl_tls_version(&p->tls) : "none",
-           kl_client_sasl_mechanism(&client), cache_state, full_fallback,
-           p->tls_on ? kl_tls_resumed(&p->tls) : 0, srv_state, s->stanzas_dropped, s->iq_unmatched,
-           sizeof client);
+           w->wire_out_online, w->wire_in_online, s->bytes_out_online, s->bytes_in_online,
+           w->tcp_connect_ms, w->tls_handshake_ms,
+           kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"),
+           kl_session_endpoint(sess)->security == KL_SEC_DIRECT_TLS ? "direct" : "starttls",
+           w->tls_version && w->tls_version[0] ? w->tls_version : "none", kl_client_sasl_mechanism(&client),
+           cache_state, full_fallback, w->tls_session_resumed, srv_state, s->stanzas_dropped, s->iq_unmatched, sizeof client,
+           w->attempts, w->link_downs, w->onlines, w->resumes);
 }
 
 int main(int argc, char **argv)
@@ -140,7 +145,12 @@ int main(int argc, char **argv)
     kl_cli_run_t run;
     kl_client_config_t cfg;
     kl_tls_config_t tls;
-    static kl_posix_t p;
+    static kl_tls_t tls_sess[1];
+    static kl_tls_mbedtls_t tlsb;
+    static kl_posix_net_t net;
+    static kl_session_t sess;
+    kl_session_config_t scfg;
+    int reconnect = 0;
     kl_event_t ev;
     uint32_t t_end;
 
@@ -172,6 +182,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--roster")) want_roster = 1;
         else if (!strcmp(a, "--disco")) want_disco = 1;
         else if (!strcmp(a, "--srv")) use_srv = 1;
+        else if (!strcmp(a, "--reconnect")) reconnect = 1;
         else if (!strcmp(a, "--dns")) dns = NEXT();
         else if (!strcmp(a, "--s2s")) s2s = 1;
         else if (!strcmp(a, "--domain")) domain = NEXT();
@@ -201,9 +212,7 @@ int main(int argc, char **argv)
     cfg.s2s_to = peer;
     cfg.allow_plaintext = (uint8_t)allow_plaintext;
     cfg.no_plain = (uint8_t)no_plain;
-    if (!strcmp(tls_mode, "direct"))
-        cfg.direct_tls = 1;
-    else if (strcmp(tls_mode, "starttls")) {
+    if (strcmp(tls_mode, "direct") && strcmp(tls_mode, "starttls")) {
         fprintf(stderr, "kinglet: --tls %s: use starttls or direct\n", tls_mode);
         return 2;
     }
@@ -235,7 +244,6 @@ int main(int argc, char **argv)
         cache_hit = kl_cli_hints_load(&hints, "kinglet", cache_path, cache_key, cfg.crypto,
                                       kl_client_domain(&client), &cache);
     memset(&tls, 0, sizeof tls);
-    tls.server_name = kl_client_domain(&client); /* RFC 6125: verify the XMPP domain */
     tls.ca_file = cafile;
     tls.cert_file = cert; /* s2s: our domain's certificate, for SASL EXTERNAL */
     tls.key_file = key;
@@ -247,8 +255,9 @@ int main(int argc, char **argv)
     run.count = count;
     run.recv_n = recv_n;
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
+    memset(&scfg, 0, sizeof scfg);
     if (use_srv && !host && !s2s) {
-        /* the SRV answer from the hints while its TTL lasts, else DNS */
+        /* the server from DNS SRV (or the hints' record while its TTL lasts) */
         if (cache_hit && cache.srv_host[0] && (uint32_t)time(NULL) < cache.srv_expires) {
             snprintf(cand[0].host, sizeof cand[0].host, "%s", cache.srv_host);
             cand[0].port = cache.srv_port;
@@ -257,59 +266,48 @@ int main(int argc, char **argv)
             ncand = 1;
             srv_note = "cached";
         } else {
-            ncand = kl_posix_srv_candidates(kl_client_domain(&client), dns, cfg.direct_tls, 3000, cand,
+            ncand = kl_posix_srv_candidates(kl_client_domain(&client), dns, !strcmp(tls_mode, "direct"), 3000, cand,
                                             KL_POSIX_MAX_CANDIDATES);
-            if (ncand < 0) {
+            if (ncand <= 0) {
                 fprintf(stderr, "kinglet: DNS SRV lookup for %s failed: %s\n", kl_client_domain(&client),
-                        kl_strerror(ncand));
+                        kl_strerror(ncand < 0 ? ncand : KL_ERR_DNS));
                 return kl_cli_exit_code(KL_ERR_DNS);
             }
             srv_note = cand[0].from_srv ? "dns" : "fallback";
         }
+        /* the records in their RFC 2782 order; the manager fails over */
+        for (ci = 0; ci < ncand && ci < KL_SESSION_MAX_ENDPOINTS; ci++) {
+            scfg.endpoints[ci].host = cand[ci].ip[0] ? cand[ci].ip : cand[ci].host;
+            scfg.endpoints[ci].port = cand[ci].port;
+            scfg.endpoints[ci].security = cand[ci].direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
+        }
+        scfg.n_endpoints = ci;
+    } else {
+        scfg.endpoints[0].host = host ? host : kl_client_domain(&client);
+        scfg.endpoints[0].port = (uint16_t)port;
+        scfg.endpoints[0].security = !strcmp(tls_mode, "direct") ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
+        scfg.n_endpoints = 1;
     }
-    if (!host)
-        host = kl_client_domain(&client);
-    if (cache_path && !s2s) /* resume: the TLS session from the last run, if the hints are authentic */
-        tls.session = kl_cache_tls_session(&cache, kl_client_domain(&client), &tls.session_len);
+    scfg.client = &client;
+    scfg.net = &kl_posix_net_ops;
+    scfg.net_ctx = &net;
+    scfg.tls = &kl_tls_mbedtls_ops;
+    scfg.tls_ctx = &tlsb;
+    scfg.alpn = s2s ? "xmpp-server" : NULL;
+    scfg.cache = cache_path && !s2s ? &cache : NULL; /* TLS resumption through the authenticated hints */
+    scfg.random = kl_posix_random;
+    scfg.reconnect = (uint8_t)reconnect;
+    scfg.timeout_ms = (uint32_t)timeout_s * 1000u;
+    if (do_trace)
+        scfg.trace = trace;
+
 retry:
-    if (ncand > 0) {
-        /* next SRV candidate: its address, port and kind of TLS */
-        host = cand[ci].ip[0] ? cand[ci].ip : cand[ci].host;
-        port = cand[ci].port;
-        cfg.direct_tls = cand[ci].direct_tls;
-        client.cfg.direct_tls = cfg.direct_tls;
-    }
-    if ((st = kl_posix_connect(&p, &client, host, (uint16_t)port, &tls, (uint32_t)timeout_s * 1000u)) != KL_OK) {
-        if (ncand > 0 && ci + 1 < ncand) {
-            ci++; /* a dead candidate: the next one */
-            goto retry;
-        }
-        if (tls.session && p.tls.session_offered) {
-            tls.session = NULL; /* a session the server cannot take: once more without */
-            tls.session_len = 0;
-            cache.tls_session_len = 0;
-            kl_cache_seal(&cache); /* the other hints stay valid */
-            goto retry;
-        }
-        fprintf(stderr, "kinglet: %s\n", p.error_text[0] ? p.error_text : kl_strerror(st));
-        return kl_cli_exit_code(st);
-    }
-    if (cache_path && ncand > 0 && cand[ci].from_srv && strcmp(srv_note, "cached")) {
-        /* the candidate that answered, kept for the record's TTL (the
-         * engine has validated or reset the hints by now) */
-        const char *h = cand[ci].ip[0] ? cand[ci].ip : cand[ci].host;
-        size_t hl = strlen(h);
-        if (hl >= sizeof cache.srv_host)
-            hl = 0; /* a name longer than the hint field is simply not cached */
-        memcpy(cache.srv_host, h, hl);
-        cache.srv_host[hl] = '\0';
-        cache.srv_port = cand[ci].port;
-        cache.srv_direct_tls = cand[ci].direct_tls;
-        cache.srv_expires = (uint32_t)time(NULL) + cand[ci].ttl;
-    }
-    if (do_trace) {
-        p.trace = trace;
-        fprintf(stderr, "  ---- TCP connected to %s:%ld in %u ms\n", host, port, p.tcp_connect_ms);
+    kl_tls_mbedtls_init(&tlsb, &tls, tls_sess, 1);
+    kl_posix_net_init(&net);
+    scfg.client = &client;
+    if ((st = kl_session_init(&sess, &scfg)) != KL_OK || (st = kl_session_start(&sess, kl_posix_now_ms())) != KL_OK) {
+        fprintf(stderr, "kinglet: cannot start the session: %s\n", kl_strerror(st));
+        return 2;
     }
 
     for (;;) {
@@ -321,15 +319,56 @@ retry:
             }
             break;
         }
-        st = kl_posix_step(&p, t_end - now, &ev);
+        st = kl_session_step(&sess, now, &ev);
         if (st < 0) {
             fprintf(stderr, "kinglet: %s\n", kl_strerror(st));
             rc = 1;
             break;
         }
-        if (st == 0)
+        if (st == 0) {
+            kl_posix_net_wait(&net, &sess, t_end - now);
             continue;
+        }
+        if (ev.type == KL_EV_LINK_DOWN) {
+            fprintf(stderr, "kinglet: link down (%s%s%s); reconnecting in %u ms\n", kl_session_error_text(&sess),
+                    ev.condition[0] ? ": " : "", ev.condition, ev.retry_ms);
+            continue;
+        }
+        if (ev.type == KL_EV_RESUMED) {
+            printf("resumed %s\n", ev.jid);
+            fflush(stdout);
+            continue;
+        }
+        if (ev.type == KL_EV_UNACKED) {
+            printf("unacknowledged stanza %u handed back (%zu bytes)\n", ev.seq, ev.stanza.raw.len);
+            fflush(stdout);
+            continue;
+        }
+        if (ev.type == KL_EV_ONLINE && kl_session_stats(&sess)->onlines > 1) {
+            printf("online again %s\n", ev.jid);
+            fflush(stdout);
+            continue;
+        }
         if (ev.type == KL_EV_ONLINE) {
+            if (cache_path && ncand > 0 && strcmp(srv_note, "cached")) {
+                /* the SRV record that answered, kept for its TTL (the engine
+                 * has validated or reset the hints by now) */
+                const kl_endpoint_t *e = kl_session_endpoint(&sess);
+                for (ci = 0; ci < ncand; ci++) {
+                    const char *h = cand[ci].ip[0] ? cand[ci].ip : cand[ci].host;
+                    size_t hl = strlen(h);
+                    if (!cand[ci].from_srv || strcmp(h, e->host) || cand[ci].port != e->port)
+                        continue;
+                    if (hl >= sizeof cache.srv_host)
+                        hl = 0; /* a name longer than the hint field is simply not cached */
+                    memcpy(cache.srv_host, h, hl);
+                    cache.srv_host[hl] = '\0';
+                    cache.srv_port = cand[ci].port;
+                    cache.srv_direct_tls = cand[ci].direct_tls;
+                    cache.srv_expires = (uint32_t)time(NULL) + cand[ci].ttl;
+                    break;
+                }
+            }
             if (do_trace)
                 fprintf(stderr, "  ---- online as %s after %u round trips (%u ms)\n", ev.jid,
                         kl_client_stats(&client)->round_trips, kl_client_stats(&client)->online_ms);
@@ -402,13 +441,14 @@ retry:
             rc = 0;
             break;
         } else if (ev.type == KL_EV_ERROR) {
-            if (kl_client_full_pipelining(&client) && !retried && ev.status != KL_ERR_AUTH &&
+            if (kl_client_full_pipelining(&client) && kl_session_stats(&sess)->connects && !retried &&
+                ev.status != KL_ERR_AUTH &&
                 ev.status != KL_ERR_TLS_CERT && ev.status != KL_ERR_NO_MECHANISM) {
                 /* A server that mishandles full flights (Prosody 0.12 does):
                  * once more with safe; the cache already says so for next time. */
                 if (do_trace)
                     fprintf(stderr, "  ---- full pipelining failed (%s); retrying with safe\n", kl_strerror(ev.status));
-                kl_posix_close(&p);
+                kl_session_shutdown(&sess);
                 cfg.pipelining = KL_PIPELINING_SAFE;
                 cfg.force_full = 0;
                 kl_client_init(&client, &cfg);
@@ -419,8 +459,8 @@ retry:
                 fprintf(stderr, "kinglet: stream error from server: %s\n", ev.condition);
             else if (ev.status == KL_ERR_AUTH)
                 fprintf(stderr, "kinglet: authentication failed (%s)\n", ev.condition[0] ? ev.condition : "no condition");
-            else if (p.last_status == ev.status && p.error_text[0])
-                fprintf(stderr, "kinglet: %s: %s\n", kl_strerror(ev.status), p.error_text);
+            else if (strcmp(kl_session_error_text(&sess), kl_strerror(ev.status)))
+                fprintf(stderr, "kinglet: %s: %s\n", kl_strerror(ev.status), kl_session_error_text(&sess));
             else
                 fprintf(stderr, "kinglet: %s%s%s%s\n", kl_strerror(ev.status),
                         ev.condition[0] ? " (sent stream error " : "", ev.condition, ev.condition[0] ? ")" : "");
@@ -428,14 +468,10 @@ retry:
             break;
         }
     }
-    if (cache_path && kl_client_stats(&client)->online_ms) {
-        size_t n = 0;
-        if (p.tls_on && kl_tls_session_save(&p.tls, cache.tls_session, sizeof cache.tls_session, &n) == KL_OK)
-            cache.tls_session_len = (uint16_t)n;
-        kl_cli_hints_save(&hints, &cache);
-    }
+    if (cache_path && kl_client_stats(&client)->online_ms)
+        kl_cli_hints_save(&hints, &cache); /* the manager kept the newest TLS session in it */
     if (stats)
-        print_stats(&p, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried, srv_note);
-    kl_posix_close(&p);
+        print_stats(&sess, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried, srv_note);
+    kl_session_shutdown(&sess);
     return rc;
 }

@@ -15,28 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int kl_posix_random(void *ctx, uint8_t *out, size_t len)
-{
-    (void)ctx;
-    while (len > 0) {
-        ssize_t n = getrandom(out, len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        out += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-uint32_t kl_posix_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
-}
-
 static int tcp_send(void *ctx, const uint8_t *buf, size_t len)
 {
     kl_posix_t *p = ctx;

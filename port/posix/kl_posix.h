@@ -14,6 +14,7 @@
 #include "kinglet/kinglet.h"
 #include "kinglet/kl_transport.h"
 #include "kl_tls.h"
+#include "kl_posix_net.h" /* kl_posix_now_ms, kl_posix_random */
 
 /* Called for every chunk of plaintext XML the engine sends (dir 'o') or
  * receives (dir 'i'), and with len 0 and a note for TLS milestones. */
@@ -40,11 +41,6 @@ typedef struct kl_posix {
     kl_posix_trace_fn trace;
     void *trace_arg;
 } kl_posix_t;
-
-/* Monotonic milliseconds. */
-uint32_t kl_posix_now_ms(void);
-/* The kernel's random bytes (getrandom), shaped as kl_client_config_t.random. */
-int kl_posix_random(void *ctx, uint8_t *out, size_t len);
 
 /* Resolve host (numeric or a name via getaddrinfo), connect with a timeout,
  * set TCP_NODELAY, then kl_client_connect(). tls_cfg (copied) is used at

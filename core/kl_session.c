@@ -1,0 +1,952 @@
+/* kinglet — the connection manager (see kl_session.h). */
+#include "kinglet/kl_session.h"
+
+#include <string.h>
+
+#if KL_ENABLE_BOSH
+#include "kinglet/kl_bosh.h"
+#endif
+#if KL_ENABLE_WS
+#include "kinglet/kl_ws.h"
+#endif
+
+enum { S_IDLE = 0, S_BACKOFF, S_CONNECT, S_TLS, S_RUN, S_DONE };
+enum { SL_OFF = 0, SL_CONNECTING, SL_UP };
+/* STARTTLS inside S_RUN */
+enum { TP_NONE = 0, TP_FLUSH, TP_FLUSH_EARLY, TP_EARLY, TP_HANDSHAKE };
+
+#define CLOSE_GRACE_MS 3000u
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static void note(kl_session_t *s, const char *text)
+{
+    if (s->cfg.trace)
+        s->cfg.trace(s->cfg.trace_arg, 'i', NULL, 0, text);
+}
+
+static void set_text(kl_session_t *s, const char *a, const char *b)
+{
+    size_t n = 0, cap = sizeof s->error_text - 1;
+    for (const char *p = a; p && *p && n < cap; p++)
+        s->error_text[n++] = *p;
+    for (const char *p = b; p && *p && n < cap; p++)
+        s->error_text[n++] = *p;
+    s->error_text[n] = 0;
+}
+
+static void copy_cond(kl_session_t *s, const char *cond)
+{
+    size_t n = 0;
+    while (cond && cond[n] && n + 1 < sizeof s->condition) {
+        s->condition[n] = cond[n];
+        n++;
+    }
+    s->condition[n] = 0;
+}
+
+static const kl_endpoint_t *cur_ep(const kl_session_t *s)
+{
+    return &s->cfg.endpoints[s->ep];
+}
+
+static int ep_tls(const kl_endpoint_t *ep)
+{
+    return ep->security == KL_SEC_DIRECT_TLS;
+}
+
+static uint16_t ep_port(const kl_endpoint_t *ep)
+{
+    if (ep->port)
+        return ep->port;
+    if (ep->framing == KL_FRAMING_XMPP)
+        return ep_tls(ep) ? 5223 : 5222;
+    return ep_tls(ep) ? 443 : 80;
+}
+
+static const char *ep_host(const kl_session_t *s, const kl_endpoint_t *ep)
+{
+    return ep->host ? ep->host : kl_client_domain(s->c);
+}
+
+static int nslots(const kl_session_t *s)
+{
+#if KL_ENABLE_BOSH
+    if (cur_ep(s)->framing == KL_FRAMING_BOSH)
+        return KL_SESSION_SLOTS < KL_BOSH_SLOTS ? KL_SESSION_SLOTS : KL_BOSH_SLOTS;
+#endif
+    (void)s;
+    return 1;
+}
+
+/* ---- the net slot as a transport (under TLS) -------------------------------- */
+
+static int lower_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    kl_session_slot_t *sl = ctx;
+    kl_session_t *s = sl->owner;
+    int n = s->cfg.net->send(s->cfg.net_ctx, (int)(sl - s->slot), buf, len);
+    if (n > 0)
+        s->stats.wire_out += (uint32_t)n;
+    return n;
+}
+
+static int lower_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    kl_session_slot_t *sl = ctx;
+    kl_session_t *s = sl->owner;
+    int n = s->cfg.net->recv(s->cfg.net_ctx, (int)(sl - s->slot), buf, len);
+    if (n > 0)
+        s->stats.wire_in += (uint32_t)n;
+    return n;
+}
+
+/* Plaintext over slot i: TLS if it is up, else the net slot. */
+static int link_send(kl_session_t *s, int i, const uint8_t *buf, size_t len)
+{
+    if (s->slot[i].tls_on)
+        return s->cfg.tls->send(s->cfg.tls_ctx, i, buf, len);
+    return lower_send(&s->slot[i], buf, len);
+}
+
+static int link_recv(kl_session_t *s, int i, uint8_t *buf, size_t len)
+{
+    if (s->slot[i].tls_on)
+        return s->cfg.tls->recv(s->cfg.tls_ctx, i, buf, len);
+    return lower_recv(&s->slot[i], buf, len);
+}
+
+static void net_flush(kl_session_t *s, int i)
+{
+    if (s->cfg.net->flush)
+        s->cfg.net->flush(s->cfg.net_ctx, i);
+}
+
+static void close_slot(kl_session_t *s, int i)
+{
+    kl_session_slot_t *sl = &s->slot[i];
+    if (sl->tls_on || sl->tls_set) {
+        s->cfg.tls->close(s->cfg.tls_ctx, i);
+        sl->tls_on = 0;
+        sl->tls_set = 0;
+    }
+    if (sl->state != SL_OFF) {
+        s->cfg.net->close(s->cfg.net_ctx, i);
+        sl->state = SL_OFF;
+    }
+    sl->bosh_slot = 0;
+}
+
+static void close_all(kl_session_t *s)
+{
+    for (int i = 0; i < KL_SESSION_SLOTS; i++)
+        close_slot(s, i);
+    s->tls_phase = TP_NONE;
+    s->early_tls = 0;
+}
+
+/* ---- TLS ------------------------------------------------------------------- */
+
+static int tls_begin(kl_session_t *s, int i, const char *alpn)
+{
+    kl_tls_params_t p;
+    char buf[120];
+    int st;
+    memset(&p, 0, sizeof p);
+    p.server_name = s->cfg.tls_server_name ? s->cfg.tls_server_name : kl_client_domain(s->c);
+    p.alpn = alpn;
+    s->session_offered = 0;
+#if KL_ENABLE_CACHE
+    if (s->cfg.cache && !s->no_session && i == 0) {
+        p.session = kl_cache_tls_session(s->cfg.cache, kl_client_domain(s->c), &p.session_len);
+        if (p.session == NULL)
+            p.session_len = 0;
+    }
+#endif
+    s->slot[i].tls_set = 1;
+    st = s->cfg.tls->setup(s->cfg.tls_ctx, i, &p, &s->slot[i].lower);
+    if (st != KL_OK) {
+        set_text(s, "TLS setup: ", s->cfg.tls->error_text(s->cfg.tls_ctx, i, buf, sizeof buf));
+        return st;
+    }
+    s->slot[i].t0 = s->now;
+    note(s, "TLS handshake starts");
+    return KL_OK;
+}
+
+/* 1 done, 0 again later, < 0 failed (error_text set). */
+static int tls_drive(kl_session_t *s, int i)
+{
+    char buf[120];
+    kl_tls_info_t info;
+    int r = s->cfg.tls->handshake(s->cfg.tls_ctx, i);
+    if (r == 0)
+        return 0;
+    s->cfg.tls->info(s->cfg.tls_ctx, i, &info);
+    if (i == 0)
+        s->session_offered = info.session_offered;
+    if (r < 0) {
+        set_text(s, "TLS: ", s->cfg.tls->error_text(s->cfg.tls_ctx, i, buf, sizeof buf));
+        return r;
+    }
+    s->slot[i].tls_on = 1;
+    if (i == 0) {
+        s->stats.tls_handshake_ms = s->now - s->slot[i].t0;
+        s->stats.tls_version = info.version ? info.version : "";
+        s->stats.tls_session_resumed = info.resumed;
+        s->stats.tls_verified = info.verified;
+        if (info.resumed)
+            s->stats.tls_resumed++;
+    }
+    note(s, info.verified ? "TLS up, certificate verified" : "TLS up, certificate NOT verified");
+    return 1;
+}
+
+#if KL_ENABLE_CACHE
+/* A session blob that failed the handshake goes (mbedTLS pins the version
+ * to the session's): the next attempt makes a full handshake. */
+static void drop_cached_session(kl_session_t *s)
+{
+    kl_cache_t *k = s->cfg.cache;
+    if (k && kl_cache_check(k, kl_client_domain(s->c)) == KL_OK && k->tls_session_len) {
+        k->tls_session_len = 0;
+        kl_cache_seal(k);
+    }
+}
+
+/* Online: keep the newest resumable session in the hints. */
+static void save_session(kl_session_t *s)
+{
+    kl_cache_t *k = s->cfg.cache;
+    kl_tls_info_t info;
+    size_t len = 0;
+    if (!k || !s->slot[0].tls_on || !s->cfg.tls->save_session || !s->online)
+        return;
+    s->cfg.tls->info(s->cfg.tls_ctx, 0, &info);
+    if (!info.new_session || kl_cache_check(k, kl_client_domain(s->c)) != KL_OK)
+        return;
+    if (s->cfg.tls->save_session(s->cfg.tls_ctx, 0, k->tls_session, sizeof k->tls_session, &len) == KL_OK) {
+        k->tls_session_len = (uint16_t)len;
+        kl_cache_seal(k);
+        note(s, "TLS session saved in the connection hints");
+    }
+}
+#endif
+
+/* ---- backoff and failure ---------------------------------------------------- */
+
+int kl_session_retryable(int status, const char *cond)
+{
+    switch (status) {
+    case KL_ERR_ARG:
+    case KL_ERR_STATE:
+    case KL_ERR_AUTH:
+    case KL_ERR_NO_MECHANISM:
+    case KL_ERR_PLAINTEXT:
+    case KL_ERR_UNVERIFIED:
+    case KL_ERR_SCRAM_ITERATIONS:
+    case KL_ERR_SASLPREP:
+    case KL_ERR_NO_ENTROPY:
+    case KL_ERR_NO_TLS:
+    case KL_ERR_STARTTLS_FAILED:
+    case KL_ERR_TLS_CERT:
+    case KL_ERR_TLS_SETUP:
+    case KL_ERR_FROM_DOMAIN:
+    case KL_ERR_NO_BIDI:
+    case KL_ERR_DNS_UNAVAILABLE:
+    case KL_ERR_SEE_OTHER_HOST:
+    case KL_ERR_WS_HANDSHAKE:
+        return 0;
+    case KL_ERR_STREAM_ERROR:
+        /* RFC 6120 §4.9.3: the conditions that say "come back later" */
+        return cond && (!strcmp(cond, "system-shutdown") || !strcmp(cond, "connection-timeout") ||
+                        !strcmp(cond, "reset"));
+    default:
+        return 1;
+    }
+}
+
+static uint32_t rand32(kl_session_t *s)
+{
+    uint8_t b[4] = {0, 0, 0, 0};
+    if (s->cfg.random)
+        (void)s->cfg.random(s->cfg.random_ctx, b, sizeof b);
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* Exponential backoff with full jitter in [min, min(max, min * 2^n)]. */
+static uint32_t backoff_ms(kl_session_t *s)
+{
+    uint32_t lo = s->cfg.backoff_min_ms, hi = lo;
+    unsigned n = s->failures > 20 ? 20 : s->failures;
+    while (n-- > 0 && hi < s->cfg.backoff_max_ms)
+        hi = hi > s->cfg.backoff_max_ms / 2 ? s->cfg.backoff_max_ms : hi * 2;
+    if (hi > s->cfg.backoff_max_ms)
+        hi = s->cfg.backoff_max_ms;
+    if (s->failures < 0xffff)
+        s->failures++;
+    if (s->cfg.no_jitter || hi <= lo)
+        return hi;
+    return lo + rand32(s) % (hi - lo + 1);
+}
+
+static int final_event(kl_session_t *s, int status, kl_event_t *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->type = status == KL_OK ? KL_EV_CLOSED : KL_EV_ERROR;
+    ev->status = status;
+    ev->condition = s->condition;
+    ev->jid = "";
+    s->state = S_DONE;
+    return 1;
+}
+
+/* The connection is gone (or never came up). Either KL_EV_LINK_DOWN with
+ * the next attempt scheduled, or the final KL_EV_ERROR. */
+static int lost(kl_session_t *s, int status, const char *cond, kl_event_t *ev)
+{
+    int was_online = s->online;
+    uint32_t delay;
+    int tls_retry = 0;
+
+    copy_cond(s, cond);
+    s->last_status = status;
+    close_all(s);
+    s->online = 0;
+    if (s->error_text[0] == 0)
+        set_text(s, kl_strerror(status), NULL);
+    if (s->closing)
+        return final_event(s, s->close_status, ev);
+#if KL_ENABLE_CACHE
+    /* the resumption blob the server did not take: once more without it */
+    if (s->session_offered && !was_online && status != KL_ERR_TLS_CERT && !s->no_session &&
+        (status == KL_ERR_TLS || status == KL_ERR_CONN_CLOSED)) {
+        drop_cached_session(s);
+        s->no_session = 1;
+        tls_retry = 1;
+    }
+#endif
+    /* failover: before online, the next endpoint at once (each one's
+     * certificate is verified on its own, so a rejected one is skipped too) */
+    if (!tls_retry && !was_online && s->cfg.n_endpoints > 1 &&
+        (kl_session_retryable(status, cond) || status == KL_ERR_TLS_CERT) &&
+        (s->ep + 1) % s->cfg.n_endpoints != s->ep_first) {
+        s->ep = (uint8_t)((s->ep + 1) % s->cfg.n_endpoints);
+        s->state = S_BACKOFF;
+        s->t_retry = s->now;
+        note(s, "endpoint failed: trying the next one");
+        return 0;
+    }
+    if (!tls_retry && (!s->cfg.reconnect || !kl_session_retryable(status, cond)))
+        return final_event(s, status, ev);
+    if (was_online && (uint32_t)(s->now - s->t_online) >= s->cfg.stable_ms)
+        s->failures = 0; /* a stable session resets the backoff */
+    if (tls_retry) {
+        delay = 0;
+    } else {
+        if (s->cfg.max_attempts && s->failures + 1u >= s->cfg.max_attempts)
+            return final_event(s, status, ev);
+        delay = backoff_ms(s);
+        s->ep_first = s->ep;
+    }
+    s->stats.link_downs++;
+    s->state = S_BACKOFF;
+    s->t_retry = s->now + delay;
+    note(s, "link down: reconnecting");
+    memset(ev, 0, sizeof *ev);
+    ev->type = KL_EV_LINK_DOWN;
+    ev->status = status;
+    ev->condition = s->condition;
+    ev->jid = "";
+    ev->retry_ms = delay;
+    return 1;
+}
+
+/* ---- attempts --------------------------------------------------------------- */
+
+static int begin_attempt(kl_session_t *s, kl_event_t *ev)
+{
+    const kl_endpoint_t *ep = cur_ep(s);
+    int st = KL_OK;
+    s->stats.attempts++;
+    s->stats.wire_in = s->stats.wire_out = 0;
+    s->stats.wire_in_online = s->stats.wire_out_online = 0;
+    s->stats.tcp_connect_ms = s->stats.tls_handshake_ms = 0;
+    s->stats.tls_version = "";
+    s->stats.tls_session_resumed = s->stats.tls_verified = 0;
+    s->stats.http_requests_online = 0;
+    s->stats.link_rt_online = 0;
+    s->error_text[0] = 0;
+    s->condition[0] = 0;
+    s->session_offered = 0;
+    s->t_attempt = s->now;
+    s->tls_phase = TP_NONE;
+    if (ep_tls(ep) && !s->cfg.tls)
+        return lost(s, KL_ERR_TLS_SETUP, NULL, ev);
+    note(s, "connecting");
+    for (int i = 0; i < nslots(s) && st == KL_OK; i++) {
+        st = s->cfg.net->open(s->cfg.net_ctx, i, ep_host(s, ep), ep_port(ep));
+        s->slot[i].state = SL_CONNECTING;
+        s->slot[i].t0 = s->now;
+    }
+    if (st != KL_OK) {
+        set_text(s, st == KL_ERR_DNS ? "cannot resolve " : "cannot connect to ", ep_host(s, ep));
+        return lost(s, st, NULL, ev);
+    }
+    s->state = S_CONNECT;
+    s->t_state = s->now;
+    return 0;
+}
+
+/* Transport (and direct TLS) up on slot 0: start the stream. */
+static void start_stream(kl_session_t *s)
+{
+    kl_tls_info_t info;
+    kl_channel_t ch = KL_CHANNEL_STARTTLS;
+    const kl_endpoint_t *ep = cur_ep(s);
+    memset(&info, 0, sizeof info);
+    if (s->slot[0].tls_on) {
+        s->cfg.tls->info(s->cfg.tls_ctx, 0, &info);
+        ch = info.verified ? KL_CHANNEL_TLS_VERIFIED : KL_CHANNEL_TLS;
+    } else if (ep->security == KL_SEC_NONE || ep->framing != KL_FRAMING_XMPP) {
+        ch = KL_CHANNEL_CLEAR;
+    }
+    (void)kl_client_connect(s->c, s->t_attempt, ch);
+    kl_stats_add_port_rt(s->c, 1 + info.round_trips); /* TCP + the TLS handshake */
+    s->state = S_RUN;
+    s->t_state = s->now;
+}
+
+/* ---- the XMPP framing (RFC 6120 over TCP) -------------------------------- */
+
+/* Engine output over slot 0. 1 all sent, 0 blocked, < 0 error. */
+static int pump_out(kl_session_t *s)
+{
+    size_t len;
+    const uint8_t *out;
+    int sent = 0, r = 1;
+    while ((out = kl_engine_output(s->c, &len)), len > 0) {
+        int n = link_send(s, 0, out, len);
+        if (n <= 0) {
+            r = n;
+            break;
+        }
+        if (s->cfg.trace)
+            s->cfg.trace(s->cfg.trace_arg, 'o', out, (size_t)n, NULL);
+        kl_engine_output_ack(s->c, (size_t)n);
+        sent = 1;
+    }
+    if (sent && r >= 0 && s->tls_phase != TP_FLUSH_EARLY)
+        net_flush(s, 0);
+    return r;
+}
+
+/* Engine input from slot 0. 1 took bytes, 0 nothing now, < 0 error. */
+static int pump_in(kl_session_t *s)
+{
+    size_t cap;
+    uint8_t *in = kl_engine_input_buf(s->c, &cap);
+    int n;
+    if (cap == 0)
+        return 0;
+    n = link_recv(s, 0, in, cap);
+    if (n <= 0)
+        return n;
+    if (s->cfg.trace)
+        s->cfg.trace(s->cfg.trace_arg, 'i', in, (size_t)n, NULL);
+    kl_engine_input_ack(s->c, (size_t)n);
+    return 1;
+}
+
+static void went_online(kl_session_t *s, int resumed)
+{
+    s->online = 1;
+    s->t_online = s->now;
+    s->ep_first = s->ep;
+    s->no_session = 0;
+    if (resumed)
+        s->stats.resumes++;
+    else
+        s->stats.onlines++;
+    s->stats.wire_in_online = s->stats.wire_in;
+    s->stats.wire_out_online = s->stats.wire_out;
+    s->stats.link_rt_online = kl_client_stats(s->c)->round_trips;
+}
+
+/* The STARTTLS sub-states. 1: an event in ev; 0: wait; 2: go on pumping. */
+static int starttls_step(kl_session_t *s, kl_event_t *ev)
+{
+    int r;
+    if (s->tls_phase == TP_FLUSH || s->tls_phase == TP_FLUSH_EARLY) {
+        r = pump_out(s);
+        if (r < 0)
+            return lost(s, r, NULL, ev);
+        if (r == 0)
+            return 0;
+        if (s->tls_phase == TP_FLUSH) {
+            if ((r = tls_begin(s, 0, NULL)) != KL_OK)
+                return lost(s, r, NULL, ev);
+            s->tls_phase = TP_HANDSHAKE;
+        } else {
+            /* full: the ClientHello right behind <starttls/>, in the same segment */
+            if ((r = tls_begin(s, 0, NULL)) != KL_OK)
+                return lost(s, r, NULL, ev);
+            s->cfg.tls->hold_reads(s->cfg.tls_ctx, 0, 1);
+            /* uncorked before the ClientHello's write, which pushes the segment */
+            if (s->cfg.net->cork)
+                s->cfg.net->cork(s->cfg.net_ctx, 0, 0);
+            r = s->cfg.tls->handshake(s->cfg.tls_ctx, 0); /* writes the ClientHello */
+            net_flush(s, 0);
+            if (r < 0)
+                return lost(s, r, NULL, ev);
+            s->early_tls = 1;
+            s->tls_phase = TP_EARLY; /* the server's bytes go on to the engine */
+            return 2;
+        }
+    }
+    if (s->tls_phase == TP_HANDSHAKE) {
+        r = tls_drive(s, 0);
+        if (r < 0)
+            return lost(s, r, NULL, ev);
+        if (r == 0) {
+            if ((uint32_t)(s->now - s->slot[0].t0) >= s->cfg.timeout_ms) {
+                set_text(s, "TLS handshake timed out", NULL);
+                return lost(s, KL_ERR_TIMEOUT, NULL, ev);
+            }
+            return 0;
+        }
+        {
+            kl_tls_info_t info;
+            s->cfg.tls->info(s->cfg.tls_ctx, 0, &info);
+            /* full: the handshake's first wait was the engine's wait for <proceed/> */
+            kl_stats_add_port_rt(s->c, s->early_tls ? (info.round_trips ? info.round_trips - 1 : 0)
+                                                     : info.round_trips);
+            s->tls_phase = TP_NONE;
+            s->early_tls = 0;
+            kl_engine_tls_done(s->c, info.verified);
+        }
+        return 2;
+    }
+    return 2;
+}
+
+static int run_xmpp(kl_session_t *s, kl_event_t *ev)
+{
+    for (;;) {
+        int r;
+        if (s->tls_phase != TP_NONE && s->tls_phase != TP_EARLY) {
+            r = starttls_step(s, ev);
+            if (r != 2)
+                return r;
+            continue;
+        }
+        r = kl_engine_poll(s->c, s->now, ev);
+        if (r > 0) {
+            switch (ev->type) {
+            case KL_EV_START_TLS:
+                if (ev->early) {
+                    if (s->cfg.net->cork)
+                        s->cfg.net->cork(s->cfg.net_ctx, 0, 1);
+                    s->tls_phase = TP_FLUSH_EARLY;
+                } else if (s->tls_phase == TP_EARLY) {
+                    /* <proceed/>: what followed it is the server's handshake */
+                    s->cfg.tls->preread(s->cfg.tls_ctx, 0, ev->tls_data.p, ev->tls_data.len);
+                    s->cfg.tls->hold_reads(s->cfg.tls_ctx, 0, 0);
+                    s->tls_phase = TP_HANDSHAKE;
+                } else {
+                    s->tls_phase = TP_FLUSH;
+                }
+                continue;
+            case KL_EV_ONLINE:
+            case KL_EV_RESUMED:
+                went_online(s, ev->type == KL_EV_RESUMED);
+                return 1;
+            case KL_EV_ERROR:
+                (void)pump_out(s); /* the stream error we send, best effort */
+                return lost(s, ev->status, ev->condition, ev);
+            case KL_EV_CLOSED:
+                (void)pump_out(s);
+                if (s->closing || ev->status == KL_OK) {
+                    close_all(s);
+                    s->state = S_DONE;
+                    return 1;
+                }
+                return lost(s, ev->status, ev->condition, ev);
+            default:
+                return 1;
+            }
+        }
+        r = pump_out(s);
+        if (r < 0)
+            return lost(s, r, NULL, ev);
+        r = pump_in(s);
+        if (r < 0) {
+            char buf[120];
+            if (s->slot[0].tls_on && r != KL_ERR_CONN_CLOSED)
+                set_text(s, "TLS: ", s->cfg.tls->error_text(s->cfg.tls_ctx, 0, buf, sizeof buf));
+            return lost(s, r, NULL, ev);
+        }
+        if (r == 0)
+            return 0;
+    }
+}
+
+/* ---- API -------------------------------------------------------------------- */
+
+int kl_session_init(kl_session_t *s, const kl_session_config_t *cfg)
+{
+    if (s == NULL || cfg == NULL || cfg->client == NULL || cfg->net == NULL || cfg->net->open == NULL ||
+        cfg->net->poll_open == NULL || cfg->net->send == NULL || cfg->net->recv == NULL ||
+        cfg->net->close == NULL || cfg->n_endpoints < 0 || cfg->n_endpoints > KL_SESSION_MAX_ENDPOINTS)
+        return KL_ERR_ARG;
+    if (cfg->reconnect && !cfg->no_jitter && cfg->random == NULL)
+        return KL_ERR_NO_ENTROPY;
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    s->c = cfg->client;
+    if (s->cfg.n_endpoints == 0) {
+        memset(&s->cfg.endpoints[0], 0, sizeof s->cfg.endpoints[0]);
+        s->cfg.n_endpoints = 1;
+    }
+    for (int i = 0; i < s->cfg.n_endpoints; i++) {
+        const kl_endpoint_t *ep = &s->cfg.endpoints[i];
+        if (ep->framing > KL_FRAMING_WS || ep->security > KL_SEC_NONE)
+            return KL_ERR_ARG;
+        if ((ep->framing == KL_FRAMING_BOSH && !KL_ENABLE_BOSH) || (ep->framing == KL_FRAMING_WS && !KL_ENABLE_WS))
+            return KL_ERR_ARG;
+        if (ep->framing != KL_FRAMING_XMPP && ep->security == KL_SEC_STARTTLS)
+            return KL_ERR_ARG; /* HTTP framings have no STARTTLS */
+        if (ep->framing != KL_FRAMING_XMPP)
+            return KL_ERR_ARG; /* BOSH and WebSocket: not wired in yet */
+    }
+    if (!s->cfg.backoff_min_ms)
+        s->cfg.backoff_min_ms = 1000;
+    if (!s->cfg.backoff_max_ms)
+        s->cfg.backoff_max_ms = 60000;
+    if (s->cfg.backoff_max_ms < s->cfg.backoff_min_ms)
+        s->cfg.backoff_max_ms = s->cfg.backoff_min_ms;
+    if (!s->cfg.stable_ms)
+        s->cfg.stable_ms = 60000;
+    if (!s->cfg.timeout_ms)
+        s->cfg.timeout_ms = 20000;
+    if (!s->cfg.alpn)
+        s->cfg.alpn = "xmpp-client";
+    for (int i = 0; i < KL_SESSION_SLOTS; i++) {
+        s->slot[i].owner = s;
+        s->slot[i].lower.ctx = &s->slot[i];
+        s->slot[i].lower.send = lower_send;
+        s->slot[i].lower.recv = lower_recv;
+    }
+    return KL_OK;
+}
+
+#if KL_ENABLE_BOSH
+void kl_session_use_bosh(kl_session_t *s, struct kl_bosh *b)
+{
+    s->bosh = b;
+}
+#endif
+#if KL_ENABLE_WS
+void kl_session_use_ws(kl_session_t *s, struct kl_ws *ws)
+{
+    s->ws = ws;
+}
+#endif
+
+int kl_session_start(kl_session_t *s, uint32_t now_ms)
+{
+    if (s == NULL || s->c == NULL || s->state != S_IDLE)
+        return KL_ERR_STATE;
+    s->now = now_ms;
+    s->state = S_BACKOFF; /* an attempt due now */
+    s->t_retry = now_ms;
+    return KL_OK;
+}
+
+static int connect_step(kl_session_t *s, kl_event_t *ev)
+{
+    int up = 1;
+    for (int i = 0; i < nslots(s); i++) {
+        kl_session_slot_t *sl = &s->slot[i];
+        int r;
+        if (sl->state == SL_UP)
+            continue;
+        r = s->cfg.net->poll_open(s->cfg.net_ctx, i);
+        if (r < 0) {
+            set_text(s, "cannot connect to ", ep_host(s, cur_ep(s)));
+            return lost(s, r, NULL, ev);
+        }
+        if (r == 0) {
+            up = 0;
+            continue;
+        }
+        sl->state = SL_UP;
+        if (i == 0) {
+            s->stats.connects++;
+            s->stats.tcp_connect_ms = s->now - sl->t0;
+            note(s, "TCP connected");
+        }
+        if (ep_tls(cur_ep(s))) {
+            r = tls_begin(s, i, cur_ep(s)->framing == KL_FRAMING_XMPP ? s->cfg.alpn : NULL);
+            if (r != KL_OK)
+                return lost(s, r, NULL, ev);
+        }
+    }
+    if (!up) {
+        if ((uint32_t)(s->now - s->t_state) >= s->cfg.timeout_ms) {
+            set_text(s, "TCP connect timed out: ", ep_host(s, cur_ep(s)));
+            return lost(s, KL_ERR_CONNECT, NULL, ev);
+        }
+        return 0;
+    }
+    s->state = ep_tls(cur_ep(s)) ? S_TLS : S_RUN;
+    s->t_state = s->now;
+    if (s->state == S_RUN)
+        start_stream(s);
+    return 2;
+}
+
+static int tls_step(kl_session_t *s, kl_event_t *ev)
+{
+    int done = 1;
+    for (int i = 0; i < nslots(s); i++) {
+        int r;
+        if (s->slot[i].tls_on)
+            continue;
+        r = tls_drive(s, i);
+        if (r < 0)
+            return lost(s, r, NULL, ev);
+        if (r == 0)
+            done = 0;
+    }
+    if (!done) {
+        if ((uint32_t)(s->now - s->t_state) >= s->cfg.timeout_ms) {
+            set_text(s, "TLS handshake timed out", NULL);
+            return lost(s, KL_ERR_TIMEOUT, NULL, ev);
+        }
+        return 0;
+    }
+    start_stream(s);
+    return 2;
+}
+
+int kl_session_step(kl_session_t *s, uint32_t now_ms, kl_event_t *ev)
+{
+    if (s == NULL || ev == NULL)
+        return KL_ERR_ARG;
+    s->now = now_ms;
+    memset(ev, 0, sizeof *ev);
+    if (s->close_pending) {
+        s->close_pending = 0;
+        return final_event(s, KL_OK, ev);
+    }
+    for (;;) {
+        int r;
+        switch (s->state) {
+        case S_BACKOFF:
+            if ((int32_t)(now_ms - s->t_retry) < 0)
+                return 0;
+            r = begin_attempt(s, ev);
+            if (r != 0)
+                return r;
+            continue;
+        case S_CONNECT:
+            r = connect_step(s, ev);
+            break;
+        case S_TLS:
+            r = tls_step(s, ev);
+            break;
+        case S_RUN:
+            if (s->closing && (uint32_t)(now_ms - s->t_close) >= CLOSE_GRACE_MS) {
+                close_all(s); /* the server did not answer our </stream:stream> */
+                return final_event(s, KL_OK, ev);
+            }
+            r = run_xmpp(s, ev);
+#if KL_ENABLE_CACHE
+            if (s->online)
+                save_session(s);
+#endif
+            return r;
+        default:
+            return 0;
+        }
+        if (r != 2)
+            return r;
+    }
+}
+
+int kl_session_wants(const kl_session_t *s, int slot)
+{
+    size_t len = 0;
+    if (s == NULL || slot < 0 || slot >= KL_SESSION_SLOTS || s->slot[slot].state == SL_OFF)
+        return 0;
+    if (s->slot[slot].state == SL_CONNECTING)
+        return KL_WANT_WRITE;
+    if (s->state == S_RUN && slot == 0 && s->tls_phase != TP_HANDSHAKE)
+        (void)kl_engine_output(s->c, &len);
+    return KL_WANT_READ | (len > 0 ? KL_WANT_WRITE : 0);
+}
+
+uint32_t kl_session_next_timeout(const kl_session_t *s, uint32_t now_ms)
+{
+    uint32_t t = UINT32_MAX, d;
+    if (s == NULL)
+        return t;
+    switch (s->state) {
+    case S_BACKOFF:
+        return (int32_t)(s->t_retry - now_ms) <= 0 ? 0 : s->t_retry - now_ms;
+    case S_CONNECT:
+    case S_TLS:
+        d = (uint32_t)(now_ms - s->t_state);
+        return d >= s->cfg.timeout_ms ? 0 : s->cfg.timeout_ms - d;
+    case S_RUN:
+        if (s->tls_phase == TP_HANDSHAKE) {
+            d = (uint32_t)(now_ms - s->slot[0].t0);
+            return d >= s->cfg.timeout_ms ? 0 : s->cfg.timeout_ms - d;
+        }
+        t = kl_engine_next_timeout(s->c, now_ms);
+        if (s->closing) {
+            d = (uint32_t)(now_ms - s->t_close);
+            d = d >= CLOSE_GRACE_MS ? 0 : CLOSE_GRACE_MS - d;
+            if (d < t)
+                t = d;
+        }
+        return t;
+    default:
+        return t;
+    }
+}
+
+int kl_session_close(kl_session_t *s)
+{
+    if (s == NULL)
+        return KL_ERR_ARG;
+    if (s->closing || s->state == S_DONE || s->state == S_IDLE)
+        return KL_OK;
+    s->closing = 1;
+    s->close_status = KL_OK;
+    s->t_close = s->now;
+    if (s->state == S_RUN && kl_client_is_online(s->c) && kl_client_close(s->c) == KL_OK)
+        return KL_OK;
+    close_all(s);
+    s->state = S_DONE;
+    s->close_pending = 1;
+    return KL_OK;
+}
+
+void kl_session_kick(kl_session_t *s, uint32_t now_ms)
+{
+    if (s == NULL)
+        return;
+    s->now = now_ms;
+    if (s->state == S_BACKOFF) {
+        s->t_retry = now_ms;
+    } else if (s->state == S_CONNECT || s->state == S_TLS || s->state == S_RUN) {
+        close_all(s);
+        s->online = 0;
+        s->stats.link_downs++;
+        s->state = S_BACKOFF;
+        s->t_retry = now_ms;
+        note(s, "network changed: reconnecting now");
+    }
+}
+
+void kl_session_shutdown(kl_session_t *s)
+{
+    if (s == NULL)
+        return;
+    close_all(s);
+    s->online = 0;
+    s->state = S_DONE;
+}
+
+const kl_session_stats_t *kl_session_stats(const kl_session_t *s)
+{
+    return &s->stats;
+}
+
+const char *kl_session_error_text(const kl_session_t *s)
+{
+    return s->error_text[0] ? s->error_text : kl_strerror(s->last_status);
+}
+
+const kl_endpoint_t *kl_session_endpoint(const kl_session_t *s)
+{
+    return cur_ep(s);
+}
+
+int kl_session_tls_info(const kl_session_t *s, kl_tls_info_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version = "";
+    if (!s->slot[0].tls_on)
+        return 0;
+    s->cfg.tls->info(s->cfg.tls_ctx, 0, out);
+    return 1;
+}
+
+/* ---- URLs ------------------------------------------------------------------- */
+
+static int prefix(const char *s, const char *p)
+{
+    while (*p)
+        if (*s++ != *p++)
+            return 0;
+    return 1;
+}
+
+int kl_endpoint_from_url(kl_endpoint_t *ep, const char *url, char *buf, size_t cap)
+{
+    static const struct { const char *scheme; uint8_t framing, security; } schemes[] = {
+        {"https://", KL_FRAMING_BOSH, KL_SEC_DIRECT_TLS},
+        {"http://", KL_FRAMING_BOSH, KL_SEC_NONE},
+        {"wss://", KL_FRAMING_WS, KL_SEC_DIRECT_TLS},
+        {"ws://", KL_FRAMING_WS, KL_SEC_NONE},
+    };
+    const char *p = NULL, *h, *e;
+    size_t hl, pl, i;
+    uint32_t port = 0;
+    if (ep == NULL || url == NULL || buf == NULL)
+        return KL_ERR_ARG;
+    memset(ep, 0, sizeof *ep);
+    for (i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (prefix(url, schemes[i].scheme)) {
+            p = url + strlen(schemes[i].scheme);
+            ep->framing = schemes[i].framing;
+            ep->security = schemes[i].security;
+            break;
+        }
+    if (p == NULL)
+        return KL_ERR_ARG;
+    h = p;
+    while (*p && *p != ':' && *p != '/')
+        p++;
+    hl = (size_t)(p - h);
+    if (hl == 0)
+        return KL_ERR_ARG;
+    if (*p == ':') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return KL_ERR_ARG;
+        while (*p >= '0' && *p <= '9') {
+            port = port * 10 + (uint32_t)(*p++ - '0');
+            if (port > 65535)
+                return KL_ERR_ARG;
+        }
+        if (port == 0)
+            return KL_ERR_ARG;
+    }
+    if (*p && *p != '/')
+        return KL_ERR_ARG;
+    e = *p ? p : "/";
+    pl = strlen(e);
+    if (hl + 1 + pl + 1 > cap)
+        return KL_ERR_TOO_LARGE;
+    memcpy(buf, h, hl);
+    buf[hl] = 0;
+    memcpy(buf + hl + 1, e, pl + 1);
+    ep->host = buf;
+    ep->path = buf + hl + 1;
+    ep->port = (uint16_t)port;
+    return KL_OK;
+}
