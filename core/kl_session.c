@@ -11,7 +11,7 @@
 #endif
 
 enum { S_IDLE = 0, S_BACKOFF, S_CONNECT, S_TLS, S_RUN, S_DONE };
-enum { SL_OFF = 0, SL_CONNECTING, SL_UP };
+enum { SL_OFF = 0, SL_CONNECTING, SL_UP, SL_HANDSHAKE };
 /* STARTTLS inside S_RUN */
 enum { TP_NONE = 0, TP_FLUSH, TP_FLUSH_EARLY, TP_EARLY, TP_HANDSHAKE };
 
@@ -25,14 +25,19 @@ static void note(kl_session_t *s, const char *text)
         s->cfg.trace(s->cfg.trace_arg, 'i', NULL, 0, text);
 }
 
+static void set_text3(kl_session_t *s, const char *a, const char *b, const char *c)
+{
+    const char *part[3] = {a, b, c};
+    size_t n = 0, cap = sizeof s->error_text - 1;
+    for (int i = 0; i < 3; i++)
+        for (const char *p = part[i]; p && *p && n < cap; p++)
+            s->error_text[n++] = *p;
+    s->error_text[n] = 0;
+}
+
 static void set_text(kl_session_t *s, const char *a, const char *b)
 {
-    size_t n = 0, cap = sizeof s->error_text - 1;
-    for (const char *p = a; p && *p && n < cap; p++)
-        s->error_text[n++] = *p;
-    for (const char *p = b; p && *p && n < cap; p++)
-        s->error_text[n++] = *p;
-    s->error_text[n] = 0;
+    set_text3(s, a, b, NULL);
 }
 
 static void copy_cond(kl_session_t *s, const char *cond)
@@ -135,6 +140,7 @@ static void close_slot(kl_session_t *s, int i)
         sl->state = SL_OFF;
     }
     sl->bosh_slot = 0;
+    sl->wr_left = 0;
 }
 
 static void close_all(kl_session_t *s)
@@ -153,7 +159,9 @@ static int tls_begin(kl_session_t *s, int i, const char *alpn)
     char buf[120];
     int st;
     memset(&p, 0, sizeof p);
-    p.server_name = s->cfg.tls_server_name ? s->cfg.tls_server_name : kl_client_domain(s->c);
+    p.server_name = s->cfg.tls_server_name ? s->cfg.tls_server_name
+                    : cur_ep(s)->framing != KL_FRAMING_XMPP ? ep_host(s, cur_ep(s)) /* the URL's host */
+                                                             : kl_client_domain(s->c);
     p.alpn = alpn;
     s->session_offered = 0;
 #if KL_ENABLE_CACHE
@@ -170,7 +178,8 @@ static int tls_begin(kl_session_t *s, int i, const char *alpn)
         return st;
     }
     s->slot[i].t0 = s->now;
-    note(s, "TLS handshake starts");
+    if (i == 0)
+        note(s, "TLS handshake starts");
     return KL_OK;
 }
 
@@ -198,7 +207,8 @@ static int tls_drive(kl_session_t *s, int i)
         if (info.resumed)
             s->stats.tls_resumed++;
     }
-    note(s, info.verified ? "TLS up, certificate verified" : "TLS up, certificate NOT verified");
+    if (i == 0)
+        note(s, info.verified ? "TLS up, certificate verified" : "TLS up, certificate NOT verified");
     return 1;
 }
 
@@ -364,6 +374,50 @@ static int lost(kl_session_t *s, int status, const char *cond, kl_event_t *ev)
 
 /* ---- attempts --------------------------------------------------------------- */
 
+#if KL_ENABLE_BOSH
+/* Decimal digits of v into p (no NUL); returns the count. */
+static size_t put_uint(char *p, uint32_t v)
+{
+    char t[10];
+    size_t n = 0, k = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        p[k++] = t[--n];
+    return k;
+}
+
+static int bosh_begin(kl_session_t *s)
+{
+    const kl_endpoint_t *ep = cur_ep(s);
+    kl_bosh_config_t bc;
+    const char *h = ep_host(s, ep);
+    size_t n = strlen(h);
+    uint16_t port = ep_port(ep);
+    if (s->bosh == NULL)
+        return KL_ERR_STATE; /* kl_session_use_bosh() was not called */
+    if (n + 7 > sizeof s->http_host)
+        return KL_ERR_TOO_LARGE;
+    memcpy(s->http_host, h, n);
+    if (port != (ep_tls(ep) ? 443 : 80)) {
+        s->http_host[n++] = ':';
+        n += put_uint(s->http_host + n, port);
+    }
+    s->http_host[n] = 0;
+    memset(&bc, 0, sizeof bc);
+    bc.host = s->http_host;
+    bc.path = ep->path ? ep->path : "/http-bind";
+    bc.to = kl_client_domain(s->c);
+    bc.rid = (rand32(s) & 0x3fffffffu) | 1u; /* random start (XEP-0124 §14.1) */
+    bc.split_restart = s->cfg.bosh_split_restart;
+    s->bosh_rounds = 0;
+    return kl_bosh_init(s->bosh, &bc);
+}
+#endif
+
+
 static int begin_attempt(kl_session_t *s, kl_event_t *ev)
 {
     const kl_endpoint_t *ep = cur_ep(s);
@@ -383,6 +437,10 @@ static int begin_attempt(kl_session_t *s, kl_event_t *ev)
     s->tls_phase = TP_NONE;
     if (ep_tls(ep) && !s->cfg.tls)
         return lost(s, KL_ERR_TLS_SETUP, NULL, ev);
+#if KL_ENABLE_BOSH
+    if (ep->framing == KL_FRAMING_BOSH && (st = bosh_begin(s)) != KL_OK)
+        return lost(s, st, NULL, ev);
+#endif
     note(s, "connecting");
     for (int i = 0; i < nslots(s) && st == KL_OK; i++) {
         st = s->cfg.net->open(s->cfg.net_ctx, i, ep_host(s, ep), ep_port(ep));
@@ -591,6 +649,210 @@ static int run_xmpp(kl_session_t *s, kl_event_t *ev)
     }
 }
 
+/* ---- the BOSH framing (XEP-0124/0206 over two HTTP/1.1 connections) ------ */
+
+#if KL_ENABLE_BOSH
+static int bosh_error(kl_session_t *s, int st, kl_event_t *ev)
+{
+    const char *cond = NULL;
+    char num[12];
+    if (st == KL_ERR_HTTP_STATUS) {
+        size_t n = put_uint(num, (uint32_t)(s->bosh->http_status > 0 ? s->bosh->http_status : 0));
+        num[n] = 0;
+        set_text3(s, "HTTP ", num, " from POST (BOSH)");
+        s->condition[0] = 0;
+        memcpy(s->condition, "http-", 5);
+        memcpy(s->condition + 5, num, n + 1);
+        cond = s->condition;
+    } else if (st == KL_ERR_BOSH_TERMINATE) {
+        set_text3(s, "the connection manager ended the session (condition ", s->bosh->condition, ")");
+        cond = s->bosh->condition;
+    }
+    return lost(s, st, cond, ev);
+}
+
+/* (Re)open BOSH connection i in the middle of a session. */
+static int bosh_reopen(kl_session_t *s, int i)
+{
+    int st;
+    close_slot(s, i);
+    if (kl_bosh_done(s->bosh))
+        return KL_OK;
+    st = s->cfg.net->open(s->cfg.net_ctx, i, ep_host(s, cur_ep(s)), ep_port(cur_ep(s)));
+    s->slot[i].state = SL_CONNECTING;
+    s->slot[i].t0 = s->now;
+    return st;
+}
+
+/* A connection being (re)opened during the session: 1 up, 0 not yet, < 0. */
+static int bosh_slot_progress(kl_session_t *s, int i)
+{
+    kl_session_slot_t *sl = &s->slot[i];
+    int r;
+    if (sl->state == SL_UP)
+        return 1;
+    if ((uint32_t)(s->now - sl->t0) >= s->cfg.timeout_ms)
+        return KL_ERR_TIMEOUT;
+    if (sl->state == SL_CONNECTING) {
+        r = s->cfg.net->poll_open(s->cfg.net_ctx, i);
+        if (r <= 0)
+            return r;
+        if (!ep_tls(cur_ep(s))) {
+            sl->state = SL_UP;
+            return 1;
+        }
+        if ((r = tls_begin(s, i, NULL)) != KL_OK)
+            return r;
+        sl->state = SL_HANDSHAKE;
+    }
+    r = tls_drive(s, i);
+    if (r == 1)
+        sl->state = SL_UP;
+    return r;
+}
+
+static int bosh_lost_conn(kl_session_t *s, int i)
+{
+    int st;
+    if (s->slot[i].bosh_slot && (st = kl_bosh_conn_failed(s->bosh, s->slot[i].bosh_slot - 1)) < 0)
+        return st;
+    s->slot[i].bosh_slot = 0;
+    s->slot[i].wr_left = 0;
+    return bosh_reopen(s, i);
+}
+
+/* Hand queued requests to idle connections and write them. */
+static int bosh_dispatch(kl_session_t *s)
+{
+    kl_bosh_t *b = s->bosh;
+    for (int i = 0; i < nslots(s); i++) {
+        kl_session_slot_t *sl = &s->slot[i];
+        int st = bosh_slot_progress(s, i);
+        if (st < 0) {
+            if ((st = bosh_lost_conn(s, i)) < 0)
+                return st;
+            continue;
+        }
+        if (st == 0)
+            continue;
+        if (sl->bosh_slot == 0) {
+            const uint8_t *req;
+            size_t len;
+            int k = kl_bosh_next_request(b, &req, &len);
+            if (k < -1)
+                return k;
+            if (k < 0)
+                continue;
+            if (!s->online && b->round_trips > s->bosh_rounds) {
+                /* the engine counted its one flight; each further round of
+                 * requests the login waits on is a round trip too */
+                if (s->bosh_rounds > 0)
+                    kl_stats_add_port_rt(s->c, b->round_trips - s->bosh_rounds);
+                s->bosh_rounds = b->round_trips;
+            }
+            sl->bosh_slot = (uint8_t)(k + 1);
+            sl->wr = req;
+            sl->wr_left = len;
+            if (s->cfg.trace)
+                s->cfg.trace(s->cfg.trace_arg, 'o', req, len, NULL);
+        }
+        while (sl->wr_left > 0) {
+            int n = link_send(s, i, sl->wr, sl->wr_left);
+            if (n < 0) {
+                if ((st = bosh_lost_conn(s, i)) < 0)
+                    return st;
+                break;
+            }
+            if (n == 0)
+                break;
+            sl->wr += n;
+            sl->wr_left -= (size_t)n;
+            if (sl->wr_left == 0)
+                net_flush(s, i);
+        }
+    }
+    return KL_OK;
+}
+
+/* Read the busy connections. 1 if anything arrived, 0 if not, < 0. */
+static int bosh_read(kl_session_t *s)
+{
+    uint8_t buf[512];
+    int any = 0;
+    for (int i = 0; i < nslots(s); i++) {
+        kl_session_slot_t *sl = &s->slot[i];
+        size_t used;
+        int n, r;
+        if (sl->state != SL_UP || sl->bosh_slot == 0 || sl->wr_left > 0)
+            continue;
+        n = link_recv(s, i, buf, sizeof buf);
+        if (n == 0)
+            continue;
+        any = 1;
+        if (n < 0) {
+            if ((r = bosh_lost_conn(s, i)) < 0)
+                return r;
+            continue;
+        }
+        if (s->cfg.trace)
+            s->cfg.trace(s->cfg.trace_arg, 'i', buf, (size_t)n, NULL);
+        r = kl_bosh_response(s->bosh, sl->bosh_slot - 1, buf, (size_t)n, &used);
+        if (r < 0)
+            return r;
+        if (r == 1) {
+            int close_it = s->bosh->slot[sl->bosh_slot - 1].resp.close;
+            sl->bosh_slot = 0;
+            if (close_it && (r = bosh_reopen(s, i)) < 0)
+                return r;
+        }
+    }
+    return any;
+}
+
+static int run_bosh(kl_session_t *s, kl_event_t *ev)
+{
+    kl_bosh_t *b = s->bosh;
+    for (;;) {
+        int r = kl_engine_poll(s->c, s->now, ev);
+        if (r > 0) {
+            switch (ev->type) {
+            case KL_EV_ONLINE:
+            case KL_EV_RESUMED:
+                went_online(s, ev->type == KL_EV_RESUMED);
+                s->stats.http_requests_online = b->requests_sent;
+                s->stats.http_round_trips_online = b->round_trips;
+                return 1;
+            case KL_EV_ERROR:
+                (void)kl_bosh_pull(b, s->c); /* best effort: the terminate goes out */
+                (void)bosh_dispatch(s);
+                return lost(s, ev->status, ev->condition, ev);
+            case KL_EV_CLOSED:
+                (void)kl_bosh_pull(b, s->c);
+                (void)bosh_dispatch(s);
+                if (s->closing || ev->status == KL_OK) {
+                    close_all(s);
+                    s->state = S_DONE;
+                    return 1;
+                }
+                return lost(s, ev->status, ev->condition, ev);
+            default:
+                return 1;
+            }
+        }
+        if ((r = kl_bosh_pull(b, s->c)) < 0 || (r = bosh_dispatch(s)) < 0)
+            return bosh_error(s, r, ev);
+        if ((r = kl_bosh_push(b, s->c)) < 0)
+            return bosh_error(s, r, ev);
+        if (r > 0)
+            continue;
+        if ((r = bosh_read(s)) < 0)
+            return bosh_error(s, r, ev);
+        if (r == 0)
+            return 0;
+    }
+}
+#endif
+
 /* ---- API -------------------------------------------------------------------- */
 
 int kl_session_init(kl_session_t *s, const kl_session_config_t *cfg)
@@ -616,8 +878,8 @@ int kl_session_init(kl_session_t *s, const kl_session_config_t *cfg)
             return KL_ERR_ARG;
         if (ep->framing != KL_FRAMING_XMPP && ep->security == KL_SEC_STARTTLS)
             return KL_ERR_ARG; /* HTTP framings have no STARTTLS */
-        if (ep->framing != KL_FRAMING_XMPP)
-            return KL_ERR_ARG; /* BOSH and WebSocket: not wired in yet */
+        if (ep->framing == KL_FRAMING_WS)
+            return KL_ERR_ARG; /* WebSocket: not wired in yet */
     }
     if (!s->cfg.backoff_min_ms)
         s->cfg.backoff_min_ms = 1000;
@@ -761,7 +1023,12 @@ int kl_session_step(kl_session_t *s, uint32_t now_ms, kl_event_t *ev)
                 close_all(s); /* the server did not answer our </stream:stream> */
                 return final_event(s, KL_OK, ev);
             }
-            r = run_xmpp(s, ev);
+#if KL_ENABLE_BOSH
+            if (cur_ep(s)->framing == KL_FRAMING_BOSH)
+                r = run_bosh(s, ev);
+            else
+#endif
+                r = run_xmpp(s, ev);
 #if KL_ENABLE_CACHE
             if (s->online)
                 save_session(s);
@@ -782,6 +1049,13 @@ int kl_session_wants(const kl_session_t *s, int slot)
         return 0;
     if (s->slot[slot].state == SL_CONNECTING)
         return KL_WANT_WRITE;
+    if (s->slot[slot].wr_left > 0)
+        return KL_WANT_READ | KL_WANT_WRITE;
+#if KL_ENABLE_BOSH
+    /* an idle keep-alive connection is not read (a close there shows at the next request) */
+    if (cur_ep(s)->framing == KL_FRAMING_BOSH && s->state == S_RUN)
+        return s->slot[slot].bosh_slot || s->slot[slot].state == SL_HANDSHAKE ? KL_WANT_READ : 0;
+#endif
     if (s->state == S_RUN && slot == 0 && s->tls_phase != TP_HANDSHAKE)
         (void)kl_engine_output(s->c, &len);
     return KL_WANT_READ | (len > 0 ? KL_WANT_WRITE : 0);

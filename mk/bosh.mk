@@ -9,30 +9,26 @@
 
 BOSH_HDRS := $(wildcard include/kinglet/*.h) core/kl_string.h
 
-# ---- the POSIX BOSH port and build/kinglet-bosh ------------------------------------
+# ---- build/kinglet-bosh (the CLI over BOSH, on the connection manager) ----------------
 # mk/mbedtls.mk and mk/posix.mk are read after this file: their variables
 # are empty here, so prerequisites name the objects' paths and the mbedTLS
 # libraries are linked through the (deferred) recipe.
-KL_POSIX_BOSH_OBJ := $(BUILD)/port/posix/kl_posix_bosh.o
-BOSH_TLS_OBJ := $(BUILD)/port/mbedtls/kl_tls.o
+BOSH_TLS_OBJ := $(BUILD)/port/mbedtls/kl_tls.o $(BUILD)/port/mbedtls/kl_tls_bind.o
+BOSH_CLI_HDRS := port/posix/kl_posix_net.h port/mbedtls/kl_tls_bind.h $(BOSH_HDRS)
 
-$(KL_POSIX_BOSH_OBJ): port/posix/kl_posix_bosh.c port/posix/kl_posix_bosh.h port/posix/kl_posix.h $(BOSH_TLS_OBJ) $(BOSH_HDRS) $(wildcard port/mbedtls/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
-
-$(BUILD)/examples/cli/kinglet_bosh.o: examples/cli/kinglet_bosh.c port/posix/kl_posix_bosh.h $(BOSH_TLS_OBJ) $(BOSH_HDRS)
+$(BUILD)/examples/cli/kinglet_bosh.o: examples/cli/kinglet_bosh.c $(BOSH_TLS_OBJ) $(BOSH_CLI_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 
 # The mbedTLS libraries by path: mk/mbedtls.mk's variables are not set yet.
 $(BUILD)/kinglet-bosh: $(BUILD)/examples/cli/kinglet_bosh.o $(BUILD)/examples/common/kl_cli_common.o \
-		$(KL_POSIX_BOSH_OBJ) $(BUILD)/port/posix/kl_posix.o $(BUILD)/port/posix/kl_posix_net.o \
+		$(BUILD)/port/posix/kl_posix_net.o \
 		$(BOSH_TLS_OBJ) $(BUILD)/port/mbedtls/kl_crypto_mbedtls.o $(CORE_LIB) $(BUILD)/mbedtls/libmbedtls.a $(BUILD)/mbedtls/libmbedx509.a \
 		$(BUILD)/mbedtls/libmbedcrypto.a
 	$(CC) -o $@ $^
 
 # The same program inside build/kinglet: `kinglet --bosh URL …` runs it.
-$(BUILD)/examples/cli/kinglet_bosh_in_cli.o: examples/cli/kinglet_bosh.c port/posix/kl_posix_bosh.h $(BOSH_TLS_OBJ) $(BOSH_HDRS)
+$(BUILD)/examples/cli/kinglet_bosh_in_cli.o: examples/cli/kinglet_bosh.c $(BOSH_TLS_OBJ) $(BOSH_CLI_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -Dmain=kinglet_bosh_main -c $< -o $@
 

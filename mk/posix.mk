@@ -1,5 +1,5 @@
 # The POSIX port and the kinglet CLI (needs mbedTLS: mk/mbedtls.mk).
-POSIX_SRC := port/posix/kl_posix.c port/posix/kl_posix_net.c
+POSIX_SRC := port/posix/kl_posix_net.c
 POSIX_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(POSIX_SRC))
 KL_PORT_CFLAGS = $(KL_TLS_CFLAGS) -Iport/posix -Iport/mbedtls -Iexamples/common
 # What the command-line programs share (exit codes, the hints file).
@@ -9,7 +9,7 @@ $(CLI_COMMON_OBJ): examples/common/kl_cli_common.c examples/common/kl_cli_common
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Iexamples/common -c $< -o $@
 
-$(BUILD)/port/posix/%.o: port/posix/%.c port/posix/kl_posix.h port/posix/kl_posix_net.h $(MBEDTLS_STAMP) $(wildcard include/kinglet/*.h port/mbedtls/*.h)
+$(BUILD)/port/posix/%.o: port/posix/%.c port/posix/kl_posix_net.h $(MBEDTLS_STAMP) $(wildcard include/kinglet/*.h port/mbedtls/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 
@@ -17,7 +17,7 @@ $(BUILD)/examples/cli/kinglet.o: examples/cli/kinglet.c examples/common/kl_cli_c
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 
-$(BUILD)/kinglet: $(BUILD)/examples/cli/kinglet.o $(BUILD)/examples/cli/kinglet_bosh_in_cli.o $(CLI_COMMON_OBJ) $(KL_POSIX_BOSH_OBJ) $(POSIX_OBJ) $(KL_POSIX_DNS_OBJ) $(KL_TLS_OBJ) $(KL_TLS_BIND_OBJ) $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS)
+$(BUILD)/kinglet: $(BUILD)/examples/cli/kinglet.o $(BUILD)/examples/cli/kinglet_bosh_in_cli.o $(CLI_COMMON_OBJ) $(POSIX_OBJ) $(KL_POSIX_DNS_OBJ) $(KL_TLS_OBJ) $(KL_TLS_BIND_OBJ) $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS)
 	$(CC) -o $@ $^
 
 ALL_TARGETS += $(BUILD)/kinglet

@@ -28,11 +28,17 @@
 #include "kl_cli_common.h"
 #include "kl_crypto_mbedtls.h"
 #include "kinglet/kl_http.h"
-#include "kl_posix.h"
-#include "kl_posix_bosh.h"
+#include "kinglet/kl_bosh.h"
+#include "kinglet/kl_session.h"
+#include "kl_posix_net.h"
+#include "kl_tls_bind.h"
 
 static kl_client_t client;
-static kl_posix_bosh_t pb;
+static kl_bosh_t bosh;      /* the BOSH codec's state: two request/response buffers */
+static kl_session_t sess;
+static kl_posix_net_t net;
+static kl_tls_t tls_sess[KL_SESSION_SLOTS];
+static kl_tls_mbedtls_t tlsb;
 
 static void usage(void)
 {
@@ -50,18 +56,19 @@ static const char *cache_state = "none";
 static void print_stats(const char *path, int fallback)
 {
     const kl_stats_t *s = kl_client_stats(&client);
+    const kl_session_stats_t *w = kl_session_stats(&sess);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
-           "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
+           "\"flights_out\":%u,\"bytes_out\":%u,\"bytes_in\":%u,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"bosh\",\"tls\":\"%s\","
            "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":0,\"srv\":\"none\","
            "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"stanzas_dropped\":%u,"
            "\"iq_unmatched\":%u,\"sizeof_client\":%zu}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
-           pb.wire_out_online, pb.wire_in_online, s->bytes_out_online, s->bytes_in_online, pb.tcp_connect_ms,
-           pb.tls_handshake_ms, kl_client_full_pipelining(&client) ? "full" : "safe",
-           pb.https && pb.conn[0].tls_on ? kl_tls_version(&pb.conn[0].tls) : "none",
-           kl_client_sasl_mechanism(&client), cache_state, fallback, pb.http_round_trips_online, pb.requests_online, path,
-           s->stanzas_dropped, s->iq_unmatched, sizeof client + sizeof pb.bosh);
+           w->wire_out_online, w->wire_in_online, s->bytes_out_online, s->bytes_in_online, w->tcp_connect_ms,
+           w->tls_handshake_ms, kl_client_full_pipelining(&client) ? "full" : "safe",
+           w->tls_version && w->tls_version[0] ? w->tls_version : "none",
+           kl_client_sasl_mechanism(&client), cache_state, fallback, w->http_round_trips_online,
+           w->http_requests_online, path, s->stanzas_dropped, s->iq_unmatched, sizeof client + sizeof bosh);
 }
 
 int main(int argc, char **argv)
@@ -114,7 +121,6 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof cfg);
     cfg.jid = jid;
     cfg.password = password;
-    cfg.direct_tls = 1; /* the stream starts authenticating: TLS (if any) is HTTP's */
     cfg.allow_plaintext = (uint8_t)(strncmp(url, "http://", 7) == 0);
     cfg.pipelining = KL_PIPELINING_FULL;
     cfg.force_full = 1; /* <auth/> + restart + bind in one flight */
@@ -146,9 +152,32 @@ int main(int argc, char **argv)
     run.recv_n = recv_n;
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
 retry:
-    if ((st = kl_posix_bosh_connect(&pb, &client, url, &tls, split, (uint32_t)timeout_s * 1000u)) != KL_OK) {
-        fprintf(stderr, "kinglet-bosh: %s\n", pb.error_text[0] ? pb.error_text : kl_strerror(st));
-        return kl_cli_exit_code(st);
+    {
+        static char url_buf[512];
+        kl_session_config_t scfg;
+        memset(&scfg, 0, sizeof scfg);
+        if (kl_endpoint_from_url(&scfg.endpoints[0], url, url_buf, sizeof url_buf) != KL_OK ||
+            scfg.endpoints[0].framing != KL_FRAMING_BOSH) {
+            fprintf(stderr, "kinglet-bosh: bad BOSH URL (http[s]://host[:port]/path): %s\n", url);
+            return 2;
+        }
+        scfg.n_endpoints = 1;
+        scfg.client = &client;
+        scfg.net = &kl_posix_net_ops;
+        scfg.net_ctx = &net;
+        scfg.tls = &kl_tls_mbedtls_ops;
+        scfg.tls_ctx = &tlsb;
+        scfg.random = kl_posix_random;
+        scfg.timeout_ms = (uint32_t)timeout_s * 1000u;
+        scfg.bosh_split_restart = (uint8_t)split;
+        kl_posix_net_init(&net);
+        kl_tls_mbedtls_init(&tlsb, &tls, tls_sess, KL_SESSION_SLOTS);
+        if ((st = kl_session_init(&sess, &scfg)) != KL_OK) {
+            fprintf(stderr, "kinglet-bosh: cannot start the session: %s\n", kl_strerror(st));
+            return 2;
+        }
+        kl_session_use_bosh(&sess, &bosh);
+        kl_session_start(&sess, kl_posix_now_ms());
     }
     for (;;) {
         uint32_t now = kl_posix_now_ms();
@@ -159,14 +188,16 @@ retry:
             }
             break;
         }
-        st = kl_posix_bosh_step(&pb, t_end - now, &ev);
+        st = kl_session_step(&sess, now, &ev);
         if (st < 0) {
             fprintf(stderr, "kinglet-bosh: %s\n", kl_strerror(st));
             rc = 1;
             break;
         }
-        if (st == 0)
+        if (st == 0) {
+            kl_posix_net_wait(&net, &sess, t_end - now);
             continue;
+        }
         if (ev.type == KL_EV_ONLINE) {
             printf("online %s\n", ev.jid);
             fflush(stdout);
@@ -200,7 +231,7 @@ retry:
                  (ev.status <= KL_ERR_XML_SYNTAX && ev.status >= KL_ERR_XML_ATTR_TOO_LONG))) {
                 /* a connection manager that does not take the restart and
                  * the bind in the creation body: the split path, once */
-                kl_posix_bosh_close(&pb);
+                kl_session_shutdown(&sess);
                 kl_client_init(&client, &cfg);
                 split = 1;
                 fallback = 1;
@@ -211,8 +242,8 @@ retry:
             else if (ev.status == KL_ERR_AUTH)
                 fprintf(stderr, "kinglet-bosh: authentication failed (%s)\n",
                         ev.condition[0] ? ev.condition : "no condition");
-            else if (pb.last_status == ev.status && pb.error_text[0])
-                fprintf(stderr, "kinglet-bosh: %s: %s\n", kl_strerror(ev.status), pb.error_text);
+            else if (strcmp(kl_session_error_text(&sess), kl_strerror(ev.status)))
+                fprintf(stderr, "kinglet-bosh: %s: %s\n", kl_strerror(ev.status), kl_session_error_text(&sess));
             else
                 fprintf(stderr, "kinglet-bosh: %s%s%s\n", kl_strerror(ev.status),
                         ev.condition && ev.condition[0] ? ": " : "", ev.condition ? ev.condition : "");
@@ -227,6 +258,6 @@ retry:
     }
     if (stats)
         print_stats(split ? "split" : "all", fallback);
-    kl_posix_bosh_close(&pb);
+    kl_session_shutdown(&sess);
     return rc;
 }

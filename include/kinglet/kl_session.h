@@ -213,6 +213,7 @@ typedef struct kl_session_stats {
     uint8_t tls_session_resumed; /* this connection's TLS handshake resumed a session */
     uint8_t tls_verified;        /* ... and verified the certificate (or resumed a verified one) */
     uint32_t http_requests_online; /* BOSH: HTTP requests sent up to online */
+    uint32_t http_round_trips_online; /* BOSH: rounds of requests waited on up to online */
     uint32_t link_rt_online;     /* round trips up to online/resumed, all counted */
 } kl_session_stats_t;
 
@@ -222,6 +223,8 @@ typedef struct kl_session_slot {
     uint8_t tls_set;             /* a TLS session was set up (close it) */
     uint8_t bosh_slot;           /* BOSH: the request on it + 1, 0 idle */
     uint32_t t0;
+    const uint8_t *wr;           /* BOSH: the rest of a request being written */
+    size_t wr_left;
     kl_transport_t lower;        /* the net slot as a transport, for TLS */
     struct kl_session *owner;
 } kl_session_slot_t;
@@ -254,7 +257,9 @@ typedef struct kl_session {
     char condition[KL_CONDITION_MAX];
     char error_text[160];        /* the last failure, human-readable */
 #if KL_ENABLE_BOSH
-    struct kl_bosh *bosh;        /* borrowed from the config (kl_session_use_bosh) */
+    struct kl_bosh *bosh;        /* borrowed (kl_session_use_bosh) */
+    uint32_t bosh_rounds;        /* BOSH rounds already added to the engine's stats */
+    char http_host[80];          /* BOSH: the Host header */
 #endif
 #if KL_ENABLE_WS
     struct kl_ws *ws;            /* borrowed (kl_session_use_ws) */
