@@ -33,7 +33,12 @@ check-hostile: $(BUILD)/kinglet
 check-limits: $(BUILD)/kinglet
 	@KINGLET=$(BUILD)/kinglet tests/integration/limits_test.sh
 
-CHECK_STEPS += check-login check-hostile check-limits
+# The connection manager against a real Prosody through a proxy that cuts
+# the link at offsets across the whole login (KL_LINKCUT_STRIDE).
+check-linkcut: $(BUILD)/kinglet
+	@KINGLET=$(BUILD)/kinglet tests/integration/linkcut_test.sh
+
+CHECK_STEPS += check-login check-hostile check-limits check-linkcut
 
 # The demo runs the simulator: kinglet over lwIP + mbedTLS (static arena) on
 # a libslirp link; scripts/demo.sh is the same over BSD sockets.
@@ -41,7 +46,7 @@ demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/kinglet $(BUILD)/kinglet-sim
 	@scripts/demo_sim.sh
 
-.PHONY: check-login check-hostile check-limits
+.PHONY: check-login check-hostile check-limits check-linkcut
 
 $(BUILD)/bench/sizes: tests/bench/sizes.c $(wildcard include/kinglet/*.h)
 	@mkdir -p $(dir $@)

@@ -4,7 +4,7 @@
  *           [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N] [--echo]
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *           [--no-plain] [--tls starttls|direct] [--cache FILE [--cache-key KEYFILE]]
- *           [--roster] [--srv [--dns HOST:PORT]] [--disco]
+ *           [--roster] [--srv [--dns HOST:PORT]] [--disco] [--reconnect [--backoff MIN_MS MAX_MS]]
  *   kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] …
  *           (BOSH, XEP-0124/0206: see examples/cli/kinglet_bosh.c)
  * --cache keeps connection hints across runs: features and mechanisms seen,
@@ -71,6 +71,8 @@ static void usage(void)
             "               [--cache-key KEYFILE]  (default FILE.key, created 0600 on first use)\n"
             "               [--roster] [--disco]\n"
             "               [--srv [--dns HOST:PORT]]  (find the server through DNS SRV)\n"
+            "               [--reconnect [--backoff MIN_MS MAX_MS]]  (a lost link is retried with\n"
+            "                 backoff and full jitter; stream management resumes the session)\n"
             "       kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] [--stats] ...\n"
             "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n");
@@ -151,6 +153,7 @@ int main(int argc, char **argv)
     static kl_session_t sess;
     kl_session_config_t scfg;
     int reconnect = 0;
+    long backoff_min = 0, backoff_max = 0;
     kl_event_t ev;
     uint32_t t_end;
 
@@ -183,6 +186,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--disco")) want_disco = 1;
         else if (!strcmp(a, "--srv")) use_srv = 1;
         else if (!strcmp(a, "--reconnect")) reconnect = 1;
+        else if (!strcmp(a, "--backoff")) { backoff_min = strtol(NEXT(), NULL, 10); backoff_max = strtol(NEXT(), NULL, 10); }
         else if (!strcmp(a, "--dns")) dns = NEXT();
         else if (!strcmp(a, "--s2s")) s2s = 1;
         else if (!strcmp(a, "--domain")) domain = NEXT();
@@ -254,6 +258,7 @@ int main(int argc, char **argv)
     run.s2s = s2s;
     run.count = count;
     run.recv_n = recv_n;
+    run.session = &sess;
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
     memset(&scfg, 0, sizeof scfg);
     if (use_srv && !host && !s2s) {
@@ -297,6 +302,8 @@ int main(int argc, char **argv)
     scfg.cache = cache_path && !s2s ? &cache : NULL; /* TLS resumption through the authenticated hints */
     scfg.random = kl_posix_random;
     scfg.reconnect = (uint8_t)reconnect;
+    scfg.backoff_min_ms = backoff_min > 0 ? (uint32_t)backoff_min : 0;
+    scfg.backoff_max_ms = backoff_max > 0 ? (uint32_t)backoff_max : 0;
     scfg.timeout_ms = (uint32_t)timeout_s * 1000u;
     if (do_trace)
         scfg.trace = trace;
@@ -396,7 +403,7 @@ retry:
                 }
             }
             if (!echo && recv_n == 0 && !roster_id && !disco_id) {
-                kl_client_close(&client);
+                kl_cli_close(&run, &client);
                 run.closing = 1;
             }
         } else if (ev.type == KL_EV_STANZA && kl_slice_eq(ev.stanza.name, "message")) {
@@ -423,7 +430,7 @@ retry:
             else
                 printf("server features: disco#info not cached (no caps ver, or no --cache)\n");
             fflush(stdout);
-            if (!echo && recv_n == 0 && !roster_id && !run.closing && kl_client_close(&client) == KL_OK)
+            if (!echo && recv_n == 0 && !roster_id && !run.closing && kl_cli_close(&run, &client) == KL_OK)
                 run.closing = 1;
         } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == roster_id && roster_id) {
             kl_cursor_t cur;
@@ -435,7 +442,7 @@ retry:
             printf("roster %s: %d items, version '%s'\n", r < 0 ? "error" : "received", items, cache.roster_ver);
             fflush(stdout);
             roster_id = 0;
-            if (!echo && recv_n == 0 && !disco_id && !run.closing && kl_client_close(&client) == KL_OK)
+            if (!echo && recv_n == 0 && !disco_id && !run.closing && kl_cli_close(&run, &client) == KL_OK)
                 run.closing = 1;
         } else if (ev.type == KL_EV_CLOSED) {
             rc = 0;

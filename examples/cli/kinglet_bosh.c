@@ -150,6 +150,7 @@ int main(int argc, char **argv)
     run.echo = echo;
     run.count = count;
     run.recv_n = recv_n;
+    run.session = &sess;
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
 retry:
     {
@@ -206,7 +207,7 @@ retry:
                 rc = 1;
                 break;
             }
-            if (!echo && recv_n == 0 && kl_client_close(&client) == KL_OK)
+            if (!echo && recv_n == 0 && kl_cli_close(&run, &client) == KL_OK)
                 run.closing = 1;
         } else if (ev.type == KL_EV_STANZA && kl_slice_eq(ev.stanza.name, "message")) {
             char body[1024], from[KL_JID_MAX * 3];

@@ -13,6 +13,11 @@
 
 #include "kinglet/kl_status.h"
 
+int kl_cli_close(kl_cli_run_t *r, kl_client_t *c)
+{
+    return r && r->session ? kl_session_close(r->session) : kl_client_close(c);
+}
+
 int kl_cli_exit_code(int status)
 {
     switch (status) {
@@ -307,7 +312,7 @@ int kl_cli_hints_save(kl_cli_hints_t *h, kl_cache_t *cache)
 int kl_cli_deadline(kl_cli_run_t *r, kl_client_t *c, uint32_t now, uint32_t *t_end)
 {
     if (r->echo && r->count < 0 && !r->recv_n) {
-        if (!r->closing && kl_client_close(c) == KL_OK) {
+        if (!r->closing && kl_cli_close(r, c) == KL_OK) {
             r->closing = 1;
             *t_end = now + 3000;
             return -1;
@@ -331,10 +336,10 @@ void kl_cli_after_message(kl_cli_run_t *r, kl_client_t *c, const char *from, con
             fprintf(stderr, "%s: cannot echo: %s\n", r->prog, kl_strerror(st));
         else
             r->echoed++;
-        if (r->count >= 0 && r->echoed >= r->count && kl_client_close(c) == KL_OK)
+        if (r->count >= 0 && r->echoed >= r->count && kl_cli_close(r, c) == KL_OK)
             r->closing = 1;
     } else if (!r->echo && r->recv_n > 0 && r->received >= r->recv_n && !r->closing) {
-        if (kl_client_close(c) == KL_OK)
+        if (kl_cli_close(r, c) == KL_OK)
             r->closing = 1;
     }
 }

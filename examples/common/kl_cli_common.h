@@ -7,6 +7,7 @@
 
 #include "kinglet/kinglet.h"
 #include "kinglet/kl_cache.h"
+#include "kinglet/kl_session.h"
 
 /* The documented exit code for a kl_status_t: 3 connect/DNS, 4 TLS or
  * certificate, 5 authentication, 6 stream error or malformed input (XMPP,
@@ -64,7 +65,13 @@ typedef struct kl_cli_run {
     long count;        /* --count (-1: none) */
     long recv_n;       /* --recv (0: none) */
     int echoed, received, closing;
+    kl_session_t *session; /* the connection manager, if the program runs one: a close
+                              is then a logout (kl_session_close: not reconnected) */
 } kl_cli_run_t;
+
+/* Close the stream: kl_session_close() when r->session is set, else
+ * kl_client_close(). Returns what it returned. */
+int kl_cli_close(kl_cli_run_t *r, kl_client_t *c);
 
 /* The deadline passed: --echo without --count or --recv ends with a clean
  * close (3 s more for it), anything else timed out. Returns -1 to go on,
