@@ -531,6 +531,29 @@ static void went_online(kl_session_t *s, int resumed)
     s->stats.link_rt_online = kl_client_stats(s->c)->round_trips;
 }
 
+/* An engine event, after the framing sent what it could: online
+ * bookkeeping, or the end of this connection. */
+static int engine_event(kl_session_t *s, kl_event_t *ev)
+{
+    switch (ev->type) {
+    case KL_EV_ONLINE:
+    case KL_EV_RESUMED:
+        went_online(s, ev->type == KL_EV_RESUMED);
+        return 1;
+    case KL_EV_CLOSED:
+        if (s->closing || ev->status == KL_OK) {
+            close_all(s);
+            s->state = S_DONE;
+            return 1;
+        }
+        return lost(s, ev->status, ev->condition, ev);
+    case KL_EV_ERROR:
+        return lost(s, ev->status, ev->condition, ev);
+    default:
+        return 1;
+    }
+}
+
 /* The STARTTLS sub-states. 1: an event in ev; 0: wait; 2: go on pumping. */
 static int starttls_step(kl_session_t *s, kl_event_t *ev)
 {
@@ -615,23 +638,12 @@ static int run_xmpp(kl_session_t *s, kl_event_t *ev)
                     s->tls_phase = TP_FLUSH;
                 }
                 continue;
-            case KL_EV_ONLINE:
-            case KL_EV_RESUMED:
-                went_online(s, ev->type == KL_EV_RESUMED);
-                return 1;
             case KL_EV_ERROR:
-                (void)pump_out(s); /* the stream error we send, best effort */
-                return lost(s, ev->status, ev->condition, ev);
             case KL_EV_CLOSED:
-                (void)pump_out(s);
-                if (s->closing || ev->status == KL_OK) {
-                    close_all(s);
-                    s->state = S_DONE;
-                    return 1;
-                }
-                return lost(s, ev->status, ev->condition, ev);
+                (void)pump_out(s); /* the stream error or close we send, best effort */
+                return engine_event(s, ev);
             default:
-                return 1;
+                return engine_event(s, ev);
             }
         }
         r = pump_out(s);
@@ -815,29 +827,14 @@ static int run_bosh(kl_session_t *s, kl_event_t *ev)
     for (;;) {
         int r = kl_engine_poll(s->c, s->now, ev);
         if (r > 0) {
-            switch (ev->type) {
-            case KL_EV_ONLINE:
-            case KL_EV_RESUMED:
-                went_online(s, ev->type == KL_EV_RESUMED);
-                s->stats.http_requests_online = b->requests_sent;
-                s->stats.http_round_trips_online = b->round_trips;
-                return 1;
-            case KL_EV_ERROR:
+            if (ev->type == KL_EV_ERROR || ev->type == KL_EV_CLOSED) {
                 (void)kl_bosh_pull(b, s->c); /* best effort: the terminate goes out */
                 (void)bosh_dispatch(s);
-                return lost(s, ev->status, ev->condition, ev);
-            case KL_EV_CLOSED:
-                (void)kl_bosh_pull(b, s->c);
-                (void)bosh_dispatch(s);
-                if (s->closing || ev->status == KL_OK) {
-                    close_all(s);
-                    s->state = S_DONE;
-                    return 1;
-                }
-                return lost(s, ev->status, ev->condition, ev);
-            default:
-                return 1;
+            } else if (ev->type == KL_EV_ONLINE || ev->type == KL_EV_RESUMED) {
+                s->stats.http_requests_online = b->requests_sent;
+                s->stats.http_round_trips_online = b->round_trips;
             }
+            return engine_event(s, ev);
         }
         if ((r = kl_bosh_pull(b, s->c)) < 0 || (r = bosh_dispatch(s)) < 0)
             return bosh_error(s, r, ev);

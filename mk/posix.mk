@@ -17,7 +17,7 @@ $(BUILD)/examples/cli/kinglet.o: examples/cli/kinglet.c examples/common/kl_cli_c
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 
-$(BUILD)/kinglet: $(BUILD)/examples/cli/kinglet.o $(BUILD)/examples/cli/kinglet_bosh_in_cli.o $(CLI_COMMON_OBJ) $(POSIX_OBJ) $(KL_POSIX_DNS_OBJ) $(KL_TLS_OBJ) $(KL_TLS_BIND_OBJ) $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS)
+$(BUILD)/kinglet: $(BUILD)/examples/cli/kinglet.o $(CLI_COMMON_OBJ) $(POSIX_OBJ) $(KL_POSIX_DNS_OBJ) $(KL_TLS_OBJ) $(KL_TLS_BIND_OBJ) $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS)
 	$(CC) -o $@ $^
 
 ALL_TARGETS += $(BUILD)/kinglet

@@ -5,8 +5,18 @@
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *           [--no-plain] [--tls starttls|direct] [--cache FILE [--cache-key KEYFILE]]
  *           [--roster] [--srv [--dns HOST:PORT]] [--disco] [--reconnect [--backoff MIN_MS MAX_MS]]
- *   kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] …
- *           (BOSH, XEP-0124/0206: see examples/cli/kinglet_bosh.c)
+ *   kinglet --bosh URL --jid J --password P [--bosh-path auto|all|split] … (the same options)
+ *
+ * --bosh URL: BOSH (XEP-0124/0206), a framing of the same session over
+ * http://host:port/path or https://host:port/path. Over http:// the password
+ * goes in clear: refused unless --allow-plaintext (e.g. loopback).
+ * --bosh-path: all = <auth/> + restart + bind in the session creation body
+ * (Prosody: one HTTP round trip to a bound session); split = <auth/> in it,
+ * then the restart and the bind as two requests at once (ejabberd 23.01);
+ * auto (default) = all, and split once if the connection manager ends the
+ * session before it is bound (reported as "full_fallback":1); the hints
+ * (--cache) remember the path that worked. --stats adds "http_round_trips",
+ * "http_requests" and "bosh_path".
  * --cache keeps connection hints across runs: features and mechanisms seen,
  * the pipelining advertisement, caps, roster version, the SRV answer (for
  * its TTL) and the TLS session, which the next connect offers (resumption).
@@ -42,9 +52,9 @@
 #include "kl_posix_net.h"
 #include "kl_tls_bind.h"
 #include "kinglet/kl_session.h"
+#include "kinglet/kl_bosh.h"
 #include "kl_posix_dns.h"
 
-int kinglet_bosh_main(int argc, char **argv); /* kinglet_bosh.c, built as part of this program */
 
 static kl_client_t client; /* the whole client state: static, no heap */
 static kl_cache_t cache;   /* connection hints, persisted with --cache FILE */
@@ -71,6 +81,7 @@ static void usage(void)
             "               [--cache-key KEYFILE]  (default FILE.key, created 0600 on first use)\n"
             "               [--roster] [--disco]\n"
             "               [--srv [--dns HOST:PORT]]  (find the server through DNS SRV)\n"
+            "               [--bosh URL [--bosh-path auto|all|split]]  (BOSH over http(s)://host:port/path)\n"
             "               [--reconnect [--backoff MIN_MS MAX_MS]]  (a lost link is retried with\n"
             "                 backoff and full jitter; stream management resumes the session)\n"
             "       kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] [--stats] ...\n"
@@ -112,23 +123,27 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
 }
 
 static void print_stats(const kl_session_t *sess, const char *mode, const char *cache_state, int full_fallback,
-                        const char *srv_state)
+                        const char *srv_state, const char *bosh_path)
 {
+    const kl_endpoint_t *ep = kl_session_endpoint(sess);
     const kl_stats_t *s = kl_client_stats(&client);
     const kl_session_stats_t *w = kl_session_stats(sess);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
            "\"flights_out\":%u,\"bytes_out\":%u,\"bytes_in\":%u,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":%d,\"srv\":\"%s\","
            "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,\"sizeof_client\":%zu,"
-           "\"attempts\":%u,\"link_downs\":%u,\"onlines\":%u,\"resumes\":%u}\n",
+           "\"attempts\":%u,\"link_downs\":%u,\"onlines\":%u,\"resumes\":%u,"
+           "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\"}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            w->wire_out_online, w->wire_in_online, s->bytes_out_online, s->bytes_in_online,
            w->tcp_connect_ms, w->tls_handshake_ms,
            kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"),
-           kl_session_endpoint(sess)->security == KL_SEC_DIRECT_TLS ? "direct" : "starttls",
+           ep->framing == KL_FRAMING_BOSH ? "bosh" : ep->framing == KL_FRAMING_WS ? "ws"
+           : ep->security == KL_SEC_DIRECT_TLS ? "direct" : "starttls",
            w->tls_version && w->tls_version[0] ? w->tls_version : "none", kl_client_sasl_mechanism(&client),
-           cache_state, full_fallback, w->tls_session_resumed, srv_state, s->stanzas_dropped, s->iq_unmatched, sizeof client,
-           w->attempts, w->link_downs, w->onlines, w->resumes);
+           cache_state, full_fallback, w->tls_session_resumed, srv_state, s->stanzas_dropped, s->iq_unmatched,
+           sizeof client + (bosh_path ? sizeof(kl_bosh_t) : 0), w->attempts, w->link_downs, w->onlines, w->resumes,
+           w->http_round_trips_online, w->http_requests_online, bosh_path ? bosh_path : "none");
 }
 
 int main(int argc, char **argv)
@@ -147,7 +162,11 @@ int main(int argc, char **argv)
     kl_cli_run_t run;
     kl_client_config_t cfg;
     kl_tls_config_t tls;
-    static kl_tls_t tls_sess[1];
+    static kl_tls_t tls_sess[KL_SESSION_SLOTS]; /* BOSH over https: two connections */
+    static kl_bosh_t bosh;                        /* BOSH's two request/response buffers */
+    static char url_buf[512];
+    const char *url = NULL, *bosh_path = "auto";
+    int split = 0;
     static kl_tls_mbedtls_t tlsb;
     static kl_posix_net_t net;
     static kl_session_t sess;
@@ -157,10 +176,6 @@ int main(int argc, char **argv)
     kl_event_t ev;
     uint32_t t_end;
 
-    /* BOSH (XEP-0124/0206) is another framing: examples/cli/kinglet_bosh.c */
-    for (i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--bosh"))
-            return kinglet_bosh_main(argc, argv);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEXT() (i + 1 < argc ? argv[++i] : (usage(), ""))
@@ -186,6 +201,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--disco")) want_disco = 1;
         else if (!strcmp(a, "--srv")) use_srv = 1;
         else if (!strcmp(a, "--reconnect")) reconnect = 1;
+        else if (!strcmp(a, "--bosh")) url = NEXT();
+        else if (!strcmp(a, "--bosh-path")) bosh_path = NEXT();
         else if (!strcmp(a, "--backoff")) { backoff_min = strtol(NEXT(), NULL, 10); backoff_max = strtol(NEXT(), NULL, 10); }
         else if (!strcmp(a, "--dns")) dns = NEXT();
         else if (!strcmp(a, "--s2s")) s2s = 1;
@@ -208,6 +225,26 @@ int main(int argc, char **argv)
         port = !strcmp(tls_mode, "direct") ? 5223 : 5222;
     if (!jid || !password || port <= 0 || port > 65535 || timeout_s <= 0)
         usage();
+    memset(&scfg, 0, sizeof scfg);
+    if (url) {
+        /* BOSH (XEP-0124/0206): a framing of the same session, over HTTP */
+        if (kl_endpoint_from_url(&scfg.endpoints[0], url, url_buf, sizeof url_buf) != KL_OK ||
+            scfg.endpoints[0].framing != KL_FRAMING_BOSH || s2s || use_srv) {
+            fprintf(stderr, "kinglet: --bosh %s: use http[s]://host[:port]/path (not with --s2s or --srv)\n", url);
+            return 2;
+        }
+        if (scfg.endpoints[0].security == KL_SEC_NONE && !allow_plaintext) {
+            /* security rule 1: no credentials over plain HTTP unless asked for */
+            fprintf(stderr, "kinglet: %s is plain HTTP: the password would go in clear; use https:// "
+                            "or --allow-plaintext\n", url);
+            return 5;
+        }
+        if (!strcmp(bosh_path, "split"))
+            split = 1;
+        else if (strcmp(bosh_path, "all") && strcmp(bosh_path, "auto"))
+            usage();
+        scfg.n_endpoints = 1;
+    }
 
     memset(&cfg, 0, sizeof cfg);
     cfg.jid = jid;
@@ -222,6 +259,11 @@ int main(int argc, char **argv)
     }
     if (kl_crypto_mbedtls_init(&crypto) == 0)
         cfg.crypto = &crypto.table; /* SCRAM when PLAIN is not offered or not allowed */
+    if (url) {
+        /* BOSH: <auth/> + restart + bind in one flight; TLS, if any, is HTTP's */
+        mode = "full-forced";
+        cfg.allow_plaintext = (uint8_t)(scfg.endpoints[0].security == KL_SEC_NONE);
+    }
     if (!strcmp(mode, "off"))
         cfg.pipelining = KL_PIPELINING_OFF;
     else if (!strcmp(mode, "safe"))
@@ -247,6 +289,8 @@ int main(int argc, char **argv)
     if (cache_path)
         cache_hit = kl_cli_hints_load(&hints, "kinglet", cache_path, cache_key, cfg.crypto,
                                       kl_client_domain(&client), &cache);
+    if (url && cache_hit && !strcmp(bosh_path, "auto") && cache.bosh_path == KL_CACHE_BOSH_SPLIT)
+        split = 1; /* learned: no wasted creation request */
     memset(&tls, 0, sizeof tls);
     tls.ca_file = cafile;
     tls.cert_file = cert; /* s2s: our domain's certificate, for SASL EXTERNAL */
@@ -260,8 +304,9 @@ int main(int argc, char **argv)
     run.recv_n = recv_n;
     run.session = &sess;
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
-    memset(&scfg, 0, sizeof scfg);
-    if (use_srv && !host && !s2s) {
+    if (url) {
+        /* the endpoint is the URL's */
+    } else if (use_srv && !host && !s2s) {
         /* the server from DNS SRV (or the hints' record while its TTL lasts) */
         if (cache_hit && cache.srv_host[0] && (uint32_t)time(NULL) < cache.srv_expires) {
             snprintf(cand[0].host, sizeof cand[0].host, "%s", cache.srv_host);
@@ -309,13 +354,16 @@ int main(int argc, char **argv)
         scfg.trace = trace;
 
 retry:
-    kl_tls_mbedtls_init(&tlsb, &tls, tls_sess, 1);
+    kl_tls_mbedtls_init(&tlsb, &tls, tls_sess, KL_SESSION_SLOTS);
     kl_posix_net_init(&net);
     scfg.client = &client;
-    if ((st = kl_session_init(&sess, &scfg)) != KL_OK || (st = kl_session_start(&sess, kl_posix_now_ms())) != KL_OK) {
+    scfg.bosh_split_restart = (uint8_t)split;
+    if ((st = kl_session_init(&sess, &scfg)) != KL_OK) {
         fprintf(stderr, "kinglet: cannot start the session: %s\n", kl_strerror(st));
         return 2;
     }
+    kl_session_use_bosh(&sess, &bosh);
+    kl_session_start(&sess, kl_posix_now_ms());
 
     for (;;) {
         uint32_t now = kl_posix_now_ms();
@@ -448,7 +496,20 @@ retry:
             rc = 0;
             break;
         } else if (ev.type == KL_EV_ERROR) {
-            if (kl_client_full_pipelining(&client) && kl_session_stats(&sess)->connects && !retried &&
+            if (url && !strcmp(bosh_path, "auto") && !split && kl_client_stats(&client)->online_ms == 0 &&
+                (ev.status == KL_ERR_BOSH_TERMINATE || ev.status == KL_ERR_STREAM_ERROR ||
+                 ev.status == KL_ERR_BIND || ev.status == KL_ERR_PROTOCOL ||
+                 (ev.status <= KL_ERR_XML_SYNTAX && ev.status >= KL_ERR_XML_ATTR_TOO_LONG))) {
+                /* a connection manager that does not take the restart and
+                 * the bind in the creation body (ejabberd 23.01): the split
+                 * path, once */
+                kl_session_shutdown(&sess);
+                kl_client_init(&client, &cfg);
+                split = 1;
+                retried = 1;
+                goto retry;
+            }
+            if (!url && kl_client_full_pipelining(&client) && kl_session_stats(&sess)->connects && !retried &&
                 ev.status != KL_ERR_AUTH &&
                 ev.status != KL_ERR_TLS_CERT && ev.status != KL_ERR_NO_MECHANISM) {
                 /* A server that mishandles full flights (Prosody 0.12 does):
@@ -475,10 +536,14 @@ retry:
             break;
         }
     }
-    if (cache_path && kl_client_stats(&client)->online_ms)
+    if (cache_path && kl_client_stats(&client)->online_ms) {
+        if (url) /* remember the BOSH path that worked */
+            cache.bosh_path = split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL;
         kl_cli_hints_save(&hints, &cache); /* the manager kept the newest TLS session in it */
+    }
     if (stats)
-        print_stats(&sess, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried, srv_note);
+        print_stats(&sess, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried, srv_note,
+                    url ? (split ? "split" : "all") : NULL);
     kl_session_shutdown(&sess);
     return rc;
 }

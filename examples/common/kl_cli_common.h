@@ -1,5 +1,5 @@
-/* kinglet — what the command-line programs (kinglet, kinglet-sim,
- * kinglet-bosh) share: exit codes, the hints file and its key. */
+/* kinglet — what the command-line programs (kinglet, kinglet-sim)
+ * share: exit codes, the hints file and its key. */
 #ifndef KINGLET_KL_CLI_COMMON_H
 #define KINGLET_KL_CLI_COMMON_H
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/integration/bosh_test.sh — BOSH (XEP-0124/0206) with build/kinglet-bosh
+# tests/integration/bosh_test.sh — BOSH (XEP-0124/0206) with build/kinglet --bosh URL
 # against a throwaway Prosody 0.12 (HTTP /http-bind on 5280, HTTPS on 5281)
 # and, when installed, ejabberd 23.01 (HTTP /bosh on 5280), inside a
 # loopback-only namespace. Checks: login with <auth/> + restart + bind in the
@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 PROSODY="$root/tests/prosody/prosody.sh"
 EJABBERD="$root/tests/ejabberd/ejabberd.sh"
-KB=${KINGLET_BOSH:-$root/build/kinglet-bosh}
+KB=${KINGLET_BOSH:-$root/build/kinglet}
 KL=${KINGLET:-$root/build/kinglet}
 DIR=$(mktemp -d /tmp/kl-bosh.XXXXXX)
 EDIR=""
