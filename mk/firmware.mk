@@ -41,8 +41,12 @@ FW_MBEDTLS_DIR := $(if $(MBEDTLS_DIR),$(MBEDTLS_DIR),$(patsubst %/include/mbedtl
 FW_COMMON := $(FW_CPU) -Os -g -ffunction-sections -fdata-sections
 # The engine the firmware carries: PLAIN + bind + safe pipelining, without
 # SCRAM, s2s, the hints cache and full pipelining (include/kinglet/
-# kl_config_defaults.h). Every firmware object sees the same switches.
-FW_KL_FEATURES := -DKL_ENABLE_SCRAM=0 -DKL_ENABLE_S2S=0 -DKL_ENABLE_CACHE=0 -DKL_ENABLE_FULL=0 -DKL_ENABLE_LEGACY_SESSION=0
+# kl_config_defaults.h); the connection manager with XMPP over TCP only: no
+# BOSH or WebSocket framing (their codecs not linked, no buffers for them),
+# one connection slot, one endpoint (include/kinglet/kl_session.h). Every
+# firmware object sees the same switches.
+FW_KL_FEATURES := -DKL_ENABLE_SCRAM=0 -DKL_ENABLE_S2S=0 -DKL_ENABLE_CACHE=0 -DKL_ENABLE_FULL=0 -DKL_ENABLE_LEGACY_SESSION=0 \
+	-DKL_ENABLE_BOSH=0 -DKL_ENABLE_WS=0 -DKL_SESSION_SLOTS=1 -DKL_SESSION_MAX_ENDPOINTS=1
 # Our code: warnings are errors. Board headers first, then lwIP's.
 FW_CFLAGS := -std=c11 -Wall -Wextra -Werror $(FW_COMMON) $(FW_KL_FEATURES) -Iinclude -I$(FW_BOARD) \
 	-I$(FW_LWIP_DIR)/src/include
@@ -230,8 +234,9 @@ check-firmware-tlscheck: $(FW_TLSCHECK)
 	@tests/integration/firmware_tlscheck.sh $(FW_TLSCHECK) $(FW_TLSCHECK_PKI)
 
 # ---- xmpp_sensor: the application image ---------------------------------------------
-# Logs in to an XMPP server over STARTTLS (safe pipelining) through port/lwip
-# and port/mbedtls, sends a reading every few seconds, answers echo and ping.
+# Logs in to an XMPP server over STARTTLS (safe pipelining) through the
+# connection manager (core/kl_session.c) over port/lwip and port/mbedtls,
+# sends a reading every few seconds, answers echo and ping.
 # Its configuration is build-time, from these variables, into a generated
 # header in FW_XMPP_OUT (never literals in the library):
 #   FW_XMPP_JID        the device's JID            (alice@localhost/sensor)
@@ -258,11 +263,10 @@ FW_XMPP_OUT ?= $(FW_BUILD)/xmpp
 FW_XMPP := $(FW_XMPP_OUT)/xmpp_sensor.elf
 FW_XMPP_PLACEHOLDER_CA := $(FW_BUILD)/xmpp-placeholder-ca/ca.der
 FW_XMPP_CA_FILE := $(if $(FW_XMPP_CA),$(FW_XMPP_CA),$(FW_XMPP_PLACEHOLDER_CA))
-FW_LWIP_PORT_OBJ := $(FW_BUILD)/port/kl_lwip.o
-# port/lwip's network layer (connections, the manager's transport, SRV):
-# kl_lwip.o uses it.
+# The connection manager's primitives for the board: port/lwip's network
+# layer (TCP connections as kl_lwip_net_ops, SRV) and the TLS binding
+# (kl_tls_mbedtls_ops over port/mbedtls/kl_tls.c).
 FW_LWIP_NET_OBJ := $(FW_BUILD)/port/kl_lwip_net.o
-# The connection manager's TLS binding for the board: built, not linked yet.
 FW_TLS_BIND_OBJ := $(FW_BUILD)/port/kl_tls_bind.o
 
 # Regenerate the header when a value changes.
@@ -285,28 +289,23 @@ $(FW_XMPP_OUT)/xmpp_sensor_config.h: $(FW_XMPP_STAMP) $(FW_XMPP_CA_FILE) example
 	@echo "GEN $@ ($(FW_XMPP_JID) -> $(FW_XMPP_SERVER):$(FW_XMPP_PORT), CA $(FW_XMPP_CA_FILE))"
 
 # port/lwip for the board: the board's lwipopts.h (-I$(FW_BOARD) comes first).
-$(FW_LWIP_PORT_OBJ): port/lwip/kl_lwip.c port/lwip/kl_lwip.h $(FW_HDRS) $(FW_BOARD)/lwipopts.h \
-		$(wildcard port/mbedtls/*.h) $(FW_MBEDTLS_CFG)
-	@mkdir -p $(dir $@)
-	@echo "CC-M4 $<"
-	@$(FW_CC) $(FW_CFLAGS) $(FW_MBEDTLS_CFLAGS) -Iport/lwip -c $< -o $@
-
 $(FW_LWIP_NET_OBJ): port/lwip/kl_lwip_net.c port/lwip/kl_lwip_net.h $(FW_HDRS) $(FW_BOARD)/lwipopts.h
 	@mkdir -p $(dir $@)
 	@echo "CC-M4 $<"
 	@$(FW_CC) $(FW_CFLAGS) -Iport/lwip -c $< -o $@
 
 $(FW_XMPP_OUT)/xmpp_sensor.o: examples/firmware/xmpp_sensor.c $(FW_XMPP_OUT)/xmpp_sensor_config.h $(FW_HDRS) \
-		$(FW_BOARD)/lwipopts.h $(FW_MBEDTLS_CFG) port/mbedtls/kl_tls.h port/lwip/kl_lwip.h
+		$(FW_BOARD)/lwipopts.h $(FW_MBEDTLS_CFG) port/mbedtls/kl_tls.h port/mbedtls/kl_tls_bind.h \
+		port/lwip/kl_lwip_net.h
 	@mkdir -p $(dir $@)
 	@echo "CC-M4 $<"
 	@$(FW_CC) $(FW_CFLAGS) $(FW_MBEDTLS_CFLAGS) -Iport/lwip -I$(FW_XMPP_OUT) -c $< -o $@
 
-$(FW_XMPP): $(FW_XMPP_OUT)/xmpp_sensor.o $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_LWIP_PORT_OBJ) $(FW_LWIP_NET_OBJ) \
+$(FW_XMPP): $(FW_XMPP_OUT)/xmpp_sensor.o $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_TLS_BIND_OBJ) $(FW_LWIP_NET_OBJ) \
 		$(FW_CORE_OBJ) $(FW_LWIP_LIB) $(FW_MBEDTLS_LIBS) $(FW_BOARD)/mps2.ld $(FW_LD_STAMP)
 	@echo "LD $@"
 	@$(FW_CC) $(FW_LDFLAGS) -Wl,-Map=$(FW_XMPP_OUT)/xmpp_sensor.map $(FW_XMPP_OUT)/xmpp_sensor.o \
-	  $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_LWIP_PORT_OBJ) $(FW_LWIP_NET_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) \
+	  $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_TLS_BIND_OBJ) $(FW_LWIP_NET_OBJ) $(FW_CORE_OBJ) $(FW_LWIP_LIB) \
 	  -Wl,--start-group $(FW_MBEDTLS_LIBS) -Wl,--end-group -o $@
 	@$(FW_OBJCOPY) -O binary $@ $(FW_XMPP_OUT)/xmpp_sensor.bin
 	@$(FW_SIZE) $@
@@ -341,7 +340,7 @@ $(foreach a,$(FW_SIZE_ARCHS),$(eval $(call fw_size_rules,$(a))))
 # PLAIN and bind) + tokenizer + writer + base64 — that --gc-sections keeps
 # in xmpp_sensor.elf, built with FW_KL_FEATURES (SCRAM, s2s, cache, full
 # off), read from the image's map file. Other core files the image links
-# (kl_status: error texts; kl_cache: referenced by port/lwip) are printed
+# (kl_status: error texts; kl_session: the connection manager) are printed
 # beside it, not counted.
 FW_CORE_BUDGET_RE := ^core/(kl_engine|kl_xml|kl_xw|kl_base64)$$
 FW_XMPP_MAP := $(FW_XMPP_OUT)/xmpp_sensor.map
@@ -382,7 +381,7 @@ check-size: $(FW_XMPP)
 	echo "check-size: xmpp_sensor.elf $$(grep '^flash [0-9]* of' $(FW_XMPP_OUT)/modules.txt) (the linker enforces both)"; \
 	echo "check-size: $$pass passed, $$fail failed"; [ $$fail = 0 ]
 
-ALL_TARGETS += $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP) $(FW_TLS_BIND_OBJ)
+ALL_TARGETS += $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP)
 # The engine's transcripts on the host in the firmware's profile too: what
 # is compiled out must not change what is left.
 $(BUILD)/tests/minimal/test_engine: tests/unit/test_engine.c tests/unit/kt.h $(CORE_SRC) $(wildcard include/kinglet/*.h core/*.h)

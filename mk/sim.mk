@@ -1,7 +1,10 @@
 # kinglet — the simulator: kinglet over lwIP (NO_SYS=1) + mbedTLS with a
 # static arena, on a libslirp link. Needs mk/lwip.mk and mk/mbedtls.mk.
 #
-#   build/kinglet-sim     examples/sim/kinglet-sim.c + port/lwip + port/sim
+#   build/kinglet-sim     examples/sim/kinglet-sim.c + port/lwip + port/sim: XMPP
+#                         over TCP on the connection manager (core/kl_session.c)
+#                         over kl_lwip_net_ops and kl_tls_mbedtls_ops; BOSH over
+#                         port/lwip/kl_lwip_bosh.c
 #   sim-tls               the simulator's own mbedTLS build in build/sim-tls/
 #                         (a second copy: MBEDTLS_MEMORY_BUFFER_ALLOC_C +
 #                         PLATFORM_MEMORY + MEMORY_DEBUG via
@@ -30,10 +33,11 @@ SIM_TLS_ARENA ?= 32768
 SIM_TLS_BUILD := $(BUILD)/sim-tls
 SIM_TLS_LIBS := $(SIM_TLS_BUILD)/mbedtls/libmbedtls.a $(SIM_TLS_BUILD)/mbedtls/libmbedx509.a \
 	$(SIM_TLS_BUILD)/mbedtls/libmbedcrypto.a
-SIM_TLS_OBJ := $(SIM_TLS_BUILD)/port/mbedtls/kl_tls.o $(SIM_TLS_BUILD)/port/mbedtls/kl_crypto_mbedtls.o
-# The connection manager's TLS binding with the simulator's mbedTLS: built
-# (so that it compiles with these flags), not linked yet.
+# kl_tls, the SCRAM hooks and the connection manager's TLS binding
+# (kl_tls_bind.c), built with the simulator's mbedTLS flags.
 SIM_TLS_BIND_OBJ := $(SIM_TLS_BUILD)/port/mbedtls/kl_tls_bind.o
+SIM_TLS_OBJ := $(SIM_TLS_BUILD)/port/mbedtls/kl_tls.o $(SIM_TLS_BUILD)/port/mbedtls/kl_crypto_mbedtls.o \
+	$(SIM_TLS_BIND_OBJ)
 # The user config is named with <> so that the value survives the shell
 # of the recursive make without nested quotes.
 SIM_MBEDTLS_FLAGS := -Iport/sim -DMBEDTLS_USER_CONFIG_FILE="<kl_sim_mbedtls_user.h>" \
@@ -46,7 +50,7 @@ SLIRP_LIBS := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 SIM_CFLAGS = $(CFLAGS_BASE) -Iport/lwip -Iport/sim -Iport/mbedtls -Iexamples/common $(LWIP_CFLAGS) \
 	-I$(MBEDTLS_DIR)/include -DMBEDTLS_CONFIG_FILE='"kl_mbedtls_config.h"' $(SIM_MBEDTLS_FLAGS) \
 	-DKL_SIM_TLS_ARENA=$(SIM_TLS_ARENA)
-SIM_SRC := port/lwip/kl_lwip.c port/lwip/kl_lwip_net.c port/lwip/kl_lwip_bosh.c port/sim/kl_sim_link.c port/sim/kl_sim_relay.c port/sim/kl_sim_arena.c \
+SIM_SRC := port/lwip/kl_lwip_net.c port/lwip/kl_lwip_bosh.c port/sim/kl_sim_link.c port/sim/kl_sim_relay.c port/sim/kl_sim_arena.c \
 	examples/sim/kinglet-sim.c
 SIM_OBJ := $(patsubst %.c,$(BUILD)/sim/%.o,$(SIM_SRC))
 SIM_STAMP := $(BUILD)/sim/flags
@@ -67,7 +71,7 @@ $(BUILD)/sim/%.o: %.c $(SIM_STAMP) $(wildcard include/kinglet/*.h port/lwip/*.h 
 # asked (it is quick when up to date); the link below follows it.
 sim-tls:
 	@$(MAKE) --no-print-directory BUILD=$(SIM_TLS_BUILD) \
-	  MBEDTLS_EXTRA_CFLAGS='$(SIM_MBEDTLS_FLAGS)' $(SIM_TLS_LIBS) $(SIM_TLS_OBJ) $(SIM_TLS_BIND_OBJ)
+	  MBEDTLS_EXTRA_CFLAGS='$(SIM_MBEDTLS_FLAGS)' $(SIM_TLS_LIBS) $(SIM_TLS_OBJ)
 
 # mbedtls_calloc is wrapped to count failed allocations (kl_sim_arena.c).
 $(SIM_BIN): $(SIM_OBJ) $(CLI_COMMON_OBJ) $(CORE_LIB) $(LWIP_LIB) sim-tls

@@ -1,12 +1,14 @@
 /* kinglet-sim — the device simulator: kinglet over lwIP (NO_SYS=1) and
  * mbedTLS (static arena) on a libslirp link, in the main loop a firmware
- * runs. Same flags and exit codes as the CLI (examples/cli/kinglet.c):
+ * runs. XMPP over TCP runs on the connection manager (kl_session.h) over
+ * kl_lwip_net_ops and kl_tls_mbedtls_ops, as the CLI runs on it over
+ * sockets. Same flags and exit codes as the CLI (examples/cli/kinglet.c):
  *
  *   kinglet-sim --jid J --password P [--host H] [--port N] [--cafile F]
  *               [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N]
  *               [--echo] [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *               [--no-plain] [--tls starttls|direct] [--cache FILE [--cache-key KEYFILE]]
- *               [--roster] [--srv [--dns HOST:PORT]]
+ *               [--roster] [--srv [--dns HOST:PORT]] [--reconnect [--backoff MIN_MS MAX_MS]]
  *               [--bosh URL [--bosh-path auto|all|split]]
  *   kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]
  *               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]
@@ -18,6 +20,13 @@
  *               [--ram]             print the RAM report (also with --trace)
  *
  *               [--fwd PORT]        one more TCP forward 10.0.2.100:PORT (repeatable)
+ *
+ * --reconnect: a lost link is not the end (XMPP over TCP): the manager
+ * reconnects with backoff and full jitter (--backoff: its bounds, default
+ * 1000 and 60000 ms), "link down (...); reconnecting in N ms" on stderr,
+ * "online again J" / "resumed J" on stdout; without it the first failure
+ * is final, as in the CLI. A close (--send, --count ...) is a logout,
+ * never reconnected.
  *
  * --cache FILE: the connection hints survive the simulator's restart,
  * including the TLS session (resumption at the next connect). As in the
@@ -68,11 +77,13 @@
 
 #include "kinglet/kinglet.h"
 #include "kl_cli_common.h"
+#include "kinglet/kl_session.h"
 #include "kl_crypto_mbedtls.h"
-#include "kl_lwip.h"
 #include "kl_lwip_bosh.h"
+#include "kl_lwip_net.h"
 #include "kl_sim_arena.h"
 #include "kl_sim_link.h"
+#include "kl_tls_bind.h"
 
 #include "mbedtls/memory_buffer_alloc.h"
 
@@ -85,13 +96,18 @@
 #include "lwip/timeouts.h"
 
 static kl_client_t client;      /* the engine's whole state */
-static kl_lwip_session_t sess;  /* TCP connection + TLS session (mbedTLS contexts) */
+static kl_session_t sess;       /* the connection manager: endpoint, TLS, backoff */
+static kl_lwip_net_t net;       /* its TCP connections (lwIP raw API) */
+static kl_tls_t tls_sess[1];    /* the TLS session of slot 0 (mbedTLS contexts) */
+static kl_tls_mbedtls_t tlsb;   /* the manager's TLS binding over tls_sess */
 static kl_sim_link_t link_;     /* the simulated wire (host side, not device RAM) */
 static kl_cache_t cache;        /* connection hints (device: a flash record) */
 static kl_lwip_srv_t srv;       /* SRV lookup state */
 static kl_lwip_bosh_t bs;       /* --bosh: two HTTP connections (+ TLS) and the BOSH framing */
 static int use_bosh;
-static int tls_resumed, tls_offered, tls_saved;
+static int tls_offered, tls_saved;
+static long slow_read;          /* --slow-read: bytes the device takes per step (0: all) */
+static size_t read_budget;      /* what is left of them in this step */
 
 static void usage(void)
 {
@@ -102,7 +118,8 @@ static void usage(void)
             "                   [--no-plain] [--tls starttls|direct] [--roster]\n"
             "                   [--cache FILE]  (connection hints, 0600, authenticated with KEYFILE)\n"
             "                   [--cache-key KEYFILE]  (default FILE.key, created 0600 on first use)\n"
-            "                   [--srv [--dns 127.0.0.1:PORT]] [--bosh URL [--bosh-path auto|all|split]]\n"
+            "                   [--srv [--dns 127.0.0.1:PORT]] [--reconnect [--backoff MIN_MS MAX_MS]]\n"
+            "                   [--bosh URL [--bosh-path auto|all|split]]\n"
             "       kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "                   [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n"
             "   simulator only: [--delay MS] [--static] [--slow-read N] [--slow-sleep MS] [--ram] [--fwd PORT]\n");
@@ -170,9 +187,19 @@ static int lwip_exhausted(void)
     return bad;
 }
 
+/* The device's XMPP-over-TCP session: the manager, its connections and
+ * its TLS session (what kl_lwip_session_t held before). */
+static size_t session_ram(void)
+{
+    return sizeof sess + sizeof net + sizeof tlsb + sizeof tls_sess;
+}
+
 static size_t rx_queued_max(void)
 {
-    size_t m = sess.conn.rx_queued_max;
+    size_t m = 0;
+    for (int i = 0; i < KL_SESSION_SLOTS; i++)
+        if (net.conn[i].rx_queued_max > m)
+            m = net.conn[i].rx_queued_max;
     if (use_bosh)
         for (int i = 0; i < KL_LWIP_BOSH_CONNS; i++)
             if (bs.conn[i].conn.rx_queued_max > m)
@@ -190,7 +217,7 @@ static void ram_report(FILE *f, int json)
     if (json) {
         fprintf(f, "\"sizeof_session\":%zu,\"sizeof_tls\":%zu,\"lwip_heap\":%u,\"lwip_heap_max\":%u,"
                    "\"lwip_heap_err\":%u,\"lwip_pools_bytes\":%zu,\"lwip_pools\":{",
-                use_bosh ? sizeof bs : sizeof sess, sizeof sess.tls, (unsigned)MEM_SIZE, (unsigned)lwip_stats.mem.max,
+                use_bosh ? sizeof bs : session_ram(), sizeof tls_sess[0], (unsigned)MEM_SIZE, (unsigned)lwip_stats.mem.max,
                 (unsigned)lwip_stats.mem.err, pools);
         for (int i = 0; i < MEMP_MAX; i++) {
             const struct stats_mem *m = memp_pools[i]->stats;
@@ -204,7 +231,7 @@ static void ram_report(FILE *f, int json)
                 lwip_exhausted(), a.size, a.peak, a.peak_blocks, a.failures, MBEDTLS_SSL_IN_CONTENT_LEN,
                 MBEDTLS_SSL_OUT_CONTENT_LEN, rx_queued_max(), (unsigned)TCP_WND,
                 link_.c_to_dev.dropped_full + link_.c_to_dev.dropped_nopbuf + link_.c_to_host.dropped_full,
-                sizeof client + (use_bosh ? sizeof bs : sizeof sess) + (size_t)MEM_SIZE + pools + a.size);
+                sizeof client + (use_bosh ? sizeof bs : session_ram()) + (size_t)MEM_SIZE + pools + a.size);
         return;
     }
     fprintf(f, "RAM in use by the simulated device:\n");
@@ -212,7 +239,8 @@ static void ram_report(FILE *f, int json)
     if (use_bosh)
         fprintf(f, "  BOSH driver: 2 conns + TLS + kl_bosh %6zu bytes (kl_bosh_t %zu)\n", sizeof bs, sizeof bs.bosh);
     else
-        fprintf(f, "  lwIP port + TLS contexts (session)   %6zu bytes (kl_tls_t %zu)\n", sizeof sess, sizeof sess.tls);
+        fprintf(f, "  session (manager, lwIP conns, TLS)   %6zu bytes (kl_session_t %zu, kl_lwip_net_t %zu, kl_tls_t %zu)\n",
+                session_ram(), sizeof sess, sizeof net, sizeof tls_sess[0]);
     fprintf(f, "  lwIP heap (MEM_SIZE)                 %6u bytes, high-water %u, failed %u\n", (unsigned)MEM_SIZE,
             (unsigned)lwip_stats.mem.max, (unsigned)lwip_stats.mem.err);
     fprintf(f, "  lwIP pools                           %6zu bytes:\n", pools);
@@ -226,7 +254,7 @@ static void ram_report(FILE *f, int json)
     fprintf(f, "  TLS records: IN %d / OUT %d bytes of plaintext; TCP window %u, queued high-water %zu\n",
             MBEDTLS_SSL_IN_CONTENT_LEN, MBEDTLS_SSL_OUT_CONTENT_LEN, (unsigned)TCP_WND, rx_queued_max());
     fprintf(f, "  total                                %6zu bytes\n",
-            sizeof client + (use_bosh ? sizeof bs : sizeof sess) + (size_t)MEM_SIZE + pools + a.size);
+            sizeof client + (use_bosh ? sizeof bs : session_ram()) + (size_t)MEM_SIZE + pools + a.size);
 }
 
 
@@ -255,20 +283,25 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
         printf("}\n");
         return;
     }
+    /* the connection's figures from the manager (the current or last
+     * connection), the session's counters after the CLI's keys */
+    const kl_session_stats_t *w = kl_session_stats(&sess);
     printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
-           "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
+           "\"flights_out\":%u,\"bytes_out\":%u,\"bytes_in\":%u,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\","
            "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":%d,"
            "\"tls_session_offered\":%d,\"tls_session_saved\":%d,\"srv\":\"%s\",\"s2s\":%d,"
-           "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,"
-           "\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
+           "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,\"attempts\":%u,\"link_downs\":%u,\"onlines\":%u,"
+           "\"resumes\":%u,\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
-           sess.wire_out_online, sess.wire_in_online, s->bytes_out_online, s->bytes_in_online,
-           sess.tcp_connect_ms, sess.tls_handshake_ms,
+           w->wire_out_online, w->wire_in_online, s->bytes_out_online, s->bytes_in_online,
+           w->tcp_connect_ms, w->tls_handshake_ms,
            kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"),
-           client.cfg.direct_tls ? "direct" : "starttls", tls_version, kl_client_sasl_mechanism(&client),
-           cache_state, full_fallback, tls_resumed, tls_offered, tls_saved, srv_used, client.cfg.s2s,
-           s->stanzas_dropped, s->iq_unmatched, sizeof client, bodies, body_bytes, (unsigned)body_fnv);
+           kl_session_endpoint(&sess)->security == KL_SEC_DIRECT_TLS ? "direct" : "starttls",
+           w->tls_version && w->tls_version[0] ? w->tls_version : "none", kl_client_sasl_mechanism(&client),
+           cache_state, full_fallback, w->tls_session_resumed, tls_offered, tls_saved, srv_used, client.cfg.s2s,
+           s->stanzas_dropped, s->iq_unmatched, w->attempts, w->link_downs, w->onlines, w->resumes, sizeof client,
+           bodies, body_bytes, (unsigned)body_fnv);
     ram_report(stdout, 1);
     printf("}\n");
 }
@@ -288,6 +321,64 @@ static void run_link(uint32_t wait_ms)
         wait_ms = t;
     kl_sim_link_poll(&link_, wait_ms);
     sys_check_timeouts();
+}
+
+/* ---- the manager's primitives, as the simulator uses them ------------------
+ *
+ * kl_lwip_net_ops, except that recv takes at most --slow-read bytes per
+ * step (a slow application: what it leaves stays queued in lwIP and closes
+ * the TCP window). kl_tls_mbedtls_ops, except that a session saved into
+ * the hints is counted ("tls_session_saved"). */
+static int sim_net_recv(void *ctx, int slot, uint8_t *buf, size_t len)
+{
+    int n;
+    if (slow_read > 0) {
+        if (read_budget == 0)
+            return 0;
+        if (len > read_budget)
+            len = read_budget;
+    }
+    n = kl_lwip_net_ops.recv(ctx, slot, buf, len);
+    if (slow_read > 0 && n > 0)
+        read_budget -= (size_t)n;
+    return n;
+}
+
+static int sim_tls_save_session(void *ctx, int slot, uint8_t *buf, size_t cap, size_t *len)
+{
+    int r = kl_tls_mbedtls_ops.save_session(ctx, slot, buf, cap, len);
+    if (r == KL_OK)
+        tls_saved = 1;
+    return r;
+}
+
+static kl_net_ops_t sim_net_ops;
+static kl_tls_ops_t sim_tls_ops;
+
+/* lwIP sends what tcp_write queued at tcp_output (or when a segment comes
+ * in). The manager pushes the engine's output, not what a TLS handshake
+ * step wrote (the ClientHello, the client's Finished) nor a TLS read's
+ * answer (an alert): pushed here when a step has nothing more to do, the
+ * end of a flight. */
+static void flush_flights(void)
+{
+    for (int i = 0; i < KL_SESSION_SLOTS; i++)
+        kl_lwip_conn_flush(&net.conn[i]);
+}
+
+/* lwIP tells nobody that bytes are queued: a step that returned 0 with
+ * bytes still there (a TLS read that stopped at a NewSessionTicket) is
+ * stepped again at once instead of sleeping until the next frame. */
+static int session_readable(void)
+{
+    for (int i = 0; i < KL_SESSION_SLOTS; i++) {
+        kl_tls_t *t = kl_tls_mbedtls_session(&tlsb, i);
+        if (!(kl_session_wants(&sess, i) & KL_WANT_READ))
+            continue;
+        if (kl_lwip_net_readable(&net, i) || (t != NULL && mbedtls_ssl_get_bytes_avail(&t->ssl) > 0))
+            return 1;
+    }
+    return 0;
 }
 
 /* The relay command for a forward of port to the host's 127.0.0.1:port. */
@@ -327,11 +418,12 @@ int main(int argc, char **argv)
     const char *domain = NULL, *peer = NULL, *cert = NULL, *key = NULL;
     const char *bosh_url = NULL, *bosh_path = "auto";
     int bosh_split = 0, bosh_https = 0;
-    long port = -1, count = -1, recv_n = 0, timeout_s = 30, delay = 0, slow_read = 0, slow_sleep = 5;
-    long fwd_extra[KL_SIM_MAX_FWD];
+    long port = -1, count = -1, recv_n = 0, timeout_s = 30, delay = 0, slow_sleep = 5;
+    long fwd_extra[KL_SIM_MAX_FWD], backoff_min = 0, backoff_max = 0;
     int n_fwd_extra = 0;
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, static_ip = 0, ram = 0, i, st, rc = 0;
-    int no_plain = 0, want_roster = 0, s2s = 0, use_srv = 0, cache_hit = 0, retried = 0;
+    int no_plain = 0, want_roster = 0, s2s = 0, use_srv = 0, cache_hit = 0, retried = 0, reconnect = 0;
+    size_t session_at_start = 0; /* the hints' TLS session blob when the run began */
     uint16_t roster_id = 0, dns_port = 53;
     int in_msg = 0, in_body = 0;
     kl_cli_run_t run;
@@ -341,6 +433,7 @@ int main(int argc, char **argv)
     static char body[8192];
     kl_client_config_t cfg;
     kl_tls_config_t tls;
+    static kl_session_config_t scfg;
     kl_sim_link_config_t lc;
     kl_event_t ev;
     uint32_t t_end, t0;
@@ -380,6 +473,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--key")) key = NEXT();
         else if (!strcmp(a, "--srv")) use_srv = 1;
         else if (!strcmp(a, "--dns")) dns = NEXT();
+        else if (!strcmp(a, "--reconnect")) reconnect = 1;
+        else if (!strcmp(a, "--backoff")) { backoff_min = strtol(NEXT(), NULL, 10); backoff_max = strtol(NEXT(), NULL, 10); }
         else if (!strcmp(a, "--bosh")) bosh_url = NEXT();
         else if (!strcmp(a, "--bosh-path")) bosh_path = NEXT();
         else if (!strcmp(a, "--delay")) delay = strtol(NEXT(), NULL, 10);
@@ -425,7 +520,7 @@ int main(int argc, char **argv)
     if (port < 0)
         port = !strcmp(tls_mode, "direct") ? 5223 : 5222;
     if (!jid || !password || port <= 0 || port > 65535 || timeout_s <= 0 || delay < 0 || slow_read < 0 ||
-        slow_sleep < 0 || (cache_key && !cache_path))
+        slow_sleep < 0 || backoff_min < 0 || backoff_max < 0 || (cache_key && !cache_path))
         usage();
     for (i = 0; i < n_fwd_extra; i++)
         if (fwd_extra[i] <= 0 || fwd_extra[i] > 65535)
@@ -621,11 +716,45 @@ int main(int argc, char **argv)
     if (!host)
         host = KL_SIM_FWD_ADDR;
 
-retry:
-    if (do_trace) {
-        sess.trace = trace; /* set again after start (it clears the session) */
-        fprintf(stderr, "  ---- connecting to %s port %ld over lwIP\n", host, port);
+    /* The connection manager: one endpoint (--host, or the SRV answer),
+     * lwIP's TCP and the mbedTLS binding as its primitives, one-shot
+     * unless --reconnect. The TLS session to resume comes from the hints
+     * (only authenticated ones: kl_cache_tls_session). */
+    sim_net_ops = kl_lwip_net_ops;
+    sim_net_ops.recv = sim_net_recv;
+    sim_tls_ops = kl_tls_mbedtls_ops;
+    sim_tls_ops.save_session = sim_tls_save_session;
+    memset(&scfg, 0, sizeof scfg);
+    scfg.client = &client;
+    scfg.endpoints[0].host = host;
+    scfg.endpoints[0].port = (uint16_t)port;
+    scfg.endpoints[0].framing = KL_FRAMING_XMPP;
+    scfg.endpoints[0].security = cfg.direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
+    scfg.n_endpoints = 1;
+    scfg.net = &sim_net_ops;
+    scfg.net_ctx = &net;
+    scfg.tls = &sim_tls_ops;
+    scfg.tls_ctx = &tlsb;
+    scfg.alpn = s2s ? "xmpp-server" : NULL; /* direct TLS: NULL is "xmpp-client" */
+    scfg.cache = cfg.cache;
+    if (cfg.crypto) {
+        scfg.random = cfg.crypto->random; /* the backoff's jitter: mbedTLS's DRBG */
+        scfg.random_ctx = cfg.crypto->ctx;
     }
+    scfg.reconnect = (uint8_t)reconnect;
+    scfg.backoff_min_ms = backoff_min > 0 ? (uint32_t)backoff_min : 0;
+    scfg.backoff_max_ms = backoff_max > 0 ? (uint32_t)backoff_max : 0;
+    scfg.timeout_ms = (uint32_t)timeout_s * 1000u;
+    if (do_trace)
+        scfg.trace = trace;
+    if (!use_bosh)
+        run.session = &sess; /* a close is a logout (kl_session_close): never reconnected */
+    if (cache_path && cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK)
+        session_at_start = cache.tls_session_len;
+
+retry:
+    if (do_trace)
+        fprintf(stderr, "  ---- connecting to %s port %ld over lwIP\n", host, port);
     t_trace0 = sys_now();
     if (use_bosh) {
         if (do_trace)
@@ -639,18 +768,17 @@ retry:
         }
         goto run;
     }
-    st = kl_lwip_session_start(&sess, &client, host, (uint16_t)port, &tls, (uint32_t)timeout_s * 1000u);
-    if (st != KL_OK) {
-        fprintf(stderr, "kinglet-sim: %s\n", sess.error_text[0] ? sess.error_text : kl_strerror(st));
-        return kl_cli_exit_code(st);
+    kl_tls_mbedtls_init(&tlsb, &tls, tls_sess, 1); /* XMPP over TCP: slot 0 only */
+    kl_lwip_net_init(&net);
+    if ((st = kl_session_init(&sess, &scfg)) != KL_OK || (st = kl_session_start(&sess, sys_now())) != KL_OK) {
+        fprintf(stderr, "kinglet-sim: cannot start the session: %s\n", kl_strerror(st));
+        return 2;
     }
-    if (do_trace) {
-        sess.trace = trace;
-        if (sess.session_from_cache)
-            fprintf(stderr, "  ---- offering the TLS session from the connection hints (%u bytes)\n",
-                    (unsigned)sess.tls_cfg.session_len);
+    if (do_trace && scfg.cache) {
+        size_t n = 0;
+        if (kl_cache_tls_session(scfg.cache, kl_client_domain(&client), &n) != NULL)
+            fprintf(stderr, "  ---- offering the TLS session from the connection hints (%u bytes)\n", (unsigned)n);
     }
-    sess.max_read_per_step = (size_t)slow_read;
 
 run:
     for (;;) {
@@ -662,15 +790,21 @@ run:
             }
             break;
         }
-        st = use_bosh ? kl_lwip_bosh_step(&bs, &ev) : kl_lwip_session_step(&sess, &ev);
+        read_budget = (size_t)slow_read; /* --slow-read: per step */
+        st = use_bosh ? kl_lwip_bosh_step(&bs, &ev) : kl_session_step(&sess, now, &ev);
         if (st < 0) {
             fprintf(stderr, "kinglet-sim: %s\n", kl_strerror(st));
             rc = 1;
             break;
         }
         if (st == 0) {
-            /* Nothing to do: sleep until the NIC, lwIP's or the engine's timers. */
-            wait = use_bosh ? kl_lwip_bosh_next_timeout(&bs) : kl_lwip_session_next_timeout(&sess);
+            /* Nothing to do: push the flight, sleep until the NIC, lwIP's
+             * or the session's timers (engine, handshake, backoff). */
+            if (!use_bosh)
+                flush_flights();
+            wait = use_bosh ? kl_lwip_bosh_next_timeout(&bs) : kl_session_next_timeout(&sess, sys_now());
+            if (!use_bosh && slow_read == 0 && session_readable())
+                wait = 0;
             if (wait > t_end - now)
                 wait = t_end - now;
             if (slow_read > 0) {
@@ -678,6 +812,28 @@ run:
                 wait = 0;
             }
             run_link(wait > 200 ? 200 : wait);
+            continue;
+        }
+        if (ev.type == KL_EV_LINK_DOWN) {
+            /* --reconnect (or a refused TLS session, tried once more without it) */
+            fprintf(stderr, "kinglet-sim: link down (%s%s%s); reconnecting in %u ms\n", kl_session_error_text(&sess),
+                    ev.condition[0] ? ": " : "", ev.condition, ev.retry_ms);
+            in_msg = 0;
+            continue;
+        }
+        if (ev.type == KL_EV_RESUMED) {
+            printf("resumed %s\n", ev.jid);
+            fflush(stdout);
+            continue;
+        }
+        if (ev.type == KL_EV_UNACKED) {
+            printf("unacknowledged stanza %u handed back (%zu bytes)\n", ev.seq, ev.stanza.raw.len);
+            fflush(stdout);
+            continue;
+        }
+        if (ev.type == KL_EV_ONLINE && !use_bosh && kl_session_stats(&sess)->onlines > 1) {
+            printf("online again %s\n", ev.jid);
+            fflush(stdout);
             continue;
         }
         if (ev.type == KL_EV_ONLINE) {
@@ -715,7 +871,7 @@ run:
                 }
             }
             if (!echo && recv_n == 0 && !roster_id) {
-                kl_client_close(&client);
+                kl_cli_close(&run, &client);
                 run.closing = 1;
             }
             continue;
@@ -731,7 +887,7 @@ run:
                    cache_path ? cache.roster_ver : "");
             fflush(stdout);
             roster_id = 0;
-            if (!echo && recv_n == 0 && !run.closing && kl_client_close(&client) == KL_OK)
+            if (!echo && recv_n == 0 && !run.closing && kl_cli_close(&run, &client) == KL_OK)
                 run.closing = 1;
             continue;
         }
@@ -771,7 +927,7 @@ run:
                  * once more with safe; the cache already says so for next time. */
                 if (do_trace)
                     fprintf(stderr, "  ---- full pipelining failed (%s); retrying with safe\n", kl_strerror(ev.status));
-                kl_lwip_session_close(&sess);
+                kl_session_shutdown(&sess);
                 {
                     uint32_t t_close = sys_now();
                     while (tcp_active_pcbs != NULL && sys_now() - t_close < 1000u)
@@ -788,9 +944,8 @@ run:
             else if (ev.status == KL_ERR_AUTH)
                 fprintf(stderr, "kinglet-sim: authentication failed (%s)\n",
                         ev.condition[0] ? ev.condition : "no condition");
-            else if (sess.last_status == ev.status && sess.error_text[0] &&
-                     strcmp(sess.error_text, kl_strerror(ev.status)) != 0)
-                fprintf(stderr, "kinglet-sim: %s: %s\n", kl_strerror(ev.status), sess.error_text);
+            else if (!use_bosh && strcmp(kl_session_error_text(&sess), kl_strerror(ev.status)) != 0)
+                fprintf(stderr, "kinglet-sim: %s: %s\n", kl_strerror(ev.status), kl_session_error_text(&sess));
             else
                 fprintf(stderr, "kinglet-sim: %s%s%s%s\n", kl_strerror(ev.status),
                         ev.condition[0] ? " (sent stream error " : "", ev.condition, ev.condition[0] ? ")" : "");
@@ -871,20 +1026,17 @@ run:
         if (cache_path && kl_client_stats(&client)->online_ms)
             cache.bosh_path = bosh_split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL; /* the path that worked */
     } else {
-        if (sess.tls_on && kl_tls_version(&sess.tls)[0])
-            tls_version = kl_tls_version(&sess.tls); /* a static string in mbedTLS */
-        tls_resumed = kl_lwip_session_tls_resumed(&sess);
-        tls_offered = sess.tls_on && sess.tls.session_offered;
-        tls_saved = sess.session_saved;
-        kl_lwip_session_close(&sess);
+        tls_offered = sess.session_offered; /* the last handshake offered the hints' session */
+        kl_session_shutdown(&sess);
     }
     {
         uint32_t t_close = sys_now();
         while (tcp_active_pcbs != NULL && sys_now() - t_close < 2000u)
             run_link(20);
     }
-    if (cache_path && (kl_client_stats(&client)->online_ms || tls_offered))
-        kl_cli_hints_save(&hints, &cache); /* also after a refused session: the driver dropped the blob */
+    if (cache_path && (kl_client_stats(&client)->online_ms || tls_offered ||
+                       (session_at_start && cache.tls_session_len == 0)))
+        kl_cli_hints_save(&hints, &cache); /* also after a refused session: the manager dropped the blob */
     if (stats)
         print_stats(mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried,
                     srv_used[0] ? srv_used : "");
