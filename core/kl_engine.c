@@ -22,6 +22,8 @@
 #define NS_ROSTERVER "urn:xmpp:features:rosterver"
 #define NS_CAPS "http://jabber.org/protocol/caps"
 #define NS_ROSTER "jabber:iq:roster"
+#define NS_SM "urn:xmpp:sm:3"
+#define NS_LIMITS "urn:xmpp:stream-limits:0"
 
 /* ---- state ---------------------------------------------------------------- */
 enum {
@@ -60,6 +62,7 @@ enum { /* c->feat */
     FT_MECHS = 1u << 1,
     FT_BIND = 1u << 2,
     FT_SESSION_REQ = 1u << 3,
+    FT_SM = 1u << 4, /* urn:xmpp:sm:3 (XEP-0198) */
     FT_PIPELINING = 1u << 5,
     FT_ROSTERVER = 1u << 6,
     FT_CAPS = 1u << 7,
@@ -76,10 +79,11 @@ enum { STREAMING_OFF = 0, STREAMING_REPLAY, STREAMING_LIVE };
 
 /* Output kept free before input is processed, so that automatic answers
  * (ping, disco#info, </stream:stream>) always fit. */
-#define TX_RESERVE 192u
+#define TX_RESERVE KL_TX_RESERVE
 
 static const char bind_id[] = "kl-bind";
 static const char session_id[] = "kl-sess";
+static const char ping_id[] = "kl-ping"; /* the keepalive ping (XEP-0199) */
 
 /* Features that can be compiled out (kl_config_defaults.h): with a switch
  * at 0 these are constants and the compiler drops the code behind them. */
@@ -123,6 +127,7 @@ static int out_commit(kl_client_t *c, const kl_xw_t *w)
         return KL_OK;
     c->tx_len += w->len;
     c->stats.bytes_out += (uint32_t)w->len;
+    c->last_io = c->now;
     if (!c->flight_open) {
         c->flight_open = 1;
         c->stats.flights_total++;
@@ -291,6 +296,13 @@ static int finish(kl_client_t *c, int status, kl_event_t *ev)
         (void)send_close(c);
     c->state = ST_DONE;
     c->final_status = status;
+#if KL_ENABLE_SM
+    /* our clean close is complete: the server handled what we sent, and the
+     * session is over. (After an error the state stays for the next
+     * connect: resumed, or handed back.) */
+    if (status == KL_OK)
+        kl_sm_reset(c);
+#endif
     ev->type = status == KL_OK ? KL_EV_CLOSED : KL_EV_ERROR;
     ev->status = status;
     ev->condition = c->condition;
@@ -407,6 +419,22 @@ int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
     c->cfg = *cfg;
     if (!c->cfg.iq_timeout_ms)
         c->cfg.iq_timeout_ms = KL_IQ_TIMEOUT_MS;
+    /* keepalive: KL_KEEPALIVE_OFF becomes the longest interval the clock
+     * arithmetic allows (24.8 days) */
+    if (!c->cfg.keepalive_ms)
+        c->cfg.keepalive_ms = KL_KEEPALIVE_MS;
+    if (c->cfg.keepalive_ms > 0x7fffffffu)
+        c->cfg.keepalive_ms = 0x7fffffffu;
+    if (!c->cfg.keepalive_timeout_ms)
+        c->cfg.keepalive_timeout_ms = KL_KEEPALIVE_TIMEOUT_MS;
+#if KL_ENABLE_SM
+    if (!c->cfg.sm_ack_every)
+        c->cfg.sm_ack_every = KL_SM_ACK_EVERY;
+    if (!c->cfg.sm_ack_ms)
+        c->cfg.sm_ack_ms = KL_SM_ACK_MS;
+    if (!c->cfg.sm_ack_idle_ms)
+        c->cfg.sm_ack_idle_ms = KL_SM_ACK_IDLE_MS;
+#endif
     if (cfg->s2s) {
         if (!KL_ENABLE_S2S)
             return KL_ERR_ARG; /* compiled out */
@@ -420,11 +448,92 @@ int kl_client_init(kl_client_t *c, const kl_client_config_t *cfg)
     return st;
 }
 
+#if KL_ENABLE_SM
+/* ---- stream management (XEP-0198): what goes where bind would ---------------- */
+
+/* The application gave a queue and this is a client stream. */
+static int sm_usable(const kl_client_t *c)
+{
+    return !IS_S2S(c) && c->cfg.sm_queue && c->cfg.sm_queue_size > KL_SM_REC_HDR;
+}
+
+/* Does the stream after authentication offer urn:xmpp:sm:3? Its features
+ * when they are in, else the hints, else `guess`. */
+static int sm_offered(const kl_client_t *c, int guess)
+{
+    const kl_cache_t *k = CACHE(c);
+    if (c->state == ST_BIND && (c->flags & FL_GOT_FEATURES))
+        return (c->feat & FT_SM) != 0;
+    if (k && (k->known & KL_CACHE_KNOWN_POST_AUTH))
+        return (k->feat[2] & FT_SM) != 0;
+    return guess;
+}
+
+static void w_u32(kl_xw_t *w, uint32_t v)
+{
+    char b[10];
+    size_t i = sizeof b;
+    do
+        b[--i] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    kl_xw_raw(w, (const uint8_t *)b + i, sizeof b - i);
+}
+
+/* <enable/> starts a new session: from here on our stanzas are numbered
+ * from 1 (the server counts from its receipt), the old session is gone
+ * (stanzas still in the queue from it are handed back at online). */
+static void w_enable(kl_client_t *c, kl_xw_t *w)
+{
+    kl_sm_t *s = &c->sm;
+    w_el(w, "<enable", NS_SM, "' resume='true'/>");
+    s->on = KL_SM_REQUESTED;
+    s->out = s->acked = s->h_in = s->max_s = 0;
+    s->resumable = 0;
+    s->id[0] = s->location[0] = '\0';
+    s->unreq = 0;
+}
+
+static void w_resume(kl_client_t *c, kl_xw_t *w)
+{
+    w_el(w, "<resume", NS_SM, "' h='");
+    w_u32(w, c->sm.h_in);
+    w_cstr(w, "'");
+    w->tag_open = 1; /* previd, escaped, in the same start tag */
+    kl_xw_attr(w, "previd", c->sm.id);
+    kl_xw_end(w, "resume");
+    c->sm.resuming = 1;
+}
+#endif
+
+/* What follows authentication: <resume/> when a stream-management session
+ * can be resumed (and the server offers it, or may), else the bind request
+ * with <enable/> right behind it when the server is known to offer stream
+ * management (its features, or the hints) and flights are pipelined. */
+static void w_session(kl_client_t *c, kl_xw_t *w)
+{
+#if KL_ENABLE_SM
+    if (sm_usable(c) && c->sm.resumable && sm_offered(c, 1)) {
+        w_resume(c, w);
+        c->flags |= FL_SENT_BIND;
+        return;
+    }
+#endif
+    w_bind(c, w);
+    c->flags |= FL_SENT_BIND;
+#if KL_ENABLE_SM
+    /* a new session: what is still queued is an old one's, handed back at
+     * online (nothing new can be queued before that) */
+    c->sm.handback = c->sm.records;
+    if (sm_usable(c) && c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->sm.on && sm_offered(c, 0))
+        w_enable(c, w);
+#endif
+}
+
 static void w_restart_and_bind(kl_client_t *c, kl_xw_t *w)
 {
     w_stream_header(c, w);
-    w_bind(c, w);
-    c->flags |= FL_SENT_RESTART | FL_SENT_BIND;
+    w_session(c, w);
+    c->flags |= FL_SENT_RESTART;
 }
 
 /* Security rules 1 and 4: a credential (PLAIN, SCRAM, EXTERNAL's identity)
@@ -486,7 +595,7 @@ static void w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
     }
 }
 
-static void begin_stream(kl_client_t *c)
+KL_NOINLINE static void begin_stream(kl_client_t *c)
 {
     kl_xml_reset(&c->xml);
     c->flags &= (uint16_t) ~(FL_GOT_HEADER | FL_GOT_FEATURES);
@@ -497,17 +606,25 @@ static void begin_stream(kl_client_t *c)
 int kl_client_connect(kl_client_t *c, uint32_t now_ms, kl_channel_t channel)
 {
     kl_xw_t w;
+    size_t keep = offsetof(kl_client_t, jid);
     if (!c || (unsigned)channel > KL_CHANNEL_TLS_VERIFIED)
         return KL_ERR_ARG;
-    /* A fresh session keeps the configuration and nothing else. */
+    /* A fresh stream keeps the configuration and nothing else; a
+     * stream-management session survives it, with its JID while it can be
+     * resumed. */
+#if KL_ENABLE_SM
+    if (c->sm.resumable)
+        keep = offsetof(kl_client_t, scram_cnonce);
+    memset(&c->sm.on, 0, sizeof c->sm - offsetof(kl_sm_t, on));
+#endif
     memset(c, 0, offsetof(kl_client_t, cfg));
-    memset(c->scram_cnonce, 0, sizeof *c - offsetof(kl_client_t, scram_cnonce));
+    memset((uint8_t *)c + keep, 0, sizeof *c - keep);
 
     if (CACHE(c) && kl_cache_check(CACHE(c), c->domain) != KL_OK)
         kl_cache_reset(CACHE(c), c->domain); /* stale or corrupt: never trusted */
     c->now = now_ms;
     c->t_connect = now_ms;
-    c->neg_deadline = now_ms + KL_NEGOTIATION_TIMEOUT_MS;
+    c->deadline = now_ms + KL_NEGOTIATION_TIMEOUT_MS;
     begin_stream(c);
     /* full only where it was seen to work: the server advertised the
      * pipelining feature and no full login failed since (or forced). */
@@ -580,9 +697,13 @@ void kl_engine_input_ack(kl_client_t *c, size_t n)
         return;
     c->rx_len += n;
     c->stats.bytes_in += (uint32_t)n;
-    /* What the engine writes after new input is a new flight. */
-    if (n)
+    /* What the engine writes after new input is a new flight; anything
+     * received answers a keepalive probe. */
+    if (n) {
         c->flight_open = 0;
+        c->ka_probe = 0;
+        c->last_io = c->now;
+    }
 }
 
 size_t kl_engine_input(kl_client_t *c, const uint8_t *data, size_t len)
@@ -617,15 +738,17 @@ void kl_engine_output_ack(kl_client_t *c, size_t n)
 
 static void view_from_token(kl_stanza_t *st, const kl_xml_token_t *t, kl_slice_t raw)
 {
+    static const char *const names[4] = {"from", "to", "id", "type"};
+    static const uint8_t at[4] = {offsetof(kl_stanza_t, from), offsetof(kl_stanza_t, to),
+                                  offsetof(kl_stanza_t, id), offsetof(kl_stanza_t, type)};
+    size_t i;
     memset(st, 0, sizeof *st);
     st->raw = raw;
     st->name = t->local;
     st->ns = t->ns;
     st->attrs = t->attrs;
-    kl_xml_attr_get(t->attrs, "from", &st->from);
-    kl_xml_attr_get(t->attrs, "to", &st->to);
-    kl_xml_attr_get(t->attrs, "id", &st->id);
-    kl_xml_attr_get(t->attrs, "type", &st->type);
+    for (i = 0; i < 4; i++)
+        kl_xml_attr_get(t->attrs, names[i], (kl_slice_t *)((uint8_t *)st + at[i]));
 }
 
 /* Tokenize the element at raw with c->vx and fill a view of it; c->vx is
@@ -668,54 +791,49 @@ int kl_cursor_next(kl_cursor_t *cur, kl_xml_token_t *tok)
     return r > 0 ? 1 : r;
 }
 
-static int child_text(kl_xml_t *x, kl_slice_t raw, const char *local, const char *ns, char *out,
-                      size_t cap)
-{
-    kl_xml_token_t t;
-    size_t pos = 0, n, len = 0;
-    int r, top = -1, in = 0;
-    if (cap == 0)
-        return KL_ERR_TOO_LARGE;
-    for (;;) {
-        n = 0;
-        r = kl_xml_next(x, raw.p + pos, raw.len - pos, &n, &t);
-        pos += n;
-        if (r <= 0)
-            return r < 0 ? r : KL_ERR_ARG;
-        if (top < 0) {
-            top = t.depth;
-            continue;
-        }
-        if (!in && r == KL_XML_START && t.depth == top + 1 && kl_slice_eq(t.local, local) &&
-            (!ns || kl_slice_eq(t.ns, ns))) {
-            in = 1;
-        } else if (in && r == KL_XML_TEXT && t.depth == top + 1) {
-            int d = kl_xml_decode(t.text, t.cdata, (uint8_t *)out + len, cap - 1 - len);
-            if (d < 0)
-                return d;
-            len += (size_t)d;
-        } else if (in && r == KL_XML_END && t.depth == top + 1) {
-            out[len] = '\0';
-            return (int)len;
-        } else if (r == KL_XML_END && t.depth == top) {
-            return KL_ERR_ARG;
-        }
-    }
-}
-
+/* The stanza is at depth 2 (inside the stream), its children at 3. */
 int kl_stanza_child_text(const kl_client_t *c, const kl_stanza_t *st, const char *local,
                          const char *ns, char *out, size_t cap)
 {
     kl_cursor_t cur;
+    kl_xml_token_t t;
+    size_t len = 0;
+    int r, in = 0;
     if (!c || !st || !local || !out)
         return KL_ERR_ARG;
+    if (cap == 0)
+        return KL_ERR_TOO_LARGE;
     kl_cursor_init(&cur, c, st);
-    return child_text(&cur.x, st->raw, local, ns, out, cap);
+    while ((r = kl_cursor_next(&cur, &t)) > 0) {
+        if (t.depth != 3)
+            continue;
+        if (!in && t.type == KL_XML_START && kl_slice_eq(t.local, local) && (!ns || kl_slice_eq(t.ns, ns))) {
+            in = 1;
+        } else if (in && t.type == KL_XML_TEXT) {
+            int d = kl_xml_decode(t.text, t.cdata, (uint8_t *)out + len, cap - 1 - len);
+            if (d < 0)
+                return d;
+            len += (size_t)d;
+        } else if (in && t.type == KL_XML_END) {
+            out[len] = '\0';
+            return (int)len;
+        }
+    }
+    return r < 0 ? r : KL_ERR_ARG;
 }
 
 /* ---- handling complete top-level elements ---------------------------------- */
 
-static int is_ns(kl_slice_t s, const char *ns) { return kl_slice_eq(s, ns); }
+/* Out of line: a call is smaller than the slice shuffling at each inlined use. */
+KL_NOINLINE static int is_ns(kl_slice_t s, const char *ns) { return kl_slice_eq(s, ns); }
+
+KL_NOINLINE static int is_named(const kl_stanza_t *st, const char *name) { return kl_slice_eq(st->name, name); }
+
+/* 1 if the element token t is {ns}name. */
+static int is_el(const kl_xml_token_t *t, const char *name, const char *ns)
+{
+    return kl_slice_eq(t->local, name) && is_ns(t->ns, ns);
+}
 
 /* Record what this stream's features say in the connection-hints cache.
  * What disappeared invalidates what depended on it. */
@@ -769,6 +887,24 @@ static const struct {
 #endif
 };
 
+/* A decimal number as XML Schema's unsignedInt (counters, seconds): 1 and
+ * *v, or 0 if s is not one. */
+static int parse_u32(kl_slice_t s, uint32_t *v)
+{
+    uint64_t x = 0;
+    size_t i;
+    if (s.len - 1 >= 10) /* 1..10 digits */
+        return 0;
+    for (i = 0; i < s.len; i++) {
+        unsigned d = (unsigned)s.p[i] - '0';
+        if (d > 9)
+            return 0;
+        x = x * 10 + d;
+    }
+    *v = (uint32_t)x;
+    return x <= 0xffffffffu;
+}
+
 /* Parse <stream:features/>: walk its children with c->vx. */
 static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
 {
@@ -777,28 +913,30 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
     uint16_t feat = 0;
     uint8_t mechs = 0;
     int in_mech = 0, in_session = 0, session_optional = 0;
+    uint32_t idle;
     kl_slice_t caps = {NULL, 0};
     size_t i;
     while ((r = view_next(c, raw, &pos, &t)) > 0) {
         if (r == KL_XML_START && t.depth == 3) {
-            if (kl_slice_eq(t.local, "starttls") && is_ns(t.ns, NS_TLS))
+            if (is_el(&t, "starttls", NS_TLS))
                 feat |= FT_STARTTLS;
-            else if (kl_slice_eq(t.local, "mechanisms") && is_ns(t.ns, NS_SASL))
+            else if (is_el(&t, "mechanisms", NS_SASL))
                 feat |= FT_MECHS;
-            else if (kl_slice_eq(t.local, "bind") && is_ns(t.ns, NS_BIND))
+            else if (is_el(&t, "bind", NS_BIND))
                 feat |= FT_BIND;
-            else if (KL_ENABLE_LEGACY_SESSION && kl_slice_eq(t.local, "session") && is_ns(t.ns, NS_SESSION))
+            else if (KL_ENABLE_SM && is_el(&t, "sm", NS_SM))
+                feat |= FT_SM;
+            else if (KL_ENABLE_LEGACY_SESSION && is_el(&t, "session", NS_SESSION))
                 in_session = 1, session_optional = 0;
             /* what only the optional features use is not even looked for
              * when they are compiled out */
-            else if ((KL_ENABLE_CACHE || KL_ENABLE_FULL) && kl_slice_eq(t.local, "pipelining") &&
-                     is_ns(t.ns, NS_PIPELINING))
+            else if ((KL_ENABLE_CACHE || KL_ENABLE_FULL) && is_el(&t, "pipelining", NS_PIPELINING))
                 feat |= FT_PIPELINING;
-            else if (KL_ENABLE_S2S && kl_slice_eq(t.local, "bidi") && is_ns(t.ns, NS_BIDI_FEATURE))
+            else if (KL_ENABLE_S2S && is_el(&t, "bidi", NS_BIDI_FEATURE))
                 feat |= FT_BIDI;
-            else if (KL_ENABLE_CACHE && kl_slice_eq(t.local, "ver") && is_ns(t.ns, NS_ROSTERVER))
+            else if (KL_ENABLE_CACHE && is_el(&t, "ver", NS_ROSTERVER))
                 feat |= FT_ROSTERVER;
-            else if (KL_ENABLE_CACHE && kl_slice_eq(t.local, "c") && is_ns(t.ns, NS_CAPS)) {
+            else if (KL_ENABLE_CACHE && is_el(&t, "c", NS_CAPS)) {
                 feat |= FT_CAPS;
                 if (!kl_xml_attr_get(t.attrs, "ver", &caps))
                     caps.len = 0;
@@ -807,6 +945,15 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
             session_optional = 1;
         } else if (r == KL_XML_START && t.depth == 4 && (feat & FT_MECHS) && kl_slice_eq(t.local, "mechanism")) {
             in_mech = 1;
+        } else if (KL_ENABLE_STREAM_LIMITS && r == KL_XML_START && t.depth == 4 &&
+                   is_el(&t, "idle-seconds", NS_LIMITS)) {
+            in_mech = 2; /* XEP-0478: the server closes a stream idle this long */
+        } else if (KL_ENABLE_STREAM_LIMITS && r == KL_XML_TEXT && in_mech == 2) {
+            /* keepalives at half of it at most (for this client from now
+             * on: under every limit a server announced) */
+            if (!t.cdata && parse_u32(t.text, &idle) && idle - 1 < c->cfg.keepalive_ms / 500u)
+                c->cfg.keepalive_ms = idle * 500u;
+            in_mech = 0;
         } else if (r == KL_XML_TEXT && in_mech) {
             /* a whole element is one text piece (CDATA aside); a name
              * written any other way is not one we know */
@@ -881,8 +1028,7 @@ static int send_bind(kl_client_t *c, kl_event_t *ev)
 {
     kl_xw_t w;
     out_begin(c, &w);
-    w_bind(c, &w);
-    c->flags |= FL_SENT_BIND;
+    w_session(c, &w);
     return commit_step(c, &w, ev);
 }
 
@@ -921,6 +1067,10 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
     case ST_BIND:
         if (IS_S2S(c))
             return go_online(c, ev); /* s2s: authenticated, no resource to bind */
+#if KL_ENABLE_SM
+        if (c->sm.resuming && !(c->feat & FT_SM))
+            c->sm.resumable = 0; /* sent ahead to a server without it: not again */
+#endif
         if (!(c->feat & FT_BIND))
             return fail(c, KL_ERR_BIND, "unsupported-feature", ev);
         if (!(c->flags & FL_SENT_BIND))
@@ -935,7 +1085,100 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
     }
 }
 
-static int go_online(kl_client_t *c, kl_event_t *ev)
+/* ---- stream management (XEP-0198): counting, acks, resumption ------------- */
+
+#if KL_ENABLE_SM
+/* An inbound stanza was handled (delivered, answered or dropped). */
+static void sm_handled(kl_client_t *c)
+{
+    if (c->sm.on == KL_SM_ON)
+        c->sm.h_in++;
+}
+
+/* The owed <a/> (one, with the latest h, however many <r/> asked) and
+ * <r/>, when there is room; otherwise at the next poll. Nothing after our
+ * </stream:stream>, nothing before the session is on. */
+static void sm_flush(kl_client_t *c)
+{
+    kl_sm_t *s = &c->sm;
+    kl_xw_t w;
+    if (s->on != KL_SM_ON || c->state != ST_ONLINE)
+        return;
+    if (s->a_owed) {
+        out_begin(c, &w);
+        w_el(&w, "<a", NS_SM, "' h='");
+        w_u32(&w, s->h_in);
+        w_cstr(&w, "'/>");
+        if (out_commit(c, &w) == KL_OK) {
+            s->a_owed = 0;
+            c->stats.sm_acks_sent++;
+        }
+    }
+    if (s->r_owed) {
+        out_begin(c, &w);
+        w_el(&w, "<r", NS_SM, "'/>");
+        if (out_commit(c, &w) == KL_OK) {
+            s->r_owed = 0;
+            s->r_out = 1;
+            s->unreq = 0;
+            s->t_r = c->now;
+            c->stats.sm_acks_requested++;
+        }
+    }
+}
+
+/* A stanza went out under stream management: the ack-request policy. */
+static void sm_sent(kl_client_t *c)
+{
+    kl_sm_t *s = &c->sm;
+    if (s->out - s->acked == 1)
+        s->t_unacked = c->now;
+    s->t_sent = c->now;
+    if (++s->unreq >= c->cfg.sm_ack_every) {
+        s->r_owed = 1;
+        sm_flush(c); /* in the same flight as the stanza */
+    }
+}
+
+/* When an <r/> is due for unacknowledged stanzas: sm_ack_ms after they
+ * became unacknowledged (or after the last <r/>), or sm_ack_idle_ms after
+ * the last stanza (or <r/>) when no <r/> is out. */
+static uint32_t sm_ack_at(const kl_client_t *c)
+{
+    const kl_sm_t *s = &c->sm;
+    uint32_t at = ((int32_t)(s->t_r - s->t_unacked) > 0 ? s->t_r : s->t_unacked) + c->cfg.sm_ack_ms;
+    uint32_t idle = ((int32_t)(s->t_r - s->t_sent) > 0 ? s->t_r : s->t_sent) + c->cfg.sm_ack_idle_ms;
+    return !s->r_out && (int32_t)(idle - at) < 0 ? idle : at;
+}
+#else
+#define sm_handled(c) ((void)0)
+#endif
+
+/* Queue one stanza. Under stream management it gets the next sequence
+ * number and is kept until acknowledged; the application's is refused when
+ * the queue has no room (KL_ERR_TX_FULL, KL_ERR_TOO_LARGE: nothing is
+ * sent), the engine's own (`own`) is counted even then. */
+static int commit_stanza(kl_client_t *c, const kl_xw_t *w, int own)
+{
+#if KL_ENABLE_SM
+    kl_sm_t *s = &c->sm;
+    if (s->on && w->len && kl_xw_status(w) == KL_OK) {
+        int st = kl_sm_push(c, w->buf, w->len, s->out + 1, own);
+        if (st != KL_OK && !own)
+            return st;
+        (void)out_commit(c, w); /* cannot fail: the writer is fine */
+        s->out++;
+        sm_sent(c);
+        return KL_OK;
+    }
+#else
+    (void)own;
+#endif
+    return out_commit(c, w);
+}
+
+/* State and counters of a session that just came online (bound or resumed). */
+static void set_online(kl_client_t *c)
 {
     c->state = ST_ONLINE;
     c->stats.engine_round_trips = c->stats.flights_out;
@@ -943,17 +1186,290 @@ static int go_online(kl_client_t *c, kl_event_t *ev)
     c->stats.online_ms = c->now - c->t_connect;
     c->stats.bytes_in_online = c->stats.bytes_in;
     c->stats.bytes_out_online = c->stats.bytes_out;
+}
+
+#if KL_ENABLE_SM
+/* Drop the records the server's h acknowledges (their sequence numbers in
+ * (acked, h]): d of them at most. */
+static void sm_drop_acked(kl_client_t *c, uint32_t h)
+{
+    kl_sm_t *s = &c->sm;
+    uint32_t d = h - s->acked, seq;
+    const uint8_t *p;
+    size_t n;
+    int own;
+    while (s->records) {
+        kl_sm_rec(c, s->head, &seq, &p, &n, &own);
+        if (seq - s->acked - 1 >= d)
+            break;
+        kl_sm_pop(c);
+    }
+    c->stats.sm_acked += d;
+    s->acked = h;
+    s->t_unacked = c->now;
+}
+
+/* The server acknowledges more than we sent (XEP-0198 §4): its counting is
+ * broken, and so is the session. */
+static int sm_too_high(kl_client_t *c, uint32_t h, kl_event_t *ev)
+{
+    kl_xw_t w;
+    out_begin(c, &w);
+    w_el(&w, "<stream:error><undefined-condition", NS_STREAM_ERR, "'/>");
+    w_el(&w, "<handled-count-too-high", NS_SM, "' h='");
+    w_u32(&w, h);
+    w_cstr(&w, "' send-count='");
+    w_u32(&w, c->sm.out);
+    w_cstr(&w, "'/></stream:error>");
+    (void)out_commit(c, &w);
+    c->sm.resumable = 0; /* the queue stays: handed back at the next online */
+    set_condition_str(c, "handled-count-too-high");
+    return fail(c, KL_ERR_SM_ACK, NULL, ev);
+}
+
+/* The server's h (from <a/> or <resumed/>): -1 backwards (ignored), 0 no
+ * news, 1 new stanzas acknowledged; a count above what we sent ends the
+ * stream (2, with the event). */
+static int sm_ack(kl_client_t *c, uint32_t h, kl_event_t *ev)
+{
+    kl_sm_t *s = &c->sm;
+    uint32_t d = h - s->acked;
+    if ((int32_t)d < 0) {
+        c->stats.sm_acks_ignored++;
+        return -1;
+    }
+    if (d > s->out - s->acked) {
+        (void)sm_too_high(c, h, ev);
+        return 2;
+    }
+    if (!d)
+        return 0;
+    sm_drop_acked(c, h);
+    return 1;
+}
+
+/* A decimal attribute; 0 if absent, -1 if malformed. */
+static int attr_u32(const kl_stanza_t *st, const char *name, uint32_t *v)
+{
+    kl_slice_t a;
+    if (!kl_xml_attr_get(st->attrs, name, &a))
+        return 0;
+    return parse_u32(a, v) ? 1 : -1;
+}
+
+/* <enabled id='' resume='' max='' location=''/> */
+static void sm_enabled(kl_client_t *c, const kl_stanza_t *st)
+{
+    kl_sm_t *s = &c->sm;
+    kl_slice_t v;
+    int n;
+    s->on = KL_SM_ON;
+    s->h_in = 0; /* counted from here (XEP-0198 §4) */
+    if (kl_xml_attr_get(st->attrs, "id", &v) && (n = kl_xml_decode(v, 0, (uint8_t *)s->id, KL_SM_ID_MAX)) > 0) {
+        s->id[n] = '\0';
+        s->resumable = kl_xml_attr_get(st->attrs, "resume", &v) &&
+                       (kl_xml_decoded_eq(v, "true") || kl_xml_decoded_eq(v, "1"));
+    }
+    if (kl_xml_attr_get(st->attrs, "location", &v) &&
+        (n = kl_xml_decode(v, 0, (uint8_t *)s->location, KL_SM_LOCATION_MAX)) > 0)
+        s->location[n] = '\0';
+    if (attr_u32(st, "max", &s->max_s) < 0)
+        s->max_s = 0;
+}
+
+/* Stream-management nonzas. */
+static int on_sm(kl_client_t *c, const kl_stanza_t *st, kl_event_t *ev)
+{
+    kl_sm_t *s = &c->sm;
+    uint32_t h = 0;
+    int has_h = attr_u32(st, "h", &h), r;
+    if (is_named(st, "r")) {
+        if (s->on == KL_SM_ON)
+            s->a_owed = 1; /* answered when this poll runs out of input */
+        return 0;
+    }
+    if (is_named(st, "a")) {
+        if (s->on != KL_SM_ON || c->state != ST_ONLINE)
+            return 0;
+        if (has_h <= 0)
+            return fail(c, KL_ERR_PROTOCOL, "invalid-xml", ev);
+        s->r_out = 0;
+        if ((r = sm_ack(c, h, ev)) == 2)
+            return 1;
+        if (r <= 0)
+            return 0;
+        ev->type = KL_EV_ACKED;
+        ev->seq = h;
+        return 1;
+    }
+    if (is_named(st, "enabled")) {
+        if (s->on == KL_SM_REQUESTED)
+            sm_enabled(c, st);
+        return 0;
+    }
+    if (is_named(st, "resumed")) {
+        kl_slice_t v;
+        if (!s->resuming || c->state != ST_BIND || !kl_xml_attr_get(st->attrs, "previd", &v) ||
+            !kl_xml_decoded_eq(v, s->id)) {
+            s->resumable = 0; /* not the session we asked for */
+            return fail(c, KL_ERR_SM_RESUME, "undefined-condition", ev);
+        }
+        if (has_h < 0)
+            return fail(c, KL_ERR_PROTOCOL, "invalid-xml", ev);
+        if (has_h && sm_ack(c, h, ev) == 2)
+            return 1;
+        /* the session is back: what the server did not get goes again, in
+         * order, before anything new (kl_stanza_begin says TX_FULL) */
+        s->resuming = 0;
+        s->on = KL_SM_ON;
+        s->resending = s->records != 0;
+        s->resend = s->head;
+        set_online(c);
+        ev->type = KL_EV_RESUMED;
+        ev->jid = c->jid;
+        ev->seq = s->acked;
+        return 1;
+    }
+    if (is_named(st, "failed")) {
+        if (s->resuming && c->state == ST_BIND) {
+            /* a new session: bind (and enable again); what the old one did
+             * not acknowledge is handed back at online. The server's h, if
+             * it says one, still tells what it got. */
+            s->resuming = 0;
+            s->resumable = 0;
+            if (has_h > 0 && h - s->acked - 1 < s->out - s->acked)
+                sm_drop_acked(c, h);
+            c->jid[0] = '\0';
+            return send_bind(c, ev);
+        }
+        if (s->on == KL_SM_REQUESTED) {
+            /* <enable/> refused: on without it; what went out since was sent
+             * as on any stream without acks */
+            s->on = KL_SM_OFF;
+            kl_sm_clear(c);
+        }
+        return 0; /* unexpected: ignored */
+    }
+    return 0; /* <t/> (throttling) and anything newer: ignored */
+}
+
+/* At online after a new bind, then at each poll: one KL_EV_UNACKED per
+ * stanza the old session never got acknowledged (the engine's own are
+ * dropped), then the owed KL_EV_ONLINE. 0 when nothing is owed. */
+static int sm_events(kl_client_t *c, kl_event_t *ev)
+{
+    kl_sm_t *s = &c->sm;
+    while (s->handback) {
+        uint32_t seq;
+        const uint8_t *p;
+        size_t n, pos;
+        int own;
+        kl_slice_t raw;
+        kl_sm_rec(c, s->head, &seq, &p, &n, &own);
+        kl_sm_pop(c); /* its bytes stay where they are until the next stanza */
+        s->handback--;
+        if (own)
+            continue;
+        c->stats.sm_unacked_handed_back++;
+        raw.p = p;
+        raw.len = n;
+        if (open_view(c, raw, &ev->stanza, &pos) != KL_OK) {
+            memset(&ev->stanza, 0, sizeof ev->stanza);
+            ev->stanza.raw = raw;
+        }
+        ev->type = KL_EV_UNACKED;
+        ev->seq = seq;
+        return 1;
+    }
+    if (s->online_owed) {
+        s->online_owed = 0;
+        ev->type = KL_EV_ONLINE;
+        ev->jid = c->jid;
+        return 1;
+    }
+    return 0;
+}
+
+/* After <resumed/>: the unacknowledged records again, in order, as room
+ * allows (input waits meanwhile, so no reserve is kept). 1 when all went. */
+static int sm_resend(kl_client_t *c)
+{
+    kl_sm_t *s = &c->sm;
+    while (s->resend < s->tail) {
+        uint32_t seq;
+        const uint8_t *p;
+        size_t n;
+        int own;
+        size_t next = kl_sm_rec(c, s->resend, &seq, &p, &n, &own);
+        kl_xw_t w;
+        if (n > sizeof c->tx - (c->tx_len - c->tx_sent))
+            return 0;
+        out_begin(c, &w);
+        kl_xw_raw(&w, p, n);
+        (void)out_commit(c, &w);
+        s->resend = next;
+        c->stats.sm_resent++;
+    }
+    s->resending = 0;
+    s->t_sent = s->t_unacked = c->now;
+    return 1;
+}
+
+/* Under stream management one commit is one stanza (message, presence or
+ * iq): the server counts elements, and so must we. */
+static int one_stanza(kl_client_t *c, const kl_xw_t *w)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t pos = 0, n;
+    int r, tops = 0;
+    kl_xml_init_inner(&x, &c->root);
+    for (;;) {
+        n = 0;
+        r = kl_xml_next(&x, w->buf + pos, w->len - pos, &n, &t);
+        pos += n;
+        if (r < 0)
+            return KL_ERR_ARG;
+        if (r == KL_XML_NEED_MORE)
+            break;
+        if (t.depth == 2 && r == KL_XML_START &&
+            (tops++ || !is_ns(t.ns, stream_ns(c)) ||
+             !(kl_slice_eq(t.local, "message") || kl_slice_eq(t.local, "presence") || kl_slice_eq(t.local, "iq"))))
+            return KL_ERR_ARG;
+    }
+    return pos == w->len && tops == 1 && x.depth == x.base ? KL_OK : KL_ERR_ARG;
+}
+#endif
+
+static int go_online(kl_client_t *c, kl_event_t *ev)
+{
+    set_online(c);
     if (IS_S2S(c)) {
         size_t n = c->bare_len < sizeof c->jid ? c->bare_len : sizeof c->jid - 1;
         memcpy(c->jid, c->cfg.jid, n);
         c->jid[n] = '\0';
         ev->bidi = c->bidi;
-    } else if (!c->cfg.no_presence) {
+    } else {
         kl_xw_t w;
-        out_begin(c, &w);
-        w_cstr(&w, "<presence/>");
-        (void)out_commit(c, &w);
+#if KL_ENABLE_SM
+        if (sm_usable(c) && !c->sm.on && (c->feat & FT_SM)) {
+            out_begin(c, &w);
+            w_enable(c, &w);
+            (void)out_commit(c, &w);
+        }
+#endif
+        if (!c->cfg.no_presence) {
+            out_begin(c, &w);
+            w_cstr(&w, "<presence/>");
+            (void)commit_stanza(c, &w, 1);
+        }
     }
+#if KL_ENABLE_SM
+    if (c->sm.handback) {
+        c->sm.online_owed = 1;
+        return sm_events(c, ev);
+    }
+#endif
     ev->type = KL_EV_ONLINE;
     ev->jid = c->jid;
     return 1;
@@ -966,7 +1482,7 @@ static int iq_kind(const kl_stanza_t *st)
 {
     static const char *const types[] = {"get", "set", "result", "error"};
     int i;
-    if (!kl_slice_eq(st->name, "iq"))
+    if (!is_named(st, "iq"))
         return IQ_NONE;
     for (i = 0; i < 4; i++)
         if (kl_xml_decoded_eq(st->type, types[i]))
@@ -1003,7 +1519,7 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
     }
     while ((r = view_next(c, st->raw, &pos, &t)) > 0) {
         if (r == KL_XML_START && t.depth == 3) {
-            in_bind = kl_slice_eq(t.local, "bind") && is_ns(t.ns, NS_BIND);
+            in_bind = is_el(&t, "bind", NS_BIND);
             in_error = kl_slice_eq(t.local, "error");
         } else if (r == KL_XML_START && t.depth == 4) {
             if (in_bind && kl_slice_eq(t.local, "jid"))
@@ -1037,7 +1553,7 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
         kl_xw_attr(&w, "type", "set");
         kl_xw_attr(&w, "id", session_id);
         w_el(&w, "<session", NS_SESSION, "'/></iq>");
-        s = out_commit(c, &w);
+        s = commit_stanza(c, &w, 1);
         if (s != KL_OK)
             return fail(c, s, NULL, ev);
         c->flags |= FL_SENT_SESSION;
@@ -1089,7 +1605,7 @@ static void auto_answer(kl_client_t *c, const kl_stanza_t *st, int kind)
     } else {
         kl_xw_end(&w, "iq");
     }
-    (void)out_commit(c, &w); /* no room even in the reserve: the peer times out */
+    (void)commit_stanza(c, &w, 1); /* no room even in the reserve: the peer times out */
 }
 
 /* RFC 6120 8.2.3 / 10.1.4: an answer comes from the entity the request
@@ -1228,14 +1744,15 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
     if (s2s_admit(c, st, ev))
         return 1;
     c->stats.stanzas_in++;
+    sm_handled(c);
     if (k) {
         kl_xml_token_t t;
         if (k == IQ_GET && first_child(c, st->raw, pos, &t)) {
-            if (kl_slice_eq(t.local, "ping") && is_ns(t.ns, NS_PING)) {
+            if (is_el(&t, "ping", NS_PING)) {
                 auto_answer(c, st, ANSWER_PING);
                 return 0;
             }
-            if (kl_slice_eq(t.local, "query") && is_ns(t.ns, NS_DISCO_INFO)) {
+            if (is_el(&t, "query", NS_DISCO_INFO)) {
                 auto_answer(c, st, ANSWER_DISCO);
                 return 0;
             }
@@ -1245,7 +1762,10 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
             return 0;
         }
         if (k >= IQ_RESULT) {
-            int id = match_iq(c, st);
+            int id;
+            if (kl_xml_decoded_eq(st->id, ping_id))
+                return 0; /* the answer to our keepalive: it did its job by arriving */
+            id = match_iq(c, st);
             if (KL_ENABLE_CACHE && id && id == c->roster_iq) {
                 c->roster_iq = 0;
                 cache_roster_ver(c, st, pos);
@@ -1300,7 +1820,7 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
     int s;
     if (c->state != ST_AUTH || !(c->flags & FL_SENT_AUTH))
         return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
-    if (kl_slice_eq(st->name, "success")) {
+    if (is_named(st, "success")) {
         kl_xw_t w;
         if (scram) {
             /* the server proves it knows the password too */
@@ -1317,13 +1837,11 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
             return 0; /* full: our header and bind went with the auth */
         out_begin(c, &w);
         w_stream_header(c, &w);
-        if (c->cfg.pipelining >= KL_PIPELINING_SAFE && !IS_S2S(c)) {
-            w_bind(c, &w);
-            c->flags |= FL_SENT_BIND;
-        }
+        if (c->cfg.pipelining >= KL_PIPELINING_SAFE && !IS_S2S(c))
+            w_session(c, &w);
         return commit_step(c, &w, ev);
     }
-    if (kl_slice_eq(st->name, "challenge") && scram && !(c->flags & FL_SCRAM_FINAL)) {
+    if (is_named(st, "challenge") && scram && !(c->flags & FL_SCRAM_FINAL)) {
         kl_xw_t w;
         if ((s = element_text(c, st->raw, pos, &text, &len)) != KL_OK)
             return fail(c, s, NULL, ev);
@@ -1337,7 +1855,7 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
         c->flags |= FL_SCRAM_FINAL;
         return commit_step(c, &w, ev);
     }
-    if (kl_slice_eq(st->name, "failure")) {
+    if (is_named(st, "failure")) {
         kl_xml_token_t t;
         int r;
         if (c->flags & FL_AUTH_RETRY) {
@@ -1371,8 +1889,9 @@ static int on_stream_error(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event
     return fail(c, KL_ERR_STREAM_ERROR, NULL, ev);
 }
 
-/* A complete top-level element rx[s, e). Returns 1 with an event, 0 to go on. */
-static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
+/* A complete top-level element rx[s, e); kind: what classify() made of its
+ * start tag. Returns 1 with an event, 0 to go on. */
+static int on_element(kl_client_t *c, size_t s, size_t e, uint8_t kind, kl_event_t *ev)
 {
     kl_slice_t raw = {c->rx + s, e - s};
     kl_stanza_t st;
@@ -1383,20 +1902,21 @@ static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
     /* After kl_client_close() nothing reaches the application but the end
      * of the stream: stanzas, a late bind result, SASL or TLS answers to
      * what we sent before closing are read and dropped. */
-    if (c->state == ST_CLOSING && !(is_ns(st.ns, NS_STREAMS) && kl_slice_eq(st.name, "error")))
-        return 0;
-
     if (is_ns(st.ns, NS_STREAMS)) {
-        if (kl_slice_eq(st.name, "features"))
-            return on_features(c, raw, pos, ev);
-        if (kl_slice_eq(st.name, "error"))
+        if (is_named(&st, "error"))
             return on_stream_error(c, &st, pos, ev);
+        if (c->state == ST_CLOSING)
+            return 0;
+        if (is_named(&st, "features"))
+            return on_features(c, raw, pos, ev);
         return fail(c, KL_ERR_PROTOCOL, "unsupported-stanza-type", ev);
     }
+    if (c->state == ST_CLOSING)
+        return 0;
     if (is_ns(st.ns, NS_TLS)) {
         if (c->state != ST_NEG || !(c->flags & FL_SENT_STARTTLS))
             return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
-        if (kl_slice_eq(st.name, "proceed")) {
+        if (is_named(&st, "proceed")) {
             if (c->flags & FL_EARLY_TLS) {
                 /* full: our ClientHello went before; what follows
                  * <proceed/> is the server's handshake, for TLS only. */
@@ -1420,15 +1940,20 @@ static int on_element(kl_client_t *c, size_t s, size_t e, kl_event_t *ev)
     }
     if (is_ns(st.ns, NS_SASL))
         return on_sasl(c, &st, pos, ev);
-    if (is_ns(st.ns, stream_ns(c)) && (kl_slice_eq(st.name, "iq") || kl_slice_eq(st.name, "message") ||
-                                    kl_slice_eq(st.name, "presence"))) {
-        if (c->state == ST_BIND && kl_slice_eq(st.name, "iq") &&
+    if (kind == SK_STANZA) /* online: a message, presence or iq */
+        return on_stanza(c, &st, pos, ev);
+#if KL_ENABLE_SM
+    if (is_ns(st.ns, NS_SM) && c->state >= ST_BIND && !IS_S2S(c))
+        return on_sm(c, &st, ev);
+#endif
+    if (is_ns(st.ns, stream_ns(c))) {
+        if (c->state == ST_BIND && is_named(&st, "iq") &&
             (kl_xml_decoded_eq(st.id, bind_id) ||
              (KL_ENABLE_LEGACY_SESSION && kl_xml_decoded_eq(st.id, session_id))))
             return on_bind_result(c, &st, pos, ev);
+        /* a stanza before online, or no stanza at all */
         if (c->state != ST_ONLINE)
             return fail(c, KL_ERR_PROTOCOL, "not-authorized", ev);
-        return on_stanza(c, &st, pos, ev);
     }
     return fail(c, KL_ERR_PROTOCOL, "unsupported-stanza-type", ev);
 }
@@ -1468,6 +1993,10 @@ static int drop_element(kl_client_t *c, int status, kl_event_t *ev)
 {
     if (!is_limit(status) || (c->state != ST_ONLINE && c->state != ST_CLOSING))
         return fail_xml(c, status, ev);
+    /* a stanza the stream tokenizer had not seen whole yet counts as
+     * handled now (a streamed one was at its start) */
+    if (!c->streaming && c->stanza_kind != SK_OTHER)
+        sm_handled(c);
     if (c->state == ST_ONLINE && !c->streaming && c->xml.depth >= 2) {
         kl_stanza_t st;
         size_t pos;
@@ -1488,7 +2017,7 @@ static int drop_element(kl_client_t *c, int status, kl_event_t *ev)
 static int on_stream_header(kl_client_t *c, const kl_xml_token_t *t, kl_event_t *ev)
 {
     kl_slice_t v;
-    if (!kl_slice_eq(t->local, "stream") || !is_ns(t->ns, NS_STREAMS))
+    if (!is_el(t, "stream", NS_STREAMS))
         return fail(c, KL_ERR_PROTOCOL, "invalid-namespace", ev);
     /* RFC 6120 4.7.5: the answer carries a version no higher than ours (1.0) */
     if (!kl_xml_attr_get(t->attrs, "version", &v) || v.len < 3 || v.p[0] != '1' || v.p[1] != '.' ||
@@ -1549,6 +2078,7 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
                     return 1;
                 k = iq_kind(&st);
                 c->stats.stanzas_in++;
+                sm_handled(c);
                 if (k && k <= IQ_SET && !c->cfg.deliver_iq) {
                     /* too big for us, and nobody here takes requests */
                     auto_answer(c, &st, ANSWER_ERROR);
@@ -1587,11 +2117,59 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
     return 1;
 }
 
+/* The engine's own deadline (up to online and while online): the
+ * negotiation timeout before online; online, the keepalive's (nothing
+ * received or sent for cfg.keepalive_ms) or, once a probe is out, the
+ * dead-peer timeout. */
+static uint32_t deadline(const kl_client_t *c)
+{
+    return c->state == ST_ONLINE && !c->ka_probe ? c->last_io + c->cfg.keepalive_ms : c->deadline;
+}
+
+/* The keepalive probe: <r/> under stream management, else a ping (XEP-0199)
+ * that the server answers for the account, an IQ it must answer. Anything
+ * at all that arrives clears it. */
+static void send_probe(kl_client_t *c)
+{
+    kl_xw_t w;
+#if KL_ENABLE_SM
+    if (c->sm.on == KL_SM_ON) {
+        c->sm.r_owed = 1; /* goes when this poll ends */
+        c->stats.keepalives_sent++;
+        return;
+    }
+#endif
+    out_begin(c, &w);
+    w_cstr(&w, "<iq type='get' id='");
+    w_cstr(&w, ping_id);
+    w_el(&w, "'><ping", NS_PING, "'/></iq>");
+    if (out_commit(c, &w) == KL_OK)
+        c->stats.keepalives_sent++;
+}
+
 static int check_timers(kl_client_t *c, kl_event_t *ev)
 {
     size_t i;
-    if (c->state < ST_ONLINE && time_reached(c->now, c->neg_deadline))
-        return fail(c, KL_ERR_TIMEOUT, NULL, ev);
+    if (c->state <= ST_ONLINE && time_reached(c->now, deadline(c))) {
+        if (c->state < ST_ONLINE)
+            return fail(c, KL_ERR_TIMEOUT, NULL, ev);
+        if (c->ka_probe) {
+            /* no </stream:stream>: a stream-management session must stay
+             * resumable (a clean close would end it) */
+            c->flags |= FL_SENT_CLOSE;
+            return finish(c, KL_ERR_DEAD_PEER, ev);
+        }
+        send_probe(c);
+        /* armed even when the probe found no room: output that cannot
+         * leave for the whole timeout is a dead link too */
+        c->ka_probe = 1;
+        c->deadline = c->now + c->cfg.keepalive_timeout_ms;
+    }
+#if KL_ENABLE_SM
+    if (c->state == ST_ONLINE && c->sm.on == KL_SM_ON && c->sm.out != c->sm.acked && !c->sm.r_owed &&
+        time_reached(c->now, sm_ack_at(c)))
+        c->sm.r_owed = 1;
+#endif
     for (i = 0; i < KL_MAX_PENDING_IQ; i++) {
         if (c->iq[i].handle && time_reached(c->now, c->iq[i].deadline)) {
             ev->type = KL_EV_IQ_TIMEOUT;
@@ -1631,6 +2209,14 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
     }
     if ((r = check_timers(c, ev)) != 0)
         return r;
+#if KL_ENABLE_SM
+    if (c->state == ST_ONLINE) {
+        if ((r = sm_events(c, ev)) != 0)
+            return r;
+        if (c->sm.resending && !sm_resend(c))
+            goto wait; /* input waits for the resumed session's order */
+    }
+#endif
 
     for (;;) {
         kl_xml_token_t t;
@@ -1692,15 +2278,19 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
             c->stanza_kind = classify(c, &t);
         } else if (t.depth == 2 && r == KL_XML_END) {
             size_t s = c->stanza_start, e = c->scan;
+            uint8_t kind = c->stanza_kind;
             c->rx_pos = e;
             c->stanza_kind = SK_NONE;
-            if ((r = on_element(c, s, e, ev)) != 0)
+            if ((r = on_element(c, s, e, kind, ev)) != 0)
                 return r;
             if (c->state == ST_DONE)
                 goto wait;
         }
     }
 wait:
+#if KL_ENABLE_SM
+    sm_flush(c);
+#endif
     c->flight_open = 0;
     ev->type = KL_EV_NONE;
     return 0;
@@ -1708,12 +2298,28 @@ wait:
 
 uint32_t kl_engine_next_timeout(const kl_client_t *c, uint32_t now_ms)
 {
-    uint32_t best = UINT32_MAX;
+    uint32_t best = UINT32_MAX, at;
     size_t i;
     if (!c || c->state == ST_INIT || c->state == ST_DONE)
         return best;
-    if (c->state < ST_ONLINE)
-        best = time_reached(now_ms, c->neg_deadline) ? 0 : c->neg_deadline - now_ms;
+    if (c->state <= ST_ONLINE)
+        best = time_reached(now_ms, at = deadline(c)) ? 0 : at - now_ms;
+#if KL_ENABLE_SM
+    if (c->state == ST_ONLINE) {
+        const kl_sm_t *s = &c->sm;
+        /* events owed, or output owed now that the port drained what was
+         * waiting (a full buffer: its draining brings the next poll) */
+        if (s->handback || s->online_owed ||
+            ((s->resending || s->a_owed || s->r_owed) && c->tx_len == c->tx_sent))
+            return 0;
+        if (s->on == KL_SM_ON && s->out != s->acked && !s->r_owed) {
+            at = sm_ack_at(c);
+            at = time_reached(now_ms, at) ? 0 : at - now_ms;
+            if (at < best)
+                best = at;
+        }
+    }
+#endif
     for (i = 0; i < KL_MAX_PENDING_IQ; i++) {
         if (c->iq[i].handle) {
             uint32_t d = time_reached(now_ms, c->iq[i].deadline) ? 0 : c->iq[i].deadline - now_ms;
@@ -1737,6 +2343,10 @@ int kl_stanza_begin(kl_client_t *c, kl_xw_t *w)
         return KL_ERR_ARG;
     if (!can_send(c))
         return KL_ERR_NOT_ONLINE;
+#if KL_ENABLE_SM
+    if (c->sm.resending)
+        return KL_ERR_TX_FULL; /* the resumed session's stanzas go first */
+#endif
     out_begin(c, w);
     /* The reserve belongs to the engine's own answers. */
     w->cap = w->cap > TX_RESERVE ? w->cap - TX_RESERVE : 0;
@@ -1787,7 +2397,11 @@ int kl_stanza_commit(kl_client_t *c, const kl_xw_t *w)
         return KL_ERR_STATE;
     if (IS_S2S(c) && kl_xw_status(w) == KL_OK && (st = check_from(c, w)) != KL_OK)
         return st;
-    st = out_commit(c, w);
+#if KL_ENABLE_SM
+    if (c->sm.on && kl_xw_status(w) == KL_OK && (st = one_stanza(c, w)) != KL_OK)
+        return st;
+#endif
+    st = commit_stanza(c, w, 0);
     if (st == KL_OK)
         c->stats.stanzas_out++;
     return st;
@@ -1972,11 +2586,18 @@ int kl_client_close(kl_client_t *c)
         return KL_ERR_ARG;
     if (c->state == ST_DONE || c->state == ST_INIT || (c->flags & FL_SENT_CLOSE))
         return KL_ERR_STATE;
+#if KL_ENABLE_SM
+    /* a clean close ends the stream-management session: nothing resumes it */
+    c->sm.resumable = 0;
+#endif
     if (c->state == ST_TLS_WAIT) {
         /* no stream to close yet: just report it */
         c->state = ST_DONE;
         c->final_status = KL_OK;
         c->flags |= FL_REPORT_CLOSED;
+#if KL_ENABLE_SM
+        kl_sm_reset(c);
+#endif
         return KL_OK;
     }
     if ((st = send_close(c)) != KL_OK)

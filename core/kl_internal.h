@@ -47,7 +47,42 @@ enum {
     KL_MECH_EXTERNAL = 1u << 3
 };
 
+/* Out of line where a call is smaller than the inlined body at every use. */
+#if defined(__GNUC__) || defined(__clang__)
+#define KL_NOINLINE __attribute__((noinline))
+#else
+#define KL_NOINLINE
+#endif
+
+/* Output the engine keeps free for its own answers (ping, disco#info,
+ * </stream:stream>): a stanza the application writes gets the rest. */
+#define KL_TX_RESERVE 192u
+
 struct kl_client;
+
+/* XEP-0198's queue (kl_sm.c): records in cfg.sm_queue[sm.head, sm.tail),
+ * each a 6-byte header (sequence number, little endian; length in 15 bits,
+ * the top bit set for the engine's own stanzas: initial presence and
+ * automatic answers, which are sent again after a resumption but never
+ * handed back) and the stanza's bytes. */
+#define KL_SM_REC_HDR 6u
+/* kl_sm_t.on */
+#define KL_SM_OFF 0u
+#define KL_SM_REQUESTED 1u /* <enable/> sent: our stanzas are counted */
+#define KL_SM_ON 2u        /* <enabled/> came: the server's are too */
+#define KL_SM_REC_OWN 0x8000u
+/* Append a record: KL_OK, KL_ERR_TX_FULL (no room now), KL_ERR_TOO_LARGE
+ * (larger than the whole queue). Compacts the queue when the tail is out of
+ * room. */
+int kl_sm_push(struct kl_client *c, const uint8_t *p, size_t n, uint32_t seq, int own);
+/* The record at offset off: its sequence number, bytes and length; returns
+ * the offset of the next one. */
+size_t kl_sm_rec(const struct kl_client *c, size_t off, uint32_t *seq, const uint8_t **p, size_t *n, int *own);
+/* Drop the record at the head. */
+void kl_sm_pop(struct kl_client *c);
+/* Empty the queue. */
+void kl_sm_clear(struct kl_client *c);
+
 /* SCRAM (kl_scram.c): <auth/> with the client-first message; the
  * <response/> to a challenge (text is the challenge's base64, decoded in
  * place); the check of the server signature in <success/>'s text. */

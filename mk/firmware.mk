@@ -41,11 +41,14 @@ FW_MBEDTLS_DIR := $(if $(MBEDTLS_DIR),$(MBEDTLS_DIR),$(patsubst %/include/mbedtl
 FW_COMMON := $(FW_CPU) -Os -g -ffunction-sections -fdata-sections
 # The engine the firmware carries: PLAIN + bind + safe pipelining, without
 # SCRAM, s2s, the hints cache and full pipelining (include/kinglet/
-# kl_config_defaults.h); the connection manager with XMPP over TCP only: no
+# kl_config_defaults.h), without XEP-0198 stream management and XEP-0478's
+# idle-seconds (keepalive and dead-peer detection stay); the connection
+# manager with XMPP over TCP only: no
 # BOSH or WebSocket framing (their codecs not linked, no buffers for them),
 # one connection slot, one endpoint (include/kinglet/kl_session.h). Every
 # firmware object sees the same switches.
 FW_KL_FEATURES := -DKL_ENABLE_SCRAM=0 -DKL_ENABLE_S2S=0 -DKL_ENABLE_CACHE=0 -DKL_ENABLE_FULL=0 -DKL_ENABLE_LEGACY_SESSION=0 \
+	-DKL_ENABLE_SM=0 -DKL_ENABLE_STREAM_LIMITS=0 \
 	-DKL_ENABLE_BOSH=0 -DKL_ENABLE_WS=0 -DKL_SESSION_SLOTS=1 -DKL_SESSION_MAX_ENDPOINTS=1
 # Our code: warnings are errors. Board headers first, then lwIP's.
 FW_CFLAGS := -std=c11 -Wall -Wextra -Werror $(FW_COMMON) $(FW_KL_FEATURES) -Iinclude -I$(FW_BOARD) \

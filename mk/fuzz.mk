@@ -46,6 +46,11 @@
 # tests/fuzz/README.md). Replay one by hand: $(BUILD)/fuzz/fuzz_NAME FILE...
 
 FUZZ_TARGETS := xml engine dns http bosh cache
+# XEP-0198: a saved session as read from storage (kl_sm_load) and the engine
+# resuming from it against a hostile server (tests/fuzz/fuzz_sm.c)
+FUZZ_TARGETS += sm
+FUZZ_MAX_LEN_sm := 4096
+FUZZ_RUNS_sm := 100000
 
 FUZZ_SRC_xml := core/kl_xml.c core/kl_xw.c core/kl_status.c
 FUZZ_SRC_dns := core/kl_dns.c core/kl_status.c

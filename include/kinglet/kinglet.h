@@ -83,7 +83,37 @@ typedef struct kl_client_config {
      * it on the same stream when the peer offers bidi. */
     uint8_t s2s;
     const char *s2s_to;
+    /* XEP-0198 stream management (KL_ENABLE_SM; client streams only). The
+     * stanzas sent and not yet acknowledged by the server are kept here, in
+     * a buffer the application owns (it must outlive the client), each as
+     * a 6-byte header and its bytes: size it for the unacknowledged bytes
+     * you accept to hold (e.g. 2 KB). NULL/0: stream management is not
+     * used even if the server offers it. While it is on, a stanza that
+     * does not fit in the free space is refused with KL_ERR_TX_FULL (nothing
+     * is sent; retry after KL_EV_ACKED), one larger than the whole buffer
+     * with KL_ERR_TOO_LARGE. */
+    uint8_t *sm_queue;
+    size_t sm_queue_size;
+    /* When to ask the server for an ack (<r/>): after sm_ack_every
+     * unacknowledged stanzas (0: KL_SM_ACK_EVERY), when stanzas have been
+     * unacknowledged for sm_ack_ms (0: KL_SM_ACK_MS), and when nothing more
+     * was sent for sm_ack_idle_ms (0: KL_SM_ACK_IDLE_MS). */
+    uint8_t sm_ack_every;
+    uint32_t sm_ack_ms;
+    uint32_t sm_ack_idle_ms;
+    /* Keepalive: after keepalive_ms with nothing received and nothing sent
+     * while online, probe the server (<r/> with stream management, else an
+     * XEP-0199 ping); nothing at all received within keepalive_timeout_ms
+     * after the probe ends the session with KL_ERR_DEAD_PEER (the port or
+     * connection manager reconnects; stream management resumes). 0:
+     * KL_KEEPALIVE_MS / KL_KEEPALIVE_TIMEOUT_MS; KL_KEEPALIVE_OFF: no
+     * keepalive. A server's XEP-0478 <idle-seconds/> lowers keepalive_ms to
+     * half of it. */
+    uint32_t keepalive_ms;
+    uint32_t keepalive_timeout_ms;
 } kl_client_config_t;
+
+#define KL_KEEPALIVE_OFF 0xFFFFFFFFu
 
 typedef enum kl_event_type {
     KL_EV_NONE = 0,         /* nothing more until new input, output space or time */
@@ -110,12 +140,14 @@ typedef enum kl_event_type {
                                KL_EV_STANZA_END: the application answers such a request. */
     KL_EV_CLOSED,           /* stream closed; ev.status KL_OK if we closed, else why */
     KL_EV_ERROR,            /* fatal: ev.status, ev.condition; the port closes the connection */
-    KL_EV_RESUMED,          /* XEP-0198: the previous session was resumed (ev.jid); what the
-                               server had not acknowledged was sent again. Online again. */
+    KL_EV_RESUMED,          /* XEP-0198: the previous session was resumed (ev.jid; ev.seq the
+                               server's h); what the server had not acknowledged is sent
+                               again first. Online again (instead of KL_EV_ONLINE). */
     KL_EV_ACKED,            /* XEP-0198: the server acknowledged our stanzas up to ev.seq */
     KL_EV_UNACKED,          /* XEP-0198: resumption failed and a new session was bound; one
                                stanza the old session never acknowledged is handed back:
-                               ev.seq, ev.stanza.raw its bytes. Send it again or not. */
+                               ev.seq, ev.stanza (a view; .raw its bytes). Send it again
+                               from the event, or not. KL_EV_ONLINE follows the last. */
     KL_EV_LINK_DOWN         /* connection manager: the connection was lost (ev.status,
                                ev.condition); the next attempt starts in ev.retry_ms.
                                Stream-management state is kept for resumption. */
@@ -164,6 +196,14 @@ typedef struct kl_stats {
     uint32_t stanzas_dropped;   /* inbound stanzas skipped for breaking a bound */
     uint32_t iq_unmatched;      /* IQ results/errors that answered none of our requests
                                    (wrong id or wrong sender): delivered as plain stanzas */
+    uint32_t keepalives_sent;   /* keepalive probes (<r/> or ping) */
+    /* XEP-0198, on this connection */
+    uint32_t sm_acked;          /* our stanzas the server acknowledged */
+    uint32_t sm_resent;         /* stanzas sent again after a resumption */
+    uint32_t sm_unacked_handed_back; /* KL_EV_UNACKED events */
+    uint32_t sm_acks_ignored;   /* <a h/> that went backwards (ignored) */
+    uint32_t sm_acks_requested; /* <r/> sent (keepalive ones included) */
+    uint32_t sm_acks_sent;      /* <a/> sent (one answers any number of <r/>) */
 } kl_stats_t;
 
 /* An IQ request in flight: the id on the wire is random; the application
@@ -175,6 +215,36 @@ typedef struct kl_pending_iq {
     char to[KL_JID_MAX];        /* "" for the account itself */
     uint32_t deadline;
 } kl_pending_iq_t;
+
+/* XEP-0198 state (private; see kl_sm_info()). The session part survives
+ * kl_client_connect(): a lost link is resumed from it. */
+typedef struct kl_sm {
+    /* the stream-management session, kept across connections */
+    uint32_t h_in;              /* inbound stanzas handled (our h) */
+    uint32_t out;               /* sequence number of the last stanza sent */
+    uint32_t acked;             /* the server's last h: stanzas it handled */
+    uint32_t max_s;             /* <enabled max=''/> in seconds, 0 if not given */
+    size_t head, tail;          /* the queue: records in cfg.sm_queue[head, tail) */
+    size_t records;             /* how many */
+    uint8_t resumable;          /* <enabled resume='true'/> with an id that fits */
+    char id[KL_SM_ID_MAX + 1];
+    char location[KL_SM_LOCATION_MAX + 1];
+    /* this connection (reset by kl_client_connect) */
+    uint8_t on;                 /* 0 off, 1 <enable/> sent, 2 enabled (counting both ways) */
+    uint8_t resuming;           /* <resume/> sent on this connection */
+    uint8_t a_owed;             /* an <a/> answers the latest <r/> (at most one pending) */
+    uint8_t r_owed;             /* an <r/> is due */
+    uint8_t r_out;              /* an <r/> was sent and no <a/> came since */
+    uint8_t unreq;              /* stanzas sent since the last <r/> */
+    uint8_t online_owed;        /* KL_EV_ONLINE follows the KL_EV_UNACKED hand-back */
+    uint8_t resending;          /* after <resumed/>: records from `resend` go out again */
+    size_t resend;
+    size_t handback;            /* records at the head still to hand back (set when a new
+                                   session is bound; KL_EV_UNACKED at online) */
+    uint32_t t_sent;            /* when the last stanza was sent */
+    uint32_t t_unacked;         /* since when stanzas have been unacknowledged */
+    uint32_t t_r;               /* when the last <r/> was sent */
+} kl_sm_t;
 
 /* The whole client. Fields are private; only sizeof() is public. */
 typedef struct kl_client {
@@ -191,13 +261,15 @@ typedef struct kl_client {
     uint8_t bidi;               /* s2s: peer offered bidi and we requested it */
     uint8_t early_reported;     /* full: the early KL_EV_START_TLS was given */
     uint8_t mechs_failed;       /* mechanisms refused on this connection */
+    uint8_t ka_probe;           /* online: a keepalive probe is out, `deadline` is T2's */
     uint16_t next_iq_id;
     uint16_t roster_iq;         /* id of the roster get in flight (roster versioning) */
     uint16_t disco_iq;          /* id of the server disco#info get in flight */
     int final_status;
     uint32_t now;
     uint32_t t_connect;
-    uint32_t neg_deadline;
+    uint32_t deadline;          /* negotiation timeout; online: the dead-peer timeout */
+    uint32_t last_io;           /* online: when anything was last received or sent */
     size_t rx_len, rx_pos, scan, stanza_start;
     size_t tx_len, tx_sent;
     /* Kept across connections (set by kl_client_init). */
@@ -205,12 +277,16 @@ typedef struct kl_client {
     uint16_t bare_len;          /* length of the bare JID in cfg.jid */
     uint16_t local_len;         /* length of its localpart */
     char domain[KL_JID_MAX];
-    /* Reset by kl_client_connect, from here to the end. */
+#if KL_ENABLE_SM
+    kl_sm_t sm;                 /* kept for resumption; its per-connection part is reset */
+#endif
+    /* Reset by kl_client_connect, from here to the end (the bound JID is
+     * kept while a stream-management session can be resumed). */
+    char jid[KL_JID_MAX];       /* bound full JID */
     uint8_t scram_cnonce[24];   /* SCRAM client nonce (printable) */
     uint8_t scram_sig[KL_HASH_MAX]; /* expected ServerSignature */
     kl_stats_t stats;
     kl_pending_iq_t iq[KL_MAX_PENDING_IQ];
-    char jid[KL_JID_MAX];       /* bound full JID */
     char condition[KL_CONDITION_MAX];
     kl_xml_t xml;               /* the stream's tokenizer */
     kl_xml_t root;              /* snapshot at the stream header: context for views */
@@ -311,6 +387,91 @@ int kl_stanza_commit(kl_client_t *c, const kl_xw_t *w);
 /* Close the stream (</stream:stream>); KL_EV_CLOSED follows when the peer
  * closes its side. */
 int kl_client_close(kl_client_t *c);
+
+/* ---- stream management (XEP-0198, KL_ENABLE_SM) -------------------------
+ *
+ * With cfg.sm_queue set and the server offering urn:xmpp:sm:3 after
+ * authentication, the engine enables stream management with resumption
+ * right behind the bind request when the hints say the server offers it
+ * (same flight), else right after the bind result; <failed/> to that just
+ * leaves it off. Then every stanza sent (kl_send_*, kl_stanza_commit, the
+ * engine's own answers and initial presence) gets the next sequence number
+ * and is kept in cfg.sm_queue until the server acknowledges it
+ * (KL_EV_ACKED, ev.seq = the server's new h); the engine answers the
+ * server's <r/> and asks for acks as cfg.sm_ack_* say. One commit must hold
+ * exactly one stanza (message, presence or iq), else KL_ERR_ARG.
+ *
+ * The state survives kl_client_connect(): after a lost link the next
+ * connect logs in and sends <resume/> where the bind request would go
+ * (same flight under safe pipelining). <resumed/>: what the server did not
+ * acknowledge is sent again in order (kl_send_* return KL_ERR_TX_FULL until
+ * that is done) and KL_EV_RESUMED (ev.jid the session's JID) comes instead
+ * of KL_EV_ONLINE; initial presence is not sent again. <failed/> (or no
+ * resumption possible): a new session is bound and stream management
+ * enabled again, then every stanza the old session never got acknowledged
+ * comes back as one KL_EV_UNACKED (ev.seq, ev.stanza.raw its bytes; the
+ * engine's own automatic answers and presence are not handed back) before
+ * KL_EV_ONLINE; the application may send it again from that event.
+ *
+ * kl_client_close() ends the session: nothing is resumed after it, and once
+ * the server has closed its side too (KL_EV_CLOSED) nothing is kept. */
+
+/* Sequence number of the last stanza sent under stream management (the one
+ * kl_send_* just queued), 0 if none. Numbers start at 1 with each session
+ * and wrap from 2^32-1 to 0 (XEP-0198). */
+uint32_t kl_sm_last_seq(const kl_client_t *c);
+
+typedef struct kl_sm_info {
+    uint8_t enabled;            /* on this stream: counting and acking */
+    uint8_t resumable;          /* a lost link can be resumed (the server allowed it) */
+    const char *id;             /* the SM-ID, "" if none */
+    const char *location;       /* <enabled location=''/>: where the server prefers the
+                                   client to reconnect, "" if none */
+    uint32_t max_s;             /* the server's resumption window in seconds, 0 unknown */
+    uint32_t h_in;              /* stanzas we handled */
+    uint32_t last_seq;          /* kl_sm_last_seq() */
+    uint32_t acked;             /* the server's last h */
+    size_t unacked;             /* stanzas kept in the queue */
+    size_t queue_used;          /* bytes of cfg.sm_queue in use */
+} kl_sm_info_t;
+
+/* Fills *info (zeroes when compiled out); KL_ERR_ARG for NULL. */
+int kl_sm_info(const kl_client_t *c, kl_sm_info_t *info);
+
+/* Forget the stream-management session: queue, counters, resumption (e.g.
+ * for a deliberate logout; the stanzas in the queue are dropped without a
+ * KL_EV_UNACKED). On a live stream the engine stops counting; the server
+ * keeps its side until the stream ends, so call it after kl_client_close()
+ * or once the connection is gone. */
+void kl_sm_reset(kl_client_t *c);
+
+/* Persist the stream-management session across a reboot: a versioned blob
+ * with the SM-ID, both counters, resume/max/location, the bound JID and
+ * the unacknowledged stanzas, authenticated with HMAC-SHA-256
+ * (crypto->hmac) under the device key the hints use (key_len
+ * KL_CACHE_KEY_LEN). It holds the stanzas' bytes: store it as privately as
+ * the hints. kl_sm_save writes at most cap bytes and sets *len:
+ * KL_ERR_TOO_LARGE if it does not fit (KL_SM_BLOB_MAX(queue size) always
+ * does), KL_ERR_CACHE_NO_KEY without crypto->hmac or key, KL_ERR_STATE
+ * from a new bind request until the old session's stanzas were handed
+ * back (KL_EV_ONLINE). Save when nothing is
+ * in flight for the freshest state (e.g. after KL_EV_ACKED, or when the
+ * link is gone); a blob is only as current as its last save.
+ *
+ * kl_sm_load, after kl_client_init() and before kl_client_connect() (the
+ * connect then resumes): KL_OK, or KL_ERR_SM_STATE when the MAC or the
+ * format does not check out, the blob is from another build, or its queue
+ * does not fit cfg.sm_queue — the client is then left without stream
+ * management state and a new session is bound; KL_ERR_CACHE_NO_KEY without
+ * a key (state left empty), KL_ERR_ARG for NULL, KL_ERR_STATE once
+ * connected. */
+#define KL_SM_BLOB_MAGIC 0x4D534B4Cu /* "LKSM" little-endian */
+#define KL_SM_BLOB_VERSION 1u
+#define KL_SM_BLOB_MAX(queue_size) (68u + KL_SM_ID_MAX + KL_SM_LOCATION_MAX + KL_JID_MAX + (queue_size))
+int kl_sm_save(const kl_client_t *c, const kl_crypto_t *crypto, const uint8_t *key, size_t key_len,
+               uint8_t *out, size_t cap, size_t *len);
+int kl_sm_load(kl_client_t *c, const kl_crypto_t *crypto, const uint8_t *key, size_t key_len,
+               const uint8_t *blob, size_t len);
 
 /* ---- reading stanzas ---------------------------------------------------- */
 

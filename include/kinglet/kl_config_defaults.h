@@ -118,6 +118,63 @@
 #define KL_ENABLE_LEGACY_SESSION 1
 #endif
 
+/* XEP-0198 stream management: acks, the queue of unacknowledged stanzas
+ * (in a buffer the application gives, kl_client_config_t.sm_queue),
+ * resumption after a lost link, and kl_sm_save()/kl_sm_load() across a
+ * reboot. 0 removes all of it (the minimal firmware profile). */
+#ifndef KL_ENABLE_SM
+#define KL_ENABLE_SM 1
+#endif
+/* Longest SM-ID (<enabled id=''/>) kept for resumption; a longer one
+ * leaves the session without resumption (acks still work). Prosody's are
+ * 36 bytes, ejabberd's and MongooseIM's under 64. */
+#ifndef KL_SM_ID_MAX
+#define KL_SM_ID_MAX 72
+#endif
+/* Longest <enabled location=''/> kept (the server's preferred address for
+ * reconnecting, for the connection manager); a longer one is dropped. */
+#ifndef KL_SM_LOCATION_MAX
+#define KL_SM_LOCATION_MAX 64
+#endif
+/* When the engine asks the server for an ack (<r/>), defaults of
+ * kl_client_config_t.sm_ack_every / sm_ack_ms / sm_ack_idle_ms: after this
+ * many unacknowledged stanzas, once stanzas have been unacknowledged this
+ * long, and when nothing more was sent for this long ("before going
+ * idle": a burst is acknowledged as a whole, soon after it ends). */
+#ifndef KL_SM_ACK_EVERY
+#define KL_SM_ACK_EVERY 5u
+#endif
+#ifndef KL_SM_ACK_MS
+#define KL_SM_ACK_MS 5000u
+#endif
+#ifndef KL_SM_ACK_IDLE_MS
+#define KL_SM_ACK_IDLE_MS 200u
+#endif
+
+/* Keepalive and dead-peer detection, defaults of kl_client_config_t.
+ * keepalive_ms / keepalive_timeout_ms: after KL_KEEPALIVE_MS with nothing
+ * received and nothing sent while online the engine probes the server
+ * (<r/> with stream management, else an XEP-0199 ping), and when nothing at
+ * all arrives within KL_KEEPALIVE_TIMEOUT_MS after that it reports
+ * KL_ERR_DEAD_PEER. 90 s stays under the idle timeouts that drop TCP flows
+ * in practice (home routers and carrier-grade NATs from ~2 min, cloud load
+ * balancers and NAT gateways at 4-6 min), so an idle device stays
+ * reachable, and a dead link is noticed within two minutes; a server's
+ * XEP-0478 <idle-seconds/> lowers it further (to half that). */
+#ifndef KL_KEEPALIVE_MS
+#define KL_KEEPALIVE_MS 90000u
+#endif
+#ifndef KL_KEEPALIVE_TIMEOUT_MS
+#define KL_KEEPALIVE_TIMEOUT_MS 30000u
+#endif
+
+/* XEP-0478 stream limits: the engine reads <idle-seconds/> from the stream
+ * features and keeps keepalives at half of it at most. 0 leaves it to
+ * cfg.keepalive_ms (the minimal firmware profile: 150 bytes of code). */
+#ifndef KL_ENABLE_STREAM_LIMITS
+#define KL_ENABLE_STREAM_LIMITS 1
+#endif
+
 /* Invariant checks inside core/; compile out by default. */
 #ifndef KL_ASSERT
 #define KL_ASSERT(x) ((void)0)
@@ -163,6 +220,15 @@
 #endif
 #if KL_XML_MAX_ATTRS < 4 || KL_XML_MAX_ATTRS > 255
 #error "KL_XML_MAX_ATTRS must be 4..255"
+#endif
+#if KL_SM_ID_MAX < 8 || KL_SM_ID_MAX > 255 || KL_SM_LOCATION_MAX < 8 || KL_SM_LOCATION_MAX > 255
+#error "KL_SM_ID_MAX and KL_SM_LOCATION_MAX must be 8..255"
+#endif
+#if KL_ENABLE_SM && KL_TX_BUF_SIZE > 32767
+#error "stream management keeps stanza lengths in 15 bits: KL_TX_BUF_SIZE must be at most 32767"
+#endif
+#if KL_SM_ACK_EVERY < 1 || KL_SM_ACK_EVERY > 255
+#error "KL_SM_ACK_EVERY must be 1..255"
 #endif
 #if KL_XML_MAX_ATTR >= KL_RX_BUF_SIZE
 #error "KL_XML_MAX_ATTR must be smaller than KL_RX_BUF_SIZE"

@@ -942,6 +942,182 @@ static void test_negotiation_timeout(void)
     KT_CHECK_EQ(last_status, KL_ERR_TIMEOUT);
 }
 
+/* ---- keepalive and dead-peer detection (also in the minimal profile) ---- */
+
+#define PING "<iq type='get' id='kl-ping'><ping xmlns='urn:xmpp:ping'/></iq>"
+
+static void online_with(uint32_t ka_ms, uint32_t ka_timeout_ms, const char *bind_features)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    cfg.keepalive_ms = ka_ms;
+    cfg.keepalive_timeout_ms = ka_timeout_ms;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    now_ms = 1000;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL SUCCESS HDR, 0);
+    feed(bind_features, 0);
+    feed(BIND_RES, 0);
+    KT_CHECK(kl_client_is_online(&cl));
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+}
+
+/* Nothing received and nothing sent for the interval: a ping to the server;
+ * its answer (or anything else) ends the probe; silence for the timeout
+ * after it is a dead peer. */
+static void test_keepalive_ping(void)
+{
+    online_with(0, 0, FEAT_BIND);
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
+    now_ms += KL_KEEPALIVE_MS - 1;
+    pump();
+    KT_CHECK_STR(out, "");
+    now_ms += 1;
+    pump();
+    KT_CHECK_STR(out, PING);
+    KT_CHECK_EQ(kl_client_stats(&cl)->keepalives_sent, 1);
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_TIMEOUT_MS);
+    /* the answer is the engine's: the application sees nothing */
+    now_ms += 500;
+    pump();
+    feed("<iq type='result' id='kl-ping' from='alice@localhost'/>", 0);
+    KT_CHECK_STR(log_, "");
+    KT_CHECK_EQ(kl_client_stats(&cl)->iq_unmatched, 0);
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
+    now_ms += KL_KEEPALIVE_TIMEOUT_MS + 1000;
+    pump();
+    KT_CHECK_EQ(last_status, 0);
+    KT_CHECK_EQ(count_of(out, "kl-ping"), 1);
+    /* traffic either way postpones it */
+    now_ms += KL_KEEPALIVE_MS - KL_KEEPALIVE_TIMEOUT_MS - 1000 - 10;
+    pump();
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "hi"), KL_OK);
+    now_ms += 20;
+    pump();
+    KT_CHECK_EQ(count_of(out, "kl-ping"), 1);
+    now_ms += KL_KEEPALIVE_MS - 30;
+    pump();
+    feed("<message from='bob@localhost/x'><body>x</body></message>", 0);
+    now_ms += KL_KEEPALIVE_MS - 1;
+    pump();
+    KT_CHECK_EQ(count_of(out, "kl-ping"), 1);
+    now_ms += 1;
+    pump();
+    KT_CHECK_EQ(count_of(out, "kl-ping"), 2);
+}
+
+static void test_dead_peer(void)
+{
+    uint32_t t0;
+    online_with(20000, 5000, FEAT_BIND);
+    t0 = now_ms;
+    now_ms = t0 + 20000;
+    pump();
+    KT_CHECK_STR(out, PING);
+    out_len = 0;
+    out[0] = 0;
+    now_ms = t0 + 20000 + 4999;
+    pump();
+    KT_CHECK_EQ(last_status, 0);
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), 1);
+    now_ms += 1;
+    pump();
+    KT_CHECK_EQ(last_status, KL_ERR_DEAD_PEER);
+    KT_CHECK_STR(log_, "[error keepalive unanswered: link dead ]");
+    /* nothing written to a dead link (and no clean close of a session
+     * that may be resumed) */
+    KT_CHECK_STR(out, "");
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), UINT32_MAX);
+    /* output the port never drains: the probe is out, or stuck, and the
+     * timeout runs all the same */
+    online_with(20000, 5000, FEAT_BIND);
+    {
+        kl_xw_t w;
+        size_t i, n;
+        KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+        kl_xw_start(&w, "message");
+        n = w.cap - 40;
+        kl_xw_start(&w, "body");
+        for (i = 0; i < n; i++)
+            kl_xw_text(&w, (const uint8_t *)"z", 1);
+        kl_xw_end(&w, "body");
+        kl_xw_end(&w, "message");
+        KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_OK);
+        for (i = 0; i < 6; i++) /* pongs fill the reserve; the port never drains */
+            KT_CHECK_EQ(kl_engine_input(&cl, (const uint8_t *)"<iq type='get' id='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                                                "aaaaaaaaaaaaaaaa' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", 124), 124);
+        now_ms += 20000;
+        KT_CHECK_EQ(kl_engine_poll(&cl, now_ms, &(kl_event_t){0}), 0);
+        now_ms += 5000;
+        {
+            kl_event_t ev;
+            KT_CHECK_EQ(kl_engine_poll(&cl, now_ms, &ev), 1);
+            KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+            KT_CHECK_EQ(ev.status, KL_ERR_DEAD_PEER);
+        }
+    }
+}
+
+/* XEP-0478: a server that closes idle streams after idle-seconds gets
+ * keepalives at half of that, when that is sooner than configured. */
+static void test_keepalive_idle_seconds(void)
+{
+    online_with(0, 0, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                      "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>10000</max-bytes>"
+                      "<idle-seconds>60</idle-seconds></limits></stream:features>");
+    if (!KL_ENABLE_STREAM_LIMITS) {
+        /* compiled out (the minimal profile): cfg.keepalive_ms rules */
+        KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
+        return;
+    }
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), 30000);
+    now_ms += 30000;
+    pump();
+    KT_CHECK_STR(out, PING);
+    /* a longer limit than configured changes nothing; nor does a malformed one */
+    online_with(0, 0, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                      "<limits xmlns='urn:xmpp:stream-limits:0'><idle-seconds>840</idle-seconds></limits>"
+                      "</stream:features>");
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
+    online_with(0, 0, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                      "<limits xmlns='urn:xmpp:stream-limits:0'><idle-seconds>6x</idle-seconds></limits>"
+                      "</stream:features>");
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
+    online_with(0, 0, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                      "<limits xmlns='urn:other'><idle-seconds>60</idle-seconds></limits></stream:features>");
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
+    online_with(0, 0, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                      "<limits xmlns='urn:xmpp:stream-limits:0'><idle-seconds>0</idle-seconds></limits>"
+                      "</stream:features>");
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
+}
+
+static void test_keepalive_off_and_configured(void)
+{
+    online_with(KL_KEEPALIVE_OFF, 0, FEAT_BIND);
+    KT_CHECK(kl_engine_next_timeout(&cl, now_ms) >= 0x7fffffffu - 1);
+    now_ms += 10u * 3600u * 1000u;
+    pump();
+    KT_CHECK_STR(out, "");
+    online_with(1000, 300, FEAT_BIND);
+    now_ms += 1000;
+    pump();
+    KT_CHECK_STR(out, PING);
+    now_ms += 300;
+    pump();
+    KT_CHECK_EQ(last_status, KL_ERR_DEAD_PEER);
+}
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -983,6 +1159,10 @@ int main(void)
     KT_RUN(test_streamed_stanza_dropped_late);
     KT_RUN(test_large_iq_request_answered);
     KT_RUN(test_limits_after_close_are_silent);
+    KT_RUN(test_keepalive_ping);
+    KT_RUN(test_dead_peer);
+    KT_RUN(test_keepalive_idle_seconds);
+    KT_RUN(test_keepalive_off_and_configured);
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
     printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));
