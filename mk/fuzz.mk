@@ -45,7 +45,7 @@
 # tests/fuzz/regressions_NAME/ under a name saying what broke (see
 # tests/fuzz/README.md). Replay one by hand: $(BUILD)/fuzz/fuzz_NAME FILE...
 
-FUZZ_TARGETS := xml engine dns http bosh cache
+FUZZ_TARGETS := xml engine dns http bosh cache ws
 # XEP-0198: a saved session as read from storage (kl_sm_load) and the engine
 # resuming from it against a hostile server (tests/fuzz/fuzz_sm.c)
 FUZZ_TARGETS += sm
@@ -55,6 +55,7 @@ FUZZ_RUNS_sm := 100000
 FUZZ_SRC_xml := core/kl_xml.c core/kl_xw.c core/kl_status.c
 FUZZ_SRC_dns := core/kl_dns.c core/kl_status.c
 FUZZ_SRC_http := core/kl_http.c core/kl_status.c
+FUZZ_SRC_ws := core/kl_ws.c core/kl_xml.c core/kl_xw.c core/kl_base64.c core/kl_status.c
 FUZZ_MAX_LEN_xml := 8192
 FUZZ_MAX_LEN_engine := 16384
 FUZZ_MAX_LEN_dns := 1024
@@ -66,6 +67,7 @@ FUZZ_RUNS_dns := 30000
 FUZZ_RUNS_http := 800000
 FUZZ_RUNS_bosh := 200000
 FUZZ_RUNS_cache := 100000
+FUZZ_RUNS_ws := 300000
 
 FUZZ_CC ?= clang
 # No stack-depth coverage: the deepest stack pointer depends on where the
