@@ -1,7 +1,7 @@
 /* kinglet — the connection manager (see kl_session.h). */
 #include "kinglet/kl_session.h"
 
-#include <string.h>
+#include "kl_string.h"
 
 #if KL_ENABLE_BOSH
 #include "kinglet/kl_bosh.h"
@@ -114,16 +114,30 @@ static int link_send(kl_session_t *s, int i, const uint8_t *buf, size_t len)
     return lower_send(&s->slot[i], buf, len);
 }
 
+static void net_flush(kl_session_t *s, int i);
+
+/* A read that returns 0 while the port still holds bytes (a TLS record
+ * that only carried a session ticket) is tried again. */
+static int net_readable(const kl_session_t *s, int i)
+{
+    return s->cfg.net->readable ? s->cfg.net->readable(s->cfg.net_ctx, i) : 0;
+}
+
 static int link_recv(kl_session_t *s, int i, uint8_t *buf, size_t len)
 {
-    if (s->slot[i].tls_on)
-        return s->cfg.tls->recv(s->cfg.tls_ctx, i, buf, len);
-    return lower_recv(&s->slot[i], buf, len);
+    int n, tries = 4;
+    do {
+        if (!s->slot[i].tls_on)
+            return lower_recv(&s->slot[i], buf, len);
+        n = s->cfg.tls->recv(s->cfg.tls_ctx, i, buf, len);
+        net_flush(s, i); /* a read may write (TLS alerts, key updates) */
+    } while (n == 0 && --tries > 0 && net_readable(s, i));
+    return n;
 }
 
 static void net_flush(kl_session_t *s, int i)
 {
-    if (s->cfg.net->flush)
+    if (s->cfg.net->flush && s->slot[i].state != SL_OFF)
         s->cfg.net->flush(s->cfg.net_ctx, i);
 }
 
@@ -189,11 +203,14 @@ static int tls_drive(kl_session_t *s, int i)
     char buf[120];
     kl_tls_info_t info;
     int r = s->cfg.tls->handshake(s->cfg.tls_ctx, i);
+    net_flush(s, i); /* what the handshake wrote (lwIP sends only when pushed) */
     if (r == 0)
         return 0;
     s->cfg.tls->info(s->cfg.tls_ctx, i, &info);
-    if (i == 0)
+    if (i == 0) {
         s->session_offered = info.session_offered;
+        s->stats.tls_session_offered = info.session_offered;
+    }
     if (r < 0) {
         set_text(s, "TLS: ", s->cfg.tls->error_text(s->cfg.tls_ctx, i, buf, sizeof buf));
         return r;
@@ -238,6 +255,7 @@ static void save_session(kl_session_t *s)
     if (s->cfg.tls->save_session(s->cfg.tls_ctx, 0, k->tls_session, sizeof k->tls_session, &len) == KL_OK) {
         k->tls_session_len = (uint16_t)len;
         kl_cache_seal(k);
+        s->stats.tls_sessions_saved++;
         note(s, "TLS session saved in the connection hints");
     }
 }
@@ -374,7 +392,7 @@ static int lost(kl_session_t *s, int status, const char *cond, kl_event_t *ev)
 
 /* ---- attempts --------------------------------------------------------------- */
 
-#if KL_ENABLE_BOSH
+#if KL_ENABLE_BOSH || KL_ENABLE_WS
 /* Decimal digits of v into p (no NUL); returns the count. */
 static size_t put_uint(char *p, uint32_t v)
 {
@@ -388,7 +406,9 @@ static size_t put_uint(char *p, uint32_t v)
         p[k++] = t[--n];
     return k;
 }
+#endif
 
+#if KL_ENABLE_BOSH
 static int bosh_begin(kl_session_t *s)
 {
     const kl_endpoint_t *ep = cur_ep(s);
@@ -427,7 +447,7 @@ static int begin_attempt(kl_session_t *s, kl_event_t *ev)
     s->stats.wire_in_online = s->stats.wire_out_online = 0;
     s->stats.tcp_connect_ms = s->stats.tls_handshake_ms = 0;
     s->stats.tls_version = "";
-    s->stats.tls_session_resumed = s->stats.tls_verified = 0;
+    s->stats.tls_session_resumed = s->stats.tls_verified = s->stats.tls_session_offered = 0;
     s->stats.http_requests_online = 0;
     s->stats.link_rt_online = 0;
     s->error_text[0] = 0;
@@ -850,6 +870,142 @@ static int run_bosh(kl_session_t *s, kl_event_t *ev)
 }
 #endif
 
+/* ---- the WebSocket framing (RFC 7395 over RFC 6455) ------------------------ */
+
+#if KL_ENABLE_WS
+static int ws_begin(kl_session_t *s)
+{
+    const kl_endpoint_t *ep = cur_ep(s);
+    kl_ws_config_t wc;
+    size_t n = 0;
+    int st;
+    if (s->ws == NULL)
+        return KL_ERR_STATE; /* kl_session_use_ws() was not called */
+    memset(&wc, 0, sizeof wc);
+    wc.host = ep_host(s, ep);
+    wc.port = ep_port(ep);
+    wc.secure = (uint8_t)ep_tls(ep);
+    wc.path = ep->path ? ep->path : "/xmpp-websocket";
+    wc.random = s->cfg.random;
+    wc.random_ctx = s->cfg.random_ctx;
+    wc.crypto = s->cfg.crypto;
+    if ((st = kl_ws_init(s->ws, &wc)) != KL_OK)
+        return st;
+    s->ws_started = 0;
+    s->ws_rlen = s->ws_roff = 0;
+    if ((st = kl_ws_request(s->ws, s->ws_wbuf, sizeof s->ws_wbuf, &n)) != KL_OK)
+        return st;
+    s->ws_wlen = (uint16_t)n;
+    s->ws_woff = 0;
+    if (s->cfg.trace)
+        s->cfg.trace(s->cfg.trace_arg, 'o', s->ws_wbuf, n, NULL);
+    return KL_OK;
+}
+
+/* Send what the codec made; then more from the engine (or the codec's own
+ * control frames). 1 progress, 0 blocked or nothing to do, < 0 error. */
+static int ws_out(kl_session_t *s)
+{
+    int progress = 0;
+    for (;;) {
+        size_t len = 0, used = 0, made = 0;
+        const uint8_t *out = NULL;
+        int st;
+        while (s->ws_woff < s->ws_wlen) {
+            int n = link_send(s, 0, s->ws_wbuf + s->ws_woff, s->ws_wlen - s->ws_woff);
+            if (n <= 0)
+                return n < 0 ? n : progress;
+            s->ws_woff = (uint16_t)(s->ws_woff + n);
+            progress = 1;
+            if (s->ws_woff == s->ws_wlen)
+                net_flush(s, 0);
+        }
+        s->ws_wlen = s->ws_woff = 0;
+        if (s->ws_started)
+            out = kl_engine_output(s->c, &len);
+        if (len == 0 && !kl_ws_want_write(s->ws))
+            return progress;
+        st = kl_ws_write(s->ws, out, len, &used, s->ws_wbuf, sizeof s->ws_wbuf, &made);
+        if (st < 0)
+            return st;
+        if (used > 0) {
+            if (s->cfg.trace)
+                s->cfg.trace(s->cfg.trace_arg, 'o', out, used, NULL);
+            kl_engine_output_ack(s->c, used);
+        }
+        if (made == 0 && used == 0)
+            return progress;
+        s->ws_wlen = (uint16_t)made;
+        progress = 1;
+    }
+}
+
+/* Wire bytes through the codec into the engine. 1 progress, 0 nothing, < 0. */
+static int ws_in(kl_session_t *s)
+{
+    size_t cap = 0, used = 0, made = 0;
+    uint8_t *in = NULL;
+    int st;
+    if (s->ws_roff == s->ws_rlen && !kl_ws_read_pending(s->ws)) {
+        int n = link_recv(s, 0, s->ws_rbuf, sizeof s->ws_rbuf);
+        if (n <= 0)
+            return n;
+        s->ws_rlen = (uint16_t)n;
+        s->ws_roff = 0;
+    }
+    /* cap 0 (the engine is full) still lets control frames through */
+    if (s->ws_started)
+        in = kl_engine_input_buf(s->c, &cap);
+    st = kl_ws_read(s->ws, s->ws_rbuf + s->ws_roff, s->ws_rlen - s->ws_roff, &used, in, cap, &made);
+    if (st < 0)
+        return st;
+    s->ws_roff = (uint16_t)(s->ws_roff + used);
+    if (made > 0) {
+        if (s->cfg.trace)
+            s->cfg.trace(s->cfg.trace_arg, 'i', in, made, NULL);
+        kl_engine_input_ack(s->c, made);
+    }
+    if (!s->ws_started && kl_ws_state(s->ws) == KL_WS_OPEN) {
+        /* 101: the upgrade was one more round trip; the stream starts */
+        s->ws_started = 1;
+        note(s, "WebSocket open");
+        start_stream(s);
+        kl_stats_add_port_rt(s->c, 1);
+        return 1;
+    }
+    return used > 0 || made > 0;
+}
+
+static int ws_error(kl_session_t *s, int st, kl_event_t *ev)
+{
+    if (st == KL_ERR_WS_HANDSHAKE) {
+        char num[12];
+        size_t n = put_uint(num, (uint32_t)(s->ws->http_status > 0 ? s->ws->http_status : 0));
+        num[n] = 0;
+        set_text3(s, "WebSocket upgrade refused (HTTP ", num, ")");
+    }
+    return lost(s, st, NULL, ev);
+}
+
+static int run_ws(kl_session_t *s, kl_event_t *ev)
+{
+    for (;;) {
+        int r, out, in;
+        if (s->ws_started && (r = kl_engine_poll(s->c, s->now, ev)) > 0) {
+            if (ev->type == KL_EV_ERROR || ev->type == KL_EV_CLOSED)
+                (void)ws_out(s); /* best effort: the stream error or <close/> goes out */
+            return engine_event(s, ev);
+        }
+        if ((out = ws_out(s)) < 0)
+            return ws_error(s, out, ev);
+        if ((in = ws_in(s)) < 0)
+            return ws_error(s, in, ev);
+        if (!out && !in)
+            return 0;
+    }
+}
+#endif
+
 /* ---- API -------------------------------------------------------------------- */
 
 int kl_session_init(kl_session_t *s, const kl_session_config_t *cfg)
@@ -875,8 +1031,8 @@ int kl_session_init(kl_session_t *s, const kl_session_config_t *cfg)
             return KL_ERR_ARG;
         if (ep->framing != KL_FRAMING_XMPP && ep->security == KL_SEC_STARTTLS)
             return KL_ERR_ARG; /* HTTP framings have no STARTTLS */
-        if (ep->framing == KL_FRAMING_WS)
-            return KL_ERR_ARG; /* WebSocket: not wired in yet */
+        if (ep->framing == KL_FRAMING_WS && (cfg->crypto == NULL || cfg->crypto->hash == NULL))
+            return KL_ERR_ARG; /* Sec-WebSocket-Accept needs SHA-1 */
     }
     if (!s->cfg.backoff_min_ms)
         s->cfg.backoff_min_ms = 1000;
@@ -922,6 +1078,25 @@ int kl_session_start(kl_session_t *s, uint32_t now_ms)
     return KL_OK;
 }
 
+/* The transport (and TLS, if any) is up: start the stream, or first the
+ * WebSocket upgrade. 2 go on, else as lost(). */
+static int transport_up(kl_session_t *s, kl_event_t *ev)
+{
+#if KL_ENABLE_WS
+    if (cur_ep(s)->framing == KL_FRAMING_WS) {
+        int st = ws_begin(s);
+        if (st != KL_OK)
+            return lost(s, st, NULL, ev);
+        s->state = S_RUN;
+        s->t_state = s->now;
+        return 2;
+    }
+#endif
+    (void)ev;
+    start_stream(s);
+    return 2;
+}
+
 static int connect_step(kl_session_t *s, kl_event_t *ev)
 {
     int up = 1;
@@ -961,7 +1136,7 @@ static int connect_step(kl_session_t *s, kl_event_t *ev)
     s->state = ep_tls(cur_ep(s)) ? S_TLS : S_RUN;
     s->t_state = s->now;
     if (s->state == S_RUN)
-        start_stream(s);
+        return transport_up(s, ev);
     return 2;
 }
 
@@ -985,8 +1160,7 @@ static int tls_step(kl_session_t *s, kl_event_t *ev)
         }
         return 0;
     }
-    start_stream(s);
-    return 2;
+    return transport_up(s, ev);
 }
 
 int kl_session_step(kl_session_t *s, uint32_t now_ms, kl_event_t *ev)
@@ -1025,6 +1199,11 @@ int kl_session_step(kl_session_t *s, uint32_t now_ms, kl_event_t *ev)
                 r = run_bosh(s, ev);
             else
 #endif
+#if KL_ENABLE_WS
+            if (cur_ep(s)->framing == KL_FRAMING_WS)
+                r = run_ws(s, ev);
+            else
+#endif
                 r = run_xmpp(s, ev);
 #if KL_ENABLE_CACHE
             if (s->online)
@@ -1053,6 +1232,14 @@ int kl_session_wants(const kl_session_t *s, int slot)
     if (cur_ep(s)->framing == KL_FRAMING_BOSH && s->state == S_RUN)
         return s->slot[slot].bosh_slot || s->slot[slot].state == SL_HANDSHAKE ? KL_WANT_READ : 0;
 #endif
+#if KL_ENABLE_WS
+    if (cur_ep(s)->framing == KL_FRAMING_WS && s->state == S_RUN) {
+        if (s->ws_woff < s->ws_wlen || kl_ws_want_write(s->ws))
+            return KL_WANT_READ | KL_WANT_WRITE;
+        if (!s->ws_started)
+            return KL_WANT_READ;
+    }
+#endif
     if (s->state == S_RUN && slot == 0 && s->tls_phase != TP_HANDSHAKE)
         (void)kl_engine_output(s->c, &len);
     return KL_WANT_READ | (len > 0 ? KL_WANT_WRITE : 0);
@@ -1063,6 +1250,9 @@ uint32_t kl_session_next_timeout(const kl_session_t *s, uint32_t now_ms)
     uint32_t t = UINT32_MAX, d;
     if (s == NULL)
         return t;
+    for (int i = 0; i < KL_SESSION_SLOTS; i++)
+        if (s->slot[i].state == SL_UP && (kl_session_wants(s, i) & KL_WANT_READ) && net_readable(s, i))
+            return 0; /* bytes wait in the port (lwIP tells no one) */
     switch (s->state) {
     case S_BACKOFF:
         return (int32_t)(s->t_retry - now_ms) <= 0 ? 0 : s->t_retry - now_ms;

@@ -38,7 +38,11 @@ check-limits: $(BUILD)/kinglet
 check-linkcut: $(BUILD)/kinglet
 	@KINGLET=$(BUILD)/kinglet tests/integration/linkcut_test.sh
 
-CHECK_STEPS += check-login check-hostile check-limits check-linkcut
+# XMPP over WebSocket (RFC 7395) against Prosody's mod_websocket.
+check-ws: $(BUILD)/kinglet
+	@KINGLET=$(BUILD)/kinglet tests/integration/ws_test.sh
+
+CHECK_STEPS += check-login check-hostile check-limits check-linkcut check-ws
 
 # The demo runs the simulator: kinglet over lwIP + mbedTLS (static arena) on
 # a libslirp link; scripts/demo.sh is the same over BSD sockets.
@@ -46,7 +50,7 @@ demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/kinglet $(BUILD)/kinglet-sim
 	@scripts/demo_sim.sh
 
-.PHONY: check-login check-hostile check-limits check-linkcut
+.PHONY: check-login check-hostile check-limits check-linkcut check-ws
 
 $(BUILD)/bench/sizes: tests/bench/sizes.c $(wildcard include/kinglet/*.h)
 	@mkdir -p $(dir $@)

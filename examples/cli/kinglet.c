@@ -5,7 +5,9 @@
  *           [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *           [--no-plain] [--tls starttls|direct] [--cache FILE [--cache-key KEYFILE]]
  *           [--roster] [--srv [--dns HOST:PORT]] [--disco] [--reconnect [--backoff MIN_MS MAX_MS]]
+ *           [--keepalive T_S T2_S] [--no-sm] [--no-logout]
  *   kinglet --bosh URL --jid J --password P [--bosh-path auto|all|split] … (the same options)
+ *   kinglet --ws URL --jid J --password P … (the same options)
  *
  * --bosh URL: BOSH (XEP-0124/0206), a framing of the same session over
  * http://host:port/path or https://host:port/path. Over http:// the password
@@ -17,6 +19,16 @@
  * session before it is bound (reported as "full_fallback":1); the hints
  * (--cache) remember the path that worked. --stats adds "http_round_trips",
  * "http_requests" and "bosh_path".
+ * Stream management (XEP-0198) is on whenever the server offers it (--no-sm:
+ * off): unacknowledged stanzas are kept (16 KB), a lost link is resumed
+ * with --reconnect, and a stanza the server never acknowledged is sent again
+ * when the session could not be resumed. --keepalive T T2: probe the server
+ * after T idle seconds, reconnect when nothing came T2 seconds later.
+ * --no-logout: end (--recv, --count, --timeout) by dropping the connection
+ * instead of logging out; with --cache FILE the session is saved in FILE.sm
+ * (authenticated with the device key, 0600) and the next run resumes it.
+ * --ws URL: XMPP over WebSocket (RFC 7395), ws://host:port/path or wss://…;
+ * the HTTP upgrade counts as one round trip.
  * --cache keeps connection hints across runs: features and mechanisms seen,
  * the pipelining advertisement, caps, roster version, the SRV answer (for
  * its TTL) and the TLS session, which the next connect offers (resumption).
@@ -53,11 +65,16 @@
 #include "kl_tls_bind.h"
 #include "kinglet/kl_session.h"
 #include "kinglet/kl_bosh.h"
+#include "kinglet/kl_ws.h"
 #include "kl_posix_dns.h"
 
 
 static kl_client_t client; /* the whole client state: static, no heap */
 static kl_cache_t cache;   /* connection hints, persisted with --cache FILE */
+/* XEP-0198: the stanzas sent and not yet acknowledged (backpressure when
+ * full), and room for their saved form (--cache FILE keeps FILE.sm) */
+static uint8_t sm_queue[16384];
+static uint8_t sm_blob[KL_SM_BLOB_MAX(sizeof sm_queue)];
 
 static void print_server_features(const char *from, uint16_t f)
 {
@@ -82,8 +99,11 @@ static void usage(void)
             "               [--roster] [--disco]\n"
             "               [--srv [--dns HOST:PORT]]  (find the server through DNS SRV)\n"
             "               [--bosh URL [--bosh-path auto|all|split]]  (BOSH over http(s)://host:port/path)\n"
+            "               [--ws URL]  (WebSocket, RFC 7395, over ws(s)://host:port/path)\n"
             "               [--reconnect [--backoff MIN_MS MAX_MS]]  (a lost link is retried with\n"
             "                 backoff and full jitter; stream management resumes the session)\n"
+            "               [--keepalive T_S T2_S] [--no-sm]  (probe after T idle seconds, dead after T2 more)\n"
+            "               [--no-logout]  (end without logging out; with --cache the next run resumes)\n"
             "       kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] [--stats] ...\n"
             "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n");
@@ -164,6 +184,8 @@ int main(int argc, char **argv)
     kl_tls_config_t tls;
     static kl_tls_t tls_sess[KL_SESSION_SLOTS]; /* BOSH over https: two connections */
     static kl_bosh_t bosh;                        /* BOSH's two request/response buffers */
+    static kl_ws_t ws;                            /* the WebSocket codec */
+    int want_ws = 0;
     static char url_buf[512];
     const char *url = NULL, *bosh_path = "auto";
     int split = 0;
@@ -171,7 +193,8 @@ int main(int argc, char **argv)
     static kl_posix_net_t net;
     static kl_session_t sess;
     kl_session_config_t scfg;
-    int reconnect = 0;
+    int reconnect = 0, no_sm = 0, no_logout = 0, sm_loaded = 0;
+    long keepalive_s = 0, keepalive_t2_s = 0;
     long backoff_min = 0, backoff_max = 0;
     kl_event_t ev;
     uint32_t t_end;
@@ -201,7 +224,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--disco")) want_disco = 1;
         else if (!strcmp(a, "--srv")) use_srv = 1;
         else if (!strcmp(a, "--reconnect")) reconnect = 1;
+        else if (!strcmp(a, "--no-sm")) no_sm = 1;
+        else if (!strcmp(a, "--no-logout")) no_logout = 1;
+        else if (!strcmp(a, "--keepalive")) { keepalive_s = strtol(NEXT(), NULL, 10); keepalive_t2_s = strtol(NEXT(), NULL, 10); }
         else if (!strcmp(a, "--bosh")) url = NEXT();
+        else if (!strcmp(a, "--ws")) { url = NEXT(); want_ws = 1; }
         else if (!strcmp(a, "--bosh-path")) bosh_path = NEXT();
         else if (!strcmp(a, "--backoff")) { backoff_min = strtol(NEXT(), NULL, 10); backoff_max = strtol(NEXT(), NULL, 10); }
         else if (!strcmp(a, "--dns")) dns = NEXT();
@@ -227,16 +254,17 @@ int main(int argc, char **argv)
         usage();
     memset(&scfg, 0, sizeof scfg);
     if (url) {
-        /* BOSH (XEP-0124/0206): a framing of the same session, over HTTP */
+        /* BOSH (XEP-0124/0206) or WebSocket (RFC 7395): framings of the same session */
         if (kl_endpoint_from_url(&scfg.endpoints[0], url, url_buf, sizeof url_buf) != KL_OK ||
-            scfg.endpoints[0].framing != KL_FRAMING_BOSH || s2s || use_srv) {
-            fprintf(stderr, "kinglet: --bosh %s: use http[s]://host[:port]/path (not with --s2s or --srv)\n", url);
+            scfg.endpoints[0].framing != (want_ws ? KL_FRAMING_WS : KL_FRAMING_BOSH) || s2s || use_srv) {
+            fprintf(stderr, "kinglet: %s %s: use %s://host[:port]/path (not with --s2s or --srv)\n",
+                    want_ws ? "--ws" : "--bosh", url, want_ws ? "ws[s]" : "http[s]");
             return 2;
         }
         if (scfg.endpoints[0].security == KL_SEC_NONE && !allow_plaintext) {
-            /* security rule 1: no credentials over plain HTTP unless asked for */
-            fprintf(stderr, "kinglet: %s is plain HTTP: the password would go in clear; use https:// "
-                            "or --allow-plaintext\n", url);
+            /* security rule 1: no credentials in clear unless asked for */
+            fprintf(stderr, "kinglet: %s is not encrypted: the password would go in clear; use %s:// "
+                            "or --allow-plaintext\n", url, want_ws ? "wss" : "https");
             return 5;
         }
         if (!strcmp(bosh_path, "split"))
@@ -259,11 +287,10 @@ int main(int argc, char **argv)
     }
     if (kl_crypto_mbedtls_init(&crypto) == 0)
         cfg.crypto = &crypto.table; /* SCRAM when PLAIN is not offered or not allowed */
-    if (url) {
-        /* BOSH: <auth/> + restart + bind in one flight; TLS, if any, is HTTP's */
+    if (url && !want_ws) /* BOSH: <auth/> + restart + bind in one flight */
         mode = "full-forced";
+    if (url) /* TLS, if any, is under HTTP; the clear case was refused above unless allowed */
         cfg.allow_plaintext = (uint8_t)(scfg.endpoints[0].security == KL_SEC_NONE);
-    }
     if (!strcmp(mode, "off"))
         cfg.pipelining = KL_PIPELINING_OFF;
     else if (!strcmp(mode, "safe"))
@@ -279,6 +306,14 @@ int main(int argc, char **argv)
     }
     if (cache_key && !cache_path)
         usage();
+    if (!no_sm && !s2s) {
+        cfg.sm_queue = sm_queue;
+        cfg.sm_queue_size = sizeof sm_queue;
+    }
+    if (keepalive_s > 0)
+        cfg.keepalive_ms = (uint32_t)keepalive_s * 1000u;
+    if (keepalive_t2_s > 0)
+        cfg.keepalive_timeout_ms = (uint32_t)keepalive_t2_s * 1000u;
     if (cache_path)
         cfg.cache = &cache;
     if ((st = kl_client_init(&client, &cfg)) != KL_OK) {
@@ -289,6 +324,10 @@ int main(int argc, char **argv)
     if (cache_path)
         cache_hit = kl_cli_hints_load(&hints, "kinglet", cache_path, cache_key, cfg.crypto,
                                       kl_client_domain(&client), &cache);
+    if (cache_path && cfg.sm_queue) /* a session this device left without logging out: resume it */
+        sm_loaded = kl_cli_sm_load(&hints, &client, sm_blob, sizeof sm_blob);
+    if (sm_loaded && do_trace)
+        fprintf(stderr, "  ---- stream-management state loaded: the login resumes the session\n");
     if (url && cache_hit && !strcmp(bosh_path, "auto") && cache.bosh_path == KL_CACHE_BOSH_SPLIT)
         split = 1; /* learned: no wasted creation request */
     memset(&tls, 0, sizeof tls);
@@ -303,6 +342,7 @@ int main(int argc, char **argv)
     run.count = count;
     run.recv_n = recv_n;
     run.session = &sess;
+    run.detach = no_logout;
     t_end = kl_posix_now_ms() + (uint32_t)timeout_s * 1000u;
     if (url) {
         /* the endpoint is the URL's */
@@ -346,6 +386,7 @@ int main(int argc, char **argv)
     scfg.alpn = s2s ? "xmpp-server" : NULL;
     scfg.cache = cache_path && !s2s ? &cache : NULL; /* TLS resumption through the authenticated hints */
     scfg.random = kl_posix_random;
+    scfg.crypto = cfg.crypto; /* WebSocket: SHA-1 for the upgrade's accept key */
     scfg.reconnect = (uint8_t)reconnect;
     scfg.backoff_min_ms = backoff_min > 0 ? (uint32_t)backoff_min : 0;
     scfg.backoff_max_ms = backoff_max > 0 ? (uint32_t)backoff_max : 0;
@@ -363,10 +404,15 @@ retry:
         return 2;
     }
     kl_session_use_bosh(&sess, &bosh);
+    kl_session_use_ws(&sess, &ws);
     kl_session_start(&sess, kl_posix_now_ms());
 
     for (;;) {
         uint32_t now = kl_posix_now_ms();
+        if (run.detached) { /* --no-logout: the connection was dropped on purpose */
+            rc = 0;
+            break;
+        }
         if ((int32_t)(now - t_end) >= 0) {
             if ((rc = kl_cli_deadline(&run, &client, now, &t_end)) < 0) {
                 rc = 0;
@@ -395,10 +441,17 @@ retry:
             continue;
         }
         if (ev.type == KL_EV_UNACKED) {
-            printf("unacknowledged stanza %u handed back (%zu bytes)\n", ev.seq, ev.stanza.raw.len);
+            /* the old session lost it: this program sends it again */
+            kl_xw_t w;
+            printf("unacknowledged stanza %u handed back (%zu bytes): sent again\n", ev.seq, ev.stanza.raw.len);
             fflush(stdout);
+            if (kl_stanza_begin(&client, &w) != KL_OK ||
+                (kl_xw_raw(&w, ev.stanza.raw.p, ev.stanza.raw.len), kl_stanza_commit(&client, &w)) != KL_OK)
+                fprintf(stderr, "kinglet: stanza %u could not be sent again: transmit buffer full\n", ev.seq);
             continue;
         }
+        if (ev.type == KL_EV_ACKED)
+            continue;
         if (ev.type == KL_EV_ONLINE && kl_session_stats(&sess)->onlines > 1) {
             printf("online again %s\n", ev.jid);
             fflush(stdout);
@@ -496,7 +549,7 @@ retry:
             rc = 0;
             break;
         } else if (ev.type == KL_EV_ERROR) {
-            if (url && !strcmp(bosh_path, "auto") && !split && kl_client_stats(&client)->online_ms == 0 &&
+            if (url && !want_ws && !strcmp(bosh_path, "auto") && !split && kl_client_stats(&client)->online_ms == 0 &&
                 (ev.status == KL_ERR_BOSH_TERMINATE || ev.status == KL_ERR_STREAM_ERROR ||
                  ev.status == KL_ERR_BIND || ev.status == KL_ERR_PROTOCOL ||
                  (ev.status <= KL_ERR_XML_SYNTAX && ev.status >= KL_ERR_XML_ATTR_TOO_LONG))) {
@@ -536,14 +589,16 @@ retry:
             break;
         }
     }
+    if (no_logout && cache_path)
+        kl_cli_sm_save(&hints, &client, sm_blob, sizeof sm_blob); /* the next run resumes */
     if (cache_path && kl_client_stats(&client)->online_ms) {
-        if (url) /* remember the BOSH path that worked */
+        if (url && !want_ws) /* remember the BOSH path that worked */
             cache.bosh_path = split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL;
         kl_cli_hints_save(&hints, &cache); /* the manager kept the newest TLS session in it */
     }
     if (stats)
         print_stats(&sess, mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried, srv_note,
-                    url ? (split ? "split" : "all") : NULL);
+                    url && !want_ws ? (split ? "split" : "all") : NULL);
     kl_session_shutdown(&sess);
     return rc;
 }

@@ -15,6 +15,11 @@
 
 int kl_cli_close(kl_cli_run_t *r, kl_client_t *c)
 {
+    if (r && r->session && r->detach) {
+        kl_session_shutdown(r->session); /* no </stream:stream>: the server hibernates the session */
+        r->detached = 1;
+        return KL_OK;
+    }
     return r && r->session ? kl_session_close(r->session) : kl_client_close(c);
 }
 
@@ -43,14 +48,20 @@ int kl_cli_exit_code(int status)
     case KL_ERR_SASLPREP:
         return 5;
     case KL_ERR_BIND_JID:
+    case KL_ERR_SM_ACK:
+    case KL_ERR_SM_RESUME:
+    case KL_ERR_SEE_OTHER_HOST:
         return 6;
     case KL_ERR_TIMEOUT:
+    case KL_ERR_DEAD_PEER:
         return 7;
     default:
         if (status <= KL_ERR_DNS_FORMAT && status >= KL_ERR_DNS_UNAVAILABLE)
             return 3;
         if (status <= KL_ERR_HTTP_SYNTAX && status >= KL_ERR_BOSH_REQUEST_FAILED)
             return 6;
+        if (status <= KL_ERR_WS_HANDSHAKE && status >= KL_ERR_WS_CLOSED)
+            return 6; /* WebSocket: the upgrade or a frame */
         return status <= KL_ERR_XML_SYNTAX && status >= KL_ERR_NO_BIDI ? 6 : 1;
     }
 }
@@ -282,31 +293,99 @@ int kl_cli_hints_load(kl_cli_hints_t *h, const char *prog, const char *path, con
     return read_one && (st_load == KL_OK || st_load == KL_ERR_CACHE_NO_KEY);
 }
 
-int kl_cli_hints_save(kl_cli_hints_t *h, kl_cache_t *cache)
+/* Write len bytes to path safely (see kl_cli_common.h); what: for messages. */
+static int write_private(const kl_cli_hints_t *h, const char *path, const void *buf, size_t len, const char *what)
 {
     char tmp[4096];
     int fd;
-    if (h->path == NULL)
-        return 0;
-    (void)kl_cache_store(cache, h->crypto, h->have_key ? h->key : NULL, h->have_key ? sizeof h->key : 0);
-    if ((fd = temp_beside(h->path, tmp, sizeof tmp)) < 0) {
-        fprintf(stderr, "%s: hints not saved: cannot create a temporary file beside %s: %s\n", h->prog, h->path,
+    if ((fd = temp_beside(path, tmp, sizeof tmp)) < 0) {
+        fprintf(stderr, "%s: %s not saved: cannot create a temporary file beside %s: %s\n", h->prog, what, path,
                 strerror(errno));
         return -1;
     }
-    if (write_all(fd, cache, KL_CACHE_BLOB_SIZE) != 0 || fsync(fd) != 0) {
-        fprintf(stderr, "%s: hints not saved: writing %s: %s\n", h->prog, tmp, strerror(errno));
+    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
+        fprintf(stderr, "%s: %s not saved: writing %s: %s\n", h->prog, what, tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         return -1;
     }
-    if (close(fd) != 0 || rename(tmp, h->path) != 0) { /* replaces a link at path, never follows it */
-        fprintf(stderr, "%s: hints not saved: renaming to %s: %s\n", h->prog, h->path, strerror(errno));
+    if (close(fd) != 0 || rename(tmp, path) != 0) { /* replaces a link at path, never follows it */
+        fprintf(stderr, "%s: %s not saved: renaming to %s: %s\n", h->prog, what, path, strerror(errno));
         unlink(tmp);
         return -1;
     }
-    sync_dir(h->path);
+    sync_dir(path);
     return 0;
+}
+
+int kl_cli_hints_save(kl_cli_hints_t *h, kl_cache_t *cache)
+{
+    if (h->path == NULL)
+        return 0;
+    (void)kl_cache_store(cache, h->crypto, h->have_key ? h->key : NULL, h->have_key ? sizeof h->key : 0);
+    return write_private(h, h->path, cache, KL_CACHE_BLOB_SIZE, "hints");
+}
+
+/* FILE.sm beside the hints file. */
+static int sm_path(const kl_cli_hints_t *h, char *buf, size_t cap)
+{
+    return h->path != NULL && (size_t)snprintf(buf, cap, "%s.sm", h->path) < cap ? 0 : -1;
+}
+
+int kl_cli_sm_load(kl_cli_hints_t *h, kl_client_t *c, uint8_t *buf, size_t cap)
+{
+    char path[4096], why[96];
+    struct stat st;
+    const char *bad = NULL;
+    int fd, r = 0;
+    if (sm_path(h, path, sizeof path) != 0)
+        return 0;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            fprintf(stderr, "%s: stream-management state %s ignored: %s\n", h->prog, path,
+                    errno == ELOOP ? "a symbolic link (not followed)" : strerror(errno));
+        return 0;
+    }
+    if (fstat(fd, &st) != 0)
+        bad = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        bad = "not a regular file";
+    else if ((bad = unsafe_file(&st, why, sizeof why)) != NULL)
+        ; /* its stanzas and counters may have been read or planted */
+    else if (!h->have_key)
+        bad = kl_strerror(KL_ERR_CACHE_NO_KEY);
+    else if (st.st_size <= 0 || (size_t)st.st_size > cap || read_all(fd, buf, (size_t)st.st_size) != 0)
+        bad = kl_strerror(KL_ERR_SM_STATE);
+    close(fd);
+    if (bad == NULL) {
+        int st_load = kl_sm_load(c, h->crypto, h->key, sizeof h->key, buf, (size_t)st.st_size);
+        if (st_load == KL_OK)
+            r = 1;
+        else
+            bad = kl_strerror(st_load);
+    }
+    if (bad != NULL)
+        fprintf(stderr, "%s: stream-management state %s ignored: %s\n", h->prog, path, bad);
+    unlink(path); /* used once: a resumed (or failed) session writes its own */
+    return r;
+}
+
+int kl_cli_sm_save(kl_cli_hints_t *h, const kl_client_t *c, uint8_t *buf, size_t cap)
+{
+    char path[4096];
+    kl_sm_info_t info;
+    size_t len = 0;
+    int st;
+    if (sm_path(h, path, sizeof path) != 0 || kl_sm_info(c, &info) != KL_OK || !info.resumable)
+        return 0;
+    if (!h->have_key)
+        return 0;
+    if ((st = kl_sm_save(c, h->crypto, h->key, sizeof h->key, buf, cap, &len)) != KL_OK) {
+        fprintf(stderr, "%s: stream-management state not saved: %s\n", h->prog, kl_strerror(st));
+        return -1;
+    }
+    return write_private(h, path, buf, len, "stream-management state");
 }
 
 int kl_cli_deadline(kl_cli_run_t *r, kl_client_t *c, uint32_t now, uint32_t *t_end)

@@ -11,7 +11,8 @@
 
 /* The documented exit code for a kl_status_t: 3 connect/DNS, 4 TLS or
  * certificate, 5 authentication, 6 stream error or malformed input (XMPP,
- * HTTP, BOSH), 7 timeout, 1 anything else. */
+ * HTTP, BOSH, WebSocket, stream management), 7 timeout (also a dead link),
+ * 1 anything else. */
 int kl_cli_exit_code(int status);
 
 /* The hints file (--cache FILE) holds TLS session secrets: it is
@@ -56,6 +57,18 @@ int kl_cli_hints_load(kl_cli_hints_t *h, const char *prog, const char *path, con
  * half a blob. Returns 0, or -1 after one line on stderr. */
 int kl_cli_hints_save(kl_cli_hints_t *h, kl_cache_t *cache);
 
+/* Stream-management state across a process restart (XEP-0198 resumption):
+ * FILE.sm beside the hints file, kl_sm_save()'d with the same device key
+ * and written the same safe way (0600). kl_cli_sm_load, after
+ * kl_client_init() with cfg.sm_queue set: reads it (refused like the hints
+ * if it is a link, not ours or open to others), kl_sm_load()s it into the
+ * client (the next connect resumes) and removes the file; 1 if loaded.
+ * kl_cli_sm_save writes it when the session can be resumed (a program that
+ * exits without logging out); 0 if there was nothing to save. buf/cap:
+ * room for the blob (KL_SM_BLOB_MAX of the queue size). */
+int kl_cli_sm_load(kl_cli_hints_t *h, kl_client_t *c, uint8_t *buf, size_t cap);
+int kl_cli_sm_save(kl_cli_hints_t *h, const kl_client_t *c, uint8_t *buf, size_t cap);
+
 /* The message script the programs share: --send, --recv N, --echo,
  * --count N, --timeout S. */
 typedef struct kl_cli_run {
@@ -67,10 +80,14 @@ typedef struct kl_cli_run {
     int echoed, received, closing;
     kl_session_t *session; /* the connection manager, if the program runs one: a close
                               is then a logout (kl_session_close: not reconnected) */
+    int detach;            /* end by dropping the connection, without a logout: the
+                              server keeps the session for resumption (--no-logout) */
+    int detached;          /* ... done: the program should end now */
 } kl_cli_run_t;
 
 /* Close the stream: kl_session_close() when r->session is set, else
- * kl_client_close(). Returns what it returned. */
+ * kl_client_close(). With r->detach, drop the connection instead
+ * (kl_session_shutdown; r->detached set). Returns KL_OK or the error. */
 int kl_cli_close(kl_cli_run_t *r, kl_client_t *c);
 
 /* The deadline passed: --echo without --count or --recv ends with a clean

@@ -26,13 +26,17 @@
  *
  * Events: every engine event except KL_EV_START_TLS (handled inside), and
  *   KL_EV_LINK_DOWN  the connection was lost (ev.status, ev.condition) and
- *                    the next attempt starts in ev.retry_ms;
+ *                    the next attempt starts in ev.retry_ms (with
+ *                    cfg.reconnect; also, once and at once, without it when
+ *                    the server refused the cached TLS session);
  *   KL_EV_ERROR      final: a failure that must not be retried (bad
  *                    credentials, a certificate failure, a stream error
  *                    other than system-shutdown / connection-timeout /
  *                    reset, see-other-host), or any failure when
  *                    cfg.reconnect is 0. kl_session_step() then returns 0.
- *   KL_EV_CLOSED     the application's kl_session_close() finished.
+ *   KL_EV_CLOSED     the application's kl_session_close() (or its own
+ *                    kl_client_close()) finished: a logout, never retried.
+ *                    A stream the server closes is a lost link.
  *
  * Pointers in events follow the engine's rule: valid until the next call.
  */
@@ -51,12 +55,17 @@
 #define KL_ENABLE_BOSH 1
 #endif
 #ifndef KL_ENABLE_WS
-#define KL_ENABLE_WS 0
+#define KL_ENABLE_WS 1
 #endif
 /* Connections one session may hold at once: BOSH uses two (a long poll
  * held while the other sends), XMPP over TCP and WebSocket one. */
 #ifndef KL_SESSION_SLOTS
 #define KL_SESSION_SLOTS 2
+#endif
+/* WebSocket: wire bytes buffered each way between the transport and the
+ * codec (the codec streams; these only bound one read / one write). */
+#ifndef KL_SESSION_WS_BUF
+#define KL_SESSION_WS_BUF 512
 #endif
 /* Configured endpoints kept. */
 #ifndef KL_SESSION_MAX_ENDPOINTS
@@ -86,6 +95,9 @@ typedef struct kl_net_ops {
     void (*cork)(void *net, int slot, int on);
     /* Close the slot (idempotent; also after a failed open). */
     void (*close)(void *net, int slot);
+    /* 1 if received bytes wait in the port for recv() (lwIP queues them
+     * without waking anyone). NULL: the port's own wait (poll) sees them. */
+    int (*readable)(void *net, int slot);
 } kl_net_ops_t;
 
 /* ---- port primitives: the TLS binding ------------------------------------ */
@@ -193,6 +205,9 @@ typedef struct kl_session_config {
     uint16_t max_attempts;            /* consecutive failed attempts before KL_EV_ERROR; 0: no limit */
     /* BOSH (see kl_bosh.h) */
     uint8_t bosh_split_restart;
+    /* WebSocket: SHA-1 for Sec-WebSocket-Accept (the client's crypto
+     * table, e.g. kl_crypto_mbedtls); required for WebSocket endpoints. */
+    const kl_crypto_t *crypto;
     kl_session_trace_fn trace;
     void *trace_arg;
 } kl_session_config_t;
@@ -212,6 +227,8 @@ typedef struct kl_session_stats {
     const char *tls_version;     /* "TLSv1.3" ... (static), "" without TLS */
     uint8_t tls_session_resumed; /* this connection's TLS handshake resumed a session */
     uint8_t tls_verified;        /* ... and verified the certificate (or resumed a verified one) */
+    uint8_t tls_session_offered; /* ... offered a saved session */
+    uint32_t tls_sessions_saved; /* newer TLS sessions kept in the hints (cumulative) */
     uint32_t http_requests_online; /* BOSH: HTTP requests sent up to online */
     uint32_t http_round_trips_online; /* BOSH: rounds of requests waited on up to online */
     uint32_t link_rt_online;     /* round trips up to online/resumed, all counted */
@@ -263,6 +280,11 @@ typedef struct kl_session {
 #endif
 #if KL_ENABLE_WS
     struct kl_ws *ws;            /* borrowed (kl_session_use_ws) */
+    uint8_t ws_started;          /* the upgrade succeeded and the engine's stream started */
+    uint16_t ws_rlen, ws_roff;   /* wire bytes read, not yet taken by the codec */
+    uint16_t ws_wlen, ws_woff;   /* wire bytes made, not yet sent */
+    uint8_t ws_rbuf[KL_SESSION_WS_BUF];
+    uint8_t ws_wbuf[KL_SESSION_WS_BUF];
 #endif
 } kl_session_t;
 

@@ -380,6 +380,11 @@ static void net_close(void *ctx, int slot)
         kl_lwip_conn_close(c);
 }
 
+static int net_readable(void *ctx, int slot)
+{
+    return kl_lwip_net_readable(ctx, slot);
+}
+
 const kl_net_ops_t kl_lwip_net_ops = {
     .open = net_open,
     .poll_open = net_poll_open,
@@ -388,6 +393,7 @@ const kl_net_ops_t kl_lwip_net_ops = {
     .flush = net_flush,
     .cork = NULL,
     .close = net_close,
+    .readable = net_readable,
 };
 
 /* ---- SRV lookup over lwIP UDP ------------------------------------------------- */

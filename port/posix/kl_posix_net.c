@@ -134,6 +134,7 @@ static void net_cork(void *ctx, int slot, int on)
 
 const kl_net_ops_t kl_posix_net_ops = {
     net_open, net_poll_open, net_send, net_recv, NULL /* sends go out at once */, net_cork, net_close,
+    NULL /* poll() sees queued bytes */,
 };
 
 void kl_posix_net_wait(kl_posix_net_t *n, const kl_session_t *s, uint32_t max_ms)

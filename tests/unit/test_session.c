@@ -187,7 +187,7 @@ static void f_close(void *net, int slot)
     F.up = 0;
 }
 
-static const kl_net_ops_t fake_net = {f_open, f_poll_open, f_send, f_recv, NULL, NULL, f_close};
+static const kl_net_ops_t fake_net = {f_open, f_poll_open, f_send, f_recv, NULL, NULL, f_close, NULL};
 
 /* ---- the pass-through TLS ---------------------------------------------------- */
 
