@@ -1127,6 +1127,17 @@ static void sm_flush(kl_client_t *c)
     }
 }
 
+int kl_sm_ack_now(kl_client_t *c)
+{
+    if (!c)
+        return KL_ERR_ARG;
+    if (c->sm.on != KL_SM_ON || c->state != ST_ONLINE)
+        return KL_ERR_STATE;
+    c->sm.a_owed = 1;
+    sm_flush(c);
+    return c->sm.a_owed ? KL_ERR_TX_FULL : KL_OK;
+}
+
 /* A stanza went out under stream management: the ack-request policy. */
 static void sm_sent(kl_client_t *c)
 {
@@ -2600,6 +2611,11 @@ int kl_client_close(kl_client_t *c)
 #endif
         return KL_OK;
     }
+#if KL_ENABLE_SM
+    /* what we handled, acknowledged before the end: a server that still
+     * counted it unacknowledged would route it elsewhere (Prosody does) */
+    (void)kl_sm_ack_now(c);
+#endif
     if ((st = send_close(c)) != KL_OK)
         return st;
     c->state = ST_CLOSING;

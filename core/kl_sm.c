@@ -318,6 +318,8 @@ int kl_sm_info(const kl_client_t *c, kl_sm_info_t *info)
 
 void kl_sm_reset(kl_client_t *c) { (void)c; }
 
+int kl_sm_ack_now(kl_client_t *c) { return c ? KL_ERR_STATE : KL_ERR_ARG; }
+
 int kl_sm_save(const kl_client_t *c, const kl_crypto_t *crypto, const uint8_t *key, size_t key_len, uint8_t *out,
                size_t cap, size_t *len)
 {

@@ -13,6 +13,8 @@ connection manager's reconnect and resumption tests.
 --control    a line protocol on a second port, one command per connection
              or several per line-separated session, answered "ok":
                cut        abort every open connection now (both legs)
+               cutlive    the same, but first wait (up to 10 s) until a
+                          connection is open, so that the cut hits a live link
                blackhole  stop forwarding in both directions and keep the
                           sockets open (a dead NAT mapping: no RST, no FIN);
                           new connections are accepted and then ignored too
@@ -167,6 +169,12 @@ class Proxy:
             if not line:
                 break
             cmd = line.decode().strip()
+            if cmd == "cutlive":
+                for _ in range(1000):
+                    if any(not c.dead and not c.held and c.sw is not None for c in self.conns):
+                        break
+                    await asyncio.sleep(0.01)
+                cmd = "cut"
             if cmd == "cut":
                 for c in list(self.conns):
                     self.kill(c, "abort")

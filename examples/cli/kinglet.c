@@ -409,7 +409,7 @@ retry:
 
     for (;;) {
         uint32_t now = kl_posix_now_ms();
-        if (run.detached) { /* --no-logout: the connection was dropped on purpose */
+        if (kl_cli_detach_step(&run)) { /* --no-logout: the connection was dropped on purpose */
             rc = 0;
             break;
         }

@@ -16,11 +16,26 @@
 int kl_cli_close(kl_cli_run_t *r, kl_client_t *c)
 {
     if (r && r->session && r->detach) {
-        kl_session_shutdown(r->session); /* no </stream:stream>: the server hibernates the session */
-        r->detached = 1;
+        /* no </stream:stream>: the server hibernates the session. First an
+         * <a/>, so that what this side handled is not delivered again on
+         * resumption; the program drops the link once it is out
+         * (kl_cli_detach_step). */
+        (void)kl_sm_ack_now(c);
+        r->detaching = 1;
         return KL_OK;
     }
     return r && r->session ? kl_session_close(r->session) : kl_client_close(c);
+}
+
+int kl_cli_detach_step(kl_cli_run_t *r)
+{
+    if (!r->detaching || r->detached)
+        return r->detached;
+    if (kl_session_wants(r->session, 0) & KL_WANT_WRITE)
+        return 0; /* the <a/> is still going out */
+    kl_session_shutdown(r->session);
+    r->detached = 1;
+    return 1;
 }
 
 int kl_cli_exit_code(int status)

@@ -82,6 +82,7 @@ typedef struct kl_cli_run {
                               is then a logout (kl_session_close: not reconnected) */
     int detach;            /* end by dropping the connection, without a logout: the
                               server keeps the session for resumption (--no-logout) */
+    int detaching;         /* ... asked for: the last <a/> is going out */
     int detached;          /* ... done: the program should end now */
 } kl_cli_run_t;
 
@@ -89,6 +90,9 @@ typedef struct kl_cli_run {
  * kl_client_close(). With r->detach, drop the connection instead
  * (kl_session_shutdown; r->detached set). Returns KL_OK or the error. */
 int kl_cli_close(kl_cli_run_t *r, kl_client_t *c);
+/* While detaching: once nothing waits to be sent, drop the connection.
+ * Returns 1 when detached (the program ends), 0 otherwise. */
+int kl_cli_detach_step(kl_cli_run_t *r);
 
 /* The deadline passed: --echo without --count or --recv ends with a clean
  * close (3 s more for it), anything else timed out. Returns -1 to go on,

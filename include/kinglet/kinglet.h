@@ -445,6 +445,13 @@ int kl_sm_info(const kl_client_t *c, kl_sm_info_t *info);
  * or once the connection is gone. */
 void kl_sm_reset(kl_client_t *c);
 
+/* Send <a h/> now (unasked): the server learns what this side handled. A
+ * program that leaves without logging out calls it (and lets it go out)
+ * first, so that what it handled is not delivered again when the session
+ * is resumed; kl_client_close() does it by itself. KL_OK, KL_ERR_TX_FULL
+ * (sent at the next poll), KL_ERR_STATE when stream management is not on. */
+int kl_sm_ack_now(kl_client_t *c);
+
 /* Persist the stream-management session across a reboot: a versioned blob
  * with the SM-ID, both counters, resume/max/location, the bound JID and
  * the unacknowledged stanzas, authenticated with HMAC-SHA-256
