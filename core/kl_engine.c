@@ -521,9 +521,12 @@ static void w_session(kl_client_t *c, kl_xw_t *w)
     w_bind(c, w);
     c->flags |= FL_SENT_BIND;
 #if KL_ENABLE_SM
-    /* a new session: what is still queued is an old one's, handed back at
-     * online (nothing new can be queued before that) */
+    /* a new session: the old one cannot be resumed any more, and what is
+     * still queued is its, handed back at online (nothing new can be
+     * queued before that) */
     c->sm.handback = c->sm.records;
+    c->sm.resumable = 0;
+    c->sm.id[0] = '\0';
     if (sm_usable(c) && c->cfg.pipelining >= KL_PIPELINING_SAFE && !c->sm.on && sm_offered(c, 0))
         w_enable(c, w);
 #endif
@@ -1095,15 +1098,28 @@ static void sm_handled(kl_client_t *c)
         c->sm.h_in++;
 }
 
-/* The owed <a/> (one, with the latest h, however many <r/> asked) and
- * <r/>, when there is room; otherwise at the next poll. Nothing after our
- * </stream:stream>, nothing before the session is on. */
+/* When an <r/> is due for unacknowledged stanzas: sm_ack_ms after they
+ * became unacknowledged (or after the last <r/>), or sm_ack_idle_ms after
+ * the last stanza (or <r/>) when no <r/> is out. */
+static uint32_t sm_ack_at(const kl_client_t *c)
+{
+    const kl_sm_t *s = &c->sm;
+    uint32_t at = ((int32_t)(s->t_r - s->t_unacked) > 0 ? s->t_r : s->t_unacked) + c->cfg.sm_ack_ms;
+    uint32_t idle = ((int32_t)(s->t_r - s->t_sent) > 0 ? s->t_r : s->t_sent) + c->cfg.sm_ack_idle_ms;
+    return !s->r_out && (int32_t)(idle - at) < 0 ? idle : at;
+}
+/* At the end of each poll (and after a stanza that asks for it): the owed
+ * <a/> (one, with the latest h, however many <r/> asked) and the <r/> the
+ * ack policy wants now, when there is room; otherwise at the next poll.
+ * Nothing after our </stream:stream>, nothing before the session is on. */
 static void sm_flush(kl_client_t *c)
 {
     kl_sm_t *s = &c->sm;
     kl_xw_t w;
     if (s->on != KL_SM_ON || c->state != ST_ONLINE)
         return;
+    if (s->out != s->acked && time_reached(c->now, sm_ack_at(c)))
+        s->r_owed = 1;
     if (s->a_owed) {
         out_begin(c, &w);
         w_el(&w, "<a", NS_SM, "' h='");
@@ -1145,24 +1161,18 @@ static void sm_sent(kl_client_t *c)
     if (s->out - s->acked == 1)
         s->t_unacked = c->now;
     s->t_sent = c->now;
-    if (++s->unreq >= c->cfg.sm_ack_every) {
+    if (++s->unreq >= c->cfg.sm_ack_every && s->on == KL_SM_ON) {
         s->r_owed = 1;
         sm_flush(c); /* in the same flight as the stanza */
     }
 }
 
-/* When an <r/> is due for unacknowledged stanzas: sm_ack_ms after they
- * became unacknowledged (or after the last <r/>), or sm_ack_idle_ms after
- * the last stanza (or <r/>) when no <r/> is out. */
-static uint32_t sm_ack_at(const kl_client_t *c)
-{
-    const kl_sm_t *s = &c->sm;
-    uint32_t at = ((int32_t)(s->t_r - s->t_unacked) > 0 ? s->t_r : s->t_unacked) + c->cfg.sm_ack_ms;
-    uint32_t idle = ((int32_t)(s->t_r - s->t_sent) > 0 ? s->t_r : s->t_sent) + c->cfg.sm_ack_idle_ms;
-    return !s->r_out && (int32_t)(idle - at) < 0 ? idle : at;
-}
+
+/* <resume/> is out: no bind result can answer it. */
+static int sm_resuming(const kl_client_t *c) { return c->sm.resuming; }
 #else
 #define sm_handled(c) ((void)0)
+#define sm_resuming(c) 0
 #endif
 
 /* Queue one stanza. Under stream management it gets the next sequence
@@ -1958,7 +1968,7 @@ static int on_element(kl_client_t *c, size_t s, size_t e, uint8_t kind, kl_event
         return on_sm(c, &st, ev);
 #endif
     if (is_ns(st.ns, stream_ns(c))) {
-        if (c->state == ST_BIND && is_named(&st, "iq") &&
+        if (c->state == ST_BIND && !sm_resuming(c) && is_named(&st, "iq") &&
             (kl_xml_decoded_eq(st.id, bind_id) ||
              (KL_ENABLE_LEGACY_SESSION && kl_xml_decoded_eq(st.id, session_id))))
             return on_bind_result(c, &st, pos, ev);
@@ -2176,11 +2186,6 @@ static int check_timers(kl_client_t *c, kl_event_t *ev)
         c->ka_probe = 1;
         c->deadline = c->now + c->cfg.keepalive_timeout_ms;
     }
-#if KL_ENABLE_SM
-    if (c->state == ST_ONLINE && c->sm.on == KL_SM_ON && c->sm.out != c->sm.acked && !c->sm.r_owed &&
-        time_reached(c->now, sm_ack_at(c)))
-        c->sm.r_owed = 1;
-#endif
     for (i = 0; i < KL_MAX_PENDING_IQ; i++) {
         if (c->iq[i].handle && time_reached(c->now, c->iq[i].deadline)) {
             ev->type = KL_EV_IQ_TIMEOUT;
@@ -2321,7 +2326,7 @@ uint32_t kl_engine_next_timeout(const kl_client_t *c, uint32_t now_ms)
         /* events owed, or output owed now that the port drained what was
          * waiting (a full buffer: its draining brings the next poll) */
         if (s->handback || s->online_owed ||
-            ((s->resending || s->a_owed || s->r_owed) && c->tx_len == c->tx_sent))
+            ((s->resending || (s->on == KL_SM_ON && (s->a_owed || s->r_owed))) && c->tx_len == c->tx_sent))
             return 0;
         if (s->on == KL_SM_ON && s->out != s->acked && !s->r_owed) {
             at = sm_ack_at(c);

@@ -209,9 +209,10 @@ static int jid_ours(const kl_client_t *c, const uint8_t *j, size_t n)
     return 1;
 }
 
-/* The queue's records as saved: each in order, within this build's bounds,
- * numbered after acked up to out. */
-static int queue_ok(const uint8_t *q, size_t ql, uint32_t records, uint32_t out, uint32_t acked)
+/* The queue's records as saved: within this build's bounds, and for a
+ * session to resume numbered in order after acked up to out (what cannot
+ * be resumed is only handed back: its numbers are what they were). */
+static int queue_ok(const uint8_t *q, size_t ql, uint32_t records, uint32_t out, uint32_t acked, int resumable)
 {
     size_t o = 0;
     uint32_t k = 0, prev = 0, span = out - acked;
@@ -226,7 +227,7 @@ static int queue_ok(const uint8_t *q, size_t ql, uint32_t records, uint32_t out,
         n = len & ~KL_SM_REC_OWN;
         if (n == 0 || n > KL_TX_BUF_SIZE || ql - o - KL_SM_REC_HDR < n)
             return 0;
-        if (d == 0 || d > span || d <= prev)
+        if (resumable && (d == 0 || d > span || d <= prev))
             return 0;
         prev = d;
         o += KL_SM_REC_HDR + n;
@@ -277,7 +278,7 @@ int kl_sm_load(kl_client_t *c, const kl_crypto_t *crypto, const uint8_t *key, si
     if (memchr(v, 0, il + ll + jl) || (flags ? il == 0 || !jid_ours(c, v + il + ll, jl) : jl != 0))
         return KL_ERR_SM_STATE;
     if (ql > c->cfg.sm_queue_size || (ql && !c->cfg.sm_queue) ||
-        !queue_ok(v + il + ll + jl, ql, records, get32(blob + 12), get32(blob + 16)))
+        !queue_ok(v + il + ll + jl, ql, records, get32(blob + 12), get32(blob + 16), (int)flags))
         return KL_ERR_SM_STATE;
     s = &c->sm;
     s->resumable = (uint8_t)flags;

@@ -127,9 +127,10 @@
 #endif
 /* Longest SM-ID (<enabled id=''/>) kept for resumption; a longer one
  * leaves the session without resumption (acks still work). Prosody's are
- * 36 bytes, ejabberd's and MongooseIM's under 64. */
+ * 36 bytes; ejabberd's encode the resource (base64 of about 25 bytes plus
+ * the resource's), so a long resource makes them longer. */
 #ifndef KL_SM_ID_MAX
-#define KL_SM_ID_MAX 72
+#define KL_SM_ID_MAX 128
 #endif
 /* Longest <enabled location=''/> kept (the server's preferred address for
  * reconnecting, for the connection manager); a longer one is dropped. */

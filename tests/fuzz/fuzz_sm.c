@@ -26,7 +26,8 @@
  *    its bytes;
  *  - the engine: output within the transmit buffer, no "<resume" unless a
  *    resumable session was there, poll 0/1 with events in range, nothing
- *    after KL_EV_ERROR / KL_EV_CLOSED; KL_EV_UNACKED only before an online
+ *    after KL_EV_ERROR / KL_EV_CLOSED; once a poll returned 0 and the
+ *    output was drained, nothing is due (next_timeout > 0: no busy loop); KL_EV_UNACKED only before an online
  *    event, KL_EV_RESUMED only after a <resume/> went out, KL_EV_ACKED's
  *    h never repeating or going back within a session.
  */
@@ -152,6 +153,9 @@ static void pump(void)
     }
     CHECK(r == 0);
     drain();
+    /* nothing due that the poll did not do: a port sleeps until then */
+    if (!finished)
+        CHECK(kl_engine_next_timeout(&cl, now) > 0);
 }
 
 static void feed(const uint8_t *p, size_t len)

@@ -847,6 +847,41 @@ static void test_resume_failed(void)
     KT_CHECK(strstr(out, ENABLE) == NULL);
 }
 
+/* Lockstep: <resume/> waits for the features; without SM in them, a new
+ * bind (and the old session's stanzas handed back). */
+static void test_resume_lockstep(void)
+{
+    opts_t o = dflt();
+    o.mode = KL_PIPELINING_OFF;
+    lost_with_three(&o);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    feed(HDR FEAT_TLS);
+    feed(PROCEED);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL);
+    clear();
+    feed(SUCCESS);
+    KT_CHECK(strstr(out, "<resume") == NULL);
+    feed(HDR FEAT_BIND_SM);
+    KT_CHECK(strstr(out, "<resume xmlns='" NS_SM "' h='2' previd='sm-1&amp;x'/>") != NULL);
+    feed("<resumed xmlns='" NS_SM "' h='4' previd='sm-1&amp;x'/>");
+    KT_CHECK_STR(log_, "[resumed alice@localhost/dev h=4]");
+    /* the same loss, and a server without SM this time */
+    lost_with_three(&o);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    feed(HDR FEAT_TLS);
+    feed(PROCEED);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL);
+    feed(SUCCESS);
+    clear();
+    feed(HDR FEAT_BIND);
+    KT_CHECK(strstr(out, "<resume") == NULL && strstr(out, "kl-bind") != NULL);
+    KT_CHECK(!info().resumable);
+    feed(BIND_RES);
+    KT_CHECK_STR(log_, "[unacked 3 message 2][unacked 4 message 3][online alice@localhost/dev]");
+}
+
 /* Resumption was not allowed: the next connect binds and hands back. */
 static void test_not_resumable(void)
 {
@@ -879,6 +914,14 @@ static void test_resumed_hostile(void)
     to_success();
     feed(HDR FEAT_BIND_SM "<resumed xmlns='" NS_SM "' h='9' previd='sm-1&amp;x'/>");
     KT_CHECK_EQ(last_status, KL_ERR_SM_ACK);
+    /* a bind result nobody asked for while resuming: the stream is broken,
+     * the session is not */
+    lost_with_three(&o);
+    to_success();
+    feed(HDR FEAT_BIND_SM BIND_RES2);
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(info().resumable);
+    KT_CHECK_STR(kl_client_jid(&cl), "alice@localhost/dev");
     /* unasked: <resumed/> on a fresh login, <enabled/> and <failed/> while on */
     login(&o, 1);
     feed("<enabled xmlns='" NS_SM "' id='other' resume='true'/><failed xmlns='" NS_SM "'/>");
@@ -900,8 +943,17 @@ static void test_close_forgets(void)
     opts_t o = dflt();
     login(&o, 1);
     send_msg("1", KL_OK);
+    feed(MSG("in"));
+    clear();
+    KT_CHECK_EQ(kl_sm_ack_now(&cl), KL_OK); /* unasked: what we handled */
+    drain();
+    KT_CHECK_STR(out, "<a xmlns='" NS_SM "' h='1'/>");
+    clear();
     KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
     drain();
+    /* the close acknowledges what was handled, then ends the stream */
+    KT_CHECK_STR(out, "<a xmlns='" NS_SM "' h='1'/></stream:stream>");
+    KT_CHECK_EQ(kl_sm_ack_now(&cl), KL_ERR_STATE);
     KT_CHECK(!info().resumable);
     feed("</stream:stream>");
     KT_CHECK_STR(log_, "[closed 0]");
@@ -1052,6 +1104,7 @@ int main(void)
     KT_RUN(test_resume);
     KT_RUN(test_resume_resend_in_order);
     KT_RUN(test_resume_failed);
+    KT_RUN(test_resume_lockstep);
     KT_RUN(test_not_resumable);
     KT_RUN(test_resumed_hostile);
     KT_RUN(test_close_forgets);
