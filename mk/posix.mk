@@ -42,11 +42,12 @@ check-linkcut: $(BUILD)/kinglet
 check-ws: $(BUILD)/kinglet
 	@KINGLET=$(BUILD)/kinglet tests/integration/ws_test.sh
 
-# XEP-0198 against Prosody through the fault proxy: 1000 messages each way
+# XEP-0198 against Prosody and ejabberd through the fault proxy: 1000 messages each way
 # across 50 cuts of the live link (0 lost, 0 duplicates, every reconnect a
 # resumption), a silent link found by the keepalive, a restart that resumes.
 check-sm-traffic: $(BUILD)/kinglet
-	@KINGLET=$(BUILD)/kinglet tests/integration/sm_traffic_test.sh
+	@KINGLET=$(BUILD)/kinglet tests/integration/sm_traffic_test.sh prosody
+	@KINGLET=$(BUILD)/kinglet tests/integration/sm_traffic_test.sh ejabberd
 
 CHECK_STEPS += check-login check-hostile check-limits check-linkcut check-ws check-sm-traffic
 

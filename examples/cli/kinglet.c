@@ -436,7 +436,10 @@ retry:
             continue;
         }
         if (ev.type == KL_EV_RESUMED) {
-            printf("resumed %s\n", ev.jid);
+            /* what the reconnect cost, from TCP connect to <resumed/> */
+            const kl_session_stats_t *w = kl_session_stats(&sess);
+            printf("resumed %s (%u round trips, %u bytes out, %u bytes in)\n", ev.jid, w->link_rt_online,
+                   w->wire_out_online, w->wire_in_online);
             fflush(stdout);
             continue;
         }

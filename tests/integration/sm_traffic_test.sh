@@ -1,7 +1,8 @@
 #!/bin/bash
-# tests/integration/sm_traffic_test.sh — nothing lost across link cuts.
-# build/kinglet (--reconnect, stream management on) logs in to Prosody 0.12
-# (mod_smacks) through tests/fault_proxy.py and echoes every message; a peer
+# tests/integration/sm_traffic_test.sh [prosody|ejabberd] — nothing lost
+# across link cuts. build/kinglet (--reconnect, stream management on) logs in
+# to Prosody 0.12 (mod_smacks; the default) or ejabberd 23.01
+# (mod_stream_mgmt) through tests/fault_proxy.py and echoes every message; a peer
 # on another stack (tests/integration/sm_peer.py, Python's ssl) sends it
 # KL_SM_MESSAGES (default 1000) numbered messages while the proxy aborts the
 # device's live connection KL_SM_CUTS (default 50) times at seeded random
@@ -11,30 +12,36 @@
 # Then a restart: the device leaves without logging out (--no-logout,
 # --cache: the session saved in FILE.sm), the peer sends while it is away,
 # and the next run resumes the session and receives those messages.
-# Last line: "sm_traffic: N passed, N failed"; exit 1 on any failure.
+# Last line: "sm_traffic_SERVER: N passed, N failed"; exit 1 on any failure.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 [ -n "${KL_NETNS:-}" ] || exec "$here/../netns.sh" "$0" "$@"
 root=$(cd "$here/../.." && pwd)
-PROSODY="$root/tests/prosody/prosody.sh"
+SERVER=${1:-prosody}
+case "$SERVER" in
+prosody) SRV="$root/tests/prosody/prosody.sh" ;;
+ejabberd) SRV="$root/tests/ejabberd/ejabberd.sh" ;;
+*) echo "usage: $0 [prosody|ejabberd]" >&2; exit 2 ;;
+esac
 KL=${KINGLET:-$root/build/kinglet}
 N=${KL_SM_MESSAGES:-1000}
 CUTS=${KL_SM_CUTS:-50}
 
-SUITE=sm_traffic
+SUITE=sm_traffic_$SERVER
 . "$root/tests/lib/results.sh"
 
 DIR=$(mktemp -d /tmp/kl-sm.XXXXXX)
 PIDS=""
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	"$PROSODY" stop "$DIR" >/dev/null 2>&1
+	"$SRV" stop "$DIR" >/dev/null 2>&1
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
 
-KL_PROSODY_USERS="dave:davepass" "$PROSODY" start "$DIR" >/dev/null || { bad "prosody start"; finish; }
-ok "prosody started"
+KL_PROSODY_USERS="dave:davepass" KL_EJABBERD_USERS="dave:davepass" "$SRV" start "$DIR" >"$DIR/start.out" 2>&1 ||
+	{ bad "$SERVER start: $(tail -3 "$DIR/start.out")"; finish; }
+ok "$SERVER started"
 
 python3 "$root/tests/fault_proxy.py" --listen 127.0.0.1:0 --target 127.0.0.1:5222 --control 127.0.0.1:0 --log "$DIR/proxy.log" \
 	>"$DIR/proxy.out" 2>"$DIR/proxy.err" &
