@@ -52,7 +52,7 @@ check: deps
 	@set -o pipefail 2>/dev/null; $(MAKE) -k --no-print-directory check-all 2>&1 | tee $(BUILD)/check.log; \
 	st=$$?; tests/summarize.sh $(BUILD)/check.log; exit $$st
 
-check-all: all check-unit check-nm check-cross $(CHECK_STEPS)
+check-all: all check-unit check-nm check-cross check-private $(CHECK_STEPS)
 	@echo "make check: all steps passed"
 
 check-unit: $(UNIT_BIN)
@@ -64,6 +64,23 @@ check-nm: $(CORE_OBJ)
 	  grep -xE 'malloc|calloc|realloc|free|printf|fprintf|sprintf|snprintf|puts|time|gettimeofday|clock_gettime|clock' | sort -u); \
 	if [ -n "$$bad" ]; then echo "check-nm: core/ references: $$bad"; exit 1; fi; \
 	echo "check-nm: core/ has no malloc/free/printf/time symbols"
+
+# kl_client_t's members are core/'s: outside it their names are mangled
+# (KL_PRIVATE in kinglet.h), so reaching in does not compile. The probe must
+# fail without KL_CORE_BUILD and build with it (the check can fail), and
+# only core/ and the white-box tests named here may define it.
+PRIVATE_WHITEBOX := tests/port/test_scram.c tests/fuzz/fuzz_engine.c tests/fuzz/fuzz_cache.c
+check-private:
+	@mkdir -p $(BUILD)/private; p=$(BUILD)/private/probe.c; \
+	printf '#include "kinglet/kinglet.h"\nint probe(const kl_client_t *c) { return c->cfg.s2s + c->state; }\n' > $$p; \
+	if $(CC) $(CFLAGS_BASE) -c $$p -o $(BUILD)/private/probe.o 2>/dev/null; then \
+	  echo "check-private: FAIL a file outside core/ reads kl_client_t's members"; exit 1; fi; \
+	$(CC) $(CFLAGS_BASE) -DKL_CORE_BUILD -c $$p -o $(BUILD)/private/probe.o || exit 1; \
+	users=$$(grep -rlE '^[[:space:]]*#[[:space:]]*define[[:space:]]+KL_CORE_BUILD' --include='*.c' --include='*.h' \
+	  include port examples tests | sort | tr '\n' ' '); \
+	want=$$(echo $(PRIVATE_WHITEBOX) | tr ' ' '\n' | sort | tr '\n' ' '); \
+	if [ "$$users" != "$$want" ]; then echo "check-private: FAIL KL_CORE_BUILD outside core/: $$users (allowed: $$want)"; exit 1; fi; \
+	echo "check-private: kl_client_t's members are private to core/ (a probe outside fails to compile; white-box tests: $$want)"
 
 # core/ builds freestanding for Cortex-M4 and RV32IMC.
 CROSS_FLAGS := -std=c11 $(WARN) -Os -ffreestanding -ffunction-sections -fdata-sections -Iinclude -Icore
@@ -79,4 +96,4 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check check-all check-unit check-nm check-cross bench clean demo
+.PHONY: all deps check check-all check-unit check-nm check-cross check-private bench clean demo

@@ -2,6 +2,7 @@
  * planner, stanza delivery. Sans-I/O: see kinglet.h for the contract. */
 #include "kl_string.h"
 
+#define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
 #include "kinglet/kinglet.h"
 #include "kl_internal.h"
 

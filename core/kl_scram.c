@@ -2,6 +2,7 @@
  * side, without channel binding ("n,,"). Hashing goes through the port's
  * kl_crypto_t, so core/ stays crypto-free. The server's signature is
  * verified before success is accepted. */
+#define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
 #include "kinglet/kinglet.h"
 #include "kl_internal.h"
 #include "kl_string.h"

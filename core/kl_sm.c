@@ -4,6 +4,7 @@
  * key the connection hints use). The protocol itself is in kl_engine.c. */
 #include "kl_string.h"
 
+#define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
 #include "kinglet/kinglet.h"
 #include "kl_internal.h"
 

@@ -95,7 +95,8 @@
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
 
-static kl_client_t client;      /* the engine's whole state */
+static kl_client_t client;
+static int stats_s2s; /* --s2s, for --stats (the client's config is private) */      /* the engine's whole state */
 static kl_session_t sess;       /* the connection manager: endpoint, TLS, backoff */
 static kl_lwip_net_t net;       /* its TCP connections (lwIP raw API) */
 static kl_tls_t tls_sess[1];    /* the TLS session of slot 0 (mbedTLS contexts) */
@@ -299,7 +300,7 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
            kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"),
            kl_session_endpoint(&sess)->security == KL_SEC_DIRECT_TLS ? "direct" : "starttls",
            w->tls_version && w->tls_version[0] ? w->tls_version : "none", kl_client_sasl_mechanism(&client),
-           cache_state, full_fallback, w->tls_session_resumed, tls_offered, tls_saved, srv_used, client.cfg.s2s,
+           cache_state, full_fallback, w->tls_session_resumed, tls_offered, tls_saved, srv_used, stats_s2s,
            s->stanzas_dropped, s->iq_unmatched, w->attempts, w->link_downs, w->onlines, w->resumes, sizeof client,
            bodies, body_bytes, (unsigned)body_fnv);
     ram_report(stdout, 1);
@@ -542,6 +543,7 @@ int main(int argc, char **argv)
     cfg.jid = jid;
     cfg.password = s2s ? NULL : password;
     cfg.s2s = (uint8_t)s2s;
+    stats_s2s = s2s;
     cfg.s2s_to = peer;
     cfg.allow_plaintext = (uint8_t)allow_plaintext;
     cfg.no_plain = (uint8_t)no_plain;

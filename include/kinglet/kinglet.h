@@ -246,53 +246,63 @@ typedef struct kl_sm {
     uint32_t t_r;               /* when the last <r/> was sent */
 } kl_sm_t;
 
-/* The whole client. Fields are private; only sizeof() is public. */
+/* The whole client. Fields are private: only sizeof() is public. Outside
+ * core/ every member's name is mangled (KL_PRIVATE), so a port or an
+ * application that reaches into kl_client_t does not compile; core/'s
+ * sources define KL_CORE_BUILD before including this header. The public
+ * calls (kl_client_stats, kl_client_jid, kl_client_domain, kl_sm_info, ...)
+ * are the way in. */
+#ifdef KL_CORE_BUILD
+#define KL_PRIVATE(name) name
+#else
+#define KL_PRIVATE(name) kl_private_##name
+#endif
 typedef struct kl_client {
     /* Reset by kl_client_connect. The small hot fields come first: on
      * Thumb-2 short offsets keep the engine's code small. */
-    uint8_t state;
-    uint8_t mechs;              /* SASL mechanisms offered (bitmask) */
-    uint16_t flags;
-    uint16_t feat;              /* features of the current stream (bitmask) */
-    uint8_t streaming;          /* large-stanza mode: 0, replay, live */
-    uint8_t flight_open;
-    uint8_t stanza_kind;        /* what the open top-level element is */
-    uint8_t sasl_mech;          /* mechanism of the <auth/> in flight */
-    uint8_t bidi;               /* s2s: peer offered bidi and we requested it */
-    uint8_t early_reported;     /* full: the early KL_EV_START_TLS was given */
-    uint8_t mechs_failed;       /* mechanisms refused on this connection */
-    uint8_t ka_probe;           /* online: a keepalive probe is out, `deadline` is T2's */
-    uint16_t next_iq_id;
-    uint16_t roster_iq;         /* id of the roster get in flight (roster versioning) */
-    uint16_t disco_iq;          /* id of the server disco#info get in flight */
-    int final_status;
-    uint32_t now;
-    uint32_t t_connect;
-    uint32_t deadline;          /* negotiation timeout; online: the dead-peer timeout */
-    uint32_t last_io;           /* online: when anything was last received or sent */
-    size_t rx_len, rx_pos, scan, stanza_start;
-    size_t tx_len, tx_sent;
+    uint8_t KL_PRIVATE(state);
+    uint8_t KL_PRIVATE(mechs);              /* SASL mechanisms offered (bitmask) */
+    uint16_t KL_PRIVATE(flags);
+    uint16_t KL_PRIVATE(feat);              /* features of the current stream (bitmask) */
+    uint8_t KL_PRIVATE(streaming);          /* large-stanza mode: 0, replay, live */
+    uint8_t KL_PRIVATE(flight_open);
+    uint8_t KL_PRIVATE(stanza_kind);        /* what the open top-level element is */
+    uint8_t KL_PRIVATE(sasl_mech);          /* mechanism of the <auth/> in flight */
+    uint8_t KL_PRIVATE(bidi);               /* s2s: peer offered bidi and we requested it */
+    uint8_t KL_PRIVATE(early_reported);     /* full: the early KL_EV_START_TLS was given */
+    uint8_t KL_PRIVATE(mechs_failed);       /* mechanisms refused on this connection */
+    uint8_t KL_PRIVATE(ka_probe);           /* online: a keepalive probe is out, `deadline` is T2's */
+    uint16_t KL_PRIVATE(next_iq_id);
+    uint16_t KL_PRIVATE(roster_iq);         /* id of the roster get in flight (roster versioning) */
+    uint16_t KL_PRIVATE(disco_iq);          /* id of the server disco#info get in flight */
+    int KL_PRIVATE(final_status);
+    uint32_t KL_PRIVATE(now);
+    uint32_t KL_PRIVATE(t_connect);
+    uint32_t KL_PRIVATE(deadline);          /* negotiation timeout; online: the dead-peer timeout */
+    uint32_t KL_PRIVATE(last_io);           /* online: when anything was last received or sent */
+    size_t KL_PRIVATE(rx_len), KL_PRIVATE(rx_pos), KL_PRIVATE(scan), KL_PRIVATE(stanza_start);
+    size_t KL_PRIVATE(tx_len), KL_PRIVATE(tx_sent);
     /* Kept across connections (set by kl_client_init). */
-    kl_client_config_t cfg;
-    uint16_t bare_len;          /* length of the bare JID in cfg.jid */
-    uint16_t local_len;         /* length of its localpart */
-    char domain[KL_JID_MAX];
+    kl_client_config_t KL_PRIVATE(cfg);
+    uint16_t KL_PRIVATE(bare_len);          /* length of the bare JID in cfg.jid */
+    uint16_t KL_PRIVATE(local_len);         /* length of its localpart */
+    char KL_PRIVATE(domain)[KL_JID_MAX];
 #if KL_ENABLE_SM
-    kl_sm_t sm;                 /* kept for resumption; its per-connection part is reset */
+    kl_sm_t KL_PRIVATE(sm);                 /* kept for resumption; its per-connection part is reset */
 #endif
     /* Reset by kl_client_connect, from here to the end (the bound JID is
      * kept while a stream-management session can be resumed). */
-    char jid[KL_JID_MAX];       /* bound full JID */
-    uint8_t scram_cnonce[24];   /* SCRAM client nonce (printable) */
-    uint8_t scram_sig[KL_HASH_MAX]; /* expected ServerSignature */
-    kl_stats_t stats;
-    kl_pending_iq_t iq[KL_MAX_PENDING_IQ];
-    char condition[KL_CONDITION_MAX];
-    kl_xml_t xml;               /* the stream's tokenizer */
-    kl_xml_t root;              /* snapshot at the stream header: context for views */
-    kl_xml_t vx;                /* tokenizer for the current view / large-stanza replay */
-    uint8_t rx[KL_RX_BUF_SIZE];
-    uint8_t tx[KL_TX_BUF_SIZE];
+    char KL_PRIVATE(jid)[KL_JID_MAX];       /* bound full JID */
+    uint8_t KL_PRIVATE(scram_cnonce)[24];   /* SCRAM client nonce (printable) */
+    uint8_t KL_PRIVATE(scram_sig)[KL_HASH_MAX]; /* expected ServerSignature */
+    kl_stats_t KL_PRIVATE(stats);
+    kl_pending_iq_t KL_PRIVATE(iq)[KL_MAX_PENDING_IQ];
+    char KL_PRIVATE(condition)[KL_CONDITION_MAX];
+    kl_xml_t KL_PRIVATE(xml);               /* the stream's tokenizer */
+    kl_xml_t KL_PRIVATE(root);              /* snapshot at the stream header: context for views */
+    kl_xml_t KL_PRIVATE(vx);                /* tokenizer for the current view / large-stanza replay */
+    uint8_t KL_PRIVATE(rx)[KL_RX_BUF_SIZE];
+    uint8_t KL_PRIVATE(tx)[KL_TX_BUF_SIZE];
 } kl_client_t;
 
 /* ---- lifecycle ------------------------------------------------------ */
