@@ -9,7 +9,7 @@
  *               [--echo] [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *               [--no-plain] [--tls starttls|direct] [--cache FILE [--cache-key KEYFILE]]
  *               [--roster] [--srv [--dns HOST:PORT]] [--reconnect [--backoff MIN_MS MAX_MS]]
- *               [--bosh URL [--bosh-path auto|all|split]]
+ *               [--bosh URL [--bosh-path auto|all|split]] [--keepalive T_S T2_S] [--no-sm]
  *   kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]
  *               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]
  *   simulator only:
@@ -20,6 +20,37 @@
  *               [--ram]             print the RAM report (also with --trace)
  *
  *               [--fwd PORT]        one more TCP forward 10.0.2.100:PORT (repeatable)
+ *               [--link-flaps N]    once online, the link goes down and up N times
+ *               [--flap-seed S]     ... on the schedule seeded with S (default 20260607)
+ *               [--flap-down MIN_MS MAX_MS]  each down lasts MIN..MAX ms (default 400 3000)
+ *               [--flap-up MIN_MS MAX_MS]    each up in between MIN..MAX ms (default 700 2000)
+ *
+ * Stream management (XEP-0198) is on for XMPP over TCP whenever the server
+ * offers it (--no-sm: off), as in the CLI: the device keeps what the server
+ * has not acknowledged in a static queue (KL_SIM_SM_QUEUE, 8 KB), a lost
+ * link is resumed with --reconnect, and a stanza the server never
+ * acknowledged is sent again when the session could not be resumed
+ * ("unacknowledged stanza N handed back (B bytes): sent again"). --echo
+ * waits for room instead of failing: an echo that finds the transmit
+ * buffer or the queue full (or a resumption still resending) is kept, in
+ * order, and sent when there is room. --keepalive T T2 (seconds, decimals
+ * allowed): probe the server after T idle seconds, call the link dead when
+ * nothing came T2 seconds later.
+ *
+ * --link-flaps: a down link drops every frame both ways without a word (no
+ * RST, no FIN: a radio out of range), so only the engine's keepalive (or
+ * TCP, for a short one) notices; the schedule is the same for the same
+ * seed. When the link comes back and the session is not online, the
+ * device reconnects at once (kl_session_kick: what a firmware does when
+ * its radio reassociates). stderr says "sim link: flap I/N: down for D ms",
+ * "... up again after D ms" and, for a dead link the keepalive found,
+ * "dead link detected D ms after flap I began" (the first flap that began
+ * after the last byte came in). --stats adds "flaps", "dead_peers",
+ * "detect_ms_min"/"detect_ms_max" (from that flap's start to
+ * KL_ERR_DEAD_PEER), "dead_peers_link_up" (no flap to blame), "kicks",
+ * "sm_resent" (stanzas resent after resumptions), "unacked_resent",
+ * "echo_waits", "echo_lost", "keepalives", "orphans_aborted" and
+ * "sm_queue" (counted in "device_ram").
  *
  * --reconnect: a lost link is not the end (XMPP over TCP): the manager
  * reconnects with backoff and full jitter (--backoff: its bounds, default
@@ -108,6 +139,12 @@ static kl_lwip_bosh_t bs;       /* --bosh: two HTTP connections (+ TLS) and the 
 static int use_bosh;
 static int tls_offered, tls_saved;
 static long slow_read;          /* --slow-read: bytes the device takes per step (0: all) */
+#ifndef KL_SIM_SM_QUEUE
+#define KL_SIM_SM_QUEUE 8192
+#endif
+/* XEP-0198: the stanzas sent and not yet acknowledged (device RAM) */
+static uint8_t sm_queue[KL_SIM_SM_QUEUE];
+static int sm_on;               /* cfg.sm_queue was given */
 static size_t read_budget;      /* what is left of them in this step */
 
 static void usage(void)
@@ -120,10 +157,11 @@ static void usage(void)
             "                   [--cache FILE]  (connection hints, 0600, authenticated with KEYFILE)\n"
             "                   [--cache-key KEYFILE]  (default FILE.key, created 0600 on first use)\n"
             "                   [--srv [--dns 127.0.0.1:PORT]] [--reconnect [--backoff MIN_MS MAX_MS]]\n"
-            "                   [--bosh URL [--bosh-path auto|all|split]]\n"
+            "                   [--bosh URL [--bosh-path auto|all|split]] [--keepalive T_S T2_S] [--no-sm]\n"
             "       kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "                   [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n"
-            "   simulator only: [--delay MS] [--static] [--slow-read N] [--slow-sleep MS] [--ram] [--fwd PORT]\n");
+            "   simulator only: [--delay MS] [--static] [--slow-read N] [--slow-sleep MS] [--ram] [--fwd PORT]\n"
+            "                   [--link-flaps N [--flap-seed S] [--flap-down MIN_MS MAX_MS] [--flap-up MIN_MS MAX_MS]]\n");
     exit(2);
 }
 
@@ -171,6 +209,125 @@ static void fnv(uint32_t *h, const uint8_t *p, size_t n)
 {
     while (n--)
         *h = (*h ^ *p++) * 16777619u;
+}
+
+/* ---- stream management, keepalive and link flaps: what the run saw -------- */
+
+static struct {
+    unsigned long dead_peers;     /* KL_ERR_DEAD_PEER: the keepalive found a dead link */
+    unsigned long dead_link_up;   /* ... with no flap since the last byte came in to blame */
+    uint32_t detect_min, detect_max; /* link down -> KL_ERR_DEAD_PEER, ms */
+    unsigned long kicks;          /* the link came back while offline: reconnect now */
+    unsigned long unacked_resent; /* KL_EV_UNACKED stanzas sent again */
+    unsigned long echo_waits;     /* echoes that waited for room */
+    unsigned long echo_lost;      /* echoes that did not fit the wait list */
+    unsigned long sm_resent;      /* stanzas resent after resumptions (all connections) */
+    unsigned long keepalives;     /* keepalive probes (all connections) */
+    unsigned ups_seen;            /* link flaps that ended, already handled */
+    int counted;                  /* the engine's counters of this connection are added */
+} smx = {0, 0, UINT32_MAX, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+static unsigned long orphans_aborted; /* abort_orphans() */
+
+/* When each flap began, and when the device last received a byte: a dead
+ * link is blamed on the first flap that began after the last byte came in
+ * (a short flap TCP survives can be the one whose silence the keepalive
+ * ends, after the link is back). */
+#define FLAP_HISTORY 1024
+static uint32_t flap_t_down[FLAP_HISTORY];
+static unsigned flaps_recorded;
+static uint32_t t_last_rx;
+
+static void record_flaps(void)
+{
+    while (flaps_recorded < link_.flaps.done && flaps_recorded < FLAP_HISTORY)
+        flap_t_down[flaps_recorded++] = link_.flaps.t_down;
+}
+
+/* The flap (1-based) whose silence a dead-peer verdict now ends, 0 if none.
+ * Frames already on the wire when the link went down still arrive (the
+ * link's delay, plus a little for the host side): the last byte may come
+ * in that long after the flap began. */
+static unsigned flap_to_blame(void)
+{
+    for (unsigned i = 0; i < flaps_recorded; i++)
+        if ((int32_t)(flap_t_down[i] + link_.delay_ms + 10u - t_last_rx) >= 0)
+            return i + 1;
+    return 0;
+}
+
+/* The engine's counters are per connection: add the ending one's (once). */
+static void smx_add_connection(void)
+{
+    const kl_stats_t *s = kl_client_stats(&client);
+    if (smx.counted)
+        return;
+    smx.counted = 1;
+    smx.sm_resent += s->sm_resent;
+    smx.keepalives += s->keepalives_sent;
+}
+
+/* ---- --echo that waits for room ------------------------------------------------
+ *
+ * An echo that finds no room (the transmit buffer, the stream-management
+ * queue full of unacknowledged stanzas, or a resumption still resending
+ * what the server missed: KL_ERR_TX_FULL), or no session (the link is
+ * down), waits here and goes out in order once there is room. */
+#define ECHO_WAIT 64
+static struct {
+    char to[KL_JID_MAX * 3];
+    char body[1025];
+} echo_wait[ECHO_WAIT];
+static unsigned echo_head, echo_count;
+
+static void echo_push(const char *to, const char *body)
+{
+    unsigned i;
+    if (echo_count == ECHO_WAIT) {
+        smx.echo_lost++;
+        fprintf(stderr, "kinglet-sim: echo to %s dropped: %d echoes already wait for room\n", to, ECHO_WAIT);
+        return;
+    }
+    i = (echo_head + echo_count++) % ECHO_WAIT;
+    snprintf(echo_wait[i].to, sizeof echo_wait[i].to, "%s", to);
+    snprintf(echo_wait[i].body, sizeof echo_wait[i].body, "%s", body);
+}
+
+/* Send what waits while there is room; close after --count echoes. */
+static void echo_flush(kl_cli_run_t *run)
+{
+    while (echo_count > 0 && !run->closing && kl_client_is_online(&client)) {
+        int st = kl_send_message(&client, echo_wait[echo_head].to, "chat", echo_wait[echo_head].body);
+        if (st == KL_ERR_TX_FULL || st == KL_ERR_NOT_ONLINE)
+            return; /* later */
+        echo_head = (echo_head + 1) % ECHO_WAIT;
+        echo_count--;
+        if (st != KL_OK) {
+            fprintf(stderr, "%s: cannot echo: %s\n", run->prog, kl_strerror(st));
+            continue;
+        }
+        run->echoed++;
+        if (run->count >= 0 && run->echoed >= run->count && kl_cli_close(run, &client) == KL_OK)
+            run->closing = 1;
+    }
+}
+
+/* A message with a body arrived: as kl_cli_after_message, but an echo
+ * waits for room instead of failing. */
+static void sim_after_message(kl_cli_run_t *run, const char *from, const char *body)
+{
+    run->received++;
+    if (run->closing || body == NULL)
+        return;
+    if (echo_count > 0 || !kl_client_is_online(&client)) {
+        smx.echo_waits++;
+        echo_push(from, body);
+        return;
+    }
+    echo_push(from, body);
+    echo_flush(run);
+    if (echo_count > 0)
+        smx.echo_waits++;
 }
 
 /* ---- RAM report ------------------------------------------------------------ */
@@ -228,11 +385,13 @@ static void ram_report(FILE *f, int json)
         }
         fprintf(f, "},\"lwip_exhausted\":%d,\"arena\":%zu,\"arena_peak\":%zu,\"arena_peak_blocks\":%zu,"
                    "\"arena_failures\":%lu,\"tls_in_content\":%d,\"tls_out_content\":%d,"
-                   "\"rx_queued_max\":%zu,\"tcp_wnd\":%u,\"link_drops\":%lu,\"device_ram\":%zu",
+                   "\"rx_queued_max\":%zu,\"tcp_wnd\":%u,\"link_drops\":%lu,\"sm_queue\":%zu,\"device_ram\":%zu",
                 lwip_exhausted(), a.size, a.peak, a.peak_blocks, a.failures, MBEDTLS_SSL_IN_CONTENT_LEN,
                 MBEDTLS_SSL_OUT_CONTENT_LEN, rx_queued_max(), (unsigned)TCP_WND,
                 link_.c_to_dev.dropped_full + link_.c_to_dev.dropped_nopbuf + link_.c_to_host.dropped_full,
-                sizeof client + (use_bosh ? sizeof bs : session_ram()) + (size_t)MEM_SIZE + pools + a.size);
+                sm_on ? sizeof sm_queue : (size_t)0,
+                sizeof client + (use_bosh ? sizeof bs : session_ram()) + (size_t)MEM_SIZE + pools + a.size +
+                    (sm_on ? sizeof sm_queue : 0));
         return;
     }
     fprintf(f, "RAM in use by the simulated device:\n");
@@ -254,8 +413,11 @@ static void ram_report(FILE *f, int json)
             a.size, a.peak, a.peak_blocks, a.failures);
     fprintf(f, "  TLS records: IN %d / OUT %d bytes of plaintext; TCP window %u, queued high-water %zu\n",
             MBEDTLS_SSL_IN_CONTENT_LEN, MBEDTLS_SSL_OUT_CONTENT_LEN, (unsigned)TCP_WND, rx_queued_max());
+    if (sm_on)
+        fprintf(f, "  stream-management queue (XEP-0198)   %6zu bytes\n", sizeof sm_queue);
     fprintf(f, "  total                                %6zu bytes\n",
-            sizeof client + (use_bosh ? sizeof bs : session_ram()) + (size_t)MEM_SIZE + pools + a.size);
+            sizeof client + (use_bosh ? sizeof bs : session_ram()) + (size_t)MEM_SIZE + pools + a.size +
+                (sm_on ? sizeof sm_queue : 0));
 }
 
 
@@ -293,7 +455,10 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
            "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":%d,"
            "\"tls_session_offered\":%d,\"tls_session_saved\":%d,\"srv\":\"%s\",\"s2s\":%d,"
            "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,\"attempts\":%u,\"link_downs\":%u,\"onlines\":%u,"
-           "\"resumes\":%u,\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
+           "\"resumes\":%u,\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\","
+           "\"sm\":%d,\"flaps\":%u,\"dead_peers\":%lu,\"dead_peers_link_up\":%lu,\"detect_ms_min\":%ld,"
+           "\"detect_ms_max\":%ld,\"kicks\":%lu,\"sm_resent\":%lu,\"unacked_resent\":%lu,\"echo_waits\":%lu,"
+           "\"echo_lost\":%lu,\"keepalives\":%lu,\"orphans_aborted\":%lu,",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            w->wire_out_online, w->wire_in_online, s->bytes_out_online, s->bytes_in_online,
            w->tcp_connect_ms, w->tls_handshake_ms,
@@ -302,7 +467,11 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
            w->tls_version && w->tls_version[0] ? w->tls_version : "none", kl_client_sasl_mechanism(&client),
            cache_state, full_fallback, w->tls_session_resumed, tls_offered, tls_saved, srv_used, stats_s2s,
            s->stanzas_dropped, s->iq_unmatched, w->attempts, w->link_downs, w->onlines, w->resumes, sizeof client,
-           bodies, body_bytes, (unsigned)body_fnv);
+           bodies, body_bytes, (unsigned)body_fnv, sm_on, link_.flaps.done, smx.dead_peers, smx.dead_link_up,
+           smx.detect_min == UINT32_MAX ? -1L : (long)smx.detect_min,
+           smx.detect_max == 0 && smx.detect_min == UINT32_MAX ? -1L : (long)smx.detect_max, smx.kicks,
+           smx.sm_resent + (smx.counted ? 0 : s->sm_resent), smx.unacked_resent, smx.echo_waits, smx.echo_lost,
+           smx.keepalives + (smx.counted ? 0 : s->keepalives_sent), orphans_aborted);
     ram_report(stdout, 1);
     printf("}\n");
 }
@@ -321,6 +490,7 @@ static void run_link(uint32_t wait_ms)
     if (t < wait_ms)
         wait_ms = t;
     kl_sim_link_poll(&link_, wait_ms);
+    record_flaps();
     sys_check_timeouts();
 }
 
@@ -342,6 +512,8 @@ static int sim_net_recv(void *ctx, int slot, uint8_t *buf, size_t len)
     n = kl_lwip_net_ops.recv(ctx, slot, buf, len);
     if (slow_read > 0 && n > 0)
         read_budget -= (size_t)n;
+    if (n > 0)
+        t_last_rx = sys_now();
     return n;
 }
 
@@ -380,6 +552,25 @@ static int session_readable(void)
             return 1;
     }
     return 0;
+}
+
+/* A lost link: abort the connections the manager closed (RST, the pcb and
+ * its queued segments freed now). tcp_close() sent them a FIN into a dead
+ * link: each would stay in FIN_WAIT_1 retransmitting for minutes, holding
+ * one of the MEMP_NUM_TCP_PCB pcbs and its unacknowledged segments in the
+ * lwIP heap, and after a few flaps tcp_new() fails. Ours are detached
+ * (callback_arg NULL); a connection in use has its conn as argument. */
+static void abort_orphans(void)
+{
+    struct tcp_pcb *p = tcp_active_pcbs;
+    while (p != NULL) {
+        struct tcp_pcb *next = p->next;
+        if (p->callback_arg == NULL) {
+            tcp_abort(p);
+            orphans_aborted++;
+        }
+        p = next;
+    }
 }
 
 /* The relay command for a forward of port to the host's 127.0.0.1:port. */
@@ -424,6 +615,11 @@ int main(int argc, char **argv)
     int n_fwd_extra = 0;
     int echo = 0, stats = 0, do_trace = 0, allow_plaintext = 0, static_ip = 0, ram = 0, i, st, rc = 0;
     int no_plain = 0, want_roster = 0, s2s = 0, use_srv = 0, cache_hit = 0, retried = 0, reconnect = 0;
+    int no_sm = 0;
+    double keepalive_s = 0, keepalive_t2_s = 0;
+    long flaps_n = 0, flap_down_min = 400, flap_down_max = 3000, flap_up_min = 700, flap_up_max = 2000;
+    unsigned long long flap_seed = 20260607ull;
+    int flaps_started = 0;
     size_t session_at_start = 0; /* the hints' TLS session blob when the run began */
     uint16_t roster_id = 0, dns_port = 53;
     int in_msg = 0, in_body = 0;
@@ -484,6 +680,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--slow-sleep")) slow_sleep = strtol(NEXT(), NULL, 10);
         else if (!strcmp(a, "--ram")) ram = 1;
         else if (!strcmp(a, "--fwd") && n_fwd_extra < KL_SIM_MAX_FWD - 1) fwd_extra[n_fwd_extra++] = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--no-sm")) no_sm = 1;
+        else if (!strcmp(a, "--keepalive")) { keepalive_s = strtod(NEXT(), NULL); keepalive_t2_s = strtod(NEXT(), NULL); }
+        else if (!strcmp(a, "--link-flaps")) flaps_n = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--flap-seed")) flap_seed = strtoull(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--flap-down")) { flap_down_min = strtol(NEXT(), NULL, 10); flap_down_max = strtol(NEXT(), NULL, 10); }
+        else if (!strcmp(a, "--flap-up")) { flap_up_min = strtol(NEXT(), NULL, 10); flap_up_max = strtol(NEXT(), NULL, 10); }
         else usage();
 #undef NEXT
     }
@@ -521,7 +723,10 @@ int main(int argc, char **argv)
     if (port < 0)
         port = !strcmp(tls_mode, "direct") ? 5223 : 5222;
     if (!jid || !password || port <= 0 || port > 65535 || timeout_s <= 0 || delay < 0 || slow_read < 0 ||
-        slow_sleep < 0 || backoff_min < 0 || backoff_max < 0 || (cache_key && !cache_path))
+        slow_sleep < 0 || backoff_min < 0 || backoff_max < 0 || (cache_key && !cache_path) || keepalive_s < 0 ||
+        keepalive_t2_s < 0 || keepalive_s > 86400 || keepalive_t2_s > 86400 || flaps_n < 0 || flap_down_min < 0 ||
+        flap_down_max < flap_down_min || flap_up_min < 0 || flap_up_max < flap_up_min || flap_up_max > 3600000 ||
+        flap_down_max > 3600000)
         usage();
     for (i = 0; i < n_fwd_extra; i++)
         if (fwd_extra[i] <= 0 || fwd_extra[i] > 65535)
@@ -576,6 +781,16 @@ int main(int argc, char **argv)
     }
     if (cache_path)
         cfg.cache = &cache;
+    if (!no_sm && !s2s && !use_bosh) {
+        /* XEP-0198 whenever the server offers it (the BOSH driver has no resumption) */
+        cfg.sm_queue = sm_queue;
+        cfg.sm_queue_size = sizeof sm_queue;
+        sm_on = 1;
+    }
+    if (keepalive_s > 0)
+        cfg.keepalive_ms = (uint32_t)(keepalive_s * 1000.0 + 0.5);
+    if (keepalive_t2_s > 0)
+        cfg.keepalive_timeout_ms = (uint32_t)(keepalive_t2_s * 1000.0 + 0.5);
     /* SCRAM hooks over mbedTLS; mbedTLS allocates from the arena, so it
      * comes first. BOSH over https: two TLS sessions side by side. */
     kl_sim_arena_init(use_bosh && bosh_https ? 2 * (size_t)KL_SIM_TLS_ARENA : 0);
@@ -785,6 +1000,15 @@ retry:
 run:
     for (;;) {
         uint32_t now = sys_now(), wait;
+        if (link_.flaps.ups != smx.ups_seen) {
+            /* the radio is back: a device that is not online reconnects now
+             * instead of waiting out a connect attempt whose SYN was lost */
+            smx.ups_seen = link_.flaps.ups;
+            if (!use_bosh && !kl_client_is_online(&client) && !run.closing) {
+                kl_session_kick(&sess, now);
+                smx.kicks++;
+            }
+        }
         if ((int32_t)(now - t_end) >= 0) {
             if ((rc = kl_cli_deadline(&run, &client, now, &t_end)) < 0) {
                 rc = 0;
@@ -802,6 +1026,12 @@ run:
         if (st == 0) {
             /* Nothing to do: push the flight, sleep until the NIC, lwIP's
              * or the session's timers (engine, handshake, backoff). */
+            if (echo_count > 0) {
+                unsigned before = echo_count;
+                echo_flush(&run);
+                if (echo_count < before)
+                    continue; /* the step sends them */
+            }
             if (!use_bosh)
                 flush_flights();
             wait = use_bosh ? kl_lwip_bosh_next_timeout(&bs) : kl_session_next_timeout(&sess, sys_now());
@@ -820,25 +1050,77 @@ run:
             /* --reconnect (or a refused TLS session, tried once more without it) */
             fprintf(stderr, "kinglet-sim: link down (%s%s%s); reconnecting in %u ms\n", kl_session_error_text(&sess),
                     ev.condition[0] ? ": " : "", ev.condition, ev.retry_ms);
+            smx_add_connection();
+            if (!use_bosh)
+                abort_orphans();
+            if (ev.status == KL_ERR_DEAD_PEER) {
+                unsigned f;
+                record_flaps();
+                f = flap_to_blame();
+                smx.dead_peers++;
+                if (f > 0) {
+                    uint32_t d = now - flap_t_down[f - 1];
+                    if (d < smx.detect_min)
+                        smx.detect_min = d;
+                    if (d > smx.detect_max)
+                        smx.detect_max = d;
+                    fprintf(stderr, "kinglet-sim: dead link detected %u ms after flap %u began (last byte in %d ms "
+                                    "after it began; link %s)\n", (unsigned)d, f,
+                            (int)(int32_t)(t_last_rx - flap_t_down[f - 1]), kl_sim_link_is_cut(&link_) ? "still down" : "up again");
+                } else {
+                    smx.dead_link_up++;
+                    fprintf(stderr, "kinglet-sim: dead peer, but the link has not gone down since the last byte came in\n");
+                }
+            }
             in_msg = 0;
             continue;
         }
         if (ev.type == KL_EV_RESUMED) {
             printf("resumed %s\n", ev.jid);
             fflush(stdout);
+            smx.counted = 0;
+            echo_flush(&run);
             continue;
         }
         if (ev.type == KL_EV_UNACKED) {
-            printf("unacknowledged stanza %u handed back (%zu bytes)\n", ev.seq, ev.stanza.raw.len);
+            /* the old session lost it: sent again (as the CLI does) */
+            kl_xw_t w;
+            printf("unacknowledged stanza %u handed back (%zu bytes): sent again\n", ev.seq, ev.stanza.raw.len);
             fflush(stdout);
+            if (kl_stanza_begin(&client, &w) != KL_OK ||
+                (kl_xw_raw(&w, ev.stanza.raw.p, ev.stanza.raw.len), kl_stanza_commit(&client, &w)) != KL_OK)
+                fprintf(stderr, "kinglet-sim: stanza %u could not be sent again: transmit buffer full\n", ev.seq);
+            else
+                smx.unacked_resent++;
             continue;
+        }
+        if (ev.type == KL_EV_ACKED) {
+            if (echo_count > 0)
+                echo_flush(&run);
+            continue;
+        }
+        if (ev.type == KL_EV_ONLINE) {
+            smx.counted = 0;
         }
         if (ev.type == KL_EV_ONLINE && !use_bosh && kl_session_stats(&sess)->onlines > 1) {
             printf("online again %s\n", ev.jid);
             fflush(stdout);
+            echo_flush(&run);
             continue;
         }
         if (ev.type == KL_EV_ONLINE) {
+            if (flaps_n > 0 && !flaps_started) {
+                kl_sim_flaps_t fl;
+                memset(&fl, 0, sizeof fl);
+                fl.n = (unsigned)flaps_n;
+                fl.down_min = (uint32_t)flap_down_min;
+                fl.down_max = (uint32_t)flap_down_max;
+                fl.up_min = (uint32_t)flap_up_min;
+                fl.up_max = (uint32_t)flap_up_max;
+                fl.seed = flap_seed;
+                kl_sim_link_flaps(&link_, &fl);
+                flaps_started = 1;
+            }
             if (do_trace)
                 fprintf(stderr, "  ---- online as %s after %u round trips (%u ms)\n", ev.jid,
                         kl_client_stats(&client)->round_trips, kl_client_stats(&client)->online_ms);
@@ -1015,7 +1297,10 @@ run:
             else
                 printf("message from %s: [%lu bytes, fnv1a %08x]\n", from, msg_bytes, (unsigned)msg_fnv);
             fflush(stdout);
-            kl_cli_after_message(&run, &client, from, to[0] ? to : NULL, n >= 0 ? body : NULL);
+            if (sm_on && run.echo)
+                sim_after_message(&run, from, n >= 0 ? body : NULL);
+            else
+                kl_cli_after_message(&run, &client, from, to[0] ? to : NULL, n >= 0 ? body : NULL);
         }
     }
 

@@ -112,6 +112,71 @@ static void deliver(kl_sim_link_t *l)
     }
 }
 
+/* ---- link flaps: down and up on a seeded schedule ---------------------------- */
+
+static uint32_t flap_draw(kl_sim_flaps_t *f, uint32_t lo, uint32_t hi)
+{
+    uint64_t x = f->x;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+    f->x = x;
+    return hi > lo ? lo + (uint32_t)((x >> 11) % (uint64_t)(hi - lo + 1)) : lo;
+}
+
+/* Cut or restore the link when the schedule says so. */
+static void flap_tick(kl_sim_link_t *l)
+{
+    kl_sim_flaps_t *f = &l->flaps;
+    uint32_t now = sys_now();
+    if (!f->active || (int32_t)(now - f->t_next) < 0)
+        return;
+    if (!l->cut) {
+        uint32_t d = flap_draw(f, f->down_min, f->down_max);
+        l->cut = 1;
+        f->done++;
+        f->t_down = now;
+        f->t_next = now + d;
+        fprintf(stderr, "sim link: flap %u/%u: down for %u ms\n", f->done, f->n, (unsigned)d);
+    } else {
+        l->cut = 0;
+        f->ups++;
+        f->last_down_ms = now - f->t_down;
+        if (f->done == f->n) {
+            f->active = 0;
+            fprintf(stderr, "sim link: flap %u/%u: up again after %u ms; schedule done\n", f->done, f->n,
+                    (unsigned)f->last_down_ms);
+            return;
+        }
+        f->t_next = now + flap_draw(f, f->up_min, f->up_max);
+        fprintf(stderr, "sim link: flap %u/%u: up again after %u ms\n", f->done, f->n, (unsigned)f->last_down_ms);
+    }
+}
+
+void kl_sim_link_flaps(kl_sim_link_t *l, const kl_sim_flaps_t *cfg)
+{
+    kl_sim_flaps_t *f = &l->flaps;
+    *f = *cfg;
+    f->done = f->ups = 0;
+    f->last_down_ms = f->t_down = 0;
+    f->x = cfg->seed ? cfg->seed : 1;
+    f->active = cfg->n > 0;
+    if (f->active)
+        f->t_next = sys_now() + flap_draw(f, f->up_min, f->up_max);
+}
+
+int kl_sim_link_is_cut(const kl_sim_link_t *l)
+{
+    return l->cut;
+}
+
+uint32_t kl_sim_link_next_flap(const kl_sim_link_t *l)
+{
+    int32_t d;
+    if (!l->flaps.active)
+        return UINT32_MAX;
+    d = (int32_t)(l->flaps.t_next - sys_now());
+    return d > 0 ? (uint32_t)d : 0;
+}
+
 /* ---- the UDP relay ------------------------------------------------------------- */
 
 static uint16_t ip_csum(const uint8_t *h, size_t n)
@@ -459,8 +524,11 @@ void kl_sim_link_poll(kl_sim_link_t *l, uint32_t timeout_ms)
     int64_t nowms;
     int r;
 
+    flap_tick(l);
     deliver(l);
     now = sys_now();
+    if (kl_sim_link_next_flap(l) < tmo)
+        tmo = kl_sim_link_next_flap(l);
     if (l->to_host.count > 0) {
         uint32_t d = l->to_host.f[l->to_host.head].due - now;
         if ((int32_t)d < 0)
@@ -503,6 +571,7 @@ void kl_sim_link_poll(kl_sim_link_t *l, uint32_t timeout_ms)
             l->timers[i].expire_ms = -1;
             l->timers[i].cb(l->timers[i].arg);
         }
+    flap_tick(l);
     deliver(l);
 }
 

@@ -22,7 +22,9 @@
  *
  * Every frame goes through a delay line in each direction, which can add a
  * fixed one-way delay, drop the next N frames or cut the link (hooks for
- * fault tests). Frames to the device are put in PBUF_POOL pbufs, as a NIC
+ * fault tests). A cut link drops every frame both ways without a word (no
+ * RST, no FIN: a radio out of range); kl_sim_link_flaps() cuts and restores
+ * it on a seeded schedule, the same one for the same seed. Frames to the device are put in PBUF_POOL pbufs, as a NIC
  * driver does; when the pool is empty the frame is dropped and counted.
  *
  * The firmware-shaped main loop:
@@ -85,6 +87,23 @@ typedef struct kl_sim_timer { /* slirp's timers (IPv6 RA only; unused with IPv6 
     int used;
 } kl_sim_timer_t;
 
+/* Link flaps: n times down for a duration drawn from [down_min, down_max]
+ * ms, then up for one from [up_min, up_max] ms, from a xorshift generator
+ * seeded with seed (0 is taken as 1): the same schedule on every run. */
+typedef struct kl_sim_flaps {
+    unsigned n;                   /* flaps wanted (0: none) */
+    uint32_t down_min, down_max, up_min, up_max;
+    uint64_t seed;
+    /* state (kl_sim_link_poll moves it) */
+    unsigned done;                /* flaps started so far */
+    int active;                   /* the schedule runs */
+    uint32_t t_next;              /* when the link changes next */
+    uint32_t t_down;              /* when the latest down began */
+    uint32_t last_down_ms;        /* how long the latest finished down lasted */
+    unsigned ups;                 /* downs that ended (the link came back) */
+    uint64_t x;                   /* the generator */
+} kl_sim_flaps_t;
+
 typedef struct kl_sim_link {
     void *slirp;                   /* Slirp * */
     struct netif netif;
@@ -106,6 +125,7 @@ typedef struct kl_sim_link {
         unsigned long to_host, to_dev;
     } udp[KL_SIM_MAX_UDP_FWD];
     int n_udp;
+    kl_sim_flaps_t flaps;
 } kl_sim_link_t;
 
 /* Host-side helpers a NO_SYS port provides: lwIP's sys_now() is defined in
@@ -130,6 +150,16 @@ int kl_sim_link_up(const kl_sim_link_t *l);
 void kl_sim_link_set_delay(kl_sim_link_t *l, uint32_t ms);
 void kl_sim_link_cut(kl_sim_link_t *l, int on);
 void kl_sim_link_drop(kl_sim_link_t *l, char dir, unsigned n);
+
+/* Start the flap schedule now (the first down begins after an up period
+ * drawn like the others). f: counts, bounds and seed (its state fields are
+ * ignored). */
+void kl_sim_link_flaps(kl_sim_link_t *l, const kl_sim_flaps_t *f);
+/* 1 while the link is cut (by kl_sim_link_cut or a flap). */
+int kl_sim_link_is_cut(const kl_sim_link_t *l);
+/* Milliseconds until the flap schedule changes the link, UINT32_MAX if it
+ * does not run (kl_sim_link_poll wakes up for it by itself). */
+uint32_t kl_sim_link_next_flap(const kl_sim_link_t *l);
 
 void kl_sim_link_free(kl_sim_link_t *l);
 
