@@ -126,8 +126,8 @@
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
 
-static kl_client_t client;
-static int stats_s2s; /* --s2s, for --stats (the client's config is private) */      /* the engine's whole state */
+static kl_client_t client;      /* the engine's whole state */
+static int stats_s2s;           /* --s2s, for --stats (the client's config is private) */
 static kl_session_t sess;       /* the connection manager: endpoint, TLS, backoff */
 static kl_lwip_net_t net;       /* its TCP connections (lwIP raw API) */
 static kl_tls_t tls_sess[1];    /* the TLS session of slot 0 (mbedTLS contexts) */
