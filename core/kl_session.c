@@ -52,7 +52,62 @@ static void copy_cond(kl_session_t *s, const char *cond)
 
 static const kl_endpoint_t *cur_ep(const kl_session_t *s)
 {
-    return &s->cfg.endpoints[s->ep];
+    return s->use_loc ? &s->loc_ep : &s->cfg.endpoints[s->ep];
+}
+
+/* After a lost link: the session's preferred location (XEP-0198 §5), if
+ * any and if the lost connection was XMPP over TCP, for the next attempt.
+ * "host", "host:port", "[v6]" or "[v6]:port"; the TLS server name stays
+ * the domain, so the certificate there must be the domain's. */
+static void plan_location(kl_session_t *s)
+{
+    kl_sm_info_t info;
+    const kl_endpoint_t *ep = &s->cfg.endpoints[s->ep];
+    const char *l, *colon;
+    size_t n, hl;
+    uint32_t port = 0;
+    s->use_loc = 0;
+    if (ep->framing != KL_FRAMING_XMPP || kl_sm_info(s->c, &info) != KL_OK || !info.resumable ||
+        !info.location || !info.location[0])
+        return;
+    l = info.location;
+    n = strlen(l);
+    if (n >= sizeof s->loc_host)
+        return;
+    if (l[0] == '[') {
+        const char *rb = strchr(l, ']');
+        if (!rb)
+            return;
+        hl = (size_t)(rb - l - 1);
+        memcpy(s->loc_host, l + 1, hl);
+        colon = rb[1] == ':' ? rb + 1 : NULL;
+        if (rb[1] && !colon)
+            return;
+    } else {
+        colon = strchr(l, ':');
+        if (colon && strchr(colon + 1, ':'))
+            return; /* a bare IPv6 address is written in brackets */
+        hl = colon ? (size_t)(colon - l) : n;
+        memcpy(s->loc_host, l, hl);
+    }
+    s->loc_host[hl] = 0;
+    if (hl == 0)
+        return;
+    if (colon) {
+        const char *p = colon + 1;
+        if (!*p)
+            return;
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9' || (port = port * 10 + (uint32_t)(*p - '0')) > 65535)
+                return;
+        }
+        if (port == 0)
+            return;
+    }
+    s->loc_ep = *ep;
+    s->loc_ep.host = s->loc_host;
+    s->loc_ep.port = (uint16_t)port;
+    s->use_loc = 1;
 }
 
 static int ep_tls(const kl_endpoint_t *ep)
@@ -345,6 +400,17 @@ static int lost(kl_session_t *s, int status, const char *cond, kl_event_t *ev)
         set_text(s, kl_strerror(status), NULL);
     if (s->closing)
         return final_event(s, s->close_status, ev);
+    if (s->use_loc) {
+        /* the preferred location failed (also on its certificate): the
+         * configured endpoints, at once */
+        s->use_loc = 0;
+        s->state = S_BACKOFF;
+        s->t_retry = s->now;
+        note(s, "the preferred location failed: back to the configured endpoints");
+        return 0;
+    }
+    if (was_online && KL_ENABLE_SM)
+        plan_location(s);
 #if KL_ENABLE_CACHE
     /* the resumption blob the server did not take: once more without it */
     if (s->session_offered && !was_online && status != KL_ERR_TLS_CERT && !s->no_session &&
@@ -455,6 +521,10 @@ static int begin_attempt(kl_session_t *s, kl_event_t *ev)
     s->session_offered = 0;
     s->t_attempt = s->now;
     s->tls_phase = TP_NONE;
+    if (s->use_loc) {
+        s->stats.location_tries++;
+        note(s, "trying the server's preferred location (XEP-0198)");
+    }
     if (ep_tls(ep) && !s->cfg.tls)
         return lost(s, KL_ERR_TLS_SETUP, NULL, ev);
 #if KL_ENABLE_BOSH

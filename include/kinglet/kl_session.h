@@ -219,6 +219,7 @@ typedef struct kl_session_stats {
     uint32_t onlines;            /* KL_EV_ONLINE */
     uint32_t resumes;            /* KL_EV_RESUMED */
     uint32_t link_downs;         /* KL_EV_LINK_DOWN */
+    uint32_t location_tries;     /* attempts at the server's preferred location (XEP-0198) */
     uint32_t tls_resumed;        /* TLS handshakes that resumed a session */
     /* the current (or last) connection */
     uint32_t wire_in, wire_out;  /* bytes on the transport (all slots) */
@@ -271,6 +272,12 @@ typedef struct kl_session {
     kl_slice_t tls_data;         /* bytes that followed <proceed/> (the engine's) */
     kl_session_stats_t stats;
     kl_session_slot_t slot[KL_SESSION_SLOTS];
+    /* XEP-0198 <enabled location=''/>: the next attempt after a lost link
+     * goes there first (XMPP over TCP only; the certificate must still be
+     * the domain's), then back to the configured endpoints */
+    uint8_t use_loc;
+    kl_endpoint_t loc_ep;
+    char loc_host[KL_SM_LOCATION_MAX + 1];
     char condition[KL_CONDITION_MAX];
     char error_text[160];        /* the last failure, human-readable */
 #if KL_ENABLE_BOSH

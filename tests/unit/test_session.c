@@ -17,6 +17,8 @@
 #define SUCCESS "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
 #define FAILURE "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>"
 #define FEAT_BIND "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+#define FEAT_BIND_SM "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" \
+                     "<sm xmlns='urn:xmpp:sm:3'/></stream:features>"
 #define BIND_RES "<iq type='result' id='kl-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>" \
                  "<jid>alice@localhost/dev</jid></bind></iq>"
 
@@ -46,6 +48,12 @@ typedef struct fake {
     char alpn[32];
     int setups, closes;
     int connections;
+    int sm;                 /* offer XEP-0198 (with F.location in <enabled/>) */
+    const char *location;
+    const char *fail_host;  /* open() of this host fails */
+    char last_host[64];
+    uint16_t last_port;
+    int resumes_seen;
 } fake_t;
 
 static fake_t F;
@@ -75,7 +83,24 @@ static void respond(void)
             else if (F.stage <= 1)
                 sv_queue(HDR FEAT_SASL), F.stage = 1;
             else
-                sv_queue(HDR FEAT_BIND);
+                sv_queue(F.sm ? HDR FEAT_BIND_SM : HDR FEAT_BIND);
+            continue;
+        }
+        if ((hit = strstr(p, "<enable")) && strstr(hit, "/>")) {
+            F.cl_scan = (size_t)(strstr(hit, "/>") + 2 - F.cl);
+            sv_queue("<enabled xmlns='urn:xmpp:sm:3' id='sm1' resume='true'");
+            if (F.location) {
+                sv_queue(" location='");
+                sv_queue(F.location);
+                sv_queue("'");
+            }
+            sv_queue("/>");
+            continue;
+        }
+        if ((hit = strstr(p, "<resume ")) && strstr(hit, "/>")) {
+            F.cl_scan = (size_t)(strstr(hit, "/>") + 2 - F.cl);
+            sv_queue("<resumed xmlns='urn:xmpp:sm:3' previd='sm1' h='0'/>");
+            F.resumes_seen++;
             continue;
         }
         if ((hit = strstr(p, "<starttls")) && strstr(hit, "/>")) {
@@ -115,11 +140,15 @@ static void respond(void)
 
 static int f_open(void *net, int slot, const char *host, uint16_t port)
 {
-    (void)net, (void)port;
+    (void)net;
     if (slot != 0)
         return KL_ERR_ARG;
+    snprintf(F.last_host, sizeof F.last_host, "%s", host);
+    F.last_port = port;
     if (F.open_fail && (!F.open_fail_host || !strcmp(host, "dead")))
         return F.open_fail;
+    if (F.fail_host && !strcmp(host, F.fail_host))
+        return KL_ERR_CONNECT;
     F.up = 1;
     F.polls = 0;
     F.cl_len = F.cl_scan = F.sv_len = F.sv_pos = 0;
@@ -569,6 +598,55 @@ static void test_kick(void)
     kl_session_shutdown(&ss);
 }
 
+/* XEP-0198 <enabled location/>: the reconnect goes there first; when it
+ * fails (here: nothing listens), back to the configured endpoint at once. */
+static void test_location(int reachable)
+{
+    static uint8_t smq[2048];
+    kl_client_config_t cc;
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 1);
+    memset(&cc, 0, sizeof cc);
+    cc.jid = "alice@localhost/dev";
+    cc.password = "secret";
+    cc.no_presence = 1;
+    cc.pipelining = KL_PIPELINING_SAFE;
+    cc.random = kt_random;
+    cc.sm_queue = smq;
+    cc.sm_queue_size = sizeof smq;
+    KT_CHECK_EQ(kl_client_init(&cl, &cc), KL_OK);
+    sc.endpoints[0].host = "primary";
+    sc.n_endpoints = 1;
+    F.sm = 1;
+    F.location = "[2001:db8::7]:5999";
+    kl_session_init(&ss, &sc);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    KT_CHECK_STR(F.last_host, "primary");
+    for (int i = 0; i < 20; i++) /* <enabled/> arrives */
+        (void)kl_session_step(&ss, now, &ev);
+    kl_sm_info_t info;
+    kl_sm_info(&cl, &info);
+    KT_CHECK_STR(info.location, "[2001:db8::7]:5999");
+    if (!reachable)
+        F.fail_host = "2001:db8::7"; /* nothing listens at the location */
+    F.up = 0; /* the link is lost */
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    KT_CHECK(run_until(&ev, 100)); /* a failed location is no event of its own */
+    KT_CHECK_EQ(ev.type, KL_EV_RESUMED);
+    KT_CHECK_STR(F.last_host, reachable ? "2001:db8::7" : "primary");
+    KT_CHECK_EQ(F.last_port, reachable ? 5999 : 5222);
+    KT_CHECK_EQ(kl_session_stats(&ss)->location_tries, 1);
+    KT_CHECK(F.resumes_seen == 1);
+    kl_session_shutdown(&ss);
+}
+
+static void test_location_used(void) { test_location(1); }
+static void test_location_fallback(void) { test_location(0); }
+
 static void test_init_checks(void)
 {
     kl_session_config_t sc;
@@ -626,6 +704,8 @@ int main(void)
     KT_RUN(test_stream_errors);
     KT_RUN(test_connect_timeout);
     KT_RUN(test_kick);
+    KT_RUN(test_location_used);
+    KT_RUN(test_location_fallback);
     KT_RUN(test_init_checks);
     KT_RUN(test_urls);
     return kt_summary("session");
