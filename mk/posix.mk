@@ -69,8 +69,15 @@ bench-size: $(BUILD)/bench/sizes
 bench-login: $(BUILD)/kinglet $(BUILD)/tests/strophe_client
 	@tests/bench/login_bench.sh
 
-BENCH_STEPS += bench-size bench-login
-.PHONY: bench-size bench-login
+# Stream management on the wire, Prosody and ejabberd, beside libstrophe:
+# what a resumption costs after a cut (round trips, bytes) beside a first
+# login, and what staying online and idle costs per hour (keepalive: <r/> and
+# <a/> through TLS vs libstrophe's TCP keepalive probes, captured). ~2.5 min.
+bench-sm: $(BUILD)/kinglet $(BUILD)/tests/strophe_client
+	@KINGLET=$(BUILD)/kinglet STROPHE_CLIENT=$(BUILD)/tests/strophe_client tests/bench/sm_bench.sh
+
+BENCH_STEPS += bench-size bench-login bench-sm
+.PHONY: bench-size bench-login bench-sm
 
 # Tests of core/ that need a port's crypto (mbedTLS): tests/port/test_*.c
 PORT_TEST_BIN := $(patsubst tests/port/%.c,$(BUILD)/tests/port/%,$(sort $(wildcard tests/port/test_*.c)))

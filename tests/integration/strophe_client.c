@@ -5,6 +5,7 @@
  *   strophe_client --jid JID --pass PASS [--host H] [--port P] [--cafile F]
  *                  [--direct-tls] [--to JID --send BODY] [--expect-body BODY]
  *                  [--ready-file F] [--no-presence] [--timeout S] [--verbose]
+ *                  [--idle S] [--keepalive T I | --keepalive-default]
  *
  * Connects to H:P (default: the JID's domain, 5222; STARTTLS required, or
  * TLS from the first byte with --direct-tls), verifies the server chain
@@ -17,6 +18,17 @@
  * prints "received from=JID body=BODY". Then it closes the stream and waits
  * for the server to close too. Exit 0 on success, 1 on any failure or on
  * --timeout (default 10 s) with one line on stderr, 2 on bad usage.
+ *
+ * For the idle benchmark (tests/bench/sm_bench.sh): --idle S stays online
+ * and idle S seconds after "ready" (and after --expect-body, if given), then
+ * closes; --timeout then counts from the start of that idle time.
+ * --keepalive T I turns on libstrophe's keepalive with
+ * xmpp_conn_set_keepalive(conn, T, I); --keepalive-default with the
+ * library's own parameters (xmpp_sockopt_cb_keepalive as registered by
+ * xmpp_conn_set_sockopt_callback). Either way the socket's options are read
+ * back once it exists and printed as "sockopt SO_KEEPALIVE=.. TCP_KEEPIDLE=..
+ * TCP_KEEPINTVL=.. TCP_KEEPCNT=.. TCP_USER_TIMEOUT=.." (libstrophe's
+ * keepalive is TCP's: the kernel probes, nothing goes through TLS or XMPP).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -24,20 +36,25 @@
 #include <string.h>
 #include <time.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <strophe.h>
 
 struct opts {
 	const char *jid, *pass, *host, *cafile, *to, *send, *expect, *ready_file;
 	unsigned short port;
 	int direct_tls, no_presence, verbose;
-	double timeout_s;
+	int ka_timeout, ka_interval, ka_default;
+	double timeout_s, idle_s;
 };
 
 struct state {
 	const struct opts *o;
 	xmpp_ctx_t *ctx;
 	int online, got_expected, done, failed;
-	double t0;
+	double t0, idle_until, deadline;
 };
 
 static const char *certfail_msg;
@@ -69,7 +86,35 @@ static void finish(xmpp_conn_t *conn, struct state *st)
 {
 	if (st->o->expect && !st->got_expected)
 		return;
+	if (st->o->idle_s > 0) { /* --idle: the main loop closes later */
+		st->idle_until = now_ms() + st->o->idle_s * 1e3;
+		st->deadline = st->idle_until + st->o->timeout_s * 1e3;
+		return;
+	}
 	xmpp_disconnect(conn);
+}
+
+/* --keepalive / --keepalive-default: apply libstrophe's keepalive callback,
+ * then read the options back from the socket and print them. */
+static int sockopt_report(xmpp_conn_t *conn, void *sock)
+{
+	int fd = *(int *)sock, ka = 0, idle = 0, intvl = 0, cnt = 0, uto = 0;
+	socklen_t l;
+	int rc = xmpp_sockopt_cb_keepalive(conn, sock);
+	l = sizeof ka;
+	getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &ka, &l);
+	l = sizeof idle;
+	getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l);
+	l = sizeof intvl;
+	getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l);
+	l = sizeof cnt;
+	getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, &l);
+	l = sizeof uto;
+	getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, &l);
+	printf("sockopt SO_KEEPALIVE=%d TCP_KEEPIDLE=%d TCP_KEEPINTVL=%d TCP_KEEPCNT=%d TCP_USER_TIMEOUT=%d rc=%d\n",
+	       ka, idle, intvl, cnt, uto, rc);
+	fflush(stdout);
+	return rc;
 }
 
 static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
@@ -143,7 +188,11 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error,
 		xmpp_stanza_set_ns(ping, "urn:xmpp:ping");
 		xmpp_stanza_add_child(iq, ping);
 		xmpp_stanza_release(ping);
-		xmpp_stanza_set_to(iq, strchr(st->o->jid, '@') + 1);
+		/* the server: the JID's domain, without a resource (ejabberd
+		 * answers a ping to domain/resource with item-not-found) */
+		snprintf(buf, sizeof buf, "%.*s", (int)strcspn(strchr(st->o->jid, '@') + 1, "/"),
+			 strchr(st->o->jid, '@') + 1);
+		xmpp_stanza_set_to(iq, buf);
 		xmpp_id_handler_add(conn, on_ping_result, "ping1", st);
 		xmpp_send(conn, iq);
 		xmpp_stanza_release(iq);
@@ -161,6 +210,8 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error,
 		fail(st, buf);
 	} else if (st->o->expect && !st->got_expected) {
 		fail(st, "disconnected before the expected message arrived");
+	} else if (st->idle_until > 0) {
+		fail(st, "disconnected while idle (--idle)");
 	}
 	st->done = 1;
 }
@@ -170,7 +221,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: strophe_client --jid JID --pass PASS [--host H] [--port P]\n"
 		"  [--cafile F] [--direct-tls] [--to JID --send BODY] [--expect-body BODY]\n"
-		"  [--ready-file F] [--no-presence] [--timeout S] [--verbose]\n");
+		"  [--ready-file F] [--no-presence] [--timeout S] [--verbose]\n"
+		"  [--idle S] [--keepalive T I | --keepalive-default]\n");
 	exit(2);
 }
 
@@ -188,6 +240,14 @@ int main(int argc, char **argv)
 #undef ARG
 		if (strcmp(a, "--port") == 0 && v) { o.port = (unsigned short)atoi(v); i++; continue; }
 		if (strcmp(a, "--timeout") == 0 && v) { o.timeout_s = atof(v); i++; continue; }
+		if (strcmp(a, "--idle") == 0 && v) { o.idle_s = atof(v); i++; continue; }
+		if (strcmp(a, "--keepalive") == 0 && v && i + 2 < argc) {
+			o.ka_timeout = atoi(v);
+			o.ka_interval = atoi(argv[i + 2]);
+			i += 2;
+			continue;
+		}
+		if (strcmp(a, "--keepalive-default") == 0) { o.ka_default = 1; continue; }
 		if (strcmp(a, "--direct-tls") == 0) { o.direct_tls = 1; continue; }
 		if (strcmp(a, "--no-presence") == 0) { o.no_presence = 1; continue; }
 		if (strcmp(a, "--verbose") == 0) { o.verbose = 1; continue; }
@@ -212,6 +272,14 @@ int main(int argc, char **argv)
 	if (o.cafile)
 		xmpp_conn_set_cafile(conn, o.cafile);
 	xmpp_conn_set_certfail_handler(conn, certfail);
+	if (o.ka_timeout > 0) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+		xmpp_conn_set_keepalive(conn, o.ka_timeout, o.ka_interval);
+#pragma GCC diagnostic pop
+	}
+	if (o.ka_timeout > 0 || o.ka_default) /* the same callback, and a report */
+		xmpp_conn_set_sockopt_callback(conn, sockopt_report);
 
 	st.t0 = now_ms();
 	if (xmpp_connect_client(conn, o.host, o.port ? o.port : (o.direct_tls ? 5223 : 5222),
@@ -219,9 +287,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "strophe_client: connect to %s failed\n", o.host ? o.host : "(domain)");
 		return 1;
 	}
-	double deadline = st.t0 + o.timeout_s * 1e3;
+	st.deadline = st.t0 + o.timeout_s * 1e3;
 	while (!st.done) {
-		if (now_ms() > deadline) {
+		if (st.idle_until > 0 && now_ms() >= st.idle_until) {
+			st.idle_until = 0;
+			xmpp_disconnect(conn);
+		}
+		if (now_ms() > st.deadline) {
 			fail(&st, st.online ? "timeout waiting for the expected message"
 					    : "timeout before online");
 			break;
