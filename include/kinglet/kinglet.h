@@ -107,8 +107,9 @@ typedef struct kl_client_config {
      * after the probe ends the session with KL_ERR_DEAD_PEER (the port or
      * connection manager reconnects; stream management resumes). 0:
      * KL_KEEPALIVE_MS / KL_KEEPALIVE_TIMEOUT_MS; KL_KEEPALIVE_OFF: no
-     * keepalive. A server's XEP-0478 <idle-seconds/> lowers keepalive_ms to
-     * half of it. */
+     * keepalive (both at most 2^31-1). A server's XEP-0478 <idle-seconds/>
+     * lowers keepalive_ms to half of it (KL_ENABLE_STREAM_LIMITS; for this
+     * client from then on). */
     uint32_t keepalive_ms;
     uint32_t keepalive_timeout_ms;
 } kl_client_config_t;
