@@ -13,8 +13,12 @@
 #   firmware-xmpp           build/firmware/xmpp/xmpp_sensor.elf: the XMPP application
 #                           (FW_XMPP_* variables below)
 #   check-firmware-xmpp     xmpp_sensor against a throwaway Prosody under QEMU (in CHECK_STEPS)
-#   check-size              kinglet's core text as linked into xmpp_sensor.elf against
-#                           FW_CORE_TEXT_BUDGET (in CHECK_STEPS)
+#   check-firmware-sm       xmpp_sensor's stream management under QEMU: a silent link cut
+#                           (QEMU's set_link), a reset cut (RST) and a system_reset with the
+#                           session in no-init RAM, each resumed (in CHECK_STEPS)
+#   check-size              kinglet's core text as linked into the minimal-profile
+#                           xmpp_sensor (FW_KL_MINIMAL: stream management off)
+#                           against FW_CORE_TEXT_BUDGET (in CHECK_STEPS)
 #   size                    text/data/bss per module: core for Cortex-M0+,
 #                           Cortex-M4 and RV32IMC; the M4 images by module
 # Variables: LWIP_DIR, MBEDTLS_DIR (default: newest third_party/ trees),
@@ -39,17 +43,21 @@ FW_MBEDTLS_DIR := $(if $(MBEDTLS_DIR),$(MBEDTLS_DIR),$(patsubst %/include/mbedtl
 	$(sort $(wildcard third_party/mbedtls-3.6.*/include/mbedtls/build_info.h)))))
 
 FW_COMMON := $(FW_CPU) -Os -g -ffunction-sections -fdata-sections
-# The engine the firmware carries: PLAIN + bind + safe pipelining, without
-# SCRAM, s2s, the hints cache and full pipelining (include/kinglet/
-# kl_config_defaults.h), without XEP-0198 stream management and XEP-0478's
-# idle-seconds (keepalive and dead-peer detection stay); the connection
-# manager with XMPP over TCP only: no
-# BOSH or WebSocket framing (their codecs not linked, no buffers for them),
-# one connection slot, one endpoint (include/kinglet/kl_session.h). Every
-# firmware object sees the same switches.
-FW_KL_FEATURES := -DKL_ENABLE_SCRAM=0 -DKL_ENABLE_S2S=0 -DKL_ENABLE_CACHE=0 -DKL_ENABLE_FULL=0 -DKL_ENABLE_LEGACY_SESSION=0 \
+# The minimal profile, what the 16 KB core budget is measured in: PLAIN +
+# bind + safe pipelining, without SCRAM, s2s, the hints cache and full
+# pipelining (include/kinglet/kl_config_defaults.h), without XEP-0198
+# stream management and XEP-0478's idle-seconds (keepalive and dead-peer
+# detection stay); the connection manager with XMPP over TCP only: no BOSH
+# or WebSocket framing (their codecs not linked, no buffers for them), one
+# connection slot, one endpoint (include/kinglet/kl_session.h).
+FW_KL_MINIMAL := -DKL_ENABLE_SCRAM=0 -DKL_ENABLE_S2S=0 -DKL_ENABLE_CACHE=0 -DKL_ENABLE_FULL=0 -DKL_ENABLE_LEGACY_SESSION=0 \
 	-DKL_ENABLE_SM=0 -DKL_ENABLE_STREAM_LIMITS=0 \
 	-DKL_ENABLE_BOSH=0 -DKL_ENABLE_WS=0 -DKL_SESSION_SLOTS=1 -DKL_SESSION_MAX_ENDPOINTS=1
+# The engine the firmware images carry: the minimal profile plus XEP-0198
+# stream management (xmpp_sensor resumes across lost links and resets).
+# Every firmware object sees the same switches; check-size links a second,
+# minimal-profile xmpp_sensor from objects of its own (FW_MIN_BUILD).
+FW_KL_FEATURES := $(filter-out -DKL_ENABLE_SM=0,$(FW_KL_MINIMAL)) -DKL_ENABLE_SM=1
 # Our code: warnings are errors. Board headers first, then lwIP's.
 FW_CFLAGS := -std=c11 -Wall -Wextra -Werror $(FW_COMMON) $(FW_KL_FEATURES) -Iinclude -I$(FW_BOARD) \
 	-I$(FW_LWIP_DIR)/src/include
@@ -249,6 +257,10 @@ check-firmware-tlscheck: $(FW_TLSCHECK)
 #   FW_XMPP_TO         where readings go           (bob@localhost)
 #   FW_XMPP_PERIOD_MS  reading period              (5000)
 #   FW_XMPP_EXIT_AFTER close and exit QEMU after N echoes (0: run forever; tests)
+#   FW_XMPP_RECONNECT  1: retry lost links even with FW_XMPP_EXIT_AFTER (default:
+#                      only when it is 0)
+#   FW_XMPP_KEEPALIVE  "T_MS T2_MS": probe after T idle ms, dead T2 ms later
+#                      (default "0 0": the engine's 90 s / 30 s)
 #   FW_XMPP_CA         the trust anchor, PEM or DER (the test passes its
 #                      Prosody's DIR/ca.der); unset: a throwaway CA whose key
 #                      is discarded (sizes only: that image trusts no server)
@@ -261,6 +273,8 @@ FW_XMPP_PORT ?= 5222
 FW_XMPP_TO ?= bob@localhost
 FW_XMPP_PERIOD_MS ?= 5000
 FW_XMPP_EXIT_AFTER ?= 0
+FW_XMPP_RECONNECT ?=
+FW_XMPP_KEEPALIVE ?= 0 0
 FW_XMPP_CA ?=
 FW_XMPP_OUT ?= $(FW_BUILD)/xmpp
 FW_XMPP := $(FW_XMPP_OUT)/xmpp_sensor.elf
@@ -273,7 +287,7 @@ FW_LWIP_NET_OBJ := $(FW_BUILD)/port/kl_lwip_net.o
 FW_TLS_BIND_OBJ := $(FW_BUILD)/port/kl_tls_bind.o
 
 # Regenerate the header when a value changes.
-FW_XMPP_VARS := $(FW_XMPP_JID)|$(FW_XMPP_PASSWORD)|$(FW_XMPP_SERVER)|$(FW_XMPP_PORT)|$(FW_XMPP_TO)|$(FW_XMPP_PERIOD_MS)|$(FW_XMPP_EXIT_AFTER)|$(FW_XMPP_CA_FILE)
+FW_XMPP_VARS := $(FW_XMPP_JID)|$(FW_XMPP_PASSWORD)|$(FW_XMPP_SERVER)|$(FW_XMPP_PORT)|$(FW_XMPP_TO)|$(FW_XMPP_PERIOD_MS)|$(FW_XMPP_EXIT_AFTER)|$(FW_XMPP_CA_FILE)|$(FW_XMPP_RECONNECT)|$(FW_XMPP_KEEPALIVE)
 FW_XMPP_STAMP := $(FW_XMPP_OUT)/config.vars
 ifneq ($(file <$(FW_XMPP_STAMP)),$(FW_XMPP_VARS))
 $(shell mkdir -p $(FW_XMPP_OUT))
@@ -288,7 +302,8 @@ $(FW_XMPP_PLACEHOLDER_CA):
 
 $(FW_XMPP_OUT)/xmpp_sensor_config.h: $(FW_XMPP_STAMP) $(FW_XMPP_CA_FILE) examples/firmware/xmpp_config.sh
 	@examples/firmware/xmpp_config.sh $@ '$(FW_XMPP_JID)' '$(FW_XMPP_PASSWORD)' '$(FW_XMPP_SERVER)' \
-	  '$(FW_XMPP_PORT)' '$(FW_XMPP_TO)' '$(FW_XMPP_PERIOD_MS)' '$(FW_XMPP_EXIT_AFTER)' '$(FW_XMPP_CA_FILE)'
+	  '$(FW_XMPP_PORT)' '$(FW_XMPP_TO)' '$(FW_XMPP_PERIOD_MS)' '$(FW_XMPP_EXIT_AFTER)' '$(FW_XMPP_CA_FILE)' \
+	  '$(FW_XMPP_RECONNECT)' '$(word 1,$(FW_XMPP_KEEPALIVE))' '$(word 2,$(FW_XMPP_KEEPALIVE))'
 	@echo "GEN $@ ($(FW_XMPP_JID) -> $(FW_XMPP_SERVER):$(FW_XMPP_PORT), CA $(FW_XMPP_CA_FILE))"
 
 # port/lwip for the board: the board's lwipopts.h (-I$(FW_BOARD) comes first).
@@ -318,10 +333,62 @@ firmware-xmpp: $(FW_XMPP)
 # The test starts Prosody first, then builds the image with its CA into its
 # own directory (the objects above are shared) and boots it.
 check-firmware-xmpp: $(FW_XMPP) $(BUILD)/kinglet
-	@tests/integration/firmware_xmpp.sh
+	@BUILD=$(BUILD) tests/integration/firmware_xmpp.sh
+
+# Stream management under QEMU: the same way, with its own settings
+# (reconnect on, a short keepalive) and a QEMU monitor for set_link and
+# system_reset.
+check-firmware-sm: $(FW_XMPP) $(BUILD)/kinglet
+	@BUILD=$(BUILD) tests/integration/firmware_sm.sh
+
+# ---- the minimal profile, for the core budget ---------------------------------------
+# The same application linked with FW_KL_MINIMAL (stream management off)
+# from objects of its own: the image that check-size measures, so that the
+# budget keeps counting the core it was set for while the shipped image
+# carries XEP-0198. Everything that includes kinglet's headers is compiled
+# again (kl_client_t's layout follows the switches); lwIP, mbedTLS and the
+# board objects are shared.
+FW_MIN_BUILD := $(FW_BUILD)/minimal
+FW_MIN_CFLAGS := $(filter-out $(FW_KL_FEATURES),$(FW_CFLAGS)) $(FW_KL_MINIMAL)
+FW_MIN_CORE_OBJ := $(patsubst core/%.c,$(FW_MIN_BUILD)/core/%.o,$(CORE_SRC))
+FW_MIN_PORT_OBJ := $(FW_MIN_BUILD)/port/kl_lwip_net.o $(FW_MIN_BUILD)/port/kl_tls_bind.o
+FW_XMPP_MIN := $(FW_XMPP_OUT)/minimal/xmpp_sensor.elf
+FW_XMPP_MIN_MAP := $(FW_XMPP_OUT)/minimal/xmpp_sensor.map
+
+$(FW_MIN_BUILD)/core/%.o: core/%.c $(FW_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $< (minimal profile)"
+	@$(FW_CC) $(FW_MIN_CFLAGS) -Icore -c $< -o $@
+
+$(FW_MIN_BUILD)/port/kl_lwip_net.o: port/lwip/kl_lwip_net.c port/lwip/kl_lwip_net.h $(FW_HDRS) $(FW_BOARD)/lwipopts.h
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $< (minimal profile)"
+	@$(FW_CC) $(FW_MIN_CFLAGS) -Iport/lwip -c $< -o $@
+
+$(FW_MIN_BUILD)/port/kl_tls_bind.o: port/mbedtls/kl_tls_bind.c $(FW_HDRS) $(wildcard port/mbedtls/*.h) $(FW_MBEDTLS_CFG)
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $< (minimal profile)"
+	@$(FW_CC) $(FW_MIN_CFLAGS) $(FW_MBEDTLS_CFLAGS) -c $< -o $@
+
+$(FW_XMPP_OUT)/minimal/xmpp_sensor.o: examples/firmware/xmpp_sensor.c $(FW_XMPP_OUT)/xmpp_sensor_config.h $(FW_HDRS) \
+		$(FW_BOARD)/lwipopts.h $(FW_MBEDTLS_CFG) port/mbedtls/kl_tls.h port/mbedtls/kl_tls_bind.h \
+		port/lwip/kl_lwip_net.h
+	@mkdir -p $(dir $@)
+	@echo "CC-M4 $< (minimal profile)"
+	@$(FW_CC) $(FW_MIN_CFLAGS) $(FW_MBEDTLS_CFLAGS) -Iport/lwip -I$(FW_XMPP_OUT) -c $< -o $@
+
+$(FW_XMPP_MIN): $(FW_XMPP_OUT)/minimal/xmpp_sensor.o $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_MIN_PORT_OBJ) \
+		$(FW_MIN_CORE_OBJ) $(FW_LWIP_LIB) $(FW_MBEDTLS_LIBS) $(FW_BOARD)/mps2.ld $(FW_LD_STAMP)
+	@echo "LD $@ (minimal profile)"
+	@$(FW_CC) $(FW_LDFLAGS) -Wl,-Map=$(FW_XMPP_MIN_MAP) $(FW_XMPP_OUT)/minimal/xmpp_sensor.o \
+	  $(FW_BOARD_OBJ) $(FW_TLS_OBJ) $(FW_MIN_PORT_OBJ) $(FW_MIN_CORE_OBJ) $(FW_LWIP_LIB) \
+	  -Wl,--start-group $(FW_MBEDTLS_LIBS) -Wl,--end-group -o $@
+	@$(FW_SIZE) $@
+
+firmware-xmpp-minimal: $(FW_XMPP_MIN)
 
 # ---- sizes ------------------------------------------------------------------------
-FW_SIZE_FLAGS := -std=c11 -Wall -Wextra -Werror -Os -ffunction-sections -fdata-sections $(FW_KL_FEATURES) -Iinclude -Icore
+FW_SIZE_FLAGS := -std=c11 -Wall -Wextra -Werror -Os -ffunction-sections -fdata-sections $(FW_KL_MINIMAL) -Iinclude -Icore
 FW_SIZE_ARCHS := m0plus m4 rv32imc
 FW_SIZE_CC_m0plus := arm-none-eabi-gcc -mcpu=cortex-m0plus -mthumb
 FW_SIZE_CC_m4 := arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb
@@ -338,26 +405,31 @@ FW_SIZE_OBJ_$(1) := $(patsubst core/%.c,$(FW_BUILD)/size/$(1)/%.o,$(CORE_SRC))
 endef
 $(foreach a,$(FW_SIZE_ARCHS),$(eval $(call fw_size_rules,$(a))))
 
-# The budget counts kinglet's core as the device carries it: the text
+# The budget counts kinglet's core in the minimal profile: the text
 # (.text + .rodata) of the core objects the issue names — engine (with
 # PLAIN and bind) + tokenizer + writer + base64 — that --gc-sections keeps
-# in xmpp_sensor.elf, built with FW_KL_FEATURES (SCRAM, s2s, cache, full
-# off), read from the image's map file. Other core files the image links
-# (kl_status: error texts; kl_session: the connection manager) are printed
-# beside it, not counted.
+# in the minimal-profile xmpp_sensor (FW_XMPP_MIN: FW_KL_MINIMAL, i.e.
+# SCRAM, s2s, cache, full pipelining and stream management off), read from
+# its map file. Other core files it links (kl_status: error texts;
+# kl_session: the connection manager; kl_sm's stubs) are printed beside
+# it, not counted. The shipped image (FW_XMPP, stream management on) is
+# printed too, for what XEP-0198 costs; the linker holds it to 64 KB RAM
+# and 256 KB flash.
 FW_CORE_BUDGET_RE := ^core/(kl_engine|kl_xml|kl_xw|kl_base64)$$
 FW_XMPP_MAP := $(FW_XMPP_OUT)/xmpp_sensor.map
 
-size: $(foreach a,$(FW_SIZE_ARCHS),$(FW_SIZE_OBJ_$(a))) $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP)
+size: $(foreach a,$(FW_SIZE_ARCHS),$(FW_SIZE_OBJ_$(a))) $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP) $(FW_XMPP_MIN)
 	@for a in $(FW_SIZE_ARCHS); do \
 	  case $$a in m0plus) t=arm-none-eabi-size; n="Cortex-M0+";; m4) t=arm-none-eabi-size; n="Cortex-M4";; \
 	    *) t=riscv64-unknown-elf-size; n="RV32IMC";; esac; \
-	  echo "== kinglet core, $$n, -Os, KL_ENABLE_*=0 (whole objects, before --gc-sections) =="; \
+	  echo "== kinglet core, $$n, -Os, minimal profile, KL_ENABLE_*=0 (whole objects, before --gc-sections) =="; \
 	  $$t -t $(FW_BUILD)/size/$$a/*.o | awk 'NR==1{printf "%-14s %7s %6s %6s\n","module","text","data","bss"; next} \
 	    {n=$$6; sub(/.*\//,"",n); sub(/\.o$$/,"",n); if (n=="(TOTALS)") n="total"; printf "%-14s %7d %6d %6d\n",n,$$1,$$2,$$3}'; \
 	done
-	@echo "== xmpp_sensor.elf (Cortex-M4: the XMPP application image), linked with --gc-sections, by module =="
+	@echo "== xmpp_sensor.elf (Cortex-M4: the XMPP application image, stream management on), linked with --gc-sections, by module =="
 	@awk -f examples/firmware/map_sizes.awk $(FW_XMPP_MAP)
+	@echo "== xmpp_sensor.elf in the minimal profile (stream management off: what check-size counts), by module =="
+	@awk -f examples/firmware/map_sizes.awk $(FW_XMPP_MIN_MAP) | awk '$$1 ~ /^core\// || /^\(core total\)/ || /^flash/'
 	@echo "== netcheck.elf (Cortex-M4), by module =="
 	@awk -f examples/firmware/map_sizes.awk $(FW_BUILD)/netcheck.map | tail -4
 	@echo "== tlscheck.elf (Cortex-M4: lwIP + mbedTLS TLS 1.3/1.2 client + kl_tls), by module =="
@@ -365,37 +437,41 @@ size: $(foreach a,$(FW_SIZE_ARCHS),$(FW_SIZE_OBJ_$(a))) $(FW_NETCHECK) $(FW_TLSC
 	@echo "== largest RAM users in xmpp_sensor.elf =="
 	@arm-none-eabi-nm -S --size-sort $(FW_XMPP) | awk '$$3 ~ /[bBdD]/ && $$2 >= "00000100"' \
 	  | tail -12 | while read -r a sz t n; do printf "  %-28s %6d\n" "$$n" $$((16#$$sz)); done
-	@$(FW_SIZE) $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP)
+	@$(FW_SIZE) $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP) $(FW_XMPP_MIN)
 
-check-size: $(FW_XMPP)
-	@awk -f examples/firmware/map_sizes.awk $(FW_XMPP_MAP) > $(FW_XMPP_OUT)/modules.txt; \
-	t=$$(awk -v re='$(FW_CORE_BUDGET_RE)' '$$1 ~ re {s += $$2} END {print s + 0}' $(FW_XMPP_OUT)/modules.txt); \
-	all=$$(awk '$$1 ~ /^core\// {s += $$2} END {print s + 0}' $(FW_XMPP_OUT)/modules.txt); \
+check-size: $(FW_XMPP) $(FW_XMPP_MIN)
+	@awk -f examples/firmware/map_sizes.awk $(FW_XMPP_MIN_MAP) > $(FW_XMPP_OUT)/minimal/modules.txt; \
+	awk -f examples/firmware/map_sizes.awk $(FW_XMPP_MAP) > $(FW_XMPP_OUT)/modules.txt; \
+	t=$$(awk -v re='$(FW_CORE_BUDGET_RE)' '$$1 ~ re {s += $$2} END {print s + 0}' $(FW_XMPP_OUT)/minimal/modules.txt); \
+	all=$$(awk '$$1 ~ /^core\// {s += $$2} END {print s + 0}' $(FW_XMPP_OUT)/minimal/modules.txt); \
+	sm=$$(awk -v re='$(FW_CORE_BUDGET_RE)' '$$1 ~ re {s += $$2} END {print s + 0}' $(FW_XMPP_OUT)/modules.txt); \
+	small=$$(awk '$$1 ~ /^core\// {s += $$2} END {print s + 0}' $(FW_XMPP_OUT)/modules.txt); \
 	awk -v re='$(FW_CORE_BUDGET_RE)' '$$1 ~ /^core\// {printf "check-size:   %-16s %6d%s\n", $$1, $$2, $$1 ~ re ? "" : "  (not counted)"}' \
-	  $(FW_XMPP_OUT)/modules.txt; \
+	  $(FW_XMPP_OUT)/minimal/modules.txt; \
 	pass=0; fail=0; \
 	if [ "$$t" -le $(FW_CORE_TEXT_BUDGET) ]; then pass=1; \
-	  echo "check-size: core (engine+xml+xw+base64) as linked in xmpp_sensor.elf: $$t bytes text on Cortex-M4 -Os <= $(FW_CORE_TEXT_BUDGET) (all core/ linked: $$all)"; \
+	  echo "check-size: core (engine+xml+xw+base64) as linked in the minimal-profile xmpp_sensor.elf: $$t bytes text on Cortex-M4 -Os <= $(FW_CORE_TEXT_BUDGET) (all core/ linked: $$all)"; \
 	else fail=1; \
-	  echo "check-size: FAIL core (engine+xml+xw+base64) as linked in xmpp_sensor.elf: $$t bytes text on Cortex-M4 -Os > budget $(FW_CORE_TEXT_BUDGET) by $$((t - $(FW_CORE_TEXT_BUDGET))) (all core/ linked: $$all)"; \
+	  echo "check-size: FAIL core (engine+xml+xw+base64) as linked in the minimal-profile xmpp_sensor.elf: $$t bytes text on Cortex-M4 -Os > budget $(FW_CORE_TEXT_BUDGET) by $$((t - $(FW_CORE_TEXT_BUDGET))) (all core/ linked: $$all)"; \
 	  echo "check-size: largest input sections of those files (from the map):"; \
-	  awk -v sections='$(FW_CORE_BUDGET_RE)' -f examples/firmware/map_sizes.awk $(FW_XMPP_MAP) | sort -rn | head -15 \
+	  awk -v sections='$(FW_CORE_BUDGET_RE)' -f examples/firmware/map_sizes.awk $(FW_XMPP_MIN_MAP) | sort -rn | head -15 \
 	    | sed 's/^/check-size:   /'; fi; \
-	echo "check-size: xmpp_sensor.elf $$(grep '^flash [0-9]* of' $(FW_XMPP_OUT)/modules.txt) (the linker enforces both)"; \
+	echo "check-size: minimal-profile xmpp_sensor.elf $$(grep '^flash [0-9]* of' $(FW_XMPP_OUT)/minimal/modules.txt)"; \
+	echo "check-size: xmpp_sensor.elf as shipped (stream management on, not counted): core engine+xml+xw+base64 $$sm, all core/ $$small; $$(grep '^flash [0-9]* of' $(FW_XMPP_OUT)/modules.txt) (the linker enforces both)"; \
 	echo "check-size: $$pass passed, $$fail failed"; [ $$fail = 0 ]
 
-ALL_TARGETS += $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP)
-# The engine's transcripts on the host in the firmware's profile too: what
+ALL_TARGETS += $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP) $(FW_XMPP_MIN)
+# The engine's transcripts on the host in the minimal profile too: what
 # is compiled out must not change what is left.
 $(BUILD)/tests/minimal/test_engine: tests/unit/test_engine.c tests/unit/kt.h $(CORE_SRC) $(wildcard include/kinglet/*.h core/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(FW_KL_FEATURES) -Icore -Itests/unit $< $(CORE_SRC) -o $@
+	$(CC) $(CFLAGS_BASE) $(FW_KL_MINIMAL) -Icore -Itests/unit $< $(CORE_SRC) -o $@
 
 check-unit-minimal: $(BUILD)/tests/minimal/test_engine
-	@set -o pipefail; $< | sed -n 's/^  engine: \(.*\)/unit-minimal: \1 (engine transcripts, firmware profile)/p'
+	@set -o pipefail; $< | sed -n 's/^  engine: \(.*\)/unit-minimal: \1 (engine transcripts, minimal profile)/p'
 
-CHECK_STEPS += check-firmware-netcheck check-firmware-tlscheck check-firmware-xmpp check-size check-unit-minimal
+CHECK_STEPS += check-firmware-netcheck check-firmware-tlscheck check-firmware-xmpp check-firmware-sm check-size check-unit-minimal
 .PHONY: check-unit-minimal
 
 .PHONY: firmware firmware-mbedtls firmware-tls-port firmware-tlscheck check-firmware-tlscheck check-firmware-netcheck \
-	firmware-xmpp check-firmware-xmpp size check-size
+	firmware-xmpp check-firmware-xmpp check-firmware-sm firmware-xmpp-minimal size check-size

@@ -3,7 +3,9 @@
 #   awk -f examples/firmware/map_sizes.awk build/firmware/netcheck.map
 # Modules: core/<file>, port/mps2, port/lwip, port/mbedtls, app, lwIP, mbedTLS, libc, libgcc, and the
 # stack (a .stack section of the linker script). Only sections that take
-# flash or RAM are counted (.text/.rodata/.ARM.* -> text, .data, .bss).
+# flash or RAM are counted (.text/.rodata/.ARM.* -> text, .data, .bss;
+# .noinit, RAM a reset leaves alone, is counted with .bss and named apart
+# on the last line).
 # Input sizes are before string merging and without alignment fill, so the
 # totals differ from arm-none-eabi-size's by a few dozen bytes.
 #   awk -v sections='^core/' -f ... map   one line per input section (size,
@@ -36,6 +38,7 @@ function add(name, size, file,   m, k) {
     if (out == ".text" || out == ".ARM.exidx") k = "text"
     else if (out == ".data") k = "data"
     else if (out == ".bss") k = "bss"
+    else if (out == ".noinit") { k = "bss"; noinit += size }
     else return
     m = module(file)
     if (!(m in seen)) { seen[m] = 1; order[++n] = m }
@@ -92,6 +95,10 @@ END {
     printf "%-16s %7d %6d %6d\n", "(core total)", ct, cd, cb
     printf "%-16s %7s %6s %6d\n", "stack", "", "", stack
     printf "%-16s %7d %6d %6d\n", "total", tt, td, tb + stack
-    printf "flash %d of 262144, RAM %d of 65536 (.data %d + .bss %d + stack %d)\n", \
-        tt + td, td + tb + stack, td, tb, stack
+    if (noinit)
+        printf "flash %d of 262144, RAM %d of 65536 (.data %d + .bss %d + .noinit %d + stack %d)\n", \
+            tt + td, td + tb + stack, td, tb - noinit, noinit, stack
+    else
+        printf "flash %d of 262144, RAM %d of 65536 (.data %d + .bss %d + stack %d)\n", \
+            tt + td, td + tb + stack, td, tb, stack
 }

@@ -2,22 +2,31 @@
 # kinglet — writes the xmpp_sensor image's build-time configuration header
 # (called by mk/firmware.mk; the values come from make variables FW_XMPP_*).
 #
-#   xmpp_config.sh OUT.h JID PASSWORD SERVER PORT TO PERIOD_MS EXIT_AFTER CA_FILE
+#   xmpp_config.sh OUT.h JID PASSWORD SERVER PORT TO PERIOD_MS EXIT_AFTER CA_FILE \
+#                  [RECONNECT [KEEPALIVE_MS KEEPALIVE_TIMEOUT_MS]]
 #
+# RECONNECT: 1 or 0 (empty: the image decides, 1 unless EXIT_AFTER > 0);
+# KEEPALIVE_MS / KEEPALIVE_TIMEOUT_MS: the engine's keepalive (0: its own).
 # CA_FILE is the trust anchor, PEM or DER (a PEM file is converted to DER:
 # smaller, and the image needs no PEM/base64 code for it). Strings are
 # written as byte arrays, so no value needs C escaping. The header holds
 # the device's password: it lives in the build directory only (git-ignored)
 # and is never part of the library.
 set -eu
-[ $# = 9 ] || { echo "usage: $0 OUT.h JID PASSWORD SERVER PORT TO PERIOD_MS EXIT_AFTER CA_FILE" >&2; exit 2; }
+[ $# -ge 9 ] && [ $# -le 12 ] || {
+	echo "usage: $0 OUT.h JID PASSWORD SERVER PORT TO PERIOD_MS EXIT_AFTER CA_FILE [RECONNECT [KA_MS KA_TIMEOUT_MS]]" >&2
+	exit 2
+}
 out=$1 jid=$2 password=$3 server=$4 port=$5 to=$6 period=$7 exit_after=$8 ca=$9
+reconnect=${10:-} ka=${11:-0} ka_timeout=${12:-0}
 
 die() { echo "xmpp_config.sh: $*" >&2; exit 1; }
 case $port in ''|*[!0-9]*) die "port '$port' is not a number";; esac
 [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || die "port $port out of range"
 case $period in ''|*[!0-9]*) die "period '$period' is not a number of milliseconds";; esac
 case $exit_after in ''|*[!0-9]*) die "exit-after '$exit_after' is not a number";; esac
+case $reconnect in ''|0|1) ;; *) die "reconnect '$reconnect' is not 0 or 1";; esac
+case $ka$ka_timeout in ''|*[!0-9]*) die "keepalive '$ka' '$ka_timeout' is not two numbers of milliseconds";; esac
 case $jid in *@*) ;; *) die "JID '$jid' has no localpart (user@domain[/resource])";; esac
 [ -n "$password" ] || die "empty password"
 [ -f "$ca" ] || die "no CA file '$ca'"
@@ -49,6 +58,9 @@ str() { # NAME VALUE: a NUL-terminated char array
 	echo "#define XMPP_SERVER_PORT $port"
 	echo "#define XMPP_SENSOR_PERIOD_MS ${period}u"
 	echo "#define XMPP_EXIT_AFTER_ECHOES ${exit_after}u"
+	[ -z "$reconnect" ] || echo "#define XMPP_RECONNECT $reconnect"
+	echo "#define XMPP_KEEPALIVE_MS ${ka}u"
+	echo "#define XMPP_KEEPALIVE_TIMEOUT_MS ${ka_timeout}u"
 	echo "/* trust anchor: $(openssl x509 -inform DER -in "$tmp.der" -noout -subject | sed 's,\*/,*_/,g') */"
 	printf 'static const unsigned char XMPP_CA_DER[] = {'
 	bytes <"$tmp.der"

@@ -25,7 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ -n "${KL_NETNS:-}" ] || exec "$here/../netns.sh" "$0" "$@"
 root=$(cd "$here/../.." && pwd)
 PROSODY="$root/tests/prosody/prosody.sh"
-KL=${KINGLET:-$root/build/kinglet}
+BUILD=${BUILD:-build}
+KL=${KINGLET:-$root/$BUILD/kinglet}
 QEMU=${FW_QEMU:-qemu-system-arm}
 TIMEOUT=${FW_TIMEOUT:-180}             # QEMU as a whole
 ONLINE_TIMEOUT=${FW_ONLINE_TIMEOUT:-60} # boot + DHCP + login
@@ -61,7 +62,7 @@ trap cleanup EXIT
 ok "prosody started (CA $DIR/prosody/ca.der)"
 
 # The image trusts this Prosody's CA: build it now, into our own directory.
-if MAKEFLAGS= make -C "$root" --no-print-directory firmware-xmpp FW_XMPP_OUT="$DIR/fw" \
+if MAKEFLAGS= make -C "$root" --no-print-directory BUILD="$BUILD" firmware-xmpp FW_XMPP_OUT="$DIR/fw" \
 	FW_XMPP_CA="$DIR/prosody/ca.der" FW_XMPP_JID=$DEVICE FW_XMPP_PASSWORD=alicepass \
 	FW_XMPP_SERVER=10.0.2.100 FW_XMPP_PORT=5222 FW_XMPP_TO=bob@localhost \
 	FW_XMPP_PERIOD_MS=2000 FW_XMPP_EXIT_AFTER=1 >"$DIR/build.log" 2>&1; then
