@@ -617,6 +617,13 @@ int kl_client_connect(kl_client_t *c, uint32_t now_ms, kl_channel_t channel)
      * stream-management session survives it, with its JID while it can be
      * resumed. */
 #if KL_ENABLE_SM
+    /* the server keeps a session max seconds after the link went quiet
+     * (XEP-0198 §5): later, no <resume/> (it would only come back
+     * <failed/>): a new session, and the queue is handed back. Only known
+     * for a link lost in this run (last_io is 0 after kl_sm_load). */
+    if (c->sm.resumable && c->sm.max_s && c->last_io &&
+        (uint32_t)(now_ms - c->last_io) / 1000u > c->sm.max_s)
+        c->sm.resumable = 0;
     if (c->sm.resumable)
         keep = offsetof(kl_client_t, scram_cnonce);
     memset(&c->sm.on, 0, sizeof c->sm - offsetof(kl_sm_t, on));

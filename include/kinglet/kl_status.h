@@ -100,7 +100,8 @@ typedef enum kl_status {
     KL_ERR_BOSH_REQUEST_FAILED = -113,   /* a BOSH request failed twice (same rid) */
 
     /* XEP-0198 stream management and keepalive */
-    KL_ERR_SM_ACK = -120,           /* <a h/> acknowledges more than was sent, or goes backwards */
+    KL_ERR_SM_ACK = -120,           /* <a h/> acknowledges more than was sent (one going
+                                       backwards is ignored) */
     KL_ERR_SM_RESUME = -121,        /* <resumed/> that does not match the session we asked for */
     KL_ERR_SM_STATE = -122,         /* saved stream-management state failed authentication or
                                        does not fit this build: ignored (a new session is bound) */

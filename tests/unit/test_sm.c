@@ -847,6 +847,28 @@ static void test_resume_failed(void)
     KT_CHECK(strstr(out, ENABLE) == NULL);
 }
 
+/* Back after the server's max (300 s): no <resume/> (it could only fail),
+ * a new bind, and the old session's stanzas handed back. Just inside max
+ * it resumes. */
+static void test_resume_after_max(void)
+{
+    opts_t o = dflt();
+    lost_with_three(&o);
+    now_ms += 300 * 1000u - 5000 - 1000; /* 299 s since the last byte */
+    to_success();
+    KT_CHECK(strstr(out, "<resume") != NULL);
+    feed(HDR FEAT_BIND_SM "<resumed xmlns='" NS_SM "' h='2' previd='sm-1&amp;x'/>");
+    KT_CHECK(strstr(log_, "[resumed alice@localhost/dev") != NULL);
+
+    lost_with_three(&o);
+    now_ms += 300 * 1000u; /* 305 s */
+    to_success();
+    KT_CHECK(strstr(out, "<resume") == NULL);
+    KT_CHECK(strstr(out, "kl-bind") != NULL);
+    feed(HDR FEAT_BIND_SM BIND_RES);
+    KT_CHECK_STR(log_, "[unacked 3 message 2][unacked 4 message 3][online alice@localhost/dev]");
+}
+
 /* Lockstep: <resume/> waits for the features; without SM in them, a new
  * bind (and the old session's stanzas handed back). */
 static void test_resume_lockstep(void)
@@ -1104,6 +1126,7 @@ int main(void)
     KT_RUN(test_resume);
     KT_RUN(test_resume_resend_in_order);
     KT_RUN(test_resume_failed);
+    KT_RUN(test_resume_after_max);
     KT_RUN(test_resume_lockstep);
     KT_RUN(test_not_resumable);
     KT_RUN(test_resumed_hostile);
