@@ -106,7 +106,7 @@ out=$(client --jid alice@localhost --pass alicepass --to bob@localhost --send "h
 check "alice sends bob a message" grep -q '^sent to=bob@localhost' <<<"$out"
 wait $bob
 rc=$?
-check "bob receives it" bash -c '[ $1 = 0 ] && grep -q "^received from=alice@localhost/.* body=hello bob$" "$2"' \
+check "bob receives it (exit $rc)" bash -c '[ $1 = 0 ] && grep -q "^received from=alice@localhost/.* body=hello bob$" "$2"' \
 	_ $rc "$DIR/bob.out"
 
 "$PROSODY" stop "$DIR" >/dev/null

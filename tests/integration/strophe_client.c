@@ -31,6 +31,7 @@
  * keepalive is TCP's: the kernel probes, nothing goes through TLS or XMPP).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,10 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct opts o = { .timeout_s = 10 };
+	/* libstrophe writes without MSG_NOSIGNAL: a write after the server
+	 * closed (its stream-management <a/> racing the close) would kill the
+	 * process with SIGPIPE, exit 141 and no message */
+	signal(SIGPIPE, SIG_IGN);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
