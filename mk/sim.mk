@@ -2,9 +2,9 @@
 # static arena, on a libslirp link. Needs mk/lwip.mk and mk/mbedtls.mk.
 #
 #   build/kinglet-sim     examples/sim/kinglet-sim.c + port/lwip + port/sim: XMPP
-#                         over TCP on the connection manager (core/kl_session.c)
-#                         over kl_lwip_net_ops and kl_tls_mbedtls_ops; BOSH over
-#                         port/lwip/kl_lwip_bosh.c
+#                         over TCP, BOSH and WebSocket on the connection manager
+#                         (core/kl_session.c) over kl_lwip_net_ops and
+#                         kl_tls_mbedtls_ops
 #   sim-tls               the simulator's own mbedTLS build in build/sim-tls/
 #                         (a second copy: MBEDTLS_MEMORY_BUFFER_ALLOC_C +
 #                         PLATFORM_MEMORY + MEMORY_DEBUG via
@@ -17,8 +17,8 @@
 #                         resumption through the hints (stunnel), SRV over
 #                         lwIP UDP (dnsmasq), all over the simulator
 #   check-sim-bosh        tests/integration/sim_bosh_test.sh (in CHECK_STEPS): BOSH
-#                         over HTTP and HTTPS (port/lwip/kl_lwip_bosh.c) to
-#                         Prosody, round trips equal to build/kinglet --bosh's
+#                         over HTTP and HTTPS (the manager's BOSH framing over
+#                         lwIP) to Prosody, round trips equal to build/kinglet --bosh's
 #   check-sim-sm          tests/integration/sim_sm_test.sh (in CHECK_STEPS): XEP-0198
 #                         on the simulated device, 1000 messages echoed through
 #                         Prosody while the link goes silently down and up 12
@@ -55,7 +55,7 @@ SLIRP_LIBS := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 SIM_CFLAGS = $(CFLAGS_BASE) -Iport/lwip -Iport/sim -Iport/mbedtls -Iexamples/common $(LWIP_CFLAGS) \
 	-I$(MBEDTLS_DIR)/include -DMBEDTLS_CONFIG_FILE='"kl_mbedtls_config.h"' $(SIM_MBEDTLS_FLAGS) \
 	-DKL_SIM_TLS_ARENA=$(SIM_TLS_ARENA)
-SIM_SRC := port/lwip/kl_lwip_net.c port/lwip/kl_lwip_bosh.c port/sim/kl_sim_link.c port/sim/kl_sim_relay.c port/sim/kl_sim_arena.c \
+SIM_SRC := port/lwip/kl_lwip_net.c port/sim/kl_sim_link.c port/sim/kl_sim_relay.c port/sim/kl_sim_arena.c \
 	examples/sim/kinglet-sim.c
 SIM_OBJ := $(patsubst %.c,$(BUILD)/sim/%.o,$(SIM_SRC))
 SIM_STAMP := $(BUILD)/sim/flags

@@ -1,15 +1,15 @@
 /* kinglet-sim — the device simulator: kinglet over lwIP (NO_SYS=1) and
  * mbedTLS (static arena) on a libslirp link, in the main loop a firmware
- * runs. XMPP over TCP runs on the connection manager (kl_session.h) over
- * kl_lwip_net_ops and kl_tls_mbedtls_ops, as the CLI runs on it over
- * sockets. Same flags and exit codes as the CLI (examples/cli/kinglet.c):
+ * runs. XMPP over TCP, BOSH and WebSocket run on the connection manager
+ * (kl_session.h) over kl_lwip_net_ops and kl_tls_mbedtls_ops, as the CLI
+ * runs on it over sockets. Same flags and exit codes as the CLI (examples/cli/kinglet.c):
  *
  *   kinglet-sim --jid J --password P [--host H] [--port N] [--cafile F]
  *               [--pipelining off|safe|full|full-forced] [--send TO BODY] [--recv N]
  *               [--echo] [--count N] [--timeout S] [--stats] [--trace] [--allow-plaintext]
  *               [--no-plain] [--tls starttls|direct] [--cache FILE [--cache-key KEYFILE]]
  *               [--roster] [--srv [--dns HOST:PORT]] [--reconnect [--backoff MIN_MS MAX_MS]]
- *               [--bosh URL [--bosh-path auto|all|split]] [--keepalive T_S T2_S] [--no-sm]
+ *               [--bosh URL [--bosh-path auto|all|split]] [--ws URL] [--keepalive T_S T2_S] [--no-sm]
  *   kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]
  *               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]
  *   simulator only:
@@ -25,7 +25,7 @@
  *               [--flap-down MIN_MS MAX_MS]  each down lasts MIN..MAX ms (default 400 3000)
  *               [--flap-up MIN_MS MAX_MS]    each up in between MIN..MAX ms (default 700 2000)
  *
- * Stream management (XEP-0198) is on for XMPP over TCP whenever the server
+ * Stream management (XEP-0198) is on (every framing) whenever the server
  * offers it (--no-sm: off), as in the CLI: the device keeps what the server
  * has not acknowledged in a static queue (KL_SIM_SM_QUEUE, 8 KB), a lost
  * link is resumed with --reconnect, and a stanza the server never
@@ -73,10 +73,11 @@
  * a session is kept in the hints for its TTL and used instead of a lookup
  * while it lasts ("srv":"HOST:PORT (cached)").
  *
- * --bosh URL: the same engine over BOSH (XEP-0124/0206, port/lwip/kl_lwip_bosh.c:
- * two HTTP/1.1 keep-alive connections over lwIP TCP, each over TLS for
- * https), URL http://10.0.2.100:PORT/path or https://server.sim:PORT/path
- * (PORT forwarded to the host's 127.0.0.1:PORT). Over https the certificate
+ * --bosh URL: the same session over BOSH (XEP-0124/0206), a framing the
+ * manager drives (kl_session_use_bosh): two HTTP/1.1 keep-alive
+ * connections (net slots 0 and 1) over lwIP TCP, each over its own TLS
+ * session for https, URL http://10.0.2.100:PORT/path or
+ * https://server.sim:PORT/path (PORT forwarded to the host's 127.0.0.1:PORT). Over https the certificate
  * is verified against the XMPP domain, as for c2s (10.0.2.100 and
  * server.sim stand for the host). http:// sends the password in clear:
  * refused unless --allow-plaintext (exit 5). --bosh-path and the
@@ -85,7 +86,16 @@
  * the restart and the bind as two requests at once; auto (default) = all,
  * or what the hints learned, and split once if the connection manager ends
  * the session before it is bound ("full_fallback":1). --stats adds
- * "http_round_trips", "http_requests" and "bosh_path"; "mode" is "bosh".
+ * "http_round_trips", "http_requests" and "bosh_path"; "mode" is "bosh";
+ * "http_reconnects" counts the connections opened again within an attempt
+ * (counted in the simulator's net-ops wrapper: opens beyond the two an
+ * attempt starts with).
+ *
+ * --ws URL: XMPP over WebSocket (RFC 7395, kl_session_use_ws), one
+ * connection, ws://10.0.2.100:PORT/path or wss://server.sim:PORT/path (the
+ * certificate verified against the XMPP domain, as for BOSH); ws:// sends
+ * the password in clear: refused unless --allow-plaintext (exit 5). The
+ * HTTP upgrade counts as one round trip; "mode" is "ws".
  *
  * --host: an IPv4 address or a name resolved by lwIP's DNS; default
  * 10.0.2.100, where slirp forwards --port to the host's 127.0.0.1:--port
@@ -110,7 +120,8 @@
 #include "kl_cli_common.h"
 #include "kinglet/kl_session.h"
 #include "kl_crypto_mbedtls.h"
-#include "kl_lwip_bosh.h"
+#include "kinglet/kl_bosh.h"
+#include "kinglet/kl_ws.h"
 #include "kl_lwip_net.h"
 #include "kl_sim_arena.h"
 #include "kl_sim_link.h"
@@ -130,13 +141,15 @@ static kl_client_t client;      /* the engine's whole state */
 static int stats_s2s;           /* --s2s, for --stats (the client's config is private) */
 static kl_session_t sess;       /* the connection manager: endpoint, TLS, backoff */
 static kl_lwip_net_t net;       /* its TCP connections (lwIP raw API) */
-static kl_tls_t tls_sess[1];    /* the TLS session of slot 0 (mbedTLS contexts) */
+static kl_tls_t tls_sess[KL_SESSION_SLOTS]; /* TLS sessions per slot (BOSH over https: two) */
 static kl_tls_mbedtls_t tlsb;   /* the manager's TLS binding over tls_sess */
 static kl_sim_link_t link_;     /* the simulated wire (host side, not device RAM) */
 static kl_cache_t cache;        /* connection hints (device: a flash record) */
 static kl_lwip_srv_t srv;       /* SRV lookup state */
-static kl_lwip_bosh_t bs;       /* --bosh: two HTTP connections (+ TLS) and the BOSH framing */
-static int use_bosh;
+static kl_bosh_t bosh;          /* --bosh: the BOSH codec (two request/response buffers) */
+static kl_ws_t ws;              /* --ws: the WebSocket codec */
+static int use_bosh, use_ws;
+static unsigned long http_reopens; /* BOSH: connections opened again within an attempt */
 static int tls_offered, tls_saved;
 static long slow_read;          /* --slow-read: bytes the device takes per step (0: all) */
 #ifndef KL_SIM_SM_QUEUE
@@ -157,7 +170,7 @@ static void usage(void)
             "                   [--cache FILE]  (connection hints, 0600, authenticated with KEYFILE)\n"
             "                   [--cache-key KEYFILE]  (default FILE.key, created 0600 on first use)\n"
             "                   [--srv [--dns 127.0.0.1:PORT]] [--reconnect [--backoff MIN_MS MAX_MS]]\n"
-            "                   [--bosh URL [--bosh-path auto|all|split]] [--keepalive T_S T2_S] [--no-sm]\n"
+            "                   [--bosh URL [--bosh-path auto|all|split]] [--ws URL] [--keepalive T_S T2_S] [--no-sm]\n"
             "       kinglet-sim --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "                   [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n"
             "   simulator only: [--delay MS] [--static] [--slow-read N] [--slow-sleep MS] [--ram] [--fwd PORT]\n"
@@ -201,7 +214,6 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
 
 /* ---- received bodies: count and an order-sensitive checksum --------------- */
 
-static const char *tls_version = "none"; /* kept past the session's close */
 static unsigned long bodies, body_bytes;
 static uint32_t body_fnv = 2166136261u;
 
@@ -345,11 +357,12 @@ static int lwip_exhausted(void)
     return bad;
 }
 
-/* The device's XMPP-over-TCP session: the manager, its connections and
- * its TLS session (what kl_lwip_session_t held before). */
+/* The device's session: the manager, its connections, the TLS sessions
+ * the framing uses (BOSH: two) and the framing's codec. */
 static size_t session_ram(void)
 {
-    return sizeof sess + sizeof net + sizeof tlsb + sizeof tls_sess;
+    return sizeof sess + sizeof net + sizeof tlsb + (use_bosh ? 2 : 1) * sizeof tls_sess[0] +
+           (use_bosh ? sizeof bosh : 0) + (use_ws ? sizeof ws : 0);
 }
 
 static size_t rx_queued_max(void)
@@ -358,10 +371,6 @@ static size_t rx_queued_max(void)
     for (int i = 0; i < KL_SESSION_SLOTS; i++)
         if (net.conn[i].rx_queued_max > m)
             m = net.conn[i].rx_queued_max;
-    if (use_bosh)
-        for (int i = 0; i < KL_LWIP_BOSH_CONNS; i++)
-            if (bs.conn[i].conn.rx_queued_max > m)
-                m = bs.conn[i].conn.rx_queued_max;
     return m;
 }
 
@@ -375,7 +384,7 @@ static void ram_report(FILE *f, int json)
     if (json) {
         fprintf(f, "\"sizeof_session\":%zu,\"sizeof_tls\":%zu,\"lwip_heap\":%u,\"lwip_heap_max\":%u,"
                    "\"lwip_heap_err\":%u,\"lwip_pools_bytes\":%zu,\"lwip_pools\":{",
-                use_bosh ? sizeof bs : session_ram(), sizeof tls_sess[0], (unsigned)MEM_SIZE, (unsigned)lwip_stats.mem.max,
+                session_ram(), sizeof tls_sess[0], (unsigned)MEM_SIZE, (unsigned)lwip_stats.mem.max,
                 (unsigned)lwip_stats.mem.err, pools);
         for (int i = 0; i < MEMP_MAX; i++) {
             const struct stats_mem *m = memp_pools[i]->stats;
@@ -390,17 +399,19 @@ static void ram_report(FILE *f, int json)
                 MBEDTLS_SSL_OUT_CONTENT_LEN, rx_queued_max(), (unsigned)TCP_WND,
                 link_.c_to_dev.dropped_full + link_.c_to_dev.dropped_nopbuf + link_.c_to_host.dropped_full,
                 sm_on ? sizeof sm_queue : (size_t)0,
-                sizeof client + (use_bosh ? sizeof bs : session_ram()) + (size_t)MEM_SIZE + pools + a.size +
+                sizeof client + session_ram() + (size_t)MEM_SIZE + pools + a.size +
                     (sm_on ? sizeof sm_queue : 0));
         return;
     }
     fprintf(f, "RAM in use by the simulated device:\n");
     fprintf(f, "  kinglet client state (kl_client_t)   %6zu bytes\n", sizeof client);
+    fprintf(f, "  session (manager, lwIP conns, TLS)   %6zu bytes (kl_session_t %zu, kl_lwip_net_t %zu, kl_tls_t %zu x %d",
+            session_ram(), sizeof sess, sizeof net, sizeof tls_sess[0], use_bosh ? 2 : 1);
     if (use_bosh)
-        fprintf(f, "  BOSH driver: 2 conns + TLS + kl_bosh %6zu bytes (kl_bosh_t %zu)\n", sizeof bs, sizeof bs.bosh);
-    else
-        fprintf(f, "  session (manager, lwIP conns, TLS)   %6zu bytes (kl_session_t %zu, kl_lwip_net_t %zu, kl_tls_t %zu)\n",
-                session_ram(), sizeof sess, sizeof net, sizeof tls_sess[0]);
+        fprintf(f, ", kl_bosh_t %zu", sizeof bosh);
+    if (use_ws)
+        fprintf(f, ", kl_ws_t %zu", sizeof ws);
+    fprintf(f, ")\n");
     fprintf(f, "  lwIP heap (MEM_SIZE)                 %6u bytes, high-water %u, failed %u\n", (unsigned)MEM_SIZE,
             (unsigned)lwip_stats.mem.max, (unsigned)lwip_stats.mem.err);
     fprintf(f, "  lwIP pools                           %6zu bytes:\n", pools);
@@ -416,7 +427,7 @@ static void ram_report(FILE *f, int json)
     if (sm_on)
         fprintf(f, "  stream-management queue (XEP-0198)   %6zu bytes\n", sizeof sm_queue);
     fprintf(f, "  total                                %6zu bytes\n",
-            sizeof client + (use_bosh ? sizeof bs : session_ram()) + (size_t)MEM_SIZE + pools + a.size +
+            sizeof client + session_ram() + (size_t)MEM_SIZE + pools + a.size +
                 (sm_on ? sizeof sm_queue : 0));
 }
 
@@ -426,26 +437,6 @@ static const char *bosh_path_used; /* --bosh: "all" or "split" */
 static void print_stats(const char *mode, const char *cache_state, int full_fallback, const char *srv_used)
 {
     const kl_stats_t *s = kl_client_stats(&client);
-    if (use_bosh) {
-        /* build/kinglet-bosh's keys, then the simulator's */
-        printf("{\"online_ms\":%u,\"round_trips\":%u,\"engine_round_trips\":%u,\"port_round_trips\":%u,"
-               "\"flights_out\":%u,\"bytes_out\":%lu,\"bytes_in\":%lu,\"xml_bytes_out\":%u,\"xml_bytes_in\":%u,"
-               "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"bosh\",\"tls\":\"%s\","
-               "\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":0,\"srv\":\"none\","
-               "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"http_reconnects\":%u,"
-               "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,"
-           "\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\",",
-               s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
-               bs.wire_out_online, bs.wire_in_online, s->bytes_out_online, s->bytes_in_online, bs.tcp_connect_ms,
-               bs.tls_handshake_ms, kl_client_full_pipelining(&client) ? "full" : "safe", tls_version,
-               kl_client_sasl_mechanism(&client), cache_state, full_fallback, bs.http_round_trips_online,
-               bs.requests_online, bosh_path_used, bs.reconnects, s->stanzas_dropped, s->iq_unmatched,
-               sizeof client + sizeof bs.bosh, bodies,
-               body_bytes, (unsigned)body_fnv);
-        ram_report(stdout, 1);
-        printf("}\n");
-        return;
-    }
     /* the connection's figures from the manager (the current or last
      * connection), the session's counters after the CLI's keys */
     const kl_session_stats_t *w = kl_session_stats(&sess);
@@ -458,20 +449,23 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
            "\"resumes\":%u,\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\","
            "\"sm\":%d,\"flaps\":%u,\"dead_peers\":%lu,\"dead_peers_link_up\":%lu,\"detect_ms_min\":%ld,"
            "\"detect_ms_max\":%ld,\"kicks\":%lu,\"sm_resent\":%lu,\"unacked_resent\":%lu,\"echo_waits\":%lu,"
-           "\"echo_lost\":%lu,\"keepalives\":%lu,\"orphans_aborted\":%lu,",
+           "\"echo_lost\":%lu,\"keepalives\":%lu,\"orphans_aborted\":%lu,"
+           "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"http_reconnects\":%lu,",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            w->wire_out_online, w->wire_in_online, s->bytes_out_online, s->bytes_in_online,
            w->tcp_connect_ms, w->tls_handshake_ms,
            kl_client_full_pipelining(&client) ? "full" : (!strcmp(mode, "off") ? "off" : "safe"),
-           kl_session_endpoint(&sess)->security == KL_SEC_DIRECT_TLS ? "direct" : "starttls",
+           use_bosh ? "bosh" : use_ws ? "ws" : kl_session_endpoint(&sess)->security == KL_SEC_DIRECT_TLS ? "direct" : "starttls",
            w->tls_version && w->tls_version[0] ? w->tls_version : "none", kl_client_sasl_mechanism(&client),
            cache_state, full_fallback, w->tls_session_resumed, tls_offered, tls_saved, srv_used, stats_s2s,
-           s->stanzas_dropped, s->iq_unmatched, w->attempts, w->link_downs, w->onlines, w->resumes, sizeof client,
+           s->stanzas_dropped, s->iq_unmatched, w->attempts, w->link_downs, w->onlines, w->resumes,
+           sizeof client + (use_bosh ? sizeof bosh : 0),
            bodies, body_bytes, (unsigned)body_fnv, sm_on, link_.flaps.done, smx.dead_peers, smx.dead_link_up,
            smx.detect_min == UINT32_MAX ? -1L : (long)smx.detect_min,
            smx.detect_max == 0 && smx.detect_min == UINT32_MAX ? -1L : (long)smx.detect_max, smx.kicks,
            smx.sm_resent + (smx.counted ? 0 : s->sm_resent), smx.unacked_resent, smx.echo_waits, smx.echo_lost,
-           smx.keepalives + (smx.counted ? 0 : s->keepalives_sent), orphans_aborted);
+           smx.keepalives + (smx.counted ? 0 : s->keepalives_sent), orphans_aborted, w->http_round_trips_online,
+           w->http_requests_online, bosh_path_used ? bosh_path_used : "none", http_reopens);
     ram_report(stdout, 1);
     printf("}\n");
 }
@@ -515,6 +509,22 @@ static int sim_net_recv(void *ctx, int slot, uint8_t *buf, size_t len)
     if (n > 0)
         t_last_rx = sys_now();
     return n;
+}
+
+/* BOSH: the manager opens both connections at the start of an attempt; a
+ * connection opened after that within the same attempt (broken, or closed
+ * by the server) is counted as a reconnect ("http_reconnects"). */
+static uint32_t open_attempt;
+static int opens_in_attempt;
+static int sim_net_open(void *ctx, int slot, const char *host, uint16_t port)
+{
+    if (sess.stats.attempts != open_attempt) {
+        open_attempt = sess.stats.attempts;
+        opens_in_attempt = 0;
+    }
+    if (++opens_in_attempt > (use_bosh ? 2 : 1))
+        http_reopens++;
+    return kl_lwip_net_ops.open(ctx, slot, host, port);
 }
 
 static int sim_tls_save_session(void *ctx, int slot, uint8_t *buf, size_t cap, size_t *len)
@@ -608,8 +618,10 @@ int main(int argc, char **argv)
     const char *cache_key = NULL;
     static kl_cli_hints_t hints;
     const char *domain = NULL, *peer = NULL, *cert = NULL, *key = NULL;
-    const char *bosh_url = NULL, *bosh_path = "auto";
-    int bosh_split = 0, bosh_https = 0;
+    const char *url = NULL, *bosh_path = "auto";
+    int bosh_split = 0;
+    static char url_buf[512];
+    static kl_endpoint_t url_ep;
     long port = -1, count = -1, recv_n = 0, timeout_s = 30, delay = 0, slow_sleep = 5;
     long fwd_extra[KL_SIM_MAX_FWD], backoff_min = 0, backoff_max = 0;
     int n_fwd_extra = 0;
@@ -672,7 +684,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--dns")) dns = NEXT();
         else if (!strcmp(a, "--reconnect")) reconnect = 1;
         else if (!strcmp(a, "--backoff")) { backoff_min = strtol(NEXT(), NULL, 10); backoff_max = strtol(NEXT(), NULL, 10); }
-        else if (!strcmp(a, "--bosh")) bosh_url = NEXT();
+        else if (!strcmp(a, "--bosh")) { url = NEXT(); use_ws = 0; }
+        else if (!strcmp(a, "--ws")) { url = NEXT(); use_ws = 1; }
         else if (!strcmp(a, "--bosh-path")) bosh_path = NEXT();
         else if (!strcmp(a, "--delay")) delay = strtol(NEXT(), NULL, 10);
         else if (!strcmp(a, "--static")) static_ip = 1;
@@ -697,26 +710,26 @@ int main(int argc, char **argv)
         if (port < 0)
             port = 5269;
     }
-    if (bosh_url) {
-        /* the URL's port is the one forwarded to the host */
-        const char *h = !strncmp(bosh_url, "http://", 7) ? bosh_url + 7 : !strncmp(bosh_url, "https://", 8) ? bosh_url + 8 : NULL;
-        const char *e = h ? h + strcspn(h, "/") : NULL, *colon = h ? memchr(h, ':', (size_t)(e - h)) : NULL;
-        if (!h || s2s || use_srv) {
-            fprintf(stderr, "kinglet-sim: --bosh %s: use http://10.0.2.100:PORT/path or https://server.sim:PORT/path "
-                            "(not with --s2s or --srv)\n", bosh_url);
+    if (url) {
+        /* BOSH (XEP-0124/0206) or WebSocket (RFC 7395): framings of the same
+         * session on the manager; the URL's port is the one forwarded to the host */
+        if (kl_endpoint_from_url(&url_ep, url, url_buf, sizeof url_buf) != KL_OK ||
+            url_ep.framing != (use_ws ? KL_FRAMING_WS : KL_FRAMING_BOSH) || s2s || use_srv) {
+            fprintf(stderr, "kinglet-sim: %s %s: use %s://10.0.2.100:PORT/path or %s://server.sim:PORT/path "
+                            "(not with --s2s or --srv)\n", use_ws ? "--ws" : "--bosh", url,
+                    use_ws ? "ws" : "http", use_ws ? "wss" : "https");
             return 2;
         }
-        use_bosh = 1;
-        bosh_https = h == bosh_url + 8;
-        port = colon ? strtol(colon + 1, NULL, 10) : bosh_https ? 443 : 80;
+        use_bosh = !use_ws;
+        port = url_ep.port ? url_ep.port : url_ep.security == KL_SEC_DIRECT_TLS ? 443 : 80;
         if (!strcmp(bosh_path, "split"))
             bosh_split = 1;
         else if (strcmp(bosh_path, "all") && strcmp(bosh_path, "auto"))
             usage();
-        if (!bosh_https && !allow_plaintext) {
-            /* security rule 1: no credentials over plain HTTP unless asked for */
-            fprintf(stderr, "kinglet-sim: %s is plain HTTP: the password would go in clear; use https:// "
-                            "or --allow-plaintext\n", bosh_url);
+        if (url_ep.security == KL_SEC_NONE && !allow_plaintext) {
+            /* security rule 1: no credentials in clear unless asked for */
+            fprintf(stderr, "kinglet-sim: %s is not encrypted: the password would go in clear; use %s:// "
+                            "or --allow-plaintext\n", url, use_ws ? "wss" : "https");
             return 5;
         }
     }
@@ -772,17 +785,16 @@ int main(int argc, char **argv)
         return 2;
     }
     if (use_bosh) {
-        /* BOSH: the stream starts authenticating (TLS, if any, is HTTP's);
-         * <auth/> + restart + bind in one flight */
-        cfg.direct_tls = 1;
-        cfg.allow_plaintext = (uint8_t)!bosh_https;
+        /* BOSH: <auth/> + restart + bind in one flight */
         cfg.pipelining = KL_PIPELINING_FULL;
         cfg.force_full = 1;
     }
+    if (url) /* TLS, if any, is under HTTP; the clear case was refused above unless allowed */
+        cfg.allow_plaintext = (uint8_t)(url_ep.security == KL_SEC_NONE);
     if (cache_path)
         cfg.cache = &cache;
-    if (!no_sm && !s2s && !use_bosh) {
-        /* XEP-0198 whenever the server offers it (the BOSH driver has no resumption) */
+    if (!no_sm && !s2s) {
+        /* XEP-0198 whenever the server offers it, on every framing (as the CLI) */
         cfg.sm_queue = sm_queue;
         cfg.sm_queue_size = sizeof sm_queue;
         sm_on = 1;
@@ -793,7 +805,7 @@ int main(int argc, char **argv)
         cfg.keepalive_timeout_ms = (uint32_t)(keepalive_t2_s * 1000.0 + 0.5);
     /* SCRAM hooks over mbedTLS; mbedTLS allocates from the arena, so it
      * comes first. BOSH over https: two TLS sessions side by side. */
-    kl_sim_arena_init(use_bosh && bosh_https ? 2 * (size_t)KL_SIM_TLS_ARENA : 0);
+    kl_sim_arena_init(use_bosh && url_ep.security == KL_SEC_DIRECT_TLS ? 2 * (size_t)KL_SIM_TLS_ARENA : 0);
     {
         static kl_crypto_mbedtls_t crypto;
         if (kl_crypto_mbedtls_init(&crypto) == 0)
@@ -939,14 +951,23 @@ int main(int argc, char **argv)
      * (only authenticated ones: kl_cache_tls_session). */
     sim_net_ops = kl_lwip_net_ops;
     sim_net_ops.recv = sim_net_recv;
+    sim_net_ops.open = sim_net_open;
     sim_tls_ops = kl_tls_mbedtls_ops;
     sim_tls_ops.save_session = sim_tls_save_session;
     memset(&scfg, 0, sizeof scfg);
     scfg.client = &client;
-    scfg.endpoints[0].host = host;
-    scfg.endpoints[0].port = (uint16_t)port;
-    scfg.endpoints[0].framing = KL_FRAMING_XMPP;
-    scfg.endpoints[0].security = cfg.direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
+    if (url) {
+        /* the URL's endpoint; over https/wss the certificate is verified
+         * against the XMPP domain (server.sim and 10.0.2.100 stand for the host) */
+        scfg.endpoints[0] = url_ep;
+        scfg.tls_server_name = kl_client_domain(&client);
+        scfg.bosh_split_restart = (uint8_t)bosh_split;
+    } else {
+        scfg.endpoints[0].host = host;
+        scfg.endpoints[0].port = (uint16_t)port;
+        scfg.endpoints[0].framing = KL_FRAMING_XMPP;
+        scfg.endpoints[0].security = cfg.direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
+    }
     scfg.n_endpoints = 1;
     scfg.net = &sim_net_ops;
     scfg.net_ctx = &net;
@@ -954,6 +975,7 @@ int main(int argc, char **argv)
     scfg.tls_ctx = &tlsb;
     scfg.alpn = s2s ? "xmpp-server" : NULL; /* direct TLS: NULL is "xmpp-client" */
     scfg.cache = cfg.cache;
+    scfg.crypto = cfg.crypto; /* WebSocket: SHA-1 for the upgrade's accept key */
     if (cfg.crypto) {
         scfg.random = cfg.crypto->random; /* the backoff's jitter: mbedTLS's DRBG */
         scfg.random_ctx = cfg.crypto->ctx;
@@ -964,30 +986,24 @@ int main(int argc, char **argv)
     scfg.timeout_ms = (uint32_t)timeout_s * 1000u;
     if (do_trace)
         scfg.trace = trace;
-    if (!use_bosh)
-        run.session = &sess; /* a close is a logout (kl_session_close): never reconnected */
+    run.session = &sess; /* a close is a logout (kl_session_close): never reconnected */
     if (cache_path && cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK)
         session_at_start = cache.tls_session_len;
 
 retry:
     if (do_trace)
-        fprintf(stderr, "  ---- connecting to %s port %ld over lwIP\n", host, port);
+        fprintf(stderr, "  ---- connecting to %s port %ld over lwIP%s\n", url ? url_ep.host : host, port,
+                use_bosh ? " (BOSH)" : use_ws ? " (WebSocket)" : "");
     t_trace0 = sys_now();
-    if (use_bosh) {
-        if (do_trace)
-            bs.trace = trace;
-        st = kl_lwip_bosh_start(&bs, &client, bosh_url, &tls, bosh_split, 0, (uint32_t)timeout_s * 1000u);
-        if (do_trace)
-            bs.trace = trace; /* start clears it */
-        if (st != KL_OK) {
-            fprintf(stderr, "kinglet-sim: %s\n", bs.error_text[0] ? bs.error_text : kl_strerror(st));
-            return kl_cli_exit_code(st);
-        }
-        goto run;
-    }
-    kl_tls_mbedtls_init(&tlsb, &tls, tls_sess, 1); /* XMPP over TCP: slot 0 only */
+    kl_tls_mbedtls_init(&tlsb, &tls, tls_sess, KL_SESSION_SLOTS); /* BOSH over https: two sessions */
     kl_lwip_net_init(&net);
-    if ((st = kl_session_init(&sess, &scfg)) != KL_OK || (st = kl_session_start(&sess, sys_now())) != KL_OK) {
+    scfg.bosh_split_restart = (uint8_t)bosh_split;
+    if ((st = kl_session_init(&sess, &scfg)) == KL_OK) {
+        kl_session_use_bosh(&sess, &bosh);
+        kl_session_use_ws(&sess, &ws);
+        st = kl_session_start(&sess, sys_now());
+    }
+    if (st != KL_OK) {
         fprintf(stderr, "kinglet-sim: cannot start the session: %s\n", kl_strerror(st));
         return 2;
     }
@@ -997,14 +1013,13 @@ retry:
             fprintf(stderr, "  ---- offering the TLS session from the connection hints (%u bytes)\n", (unsigned)n);
     }
 
-run:
     for (;;) {
         uint32_t now = sys_now(), wait;
         if (link_.flaps.ups != smx.ups_seen) {
             /* the radio is back: a device that is not online reconnects now
              * instead of waiting out a connect attempt whose SYN was lost */
             smx.ups_seen = link_.flaps.ups;
-            if (!use_bosh && !kl_client_is_online(&client) && !run.closing) {
+            if (!kl_client_is_online(&client) && !run.closing) {
                 kl_session_kick(&sess, now);
                 smx.kicks++;
             }
@@ -1017,7 +1032,7 @@ run:
             break;
         }
         read_budget = (size_t)slow_read; /* --slow-read: per step */
-        st = use_bosh ? kl_lwip_bosh_step(&bs, &ev) : kl_session_step(&sess, now, &ev);
+        st = kl_session_step(&sess, now, &ev);
         if (st < 0) {
             fprintf(stderr, "kinglet-sim: %s\n", kl_strerror(st));
             rc = 1;
@@ -1032,10 +1047,9 @@ run:
                 if (echo_count < before)
                     continue; /* the step sends them */
             }
-            if (!use_bosh)
-                flush_flights();
-            wait = use_bosh ? kl_lwip_bosh_next_timeout(&bs) : kl_session_next_timeout(&sess, sys_now());
-            if (!use_bosh && slow_read == 0 && session_readable())
+            flush_flights();
+            wait = kl_session_next_timeout(&sess, sys_now());
+            if (slow_read == 0 && session_readable())
                 wait = 0;
             if (wait > t_end - now)
                 wait = t_end - now;
@@ -1051,8 +1065,7 @@ run:
             fprintf(stderr, "kinglet-sim: link down (%s%s%s); reconnecting in %u ms\n", kl_session_error_text(&sess),
                     ev.condition[0] ? ": " : "", ev.condition, ev.retry_ms);
             smx_add_connection();
-            if (!use_bosh)
-                abort_orphans();
+            abort_orphans();
             if (ev.status == KL_ERR_DEAD_PEER) {
                 unsigned f;
                 record_flaps();
@@ -1102,7 +1115,7 @@ run:
         if (ev.type == KL_EV_ONLINE) {
             smx.counted = 0;
         }
-        if (ev.type == KL_EV_ONLINE && !use_bosh && kl_session_stats(&sess)->onlines > 1) {
+        if (ev.type == KL_EV_ONLINE && kl_session_stats(&sess)->onlines > 1) {
             printf("online again %s\n", ev.jid);
             fflush(stdout);
             echo_flush(&run);
@@ -1189,7 +1202,7 @@ run:
                 if (do_trace)
                     fprintf(stderr, "  ---- BOSH: %s before online; retrying with the split path\n",
                             kl_strerror(ev.status));
-                kl_lwip_bosh_close(&bs);
+                kl_session_shutdown(&sess);
                 {
                     uint32_t t_close = sys_now();
                     while (tcp_active_pcbs != NULL && sys_now() - t_close < 1000u)
@@ -1200,12 +1213,7 @@ run:
                 retried = 1;
                 goto retry;
             }
-            if (use_bosh && bs.last_status == ev.status && bs.error_text[0]) {
-                fprintf(stderr, "kinglet-sim: %s: %s\n", kl_strerror(ev.status), bs.error_text);
-                rc = kl_cli_exit_code(ev.status);
-                break;
-            }
-            if (!use_bosh && kl_client_full_pipelining(&client) && !retried && ev.status != KL_ERR_AUTH &&
+            if (!url && kl_client_full_pipelining(&client) && !retried && ev.status != KL_ERR_AUTH &&
                 ev.status != KL_ERR_TLS_CERT && ev.status != KL_ERR_NO_MECHANISM) {
                 /* A server that mishandles full flights (Prosody 0.12 does):
                  * once more with safe; the cache already says so for next time. */
@@ -1228,7 +1236,7 @@ run:
             else if (ev.status == KL_ERR_AUTH)
                 fprintf(stderr, "kinglet-sim: authentication failed (%s)\n",
                         ev.condition[0] ? ev.condition : "no condition");
-            else if (!use_bosh && strcmp(kl_session_error_text(&sess), kl_strerror(ev.status)) != 0)
+            else if (strcmp(kl_session_error_text(&sess), kl_strerror(ev.status)) != 0)
                 fprintf(stderr, "kinglet-sim: %s: %s\n", kl_strerror(ev.status), kl_session_error_text(&sess));
             else
                 fprintf(stderr, "kinglet-sim: %s%s%s%s\n", kl_strerror(ev.status),
@@ -1307,15 +1315,12 @@ run:
     /* close_notify + FIN, then keep the loop running until lwIP has
      * finished with the pcb (or 2 s), as a firmware would before sleeping. */
     if (use_bosh) {
-        tls_version = kl_lwip_bosh_tls_version(&bs); /* a static string in mbedTLS */
-        kl_lwip_bosh_close(&bs);
         bosh_path_used = bosh_split ? "split" : "all";
         if (cache_path && kl_client_stats(&client)->online_ms)
             cache.bosh_path = bosh_split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL; /* the path that worked */
-    } else {
-        tls_offered = sess.session_offered; /* the last handshake offered the hints' session */
-        kl_session_shutdown(&sess);
     }
+    tls_offered = sess.session_offered; /* the last handshake offered the hints' session */
+    kl_session_shutdown(&sess);
     {
         uint32_t t_close = sys_now();
         while (tcp_active_pcbs != NULL && sys_now() - t_close < 2000u)
@@ -1326,7 +1331,7 @@ run:
         kl_cli_hints_save(&hints, &cache); /* also after a refused session: the manager dropped the blob */
     if (stats)
         print_stats(mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried,
-                    srv_used[0] ? srv_used : "");
+                    srv_used[0] ? srv_used : url ? "none" : "");
     if (ram || do_trace)
         ram_report(stderr, 0);
     {

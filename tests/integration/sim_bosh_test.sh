@@ -1,7 +1,8 @@
 #!/bin/bash
 # tests/integration/sim_bosh_test.sh — BOSH (XEP-0124/0206) over the
-# simulator (port/lwip/kl_lwip_bosh.c: two HTTP connections over lwIP TCP,
-# each over mbedTLS for https, on the restricted libslirp link), against a
+# simulator (the connection manager's BOSH framing: two HTTP connections
+# over lwIP TCP, each over mbedTLS for https, on the restricted libslirp
+# link), against a
 # throwaway Prosody's mod_bosh (HTTP 5280, HTTPS 5281), in a loopback-only
 # network namespace. Checks:
 #   - login over HTTP and HTTPS with <auth/> + restart + bind in the creation
