@@ -19,6 +19,9 @@
 #   check-sim-bosh        tests/integration/sim_bosh_test.sh (in CHECK_STEPS): BOSH
 #                         over HTTP and HTTPS (the manager's BOSH framing over
 #                         lwIP) to Prosody, round trips equal to build/kinglet --bosh's
+#   check-sim-ws          tests/integration/sim_ws_test.sh (in CHECK_STEPS): XMPP
+#                         over WebSocket, ws:// and wss://, to Prosody, round
+#                         trips equal to build/kinglet --ws's (4 and 5), an echo
 #   check-sim-sm          tests/integration/sim_sm_test.sh (in CHECK_STEPS): XEP-0198
 #                         on the simulated device, 1000 messages echoed through
 #                         Prosody while the link goes silently down and up 12
@@ -94,9 +97,12 @@ check-sim-features: $(SIM_BIN) $(BUILD)/kinglet
 check-sim-bosh: $(SIM_BIN) $(BUILD)/kinglet
 	@tests/integration/sim_bosh_test.sh
 
+check-sim-ws: $(SIM_BIN) $(BUILD)/kinglet
+	@tests/integration/sim_ws_test.sh
+
 check-sim-sm: $(SIM_BIN)
 	@KINGLET_SIM=$(abspath $(SIM_BIN)) tests/integration/sim_sm_test.sh
 
 ALL_TARGETS += $(SIM_BIN)
-CHECK_STEPS += check-sim check-sim-features check-sim-bosh check-sim-sm
-.PHONY: sim sim-tls check-sim check-sim-features check-sim-bosh check-sim-sm
+CHECK_STEPS += check-sim check-sim-features check-sim-bosh check-sim-ws check-sim-sm
+.PHONY: sim sim-tls check-sim check-sim-features check-sim-bosh check-sim-ws check-sim-sm
