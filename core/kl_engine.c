@@ -128,7 +128,6 @@ static int out_commit(kl_client_t *c, const kl_xw_t *w)
         return KL_OK;
     c->tx_len += w->len;
     c->stats.bytes_out += (uint32_t)w->len;
-    c->last_io = c->now;
     if (!c->flight_open) {
         c->flight_open = 1;
         c->stats.flights_total++;

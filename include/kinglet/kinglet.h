@@ -101,9 +101,10 @@ typedef struct kl_client_config {
     uint8_t sm_ack_every;
     uint32_t sm_ack_ms;
     uint32_t sm_ack_idle_ms;
-    /* Keepalive: after keepalive_ms with nothing received and nothing sent
-     * while online, probe the server (<r/> with stream management, else an
-     * XEP-0199 ping); nothing at all received within keepalive_timeout_ms
+    /* Keepalive: after keepalive_ms with nothing received while online
+     * (what the device sends proves nothing about the way back), probe
+     * the server (<r/> with stream management, else an XEP-0199 ping);
+     * nothing at all received within keepalive_timeout_ms
      * after the probe ends the session with KL_ERR_DEAD_PEER (the port or
      * connection manager reconnects; stream management resumes). 0:
      * KL_KEEPALIVE_MS / KL_KEEPALIVE_TIMEOUT_MS; KL_KEEPALIVE_OFF: no
