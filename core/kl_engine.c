@@ -128,6 +128,7 @@ static int out_commit(kl_client_t *c, const kl_xw_t *w)
         return KL_OK;
     c->tx_len += w->len;
     c->stats.bytes_out += (uint32_t)w->len;
+    c->last_tx = c->now;
     if (!c->flight_open) {
         c->flight_open = 1;
         c->stats.flights_total++;
@@ -2147,11 +2148,12 @@ static int stream_large(kl_client_t *c, kl_event_t *ev)
 
 /* The engine's own deadline (up to online and while online): the
  * negotiation timeout before online; online, the keepalive's (nothing
- * received or sent for cfg.keepalive_ms) or, once a probe is out, the
+ * received, or nothing sent, for cfg.keepalive_ms) or, once a probe is out, the
  * dead-peer timeout. */
 static uint32_t deadline(const kl_client_t *c)
 {
-    return c->state == ST_ONLINE && !c->ka_probe ? c->last_io + c->cfg.keepalive_ms : c->deadline;
+    uint32_t quiet = (int32_t)(c->last_tx - c->last_io) < 0 ? c->last_tx : c->last_io; /* the older */
+    return c->state == ST_ONLINE && !c->ka_probe ? quiet + c->cfg.keepalive_ms : c->deadline;
 }
 
 /* The keepalive probe: <r/> under stream management, else a ping (XEP-0199)

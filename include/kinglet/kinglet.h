@@ -101,9 +101,10 @@ typedef struct kl_client_config {
     uint8_t sm_ack_every;
     uint32_t sm_ack_ms;
     uint32_t sm_ack_idle_ms;
-    /* Keepalive: after keepalive_ms with nothing received while online
-     * (what the device sends proves nothing about the way back), probe
-     * the server (<r/> with stream management, else an XEP-0199 ping);
+    /* Keepalive: after keepalive_ms with nothing received, or nothing
+     * sent, while online (what the device sends proves nothing about the
+     * way back; what it receives keeps no server-side idle timer from
+     * running out), probe the server (<r/> with stream management, else an XEP-0199 ping);
      * nothing at all received within keepalive_timeout_ms
      * after the probe ends the session with KL_ERR_DEAD_PEER (the port or
      * connection manager reconnects; stream management resumes). 0:
@@ -281,7 +282,8 @@ typedef struct kl_client {
     uint32_t KL_PRIVATE(now);
     uint32_t KL_PRIVATE(t_connect);
     uint32_t KL_PRIVATE(deadline);          /* negotiation timeout; online: the dead-peer timeout */
-    uint32_t KL_PRIVATE(last_io);           /* online: when anything was last received or sent */
+    uint32_t KL_PRIVATE(last_io);           /* online: when anything was last received */
+    uint32_t KL_PRIVATE(last_tx);           /* online: when anything was last sent */
     size_t KL_PRIVATE(rx_len), KL_PRIVATE(rx_pos), KL_PRIVATE(scan), KL_PRIVATE(stanza_start);
     size_t KL_PRIVATE(tx_len), KL_PRIVATE(tx_sent);
     /* Kept across connections (set by kl_client_init). */
