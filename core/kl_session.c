@@ -196,7 +196,9 @@ static void net_flush(kl_session_t *s, int i)
         s->cfg.net->flush(s->cfg.net_ctx, i);
 }
 
-static void close_slot(kl_session_t *s, int i)
+/* hard: the link is lost (abort: nothing to say goodbye to); else a
+ * graceful close after our close_notify. */
+static void close_slot(kl_session_t *s, int i, int hard)
 {
     kl_session_slot_t *sl = &s->slot[i];
     if (sl->tls_on || sl->tls_set) {
@@ -205,17 +207,22 @@ static void close_slot(kl_session_t *s, int i)
         sl->tls_set = 0;
     }
     if (sl->state != SL_OFF) {
-        s->cfg.net->close(s->cfg.net_ctx, i);
+        if (hard && s->cfg.net->abort) {
+            s->cfg.net->abort(s->cfg.net_ctx, i);
+        } else {
+            net_flush(s, i); /* the close_notify */
+            s->cfg.net->close(s->cfg.net_ctx, i);
+        }
         sl->state = SL_OFF;
     }
     sl->bosh_slot = 0;
     sl->wr_left = 0;
 }
 
-static void close_all(kl_session_t *s)
+static void close_all(kl_session_t *s, int hard)
 {
     for (int i = 0; i < KL_SESSION_SLOTS; i++)
-        close_slot(s, i);
+        close_slot(s, i, hard);
     s->tls_phase = TP_NONE;
     s->early_tls = 0;
 }
@@ -394,7 +401,7 @@ static int lost(kl_session_t *s, int status, const char *cond, kl_event_t *ev)
 
     copy_cond(s, cond);
     s->last_status = status;
-    close_all(s);
+    close_all(s, 1);
     s->online = 0;
     if (s->error_text[0] == 0)
         set_text(s, kl_strerror(status), NULL);
@@ -632,7 +639,7 @@ static int engine_event(kl_session_t *s, kl_event_t *ev)
         return 1;
     case KL_EV_CLOSED:
         if (s->closing || ev->status == KL_OK) {
-            close_all(s);
+            close_all(s, 0);
             s->state = S_DONE;
             return 1;
         }
@@ -777,7 +784,7 @@ static int bosh_error(kl_session_t *s, int st, kl_event_t *ev)
 static int bosh_reopen(kl_session_t *s, int i)
 {
     int st;
-    close_slot(s, i);
+    close_slot(s, i, 0);
     if (kl_bosh_done(s->bosh))
         return KL_OK;
     st = s->cfg.net->open(s->cfg.net_ctx, i, ep_host(s, cur_ep(s)), ep_port(cur_ep(s)));
@@ -1261,7 +1268,7 @@ int kl_session_step(kl_session_t *s, uint32_t now_ms, kl_event_t *ev)
             break;
         case S_RUN:
             if (s->closing && (uint32_t)(now_ms - s->t_close) >= CLOSE_GRACE_MS) {
-                close_all(s); /* the server did not answer our </stream:stream> */
+                close_all(s, 1); /* the server did not answer our </stream:stream> */
                 return final_event(s, KL_OK, ev);
             }
 #if KL_ENABLE_BOSH
@@ -1359,7 +1366,7 @@ int kl_session_close(kl_session_t *s)
     s->t_close = s->now;
     if (s->state == S_RUN && kl_client_is_online(s->c) && kl_client_close(s->c) == KL_OK)
         return KL_OK;
-    close_all(s);
+    close_all(s, 0);
     s->state = S_DONE;
     s->close_pending = 1;
     return KL_OK;
@@ -1373,7 +1380,7 @@ void kl_session_kick(kl_session_t *s, uint32_t now_ms)
     if (s->state == S_BACKOFF) {
         s->t_retry = now_ms;
     } else if (s->state == S_CONNECT || s->state == S_TLS || s->state == S_RUN) {
-        close_all(s);
+        close_all(s, 1);
         s->online = 0;
         s->stats.link_downs++;
         s->state = S_BACKOFF;
@@ -1386,7 +1393,7 @@ void kl_session_shutdown(kl_session_t *s)
 {
     if (s == NULL)
         return;
-    close_all(s);
+    close_all(s, 0);
     s->online = 0;
     s->state = S_DONE;
 }

@@ -98,6 +98,10 @@ typedef struct kl_net_ops {
     /* 1 if received bytes wait in the port for recv() (lwIP queues them
      * without waking anyone). NULL: the port's own wait (poll) sees them. */
     int (*readable)(void *net, int slot);
+    /* Drop the slot at once (RST, nothing kept): a lost link. A graceful
+     * close into a dead link would hold the connection (lwIP: a pcb and
+     * its unacknowledged segments, in FIN_WAIT_1 for minutes). NULL: close. */
+    void (*abort)(void *net, int slot);
 } kl_net_ops_t;
 
 /* ---- port primitives: the TLS binding ------------------------------------ */
@@ -335,7 +339,9 @@ int kl_session_close(kl_session_t *s);
  * connection now and reconnect without waiting for the keepalive. */
 void kl_session_kick(kl_session_t *s, uint32_t now_ms);
 
-/* Close every slot at once (no goodbye); the session is then idle. */
+/* Close every slot now, without </stream:stream> (a stream-management
+ * session stays resumable; TCP still closes gracefully, so what was sent
+ * arrives); the session is then idle. A lost link is aborted instead. */
 void kl_session_shutdown(kl_session_t *s);
 
 const kl_session_stats_t *kl_session_stats(const kl_session_t *s);

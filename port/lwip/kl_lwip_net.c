@@ -380,6 +380,13 @@ static void net_close(void *ctx, int slot)
         kl_lwip_conn_close(c);
 }
 
+static void net_abort(void *ctx, int slot)
+{
+    kl_lwip_conn_t *c = slot_conn(ctx, slot);
+    if (c != NULL)
+        kl_lwip_conn_abort(c);
+}
+
 static int net_readable(void *ctx, int slot)
 {
     return kl_lwip_net_readable(ctx, slot);
@@ -394,6 +401,7 @@ const kl_net_ops_t kl_lwip_net_ops = {
     .cork = NULL,
     .close = net_close,
     .readable = net_readable,
+    .abort = net_abort,
 };
 
 /* ---- SRV lookup over lwIP UDP ------------------------------------------------- */

@@ -54,6 +54,16 @@ static void net_close(void *ctx, int slot)
     n->corked[slot] = 0;
 }
 
+static void net_abort(void *ctx, int slot)
+{
+    kl_posix_net_t *n = ctx;
+    if (n->fd[slot] >= 0) {
+        struct linger l = {1, 0}; /* RST: nothing lingers for a dead link */
+        setsockopt(n->fd[slot], SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    net_close(ctx, slot);
+}
+
 static int net_open(void *ctx, int slot, const char *host, uint16_t port)
 {
     kl_posix_net_t *n = ctx;
@@ -135,6 +145,7 @@ static void net_cork(void *ctx, int slot, int on)
 const kl_net_ops_t kl_posix_net_ops = {
     net_open, net_poll_open, net_send, net_recv, NULL /* sends go out at once */, net_cork, net_close,
     NULL /* poll() sees queued bytes */,
+    net_abort,
 };
 
 void kl_posix_net_wait(kl_posix_net_t *n, const kl_session_t *s, uint32_t max_ms)

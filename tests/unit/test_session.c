@@ -54,6 +54,7 @@ typedef struct fake {
     char last_host[64];
     uint16_t last_port;
     int resumes_seen;
+    int net_closes, net_aborts;
 } fake_t;
 
 static fake_t F;
@@ -214,9 +215,17 @@ static void f_close(void *net, int slot)
 {
     (void)net, (void)slot;
     F.up = 0;
+    F.net_closes++;
 }
 
-static const kl_net_ops_t fake_net = {f_open, f_poll_open, f_send, f_recv, NULL, NULL, f_close, NULL};
+static void f_abort(void *net, int slot)
+{
+    (void)net, (void)slot;
+    F.up = 0;
+    F.net_aborts++;
+}
+
+static const kl_net_ops_t fake_net = {f_open, f_poll_open, f_send, f_recv, NULL, NULL, f_close, NULL, f_abort};
 
 /* ---- the pass-through TLS ---------------------------------------------------- */
 
@@ -349,6 +358,8 @@ static void test_starttls_login(void)
     KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
     KT_CHECK_EQ(ev.status, KL_OK);
     KT_CHECK(!F.up);
+    KT_CHECK_EQ(F.net_closes, 1); /* a logout closes gracefully */
+    KT_CHECK_EQ(F.net_aborts, 0);
 }
 
 static void test_direct_tls(void)
@@ -592,6 +603,8 @@ static void test_kick(void)
     KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
     kl_session_kick(&ss, now);
     KT_CHECK(!F.up);
+    KT_CHECK_EQ(F.net_aborts, 1); /* a link given up is aborted */
+    KT_CHECK_EQ(F.net_closes, 0);
     KT_CHECK(run_until(&ev, 100));
     KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
     KT_CHECK_EQ(F.connections, 2);
