@@ -427,6 +427,10 @@ retry:
             break;
         }
         if (st == 0) {
+            int before = run.echoed;
+            kl_cli_flush_echoes(&run, &client);
+            if (run.echoed != before)
+                continue; /* the step sends them */
             kl_posix_net_wait(&net, &sess, t_end - now);
             continue;
         }

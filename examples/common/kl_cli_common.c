@@ -420,18 +420,62 @@ int kl_cli_deadline(kl_cli_run_t *r, kl_client_t *c, uint32_t now, uint32_t *t_e
     return 7;
 }
 
-void kl_cli_after_message(kl_cli_run_t *r, kl_client_t *c, const char *from, const char *to, const char *body)
+/* Echoes that found no room (the transmit buffer, or the stream-management
+ * queue full of unacknowledged stanzas, or a resumption still resending
+ * what the server missed: KL_ERR_TX_FULL; or no session while the link is
+ * down) wait here, in order, and go out once there is room. */
+#define ECHO_WAIT 512
+static struct {
+    char from[KL_JID_MAX * 3]; /* s2s: the address it was sent to, echoed from */
+    char to[KL_JID_MAX * 3];
+    char body[1025];
+} echo_wait[ECHO_WAIT];
+static unsigned echo_head, echo_count;
+
+static void echo_push(kl_cli_run_t *r, const char *from, const char *to, const char *body)
 {
-    int st;
-    r->received++;
-    if (r->echo && !r->closing && body) {
-        st = kl_send_message_from(c, r->s2s ? to : NULL, from, "chat", body);
-        if (st != KL_OK)
+    unsigned i;
+    if (echo_count == ECHO_WAIT) {
+        r->echo_lost++;
+        fprintf(stderr, "%s: echo to %s dropped: %d echoes already wait for room\n", r->prog, to, ECHO_WAIT);
+        return;
+    }
+    i = (echo_head + echo_count++) % ECHO_WAIT;
+    snprintf(echo_wait[i].from, sizeof echo_wait[i].from, "%s", from ? from : "");
+    snprintf(echo_wait[i].to, sizeof echo_wait[i].to, "%s", to);
+    snprintf(echo_wait[i].body, sizeof echo_wait[i].body, "%s", body);
+}
+
+void kl_cli_flush_echoes(kl_cli_run_t *r, kl_client_t *c)
+{
+    while (echo_count > 0 && !r->closing && kl_client_is_online(c)) {
+        unsigned i = echo_head;
+        int st = kl_send_message_from(c, echo_wait[i].from[0] ? echo_wait[i].from : NULL, echo_wait[i].to, "chat",
+                                      echo_wait[i].body);
+        if (st == KL_ERR_TX_FULL || st == KL_ERR_NOT_ONLINE)
+            return; /* later: after an ack, or once the resumption resent its share */
+        echo_head = (echo_head + 1) % ECHO_WAIT;
+        echo_count--;
+        if (st != KL_OK) {
             fprintf(stderr, "%s: cannot echo: %s\n", r->prog, kl_strerror(st));
-        else
-            r->echoed++;
+            continue;
+        }
+        r->echoed++;
         if (r->count >= 0 && r->echoed >= r->count && kl_cli_close(r, c) == KL_OK)
             r->closing = 1;
+    }
+}
+
+void kl_cli_after_message(kl_cli_run_t *r, kl_client_t *c, const char *from, const char *to, const char *body)
+{
+    r->received++;
+    if (r->echo && !r->closing && body) {
+        if (echo_count > 0 || !kl_client_is_online(c))
+            r->echo_waits++;
+        echo_push(r, r->s2s ? to : NULL, from, body);
+        kl_cli_flush_echoes(r, c);
+        if (echo_count > 0)
+            r->echo_waits++;
     } else if (!r->echo && r->recv_n > 0 && r->received >= r->recv_n && !r->closing) {
         if (kl_cli_close(r, c) == KL_OK)
             r->closing = 1;

@@ -83,6 +83,8 @@ typedef struct kl_cli_run {
     int detach;            /* end by dropping the connection, without a logout: the
                               server keeps the session for resumption (--no-logout) */
     int detaching;         /* ... asked for: the last <a/> is going out */
+    unsigned long echo_waits; /* echoes that waited for room (KL_ERR_TX_FULL, link down) */
+    unsigned long echo_lost;  /* echoes dropped because too many waited */
     int detached;          /* ... done: the program should end now */
 } kl_cli_run_t;
 
@@ -99,9 +101,13 @@ int kl_cli_detach_step(kl_cli_run_t *r);
  * else the exit code to end with. */
 int kl_cli_deadline(kl_cli_run_t *r, kl_client_t *c, uint32_t now, uint32_t *t_end);
 
+/* Echoes that found no room wait (up to 512, in order): send what fits
+ * now. Call it whenever the program would otherwise wait. */
+void kl_cli_flush_echoes(kl_cli_run_t *r, kl_client_t *c);
+
 /* A message with a body arrived (the caller printed it): count it, echo
- * it if asked, and close the stream once --count echoes or --recv
- * messages are done. `to` is the address it was sent to, or NULL; body
+ * it if asked (an echo that finds no room waits: kl_cli_flush_echoes), and
+ * close the stream once --count echoes or --recv messages are done. `to` is the address it was sent to, or NULL; body
  * NULL (a streamed stanza whose body was not kept) is counted, not echoed. */
 void kl_cli_after_message(kl_cli_run_t *r, kl_client_t *c, const char *from, const char *to, const char *body);
 

@@ -279,68 +279,9 @@ static void smx_add_connection(void)
     smx.keepalives += s->keepalives_sent;
 }
 
-/* ---- --echo that waits for room ------------------------------------------------
- *
- * An echo that finds no room (the transmit buffer, the stream-management
- * queue full of unacknowledged stanzas, or a resumption still resending
- * what the server missed: KL_ERR_TX_FULL), or no session (the link is
- * down), waits here and goes out in order once there is room. */
-#define ECHO_WAIT 64
-static struct {
-    char to[KL_JID_MAX * 3];
-    char body[1025];
-} echo_wait[ECHO_WAIT];
-static unsigned echo_head, echo_count;
-
-static void echo_push(const char *to, const char *body)
-{
-    unsigned i;
-    if (echo_count == ECHO_WAIT) {
-        smx.echo_lost++;
-        fprintf(stderr, "kinglet-sim: echo to %s dropped: %d echoes already wait for room\n", to, ECHO_WAIT);
-        return;
-    }
-    i = (echo_head + echo_count++) % ECHO_WAIT;
-    snprintf(echo_wait[i].to, sizeof echo_wait[i].to, "%s", to);
-    snprintf(echo_wait[i].body, sizeof echo_wait[i].body, "%s", body);
-}
-
-/* Send what waits while there is room; close after --count echoes. */
-static void echo_flush(kl_cli_run_t *run)
-{
-    while (echo_count > 0 && !run->closing && kl_client_is_online(&client)) {
-        int st = kl_send_message(&client, echo_wait[echo_head].to, "chat", echo_wait[echo_head].body);
-        if (st == KL_ERR_TX_FULL || st == KL_ERR_NOT_ONLINE)
-            return; /* later */
-        echo_head = (echo_head + 1) % ECHO_WAIT;
-        echo_count--;
-        if (st != KL_OK) {
-            fprintf(stderr, "%s: cannot echo: %s\n", run->prog, kl_strerror(st));
-            continue;
-        }
-        run->echoed++;
-        if (run->count >= 0 && run->echoed >= run->count && kl_cli_close(run, &client) == KL_OK)
-            run->closing = 1;
-    }
-}
-
-/* A message with a body arrived: as kl_cli_after_message, but an echo
- * waits for room instead of failing. */
-static void sim_after_message(kl_cli_run_t *run, const char *from, const char *body)
-{
-    run->received++;
-    if (run->closing || body == NULL)
-        return;
-    if (echo_count > 0 || !kl_client_is_online(&client)) {
-        smx.echo_waits++;
-        echo_push(from, body);
-        return;
-    }
-    echo_push(from, body);
-    echo_flush(run);
-    if (echo_count > 0)
-        smx.echo_waits++;
-}
+/* --echo waits for room (examples/common: kl_cli_after_message keeps an
+ * echo that found KL_ERR_TX_FULL or no session, and kl_cli_flush_echoes
+ * sends what waits, in order). */
 
 /* ---- RAM report ------------------------------------------------------------ */
 
@@ -1041,10 +982,10 @@ retry:
         if (st == 0) {
             /* Nothing to do: push the flight, sleep until the NIC, lwIP's
              * or the session's timers (engine, handshake, backoff). */
-            if (echo_count > 0) {
-                unsigned before = echo_count;
-                echo_flush(&run);
-                if (echo_count < before)
+            {
+                int before = run.echoed;
+                kl_cli_flush_echoes(&run, &client);
+                if (run.echoed != before)
                     continue; /* the step sends them */
             }
             flush_flights();
@@ -1092,7 +1033,7 @@ retry:
             printf("resumed %s\n", ev.jid);
             fflush(stdout);
             smx.counted = 0;
-            echo_flush(&run);
+            kl_cli_flush_echoes(&run, &client);
             continue;
         }
         if (ev.type == KL_EV_UNACKED) {
@@ -1108,8 +1049,7 @@ retry:
             continue;
         }
         if (ev.type == KL_EV_ACKED) {
-            if (echo_count > 0)
-                echo_flush(&run);
+            kl_cli_flush_echoes(&run, &client);
             continue;
         }
         if (ev.type == KL_EV_ONLINE) {
@@ -1118,7 +1058,7 @@ retry:
         if (ev.type == KL_EV_ONLINE && kl_session_stats(&sess)->onlines > 1) {
             printf("online again %s\n", ev.jid);
             fflush(stdout);
-            echo_flush(&run);
+            kl_cli_flush_echoes(&run, &client);
             continue;
         }
         if (ev.type == KL_EV_ONLINE) {
@@ -1305,10 +1245,7 @@ retry:
             else
                 printf("message from %s: [%lu bytes, fnv1a %08x]\n", from, msg_bytes, (unsigned)msg_fnv);
             fflush(stdout);
-            if (sm_on && run.echo)
-                sim_after_message(&run, from, n >= 0 ? body : NULL);
-            else
-                kl_cli_after_message(&run, &client, from, to[0] ? to : NULL, n >= 0 ? body : NULL);
+            kl_cli_after_message(&run, &client, from, to[0] ? to : NULL, n >= 0 ? body : NULL);
         }
     }
 
@@ -1329,6 +1266,8 @@ retry:
     if (cache_path && (kl_client_stats(&client)->online_ms || tls_offered ||
                        (session_at_start && cache.tls_session_len == 0)))
         kl_cli_hints_save(&hints, &cache); /* also after a refused session: the manager dropped the blob */
+    smx.echo_waits = run.echo_waits; /* the shared --echo wait list's counters */
+    smx.echo_lost = run.echo_lost;
     if (stats)
         print_stats(mode, cache_path ? (cache_hit ? "hit" : "miss") : "none", retried,
                     srv_used[0] ? srv_used : url ? "none" : "");

@@ -93,7 +93,7 @@ resumes=$(json "$DIR/dev.out" resumes 2>/dev/null || echo -1)
 onlines=$(json "$DIR/dev.out" onlines 2>/dev/null || echo -1)
 echo "     device: exit $drc, link_downs $downs, resumes $resumes, onlines $onlines"
 [ $drc = 0 ] && [ "$downs" -ge "$CUTS" ] && ok "device: $CUTS cuts of a live link, $downs lost links in all; exit 0 after $N echoes" ||
-	bad "device exit $drc, link_downs $downs: $(tail -3 "$DIR/dev.err")"
+	bad "device exit $drc, link_downs $downs: $(grep -v 'link down' "$DIR/dev.err" | sort | uniq -c | head -5)"
 [ "$onlines" = 1 ] && [ "$resumes" -ge 1 ] && ok "every reconnect resumed the session ($resumes resumptions, one bind)" ||
 	bad "onlines $onlines, resumes $resumes"
 
