@@ -483,22 +483,6 @@ static void on_message(const kl_stanza_t *st)
     }
 }
 
-/* A lost link: abort the connections the manager closed. tcp_close() sent
- * them a FIN into a dead link; each would stay in FIN_WAIT_1 retransmitting
- * for minutes, holding one of the two TCP pcbs (MEMP_NUM_TCP_PCB) and its
- * unacknowledged segments in the 4 KB lwIP heap, and the next connect
- * would fail. Ours are detached (no callback argument). */
-static void abort_orphans(void)
-{
-    struct tcp_pcb *p = tcp_active_pcbs;
-    while (p != NULL) {
-        struct tcp_pcb *next = p->next;
-        if (p->callback_arg == NULL)
-            tcp_abort(p);
-        p = next;
-    }
-}
-
 /* The PHY's link: reported on the UART; when it comes back and the session
  * is not online (its connect attempt went into a dead link), reconnect now
  * instead of waiting for a SYN retransmission or the backoff. A link that
@@ -590,7 +574,6 @@ static int run_session(void)
             case KL_EV_LINK_DOWN: /* the manager connects again after ev.retry_ms */
                 board_printf("xmpp_sensor: link down (%s%s%s); reconnecting in %u ms\n", kl_session_error_text(&sess),
                              ev.condition[0] ? ": " : "", ev.condition, (unsigned)ev.retry_ms);
-                abort_orphans();
                 break;
             case KL_EV_CLOSED:
                 board_printf("xmpp_sensor: state closed (%s)\n", ev.status == KL_OK ? "by us" : kl_strerror(ev.status));

@@ -49,7 +49,7 @@
  * "detect_ms_min"/"detect_ms_max" (from that flap's start to
  * KL_ERR_DEAD_PEER), "dead_peers_link_up" (no flap to blame), "kicks",
  * "sm_resent" (stanzas resent after resumptions), "unacked_resent",
- * "echo_waits", "echo_lost", "keepalives", "orphans_aborted" and
+ * "echo_waits", "echo_lost", "keepalives" and
  * "sm_queue" (counted in "device_ram").
  *
  * --reconnect: a lost link is not the end (XMPP over TCP): the manager
@@ -239,7 +239,6 @@ static struct {
     int counted;                  /* the engine's counters of this connection are added */
 } smx = {0, 0, UINT32_MAX, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
-static unsigned long orphans_aborted; /* abort_orphans() */
 
 /* When each flap began, and when the device last received a byte: a dead
  * link is blamed on the first flap that began after the last byte came in
@@ -390,7 +389,7 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
            "\"resumes\":%u,\"sizeof_client\":%zu,\"bodies\":%lu,\"body_bytes\":%lu,\"body_fnv1a\":\"%08x\","
            "\"sm\":%d,\"flaps\":%u,\"dead_peers\":%lu,\"dead_peers_link_up\":%lu,\"detect_ms_min\":%ld,"
            "\"detect_ms_max\":%ld,\"kicks\":%lu,\"sm_resent\":%lu,\"unacked_resent\":%lu,\"echo_waits\":%lu,"
-           "\"echo_lost\":%lu,\"keepalives\":%lu,\"orphans_aborted\":%lu,"
+           "\"echo_lost\":%lu,\"keepalives\":%lu,"
            "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\",\"http_reconnects\":%lu,",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            w->wire_out_online, w->wire_in_online, s->bytes_out_online, s->bytes_in_online,
@@ -405,7 +404,7 @@ static void print_stats(const char *mode, const char *cache_state, int full_fall
            smx.detect_min == UINT32_MAX ? -1L : (long)smx.detect_min,
            smx.detect_max == 0 && smx.detect_min == UINT32_MAX ? -1L : (long)smx.detect_max, smx.kicks,
            smx.sm_resent + (smx.counted ? 0 : s->sm_resent), smx.unacked_resent, smx.echo_waits, smx.echo_lost,
-           smx.keepalives + (smx.counted ? 0 : s->keepalives_sent), orphans_aborted, w->http_round_trips_online,
+           smx.keepalives + (smx.counted ? 0 : s->keepalives_sent), w->http_round_trips_online,
            w->http_requests_online, bosh_path_used ? bosh_path_used : "none", http_reopens);
     ram_report(stdout, 1);
     printf("}\n");
@@ -503,25 +502,6 @@ static int session_readable(void)
             return 1;
     }
     return 0;
-}
-
-/* A lost link: abort the connections the manager closed (RST, the pcb and
- * its queued segments freed now). tcp_close() sent them a FIN into a dead
- * link: each would stay in FIN_WAIT_1 retransmitting for minutes, holding
- * one of the MEMP_NUM_TCP_PCB pcbs and its unacknowledged segments in the
- * lwIP heap, and after a few flaps tcp_new() fails. Ours are detached
- * (callback_arg NULL); a connection in use has its conn as argument. */
-static void abort_orphans(void)
-{
-    struct tcp_pcb *p = tcp_active_pcbs;
-    while (p != NULL) {
-        struct tcp_pcb *next = p->next;
-        if (p->callback_arg == NULL) {
-            tcp_abort(p);
-            orphans_aborted++;
-        }
-        p = next;
-    }
 }
 
 /* The relay command for a forward of port to the host's 127.0.0.1:port. */
@@ -1006,7 +986,6 @@ retry:
             fprintf(stderr, "kinglet-sim: link down (%s%s%s); reconnecting in %u ms\n", kl_session_error_text(&sess),
                     ev.condition[0] ? ": " : "", ev.condition, ev.retry_ms);
             smx_add_connection();
-            abort_orphans();
             if (ev.status == KL_ERR_DEAD_PEER) {
                 unsigned f;
                 record_flaps();
