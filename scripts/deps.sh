@@ -12,6 +12,14 @@
 #    Skipped when a suitable tree is there or MBEDTLS_DIR / LWIP_DIR are set.
 #    The archive is the one the system's apt already uses (so a machine
 #    behind its own mirror or proxy works): see archive_uri below.
+# 2b. The SASL2 test servers (check-sasl2-servers): Prosody 13.0.1 +
+#    prosody-modules and ejabberd 24.12 with its newer erlang-p1-* libraries,
+#    binary packages of bookworm-backports (which the system's apt sources
+#    need not list) fetched with `apt-get download` through a private apt
+#    state under third_party/apt/backports/ and unpacked with `dpkg -x` into
+#    third_party/prosody13/ and third_party/ejabberd24/ — never installed,
+#    so the bookworm Prosody 0.12.3 and ejabberd 23.01 stay as they are.
+#    KL_DEPS_BACKPORTS_SUITE (default bookworm-backports).
 # 3. With --bench (`make bench`, `make deps-bench`; never `make check` or
 #    `make demo`): the benchmark baselines that bench-xml builds from source
 #    with kinglet's flags, expat 2.5.x and libxml2 2.9.x, from the suite
@@ -492,6 +500,176 @@ if [ -n "$need_fetch" ]; then
             die "set LWIP_DIR to an lwIP 2.2 tree" ;;
     esac
 fi
+
+# ---- 2b. the SASL2 test servers from bookworm-backports ------------------------
+# Prosody 13.0.1 + prosody-modules and ejabberd 24.12 with its newer erlang
+# libraries (check-sasl2-servers: tests/prosody/prosody13.sh,
+# tests/ejabberd/ejabberd24.sh). Binary packages of the suite
+# bookworm-backports, which the system's apt sources need not list: fetched
+# with `apt-get download` through a private apt state in
+# third_party/apt/backports/ (its own sources.list with one deb line, lists,
+# cache; the archive is the one of step 2), unpacked with `dpkg -x` — never
+# installed — into third_party/prosody13/ and third_party/ejabberd24/. They
+# run beside the installed Prosody 0.12 and ejabberd 23.01 with bookworm's
+# lua5.4 and Erlang; packages they depend on that are missing are installed
+# from the system's suite with apt-get. third_party/prosody13/bin/prosody and
+# prosodyctl, third_party/ejabberd24/ejabberdctl are the packaged scripts
+# pointed at the unpacked trees. A tree counts as present when its stamp file
+# .kl-unpacked names this checkout's path (so a moved checkout re-patches).
+BP_SUITE=${KL_DEPS_BACKPORTS_SUITE:-bookworm-backports}
+BP_PROSODY="prosody prosody-modules"
+BP_EJABBERD="ejabberd erlang-jose erlang-p1-acme erlang-p1-cache-tab erlang-p1-eimp
+erlang-p1-mqtree erlang-p1-pkix erlang-p1-stringprep erlang-p1-stun erlang-p1-tls
+erlang-p1-utils erlang-p1-xml erlang-p1-xmpp erlang-p1-yaml erlang-p1-yconf erlang-p1-zlib"
+
+bp_present() { # NAME: third_party/NAME unpacked for this checkout
+    [ "$(sed -n 1p "$TP/$1/.kl-unpacked" 2>/dev/null)" = "$TP/$1" ]
+}
+
+# bp_fetch PACKAGE...: the .debs of BP_SUITE into $TP/apt/backports/debs/
+# (emptied first); one private `apt-get update` per run.
+bp_updated=0
+bp_fetch() {
+    B="$TP/apt/backports"
+    mkdir -p "$B/lists/partial" "$B/cache/archives/partial" "$B/debs" || return 1
+    BP_APT="-o Dir::Etc::SourceList=$B/sources.list
+            -o Dir::Etc::SourceParts=/nonexistent
+            -o Dir::State::Lists=$B/lists
+            -o Dir::Cache=$B/cache
+            -o Dir::Cache::pkgcache=
+            -o Dir::Cache::srcpkgcache=
+            -o APT::Sandbox::User=root"
+    if [ "$bp_updated" = 0 ]; then
+        MIRROR=$(archive_uri) || return 1
+        echo "deb $MIRROR $BP_SUITE main" >"$B/sources.list" || return 1
+        say "fetching the $BP_SUITE package index into third_party/apt/backports/ (private apt config; system apt sources untouched)"
+        # shellcheck disable=SC2086
+        if ! apt-get -q $BP_APT update >"$B/update.log" 2>&1 ||
+            grep -qE '^(W: Failed to fetch|W: Some index files failed|E: )' "$B/update.log"; then
+            cat "$B/update.log" >&2
+            echo "deps: error: apt-get update of the private $BP_SUITE index failed" >&2
+            return 1
+        fi
+        bp_updated=1
+    fi
+    rm -f "$B/debs/"*.deb
+    args=
+    for p; do args="$args $p/$BP_SUITE"; done
+    say "downloading from $BP_SUITE:$args"
+    # shellcheck disable=SC2086
+    if ! (cd "$B/debs" && apt-get -q $BP_APT download $args) >"$B/download.log" 2>&1; then
+        cat "$B/download.log" >&2
+        echo "deps: error: apt-get download from $BP_SUITE failed (log: ${B#"$ROOT"/}/download.log)" >&2
+        return 1
+    fi
+    for p; do
+        ls "$B/debs/${p}_"*.deb >/dev/null 2>&1 || { echo "deps: error: no $p .deb downloaded" >&2; return 1; }
+    done
+}
+
+# bp_runtime_deps NAME PACKAGE...: the Depends of the downloaded .debs that
+# are not among them, installed from the system's suite when missing.
+bp_runtime_deps() {
+    name=$1; shift
+    deps=$(for f in "$B/debs/"*.deb; do dpkg-deb -f "$f" Depends; echo; done |
+        tr ',' '\n' | sed 's/^[ \t]*//; s/[ \t]*$//' | grep . | sort -u |
+        while read -r clause; do
+            first=${clause%%[ (|]*}
+            case " $* " in *" $first "*) continue ;; esac
+            echo "$clause"
+        done | paste -sd, -)
+    [ -n "$deps" ] || return 0
+    printf 'Source: kl\n\nPackage: kl\nArchitecture: any\n' >"$B/control"
+    unmet=$(dpkg-checkbuilddeps -d "$deps" "$B/control" 2>&1 >/dev/null |
+        sed -n 's/.*Unmet build dependencies: //p')
+    [ -n "$unmet" ] || return 0
+    # first alternative of each, without versions
+    pkgs=$(echo "$unmet" | sed 's/([^)]*)//g; s/|[^ ]*//g; s/ | [^ ]*//g' | tr -s ' ' '\n' | grep . | sort -u | tr '\n' ' ')
+    [ "${KL_DEPS_NO_APT:-0}" = 1 ] && { echo "deps: error: $name needs: $unmet" >&2; return 1; }
+    say "$name needs Debian packages: $pkgs(installing from the system's suite)"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs >"$B/install.log" 2>&1 || {
+        cat "$B/install.log" >&2; echo "deps: error: apt-get install $pkgs failed" >&2; return 1; }
+    unmet=$(dpkg-checkbuilddeps -d "$deps" "$B/control" 2>&1 >/dev/null | sed -n 's/.*Unmet build dependencies: //p')
+    [ -z "$unmet" ] || { echo "deps: error: $name: still unmet: $unmet" >&2; return 1; }
+}
+
+# bp_unpack NAME: every downloaded .deb into $TP/NAME.new, then in place.
+bp_unpack() {
+    rm -rf "$TP/$1.new"
+    mkdir -p "$TP/$1.new" || return 1
+    for f in "$B/debs/"*.deb; do
+        dpkg -x "$f" "$TP/$1.new" || { echo "deps: error: dpkg -x $f failed" >&2; return 1; }
+    done
+    { echo "$TP/$1"; for f in "$B/debs/"*.deb; do dpkg-deb -f "$f" Package Version | paste -sd' ' | sed 's/Package: //; s/ Version: / /'; done; } \
+        >"$TP/$1.new/.kl-unpacked.tmp"
+}
+bp_commit() { # NAME: replaces $TP/NAME (the old one moved aside, then removed)
+    mv "$TP/$1.new/.kl-unpacked.tmp" "$TP/$1.new/.kl-unpacked" || return 1
+    if [ -e "$TP/$1" ]; then mv "$TP/$1" "$TP/$1.old.$$" && rm -rf "$TP/$1.old.$$"; fi
+    mv "$TP/$1.new" "$TP/$1"
+}
+# the packaged version of PACKAGE in NAME's stamp
+bp_version() { awk -v p="$2" '$1==p {print $2}' "$TP/$1/.kl-unpacked"; }
+
+prosody13() {
+    # shellcheck disable=SC2086
+    bp_fetch $BP_PROSODY && bp_runtime_deps "Prosody 13" $BP_PROSODY && bp_unpack prosody13 || return 1
+    P="$TP/prosody13.new"
+    mkdir -p "$P/bin" || return 1
+    # The packaged launchers, pointed at the unpacked tree (paths of the
+    # final location; the tree is moved there below).
+    for s in prosody prosodyctl; do
+        sed -e "s|^CFG_SOURCEDIR=.*|CFG_SOURCEDIR='$TP/prosody13/usr/lib/prosody';|" \
+            -e "s|^CFG_CONFIGDIR=.*|CFG_CONFIGDIR='$TP/prosody13/etc/prosody';|" \
+            -e "s|^CFG_PLUGINDIR=.*|CFG_PLUGINDIR='$TP/prosody13/usr/lib/prosody/modules/';|" \
+            -e "s|^CFG_DATADIR=.*|CFG_DATADIR='$TP/prosody13/var/lib/prosody';|" \
+            "$P/usr/bin/$s" >"$P/bin/$s" && chmod 755 "$P/bin/$s" || return 1
+        [ "$(grep -c "^CFG_[A-Z]*DIR='$TP/prosody13/" "$P/bin/$s")" = 4 ] ||
+            { echo "deps: error: could not patch the CFG_*DIR lines of $s" >&2; return 1; }
+    done
+    for m in mod_sasl2 mod_sasl2_bind2 mod_sasl2_fast mod_sasl2_sm; do
+        [ -f "$P/usr/lib/prosody/modules/$m/$m.lua" ] || { echo "deps: error: prosody-modules has no $m" >&2; return 1; }
+    done
+    bp_commit prosody13 || return 1
+    say "Prosody $(bp_version prosody13 prosody) and prosody-modules $(bp_version prosody13 prosody-modules) ($BP_SUITE) in ${TP#"$ROOT"/}/prosody13 (run: ${TP#"$ROOT"/}/prosody13/bin/prosody)"
+}
+
+ejabberd24() {
+    # shellcheck disable=SC2086
+    bp_fetch $BP_EJABBERD && bp_runtime_deps "ejabberd 24" $BP_EJABBERD && bp_unpack ejabberd24 || return 1
+    E="$TP/ejabberd24.new"
+    app=
+    for d in "$E"/usr/lib/*/ejabberd-*/ebin; do [ -d "$d" ] && app=$d && break; done
+    [ -n "$app" ] || { echo "deps: error: no ejabberd application in the ejabberd package" >&2; return 1; }
+    app=${app%/ejabberd-*/ebin}
+    # ejabberd's own lib dir and the newer erlang libraries, ahead of the
+    # system's (ERL_LIBS comes before $OTPROOT/lib in the code path).
+    libs="$TP/ejabberd24${app#"$E"}:$TP/ejabberd24/usr/lib/erlang/lib"
+    sed "s|^ERL_LIBS=.*|ERL_LIBS='$libs'|" "$E/usr/sbin/ejabberdctl" >"$E/ejabberdctl" &&
+        chmod 755 "$E/ejabberdctl" || return 1
+    grep -qF "ERL_LIBS='$libs'" "$E/ejabberdctl" || { echo "deps: error: could not patch ERL_LIBS in ejabberdctl" >&2; return 1; }
+    bp_commit ejabberd24 || return 1
+    say "ejabberd $(bp_version ejabberd24 ejabberd) ($BP_SUITE, with its erlang-p1-* libraries) in ${TP#"$ROOT"/}/ejabberd24 (run: ${TP#"$ROOT"/}/ejabberd24/ejabberdctl)"
+}
+
+bp_failed=0
+for n in prosody13 ejabberd24; do
+    bp_present "$n" && continue
+    if [ "${KL_DEPS_NO_APT:-0}" = 1 ]; then
+        say "warning: no ${TP#"$ROOT"/}/$n and KL_DEPS_NO_APT=1: not fetched (check-sasl2-servers needs it)"
+        continue
+    fi
+    [ "$(id -u)" = 0 ] || die "${TP#"$ROOT"/}/$n is missing; run make deps as root"
+    say "${TP#"$ROOT"/}/$n is missing: fetching it from $BP_SUITE"
+    ok=0
+    case $n in
+    prosody13) prosody13 && ok=1 ;;
+    ejabberd24) ejabberd24 && ok=1 ;;
+    esac
+    [ "$ok" = 1 ] || { rm -rf "$TP/$n.new"; bp_failed=1; }
+done
+[ "$bp_failed" = 0 ] || die "could not set up the $BP_SUITE test servers (see above)"
 
 # ---- 3. the benchmark's baselines (--bench) ----------------------------------
 [ "$bench" = 1 ] || exit 0
