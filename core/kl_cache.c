@@ -37,7 +37,8 @@ int kl_cache_check(const kl_cache_t *c, const char *domain)
         return KL_ERR_CACHE_FORMAT;
     if (c->tls_session_len > sizeof c->tls_session || !memchr(c->caps_ver, 0, sizeof c->caps_ver) ||
         !memchr(c->disco_ver, 0, sizeof c->disco_ver) || !memchr(c->roster_ver, 0, sizeof c->roster_ver) ||
-        !memchr(c->srv_host, 0, sizeof c->srv_host))
+        !memchr(c->srv_host, 0, sizeof c->srv_host) || !memchr(c->ua_id, 0, sizeof c->ua_id) ||
+        c->fast_len > sizeof c->fast_token)
         return KL_ERR_CACHE_FORMAT;
     return KL_OK;
 }
@@ -60,11 +61,21 @@ void kl_cache_seal(kl_cache_t *c)
     c->checksum = checksum(c);
 }
 
-/* The TLS session goes, and its bytes with it. */
+void kl_cache_drop_fast(kl_cache_t *c)
+{
+    memset(c->fast_token, 0, sizeof c->fast_token);
+    c->fast_len = 0;
+    c->fast_mech = 0;
+    c->fast_expiry = 0;
+}
+
+/* The secrets go, and their bytes with them: the TLS session and the FAST
+ * token. */
 static void drop_session(kl_cache_t *c)
 {
     memset(c->tls_session, 0, sizeof c->tls_session);
     c->tls_session_len = 0;
+    kl_cache_drop_fast(c);
 }
 
 static int key_ok(const kl_crypto_t *crypto, const uint8_t *key)
@@ -143,8 +154,9 @@ int kl_cache_store(kl_cache_t *c, const kl_crypto_t *crypto, const uint8_t *key,
     if (!key_ok(crypto, key) || key_len != KL_CACHE_KEY_LEN) {
         drop_session(c);
         st = KL_ERR_CACHE_NO_KEY;
-    } else if (c->tls_session_len <= sizeof c->tls_session) {
+    } else if (c->tls_session_len <= sizeof c->tls_session && c->fast_len <= sizeof c->fast_token) {
         memset(c->tls_session + c->tls_session_len, 0, sizeof c->tls_session - c->tls_session_len);
+        memset(c->fast_token + c->fast_len, 0, sizeof c->fast_token - c->fast_len);
     } else {
         drop_session(c);
     }
@@ -169,6 +181,20 @@ const uint8_t *kl_cache_tls_session(const kl_cache_t *c, const char *domain, siz
         return NULL;
     *len = c->tls_session_len;
     return c->tls_session;
+}
+
+const uint8_t *kl_cache_fast_token(const kl_cache_t *c, const char *domain, size_t *len, uint8_t *mech,
+                                   uint32_t *expiry)
+{
+    if (len)
+        *len = 0;
+    if (!c || !len || !mech || !expiry || c->trust != c || kl_cache_check(c, domain) != KL_OK || c->fast_len == 0 ||
+        !c->fast_mech)
+        return NULL;
+    *len = c->fast_len;
+    *mech = c->fast_mech;
+    *expiry = c->fast_expiry;
+    return c->fast_token;
 }
 
 #else

@@ -25,6 +25,11 @@
 #define NS_ROSTER "jabber:iq:roster"
 #define NS_SM "urn:xmpp:sm:3"
 #define NS_LIMITS "urn:xmpp:stream-limits:0"
+#define NS_SASL2 "urn:xmpp:sasl:2"
+#define NS_BIND2 "urn:xmpp:bind:0"
+#define NS_FAST "urn:xmpp:fast:0"
+#define NS_SASL_CB "urn:xmpp:sasl-cb:0"
+#define NS_CSI "urn:xmpp:csi:0"
 
 /* ---- state ---------------------------------------------------------------- */
 enum {
@@ -67,7 +72,27 @@ enum { /* c->feat */
     FT_PIPELINING = 1u << 5,
     FT_ROSTERVER = 1u << 6,
     FT_CAPS = 1u << 7,
-    FT_BIDI = 1u << 8
+    FT_BIDI = 1u << 8,
+    /* SASL2 (post-TLS stream; 0 when compiled out, so every test folds) */
+    FT_SASL2 = KL_ENABLE_SASL2 ? 1u << 9 : 0,        /* <authentication xmlns='urn:xmpp:sasl:2'> */
+    FT_BIND2 = KL_ENABLE_SASL2 ? 1u << 10 : 0,       /* inline Bind2 */
+    FT_BIND2_SM = KL_ENABLE_SASL2 ? 1u << 11 : 0,    /* Bind2 inline feature urn:xmpp:sm:3 */
+    FT_BIND2_CSI = KL_ENABLE_SASL2 ? 1u << 12 : 0,   /* Bind2 inline feature urn:xmpp:csi:0 */
+    FT_INLINE_SM = KL_ENABLE_SASL2 ? 1u << 13 : 0,   /* SASL2 inline <sm/>: resume in <authenticate/> */
+    FT_CB_EXPORTER = KL_ENABLE_SASL2 ? 1u << 14 : 0  /* XEP-0440: channel binding tls-exporter */
+};
+
+#if KL_ENABLE_SASL2
+#define S2_SENT_ON(c) (((c)->s2 & S2_SENT) != 0)
+#else
+#define S2_SENT_ON(c) 0
+#endif
+enum { /* c->s2: SASL2 on this connection */
+    S2_SENT = 1u << 0,       /* <authenticate/> is out */
+    S2_BIND = 1u << 1,       /* it carries a Bind2 request */
+    S2_RESUME = 1u << 2,     /* it carries <resume/> */
+    S2_TOKEN_REQ = 1u << 3,  /* it asks for a FAST token */
+    S2_PROVISIONED = 1u << 4 /* the token in use is the configured one */
 };
 
 enum { /* c->stanza_kind */
@@ -95,6 +120,12 @@ static const char ping_id[] = "kl-ping"; /* the keepalive ping (XEP-0199) */
 
 static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs);
 static int go_online(kl_client_t *c, kl_event_t *ev);
+static const char *mech_name(uint8_t bit);
+static int get_random(const kl_client_t *c, uint8_t *out, size_t len);
+#if KL_ENABLE_SASL2
+static int sasl2_start(kl_client_t *c, kl_xw_t *w, uint8_t mechs);
+#endif
+#define SASL2_ON(c) (KL_ENABLE_SASL2 && !IS_S2S(c) && !(c)->cfg.no_sasl2)
 
 static int time_reached(uint32_t now, uint32_t deadline) { return (int32_t)(now - deadline) >= 0; }
 
@@ -204,6 +235,23 @@ static void w_auth_plain(kl_client_t *c, kl_xw_t *w)
     kl_b64_finish(&b);
     w_cstr(w, "</auth>");
 }
+
+#if KL_ENABLE_SCRAM
+/* <auth/> with SCRAM's client-first message */
+static int w_auth_scram(kl_client_t *c, kl_xw_t *w, uint8_t mech)
+{
+    int st;
+    w_el(w, "<auth", NS_SASL, "' mechanism='");
+    w_cstr(w, mech_name(mech));
+    w_cstr(w, "'>");
+    if ((st = kl_scram_start(c, w, mech)) != KL_OK)
+        return st;
+    w_cstr(w, "</auth>");
+    return KL_OK;
+}
+#else
+#define w_auth_scram(c, w, mech) KL_ERR_NO_MECHANISM
+#endif
 
 /* s2s: <bidi/> (when offered; there is no answer, so it rides along) and
  * SASL EXTERNAL with our domain as authorization identity (XEP-0178). */
@@ -573,8 +621,22 @@ static void w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
     }
     /* over a channel the application allowed without verification (BOSH
      * over http:// with allow_plaintext) the same flight goes */
-    if (c->cfg.pipelining < KL_PIPELINING_SAFE || credential_status(c) != KL_OK || !c->cfg.password)
+    if (c->cfg.pipelining < KL_PIPELINING_SAFE || credential_status(c) != KL_OK ||
+        (!KL_ENABLE_SASL2 && !c->cfg.password))
         return;
+#if KL_ENABLE_SASL2
+    /* the hints say SASL2: <authenticate/> (with Bind2, inline
+     * resumption, a FAST token) rides with the header; online at its
+     * <success/>, no restart */
+    if (SASL2_ON(c) && k && (k->known & KL_CACHE_KNOWN_POST_TLS) && (k->feat[1] & FT_SASL2)) {
+        size_t mark = w->len;
+        if (sasl2_start(c, w, k->mechs) != KL_OK)
+            w->len = mark; /* send_auth reports why, once the features are in */
+        return;
+    }
+    if (!c->cfg.password)
+        return;
+#endif
     if (k && (k->known & KL_CACHE_KNOWN_POST_TLS))
         mech = choose_mech(c, k->mechs); /* what the server offered last time */
     else if (!c->cfg.no_plain)
@@ -583,7 +645,7 @@ static void w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
         w_auth_plain(c, w);
     } else if (KL_ENABLE_SCRAM && mech) {
         size_t mark = w->len;
-        if (kl_scram_start(c, w, mech) != KL_OK) {
+        if (w_auth_scram(c, w, mech) != KL_OK) {
             w->len = mark; /* send_auth reports why, once the features are in */
             return;
         }
@@ -896,7 +958,25 @@ static const struct {
 #if KL_ENABLE_S2S
     {"EXTERNAL", KL_MECH_EXTERNAL},
 #endif
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+    {"SCRAM-SHA-1-PLUS", KL_MECH_SCRAM_SHA1_PLUS},
+    {"SCRAM-SHA-256-PLUS", KL_MECH_SCRAM_SHA256_PLUS},
+#endif
+#if KL_ENABLE_SASL2
+    /* FAST's, only from its own list (parse_features) */
+    {"HT-SHA-256-NONE", KL_MECH_HT_NONE},
+    {"HT-SHA-256-EXPR", KL_MECH_HT_EXPR},
+#endif
 };
+
+static const char *mech_name(uint8_t bit)
+{
+    size_t i;
+    for (i = 0; i < sizeof known_mechs / sizeof known_mechs[0]; i++)
+        if (known_mechs[i].bit == bit)
+            return known_mechs[i].name;
+    return "";
+}
 
 /* A decimal number as XML Schema's unsignedInt (counters, seconds): 1 and
  * *v, or 0 if s is not one. */
@@ -916,19 +996,102 @@ static int parse_u32(kl_slice_t s, uint32_t *v)
     return x <= 0xffffffffu;
 }
 
+/* What a mechanism name is in: RFC 6120's list, SASL2's, FAST's. */
+enum { IN_NONE = 0, IN_MECH, IN_LIMIT, IN_MECH2, IN_FAST };
+
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+/* XEP-0474's input, kept for the challenge: the names sorted (i;octet),
+ * joined by 0x1E; 0x1F and the channel-binding types when the server
+ * advertised XEP-0440. */
+#define SSDP_NAMES 12
+typedef struct {
+    kl_slice_t n[3][SSDP_NAMES]; /* RFC 6120's mechanisms, SASL2's, cb types */
+    uint8_t k[3];
+    uint8_t over;
+} ssdp_names_t;
+
+static void ssdp_add(ssdp_names_t *l, int which, kl_slice_t name)
+{
+    if (l->k[which] < SSDP_NAMES)
+        l->n[which][l->k[which]++] = name;
+    else
+        l->over = 1;
+}
+
+static int slice_cmp(kl_slice_t a, kl_slice_t b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int d = n ? memcmp(a.p, b.p, n) : 0;
+    return d ? d : (a.len > b.len) - (a.len < b.len);
+}
+
+static void ssdp_put(kl_client_t *c, size_t *o, const uint8_t *p, size_t n)
+{
+    if (*o + n > sizeof c->ssdp) {
+        c->ssdp_len = 0xff;
+        return;
+    }
+    if (n)
+        memcpy(c->ssdp + *o, p, n);
+    *o += n;
+}
+
+static void ssdp_list(kl_client_t *c, size_t *o, kl_slice_t *v, size_t k)
+{
+    size_t i, j;
+    for (i = 1; i < k; i++) /* insertion sort: a dozen names */
+        for (j = i; j > 0 && slice_cmp(v[j - 1], v[j]) > 0; j--) {
+            kl_slice_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    for (i = 0; i < k && c->ssdp_len != 0xff; i++) {
+        if (i)
+            ssdp_put(c, o, (const uint8_t *)"\x1e", 1);
+        ssdp_put(c, o, v[i].p, v[i].len);
+    }
+}
+
+static void ssdp_build(kl_client_t *c, ssdp_names_t *l, int sasl2, int cb_advertised)
+{
+    size_t o = 0;
+    c->ssdp_len = 0;
+    if (l->over)
+        c->ssdp_len = 0xff;
+    ssdp_list(c, &o, l->n[sasl2 ? 1 : 0], l->k[sasl2 ? 1 : 0]);
+    if (cb_advertised && c->ssdp_len != 0xff) {
+        ssdp_put(c, &o, (const uint8_t *)"\x1f", 1);
+        ssdp_list(c, &o, l->n[2], l->k[2]);
+    }
+    if (c->ssdp_len != 0xff)
+        c->ssdp_len = (uint8_t)o;
+}
+#endif
+
 /* Parse <stream:features/>: walk its children with c->vx. */
 static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
 {
     kl_xml_token_t t;
     int r;
     uint16_t feat = 0;
-    uint8_t mechs = 0;
-    int in_mech = 0, in_session = 0, session_optional = 0;
+    uint8_t mechs = 0, mechs2 = 0;
+    int in_mech = IN_NONE, in_session = 0, session_optional = 0;
+    /* SASL2: which depth-3 element we are in (1 authentication, 2
+     * sasl-channel-binding), and under its <inline/> (1 bind, 2 fast) */
+    int in3 = 0, in5 = 0;
     uint32_t idle;
-    kl_slice_t caps = {NULL, 0};
     size_t i;
+    kl_slice_t caps = {NULL, 0}, v;
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+    ssdp_names_t names;
+    int cb_adv = 0;
+    memset(&names, 0, sizeof names);
+#endif
     while ((r = view_next(c, raw, &pos, &t)) > 0) {
         if (r == KL_XML_START && t.depth == 3) {
+#if KL_ENABLE_SASL2
+            in3 = 0;
+#endif
             if (is_el(&t, "starttls", NS_TLS))
                 feat |= FT_STARTTLS;
             else if (is_el(&t, "mechanisms", NS_SASL))
@@ -951,29 +1114,85 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
                 feat |= FT_CAPS;
                 if (!kl_xml_attr_get(t.attrs, "ver", &caps))
                     caps.len = 0;
+            } else if (KL_ENABLE_SASL2 && is_el(&t, "authentication", NS_SASL2)) {
+                feat |= FT_SASL2;
+                in3 = 1;
+            } else if (KL_ENABLE_SASL2 && is_el(&t, "sasl-channel-binding", NS_SASL_CB)) {
+                in3 = 2;
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+                cb_adv = 1;
+#endif
             }
         } else if (r == KL_XML_START && t.depth == 4 && in_session && kl_slice_eq(t.local, "optional")) {
             session_optional = 1;
-        } else if (r == KL_XML_START && t.depth == 4 && (feat & FT_MECHS) && kl_slice_eq(t.local, "mechanism")) {
-            in_mech = 1;
+        } else if (r == KL_XML_START && t.depth == 4 && (feat & FT_MECHS) && (!KL_ENABLE_SASL2 || !in3) &&
+                   kl_slice_eq(t.local, "mechanism")) {
+            in_mech = IN_MECH;
         } else if (KL_ENABLE_STREAM_LIMITS && r == KL_XML_START && t.depth == 4 &&
                    is_el(&t, "idle-seconds", NS_LIMITS)) {
-            in_mech = 2; /* XEP-0478: the server closes a stream idle this long */
-        } else if (KL_ENABLE_STREAM_LIMITS && r == KL_XML_TEXT && in_mech == 2) {
+            in_mech = IN_LIMIT; /* XEP-0478: the server closes a stream idle this long */
+        } else if (KL_ENABLE_STREAM_LIMITS && r == KL_XML_TEXT && in_mech == IN_LIMIT) {
             /* keepalives at half of it at most (for this client from now
              * on: under every limit a server announced) */
             if (!t.cdata && parse_u32(t.text, &idle) && idle - 1 < c->cfg.keepalive_ms / 500u)
                 c->cfg.keepalive_ms = idle * 500u;
-            in_mech = 0;
+            in_mech = IN_NONE;
+        } else if (KL_ENABLE_SASL2 && r == KL_XML_START && in3 == 1) {
+            /* <authentication><mechanism/>…<inline><bind><inline><feature/>
+             * </inline></bind><fast><mechanism/></fast><sm/></inline> */
+            if (t.depth == 4 && is_el(&t, "mechanism", NS_SASL2))
+                in_mech = IN_MECH2;
+            else if (t.depth == 5 && is_el(&t, "bind", NS_BIND2))
+                feat |= FT_BIND2, in5 = 1;
+            else if (t.depth == 5 && is_el(&t, "fast", NS_FAST))
+                in5 = 2;
+            else if (t.depth == 5 && is_el(&t, "sm", NS_SM))
+                feat |= FT_INLINE_SM, in5 = 0;
+            else if (t.depth == 5)
+                in5 = 0;
+            else if (t.depth == 6 && in5 == 2 && is_el(&t, "mechanism", NS_FAST))
+                in_mech = IN_FAST;
+            else if (t.depth == 7 && in5 == 1 && kl_slice_eq(t.local, "feature") &&
+                     kl_xml_attr_get(t.attrs, "var", &v)) {
+                if (kl_xml_decoded_eq(v, NS_SM))
+                    feat |= FT_BIND2_SM;
+                else if (kl_xml_decoded_eq(v, NS_CSI))
+                    feat |= FT_BIND2_CSI;
+            }
+        } else if (KL_ENABLE_SASL2 && r == KL_XML_START && in3 == 2 && t.depth == 4 &&
+                   kl_slice_eq(t.local, "channel-binding") && kl_xml_attr_get(t.attrs, "type", &v)) {
+            if (kl_xml_decoded_eq(v, "tls-exporter"))
+                feat |= FT_CB_EXPORTER;
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+            ssdp_add(&names, 2, v);
+#endif
         } else if (r == KL_XML_TEXT && in_mech) {
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+            if (in_mech == IN_MECH || in_mech == IN_MECH2)
+                ssdp_add(&names, in_mech == IN_MECH ? 0 : 1, t.text);
+#endif
             /* a whole element is one text piece (CDATA aside); a name
-             * written any other way is not one we know */
+             * written any other way is not one we know. FAST's mechanisms
+             * count only from FAST's list. */
+#if KL_ENABLE_SASL2
+            uint8_t b = 0;
+            for (i = 0; i < sizeof known_mechs / sizeof known_mechs[0]; i++)
+                if (!t.cdata && kl_xml_decoded_eq(t.text, known_mechs[i].name))
+                    b |= known_mechs[i].bit;
+            if (in_mech == IN_MECH2)
+                mechs2 |= (uint8_t)(b & ~(KL_MECH_HT | KL_MECH_EXTERNAL));
+            else if (in_mech == IN_FAST)
+                mechs2 |= (uint8_t)(b & KL_MECH_HT);
+            else
+                mechs |= (uint8_t)(b & ~KL_MECH_HT);
+#else
             for (i = 0; i < sizeof known_mechs / sizeof known_mechs[0]; i++)
                 if (!t.cdata && kl_xml_decoded_eq(t.text, known_mechs[i].name))
                     mechs |= known_mechs[i].bit;
-            in_mech = 0;
-        } else if (r == KL_XML_END && t.depth == 4) {
-            in_mech = 0;
+#endif
+            in_mech = IN_NONE;
+        } else if (r == KL_XML_END && (KL_ENABLE_SASL2 ? t.depth >= 4 : t.depth == 4)) {
+            in_mech = IN_NONE;
         } else if (r == KL_XML_END && t.depth == 3 && in_session) {
             if (!session_optional)
                 feat |= FT_SESSION_REQ;
@@ -983,31 +1202,234 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
     if (r < 0)
         return r;
     c->feat = feat;
-    c->mechs = mechs;
+    /* SASL2's list where it is offered (the one this client uses there) */
+    c->mechs = KL_ENABLE_SASL2 && (feat & FT_SASL2) ? mechs2 : mechs;
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+    /* the list of the SASL this client authenticates with (XEP-0474:
+     * only that one counts when both are offered) */
+    ssdp_build(c, &names,
+               (feat & FT_SASL2) && SASL2_ON(c) && (!(c->flags & FL_SENT_AUTH) || (c->s2 & S2_SENT)), cb_adv);
+#endif
     c->flags |= FL_GOT_FEATURES;
     cache_features(c, caps);
     return KL_OK;
 }
 
+/* The features that decide how to authenticate: this stream's once they
+ * are in, else the hints' (post-TLS), else none. */
+KL_UNUSED static uint16_t auth_feat(const kl_client_t *c)
+{
+    const kl_cache_t *k = CACHE(c);
+    if (c->flags & FL_GOT_FEATURES)
+        return c->feat;
+    return k && (k->known & KL_CACHE_KNOWN_POST_TLS) ? k->feat[1] : 0;
+}
+
 /* The mechanism to use now: PLAIN when allowed (no extra round trip; a
  * credential only ever leaves over verified TLS or where the application
- * allowed plaintext: credential_status), else the strongest SCRAM on offer. */
+ * allowed plaintext: credential_status), else the strongest SCRAM on offer,
+ * bound to the channel (-PLUS, tls-exporter) where the server offers that
+ * and the port gave the data. */
 static uint8_t choose_mech(const kl_client_t *c, uint8_t mechs)
 {
+    static const uint8_t scrams[] = {KL_MECH_SCRAM_SHA256_PLUS, KL_MECH_SCRAM_SHA256, KL_MECH_SCRAM_SHA1_PLUS,
+                                     KL_MECH_SCRAM_SHA1};
     uint8_t offered = (uint8_t)(mechs & ~c->mechs_failed);
-    int scram = CRYPTO(c) != NULL;
+    size_t i;
     if (IS_S2S(c))
         return (offered & KL_MECH_EXTERNAL) ? KL_MECH_EXTERNAL : 0;
     if (!c->cfg.password)
         return 0;
     if (!c->cfg.no_plain && (offered & KL_MECH_PLAIN))
         return KL_MECH_PLAIN;
-    if (scram && (offered & KL_MECH_SCRAM_SHA256))
-        return KL_MECH_SCRAM_SHA256;
-    if (scram && (offered & KL_MECH_SCRAM_SHA1))
-        return KL_MECH_SCRAM_SHA1;
+    if (!CRYPTO(c))
+        return 0;
+#if KL_ENABLE_SASL2
+    if (!c->cb_len || !(auth_feat(c) & FT_CB_EXPORTER))
+#endif
+        offered &= (uint8_t)~KL_MECH_PLUS;
+    for (i = 0; i < sizeof scrams; i++)
+        if (offered & scrams[i])
+            return scrams[i];
     return 0;
 }
+
+#if KL_ENABLE_SASL2
+/* ---- SASL2 (XEP-0388), Bind2 (XEP-0386), FAST (XEP-0484): the request ---- */
+
+/* The FAST token to authenticate with, or NULL: the hints' (else the
+ * configured one) while its mechanism is on offer and was not refused on
+ * this connection, and it is not past its expiry (when the clock is
+ * known). *why says what stood in the way (KL_ERR_FAST_*), 0 if no token. */
+static const uint8_t *fast_token(kl_client_t *c, uint8_t offered, size_t *len, uint8_t *mech, int *why)
+{
+    uint32_t exp = 0;
+    const uint8_t *tok = NULL;
+    *why = 0;
+    *mech = 0;
+    *len = 0;
+    c->s2 &= (uint8_t)~S2_PROVISIONED;
+    if (c->cfg.no_fast || !CRYPTO(c) || !CRYPTO(c)->hmac)
+        return NULL;
+    if (CACHE(c))
+        tok = kl_cache_fast_token(CACHE(c), c->domain, len, mech, &exp);
+    if (!tok && c->cfg.fast_token && c->cfg.fast_token[0]) {
+        tok = (const uint8_t *)c->cfg.fast_token;
+        *len = strlen(c->cfg.fast_token);
+        *mech = KL_MECH_HT_NONE;
+        c->s2 |= S2_PROVISIONED;
+    }
+    if (!tok)
+        return NULL;
+    if (c->mechs_failed & *mech)
+        *why = KL_ERR_FAST_REFUSED;
+    else if (exp && c->cfg.unix_time && (int32_t)(c->cfg.unix_time() - exp) >= 0)
+        *why = KL_ERR_FAST_EXPIRED;
+    else if (!(offered & *mech) || (*mech == KL_MECH_HT_EXPR && !c->cb_len))
+        *why = KL_ERR_FAST_UNAVAILABLE;
+    return *why ? NULL : tok;
+}
+#endif
+
+/* Why no mechanism could be chosen. */
+#if KL_ENABLE_SASL2
+static int no_mech_status(kl_client_t *c)
+{
+    size_t len;
+    uint8_t mech;
+    int why;
+    if (!c->cfg.password && !IS_S2S(c) && !fast_token(c, c->mechs, &len, &mech, &why) && why)
+        return why;
+    return KL_ERR_NO_MECHANISM;
+}
+#else
+#define no_mech_status(c) KL_ERR_NO_MECHANISM
+#endif
+
+#if KL_ENABLE_SASL2
+/* <user-agent id=''>: configured, else the one the hints keep (generated
+ * once), else one derived from the JID (no hints to keep one in). */
+static void w_user_agent(kl_client_t *c, kl_xw_t *w)
+{
+    char gen[KL_UA_ID_LEN + 1];
+    uint8_t rnd[KL_HASH_MAX];
+    const char *ua = c->cfg.user_agent_id;
+    kl_cache_t *k = CACHE(c);
+    if (!ua && k && k->ua_id[0])
+        ua = k->ua_id;
+    if (!ua) {
+        if (k && get_random(c, rnd, 16) == KL_OK) {
+            kl_uuid_format(rnd, k->ua_id);
+            kl_cache_seal(k);
+            ua = k->ua_id;
+        } else {
+            memset(rnd, 0, sizeof rnd);
+            if (CRYPTO(c) && CRYPTO(c)->hash)
+                (void)CRYPTO(c)->hash(CRYPTO(c)->ctx, KL_HASH_SHA256, (const uint8_t *)c->cfg.jid, c->bare_len,
+                                      rnd);
+            kl_uuid_format(rnd, gen);
+            ua = gen;
+        }
+    }
+    kl_xw_start(w, "user-agent");
+    kl_xw_attr(w, "id", ua);
+    kl_xw_start(w, "software");
+    w_cstr(w, ""); /* closes the start tag */
+    kl_xw_text(w, (const uint8_t *)(c->cfg.software ? c->cfg.software : "kinglet"),
+               strlen(c->cfg.software ? c->cfg.software : "kinglet"));
+    kl_xw_end(w, "software");
+    if (c->cfg.device) {
+        kl_xw_start(w, "device");
+        kl_xw_text(w, (const uint8_t *)c->cfg.device, strlen(c->cfg.device));
+        kl_xw_end(w, "device");
+    }
+    kl_xw_end(w, "user-agent");
+}
+
+/* <authenticate/> in one go: the mechanism's initial response, the user
+ * agent, <resume/> when a stream-management session can be resumed and
+ * the server takes it inline, the Bind2 request (with <enable/> and CSI
+ * as offered) and, when the hints can keep one, a FAST token request.
+ * `mechs`: what is on offer (this stream's features or the hints'). */
+static int sasl2_start(kl_client_t *c, kl_xw_t *w, uint8_t mechs)
+{
+    uint16_t feat = auth_feat(c);
+    const kl_cache_t *k = CACHE(c);
+    const uint8_t *tok;
+    const char *res = jid_resource(c), *tag;
+    size_t len;
+    uint8_t mech, s2 = 0;
+    int st, why;
+    kl_b64_t b;
+    if ((tok = fast_token(c, (uint8_t)(mechs & ~c->mechs_failed), &len, &mech, &why)) == NULL)
+        mech = choose_mech(c, mechs);
+    if (!mech)
+        return no_mech_status(c);
+    w_el(w, "<authenticate", NS_SASL2, "' mechanism='");
+    w_cstr(w, mech_name(mech));
+    w_cstr(w, "'><initial-response>");
+    if (mech == KL_MECH_PLAIN) {
+        const char *pw = c->cfg.password;
+        kl_b64_init(&b, w);
+        kl_b64_feed(&b, (const uint8_t *)"", 1);
+        kl_b64_feed(&b, (const uint8_t *)c->cfg.jid, c->local_len);
+        kl_b64_feed(&b, (const uint8_t *)"", 1);
+        kl_b64_feed(&b, (const uint8_t *)pw, strlen(pw));
+        kl_b64_finish(&b);
+        st = KL_OK;
+    } else if (tok) {
+        st = kl_ht_start(c, w, mech, tok, len);
+    } else {
+        st = KL_ENABLE_SCRAM ? kl_scram_start(c, w, mech) : KL_ERR_NO_MECHANISM;
+    }
+    if (st != KL_OK)
+        return st;
+    w_cstr(w, "</initial-response>");
+    w_user_agent(c, w);
+#if KL_ENABLE_SM
+    /* XEP-0198 §9 / XEP-0388 inline: resumption in the same request; the
+     * Bind2 request below is the server's fallback when it fails */
+    if (sm_usable(c) && c->sm.resumable && (feat & FT_INLINE_SM)) {
+        w_resume(c, w);
+        s2 |= S2_RESUME;
+    }
+#endif
+    if (feat & FT_BIND2) {
+        tag = res && *res ? res : c->cfg.software ? c->cfg.software : "kinglet";
+        w_el(w, "<bind", NS_BIND2, "'><tag>");
+        kl_xw_text(w, (const uint8_t *)tag, strlen(tag));
+        w_cstr(w, "</tag>");
+#if KL_ENABLE_SM
+        /* the state changes only when <enabled/> comes (resumption may
+         * win instead) */
+        if (sm_usable(c) && (feat & FT_BIND2_SM))
+            w_el(w, "<enable", NS_SM, "' resume='true'/>");
+#endif
+        if (feat & FT_BIND2_CSI)
+            w_el(w, c->cfg.csi_inactive ? "<inactive" : "<active", NS_CSI, "'/>");
+        w_cstr(w, "</bind>");
+        s2 |= S2_BIND;
+    }
+    /* a token when the password was used (or the provisioned token), and
+     * only where the hints can keep it (authenticated: loaded with a key) */
+    if (!c->cfg.no_fast && (mechs & KL_MECH_HT_NONE) && k && k->trust == k && CRYPTO(c) && CRYPTO(c)->hmac &&
+        (!tok || (c->s2 & S2_PROVISIONED))) {
+        w_el(w, "<request-token", NS_FAST, "' mechanism='HT-SHA-256-NONE'/>");
+        s2 |= S2_TOKEN_REQ;
+    }
+    /* the token's use (XEP-0484): Prosody refuses an HT mechanism without it */
+    if (tok)
+        w_el(w, "<fast", NS_FAST, "'/>");
+    w_cstr(w, "</authenticate>");
+    if ((st = kl_xw_status(w)) != KL_OK)
+        return st == KL_ERR_WRITE_FULL ? KL_ERR_TX_FULL : st;
+    c->s2 = (uint8_t)(s2 | S2_SENT | (c->s2 & S2_PROVISIONED));
+    c->sasl_mech = mech;
+    c->flags |= FL_SENT_AUTH;
+    c->flags &= (uint16_t) ~(FL_AUTH_RETRY | FL_SCRAM_FINAL);
+    return KL_OK;
+}
+#endif
 
 static int send_auth(kl_client_t *c, kl_event_t *ev)
 {
@@ -1016,18 +1438,30 @@ static int send_auth(kl_client_t *c, kl_event_t *ev)
     uint8_t mech;
     if ((st = credential_status(c)) != KL_OK)
         return fail(c, st, NULL, ev);
+#if KL_ENABLE_SASL2
+    if (SASL2_ON(c) && (c->feat & FT_SASL2)) {
+        out_begin(c, &w);
+        if ((st = sasl2_start(c, &w, c->mechs)) != KL_OK)
+            return fail(c, st, NULL, ev);
+        return commit_step(c, &w, ev);
+    }
+#endif
     if ((mech = choose_mech(c, c->mechs)) == 0)
-        return fail(c, KL_ERR_NO_MECHANISM, NULL, ev);
+        return fail(c, no_mech_status(c), NULL, ev);
     out_begin(c, &w);
     if (mech == KL_MECH_EXTERNAL) {
         c->bidi = (c->feat & FT_BIDI) ? 1 : 0;
         w_auth_external(c, &w, c->bidi);
     } else if (mech == KL_MECH_PLAIN) {
         w_auth_plain(c, &w);
-    } else if (!KL_ENABLE_SCRAM || (st = kl_scram_start(c, &w, mech)) != KL_OK) {
-        if (!KL_ENABLE_SCRAM)
-            st = KL_ERR_NO_MECHANISM;
-        return fail(c, st, NULL, ev);
+    } else {
+#if KL_ENABLE_SCRAM
+        st = w_auth_scram(c, &w, mech);
+#else
+        st = KL_ERR_NO_MECHANISM;
+#endif
+        if (st != KL_OK)
+            return fail(c, st, NULL, ev);
     }
     c->sasl_mech = mech;
     c->flags |= FL_SENT_AUTH;
@@ -1068,6 +1502,11 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
         /* FALLTHRU */
     case ST_AUTH:
         if (c->flags & FL_SENT_AUTH) {
+            /* <authenticate/> went ahead on the hints' word, and SASL2 is
+             * gone: the server cannot answer it. The hints now say so
+             * (parse_features): the next attempt uses RFC 6120 SASL. */
+            if (S2_SENT_ON(c) && !(c->feat & FT_SASL2))
+                return fail(c, KL_ERR_SASL2_GONE, NULL, ev);
             /* A pipelined mechanism that is not on offer: the server will
              * refuse it; then we try what it does offer. */
             if (!(c->mechs & c->sasl_mech))
@@ -1306,6 +1745,35 @@ static void sm_enabled(kl_client_t *c, const kl_stanza_t *st)
         s->max_s = 0;
 }
 
+/* <resumed h='' previd=''/> (on its own, or inside SASL2's <success/>) */
+static int sm_resumed(kl_client_t *c, const kl_stanza_t *st, kl_event_t *ev)
+{
+    kl_sm_t *s = &c->sm;
+    uint32_t h = 0;
+    int has_h = attr_u32(st, "h", &h);
+    kl_slice_t v;
+    if (!s->resuming || c->state != ST_BIND || !kl_xml_attr_get(st->attrs, "previd", &v) ||
+        !kl_xml_decoded_eq(v, s->id)) {
+        s->resumable = 0; /* not the session we asked for */
+        return fail(c, KL_ERR_SM_RESUME, "undefined-condition", ev);
+    }
+    if (has_h < 0)
+        return fail(c, KL_ERR_PROTOCOL, "invalid-xml", ev);
+    if (has_h && sm_ack(c, h, ev) == 2)
+        return 1;
+    /* the session is back: what the server did not get goes again, in
+     * order, before anything new (kl_stanza_begin says TX_FULL) */
+    s->resuming = 0;
+    s->on = KL_SM_ON;
+    s->resending = s->records != 0;
+    s->resend = s->head;
+    set_online(c);
+    ev->type = KL_EV_RESUMED;
+    ev->jid = c->jid;
+    ev->seq = s->acked;
+    return 1;
+}
+
 /* Stream-management nonzas. */
 static int on_sm(kl_client_t *c, const kl_stanza_t *st, kl_event_t *ev)
 {
@@ -1336,29 +1804,8 @@ static int on_sm(kl_client_t *c, const kl_stanza_t *st, kl_event_t *ev)
             sm_enabled(c, st);
         return 0;
     }
-    if (is_named(st, "resumed")) {
-        kl_slice_t v;
-        if (!s->resuming || c->state != ST_BIND || !kl_xml_attr_get(st->attrs, "previd", &v) ||
-            !kl_xml_decoded_eq(v, s->id)) {
-            s->resumable = 0; /* not the session we asked for */
-            return fail(c, KL_ERR_SM_RESUME, "undefined-condition", ev);
-        }
-        if (has_h < 0)
-            return fail(c, KL_ERR_PROTOCOL, "invalid-xml", ev);
-        if (has_h && sm_ack(c, h, ev) == 2)
-            return 1;
-        /* the session is back: what the server did not get goes again, in
-         * order, before anything new (kl_stanza_begin says TX_FULL) */
-        s->resuming = 0;
-        s->on = KL_SM_ON;
-        s->resending = s->records != 0;
-        s->resend = s->head;
-        set_online(c);
-        ev->type = KL_EV_RESUMED;
-        ev->jid = c->jid;
-        ev->seq = s->acked;
-        return 1;
-    }
+    if (is_named(st, "resumed"))
+        return sm_resumed(c, st, ev);
     if (is_named(st, "failed")) {
         if (s->resuming && c->state == ST_BIND) {
             /* a new session: bind (and enable again); what the old one did
@@ -1846,11 +2293,11 @@ static int element_text(kl_client_t *c, kl_slice_t raw, size_t pos, uint8_t **p,
 
 static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
-    int scram = KL_ENABLE_SCRAM && (c->sasl_mech == KL_MECH_SCRAM_SHA1 || c->sasl_mech == KL_MECH_SCRAM_SHA256);
+    int scram = KL_ENABLE_SCRAM && (c->sasl_mech & KL_MECH_SCRAM_ANY);
     uint8_t *text;
     size_t len;
     int s;
-    if (c->state != ST_AUTH || !(c->flags & FL_SENT_AUTH))
+    if (c->state != ST_AUTH || !(c->flags & FL_SENT_AUTH) || S2_SENT_ON(c))
         return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
     if (is_named(st, "success")) {
         kl_xw_t w;
@@ -1878,10 +2325,12 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
         if ((s = element_text(c, st->raw, pos, &text, &len)) != KL_OK)
             return fail(c, s, NULL, ev);
         out_begin(c, &w);
+        w_el(&w, "<response", NS_SASL, "'>");
         if ((s = kl_scram_challenge(c, text, len, &w)) != KL_OK) {
-            set_condition_str(c, "bad-challenge");
+            set_condition_str(c, s == KL_ERR_DOWNGRADE ? "downgrade" : "bad-challenge");
             return fail(c, s, NULL, ev);
         }
+        w_cstr(&w, "</response>");
         if (c->flags & FL_FULL)
             w_restart_and_bind(c, &w); /* the client-final is the final response */
         c->flags |= FL_SCRAM_FINAL;
@@ -1904,6 +2353,227 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
     /* a challenge to PLAIN, or anything else */
     return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
 }
+
+#if KL_ENABLE_SASL2
+/* A view's text as a mutable range of the receive buffer (decoded in place). */
+static uint8_t *rx_text(kl_client_t *c, kl_slice_t t) { return c->rx + (t.p - c->rx); }
+
+/* <success/>: the server's proof, the authorization identifier, and what
+ * came inline: a Bind2 session (with <enabled/>), a resumed or failed
+ * stream-management session, a FAST token. Online here: no restart. */
+static int sasl2_success(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
+{
+    kl_xml_token_t t;
+    kl_slice_t add = {NULL, 0}, authz = {NULL, 0}, tok = {NULL, 0}, exp = {NULL, 0};
+    kl_stanza_t enabled, resumed, failed; /* their attributes */
+    char id[KL_JID_MAX];
+    int r, in = 0, bound = 0, in_bound = 0, has_add = 0, has_authz = 0, has_tok = 0, has_en = 0, has_res = 0,
+           has_failed = 0, n = 0;
+    kl_cache_t *k = CACHE(c);
+    memset(&enabled, 0, sizeof enabled);
+    memset(&resumed, 0, sizeof resumed);
+    memset(&failed, 0, sizeof failed);
+    while ((r = view_next(c, st->raw, &pos, &t)) > 0) {
+        if (r == KL_XML_START && t.depth == 3) {
+            in = in_bound = 0;
+            if (is_el(&t, "additional-data", NS_SASL2))
+                in = 1, has_add = 1;
+            else if (is_el(&t, "authorization-identifier", NS_SASL2) ||
+                     is_el(&t, "authorization-identity", NS_SASL2)) /* XEP-0388's prose */
+                in = 2, has_authz++;
+            else if (is_el(&t, "bound", NS_BIND2))
+                bound = in_bound = 1;
+            else if (is_el(&t, "token", NS_FAST))
+                has_tok = kl_xml_attr_get(t.attrs, "token", &tok), (void)kl_xml_attr_get(t.attrs, "expiry", &exp);
+            else if (KL_ENABLE_SM && is_el(&t, "resumed", NS_SM))
+                has_res = 1, resumed.attrs = t.attrs;
+            else if (KL_ENABLE_SM && is_el(&t, "failed", NS_SM))
+                has_failed = 1, failed.attrs = t.attrs;
+        } else if (r == KL_XML_START && t.depth == 4 && in_bound && KL_ENABLE_SM && is_el(&t, "enabled", NS_SM)) {
+            has_en = 1, enabled.attrs = t.attrs;
+        } else if (r == KL_XML_START && in) {
+            return fail(c, KL_ERR_PROTOCOL, "invalid-xml", ev);
+        } else if (r == KL_XML_TEXT && in) {
+            kl_slice_t *dst = in == 1 ? &add : &authz;
+            if (dst->len) /* one piece: base64 and JIDs have no references */
+                return fail(c, KL_ERR_PROTOCOL, "invalid-xml", ev);
+            *dst = t.text;
+            if (t.cdata)
+                return fail(c, KL_ERR_PROTOCOL, "invalid-xml", ev);
+        } else if (r == KL_XML_END && t.depth == 3) {
+            in = in_bound = 0;
+        }
+    }
+    if (r < 0)
+        return fail_xml(c, r, ev);
+    /* 1. the server proves it knows the secret too: SCRAM's signature,
+     * FAST's Responder hash; nothing else counts before that */
+    if (((c->sasl_mech & KL_MECH_SCRAM_ANY) &&
+         (!(c->flags & FL_SCRAM_FINAL) || !has_add || !add.len || kl_scram_success(c, rx_text(c, add), add.len) != KL_OK)) ||
+        ((c->sasl_mech & KL_MECH_HT) && (!has_add || kl_ht_success(c, rx_text(c, add), add.len) != KL_OK))) {
+        set_condition_str(c, "server-signature-mismatch");
+        return fail(c, KL_ERR_AUTH, NULL, ev);
+    }
+    /* 2. whom we are now: this account, a full JID after Bind2 */
+    if (has_authz == 1 && authz.len)
+        n = kl_xml_decode(authz, 0, (uint8_t *)id, sizeof id - 1);
+    if (n <= 0) {
+        set_condition_str(c, has_authz ? "bad-authorization-identifier" : "no-authorization-identifier");
+        return fail(c, KL_ERR_AUTHZID, NULL, ev);
+    }
+    id[n] = '\0';
+    if (!jid_eq(id, (size_t)n < c->bare_len ? (size_t)n : c->bare_len, c->cfg.jid, c->bare_len) ||
+        ((size_t)n != c->bare_len && id[c->bare_len] != '/') || (size_t)n < c->bare_len) {
+        set_condition_str(c, "bad-authorization-identifier");
+        return fail(c, KL_ERR_AUTHZID, NULL, ev);
+    }
+    c->stats.sasl2 = 1;
+    c->stats.fast = (c->sasl_mech & KL_MECH_HT) != 0;
+    c->stats.channel_bound = (c->sasl_mech & KL_MECH_PLUS) != 0;
+    /* 3. a FAST token (new, or rotated) for the hints */
+    if (has_tok && k && !c->cfg.no_fast) {
+        uint8_t buf[KL_CACHE_FAST_TOKEN_MAX];
+        int m = tok.len ? kl_xml_decode(tok, 0, buf, sizeof buf) : -1;
+        kl_cache_drop_fast(k);
+        if (m > 0) {
+            memcpy(k->fast_token, buf, (size_t)m);
+            k->fast_len = (uint8_t)m;
+            k->fast_mech = (c->s2 & S2_TOKEN_REQ) || !(c->sasl_mech & KL_MECH_HT) ? KL_MECH_HT_NONE : c->sasl_mech;
+            if (!exp.len || kl_datetime_parse(exp, &k->fast_expiry) != KL_OK)
+                k->fast_expiry = 0;
+            c->stats.fast_token_new = 1;
+        }
+        memset(buf, 0, sizeof buf);
+        kl_cache_seal(k);
+    }
+    c->s2 &= (uint8_t)~S2_SENT;
+#if KL_ENABLE_SM
+    /* 4. the old stream-management session back, or not */
+    if (c->s2 & S2_RESUME) {
+        if (has_res) {
+            c->state = ST_BIND; /* where sm_resumed expects a resumption */
+            c->stats.inline_resumed = 1;
+            return sm_resumed(c, &resumed, ev);
+        }
+        /* refused (<failed/>) or ignored: a new session (Bind2 below);
+         * the server's h, if it says one, still tells what it got */
+        {
+            uint32_t h = 0;
+            kl_sm_t *s = &c->sm;
+            s->resuming = 0;
+            s->resumable = 0;
+            if (has_failed && attr_u32(&failed, "h", &h) > 0 && h - s->acked - 1 < s->out - s->acked)
+                sm_drop_acked(c, h);
+        }
+    } else if (has_res) {
+        return fail(c, KL_ERR_SM_RESUME, "undefined-condition", ev);
+    }
+#else
+    (void)has_res, (void)has_failed, (void)has_en;
+#endif
+    if (!bound) {
+        /* no Bind2: RFC 6120's bind on this same stream (no restart) */
+        c->state = ST_BIND;
+        return send_bind(c, ev);
+    }
+    /* 5. a new session, bound inline */
+    if ((size_t)n <= c->bare_len) {
+        set_condition_str(c, "bad-authorization-identifier");
+        return fail(c, KL_ERR_AUTHZID, NULL, ev);
+    }
+    memcpy(c->jid, id, (size_t)n + 1);
+    if (!bound_jid_ok(c, (size_t)n)) {
+        c->jid[0] = '\0';
+        return fail(c, KL_ERR_BIND_JID, NULL, ev);
+    }
+    c->stats.bind2 = 1;
+#if KL_ENABLE_SM
+    {
+        kl_sm_t *s = &c->sm;
+        /* what the old session still holds is handed back at online */
+        s->handback = s->records;
+        s->resumable = 0;
+        s->id[0] = s->location[0] = '\0';
+        s->on = KL_SM_OFF;
+        if (has_en && sm_usable(c)) {
+            s->out = s->acked = s->max_s = 0;
+            s->unreq = 0;
+            sm_enabled(c, &enabled);
+        }
+    }
+#endif
+    return go_online(c, ev);
+}
+
+/* The answer to <authenticate/>. */
+static int on_sasl2(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
+{
+    uint8_t *text;
+    size_t len;
+    int s;
+    kl_xw_t w;
+    if (c->state != ST_AUTH || !(c->s2 & S2_SENT))
+        return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
+    if (is_named(st, "success"))
+        return sasl2_success(c, st, pos, ev);
+    if (is_named(st, "challenge") && KL_ENABLE_SCRAM && (c->sasl_mech & KL_MECH_SCRAM_ANY) &&
+        !(c->flags & FL_SCRAM_FINAL)) {
+        if ((s = element_text(c, st->raw, pos, &text, &len)) != KL_OK)
+            return fail(c, s, NULL, ev);
+        out_begin(c, &w);
+        w_el(&w, "<response", NS_SASL2, "'>");
+        if ((s = kl_scram_challenge(c, text, len, &w)) != KL_OK) {
+            set_condition_str(c, s == KL_ERR_DOWNGRADE ? "downgrade" : "bad-challenge");
+            return fail(c, s, NULL, ev);
+        }
+        w_cstr(&w, "</response>");
+        c->flags |= FL_SCRAM_FINAL;
+        return commit_step(c, &w, ev);
+    }
+    if (is_named(st, "failure")) {
+        kl_xml_token_t t;
+        int r;
+        while ((r = view_next(c, st->raw, &pos, &t)) > 0)
+            if (r == KL_XML_START && t.depth == 3 && !kl_slice_eq(t.local, "text")) {
+                set_condition(c, t.local);
+                break;
+            }
+        if (c->sasl_mech & KL_MECH_HT) {
+            /* the token is refused: forgotten; the password takes over */
+            if (CACHE(c) && !(c->s2 & S2_PROVISIONED)) {
+                kl_cache_drop_fast(CACHE(c));
+                kl_cache_seal(CACHE(c));
+            }
+            c->stats.fast_refused = 1;
+            if (!c->cfg.password)
+                return fail(c, KL_ERR_FAST_REFUSED, NULL, ev);
+        } else if (!(c->flags & FL_AUTH_RETRY)) {
+            return fail(c, KL_ERR_AUTH, NULL, ev);
+        }
+        /* try again on this stream with what is on offer (XEP-0388 lets a
+         * client retry after <failure/>) */
+        if (!(c->flags & FL_GOT_FEATURES))
+            return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
+        c->mechs_failed |= c->sasl_mech;
+        c->condition[0] = '\0';
+        c->flags &= (uint16_t) ~(FL_SENT_AUTH | FL_AUTH_RETRY | FL_SCRAM_FINAL);
+        c->s2 = 0;
+#if KL_ENABLE_SM
+        c->sm.resuming = 0;
+#endif
+        return send_auth(c, ev);
+    }
+    if (is_named(st, "continue")) {
+        /* a task (2FA, a password change) this client cannot do */
+        out_begin(c, &w);
+        w_el(&w, "<abort", NS_SASL2, "'/>");
+        (void)out_commit(c, &w);
+        set_condition_str(c, "unsupported-task");
+        return fail(c, KL_ERR_SASL2_TASK, NULL, ev);
+    }
+    return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
+}
+#endif
 
 static int on_stream_error(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
@@ -1972,6 +2642,10 @@ static int on_element(kl_client_t *c, size_t s, size_t e, uint8_t kind, kl_event
     }
     if (is_ns(st.ns, NS_SASL))
         return on_sasl(c, &st, pos, ev);
+#if KL_ENABLE_SASL2
+    if (is_ns(st.ns, NS_SASL2))
+        return on_sasl2(c, &st, pos, ev);
+#endif
     if (kind == SK_STANZA) /* online: a message, presence or iq */
         return on_stanza(c, &st, pos, ev);
 #if KL_ENABLE_SM
@@ -2657,15 +3331,19 @@ const char *kl_client_jid(const kl_client_t *c) { return c->jid; }
 const char *kl_client_domain(const kl_client_t *c) { return c->domain; }
 int kl_client_is_online(const kl_client_t *c) { return c->state == ST_ONLINE; }
 
-const char *kl_client_sasl_mechanism(const kl_client_t *c)
+const char *kl_client_sasl_mechanism(const kl_client_t *c) { return mech_name(c->sasl_mech); }
+
+int kl_client_set_channel_binding(kl_client_t *c, const uint8_t *data, size_t len)
 {
-    switch (c->sasl_mech) {
-    case KL_MECH_PLAIN: return "PLAIN";
-    case KL_MECH_SCRAM_SHA1: return "SCRAM-SHA-1";
-    case KL_MECH_SCRAM_SHA256: return "SCRAM-SHA-256";
-    case KL_MECH_EXTERNAL: return "EXTERNAL";
-    default: return "";
-    }
+    if (!c || len > KL_CB_MAX || (len && !data))
+        return KL_ERR_ARG;
+#if KL_ENABLE_SASL2
+    if (len)
+        memcpy(c->cb, data, len);
+    memset(c->cb + len, 0, sizeof c->cb - len);
+    c->cb_len = (uint8_t)len;
+#endif
+    return KL_OK;
 }
 
 int kl_client_full_pipelining(const kl_client_t *c) { return (c->flags & FL_FULL) != 0; }

@@ -44,8 +44,24 @@ enum {
     KL_MECH_PLAIN = 1u << 0,
     KL_MECH_SCRAM_SHA1 = 1u << 1,
     KL_MECH_SCRAM_SHA256 = 1u << 2,
-    KL_MECH_EXTERNAL = 1u << 3
+    KL_MECH_EXTERNAL = 1u << 3,
+    /* SCRAM with tls-exporter channel binding (RFC 9266, XEP-0440) */
+    KL_MECH_SCRAM_SHA1_PLUS = 1u << 4,
+    KL_MECH_SCRAM_SHA256_PLUS = 1u << 5,
+    /* FAST's token mechanisms (XEP-0484): HT-SHA-256-NONE, -EXPR */
+    KL_MECH_HT_NONE = 1u << 6,
+    KL_MECH_HT_EXPR = 1u << 7
 };
+#define KL_MECH_SCRAM_ANY                                                                                        \
+    (KL_MECH_SCRAM_SHA1 | KL_MECH_SCRAM_SHA256 | KL_MECH_SCRAM_SHA1_PLUS | KL_MECH_SCRAM_SHA256_PLUS)
+#define KL_MECH_PLUS (KL_MECH_SCRAM_SHA1_PLUS | KL_MECH_SCRAM_SHA256_PLUS | KL_MECH_HT_EXPR)
+#define KL_MECH_HT (KL_MECH_HT_NONE | KL_MECH_HT_EXPR)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define KL_UNUSED __attribute__((unused))
+#else
+#define KL_UNUSED
+#endif
 
 /* Out of line where a call is smaller than the inlined body at every use. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -83,11 +99,27 @@ void kl_sm_pop(struct kl_client *c);
 /* Empty the queue. */
 void kl_sm_clear(struct kl_client *c);
 
-/* SCRAM (kl_scram.c): <auth/> with the client-first message; the
- * <response/> to a challenge (text is the challenge's base64, decoded in
- * place); the check of the server signature in <success/>'s text. */
+/* SCRAM (kl_scram.c), the base64 content of each message (the caller
+ * writes the element around it, RFC 6120's or SASL2's): the client-first
+ * message; the client-final answering a challenge (text is the challenge's
+ * base64, decoded in place); the check of the server signature (text: the
+ * base64 of the server-final message, decoded in place). The -PLUS
+ * mechanisms bind to c->cb (tls-exporter). */
 int kl_scram_start(struct kl_client *c, kl_xw_t *w, uint8_t mech);
 int kl_scram_challenge(struct kl_client *c, uint8_t *text, size_t len, kl_xw_t *w);
 int kl_scram_success(struct kl_client *c, uint8_t *text, size_t len);
+
+/* SASL2 helpers (kl_sasl2.c). */
+/* FAST's HT-SHA-256 initial response, base64: authcid NUL
+ * HMAC-SHA-256(token, "Initiator" || cb); the Responder value the server
+ * must prove is kept in c->scram_sig. */
+int kl_ht_start(struct kl_client *c, kl_xw_t *w, uint8_t mech, const uint8_t *token, size_t len);
+/* The server's proof in <additional-data> (base64, decoded in place). */
+int kl_ht_success(struct kl_client *c, uint8_t *text, size_t len);
+/* A UUID (version 4) from 16 random bytes, 36 characters and a NUL. */
+void kl_uuid_format(const uint8_t rnd[16], char out[37]);
+/* An XML Schema dateTime ("2026-12-06T10:00:00Z", "...+01:00", fractions)
+ * as Unix seconds: KL_OK, or KL_ERR_PROTOCOL. */
+int kl_datetime_parse(kl_slice_t s, uint32_t *unix_s);
 
 #endif

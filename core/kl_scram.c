@@ -1,5 +1,7 @@
 /* kinglet — SASL SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677), client
- * side, without channel binding ("n,,"). Hashing goes through the port's
+ * side, with or without tls-exporter channel binding (the -PLUS variants,
+ * RFC 9266). The caller wraps each message in RFC 6120's or SASL2's
+ * element. Hashing goes through the port's
  * kl_crypto_t, so core/ stays crypto-free. The server's signature is
  * verified before success is accepted. */
 #define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
@@ -7,13 +9,21 @@
 #include "kl_internal.h"
 #include "kl_string.h"
 
-#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-
 static size_t hash_len(kl_hash_alg_t alg) { return alg == KL_HASH_SHA256 ? 32 : 20; }
 
 static kl_hash_alg_t mech_alg(uint8_t mech)
 {
-    return mech == KL_MECH_SCRAM_SHA256 ? KL_HASH_SHA256 : KL_HASH_SHA1;
+    return mech & (KL_MECH_SCRAM_SHA256 | KL_MECH_SCRAM_SHA256_PLUS) ? KL_HASH_SHA256 : KL_HASH_SHA1;
+}
+
+/* The GS2 header (RFC 5802 7): "p=tls-exporter,," for the -PLUS
+ * mechanisms (RFC 9266), else "n,,": this client does not bind to the
+ * channel, and says so (not "y": a server that offers -PLUS would then
+ * suspect a downgrade; this client only ever leaves -PLUS out when it has
+ * no tls-exporter data or the server did not offer that type). */
+static const char *gs2_header(const kl_client_t *c)
+{
+    return KL_ENABLE_SASL2 && (c->sasl_mech & KL_MECH_PLUS) ? "p=tls-exporter,," : "n,,";
 }
 
 static kl_slice_t sl(const void *p, size_t n)
@@ -59,6 +69,11 @@ static int saslprep_ascii(const char *s, size_t n)
 
 int kl_scram_start(kl_client_t *c, kl_xw_t *w, uint8_t mech)
 {
+    c->sasl_mech = mech; /* the GS2 header and the hash follow it */
+#if KL_ENABLE_SASL2
+    if ((mech & KL_MECH_PLUS) && c->cb_len == 0)
+        return KL_ERR_NO_MECHANISM; /* no channel-binding data to bind to */
+#endif
     static const char b64c[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     uint8_t rnd[sizeof c->scram_cnonce];
     char user[KL_JID_MAX];
@@ -77,16 +92,13 @@ int kl_scram_start(kl_client_t *c, kl_xw_t *w, uint8_t mech)
     /* a printable nonce without ',' (6 random bits a character) */
     for (i = 0; i < sizeof rnd; i++)
         c->scram_cnonce[i] = (uint8_t)b64c[rnd[i] & 63];
-    kl_xw_raw(w, (const uint8_t *)"<auth xmlns='" NS_SASL "' mechanism='", strlen("<auth xmlns='" NS_SASL "' mechanism='"));
-    kl_xw_raw(w, (const uint8_t *)(mech == KL_MECH_SCRAM_SHA256 ? "SCRAM-SHA-256'>" : "SCRAM-SHA-1'>"),
-              mech == KL_MECH_SCRAM_SHA256 ? 15 : 13);
     kl_b64_init(&b, w);
-    kl_b64_feed(&b, (const uint8_t *)"n,,n=", 5);
+    kl_b64_feed(&b, (const uint8_t *)gs2_header(c), strlen(gs2_header(c)));
+    kl_b64_feed(&b, (const uint8_t *)"n=", 2);
     kl_b64_feed(&b, (const uint8_t *)user, (size_t)ulen);
     kl_b64_feed(&b, (const uint8_t *)",r=", 3);
     kl_b64_feed(&b, c->scram_cnonce, sizeof c->scram_cnonce);
     kl_b64_finish(&b);
-    kl_xw_raw(w, (const uint8_t *)"</auth>", 7);
     return KL_OK;
 }
 
@@ -109,6 +121,44 @@ static int scram_attr(const uint8_t *msg, size_t len, char key, kl_slice_t *val)
     return 0;
 }
 
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+/* XEP-0474 (SSDP): the server signs, in its server-first message, the
+ * mechanisms and channel-binding types it advertised: "h=" (0.4+: 0x1E
+ * and 0x1F between them) or "d=" (0.3, ejabberd: ',' and '|'). A value
+ * that differs from what this client saw is a downgrade: KL_ERR_DOWNGRADE.
+ * Absent: the server does not do SSDP. (A forged value fails the SCRAM
+ * proof anyway: it is part of the AuthMessage.) */
+static int ssdp_check(kl_client_t *c, const uint8_t *msg, size_t len, kl_hash_alg_t alg)
+{
+    const kl_crypto_t *cr = c->cfg.crypto;
+    char in[KL_SSDP_MAX];
+    uint8_t hash[KL_HASH_MAX], b64[48];
+    kl_slice_t v;
+    kl_xw_t w;
+    kl_b64_t b;
+    size_t i;
+    int old = 0, r = scram_attr(msg, len, 'h', &v);
+    if (r == 0)
+        old = 1, r = scram_attr(msg, len, 'd', &v);
+    if (r <= 0)
+        return r < 0 ? r : KL_OK;
+    if (c->ssdp_len == 0xff)
+        return KL_OK; /* the list was too long to keep (KL_SSDP_MAX) */
+    memcpy(in, c->ssdp, c->ssdp_len);
+    for (i = 0; old && i < c->ssdp_len; i++)
+        in[i] = in[i] == '\x1e' ? ',' : in[i] == '\x1f' ? '|' : in[i];
+    if (cr->hash(cr->ctx, alg, (const uint8_t *)in, c->ssdp_len, hash))
+        return KL_ERR_AUTH;
+    kl_xw_init(&w, b64, sizeof b64);
+    kl_b64_init(&b, &w);
+    kl_b64_feed(&b, hash, hash_len(alg));
+    kl_b64_finish(&b);
+    if (v.len != w.len || memcmp(v.p, b64, w.len) != 0)
+        return KL_ERR_DOWNGRADE;
+    return KL_OK;
+}
+#endif
+
 int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
 {
     const kl_crypto_t *cr = c->cfg.crypto;
@@ -116,8 +166,11 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
     size_t hl = hash_len(alg), i;
     uint8_t salted[KL_HASH_MAX], client_key[KL_HASH_MAX], stored[KL_HASH_MAX], sig[KL_HASH_MAX];
     uint8_t salt[64], proof_b64[48];
+    /* base64 of "p=tls-exporter,," and 32 bytes: 64 */
+    uint8_t cbind_b64[4 * ((16 + KL_CB_MAX + 2) / 3) + 4];
+    size_t cblen;
     char user[KL_JID_MAX];
-    kl_slice_t r, s, it, am[9];
+    kl_slice_t r, s, it, am[10];
     uint32_t iter = 0;
     int n, ulen, ok;
     kl_b64_t b;
@@ -150,6 +203,10 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
         return KL_ERR_SCRAM_ITERATIONS;
     if ((n = kl_b64_decode(s.p, s.len, salt, sizeof salt)) <= 0)
         return KL_ERR_PROTOCOL;
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+    if ((ok = ssdp_check(c, text, len, alg)) != KL_OK)
+        return ok;
+#endif
     if ((ulen = escape_user(c, user, sizeof user)) < 0)
         return ulen;
 
@@ -166,16 +223,30 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
     am[3] = sl(c->scram_cnonce, sizeof c->scram_cnonce);
     am[4] = cs(",");
     am[5] = sl(text, len);
-    am[6] = cs(",c=biws,r=");
-    am[7] = r;
-    if (cr->hmac(cr->ctx, alg, stored, hl, am, 8, sig))
+    /* c= is the base64 of the GS2 header and the channel-binding data */
+    kl_xw_init(&pw, cbind_b64, sizeof cbind_b64);
+    kl_b64_init(&b, &pw);
+    kl_b64_feed(&b, (const uint8_t *)gs2_header(c), strlen(gs2_header(c)));
+#if KL_ENABLE_SASL2
+    if (c->sasl_mech & KL_MECH_PLUS)
+        kl_b64_feed(&b, c->cb, c->cb_len);
+#endif
+    kl_b64_finish(&b);
+    if (kl_xw_status(&pw) != KL_OK)
+        return KL_ERR_AUTH;
+    cblen = pw.len;
+    am[6] = cs(",c=");
+    am[7] = sl(cbind_b64, cblen);
+    am[8] = cs(",r=");
+    am[9] = r;
+    if (cr->hmac(cr->ctx, alg, stored, hl, am, 10, sig))
         return KL_ERR_AUTH;
     for (i = 0; i < hl; i++)
         client_key[i] ^= sig[i]; /* ClientProof */
 
     /* ServerSignature = HMAC(HMAC(SaltedPassword, "Server Key"), AuthMessage) */
     if (cr->hmac(cr->ctx, alg, salted, hl, (kl_slice_t[]){cs("Server Key")}, 1, sig) ||
-        cr->hmac(cr->ctx, alg, sig, hl, am, 8, c->scram_sig))
+        cr->hmac(cr->ctx, alg, sig, hl, am, 10, c->scram_sig))
         return KL_ERR_AUTH;
 
     kl_xw_init(&pw, proof_b64, sizeof proof_b64);
@@ -183,14 +254,14 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
     kl_b64_feed(&b, client_key, hl);
     kl_b64_finish(&b);
 
-    kl_xw_raw(w, (const uint8_t *)"<response xmlns='" NS_SASL "'>", strlen("<response xmlns='" NS_SASL "'>"));
     kl_b64_init(&b, w);
-    kl_b64_feed(&b, (const uint8_t *)"c=biws,r=", 9);
+    kl_b64_feed(&b, (const uint8_t *)"c=", 2);
+    kl_b64_feed(&b, cbind_b64, cblen);
+    kl_b64_feed(&b, (const uint8_t *)",r=", 3);
     kl_b64_feed(&b, r.p, r.len);
     kl_b64_feed(&b, (const uint8_t *)",p=", 3);
     kl_b64_feed(&b, proof_b64, pw.len);
     kl_b64_finish(&b);
-    kl_xw_raw(w, (const uint8_t *)"</response>", 11);
     memset(salted, 0, sizeof salted);
     return KL_OK;
 }

@@ -346,6 +346,12 @@ int kl_session_retryable(int status, const char *cond)
     case KL_ERR_DNS_UNAVAILABLE:
     case KL_ERR_SEE_OTHER_HOST:
     case KL_ERR_WS_HANDSHAKE:
+    case KL_ERR_SASL2_TASK:
+    case KL_ERR_FAST_REFUSED:
+    case KL_ERR_FAST_EXPIRED:
+    case KL_ERR_FAST_UNAVAILABLE:
+    case KL_ERR_AUTHZID:
+    case KL_ERR_DOWNGRADE:
         return 0;
     case KL_ERR_STREAM_ERROR:
         /* RFC 6120 §4.9.3: the conditions that say "come back later" */
@@ -553,6 +559,20 @@ static int begin_attempt(kl_session_t *s, kl_event_t *ev)
     return 0;
 }
 
+/* The finished handshake's tls-exporter value for SASL channel binding
+ * (none without TLS, with TLS 1.2, or a port without the op). */
+static void give_channel_binding(kl_session_t *s, int tls_on)
+{
+#if KL_ENABLE_SASL2
+    uint8_t cb[32];
+    int ok = tls_on && s->cfg.tls->exporter && s->cfg.tls->exporter(s->cfg.tls_ctx, 0, cb, sizeof cb) == KL_OK;
+    (void)kl_client_set_channel_binding(s->c, cb, ok ? sizeof cb : 0);
+    memset(cb, 0, sizeof cb);
+#else
+    (void)s, (void)tls_on;
+#endif
+}
+
 /* Transport (and direct TLS) up on slot 0: start the stream. */
 static void start_stream(kl_session_t *s)
 {
@@ -566,6 +586,7 @@ static void start_stream(kl_session_t *s)
     } else if (ep->security == KL_SEC_NONE || ep->framing != KL_FRAMING_XMPP) {
         ch = KL_CHANNEL_CLEAR;
     }
+    give_channel_binding(s, s->slot[0].tls_on);
     (void)kl_client_connect(s->c, s->t_attempt, ch);
     kl_stats_add_port_rt(s->c, 1 + info.round_trips); /* TCP + the TLS handshake */
     s->state = S_RUN;
@@ -701,6 +722,7 @@ static int starttls_step(kl_session_t *s, kl_event_t *ev)
                                                      : info.round_trips);
             s->tls_phase = TP_NONE;
             s->early_tls = 0;
+            give_channel_binding(s, 1);
             kl_engine_tls_done(s->c, info.verified);
         }
         return 2;

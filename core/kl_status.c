@@ -85,6 +85,13 @@ const char *kl_strerror(int status)
     case KL_ERR_WS_FRAME: return "malformed WebSocket frame";
     case KL_ERR_WS_TOO_LARGE: return "WebSocket frame larger than its buffer";
     case KL_ERR_WS_CLOSED: return "WebSocket closed by the server";
+    case KL_ERR_SASL2_TASK: return "SASL2: the server asks for a task this client does not support";
+    case KL_ERR_SASL2_GONE: return "SASL2: no longer offered by the server (hints updated; retry uses RFC 6120)";
+    case KL_ERR_FAST_REFUSED: return "FAST: token refused and no password configured";
+    case KL_ERR_FAST_EXPIRED: return "FAST: the token has expired and no password is configured";
+    case KL_ERR_FAST_UNAVAILABLE: return "FAST: the server does not offer the token's mechanism and no password is configured";
+    case KL_ERR_AUTHZID: return "SASL2: success without this account's authorization identifier";
+    case KL_ERR_DOWNGRADE: return "SASL downgrade: mechanisms or channel bindings differ from what the server signed";
     default: return "unknown error";
     }
 }

@@ -6,6 +6,7 @@
  *           [--no-plain] [--tls starttls|direct] [--cache FILE [--cache-key KEYFILE]]
  *           [--roster] [--srv [--dns HOST:PORT]] [--disco] [--reconnect [--backoff MIN_MS MAX_MS]]
  *           [--keepalive T_S T2_S] [--no-sm] [--no-logout]
+ *           [--no-sasl2] [--no-fast] [--fast-token TOKEN] [--user-agent-id UUID]
  *   kinglet --bosh URL --jid J --password P [--bosh-path auto|all|split] … (the same options)
  *   kinglet --ws URL --jid J --password P … (the same options)
  *
@@ -36,6 +37,16 @@
  * with a device key kept in KEYFILE (default FILE.key, created 0600 on
  * first use) and written 0600; a file that fails authentication is ignored
  * (one line on stderr) and the login does a full, verified TLS handshake.
+ * SASL2 (XEP-0388) with Bind2, inline stream management and FAST tokens
+ * (XEP-0484) is used wherever the server offers it; with --cache the
+ * hints remember that, so the next login sends <authenticate/> with the
+ * stream header, and keep the FAST token the server gave (then the
+ * password is not sent again; the token rotates). --no-sasl2: RFC 6120
+ * SASL and bind only; --no-fast: no tokens. --fast-token TOKEN: a
+ * provisioned token (HT-SHA-256-NONE), used while the hints hold none;
+ * with it --password may be left out (a token-only device). --stats adds
+ * "sasl2", "bind2", "fast", "fast_token_new", "fast_refused",
+ * "inline_resumed" and "channel_bound" (0/1, this connection).
  * --srv finds the server through DNS SRV (_xmpps-client / _xmpp-client),
  * asking the resolver --dns (default: /etc/resolv.conf's first).
  *
@@ -104,6 +115,9 @@ static void usage(void)
             "                 backoff and full jitter; stream management resumes the session)\n"
             "               [--keepalive T_S T2_S] [--no-sm]  (probe after T idle seconds, dead after T2 more)\n"
             "               [--no-logout]  (end without logging out; with --cache the next run resumes)\n"
+            "               [--no-sasl2] [--no-fast]  (RFC 6120 SASL only / no FAST tokens)\n"
+            "               [--fast-token TOKEN]  (provisioned FAST token; --password may then be left out)\n"
+            "               [--user-agent-id UUID]  (SASL2 <user-agent id>; default: generated, kept in the hints)\n"
             "       kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] [--stats] ...\n"
             "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n");
@@ -142,6 +156,8 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
     fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data);
 }
 
+static uint32_t unix_now(void) { return (uint32_t)time(NULL); }
+
 static void print_stats(const kl_session_t *sess, const char *mode, const char *cache_state, int full_fallback,
                         const char *srv_state, const char *bosh_path)
 {
@@ -153,7 +169,9 @@ static void print_stats(const kl_session_t *sess, const char *mode, const char *
            "\"tcp_connect_ms\":%u,\"tls_handshake_ms\":%u,\"pipelining\":\"%s\",\"mode\":\"%s\",\"tls\":\"%s\",\"sasl\":\"%s\",\"cache\":\"%s\",\"full_fallback\":%d,\"tls_resumed\":%d,\"srv\":\"%s\","
            "\"stanzas_dropped\":%u,\"iq_unmatched\":%u,\"sizeof_client\":%zu,"
            "\"attempts\":%u,\"link_downs\":%u,\"onlines\":%u,\"resumes\":%u,"
-           "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\"}\n",
+           "\"http_round_trips\":%u,\"http_requests\":%u,\"bosh_path\":\"%s\","
+           "\"sasl2\":%u,\"bind2\":%u,\"fast\":%u,\"fast_token_new\":%u,\"fast_refused\":%u,"
+           "\"inline_resumed\":%u,\"channel_bound\":%u}\n",
            s->online_ms, s->round_trips, s->engine_round_trips, s->port_round_trips, s->flights_out,
            w->wire_out_online, w->wire_in_online, s->bytes_out_online, s->bytes_in_online,
            w->tcp_connect_ms, w->tls_handshake_ms,
@@ -163,7 +181,8 @@ static void print_stats(const kl_session_t *sess, const char *mode, const char *
            w->tls_version && w->tls_version[0] ? w->tls_version : "none", kl_client_sasl_mechanism(&client),
            cache_state, full_fallback, w->tls_session_resumed, srv_state, s->stanzas_dropped, s->iq_unmatched,
            sizeof client + (bosh_path ? sizeof(kl_bosh_t) : 0), w->attempts, w->link_downs, w->onlines, w->resumes,
-           w->http_round_trips_online, w->http_requests_online, bosh_path ? bosh_path : "none");
+           w->http_round_trips_online, w->http_requests_online, bosh_path ? bosh_path : "none",
+           s->sasl2, s->bind2, s->fast, s->fast_token_new, s->fast_refused, s->inline_resumed, s->channel_bound);
 }
 
 int main(int argc, char **argv)
@@ -193,7 +212,8 @@ int main(int argc, char **argv)
     static kl_posix_net_t net;
     static kl_session_t sess;
     kl_session_config_t scfg;
-    int reconnect = 0, no_sm = 0, no_logout = 0, sm_loaded = 0;
+    int reconnect = 0, no_sm = 0, no_logout = 0, sm_loaded = 0, no_sasl2 = 0, no_fast = 0;
+    const char *fast_token = NULL, *ua_id = NULL;
     long keepalive_s = 0, keepalive_t2_s = 0;
     long backoff_min = 0, backoff_max = 0;
     kl_event_t ev;
@@ -226,6 +246,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--reconnect")) reconnect = 1;
         else if (!strcmp(a, "--no-sm")) no_sm = 1;
         else if (!strcmp(a, "--no-logout")) no_logout = 1;
+        else if (!strcmp(a, "--no-sasl2")) no_sasl2 = 1;
+        else if (!strcmp(a, "--no-fast")) no_fast = 1;
+        else if (!strcmp(a, "--fast-token")) fast_token = NEXT();
+        else if (!strcmp(a, "--user-agent-id")) ua_id = NEXT();
         else if (!strcmp(a, "--keepalive")) { keepalive_s = strtol(NEXT(), NULL, 10); keepalive_t2_s = strtol(NEXT(), NULL, 10); }
         else if (!strcmp(a, "--bosh")) url = NEXT();
         else if (!strcmp(a, "--ws")) { url = NEXT(); want_ws = 1; }
@@ -250,7 +274,7 @@ int main(int argc, char **argv)
     }
     if (port < 0)
         port = !strcmp(tls_mode, "direct") ? 5223 : 5222;
-    if (!jid || !password || port <= 0 || port > 65535 || timeout_s <= 0)
+    if (!jid || (!password && !fast_token) || port <= 0 || port > 65535 || timeout_s <= 0)
         usage();
     memset(&scfg, 0, sizeof scfg);
     if (url) {
@@ -277,6 +301,12 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof cfg);
     cfg.jid = jid;
     cfg.password = s2s ? NULL : password;
+    cfg.no_sasl2 = (uint8_t)no_sasl2;
+    cfg.no_fast = (uint8_t)no_fast;
+    cfg.fast_token = fast_token;
+    cfg.user_agent_id = ua_id;
+    cfg.device = "kinglet-cli";
+    cfg.unix_time = unix_now;
     cfg.s2s = (uint8_t)s2s;
     cfg.s2s_to = peer;
     cfg.allow_plaintext = (uint8_t)allow_plaintext;

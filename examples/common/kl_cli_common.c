@@ -61,6 +61,12 @@ int kl_cli_exit_code(int status)
     case KL_ERR_PLAINTEXT:
     case KL_ERR_SCRAM_ITERATIONS:
     case KL_ERR_SASLPREP:
+    case KL_ERR_FAST_REFUSED:
+    case KL_ERR_FAST_EXPIRED:
+    case KL_ERR_FAST_UNAVAILABLE:
+    case KL_ERR_AUTHZID:
+    case KL_ERR_DOWNGRADE:
+    case KL_ERR_SASL2_TASK:
         return 5;
     case KL_ERR_BIND_JID:
     case KL_ERR_SM_ACK:

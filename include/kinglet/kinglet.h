@@ -114,9 +114,43 @@ typedef struct kl_client_config {
      * client from then on). */
     uint32_t keepalive_ms;
     uint32_t keepalive_timeout_ms;
+    /* SASL2 (XEP-0388) with Bind2 (XEP-0386), FAST (XEP-0484) and inline
+     * stream-management resumption (KL_ENABLE_SASL2): used wherever the
+     * server offers it; with the hints saying so, <authenticate/> rides
+     * with the stream header right after TLS. Mechanisms: a FAST token
+     * when there is one, else as for RFC 6120 SASL (PLAIN when allowed,
+     * else the strongest SCRAM, -PLUS with tls-exporter channel binding
+     * when the port gave it: kl_client_set_channel_binding). These fields
+     * exist only in builds with it (a small image keeps its layout). */
+#if KL_ENABLE_SASL2
+    uint8_t no_sasl2;         /* 1: RFC 6120 SASL and bind even where SASL2 is offered */
+    uint8_t no_fast;          /* 1: never request or use a FAST token */
+    uint8_t csi_inactive;     /* 1: Bind2 starts the session inactive (XEP-0352), else active */
+    /* <user-agent id>: a UUID stable per device. NULL: generated once and
+     * kept in the hints (without hints: derived from the JID). */
+    const char *user_agent_id;
+    const char *software;     /* <software>; NULL: "kinglet" */
+    const char *device;       /* <device>; NULL: none */
+    /* A provisioned FAST token (HT-SHA-256-NONE), used while the hints
+     * hold none: a device may be flashed with it and no password. The
+     * token the server gives back (rotation) goes into the hints, so a
+     * token-only device needs hints with a device key. */
+    const char *fast_token;
+    /* Wall clock (Unix seconds), to leave an expired token unused; NULL:
+     * unknown (the server decides). */
+    uint32_t (*unix_time)(void);
+#endif
 } kl_client_config_t;
 
 #define KL_KEEPALIVE_OFF 0xFFFFFFFFu
+
+/* Channel-binding data kept for SASL (tls-exporter: 32 bytes). */
+#define KL_CB_MAX 32
+/* XEP-0474: the advertised mechanism and channel-binding list kept for the
+ * downgrade check (Prosody 13's is about 60 bytes). */
+#ifndef KL_SSDP_MAX
+#define KL_SSDP_MAX 160
+#endif
 
 typedef enum kl_event_type {
     KL_EV_NONE = 0,         /* nothing more until new input, output space or time */
@@ -207,6 +241,16 @@ typedef struct kl_stats {
     uint32_t sm_acks_ignored;   /* <a h/> that went backwards (ignored) */
     uint32_t sm_acks_requested; /* <r/> sent (keepalive ones included) */
     uint32_t sm_acks_sent;      /* <a/> sent (one answers any number of <r/>) */
+#if KL_ENABLE_SASL2
+    /* SASL2, on this connection */
+    uint8_t sasl2;              /* authenticated with SASL2 (no stream restart) */
+    uint8_t bind2;              /* bound inline (Bind2) */
+    uint8_t fast;               /* authenticated with a FAST token */
+    uint8_t fast_token_new;     /* the server gave a (new) token, kept in the hints */
+    uint8_t fast_refused;       /* a token was refused (and forgotten) on this connection */
+    uint8_t inline_resumed;     /* stream management resumed inside <authenticate/> */
+    uint8_t channel_bound;      /* SCRAM-*-PLUS / HT-*-EXPR: bound to the TLS channel */
+#endif
 } kl_stats_t;
 
 /* An IQ request in flight: the id on the wire is random; the application
@@ -275,6 +319,9 @@ typedef struct kl_client {
     uint8_t KL_PRIVATE(early_reported);     /* full: the early KL_EV_START_TLS was given */
     uint8_t KL_PRIVATE(mechs_failed);       /* mechanisms refused on this connection */
     uint8_t KL_PRIVATE(ka_probe);           /* online: a keepalive probe is out, `deadline` is T2's */
+#if KL_ENABLE_SASL2
+    uint8_t KL_PRIVATE(s2);                 /* SASL2 on this connection (S2_* bits) */
+#endif
     uint16_t KL_PRIVATE(next_iq_id);
     uint16_t KL_PRIVATE(roster_iq);         /* id of the roster get in flight (roster versioning) */
     uint16_t KL_PRIVATE(disco_iq);          /* id of the server disco#info get in flight */
@@ -291,6 +338,10 @@ typedef struct kl_client {
     uint16_t KL_PRIVATE(bare_len);          /* length of the bare JID in cfg.jid */
     uint16_t KL_PRIVATE(local_len);         /* length of its localpart */
     char KL_PRIVATE(domain)[KL_JID_MAX];
+#if KL_ENABLE_SASL2
+    uint8_t KL_PRIVATE(cb_len);             /* tls-exporter data of this connection (RFC 9266) */
+    uint8_t KL_PRIVATE(cb)[KL_CB_MAX];
+#endif
 #if KL_ENABLE_SM
     kl_sm_t KL_PRIVATE(sm);                 /* kept for resumption; its per-connection part is reset */
 #endif
@@ -299,6 +350,13 @@ typedef struct kl_client {
     char KL_PRIVATE(jid)[KL_JID_MAX];       /* bound full JID */
     uint8_t KL_PRIVATE(scram_cnonce)[24];   /* SCRAM client nonce (printable) */
     uint8_t KL_PRIVATE(scram_sig)[KL_HASH_MAX]; /* expected ServerSignature */
+#if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
+    /* XEP-0474: what the server advertised, as SSDP hashes it (the sorted
+     * mechanisms, 0x1E between them, 0x1F, the sorted channel-binding
+     * types); ssdp_len 0xff: too long to keep, not checked */
+    uint8_t KL_PRIVATE(ssdp_len);
+    char KL_PRIVATE(ssdp)[KL_SSDP_MAX];
+#endif
     kl_stats_t KL_PRIVATE(stats);
     kl_pending_iq_t KL_PRIVATE(iq)[KL_MAX_PENDING_IQ];
     char KL_PRIVATE(condition)[KL_CONDITION_MAX];
@@ -530,5 +588,15 @@ int kl_engine_awaiting_header(const kl_client_t *c);
 int kl_client_full_pipelining(const kl_client_t *c);
 /* SASL mechanism used (or being used): "PLAIN", "SCRAM-SHA-256", … or "". */
 const char *kl_client_sasl_mechanism(const kl_client_t *c);
+
+/* The port's channel-binding data for the connection it is about to start
+ * the stream on (RFC 9266 tls-exporter: 32 bytes exported with the label
+ * "EXPORTER-Channel-Binding" and no context, after a TLS 1.3 handshake),
+ * given before kl_client_connect() (direct TLS) or kl_engine_tls_done()
+ * (STARTTLS); len 0 (or data NULL) when there is none, e.g. TLS 1.2 or
+ * no TLS. It stays until replaced: give it (or 0) for every connection.
+ * KL_OK, KL_ERR_ARG (len > KL_CB_MAX). Without it SCRAM-*-PLUS and
+ * HT-*-EXPR are not used. */
+int kl_client_set_channel_binding(kl_client_t *c, const uint8_t *data, size_t len);
 
 #endif

@@ -44,7 +44,7 @@
 #include "kl_status.h"
 
 #define KL_CACHE_MAGIC 0x314B4C4Bu /* "KLK1" little-endian */
-#define KL_CACHE_VERSION 2u /* 2: HMAC-SHA-256 over the blob (kl_cache_load/_store) */
+#define KL_CACHE_VERSION 3u /* 2: HMAC-SHA-256 over the blob (kl_cache_load/_store); 3: SASL2, FAST */
 
 /* The device key: HMAC-SHA-256, 32 bytes. */
 #define KL_CACHE_KEY_LEN 32u
@@ -94,6 +94,17 @@ typedef struct kl_cache {
     uint8_t srv_direct_tls;
     uint32_t srv_expires;         /* application's wall clock, seconds */
     uint8_t bosh_path;            /* KL_CACHE_BOSH_*: what the connection manager takes */
+    /* SASL2 (XEP-0388): the <user-agent id> this device generated once (a
+     * UUID, "" until then), and the FAST token (XEP-0484) the server gave:
+     * its mechanism (internal bit, 0: none), expiry (Unix seconds, 0 not
+     * said) and bytes. The token is a credential: like the TLS session it
+     * is kept only in a blob authenticated with the device key, and the
+     * engine takes it only from one that went through kl_cache_load. */
+    char ua_id[KL_UA_ID_LEN + 1];
+    uint8_t fast_mech;
+    uint8_t fast_len;
+    uint32_t fast_expiry;
+    uint8_t fast_token[KL_CACHE_FAST_TOKEN_MAX];
     uint16_t tls_session_len;     /* read it with kl_cache_tls_session() */
     uint8_t tls_session[KL_CACHE_TLS_SESSION_MAX];
     /* HMAC-SHA-256(device key, "kinglet-hints" || every byte before mac),
@@ -148,6 +159,14 @@ const uint8_t *kl_cache_tls_session(const kl_cache_t *c, const char *domain, siz
  * authentication); KL_ERR_CACHE_FORMAT otherwise (then the engine resets
  * it), KL_ERR_ARG for NULL. */
 int kl_cache_check(const kl_cache_t *c, const char *domain);
+/* The FAST token to use for `domain` (XEP-0484), as kl_cache_tls_session
+ * hands out the TLS session: only from an object that went through
+ * kl_cache_load with a key (or kl_cache_reset). NULL if none; *mech is its
+ * mechanism bit, *expiry its expiry (Unix seconds, 0 unknown). */
+const uint8_t *kl_cache_fast_token(const kl_cache_t *c, const char *domain, size_t *len, uint8_t *mech,
+                                   uint32_t *expiry);
+/* Forget the FAST token (refused by the server, or invalidated). */
+void kl_cache_drop_fast(kl_cache_t *c);
 /* Empty cache for domain (and trusted: nothing in it). */
 void kl_cache_reset(kl_cache_t *c, const char *domain);
 /* Set magic, version, size and checksum (the engine, after each update). */
@@ -179,6 +198,15 @@ static inline int kl_cache_check(const kl_cache_t *c, const char *domain)
     return KL_ERR_CACHE_FORMAT;
 }
 static inline void kl_cache_reset(kl_cache_t *c, const char *domain) { (void)c, (void)domain; }
+static inline const uint8_t *kl_cache_fast_token(const kl_cache_t *c, const char *domain, size_t *len,
+                                                 uint8_t *mech, uint32_t *expiry)
+{
+    (void)c, (void)domain, (void)mech, (void)expiry;
+    if (len)
+        *len = 0;
+    return (const uint8_t *)0;
+}
+static inline void kl_cache_drop_fast(kl_cache_t *c) { (void)c; }
 static inline void kl_cache_seal(kl_cache_t *c) { (void)c; }
 
 #endif

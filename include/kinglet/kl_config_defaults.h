@@ -94,6 +94,14 @@
 #ifndef KL_CACHE_TLS_SESSION_MAX
 #define KL_CACHE_TLS_SESSION_MAX 1024
 #endif
+/* A FAST token (XEP-0484) kept in the hints: a longer one the server
+ * hands out is not kept (the password is used next time). Prosody's and
+ * ejabberd's are well under it. */
+#ifndef KL_CACHE_FAST_TOKEN_MAX
+#define KL_CACHE_FAST_TOKEN_MAX 128
+#endif
+/* SASL2's <user-agent id> (XEP-0388): a UUID, 36 characters. */
+#define KL_UA_ID_LEN 36
 
 /* Features that can be left out of a small image (0 removes the code):
  * SCRAM-SHA-1/-256, server-to-server (XEP-0288), the connection-hints
@@ -116,6 +124,13 @@
  * 6121 dropped it; Prosody and ejabberd mark it optional). */
 #ifndef KL_ENABLE_LEGACY_SESSION
 #define KL_ENABLE_LEGACY_SESSION 1
+#endif
+/* SASL2 (XEP-0388) with Bind2 (XEP-0386), FAST tokens (XEP-0484), inline
+ * stream-management resumption and SCRAM channel binding (XEP-0440,
+ * tls-exporter): the three-round-trip login. Needs SCRAM's crypto hooks for
+ * FAST (HMAC) and -PLUS. 0 removes it (RFC 6120 SASL and bind only). */
+#ifndef KL_ENABLE_SASL2
+#define KL_ENABLE_SASL2 1
 #endif
 
 /* XEP-0198 stream management: acks, the queue of unacknowledged stanzas

@@ -117,7 +117,23 @@ typedef enum kl_status {
     KL_ERR_WS_FRAME = -131,         /* malformed frame (reserved bits, masked from server, bad
                                        opcode, fragmented or oversized control frame) */
     KL_ERR_WS_TOO_LARGE = -132,     /* frame payload larger than the WebSocket buffer */
-    KL_ERR_WS_CLOSED = -133         /* the server sent a close frame */
+    KL_ERR_WS_CLOSED = -133,        /* the server sent a close frame */
+
+    /* SASL2 (XEP-0388), Bind2 (XEP-0386), FAST (XEP-0484) */
+    KL_ERR_SASL2_TASK = -140,       /* <continue/>: the server asks for a task this client does
+                                       not do (2FA, password change): aborted */
+    KL_ERR_SASL2_GONE = -141,       /* the hints said SASL2, the server no longer offers it: the
+                                       hints now say so, the next attempt uses RFC 6120 SASL */
+    KL_ERR_FAST_REFUSED = -142,     /* the FAST token was refused and no password is configured
+                                       (the token is forgotten) */
+    KL_ERR_FAST_EXPIRED = -143,     /* the only credential is a FAST token past its expiry */
+    KL_ERR_FAST_UNAVAILABLE = -144, /* the only credential is a FAST token and the server offers
+                                       no FAST (or not the token's mechanism) */
+    KL_ERR_AUTHZID = -145,          /* SASL2 <success> without an authorization identifier, or
+                                       one that is not this account (or not a full JID after
+                                       Bind2) */
+    KL_ERR_DOWNGRADE = -146         /* XEP-0474: the mechanisms or channel-binding types the
+                                       server signed differ from those the client saw */
 } kl_status_t;
 
 /* Static, never NULL. */

@@ -49,6 +49,7 @@
 #define MBEDTLS_SSL_ALPN
 #define MBEDTLS_SSL_SESSION_TICKETS
 #define MBEDTLS_SSL_ALL_ALERT_MESSAGES
+#define MBEDTLS_SSL_KEYING_MATERIAL_EXPORT /* tls-exporter channel binding (RFC 9266) */
 /* Not MBEDTLS_SSL_MAX_FRAGMENT_LENGTH: offered in a 1.2+1.3 ClientHello it
  * breaks the handshake against OpenSSL (FIELD-NOTES.md). */
 

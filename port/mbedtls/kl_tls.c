@@ -652,6 +652,22 @@ const char *kl_tls_version(const kl_tls_t *tls)
     return mbedtls_ssl_get_version(&tls->ssl);
 }
 
+int kl_tls_exporter(kl_tls_t *tls, uint8_t out[32])
+{
+#if defined(MBEDTLS_SSL_KEYING_MATERIAL_EXPORT) && defined(MBEDTLS_SSL_PROTO_TLS1_3)
+    static const char label[] = "EXPORTER-Channel-Binding";
+    if (tls == NULL || !tls->handshake_done ||
+        mbedtls_ssl_get_version_number(&tls->ssl) != MBEDTLS_SSL_VERSION_TLS1_3)
+        return KL_ERR_STATE;
+    if (mbedtls_ssl_export_keying_material(&tls->ssl, out, 32, label, sizeof label - 1, NULL, 0, 0) != 0)
+        return KL_ERR_STATE;
+    return KL_OK;
+#else
+    (void)tls, (void)out;
+    return KL_ERR_STATE;
+#endif
+}
+
 void kl_tls_hold_reads(kl_tls_t *tls, int hold) { tls->hold = hold ? 1 : 0; }
 
 void kl_tls_set_preread(kl_tls_t *tls, const uint8_t *data, size_t len)

@@ -192,5 +192,10 @@ const char *kl_tls_error_text(const kl_tls_t *tls, char *buf, size_t cap);
 
 /* Negotiated version string ("TLSv1.3") or "". */
 const char *kl_tls_version(const kl_tls_t *tls);
+/* RFC 9266 tls-exporter channel binding: 32 bytes exported with the label
+ * "EXPORTER-Channel-Binding" and no context. Only after a TLS 1.3
+ * handshake (with TLS 1.2 it needs the extended master secret, and
+ * servers disagree on the context): KL_OK, or KL_ERR_STATE. */
+int kl_tls_exporter(kl_tls_t *tls, uint8_t out[32]);
 
 #endif

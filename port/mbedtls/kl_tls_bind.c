@@ -118,6 +118,18 @@ static void b_info(void *ctx, int slot, kl_tls_info_t *out)
     out->version = kl_tls_version(t);
 }
 
+#if KL_ENABLE_SASL2
+static int b_exporter(void *ctx, int slot, uint8_t *out, size_t len)
+{
+    kl_tls_t *t = live(ctx, slot);
+    if (t == NULL || out == NULL || len != 32)
+        return KL_ERR_ARG;
+    return kl_tls_exporter(t, out);
+}
+#else
+#define b_exporter NULL /* SASL2 compiled out: no channel binding to give */
+#endif
+
 static int b_save_session(void *ctx, int slot, uint8_t *buf, size_t cap, size_t *len)
 {
     kl_tls_t *t = live(ctx, slot);
@@ -173,6 +185,7 @@ const kl_tls_ops_t kl_tls_mbedtls_ops = {
     .recv = b_recv,
     .info = b_info,
     .save_session = b_save_session,
+    .exporter = b_exporter,
     .close = b_close,
     .error_text = b_error_text,
 };

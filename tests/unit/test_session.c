@@ -283,7 +283,7 @@ static const char *t_error_text(void *tls, int slot, char *buf, size_t cap)
 }
 
 static const kl_tls_ops_t fake_tls = {t_setup, t_handshake, t_hold, t_preread, t_send, t_recv,
-                                      t_info, NULL, t_close, t_error_text};
+                                      t_info, NULL, t_close, t_error_text, NULL};
 
 /* ---- driving -------------------------------------------------------------------- */
 
