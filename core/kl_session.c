@@ -433,6 +433,12 @@ static int lost(kl_session_t *s, int status, const char *cond, kl_event_t *ev)
         tls_retry = 1;
     }
 #endif
+    /* hints that said SASL2 for a server that no longer offers it: the
+     * engine corrected them; once more at once, on RFC 6120's path */
+    if (KL_ENABLE_SASL2 && status == KL_ERR_SASL2_GONE && !was_online && !s->sasl2_retry) {
+        s->sasl2_retry = 1;
+        tls_retry = 1;
+    }
     /* failover: before online, the next endpoint at once (each one's
      * certificate is verified on its own, so a rejected one is skipped too) */
     if (!tls_retry && !was_online && s->cfg.n_endpoints > 1 &&

@@ -269,6 +269,7 @@ typedef struct kl_session {
     uint8_t closing;             /* kl_session_close() was called */
     uint8_t close_pending;       /* KL_EV_CLOSED owed to the next step */
     uint8_t no_session;          /* do not offer the cached TLS session (it just failed) */
+    uint8_t sasl2_retry;         /* retried at once after KL_ERR_SASL2_GONE (once a run) */
     uint16_t failures;           /* backoff exponent: consecutive failed rounds */
     int close_status;
     uint32_t now;                /* the time of the current call */
