@@ -1007,7 +1007,7 @@ enum { IN_NONE = 0, IN_MECH, IN_LIMIT, IN_MECH2, IN_FAST };
 typedef struct {
     kl_slice_t n[3][SSDP_NAMES]; /* RFC 6120's mechanisms, SASL2's, cb types */
     uint8_t k[3];
-    uint8_t over;
+    uint8_t over[3];
 } ssdp_names_t;
 
 static void ssdp_add(ssdp_names_t *l, int which, kl_slice_t name)
@@ -1015,7 +1015,7 @@ static void ssdp_add(ssdp_names_t *l, int which, kl_slice_t name)
     if (l->k[which] < SSDP_NAMES)
         l->n[which][l->k[which]++] = name;
     else
-        l->over = 1;
+        l->over[which] = 1;
 }
 
 static int slice_cmp(kl_slice_t a, kl_slice_t b)
@@ -1056,7 +1056,8 @@ static void ssdp_build(kl_client_t *c, ssdp_names_t *l, int sasl2, int cb_advert
 {
     size_t o = 0;
     c->ssdp_len = 0;
-    if (l->over)
+    /* only the lists that are hashed count (the other SASL's may be long) */
+    if (l->over[sasl2 ? 1 : 0] || (cb_advertised && l->over[2]))
         c->ssdp_len = 0xff;
     ssdp_list(c, &o, l->n[sasl2 ? 1 : 0], l->k[sasl2 ? 1 : 0]);
     if (cb_advertised && c->ssdp_len != 0xff) {
@@ -2538,7 +2539,12 @@ static int on_sasl2(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
                 set_condition(c, t.local);
                 break;
             }
-        if (c->sasl_mech & KL_MECH_HT) {
+        if ((c->sasl_mech & KL_MECH_HT) && (c->flags & FL_AUTH_RETRY)) {
+            /* the token went out on the hints' word and the live features
+             * no longer offer its mechanism: refused unseen, it is kept */
+            if (!c->cfg.password)
+                return fail(c, KL_ERR_FAST_UNAVAILABLE, NULL, ev);
+        } else if (c->sasl_mech & KL_MECH_HT) {
             /* the token is refused: forgotten; the password takes over */
             if (CACHE(c) && !(c->s2 & S2_PROVISIONED)) {
                 kl_cache_drop_fast(CACHE(c));

@@ -143,7 +143,9 @@ static int ssdp_check(kl_client_t *c, const uint8_t *msg, size_t len, kl_hash_al
     if (r <= 0)
         return r < 0 ? r : KL_OK;
     if (c->ssdp_len == 0xff)
-        return KL_OK; /* the list was too long to keep (KL_SSDP_MAX) */
+        return KL_ERR_DOWNGRADE; /* too long to keep (KL_SSDP_MAX): a signature that cannot be
+                                    checked is not taken on trust (padding the features must not
+                                    switch the check off) */
     memcpy(in, c->ssdp, c->ssdp_len);
     for (i = 0; old && i < c->ssdp_len; i++)
         in[i] = in[i] == '\x1e' ? ',' : in[i] == '\x1f' ? '|' : in[i];

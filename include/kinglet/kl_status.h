@@ -133,7 +133,8 @@ typedef enum kl_status {
                                        one that is not this account (or not a full JID after
                                        Bind2) */
     KL_ERR_DOWNGRADE = -146         /* XEP-0474: the mechanisms or channel-binding types the
-                                       server signed differ from those the client saw */
+                                       server signed differ from those the client saw (or
+                                       were too many to keep for the check: KL_SSDP_MAX) */
 } kl_status_t;
 
 /* Static, never NULL. */
