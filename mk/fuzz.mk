@@ -51,6 +51,12 @@ FUZZ_TARGETS := xml engine dns http bosh cache ws
 FUZZ_TARGETS += sm
 FUZZ_MAX_LEN_sm := 4096
 FUZZ_RUNS_sm := 100000
+# SASL2 + Bind2 + FAST + inline resumption + SCRAM/XEP-0474: the engine
+# from hints that say SASL2 (token, resumable session) against a hostile
+# server (tests/fuzz/fuzz_sasl2.c)
+FUZZ_TARGETS += sasl2
+FUZZ_MAX_LEN_sasl2 := 4096
+FUZZ_RUNS_sasl2 := 30000
 
 FUZZ_SRC_xml := core/kl_xml.c core/kl_xw.c core/kl_status.c
 FUZZ_SRC_dns := core/kl_dns.c core/kl_status.c
