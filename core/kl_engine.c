@@ -2292,12 +2292,39 @@ static int element_text(kl_client_t *c, kl_slice_t raw, size_t pos, uint8_t **p,
     return KL_OK;
 }
 
+#if KL_ENABLE_SCRAM
+/* SCRAM's challenge (server-first) answered with the client-final in
+ * RFC 6120's or SASL2's <response/>; under full pipelining the restart and
+ * the bind ride along (RFC 6120: the client-final is the final response). */
+static int scram_response(kl_client_t *c, kl_stanza_t *st, size_t pos, int sasl2, kl_event_t *ev)
+{
+    kl_xw_t w;
+    uint8_t *text;
+    size_t len;
+    int s;
+    if ((s = element_text(c, st->raw, pos, &text, &len)) != KL_OK)
+        return fail(c, s, NULL, ev);
+    out_begin(c, &w);
+    w_el(&w, "<response", sasl2 ? NS_SASL2 : NS_SASL, "'>");
+    if ((s = kl_scram_challenge(c, text, len, &w)) != KL_OK) {
+        set_condition_str(c, s == KL_ERR_DOWNGRADE ? "downgrade" : "bad-challenge");
+        return fail(c, s, NULL, ev);
+    }
+    w_cstr(&w, "</response>");
+    if ((c->flags & FL_FULL) && !sasl2)
+        w_restart_and_bind(c, &w);
+    c->flags |= FL_SCRAM_FINAL;
+    return commit_step(c, &w, ev);
+}
+#else
+#define scram_response(c, st, pos, sasl2, ev) fail(c, KL_ERR_NO_MECHANISM, NULL, ev)
+#endif
+
 static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
     int scram = KL_ENABLE_SCRAM && (c->sasl_mech & KL_MECH_SCRAM_ANY);
     uint8_t *text;
     size_t len;
-    int s;
     if (c->state != ST_AUTH || !(c->flags & FL_SENT_AUTH) || S2_SENT_ON(c))
         return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
     if (is_named(st, "success")) {
@@ -2321,22 +2348,8 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
             w_session(c, &w);
         return commit_step(c, &w, ev);
     }
-    if (is_named(st, "challenge") && scram && !(c->flags & FL_SCRAM_FINAL)) {
-        kl_xw_t w;
-        if ((s = element_text(c, st->raw, pos, &text, &len)) != KL_OK)
-            return fail(c, s, NULL, ev);
-        out_begin(c, &w);
-        w_el(&w, "<response", NS_SASL, "'>");
-        if ((s = kl_scram_challenge(c, text, len, &w)) != KL_OK) {
-            set_condition_str(c, s == KL_ERR_DOWNGRADE ? "downgrade" : "bad-challenge");
-            return fail(c, s, NULL, ev);
-        }
-        w_cstr(&w, "</response>");
-        if (c->flags & FL_FULL)
-            w_restart_and_bind(c, &w); /* the client-final is the final response */
-        c->flags |= FL_SCRAM_FINAL;
-        return commit_step(c, &w, ev);
-    }
+    if (is_named(st, "challenge") && scram && !(c->flags & FL_SCRAM_FINAL))
+        return scram_response(c, st, pos, 0, ev);
     if (is_named(st, "failure")) {
         kl_xml_token_t t;
         int r;
@@ -2509,28 +2522,14 @@ static int sasl2_success(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t
 /* The answer to <authenticate/>. */
 static int on_sasl2(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
-    uint8_t *text;
-    size_t len;
-    int s;
     kl_xw_t w;
     if (c->state != ST_AUTH || !(c->s2 & S2_SENT))
         return fail(c, KL_ERR_PROTOCOL, "policy-violation", ev);
     if (is_named(st, "success"))
         return sasl2_success(c, st, pos, ev);
     if (is_named(st, "challenge") && KL_ENABLE_SCRAM && (c->sasl_mech & KL_MECH_SCRAM_ANY) &&
-        !(c->flags & FL_SCRAM_FINAL)) {
-        if ((s = element_text(c, st->raw, pos, &text, &len)) != KL_OK)
-            return fail(c, s, NULL, ev);
-        out_begin(c, &w);
-        w_el(&w, "<response", NS_SASL2, "'>");
-        if ((s = kl_scram_challenge(c, text, len, &w)) != KL_OK) {
-            set_condition_str(c, s == KL_ERR_DOWNGRADE ? "downgrade" : "bad-challenge");
-            return fail(c, s, NULL, ev);
-        }
-        w_cstr(&w, "</response>");
-        c->flags |= FL_SCRAM_FINAL;
-        return commit_step(c, &w, ev);
-    }
+        !(c->flags & FL_SCRAM_FINAL))
+        return scram_response(c, st, pos, 1, ev);
     if (is_named(st, "failure")) {
         kl_xml_token_t t;
         int r;
