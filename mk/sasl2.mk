@@ -16,6 +16,16 @@
 #   prosody13 --fast-ttl 2: the FAST login 4 s later fails (ejabberd 24.12's
 #     shortest token lifetime is 1000 s: not tested)
 # Prints "check-sasl2-servers: N passed, N failed".
+#
+# Target: check-sasl2 (in CHECK_STEPS, ~55 s, root): the CLI against
+# them, tests/integration/sasl2_test.sh (read its header): cached SASL2 in
+# 3 round trips (direct TLS) / 4 (STARTTLS), FAST 3, FAST + inline resume 3,
+# SCRAM-*-PLUS channel-bound 4, --no-sasl2, token-only devices, tampered /
+# expired / unavailable tokens and wrong passwords (exit 5, named errors),
+# the fallback to RFC 6120 against Prosody 0.12 (KL_ERR_SASL2_GONE once),
+# and tests/integration/sm_traffic_test.sh prosody13 / ejabberd24 (FAST +
+# inline resumption across 10 link cuts, 0 lost). Prints
+# "check-sasl2: N passed, N failed".
 
 define SASL2_CHECK_SCRIPT
 SUITE=check-sasl2-servers
@@ -79,4 +89,16 @@ check-sasl2-servers:
 
 CHECK_STEPS += check-sasl2-servers
 
-.PHONY: check-sasl2-servers
+# what the client stored in a hints file (its FAST token), for sasl2_test.sh
+$(BUILD)/tests/integration/hints_token: tests/integration/hints_token.c $(wildcard include/kinglet/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $< -o $@
+
+check-sasl2: $(BUILD)/kinglet $(BUILD)/tests/integration/hints_token
+	@KINGLET=$(BUILD)/kinglet KL_HINTS_TOKEN=$(BUILD)/tests/integration/hints_token \
+	  tests/integration/sasl2_test.sh
+
+ALL_TARGETS += $(BUILD)/tests/integration/hints_token
+CHECK_STEPS += check-sasl2
+
+.PHONY: check-sasl2-servers check-sasl2

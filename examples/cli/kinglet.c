@@ -132,25 +132,51 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
         fprintf(stderr, "  ---- %s\n", note);
         return;
     }
-    const char *auth = NULL, *end = NULL;
+    const char *lim = (const char *)data + len, *p = (const char *)data, *a = NULL, *end = NULL;
     int show = (int)(len > 300 ? 300 : len);
     flights[dir == 'o']++;
-    /* never print credentials: cut the <auth> payload out of the trace */
-    if (dir == 'o') {
-        const char *p = (const char *)data;
-        for (; p + 6 < (const char *)data + len; p++)
-            if (!strncmp(p, "<auth ", 6)) {
-                auth = memchr(p, '>', (size_t)((const char *)data + len - p));
-                break;
-            }
-        if (auth)
-            for (end = auth; end + 7 <= (const char *)data + len && strncmp(end, "</auth>", 7); end++)
+    /* never print credentials: what goes out in RFC 6120's <auth> and in
+     * SASL2's <initial-response> (PLAIN: the password; HT-SHA-256-NONE: a
+     * token proof that can be replayed), and the FAST token a server's
+     * <success> carries (<token token='…'/>, XEP-0484) */
+    for (; p + 7 < lim && !a; p++) {
+        const char *close_tag = NULL;
+        if (dir == 'o' && !strncmp(p, "<auth ", 6))
+            close_tag = "</auth>";
+        else if (dir == 'o' && (size_t)(lim - p) >= 18 && !strncmp(p, "<initial-response>", 18))
+            close_tag = "</initial-response>";
+        else if (dir != 'o' && !strncmp(p, "<token ", 7)) {
+            /* the token='…' attribute (either quote) of this element */
+            const char *q = p + 6, *gt = memchr(p, '>', (size_t)(lim - p));
+            if (!gt)
+                gt = lim;
+            for (; q + 8 <= gt; q++)
+                if (!strncmp(q, " token=", 7) && (q[7] == '\'' || q[7] == '"')) {
+                    a = q + 7;
+                    end = memchr(q + 8, q[7], (size_t)(gt - q - 8));
+                    if (!end)
+                        end = gt;
+                    break;
+                }
+            continue;
+        } else {
+            continue;
+        }
+        a = memchr(p, '>', (size_t)(lim - p));
+        if (a) {
+            size_t cl = strlen(close_tag);
+            for (end = a; end + cl <= lim && strncmp(end, close_tag, cl); end++)
                 ;
+            if (end + cl > lim)
+                end = lim; /* not closed in this write: hide the rest */
+        }
     }
-    if (auth && end && end + 7 <= (const char *)data + len) {
+    if (a && end && a + 1 - (const char *)data < show) { /* else it lies past what is shown */
+        int head = (int)(a + 1 - (const char *)data), tail = (int)(lim - end);
+        if (tail > 300)
+            tail = 300;
         fprintf(stderr, "  %s %4zu bytes | %.*s[%d bytes of credentials not shown]%.*s\n",
-                dir == 'o' ? "C->S" : "S->C", len, (int)(auth + 1 - (const char *)data), (const char *)data,
-                (int)(end - auth - 1), (int)((const char *)data + len - end), end);
+                dir == 'o' ? "C->S" : "S->C", len, head, (const char *)data, (int)(end - a - 1), tail, end);
         return;
     }
     fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data);
@@ -213,6 +239,7 @@ int main(int argc, char **argv)
     static kl_session_t sess;
     kl_session_config_t scfg;
     int reconnect = 0, no_sm = 0, no_logout = 0, sm_loaded = 0, no_sasl2 = 0, no_fast = 0;
+    int started = 0; /* online once in this process (a login or the saved session resumed) */
     const char *fast_token = NULL, *ua_id = NULL;
     long keepalive_s = 0, keepalive_t2_s = 0;
     long backoff_min = 0, backoff_max = 0;
@@ -420,7 +447,11 @@ int main(int argc, char **argv)
     scfg.reconnect = (uint8_t)reconnect;
     scfg.backoff_min_ms = backoff_min > 0 ? (uint32_t)backoff_min : 0;
     scfg.backoff_max_ms = backoff_max > 0 ? (uint32_t)backoff_max : 0;
-    scfg.timeout_ms = (uint32_t)timeout_s * 1000u;
+    /* per step (TCP connect, TLS handshake, HTTP upgrade), not the run's
+     * length: a reconnect whose handshake stalls (a server that accepts and
+     * never answers) is given up after 20 s, like the engine's negotiation,
+     * and retried, instead of hanging until --timeout */
+    scfg.timeout_ms = (uint32_t)(timeout_s < 20 ? timeout_s : 20) * 1000u;
     if (do_trace)
         scfg.trace = trace;
 
@@ -475,7 +506,11 @@ retry:
             printf("resumed %s (%u round trips, %u bytes out, %u bytes in)\n", ev.jid, w->link_rt_online,
                    w->wire_out_online, w->wire_in_online);
             fflush(stdout);
-            continue;
+            if (started)
+                continue;
+            /* the first online of this process is the resumption of the
+             * session a --no-logout run saved: what this run was asked to do
+             * (--send, --roster, --disco, the close) follows, as after a login */
         }
         if (ev.type == KL_EV_UNACKED) {
             /* the old session lost it: this program sends it again */
@@ -489,12 +524,14 @@ retry:
         }
         if (ev.type == KL_EV_ACKED)
             continue;
-        if (ev.type == KL_EV_ONLINE && kl_session_stats(&sess)->onlines > 1) {
+        if (ev.type == KL_EV_ONLINE && started) {
             printf("online again %s\n", ev.jid);
             fflush(stdout);
             continue;
         }
-        if (ev.type == KL_EV_ONLINE) {
+        if (ev.type == KL_EV_ONLINE || ev.type == KL_EV_RESUMED) {
+            int resumed = ev.type == KL_EV_RESUMED;
+            started = 1;
             if (cache_path && ncand > 0 && strcmp(srv_note, "cached")) {
                 /* the SRV record that answered, kept for its TTL (the engine
                  * has validated or reset the hints by now) */
@@ -517,7 +554,8 @@ retry:
             if (do_trace)
                 fprintf(stderr, "  ---- online as %s after %u round trips (%u ms)\n", ev.jid,
                         kl_client_stats(&client)->round_trips, kl_client_stats(&client)->online_ms);
-            printf("online %s\n", ev.jid);
+            if (!resumed) /* a resumption said "resumed" */
+                printf("online %s\n", ev.jid);
             fflush(stdout);
             if (s2s && !ev.bidi)
                 fprintf(stderr, "kinglet: warning: %s offers no bidirectional s2s (XEP-0288): this stream "
@@ -617,6 +655,10 @@ retry:
                 fprintf(stderr, "kinglet: stream error from server: %s\n", ev.condition);
             else if (ev.status == KL_ERR_AUTH)
                 fprintf(stderr, "kinglet: authentication failed (%s)\n", ev.condition[0] ? ev.condition : "no condition");
+            else if ((ev.status == KL_ERR_FAST_REFUSED || ev.status == KL_ERR_FAST_UNAVAILABLE) && ev.condition[0])
+                /* the condition of the server's SASL2 <failure/> (e.g.
+                 * credentials-expired), not a stream error of ours */
+                fprintf(stderr, "kinglet: %s (the server said %s)\n", kl_strerror(ev.status), ev.condition);
             else if (strcmp(kl_session_error_text(&sess), kl_strerror(ev.status)))
                 fprintf(stderr, "kinglet: %s: %s\n", kl_strerror(ev.status), kl_session_error_text(&sess));
             else
