@@ -1,7 +1,8 @@
 # tests/lib/test_ca.sh — the throwaway test CA the server scripts share
-# (tests/prosody/prosody.sh, tests/ejabberd/ejabberd.sh). Source it; the
-# caller defines die(). ECDSA P-256, valid 2020-01-01 … 2049-12-31, so a
-# device whose clock floor is its build date accepts the certificates.
+# (through tests/lib/xmpp_server.sh) and tests/integration/hints_auth_test.sh.
+# Source it; the caller defines die(). ECDSA P-256, valid 2020-01-01 …
+# 2049-12-31, so a device whose clock floor is its build date accepts the
+# certificates.
 #   make_ca DIR             DIR/ca.pem, ca.der, ca.key (kept if present)
 #   issue DIR NAME SAN      DIR/NAME.pem and NAME.key, SAN e.g. "DNS:localhost,IP:127.0.0.1"
 

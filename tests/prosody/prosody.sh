@@ -54,36 +54,18 @@
 #
 # Domain: localhost. Auth: internal_plain (PLAIN and SCRAM-SHA-1/-256 are
 # offered), encryption required, no in-band registration.
+#
+# The code prosody13.sh shares (accounts, launch, wait, stop) is in
+# tests/lib/prosody_server.sh; this script has its options and config.
 set -u
-PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-unset PROSODY_CONFIG
-
-die() { echo "prosody.sh: $*" >&2; exit 1; }
+SELF=prosody.sh TAG=prosody P_WHAT=Prosody
+PROSODY=prosody PROSODYCTL=prosodyctl P_PIDFILE=prosody.pid P_AS=()
+# shellcheck disable=SC2034 # read by srv_main
+SRV_LAX_STOP=1   # `stop DIR` has always ignored further words
+# shellcheck source=../lib/prosody_server.sh
+. "$(dirname "$0")/../lib/prosody_server.sh"
 
 usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-
-# --- certificates -----------------------------------------------------------
-
-# make_ca, issue: the shared test CA
-# shellcheck source=../lib/test_ca.sh
-. "$(dirname "$0")/../lib/test_ca.sh"
-
-# --- helpers ----------------------------------------------------------------
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Alive and not a zombie (PID 1 here may not reap re-parented children).
-pid_alive() {
-	local st
-	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-prosodyctl_in() {
-	# prosodyctl was seen hanging (e.g. `about`); never wait on it unbounded.
-	timeout -k 2 20 prosodyctl --config "$DIR/prosody.cfg.lua" "$@" </dev/null
-}
 
 write_config() {
 	local cert=localhost level=info s2s
@@ -161,7 +143,7 @@ VirtualHost "localhost"
 EOF
 }
 
-# --- commands ---------------------------------------------------------------
+p_setup() { issue "$DIR" wrong "DNS:wrong.test"; }
 
 cmd_start() {
 	WRONG=${KL_WRONG_CERT:-0}
@@ -188,118 +170,13 @@ cmd_start() {
 	done
 	command -v prosody >/dev/null || die "prosody is not installed (make deps)"
 	command -v openssl >/dev/null || die "openssl is not installed (make deps)"
-
-	local ports="$C2S_PORT $TLS_PORT $HTTP_PORT $HTTPS_PORT $S2S_PORT" p
-	if [ -f "$DIR/prosody.pid" ] && pid_alive "$(cat "$DIR/prosody.pid")"; then
-		die "a Prosody already runs from $DIR (pid $(cat "$DIR/prosody.pid")); stop it first"
-	fi
-	for p in $ports; do
-		port_open "$p" && die "127.0.0.1:$p already accepts connections (run inside tests/netns.sh)"
-	done
-
-	mkdir -p "$DIR/data" "$DIR/certs" || die "cannot create $DIR"
-	make_ca "$DIR"
-	issue "$DIR" localhost "DNS:localhost,IP:127.0.0.1"
-	issue "$DIR" wrong "DNS:wrong.test"
-	write_config
-	: > "$DIR/prosody.log"
-
-	local u pass
-	for u in alice:alicepass bob:bobpass carol:carolpass ${KL_PROSODY_USERS:-}; do
-		pass=${u#*:}; u=${u%%:*}
-		[ -f "$DIR/data/localhost/accounts/$u.dat" ] && continue
-		prosodyctl_in register "$u" localhost "$pass" >"$DIR/prosodyctl.out" 2>&1 \
-			|| { cat "$DIR/prosodyctl.out" >&2; die "prosodyctl register $u failed (or timed out)"; }
-	done
-
-	rm -f "$DIR/prosody.pid"
-	# setsid: not in the caller's process group, so a ^C in a test script
-	# does not take Prosody down before `stop` runs; stop/netns.sh kill by PID.
-	setsid prosody --config "$DIR/prosody.cfg.lua" -F \
-		</dev/null >"$DIR/prosody.out" 2>&1 &
-	local pid=$! up="" down why=""
-	# Probe each port until it answers once (every probe is a log line),
-	# give up at the first error in the log or after 10 s.
-	for _ in $(seq 100); do
-		down=""
-		for p in $ports; do
-			case " $up " in *" $p "*) continue ;; esac
-			if port_open "$p"; then up="$up $p"; else down="$down $p"; fi
-		done
-		[ -z "$down" ] && break
-		if ! pid_alive "$pid"; then why="Prosody exited"; break; fi
-		if grep -qE '	(error|fatal)	' "$DIR/prosody.log"; then why="errors in the log"; break; fi
-		sleep 0.1
-	done
-	if [ -n "$down" ]; then
-		echo "prosody.sh: Prosody did not come up on 127.0.0.1 port(s)$down (${why:-timeout after 10 s})" >&2
-		echo "--- $DIR/prosody.out" >&2; grep -v '^$' "$DIR/prosody.out" | tail -n 15 >&2
-		echo "--- $DIR/prosody.log (warnings and errors)" >&2
-		grep -vE '	(info|debug)	' "$DIR/prosody.log" | head -n 20 >&2
-		echo "--- $DIR/prosody.log (tail)" >&2; tail -n 10 "$DIR/prosody.log" >&2
-		if pid_alive "$pid"; then
-			kill -TERM "$pid"
-			for _ in $(seq 50); do pid_alive "$pid" || break; sleep 0.1; done
-			pid_alive "$pid" && kill -KILL "$pid"
-		fi
-		rm -f "$DIR/prosody.pid"
-		exit 1
-	fi
-	# Prosody writes its pidfile itself (mod_posix); wait briefly for it.
-	for _ in $(seq 20); do [ -s "$DIR/prosody.pid" ] && break; sleep 0.05; done
-	[ -s "$DIR/prosody.pid" ] || echo "$pid" > "$DIR/prosody.pid"
-	[ "$(cat "$DIR/prosody.pid")" = "$pid" ] \
-		|| echo "prosody.sh: warning: pidfile says $(cat "$DIR/prosody.pid"), started $pid" >&2
-	if grep -qE '	(error|fatal)	' "$DIR/prosody.log"; then
-		echo "prosody.sh: warning: errors in $DIR/prosody.log:" >&2
-		grep -E '	(error|fatal)	' "$DIR/prosody.log" | head -5 >&2
-	fi
-	echo "prosody: started pid $pid in $DIR"
+	p_start "$C2S_PORT $TLS_PORT $HTTP_PORT $HTTPS_PORT $S2S_PORT"
 }
 
-cmd_stop() {
-	if [ ! -f "$DIR/prosody.pid" ]; then
-		echo "prosody: not running (no $DIR/prosody.pid)"
-		return 0
-	fi
-	local pid
-	pid=$(cat "$DIR/prosody.pid")
-	case $pid in ''|*[!0-9]*) die "bad pidfile $DIR/prosody.pid" ;; esac
-	if ! pid_alive "$pid"; then
-		rm -f "$DIR/prosody.pid"
-		echo "prosody: pid $pid was not running"
-		return 0
-	fi
-	# Make sure the PID is our Prosody, not a recycled number.
-	tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$DIR/prosody.cfg.lua" \
-		|| die "pid $pid is not the Prosody of $DIR; not killing it"
-	kill -TERM "$pid"
-	for _ in $(seq 100); do
-		pid_alive "$pid" || break
-		sleep 0.1
-	done
-	if pid_alive "$pid"; then
-		echo "prosody.sh: pid $pid ignored SIGTERM for 10 s; SIGKILL" >&2
-		kill -KILL "$pid"
-		sleep 0.2
-	fi
-	pid_alive "$pid" && die "pid $pid is still alive"
-	rm -f "$DIR/prosody.pid"
-	echo "prosody: stopped pid $pid"
-}
-
-[ $# -ge 2 ] || usage
-cmd=$1 DIR=$2
-shift 2
-case $DIR in /*) ;; *) DIR=$(pwd)/$DIR ;; esac
-DIR=${DIR%/}
-case $cmd in
-start) cmd_start "$@" ;;
-stop) cmd_stop ;;
-cert)
-	[ $# -eq 2 ] || usage
+cmd_other() {
+	if [ "$1" != cert ] || [ $# -ne 3 ]; then usage; fi
 	[ -f "$DIR/ca.key" ] || die "no CA in $DIR (start it once first)"
-	issue "$DIR" "$1" "$2" && echo "$DIR/$1.pem"
-	;;
-*) usage ;;
-esac
+	issue "$DIR" "$2" "$3" && echo "$DIR/$2.pem"
+}
+
+srv_main "$@"

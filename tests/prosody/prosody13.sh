@@ -54,37 +54,21 @@
 # Domain: localhost. Auth: internal_hashed (SASL2 offers PLAIN, SCRAM-SHA-1,
 # SCRAM-SHA-1-PLUS; FAST HT-SHA-256-NONE/-UNIQ/-ENDP/-EXPR as the channel
 # bindings allow), encryption required, no in-band registration.
+# The code shared with prosody.sh is in tests/lib/prosody_server.sh; this
+# script has its options, its config and the prosody user.
 set -u
-PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-unset PROSODY_CONFIG
-
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-HOME13=${KL_PROSODY13_HOME:-$ROOT/third_party/prosody13}
+SELF=prosody13.sh TAG=prosody13 P_WHAT="Prosody 13" P_PIDFILE=run/prosody.pid
+P_USER=prosody
+P_AS=(setpriv --reuid="$P_USER" --regid="$P_USER" --init-groups --)
+# shellcheck source=../lib/prosody_server.sh
+. "$(dirname "$0")/../lib/prosody_server.sh"
+HOME13=${KL_PROSODY13_HOME:-$SRV_ROOT/third_party/prosody13}
 PROSODY=$HOME13/bin/prosody
 PROSODYCTL=$HOME13/bin/prosodyctl
-P_USER=prosody
-
-die() { echo "prosody13.sh: $*" >&2; exit 1; }
 
 usage() { sed -n '7,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-# shellcheck source=../lib/test_ca.sh
-. "$(dirname "$0")/../lib/test_ca.sh"
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pid_alive() {
-	local st
-	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-as_prosody() { setpriv --reuid="$P_USER" --regid="$P_USER" --init-groups -- "$@"; }
-
-prosodyctl_in() {
-	as_prosody timeout -k 2 20 "$PROSODYCTL" --config "$DIR/prosody.cfg.lua" "$@" </dev/null
-}
+as_prosody() { "${P_AS[@]}" "$@"; }
 
 write_config() {
 	local level=info fast='"sasl2_fast";' ssdp='"sasl_ssdp";' fastopts=""
@@ -144,6 +128,16 @@ VirtualHost "localhost"
 CFG
 }
 
+# DIR's files for the prosody user; DIR/run was made by p_start.
+p_setup() {
+	chmod o+x "$DIR" || die "cannot make $DIR traversable"
+	chown -R "$P_USER:$P_USER" "$DIR/data" "$DIR/certs" "$DIR/run" "$DIR/prosody.log" \
+		"$DIR/localhost.key" || die "chown to $P_USER failed"
+	chmod 644 "$DIR/prosody.cfg.lua" "$DIR/localhost.pem" "$DIR/ca.pem"
+	as_prosody test -r "$DIR/prosody.cfg.lua" -a -w "$DIR/data" -a -r "$PROSODY" ||
+		die "the $P_USER user cannot read $DIR/prosody.cfg.lua, write $DIR/data or read $PROSODY (a private parent folder? mktemp -d makes 0700)"
+}
+
 cmd_start() {
 	DEBUG=${KL_PROSODY_DEBUG:-0}
 	C2S_PORT=${KL_P13_C2S_PORT:-5232}
@@ -168,111 +162,7 @@ cmd_start() {
 	[ -x "$PROSODY" ] || die "no Prosody 13 at $PROSODY (make deps)"
 	id "$P_USER" >/dev/null 2>&1 || die "no $P_USER user (is the prosody package installed? make deps)"
 	command -v openssl >/dev/null || die "openssl is not installed (make deps)"
-
-	local ports="$C2S_PORT $TLS_PORT" p
-	if [ -f "$DIR/run/prosody.pid" ] && pid_alive "$(cat "$DIR/run/prosody.pid")"; then
-		die "a Prosody already runs from $DIR (pid $(cat "$DIR/run/prosody.pid")); stop it first"
-	fi
-	for p in $ports; do
-		port_open "$p" && die "127.0.0.1:$p already accepts connections (run inside tests/netns.sh)"
-	done
-
-	mkdir -p "$DIR/data" "$DIR/certs" "$DIR/run" || die "cannot create $DIR"
-	chmod o+x "$DIR" || die "cannot make $DIR traversable"
-	make_ca "$DIR"
-	issue "$DIR" localhost "DNS:localhost,IP:127.0.0.1"
-	write_config
-	: > "$DIR/prosody.log"
-	chown -R "$P_USER:$P_USER" "$DIR/data" "$DIR/certs" "$DIR/run" "$DIR/prosody.log" \
-		"$DIR/localhost.key" || die "chown to $P_USER failed"
-	chmod 644 "$DIR/prosody.cfg.lua" "$DIR/localhost.pem" "$DIR/ca.pem"
-	as_prosody test -r "$DIR/prosody.cfg.lua" -a -w "$DIR/data" -a -r "$PROSODY" ||
-		die "the $P_USER user cannot read $DIR/prosody.cfg.lua, write $DIR/data or read $PROSODY (a private parent folder? mktemp -d makes 0700)"
-
-	local u pass
-	for u in alice:alicepass bob:bobpass carol:carolpass ${KL_PROSODY_USERS:-}; do
-		pass=${u#*:}; u=${u%%:*}
-		[ -f "$DIR/data/localhost/accounts/$u.dat" ] && continue
-		prosodyctl_in register "$u" localhost "$pass" >"$DIR/prosodyctl.out" 2>&1 \
-			|| { cat "$DIR/prosodyctl.out" >&2; die "prosodyctl register $u failed (or timed out)"; }
-	done
-
-	rm -f "$DIR/run/prosody.pid"
-	setsid setpriv --reuid="$P_USER" --regid="$P_USER" --init-groups -- \
-		"$PROSODY" --config "$DIR/prosody.cfg.lua" -F </dev/null >"$DIR/prosody.out" 2>&1 &
-	local pid=$! up="" down why=""
-	for _ in $(seq 100); do
-		down=""
-		for p in $ports; do
-			case " $up " in *" $p "*) continue ;; esac
-			if port_open "$p"; then up="$up $p"; else down="$down $p"; fi
-		done
-		[ -z "$down" ] && break
-		if ! pid_alive "$pid"; then why="Prosody exited"; break; fi
-		if grep -qE '	(error|fatal)	' "$DIR/prosody.log"; then why="errors in the log"; break; fi
-		sleep 0.1
-	done
-	if [ -n "$down" ]; then
-		echo "prosody13.sh: Prosody 13 did not come up on 127.0.0.1 port(s)$down (${why:-timeout after 10 s})" >&2
-		echo "--- $DIR/prosody.out" >&2; grep -v '^$' "$DIR/prosody.out" | tail -n 15 >&2
-		echo "--- $DIR/prosody.log (warnings and errors)" >&2
-		grep -vE '	(info|debug)	' "$DIR/prosody.log" | head -n 20 >&2
-		if pid_alive "$pid"; then
-			kill -TERM "$pid"
-			for _ in $(seq 50); do pid_alive "$pid" || break; sleep 0.1; done
-			pid_alive "$pid" && kill -KILL "$pid"
-		fi
-		rm -f "$DIR/run/prosody.pid"
-		exit 1
-	fi
-	for _ in $(seq 20); do [ -s "$DIR/run/prosody.pid" ] && break; sleep 0.05; done
-	[ -s "$DIR/run/prosody.pid" ] || echo "$pid" > "$DIR/run/prosody.pid"
-	[ "$(cat "$DIR/run/prosody.pid")" = "$pid" ] \
-		|| echo "prosody13.sh: warning: pidfile says $(cat "$DIR/run/prosody.pid"), started $pid" >&2
-	if grep -qE '	(error|fatal)	' "$DIR/prosody.log"; then
-		echo "prosody13.sh: warning: errors in $DIR/prosody.log:" >&2
-		grep -E '	(error|fatal)	' "$DIR/prosody.log" | head -5 >&2
-	fi
-	echo "prosody13: started pid $pid in $DIR"
+	p_start "$C2S_PORT $TLS_PORT"
 }
 
-cmd_stop() {
-	local pidf="$DIR/run/prosody.pid" pid
-	if [ ! -f "$pidf" ]; then
-		echo "prosody13: not running (no $pidf)"
-		return 0
-	fi
-	pid=$(cat "$pidf")
-	case $pid in ''|*[!0-9]*) die "bad pidfile $pidf" ;; esac
-	if ! pid_alive "$pid"; then
-		rm -f "$pidf"
-		echo "prosody13: pid $pid was not running"
-		return 0
-	fi
-	tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$DIR/prosody.cfg.lua" \
-		|| die "pid $pid is not the Prosody of $DIR; not killing it"
-	kill -TERM "$pid"
-	for _ in $(seq 100); do
-		pid_alive "$pid" || break
-		sleep 0.1
-	done
-	if pid_alive "$pid"; then
-		echo "prosody13.sh: pid $pid ignored SIGTERM for 10 s; SIGKILL" >&2
-		kill -KILL "$pid"
-		sleep 0.2
-	fi
-	pid_alive "$pid" && die "pid $pid is still alive"
-	rm -f "$pidf"
-	echo "prosody13: stopped pid $pid"
-}
-
-[ $# -ge 2 ] || usage
-cmd=$1 DIR=$2
-shift 2
-case $DIR in /*) ;; *) DIR=$(pwd)/$DIR ;; esac
-DIR=${DIR%/}
-case $cmd in
-start) cmd_start "$@" ;;
-stop) [ $# = 0 ] || usage; cmd_stop ;;
-*) usage ;;
-esac
+srv_main "$@"
