@@ -132,51 +132,16 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
         fprintf(stderr, "  ---- %s\n", note);
         return;
     }
-    const char *lim = (const char *)data + len, *p = (const char *)data, *a = NULL, *end = NULL;
+    size_t from, to;
     int show = (int)(len > 300 ? 300 : len);
     flights[dir == 'o']++;
-    /* never print credentials: what goes out in RFC 6120's <auth> and in
-     * SASL2's <initial-response> (PLAIN: the password; HT-SHA-256-NONE: a
-     * token proof that can be replayed), and the FAST token a server's
-     * <success> carries (<token token='…'/>, XEP-0484) */
-    for (; p + 7 < lim && !a; p++) {
-        const char *close_tag = NULL;
-        if (dir == 'o' && !strncmp(p, "<auth ", 6))
-            close_tag = "</auth>";
-        else if (dir == 'o' && (size_t)(lim - p) >= 18 && !strncmp(p, "<initial-response>", 18))
-            close_tag = "</initial-response>";
-        else if (dir != 'o' && !strncmp(p, "<token ", 7)) {
-            /* the token='…' attribute (either quote) of this element */
-            const char *q = p + 6, *gt = memchr(p, '>', (size_t)(lim - p));
-            if (!gt)
-                gt = lim;
-            for (; q + 8 <= gt; q++)
-                if (!strncmp(q, " token=", 7) && (q[7] == '\'' || q[7] == '"')) {
-                    a = q + 7;
-                    end = memchr(q + 8, q[7], (size_t)(gt - q - 8));
-                    if (!end)
-                        end = gt;
-                    break;
-                }
-            continue;
-        } else {
-            continue;
-        }
-        a = memchr(p, '>', (size_t)(lim - p));
-        if (a) {
-            size_t cl = strlen(close_tag);
-            for (end = a; end + cl <= lim && strncmp(end, close_tag, cl); end++)
-                ;
-            if (end + cl > lim)
-                end = lim; /* not closed in this write: hide the rest */
-        }
-    }
-    if (a && end && a + 1 - (const char *)data < show) { /* else it lies past what is shown */
-        int head = (int)(a + 1 - (const char *)data), tail = (int)(lim - end);
-        if (tail > 300)
-            tail = 300;
+    /* never print credentials (the <auth>/<initial-response> payload, a
+     * server's FAST token): cut them out */
+    if (kl_cli_secret_span(dir, data, len, &from, &to) && (int)from < show) {
+        int tail = (int)(len - to > 300 ? 300 : len - to);
         fprintf(stderr, "  %s %4zu bytes | %.*s[%d bytes of credentials not shown]%.*s\n",
-                dir == 'o' ? "C->S" : "S->C", len, head, (const char *)data, (int)(end - a - 1), tail, end);
+                dir == 'o' ? "C->S" : "S->C", len, (int)from, (const char *)data, (int)(to - from), tail,
+                (const char *)data + to);
         return;
     }
     fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data);

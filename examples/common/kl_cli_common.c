@@ -501,3 +501,45 @@ void kl_cli_init_error(const char *prog, const char *jid, int status)
     else
         fprintf(stderr, "%s: bad --jid '%s': %s\n", prog, jid, kl_strerror(status));
 }
+
+int kl_cli_secret_span(char dir, const uint8_t *data, size_t len, size_t *from, size_t *to)
+{
+    const char *base = (const char *)data, *lim = base + len, *p, *a = NULL, *end = NULL;
+    for (p = base; p + 7 < lim && !a; p++) {
+        const char *close_tag = NULL;
+        if (dir == 'o' && !strncmp(p, "<auth ", 6))
+            close_tag = "</auth>";
+        else if (dir == 'o' && (size_t)(lim - p) >= 18 && !strncmp(p, "<initial-response>", 18))
+            close_tag = "</initial-response>";
+        else if (dir != 'o' && !strncmp(p, "<token ", 7)) {
+            /* the token='...' attribute (either quote) of this element */
+            const char *q = p + 6, *gt = memchr(p, '>', (size_t)(lim - p));
+            if (!gt)
+                gt = lim;
+            for (; q + 8 <= gt; q++)
+                if (!strncmp(q, " token=", 7) && (q[7] == '\'' || q[7] == '"')) {
+                    a = q + 7;
+                    end = memchr(q + 8, q[7], (size_t)(gt - q - 8));
+                    if (!end)
+                        end = gt;
+                    break;
+                }
+            continue;
+        } else {
+            continue;
+        }
+        a = memchr(p, '>', (size_t)(lim - p));
+        if (a) {
+            size_t cl = strlen(close_tag);
+            for (end = a; end + cl <= lim && strncmp(end, close_tag, cl); end++)
+                ;
+            if (end + cl > lim)
+                end = lim; /* not closed in this write: hide the rest */
+        }
+    }
+    if (!a || !end)
+        return 0;
+    *from = (size_t)(a + 1 - base);
+    *to = (size_t)(end - base);
+    return 1;
+}

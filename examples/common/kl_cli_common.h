@@ -15,6 +15,14 @@
  * 1 anything else. */
 int kl_cli_exit_code(int status);
 
+/* Traces never show credentials. In one traced write (dir 'o': ours, 'i':
+ * the server's), the span [*from, *to) that holds one: RFC 6120's <auth>
+ * payload and SASL2's <initial-response> (PLAIN: the password;
+ * HT-SHA-256-NONE: a replayable token proof) going out, the FAST token of a
+ * server's <token token='...'/> coming in. Returns 1 with the span (to =
+ * len when it is not closed in this write), 0 if there is none. */
+int kl_cli_secret_span(char dir, const uint8_t *data, size_t len, size_t *from, size_t *to);
+
 /* The hints file (--cache FILE) holds TLS session secrets: it is
  * authenticated with a device key (kl_cache_load / kl_cache_store, HMAC-
  * SHA-256) kept in a key file (--cache-key KEYFILE, default FILE.key), and

@@ -182,7 +182,7 @@ static uint32_t t_trace0; /* trace lines carry the time since the connect starte
 
 static void trace(void *arg, char dir, const uint8_t *data, size_t len, const char *note)
 {
-    const char *auth = NULL, *end = NULL;
+    size_t from, to;
     int show = (int)(len > 300 ? 300 : len);
     (void)arg;
     fprintf(stderr, "%6u ms", (unsigned)(sys_now() - t_trace0));
@@ -190,22 +190,13 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
         fprintf(stderr, "  ---- %s\n", note);
         return;
     }
-    /* never print credentials: cut the <auth> payload out of the trace */
-    if (dir == 'o') {
-        const char *p = (const char *)data;
-        for (; p + 6 < (const char *)data + len; p++)
-            if (!strncmp(p, "<auth ", 6)) {
-                auth = memchr(p, '>', (size_t)((const char *)data + len - p));
-                break;
-            }
-        if (auth)
-            for (end = auth; end + 7 <= (const char *)data + len && strncmp(end, "</auth>", 7); end++)
-                ;
-    }
-    if (auth && end && end + 7 <= (const char *)data + len) {
+    /* never print credentials (the <auth>/<initial-response> payload, a
+     * server's FAST token): cut them out */
+    if (kl_cli_secret_span(dir, data, len, &from, &to) && (int)from < show) {
+        int tail = (int)(len - to > 300 ? 300 : len - to);
         fprintf(stderr, "  %s %4zu bytes | %.*s[%d bytes of credentials not shown]%.*s\n",
-                dir == 'o' ? "C->S" : "S->C", len, (int)(auth + 1 - (const char *)data), (const char *)data,
-                (int)(end - auth - 1), (int)((const char *)data + len - end), end);
+                dir == 'o' ? "C->S" : "S->C", len, (int)from, (const char *)data, (int)(to - from), tail,
+                (const char *)data + to);
         return;
     }
     fprintf(stderr, "  %s %4zu bytes | %.*s%s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data,
