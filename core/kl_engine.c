@@ -125,7 +125,11 @@ static int get_random(const kl_client_t *c, uint8_t *out, size_t len);
 #if KL_ENABLE_SASL2
 static int sasl2_start(kl_client_t *c, kl_xw_t *w, uint8_t mechs);
 #endif
-#define SASL2_ON(c) (KL_ENABLE_SASL2 && !IS_S2S(c) && !(c)->cfg.no_sasl2)
+#if KL_ENABLE_SASL2
+#define SASL2_ON(c) (!IS_S2S(c) && !(c)->cfg.no_sasl2)
+#else
+#define SASL2_ON(c) 0
+#endif
 
 static int time_reached(uint32_t now, uint32_t deadline) { return (int32_t)(now - deadline) >= 0; }
 
@@ -1204,7 +1208,7 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
         return r;
     c->feat = feat;
     /* SASL2's list where it is offered (the one this client uses there) */
-    c->mechs = KL_ENABLE_SASL2 && (feat & FT_SASL2) ? mechs2 : mechs;
+    c->mechs = KL_ENABLE_SASL2 && (feat & FT_SASL2) && SASL2_ON(c) ? mechs2 : mechs;
 #if KL_ENABLE_SASL2 && KL_ENABLE_SCRAM
     /* the list of the SASL this client authenticates with (XEP-0474:
      * only that one counts when both are offered) */
@@ -1412,7 +1416,9 @@ static int sasl2_start(kl_client_t *c, kl_xw_t *w, uint8_t mechs)
         s2 |= S2_BIND;
     }
     /* a token when the password was used (or the provisioned token), and
-     * only where the hints can keep it (authenticated: loaded with a key) */
+     * only where there are hints this program vouches for (kl_cache_load or
+     * kl_cache_reset): persisted only by kl_cache_store with the device
+     * key; without one it serves this run's reconnects */
     if (!c->cfg.no_fast && (mechs & KL_MECH_HT_NONE) && k && k->trust == k && CRYPTO(c) && CRYPTO(c)->hmac &&
         (!tok || (c->s2 & S2_PROVISIONED))) {
         w_el(w, "<request-token", NS_FAST, "' mechanism='HT-SHA-256-NONE'/>");
@@ -2354,9 +2360,12 @@ static int on_sasl(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
         kl_xml_token_t t;
         int r;
         if (c->flags & FL_AUTH_RETRY) {
-            /* our pipelined guess was refused: use what is on offer */
+            /* our pipelined guess was refused: use what is on offer, on
+             * RFC 6120's SASL still (XEP-0474's list was built for it, and
+             * under full pipelining the restart went with the guess) */
             c->mechs_failed |= c->sasl_mech;
             c->flags &= (uint16_t) ~(FL_SENT_AUTH | FL_AUTH_RETRY);
+            c->feat &= (uint16_t)~FT_SASL2;
             return send_auth(c, ev);
         }
         r = view_next(c, st->raw, &pos, &t);
@@ -2424,7 +2433,7 @@ static int sasl2_success(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t
      * FAST's Responder hash; nothing else counts before that */
     if (((c->sasl_mech & KL_MECH_SCRAM_ANY) &&
          (!(c->flags & FL_SCRAM_FINAL) || !has_add || !add.len || kl_scram_success(c, rx_text(c, add), add.len) != KL_OK)) ||
-        ((c->sasl_mech & KL_MECH_HT) && (!has_add || kl_ht_success(c, rx_text(c, add), add.len) != KL_OK))) {
+        ((c->sasl_mech & KL_MECH_HT) && (!add.len || kl_ht_success(c, rx_text(c, add), add.len) != KL_OK))) {
         set_condition_str(c, "server-signature-mismatch");
         return fail(c, KL_ERR_AUTH, NULL, ev);
     }
@@ -2447,9 +2456,9 @@ static int sasl2_success(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t
     /* 3. a FAST token (new, or rotated) for the hints */
     if (has_tok && k && !c->cfg.no_fast) {
         uint8_t buf[KL_CACHE_FAST_TOKEN_MAX];
-        int m = tok.len ? kl_xml_decode(tok, 0, buf, sizeof buf) : -1;
-        kl_cache_drop_fast(k);
-        if (m > 0) {
+        int m = tok.len ? kl_xml_decode(tok, KL_XML_RAW_ATTR, buf, sizeof buf) : -1;
+        if (m > 0) { /* the old one goes only for a new one kept */
+            kl_cache_drop_fast(k);
             memcpy(k->fast_token, buf, (size_t)m);
             k->fast_len = (uint8_t)m;
             k->fast_mech = (c->s2 & S2_TOKEN_REQ) || !(c->sasl_mech & KL_MECH_HT) ? KL_MECH_HT_NONE : c->sasl_mech;
@@ -2457,7 +2466,7 @@ static int sasl2_success(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t
                 k->fast_expiry = 0;
             c->stats.fast_token_new = 1;
         }
-        memset(buf, 0, sizeof buf);
+        kl_wipe(buf, sizeof buf);
         kl_cache_seal(k);
     }
     c->s2 &= (uint8_t)~S2_SENT;
@@ -2519,6 +2528,13 @@ static int sasl2_success(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t
     return go_online(c, ev);
 }
 
+/* A SASL condition that refuses the credential itself (RFC 6120 6.5). */
+static int refusal(const char *cond)
+{
+    return !strcmp(cond, "not-authorized") || !strcmp(cond, "credentials-expired") ||
+           !strcmp(cond, "account-disabled") || !strcmp(cond, "invalid-mechanism") || !cond[0];
+}
+
 /* The answer to <authenticate/>. */
 static int on_sasl2(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
 {
@@ -2543,6 +2559,12 @@ static int on_sasl2(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev)
              * no longer offer its mechanism: refused unseen, it is kept */
             if (!c->cfg.password)
                 return fail(c, KL_ERR_FAST_UNAVAILABLE, NULL, ev);
+        } else if ((c->sasl_mech & KL_MECH_HT) && !refusal(c->condition)) {
+            /* not a verdict on the token (temporary-auth-failure, aborted,
+             * malformed-request, ...): it is kept; the password, if any,
+             * takes over now, else the manager tries again later */
+            if (!c->cfg.password)
+                return fail(c, KL_ERR_AUTH_LATER, NULL, ev);
         } else if (c->sasl_mech & KL_MECH_HT) {
             /* the token is refused: forgotten; the password takes over */
             if (CACHE(c) && !(c->s2 & S2_PROVISIONED)) {

@@ -24,6 +24,15 @@ static inline int kl_equal_ct(const uint8_t *a, const uint8_t *b, size_t n)
     return d == 0;
 }
 
+/* Zero a secret (a key, a proof, a token) so that the compiler cannot
+ * drop the stores as dead (a plain memset before a return may be). */
+static inline void kl_wipe(void *p, size_t n)
+{
+    volatile uint8_t *v = (volatile uint8_t *)p;
+    while (n--)
+        *v++ = 0;
+}
+
 /* Streaming base64 encoder (RFC 4648) writing into an XML writer. */
 typedef struct kl_b64 {
     kl_xw_t *w;

@@ -35,15 +35,17 @@ int kl_ht_start(kl_client_t *c, kl_xw_t *w, uint8_t mech, const uint8_t *token, 
         return KL_ERR_AUTH;
     parts[0].p = (const uint8_t *)initiator;
     parts[0].len = sizeof initiator - 1;
-    if (cr->hmac(cr->ctx, KL_HASH_SHA256, token, len, parts, 2, mac))
+    if (cr->hmac(cr->ctx, KL_HASH_SHA256, token, len, parts, 2, mac)) {
+        kl_wipe(mac, sizeof mac);
         return KL_ERR_AUTH;
+    }
     /* authcid NUL initiator-hashed-token: the authcid is the username */
     kl_b64_init(&b, w);
     kl_b64_feed(&b, (const uint8_t *)c->cfg.jid, c->local_len);
     kl_b64_feed(&b, (const uint8_t *)"", 1);
     kl_b64_feed(&b, mac, 32);
     kl_b64_finish(&b);
-    memset(mac, 0, sizeof mac);
+    kl_wipe(mac, sizeof mac); /* HT-*-NONE's proof never changes for a token: replayable */
     c->sasl_mech = mech;
     return KL_OK;
 }

@@ -17,10 +17,12 @@ static kl_hash_alg_t mech_alg(uint8_t mech)
 }
 
 /* The GS2 header (RFC 5802 7): "p=tls-exporter,," for the -PLUS
- * mechanisms (RFC 9266), else "n,,": this client does not bind to the
- * channel, and says so (not "y": a server that offers -PLUS would then
- * suspect a downgrade; this client only ever leaves -PLUS out when it has
- * no tls-exporter data or the server did not offer that type). */
+ * mechanisms (RFC 9266), else "n,,". Not "y" (RFC 5802: the client could
+ * bind but thinks the server cannot, so a server that can refuses: -PLUS
+ * was stripped): ejabberd's SCRAM refuses "y" in every case, so a device
+ * with exporter data could not log in to an ejabberd configured without
+ * -PLUS. Against stripping, kinglet relies on XEP-0474 instead, which both
+ * Prosody 13 and ejabberd 24.12 send (ssdp_check below). */
 static const char *gs2_header(const kl_client_t *c)
 {
     return KL_ENABLE_SASL2 && (c->sasl_mech & KL_MECH_PLUS) ? "p=tls-exporter,," : "n,,";
@@ -212,11 +214,13 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
     if ((ulen = escape_user(c, user, sizeof user)) < 0)
         return ulen;
 
-    /* SaltedPassword, ClientKey, StoredKey */
+    /* SaltedPassword, ClientKey, StoredKey: each as good as the password
+     * (wiped on every way out, below) */
+    ok = KL_ERR_AUTH;
     if (cr->pbkdf2(cr->ctx, alg, (const uint8_t *)password, strlen(password), salt, (size_t)n, iter, salted, hl) ||
         cr->hmac(cr->ctx, alg, salted, hl, (kl_slice_t[]){cs("Client Key")}, 1, client_key) ||
         cr->hash(cr->ctx, alg, client_key, hl, stored))
-        return KL_ERR_AUTH;
+        goto out;
 
     /* AuthMessage = client-first-bare "," server-first "," client-final-without-proof */
     am[0] = cs("n=");
@@ -235,21 +239,21 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
 #endif
     kl_b64_finish(&b);
     if (kl_xw_status(&pw) != KL_OK)
-        return KL_ERR_AUTH;
+        goto out;
     cblen = pw.len;
     am[6] = cs(",c=");
     am[7] = sl(cbind_b64, cblen);
     am[8] = cs(",r=");
     am[9] = r;
     if (cr->hmac(cr->ctx, alg, stored, hl, am, 10, sig))
-        return KL_ERR_AUTH;
+        goto out;
     for (i = 0; i < hl; i++)
         client_key[i] ^= sig[i]; /* ClientProof */
 
     /* ServerSignature = HMAC(HMAC(SaltedPassword, "Server Key"), AuthMessage) */
     if (cr->hmac(cr->ctx, alg, salted, hl, (kl_slice_t[]){cs("Server Key")}, 1, sig) ||
         cr->hmac(cr->ctx, alg, sig, hl, am, 10, c->scram_sig))
-        return KL_ERR_AUTH;
+        goto out;
 
     kl_xw_init(&pw, proof_b64, sizeof proof_b64);
     kl_b64_init(&b, &pw);
@@ -264,8 +268,14 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
     kl_b64_feed(&b, (const uint8_t *)",p=", 3);
     kl_b64_feed(&b, proof_b64, pw.len);
     kl_b64_finish(&b);
-    memset(salted, 0, sizeof salted);
-    return KL_OK;
+    ok = KL_OK;
+out:
+    kl_wipe(salted, sizeof salted);
+    kl_wipe(client_key, sizeof client_key);
+    kl_wipe(stored, sizeof stored);
+    kl_wipe(sig, sizeof sig);
+    kl_wipe(proof_b64, sizeof proof_b64);
+    return ok;
 }
 
 int kl_scram_success(kl_client_t *c, uint8_t *text, size_t len)

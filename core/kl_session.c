@@ -2,6 +2,7 @@
 #include "kinglet/kl_session.h"
 
 #include "kl_string.h"
+#include "kl_internal.h"
 
 #if KL_ENABLE_BOSH
 #include "kinglet/kl_bosh.h"
@@ -573,7 +574,7 @@ static void give_channel_binding(kl_session_t *s, int tls_on)
     uint8_t cb[32];
     int ok = tls_on && s->cfg.tls->exporter && s->cfg.tls->exporter(s->cfg.tls_ctx, 0, cb, sizeof cb) == KL_OK;
     (void)kl_client_set_channel_binding(s->c, cb, ok ? sizeof cb : 0);
-    memset(cb, 0, sizeof cb);
+    kl_wipe(cb, sizeof cb);
 #else
     (void)s, (void)tls_on;
 #endif

@@ -91,6 +91,7 @@ const char *kl_strerror(int status)
     case KL_ERR_FAST_EXPIRED: return "FAST: the token has expired and no password is configured";
     case KL_ERR_FAST_UNAVAILABLE: return "FAST: the server does not offer the token's mechanism and no password is configured";
     case KL_ERR_AUTHZID: return "SASL2: success without this account's authorization identifier";
+    case KL_ERR_AUTH_LATER: return "FAST: the server could not check the token now (kept; retry later)";
     case KL_ERR_DOWNGRADE: return "SASL downgrade: mechanisms or channel bindings differ from what the server signed";
     default: return "unknown error";
     }

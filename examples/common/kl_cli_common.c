@@ -67,6 +67,7 @@ int kl_cli_exit_code(int status)
     case KL_ERR_AUTHZID:
     case KL_ERR_DOWNGRADE:
     case KL_ERR_SASL2_TASK:
+    case KL_ERR_AUTH_LATER:
         return 5;
     case KL_ERR_BIND_JID:
     case KL_ERR_SM_ACK:

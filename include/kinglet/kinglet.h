@@ -151,6 +151,9 @@ typedef struct kl_client_config {
 #ifndef KL_SSDP_MAX
 #define KL_SSDP_MAX 160
 #endif
+#if KL_SSDP_MAX >= 255
+#error "KL_SSDP_MAX must be below 255 (its length is a byte; 255 marks a list too long to keep)"
+#endif
 
 typedef enum kl_event_type {
     KL_EV_NONE = 0,         /* nothing more until new input, output space or time */

@@ -132,8 +132,8 @@ typedef struct kl_cache {
  *   KL_ERR_CACHE_FORMAT  not a blob of this build (magic, version, size,
  *                        checksum) or not for this domain: c is reset;
  *   KL_ERR_CACHE_NO_KEY  key or crypto NULL: the blob's other hints are kept
- *                        if it checks out (else reset), its TLS session is
- *                        dropped;
+ *                        if it checks out (else reset), its secrets (TLS
+ *                        session, FAST token) are dropped;
  *   KL_ERR_ARG           c or domain NULL, or key_len wrong (c reset if given).
  * A zeroed c (nothing was persisted yet) gives KL_ERR_CACHE_FORMAT: the
  * caller reports an ignored blob only when it read one. Whatever it

@@ -222,6 +222,9 @@
 #error "KL_DNS_NAME_MAX must be 16..253"
 #endif
 
+#if KL_CACHE_FAST_TOKEN_MAX > 255
+#error "KL_CACHE_FAST_TOKEN_MAX must be at most 255 (the hints keep the token's length in a byte)"
+#endif
 #if KL_RX_BUF_SIZE < 512
 #error "KL_RX_BUF_SIZE must be at least 512 (stream features must fit)"
 #endif

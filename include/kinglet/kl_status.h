@@ -125,13 +125,17 @@ typedef enum kl_status {
     KL_ERR_SASL2_GONE = -141,       /* the hints said SASL2, the server no longer offers it: the
                                        hints now say so, the next attempt uses RFC 6120 SASL */
     KL_ERR_FAST_REFUSED = -142,     /* the FAST token was refused and no password is configured
-                                       (the token is forgotten) */
+                                       (a token from the hints is forgotten; a configured
+                                       fast_token is the application's to replace) */
     KL_ERR_FAST_EXPIRED = -143,     /* the only credential is a FAST token past its expiry */
     KL_ERR_FAST_UNAVAILABLE = -144, /* the only credential is a FAST token and the server offers
                                        no FAST (or not the token's mechanism) */
     KL_ERR_AUTHZID = -145,          /* SASL2 <success> without an authorization identifier, or
                                        one that is not this account (or not a full JID after
                                        Bind2) */
+    KL_ERR_AUTH_LATER = -147,       /* the server could not check the FAST token now
+                                       (temporary-auth-failure, aborted, ...) and there is no
+                                       password: the token is kept, the manager retries */
     KL_ERR_DOWNGRADE = -146         /* XEP-0474: the mechanisms or channel-binding types the
                                        server signed differ from those the client saw (or
                                        were too many to keep for the check: KL_SSDP_MAX) */

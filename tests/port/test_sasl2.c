@@ -534,6 +534,39 @@ static void test_tampered_token_no_password(void)
     KT_CHECK(strstr(strstr(out, "</authenticate>") + 1, "<authenticate") == NULL);
 }
 
+/* A <failure/> that is no verdict on the token (the server could not
+ * check it now): the token stays; without a password the session ends in
+ * KL_ERR_AUTH_LATER (the manager retries), with one the password takes
+ * over on the same stream. */
+static void test_temporary_failure_keeps_token(void)
+{
+    size_t len;
+    uint32_t exp;
+    primed(NULL, 0);
+    init_client(NULL, 0, 0);
+    connect_();
+    KT_CHECK(has("mechanism='HT-SHA-256-NONE'"));
+    feed(HDR_P);
+    feed(FEAT_P);
+    feed(FAILURE("temporary-auth-failure"));
+    KT_CHECK_EQ(last_status, KL_ERR_AUTH_LATER);
+    KT_CHECK_STR(condition, "temporary-auth-failure");
+    KT_CHECK_EQ(n_online, 0);
+    KT_CHECK_EQ(kl_client_stats(&cl)->fast_refused, 0);
+    KT_CHECK(hint_token(&len, &exp) != NULL);
+    KT_CHECK(!has("mechanism='PLAIN'"));
+
+    primed("alicepass", 0);
+    init_client("alicepass", 0, 0);
+    connect_();
+    feed(HDR_P);
+    feed(FEAT_P);
+    feed(FAILURE("aborted"));
+    KT_CHECK_EQ(n_error, 0);
+    KT_CHECK(has("mechanism='PLAIN'"));
+    KT_CHECK(hint_token(&len, &exp) != NULL);
+}
+
 static void test_expired_token(void)
 {
     primed(NULL, 0);
@@ -1153,6 +1186,7 @@ int main(void)
     KT_RUN(test_fast_login);
     KT_RUN(test_tampered_token_password_fallback);
     KT_RUN(test_tampered_token_no_password);
+    KT_RUN(test_temporary_failure_keeps_token);
     KT_RUN(test_expired_token);
     KT_RUN(test_fast_unavailable);
     KT_RUN(test_failure_after_plain);
