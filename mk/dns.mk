@@ -16,7 +16,7 @@ DNS_HDRS := include/kinglet/kl_dns.h include/kinglet/kl_status.h include/kinglet
 # KL_PORT_CFLAGS comes from mk/posix.mk and is expanded when the recipe runs.
 KL_POSIX_DNS_OBJ := $(BUILD)/port/posix/kl_posix_dns.o
 
-$(KL_POSIX_DNS_OBJ): port/posix/kl_posix_dns.c port/posix/kl_posix_dns.h $(DNS_HDRS)
+$(KL_POSIX_DNS_OBJ): port/posix/kl_posix_dns.c port/posix/kl_posix_dns.h port/posix/kl_posix_compat.h $(DNS_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 

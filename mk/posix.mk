@@ -9,7 +9,7 @@ $(CLI_COMMON_OBJ): examples/common/kl_cli_common.c examples/common/kl_cli_common
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Iexamples/common -c $< -o $@
 
-$(BUILD)/port/posix/%.o: port/posix/%.c port/posix/kl_posix_net.h $(MBEDTLS_STAMP) $(wildcard include/kinglet/*.h port/mbedtls/*.h)
+$(BUILD)/port/posix/%.o: port/posix/%.c port/posix/kl_posix_net.h port/posix/kl_posix_compat.h $(MBEDTLS_STAMP) $(wildcard include/kinglet/*.h port/mbedtls/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_PORT_CFLAGS) -c $< -o $@
 

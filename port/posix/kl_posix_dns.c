@@ -1,18 +1,6 @@
 /* kinglet — POSIX port: SRV resolution over UDP. See kl_posix_dns.h. */
-#define _GNU_SOURCE
+#include "kl_posix_compat.h" /* first: feature macros, the systems' differences */
 #include "kl_posix_dns.h"
-
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/random.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 static uint64_t now_ms(void)
 {
@@ -24,7 +12,7 @@ static uint64_t now_ms(void)
 static uint32_t random32(void)
 {
     uint32_t r = 0;
-    if (getentropy(&r, sizeof r) != 0)
+    if (kl_posix_entropy((uint8_t *)&r, sizeof r) != 0)
         r = (uint32_t)now_ms() * 2654435761u ^ (uint32_t)getpid();
     return r;
 }
@@ -145,7 +133,7 @@ int kl_posix_resolve_srv(const char *domain, const char *dns_host_port, int dire
     /* Not connect()ed: an ICMP "port unreachable" must not end the wait
      * early (a dead resolver is a timeout), and the source of each answer
      * is checked by hand. */
-    fd = socket(server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    fd = kl_posix_socket(server.ss_family, SOCK_DGRAM, 0, 0);
     if (fd < 0)
         return KL_ERR_IO;
     st = KL_ERR_TIMEOUT;

@@ -19,7 +19,7 @@
  * NULL: the first "nameserver" line of /etc/resolv.conf, port 53.
  * timeout_ms bounds the whole call; the query is sent again after half of
  * it. out (caller's) is filled as kl_dns_parse() does, records ordered
- * with a random value from getentropy().
+ * with a random value from the kernel (kl_posix_compat.h).
  * Returns KL_DNS_RECORDS, KL_DNS_NO_RECORD, KL_DNS_UNAVAILABLE, or
  * KL_ERR_TIMEOUT (no answer in time), KL_ERR_ARG (bad domain or resolver
  * address), KL_ERR_DNS (no resolver in /etc/resolv.conf), KL_ERR_IO

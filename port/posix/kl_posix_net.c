@@ -1,34 +1,11 @@
 /* kinglet — POSIX primitives for the connection manager. */
-#define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE
+#include "kl_posix_compat.h" /* first: feature macros, the systems' differences */
 #include "kl_posix_net.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/random.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 int kl_posix_random(void *ctx, uint8_t *out, size_t len)
 {
     (void)ctx;
-    while (len > 0) {
-        ssize_t n = getrandom(out, len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        out += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return kl_posix_entropy(out, len);
 }
 
 uint32_t kl_posix_now_ms(void)
@@ -78,7 +55,7 @@ static int net_open(void *ctx, int slot, const char *host, uint16_t port)
     if (getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
         return KL_ERR_DNS;
     for (ai = res; ai; ai = ai->ai_next) {
-        int one = 1, fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        int one = 1, fd = kl_posix_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol, 1);
         if (fd < 0)
             continue;
         /* Flights are written whole: Nagle would hold a flight's second
@@ -114,8 +91,10 @@ static int net_send(void *ctx, int slot, const uint8_t *buf, size_t len)
 {
     kl_posix_net_t *n = ctx;
     /* MSG_MORE while corked: <starttls/> and the early ClientHello go in
-     * one segment, so the server reads the flight at once */
-    ssize_t r = send(n->fd[slot], buf, len, MSG_NOSIGNAL | (n->corked[slot] ? MSG_MORE : 0));
+     * one segment, so the server reads the flight at once (0 where the
+     * system has no MSG_MORE: two segments). No SIGPIPE: MSG_NOSIGNAL, else
+     * SO_NOSIGPIPE, else the application ignores it (kl_posix_compat.h). */
+    ssize_t r = send(n->fd[slot], buf, len, KL_MSG_NOSIGNAL | (n->corked[slot] ? KL_MSG_MORE : 0));
     if (r >= 0)
         return (int)r;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)

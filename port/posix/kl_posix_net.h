@@ -36,7 +36,8 @@ void kl_posix_net_init(kl_posix_net_t *n);
  * can happen (an idle session). */
 void kl_posix_net_wait(kl_posix_net_t *n, const kl_session_t *s, uint32_t max_ms);
 
-/* Monotonic milliseconds, and the kernel's random bytes (getrandom), shaped
+/* Monotonic milliseconds, and the kernel's random bytes (getrandom, else
+ * getentropy: kl_posix_compat.h), shaped
  * as kl_client_config_t.random / kl_session_config_t.random. */
 uint32_t kl_posix_now_ms(void);
 int kl_posix_random(void *ctx, uint8_t *out, size_t len);
