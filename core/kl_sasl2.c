@@ -104,7 +104,7 @@ static int expect(kl_slice_t s, size_t *i, char ch)
 int kl_datetime_parse(kl_slice_t s, uint32_t *unix_s)
 {
     static const uint8_t mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    uint32_t y, mo, d, h, mi, sec, oh = 0, om = 0;
+    uint32_t y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, oh = 0, om = 0; /* set before use; gcc -O3 cannot tell */
     size_t i = 0;
     int32_t era_days, sign = 0;
     int64_t t;

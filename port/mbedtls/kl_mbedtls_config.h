@@ -11,7 +11,7 @@
  *
  * Overriding:
  *   - record buffers: -DMBEDTLS_SSL_IN_CONTENT_LEN=8192 (and OUT_) on the
- *     command line; see FIELD-NOTES.md for what a deployment needs;
+ *     command line; see docs/FIELD-NOTES.md for what a deployment needs;
  *   - a board or firmware image: -DKL_MBEDTLS_FIRMWARE drops the POSIX
  *     platform section below, and -DMBEDTLS_USER_CONFIG_FILE='"board.h"'
  *     (read by mbedTLS right after this file) supplies the board's entropy
@@ -51,7 +51,7 @@
 #define MBEDTLS_SSL_ALL_ALERT_MESSAGES
 #define MBEDTLS_SSL_KEYING_MATERIAL_EXPORT /* tls-exporter channel binding (RFC 9266) */
 /* Not MBEDTLS_SSL_MAX_FRAGMENT_LENGTH: offered in a 1.2+1.3 ClientHello it
- * breaks the handshake against OpenSSL (FIELD-NOTES.md). */
+ * breaks the handshake against OpenSSL (docs/FIELD-NOTES.md). */
 
 /* Record buffers: IN must hold the largest record the server sends. */
 #ifndef MBEDTLS_SSL_IN_CONTENT_LEN
@@ -64,7 +64,7 @@
 /* ---- PSA (TLS 1.3 key schedule and AEAD) --------------------------------- */
 #define MBEDTLS_PSA_CRYPTO_C
 /* Our buffers are never shared with another context during a PSA call:
- * saves a copy of every record (FIELD-NOTES.md: up to ~16.5 KB of heap). */
+ * saves a copy of every record (docs/FIELD-NOTES.md: up to ~16.5 KB of heap). */
 #define MBEDTLS_PSA_ASSUME_EXCLUSIVE_BUFFERS
 
 /* ---- symmetric crypto and hashes ----------------------------------------- */

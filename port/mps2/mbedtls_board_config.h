@@ -9,12 +9,12 @@
  *     board_entropy() (the TRNG hook; EMULATION ONLY on QEMU);
  *   - time: mbedtls_ms_time() from SysTick; certificate validity from
  *     board_unix_time() (build date as a floor) through our gmtime_r,
- *     because newlib's gmtime pulls in stdio (FIELD-NOTES.md).
+ *     because newlib's gmtime pulls in stdio (docs/FIELD-NOTES.md).
  *
  * Record buffers: IN 8192 (Prosody writes records of up to 8 KB of
- * plaintext: FIELD-NOTES.md; a larger record ends the session with
+ * plaintext: docs/FIELD-NOTES.md; a larger record ends the session with
  * KL_ERR_TLS_RECORD_TOO_LARGE), OUT 2048 (the engine's largest flight is
- * KL_TX_BUF_SIZE, 1536 by default). FIELD-NOTES measures 18.7 KB of
+ * KL_TX_BUF_SIZE, 1536 by default). docs/FIELD-NOTES.md measures 18.7 KB of
  * handshake peak for 8192/2048 on x86-64; 32-bit pointers use less.
  */
 #ifndef KINGLET_MPS2_MBEDTLS_BOARD_CONFIG_H
