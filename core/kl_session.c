@@ -1300,6 +1300,9 @@ int kl_session_step(kl_session_t *s, uint32_t now_ms, kl_event_t *ev)
                 close_all(s, 1); /* the server did not answer our </stream:stream> */
                 return final_event(s, KL_OK, ev);
             }
+            /* what other tasks posted goes out with this step's flush */
+            if (s->cfg.post && !s->closing && kl_client_is_online(s->c))
+                (void)kl_post_drain(s->cfg.post, s->c);
 #if KL_ENABLE_BOSH
             if (cur_ep(s)->framing == KL_FRAMING_BOSH)
                 r = run_bosh(s, ev);

@@ -47,6 +47,7 @@
 #include <stdint.h>
 
 #include "kinglet.h"
+#include "kl_post.h"
 #include "kl_transport.h"
 
 /* Framings the manager can drive; 0 removes one's code (and the need to
@@ -219,6 +220,9 @@ typedef struct kl_session_config {
     const kl_crypto_t *crypto;
     kl_session_trace_fn trace;
     void *trace_arg;
+    /* Stanzas another task or an ISR posts (kl_post.h), or NULL: drained
+     * at every kl_session_step while the client is online. */
+    kl_post_t *post;
 } kl_session_config_t;
 
 /* Per connection and cumulative counters. */
