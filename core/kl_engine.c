@@ -225,18 +225,24 @@ static void w_el(kl_xw_t *w, const char *name, const char *ns, const char *tail)
 
 static void w_starttls(kl_xw_t *w) { w_el(w, "<starttls", NS_TLS, "'/>"); }
 
-static void w_auth_plain(kl_client_t *c, kl_xw_t *w)
+/* PLAIN's message, base64: authzid (empty) NUL authcid NUL password, RFC
+ * 4616 (RFC 6120's <auth/> and SASL2's <initial-response/> carry it) */
+static void w_plain_response(kl_client_t *c, kl_xw_t *w)
 {
     kl_b64_t b;
     const char *pw = c->cfg.password ? c->cfg.password : "";
-    w_el(w, "<auth", NS_SASL, "' mechanism='PLAIN'>");
-    /* authzid (empty) NUL authcid NUL password, RFC 4616 */
     kl_b64_init(&b, w);
     kl_b64_feed(&b, (const uint8_t *)"", 1);
     kl_b64_feed(&b, (const uint8_t *)c->cfg.jid, c->local_len);
     kl_b64_feed(&b, (const uint8_t *)"", 1);
     kl_b64_feed(&b, (const uint8_t *)pw, strlen(pw));
     kl_b64_finish(&b);
+}
+
+static void w_auth_plain(kl_client_t *c, kl_xw_t *w)
+{
+    w_el(w, "<auth", NS_SASL, "' mechanism='PLAIN'>");
+    w_plain_response(c, w);
     w_cstr(w, "</auth>");
 }
 
@@ -1365,7 +1371,6 @@ static int sasl2_start(kl_client_t *c, kl_xw_t *w, uint8_t mechs)
     size_t len;
     uint8_t mech, s2 = 0;
     int st, why;
-    kl_b64_t b;
     if ((tok = fast_token(c, (uint8_t)(mechs & ~c->mechs_failed), &len, &mech, &why)) == NULL)
         mech = choose_mech(c, mechs);
     if (!mech)
@@ -1374,13 +1379,7 @@ static int sasl2_start(kl_client_t *c, kl_xw_t *w, uint8_t mechs)
     w_cstr(w, mech_name(mech));
     w_cstr(w, "'><initial-response>");
     if (mech == KL_MECH_PLAIN) {
-        const char *pw = c->cfg.password;
-        kl_b64_init(&b, w);
-        kl_b64_feed(&b, (const uint8_t *)"", 1);
-        kl_b64_feed(&b, (const uint8_t *)c->cfg.jid, c->local_len);
-        kl_b64_feed(&b, (const uint8_t *)"", 1);
-        kl_b64_feed(&b, (const uint8_t *)pw, strlen(pw));
-        kl_b64_finish(&b);
+        w_plain_response(c, w);
         st = KL_OK;
     } else if (tok) {
         st = kl_ht_start(c, w, mech, tok, len);
