@@ -28,27 +28,29 @@ int kl_post_init(kl_post_t *q, uint8_t *buf, size_t cap)
     return KL_OK;
 }
 
-/* n bytes in or out of the ring at free-running offset at (may wrap). */
+/* Where n bytes at free-running offset `at` lie in the buffer: from the
+ * returned index, *first of them, the rest from index 0 (the ring wraps). */
+static uint32_t ring_at(const kl_post_t *q, uint32_t at, size_t n, size_t *first)
+{
+    uint32_t i = at & (q->cap - 1);
+    *first = n <= q->cap - i ? n : q->cap - i;
+    return i;
+}
+
 static void ring_put(kl_post_t *q, uint32_t at, const uint8_t *p, size_t n)
 {
-    uint32_t i = at & (q->cap - 1), first = q->cap - i;
-    if (n <= first) {
-        memcpy(q->buf + i, p, n);
-    } else {
-        memcpy(q->buf + i, p, first);
-        memcpy(q->buf, p + first, n - first);
-    }
+    size_t first;
+    uint32_t i = ring_at(q, at, n, &first);
+    memcpy(q->buf + i, p, first);
+    memcpy(q->buf, p + first, n - first);
 }
 
 static void ring_get(const kl_post_t *q, uint32_t at, uint8_t *p, size_t n)
 {
-    uint32_t i = at & (q->cap - 1), first = q->cap - i;
-    if (n <= first) {
-        memcpy(p, q->buf + i, n);
-    } else {
-        memcpy(p, q->buf + i, first);
-        memcpy(p + first, q->buf, n - first);
-    }
+    size_t first;
+    uint32_t i = ring_at(q, at, n, &first);
+    memcpy(p, q->buf + i, first);
+    memcpy(p + first, q->buf, n - first);
 }
 
 int kl_post_stanza(kl_post_t *q, const uint8_t *xml, size_t len)
@@ -113,21 +115,17 @@ int kl_post_drain(kl_post_t *q, kl_client_t *c)
     if (!q || !q->buf || !c)
         return KL_ERR_ARG;
     while (kl_client_is_online(c)) {
-        uint32_t head = LOAD_RLX(q->head), i, first;
-        size_t n = next_len(q, head);
+        uint32_t head = LOAD_RLX(q->head), i;
+        size_t n = next_len(q, head), first;
         kl_xw_t w;
         int st;
         if (n == 0 || kl_stanza_begin(c, &w) != KL_OK)
             break;
         /* the record, in one or two pieces, into the engine's writer */
-        i = (head + 2) & (q->cap - 1);
-        first = q->cap - i;
-        if (n <= first) {
-            kl_xw_raw(&w, q->buf + i, n);
-        } else {
-            kl_xw_raw(&w, q->buf + i, first);
+        i = ring_at(q, head + 2, n, &first);
+        kl_xw_raw(&w, q->buf + i, first);
+        if (n > first)
             kl_xw_raw(&w, q->buf, n - first);
-        }
         st = kl_stanza_commit(c, &w);
         if (st == KL_ERR_TX_FULL)
             break; /* no room now (transmit buffer, or the stream-management queue) */
