@@ -132,19 +132,8 @@ static void trace(void *arg, char dir, const uint8_t *data, size_t len, const ch
         fprintf(stderr, "  ---- %s\n", note);
         return;
     }
-    size_t from, to;
-    int show = (int)(len > 300 ? 300 : len);
     flights[dir == 'o']++;
-    /* never print credentials (the <auth>/<initial-response> payload, a
-     * server's FAST token): cut them out */
-    if (kl_cli_secret_span(dir, data, len, &from, &to) && (int)from < show) {
-        int tail = (int)(len - to > 300 ? 300 : len - to);
-        fprintf(stderr, "  %s %4zu bytes | %.*s[%d bytes of credentials not shown]%.*s\n",
-                dir == 'o' ? "C->S" : "S->C", len, (int)from, (const char *)data, (int)(to - from), tail,
-                (const char *)data + to);
-        return;
-    }
-    fprintf(stderr, "  %s %4zu bytes | %.*s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data);
+    kl_cli_trace_bytes(dir, data, len, 0);
 }
 
 static uint32_t unix_now(void) { return (uint32_t)time(NULL); }

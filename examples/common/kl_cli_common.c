@@ -544,3 +544,20 @@ int kl_cli_secret_span(char dir, const uint8_t *data, size_t len, size_t *from, 
     *to = (size_t)(end - base);
     return 1;
 }
+
+void kl_cli_trace_bytes(char dir, const uint8_t *data, size_t len, int ellipsis)
+{
+    size_t from, to;
+    int show = (int)(len > 300 ? 300 : len);
+    /* never print credentials (the <auth>/<initial-response> payload, a
+     * server's FAST token): cut them out */
+    if (kl_cli_secret_span(dir, data, len, &from, &to) && (int)from < show) {
+        int tail = (int)(len - to > 300 ? 300 : len - to);
+        fprintf(stderr, "  %s %4zu bytes | %.*s[%d bytes of credentials not shown]%.*s\n",
+                dir == 'o' ? "C->S" : "S->C", len, (int)from, (const char *)data, (int)(to - from), tail,
+                (const char *)data + to);
+        return;
+    }
+    fprintf(stderr, "  %s %4zu bytes | %.*s%s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data,
+            ellipsis && len > 300 ? "..." : "");
+}

@@ -22,6 +22,10 @@ int kl_cli_exit_code(int status);
  * server's <token token='...'/> coming in. Returns 1 with the span (to =
  * len when it is not closed in this write), 0 if there is none. */
 int kl_cli_secret_span(char dir, const uint8_t *data, size_t len, size_t *from, size_t *to);
+/* One traced write on stderr: "  C->S    N bytes | <the first 300 bytes>",
+ * a credential cut out (kl_cli_secret_span); `ellipsis`: "..." after a
+ * write that was cut short. */
+void kl_cli_trace_bytes(char dir, const uint8_t *data, size_t len, int ellipsis);
 
 /* The hints file (--cache FILE) holds TLS session secrets: it is
  * authenticated with a device key (kl_cache_load / kl_cache_store, HMAC-

@@ -182,25 +182,13 @@ static uint32_t t_trace0; /* trace lines carry the time since the connect starte
 
 static void trace(void *arg, char dir, const uint8_t *data, size_t len, const char *note)
 {
-    size_t from, to;
-    int show = (int)(len > 300 ? 300 : len);
     (void)arg;
     fprintf(stderr, "%6u ms", (unsigned)(sys_now() - t_trace0));
     if (note) {
         fprintf(stderr, "  ---- %s\n", note);
         return;
     }
-    /* never print credentials (the <auth>/<initial-response> payload, a
-     * server's FAST token): cut them out */
-    if (kl_cli_secret_span(dir, data, len, &from, &to) && (int)from < show) {
-        int tail = (int)(len - to > 300 ? 300 : len - to);
-        fprintf(stderr, "  %s %4zu bytes | %.*s[%d bytes of credentials not shown]%.*s\n",
-                dir == 'o' ? "C->S" : "S->C", len, (int)from, (const char *)data, (int)(to - from), tail,
-                (const char *)data + to);
-        return;
-    }
-    fprintf(stderr, "  %s %4zu bytes | %.*s%s\n", dir == 'o' ? "C->S" : "S->C", len, show, (const char *)data,
-            len > 300 ? "..." : "");
+    kl_cli_trace_bytes(dir, data, len, 1);
 }
 
 /* ---- received bodies: count and an order-sensitive checksum --------------- */
