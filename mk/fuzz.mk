@@ -82,7 +82,7 @@ FUZZ_CC ?= clang
 FUZZ_CFLAGS := -std=c11 -Wall -Wextra -Werror -O1 -g -Iinclude -Icore \
   -fsanitize=fuzzer -fno-sanitize-coverage=stack-depth \
   -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_HDRS := $(wildcard include/kinglet/*.h core/*.h)
+FUZZ_HDRS := $(wildcard include/kinglet/*.h core/*.h tests/fuzz/*.h)
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_CHECK_SEED ?= 1
 FUZZ_SECONDS ?= 300

@@ -28,6 +28,7 @@
 /* white-box: the invariants checked look inside kl_client_t */
 #define KL_CORE_BUILD
 #include "kinglet/kinglet.h"
+#include "fuzz_util.h"
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
 
@@ -79,15 +80,6 @@ static void sign(kl_cache_t *c)
 static kl_cache_t cache, again;
 static kl_client_t cl;
 static int tls_done, allowed;
-
-static int has(const uint8_t *p, size_t n, const char *needle)
-{
-    size_t k = strlen(needle), i;
-    for (i = 0; i + k <= n; i++)
-        if (memcmp(p + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
 
 static void drain(void)
 {

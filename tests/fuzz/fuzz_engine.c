@@ -50,6 +50,7 @@
 /* white-box: the invariants checked look inside kl_client_t */
 #define KL_CORE_BUILD
 #include "kinglet/kinglet.h"
+#include "fuzz_util.h"
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
 
@@ -141,16 +142,7 @@ static int toy_pbkdf2(void *ctx, kl_hash_alg_t alg, const uint8_t *pw, size_t pw
     return 0;
 }
 
-static int toy_random(void *ctx, uint8_t *out, size_t len)
-{
-    size_t i;
-    (void)ctx;
-    for (i = 0; i < len; i++)
-        out[i] = (uint8_t)(i * 37 + 11);
-    return 0;
-}
-
-static const kl_crypto_t toy_crypto = {NULL, toy_hash, toy_hmac, toy_pbkdf2, toy_random};
+static const kl_crypto_t toy_crypto = {NULL, toy_hash, toy_hmac, toy_pbkdf2, toy_random_seq};
 
 /* The IQ id source: zeros and a counter in the last byte, reset for every
  * input, so ids differ ("AAAAAAAAAAAB", "AAAAAAAAAAAC", ...) and the fuzzer
@@ -173,15 +165,6 @@ static uint8_t obuf[KL_TX_BUF_SIZE * 4];
 static size_t olen;
 static kl_xml_t ox;
 static int ox_fresh; /* ox has consumed nothing since kl_xml_init */
-
-static int has(const uint8_t *hay, size_t n, const char *needle)
-{
-    size_t k = strlen(needle), i;
-    for (i = 0; i + k <= n; i++)
-        if (memcmp(hay + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
 
 static size_t find_decl(const uint8_t *p, size_t n, size_t from)
 {

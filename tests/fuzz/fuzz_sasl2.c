@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "kinglet/kinglet.h"
+#include "fuzz_util.h"
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
 
@@ -80,16 +81,7 @@ static int zero_pbkdf2(void *ctx, kl_hash_alg_t alg, const uint8_t *pw, size_t p
     return 0;
 }
 
-static int toy_random(void *ctx, uint8_t *out, size_t len)
-{
-    size_t i;
-    (void)ctx;
-    for (i = 0; i < len; i++)
-        out[i] = (uint8_t)(i * 37 + 11);
-    return 0;
-}
-
-static const kl_crypto_t toy = {NULL, zero_hash, zero_hmac, zero_pbkdf2, toy_random};
+static const kl_crypto_t toy = {NULL, zero_hash, zero_hmac, zero_pbkdf2, toy_random_seq};
 
 static kl_client_t cl;
 static kl_client_config_t cfg;
@@ -101,15 +93,6 @@ static int finished, onlines, resume_sent, token_seen;
 static unsigned options;
 
 static uint32_t fuzz_clock(void) { return clock_s; }
-
-static int has(const uint8_t *p, size_t n, const char *needle)
-{
-    size_t kk = strlen(needle), i;
-    for (i = 0; i + kk <= n; i++)
-        if (memcmp(p + i, needle, kk) == 0)
-            return 1;
-    return 0;
-}
 
 static void drain(void)
 {
@@ -192,24 +175,7 @@ static void pump(void)
         CHECK(kl_engine_next_timeout(&cl, now) > 0);
 }
 
-static void feed(const uint8_t *p, size_t len)
-{
-    while (len > 0 && !finished) {
-        size_t cap, n;
-        uint8_t *buf = kl_engine_input_buf(&cl, &cap);
-        if (cap == 0) {
-            pump();
-            buf = kl_engine_input_buf(&cl, &cap);
-            if (cap == 0)
-                return;
-        }
-        n = len < cap ? len : cap;
-        memcpy(buf, p, n);
-        kl_engine_input_ack(&cl, n);
-        p += n, len -= n;
-        pump();
-    }
-}
+static void feed(const uint8_t *p, size_t len) { fuzz_feed(&cl, p, len, &finished, pump); }
 
 static void connect_(void)
 {

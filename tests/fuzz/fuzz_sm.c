@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "kinglet/kinglet.h"
+#include "fuzz_util.h"
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
 #define KL_SM_REC_HDR_BYTES 6 /* a queue record's header (core/kl_internal.h) */
@@ -69,16 +70,7 @@ static int toy_hmac(void *ctx, kl_hash_alg_t alg, const uint8_t *k, size_t klen,
     return 0;
 }
 
-static int toy_random(void *ctx, uint8_t *out, size_t len)
-{
-    size_t i;
-    (void)ctx;
-    for (i = 0; i < len; i++)
-        out[i] = (uint8_t)(i * 37 + 11);
-    return 0;
-}
-
-static const kl_crypto_t toy = {NULL, NULL, toy_hmac, NULL, toy_random};
+static const kl_crypto_t toy = {NULL, NULL, toy_hmac, NULL, toy_random_seq};
 
 static kl_client_t cl;
 static kl_client_config_t cfg;
@@ -88,15 +80,6 @@ static uint32_t now;
 static int finished, got_online, resume_sent, resumable_at_connect, have_acked;
 static uint32_t last_acked;
 static unsigned options;
-
-static int has(const uint8_t *p, size_t n, const char *needle)
-{
-    size_t k = strlen(needle), i;
-    for (i = 0; i + k <= n; i++)
-        if (memcmp(p + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
 
 static void check_state(void)
 {
@@ -158,24 +141,7 @@ static void pump(void)
         CHECK(kl_engine_next_timeout(&cl, now) > 0);
 }
 
-static void feed(const uint8_t *p, size_t len)
-{
-    while (len > 0 && !finished) {
-        size_t cap, n;
-        uint8_t *buf = kl_engine_input_buf(&cl, &cap);
-        if (cap == 0) {
-            pump();
-            buf = kl_engine_input_buf(&cl, &cap);
-            if (cap == 0)
-                return;
-        }
-        n = len < cap ? len : cap;
-        memcpy(buf, p, n);
-        kl_engine_input_ack(&cl, n);
-        p += n, len -= n;
-        pump();
-    }
-}
+static void feed(const uint8_t *p, size_t len) { fuzz_feed(&cl, p, len, &finished, pump); }
 
 static void connect_(void)
 {
@@ -256,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.jid = "alice@localhost/dev";
     cfg.password = "secret";
     cfg.pipelining = (options & 32) ? KL_PIPELINING_OFF : KL_PIPELINING_SAFE;
-    cfg.random = toy_random;
+    cfg.random = toy_random_seq;
     cfg.sm_ack_every = 3;
     if (qsizes[(options >> 2) & 3]) {
         cfg.sm_queue = queue;
