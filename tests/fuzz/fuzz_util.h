@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kinglet/kinglet.h"
+#include "../unit/kt_feed.h"
 
 /* 1 if needle occurs in hay[0..n). */
 static inline int has(const uint8_t *hay, size_t n, const char *needle)
@@ -29,26 +30,10 @@ static inline int toy_random_seq(void *ctx, uint8_t *out, size_t len)
     return 0;
 }
 
-/* Feed len bytes of the server's stream into c as the engine takes them,
- * calling pump() (the harness's poll loop) after each piece and whenever
- * the receive buffer is full; stops once *finished. */
+/* Feed the server's stream into c (kt_feed), stopping once *finished. */
 static inline void fuzz_feed(kl_client_t *c, const uint8_t *p, size_t len, const int *finished, void (*pump)(void))
 {
-    while (len > 0 && !*finished) {
-        size_t cap, n;
-        uint8_t *buf = kl_engine_input_buf(c, &cap);
-        if (cap == 0) {
-            pump();
-            buf = kl_engine_input_buf(c, &cap);
-            if (cap == 0)
-                return;
-        }
-        n = len < cap ? len : cap;
-        memcpy(buf, p, n);
-        kl_engine_input_ack(c, n);
-        p += n, len -= n;
-        pump();
-    }
+    kt_feed(c, p, len, finished, pump);
 }
 
 #endif

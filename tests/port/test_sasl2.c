@@ -20,6 +20,7 @@
 #include "kinglet/kinglet.h"
 #include "kl_crypto_mbedtls.h"
 #include "kt.h"
+#include "kt_feed.h"
 #include "mbedtls/base64.h"
 
 #define DOMAIN "localhost"
@@ -104,25 +105,7 @@ static void pump(void)
     drain();
 }
 
-static void feed(const char *s)
-{
-    size_t len = strlen(s), off = 0;
-    while (off < len) {
-        size_t cap, n;
-        uint8_t *buf = kl_engine_input_buf(&cl, &cap);
-        if (cap == 0) {
-            pump();
-            buf = kl_engine_input_buf(&cl, &cap);
-            if (cap == 0)
-                return;
-        }
-        n = len - off < cap ? len - off : cap;
-        memcpy(buf, s + off, n);
-        kl_engine_input_ack(&cl, n);
-        off += n;
-        pump();
-    }
-}
+static void feed(const char *s) { kt_feed(&cl, (const uint8_t *)s, strlen(s), NULL, pump); }
 
 /* ---- the scripted server's helpers ---- */
 
