@@ -2444,8 +2444,8 @@ static int sasl2_success(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t
         return fail(c, KL_ERR_AUTHZID, NULL, ev);
     }
     id[n] = '\0';
-    if (!jid_eq(id, (size_t)n < c->bare_len ? (size_t)n : c->bare_len, c->cfg.jid, c->bare_len) ||
-        ((size_t)n != c->bare_len && id[c->bare_len] != '/') || (size_t)n < c->bare_len) {
+    if ((size_t)n < c->bare_len || !jid_eq(id, c->bare_len, c->cfg.jid, c->bare_len) ||
+        ((size_t)n > c->bare_len && id[c->bare_len] != '/')) {
         set_condition_str(c, "bad-authorization-identifier");
         return fail(c, KL_ERR_AUTHZID, NULL, ev);
     }
