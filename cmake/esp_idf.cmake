@@ -13,6 +13,7 @@ set(KINGLET_IDF_SRCS
   core/kl_dns.c
   core/kl_engine.c
   core/kl_http.c
+  core/kl_app.c
   core/kl_post.c
   core/kl_sasl2.c
   core/kl_scram.c

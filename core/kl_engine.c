@@ -4,6 +4,7 @@
 
 #define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
 #include "kinglet/kinglet.h"
+#include "kinglet/kl_app.h"
 #include "kl_internal.h"
 
 /* ---- namespaces --------------------------------------------------------- */
@@ -79,7 +80,8 @@ enum { /* c->feat */
     FT_BIND2_SM = KL_ENABLE_SASL2 ? 1u << 11 : 0,    /* Bind2 inline feature urn:xmpp:sm:3 */
     FT_BIND2_CSI = KL_ENABLE_SASL2 ? 1u << 12 : 0,   /* Bind2 inline feature urn:xmpp:csi:0 */
     FT_INLINE_SM = KL_ENABLE_SASL2 ? 1u << 13 : 0,   /* SASL2 inline <sm/>: resume in <authenticate/> */
-    FT_CB_EXPORTER = KL_ENABLE_SASL2 ? 1u << 14 : 0  /* XEP-0440: channel binding tls-exporter */
+    FT_CB_EXPORTER = KL_ENABLE_SASL2 ? 1u << 14 : 0, /* XEP-0440: channel binding tls-exporter */
+    FT_CSI = KL_ENABLE_CSI ? 1u << 15 : 0            /* urn:xmpp:csi:0 (XEP-0352) */
 };
 
 #if KL_ENABLE_SASL2
@@ -115,6 +117,10 @@ static const char ping_id[] = "kl-ping"; /* the keepalive ping (XEP-0199) */
  * at 0 these are constants and the compiler drops the code behind them. */
 #define IS_S2S(c) (KL_ENABLE_S2S && (c)->cfg.s2s)
 #define CACHE(c) (KL_ENABLE_CACHE ? (c)->cfg.cache : (kl_cache_t *)0)
+
+#if KL_ENABLE_APP
+static void app_disco(kl_client_t *c, const kl_stanza_t *st, const kl_xml_token_t *q);
+#endif
 #define CRYPTO(c) (KL_ENABLE_SCRAM ? (c)->cfg.crypto : (const kl_crypto_t *)0)
 #define FULL_ON KL_ENABLE_FULL
 
@@ -1119,6 +1125,8 @@ static int parse_features(kl_client_t *c, kl_slice_t raw, size_t pos)
                 feat |= FT_PIPELINING;
             else if (KL_ENABLE_S2S && is_el(&t, "bidi", NS_BIDI_FEATURE))
                 feat |= FT_BIDI;
+            else if (KL_ENABLE_CSI && is_el(&t, "csi", NS_CSI))
+                feat |= FT_CSI;
             else if (KL_ENABLE_CACHE && is_el(&t, "ver", NS_ROSTERVER))
                 feat |= FT_ROSTERVER;
             else if (KL_ENABLE_CACHE && is_el(&t, "c", NS_CAPS)) {
@@ -1855,7 +1863,10 @@ static int sm_events(kl_client_t *c, kl_event_t *ev)
         c->stats.sm_unacked_handed_back++;
         raw.p = p;
         raw.len = n;
-        if (open_view(c, raw, &ev->stanza, &pos) != KL_OK) {
+        if (n == 0) { /* a long stanza: nothing kept to hand back */
+            memset(&ev->stanza, 0, sizeof ev->stanza);
+            ev->status = KL_ERR_TOO_LARGE;
+        } else if (open_view(c, raw, &ev->stanza, &pos) != KL_OK) {
             memset(&ev->stanza, 0, sizeof ev->stanza);
             ev->stanza.raw = raw;
         }
@@ -1863,6 +1874,17 @@ static int sm_events(kl_client_t *c, kl_event_t *ev)
         ev->seq = seq;
         return 1;
     }
+#if KL_ENABLE_APP
+    if (s->lost_owed) {
+        s->lost_owed = 0;
+        c->stats.sm_unacked_handed_back++;
+        memset(&ev->stanza, 0, sizeof ev->stanza);
+        ev->status = KL_ERR_TOO_LARGE;
+        ev->type = KL_EV_UNACKED;
+        ev->seq = s->lost_seq;
+        return 1;
+    }
+#endif
     if (s->online_owed) {
         s->online_owed = 0;
         ev->type = KL_EV_ONLINE;
@@ -1884,6 +1906,19 @@ static int sm_resend(kl_client_t *c)
         int own;
         size_t next = kl_sm_rec(c, s->resend, &seq, &p, &n, &own);
         kl_xw_t w;
+#if KL_ENABLE_APP
+        if (n == 0) {
+            /* a long stanza's placeholder: its bytes were never kept */
+            kl_sm_unplace(c, s->resend);
+            s->lost_owed = 1;
+            s->lost_seq = seq;
+            if (s->resend >= s->tail) {
+                s->resending = 0;
+                s->t_sent = s->t_unacked = c->now;
+            }
+            return 0;
+        }
+#endif
         if (n > sizeof c->tx - (c->tx_len - c->tx_sent))
             return 0;
         out_begin(c, &w);
@@ -1945,7 +1980,14 @@ static int go_online(kl_client_t *c, kl_event_t *ev)
 #endif
         if (!c->cfg.no_presence) {
             out_begin(c, &w);
-            w_cstr(&w, "<presence/>");
+#if KL_ENABLE_APP
+            if (c->app) {
+                kl_xw_start(&w, "presence");
+                kl_i_app_caps(c->app, &w); /* XEP-0115: who we are, in one hash */
+                kl_xw_end(&w, "presence");
+            } else
+#endif
+                w_cstr(&w, "<presence/>");
             (void)commit_stanza(c, &w, 1);
         }
     }
@@ -2238,6 +2280,12 @@ static int on_stanza(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t *ev
                 return 0;
             }
             if (is_el(&t, "query", NS_DISCO_INFO)) {
+#if KL_ENABLE_APP
+                if (c->app) {
+                    app_disco(c, st, &t);
+                    return 0;
+                }
+#endif
                 auto_answer(c, st, ANSWER_DISCO);
                 return 0;
             }
@@ -2929,6 +2977,10 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
     }
     if (c->state == ST_INIT || c->state == ST_DONE || c->state == ST_TLS_WAIT)
         goto wait;
+#if KL_ENABLE_APP
+    if (c->long_out)
+        return 0; /* a long stanza is open: nothing of ours may go between its pieces */
+#endif
     if (FULL_ON && (c->flags & (FL_EARLY_TLS | FL_TLS)) == FL_EARLY_TLS && !c->early_reported) {
         c->early_reported = 1;
         ev->type = KL_EV_START_TLS;
@@ -2941,8 +2993,11 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
     if (c->state == ST_ONLINE) {
         if ((r = sm_events(c, ev)) != 0)
             return r;
-        if (c->sm.resending && !sm_resend(c))
+        if (c->sm.resending && !sm_resend(c)) {
+            if ((r = sm_events(c, ev)) != 0)
+                return r; /* a long stanza that cannot go again */
             goto wait; /* input waits for the resumed session's order */
+        }
     }
 #endif
 
@@ -3075,6 +3130,10 @@ int kl_stanza_begin(kl_client_t *c, kl_xw_t *w)
     if (c->sm.resending)
         return KL_ERR_TX_FULL; /* the resumed session's stanzas go first */
 #endif
+#if KL_ENABLE_APP
+    if (c->long_out)
+        return KL_ERR_TX_FULL; /* a long stanza is being written */
+#endif
     out_begin(c, w);
     /* The reserve belongs to the engine's own answers. */
     w->cap = w->cap > TX_RESERVE ? w->cap - TX_RESERVE : 0;
@@ -3187,6 +3246,10 @@ int kl_send_presence(kl_client_t *c, const char *to, const char *type, const cha
         kl_xw_text(&w, (const uint8_t *)status, strlen(status));
         kl_xw_end(&w, "status");
     }
+#if KL_ENABLE_APP
+    if (c->app && !to && !type)
+        kl_i_app_caps(c->app, &w); /* every broadcast carries the caps */
+#endif
     kl_xw_end(&w, "presence");
     return kl_stanza_commit(c, &w);
 }
@@ -3201,26 +3264,27 @@ static int get_random(const kl_client_t *c, uint8_t *out, size_t len)
     return KL_ERR_NO_ENTROPY;
 }
 
-int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *payload_xml,
-               uint32_t timeout_ms, uint16_t *id_out)
+/* An IQ request's start tag with a fresh random id in a free slot:
+ * *slot is the slot, whose handle stays 0 until iq_register(). */
+static int iq_prepare(kl_client_t *c, kl_xw_t *w, const char *to, const char *type, size_t *slot)
 {
     kl_pending_iq_t *q;
-    kl_xw_t w, idw;
+    kl_xw_t idw;
     kl_b64_t b;
     uint8_t rnd[KL_IQ_ID_LEN / 4 * 3];
-    size_t slot, i, tl = to ? strlen(to) : 0;
+    size_t i;
     int st;
     if (!c || !type || (strcmp(type, "get") && strcmp(type, "set")))
         return KL_ERR_ARG;
-    if (tl >= sizeof q->to)
+    if (to && strlen(to) >= sizeof q->to)
         return KL_ERR_JID_TOO_LONG;
-    if ((st = kl_stanza_begin(c, &w)) != KL_OK)
+    if ((st = kl_stanza_begin(c, w)) != KL_OK)
         return st;
-    for (slot = 0; slot < KL_MAX_PENDING_IQ && c->iq[slot].handle; slot++)
+    for (i = 0; i < KL_MAX_PENDING_IQ && c->iq[i].handle; i++)
         ;
-    if (slot == KL_MAX_PENDING_IQ)
+    if (i == KL_MAX_PENDING_IQ)
         return KL_ERR_IQ_SLOTS;
-    q = &c->iq[slot];
+    q = &c->iq[i];
     /* 72 unpredictable bits: an entity that did not see the request
      * cannot answer it (RFC 6120 8.2.3) */
     if ((st = get_random(c, rnd, sizeof rnd)) != KL_OK)
@@ -3229,18 +3293,26 @@ int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *pay
     kl_b64_init(&b, &idw);
     kl_b64_feed(&b, rnd, sizeof rnd);
     q->id[KL_IQ_ID_LEN] = '\0';
-    kl_xw_start(&w, "iq");
-    w_from(c, &w, NULL);
+    memcpy(q->to, to ? to : "", to ? strlen(to) + 1 : 1);
+    kl_xw_start(w, "iq");
+    w_from(c, w, NULL);
     if (to)
-        kl_xw_attr(&w, "to", to);
-    kl_xw_attr(&w, "type", type);
-    kl_xw_attr(&w, "id", q->id);
-    if (payload_xml && *payload_xml)
-        kl_xw_raw(&w, (const uint8_t *)payload_xml, strlen(payload_xml));
-    kl_xw_end(&w, "iq");
-    if ((st = kl_stanza_commit(c, &w)) != KL_OK)
+        kl_xw_attr(w, "to", to);
+    kl_xw_attr(w, "type", type);
+    kl_xw_attr(w, "id", q->id);
+    *slot = i;
+    return KL_OK;
+}
+
+/* Close the request, queue it and give the slot its handle. */
+static int iq_register(kl_client_t *c, kl_xw_t *w, size_t slot, uint32_t timeout_ms, uint16_t *id_out)
+{
+    kl_pending_iq_t *q = &c->iq[slot];
+    size_t i;
+    int st;
+    kl_xw_end(w, "iq");
+    if ((st = kl_stanza_commit(c, w)) != KL_OK)
         return st;
-    memcpy(q->to, to ? to : "", tl + 1);
     /* the application's handle: small, never 0, never one in use */
     for (;;) {
         c->next_iq_id = (uint16_t)(c->next_iq_id + 1u);
@@ -3254,6 +3326,19 @@ int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *pay
     if (id_out)
         *id_out = q->handle;
     return KL_OK;
+}
+
+int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *payload_xml,
+               uint32_t timeout_ms, uint16_t *id_out)
+{
+    kl_xw_t w;
+    size_t slot;
+    int st = iq_prepare(c, &w, to, type, &slot);
+    if (st != KL_OK)
+        return st;
+    if (payload_xml && *payload_xml)
+        kl_xw_raw(&w, (const uint8_t *)payload_xml, strlen(payload_xml));
+    return iq_register(c, &w, slot, timeout_ms, id_out);
 }
 
 int kl_send_roster_get(kl_client_t *c, uint16_t *id_out)
@@ -3378,3 +3463,208 @@ int kl_engine_awaiting_header(const kl_client_t *c)
 {
     return c->state != ST_INIT && c->state != ST_DONE && c->state != ST_TLS_WAIT && !(c->flags & FL_GOT_HEADER);
 }
+
+/* ---- the application layer's side of the engine (kl_app.h) ---------------- */
+
+#if KL_ENABLE_APP
+int kl_iq_begin(kl_client_t *c, kl_xw_t *w, const char *to, const char *type)
+{
+    size_t slot;
+    int st;
+    if (!c || !w)
+        return KL_ERR_ARG;
+    c->iq_slot = 0;
+    if ((st = iq_prepare(c, w, to, type, &slot)) != KL_OK)
+        return st;
+    c->iq_slot = (uint8_t)(slot + 1);
+    return KL_OK;
+}
+
+int kl_iq_commit(kl_client_t *c, kl_xw_t *w, uint32_t timeout_ms, uint16_t *id_out)
+{
+    size_t slot;
+    if (!c || !w || !c->iq_slot)
+        return KL_ERR_STATE;
+    slot = (size_t)c->iq_slot - 1;
+    c->iq_slot = 0;
+    if (c->iq[slot].handle)
+        return KL_ERR_STATE; /* the slot went to another request in between */
+    return iq_register(c, w, slot, timeout_ms, id_out);
+}
+
+int kl_i_is_account(const kl_client_t *c, const char *jid)
+{
+    return jid_eq(jid, strlen(jid), c->cfg.jid, c->bare_len);
+}
+
+int kl_i_is_s2s(const kl_client_t *c) { return IS_S2S(c) != 0; }
+
+/* The app layer's automatic answers use the engine's reserve, as the
+ * engine's own do: a full buffer never leaves a request unanswered. */
+int kl_i_answer_begin(kl_client_t *c, kl_xw_t *w)
+{
+    if (!can_send(c))
+        return KL_ERR_NOT_ONLINE;
+    if ((c->flags & FL_SENT_CLOSE) || c->long_out)
+        return KL_ERR_STATE;
+#if KL_ENABLE_SM
+    if (c->sm.resending)
+        return KL_ERR_TX_FULL;
+#endif
+    out_begin(c, w);
+    return KL_OK;
+}
+
+int kl_i_answer_commit(kl_client_t *c, kl_xw_t *w)
+{
+    int st;
+    if (w->buf != c->tx + c->tx_len)
+        return KL_ERR_STATE;
+    if ((st = commit_stanza(c, w, 1)) == KL_OK)
+        c->stats.stanzas_out++;
+    return st;
+}
+
+void kl_i_roster_ver(kl_client_t *c, const char *ver)
+{
+    kl_cache_t *k = CACHE(c);
+    size_t n = strlen(ver);
+    if (!k || n >= sizeof k->roster_ver || !(c->feat & FT_ROSTERVER))
+        return;
+    memcpy(k->roster_ver, ver, n + 1);
+}
+
+/* disco#info to us: the app's identity and features, or item-not-found
+ * for a node that is not ours. */
+static void app_disco(kl_client_t *c, const kl_stanza_t *st, const kl_xml_token_t *q)
+{
+    kl_xw_t w;
+    kl_slice_t node;
+    int ours;
+    if (c->flags & FL_SENT_CLOSE)
+        return;
+    if (!kl_xml_attr_get(q->attrs, "node", &node))
+        node.p = NULL, node.len = 0;
+    ours = kl_i_app_node(c->app, node);
+    out_begin(c, &w);
+    kl_xw_start(&w, "iq");
+    kl_xw_attr(&w, "type", ours ? "result" : "error");
+    if (st->id.p)
+        w_attr_raw(&w, "id", st->id);
+    if (IS_S2S(c) && st->to.p)
+        w_attr_raw(&w, "from", st->to);
+    if (st->from.p)
+        w_attr_raw(&w, "to", st->from);
+    if (ours)
+        kl_i_app_disco(c->app, &w, node);
+    else
+        w_cstr(&w, "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>");
+    kl_xw_end(&w, "iq");
+    (void)commit_stanza(c, &w, 1);
+}
+
+/* ---- long stanzas out ---- */
+
+int kl_send_long_open(const kl_client_t *c) { return c && c->long_out; }
+
+int kl_send_message_begin(kl_client_t *c, const char *to, const char *type)
+{
+    kl_xw_t w;
+    int st;
+    if (!c || !to)
+        return KL_ERR_ARG;
+    if (c->long_out)
+        return KL_ERR_STATE;
+    if ((st = kl_stanza_begin(c, &w)) != KL_OK)
+        return st;
+    kl_xw_start(&w, "message");
+    w_from(c, &w, NULL);
+    kl_xw_attr(&w, "to", to);
+    kl_xw_attr(&w, "type", type ? type : "chat");
+    kl_xw_start(&w, "body");
+    kl_xw_close_start(&w);
+    if ((st = kl_xw_status(&w)) != KL_OK)
+        return st == KL_ERR_WRITE_FULL ? KL_ERR_TX_FULL : st;
+#if KL_ENABLE_SM
+    if (c->sm.on) {
+        /* counted, not kept: a placeholder record stands for it */
+        if ((st = kl_sm_push(c, NULL, 0, c->sm.out + 1, 0)) != KL_OK)
+            return st;
+        c->sm.out++;
+        sm_sent(c);
+    }
+#endif
+    (void)out_commit(c, &w);
+    c->stats.stanzas_out++;
+    c->long_out = 1;
+    return KL_OK;
+}
+
+int kl_send_text(kl_client_t *c, const uint8_t *text, size_t len)
+{
+    kl_xw_t w;
+    size_t end = len, k = len, n, m;
+    if (!c || (!text && len))
+        return KL_ERR_ARG;
+    if (!c->long_out)
+        return KL_ERR_STATE;
+    /* a sequence split at len waits for its rest */
+    while (k > 0 && len - k < 3 && (text[k - 1] & 0xC0) == 0x80)
+        k--;
+    if (k > 0 && text[k - 1] >= 0xC0 && len - (k - 1) < (text[k - 1] >= 0xF0 ? 4u : text[k - 1] >= 0xE0 ? 3u : 2u))
+        end = k - 1;
+    out_begin(c, &w);
+    /* the longest whole-sequence prefix whose escaped form fits */
+    for (n = end < w.cap ? end : w.cap; n > 0; n = m / 2) {
+        for (m = n; m > 0 && m < end && (text[m] & 0xC0) == 0x80; m--)
+            ;
+        if (m == 0)
+            break;
+        w.len = 0;
+        w.status = KL_OK;
+        kl_xw_text(&w, text, m);
+        if (kl_xw_status(&w) == KL_OK) {
+            (void)out_commit(c, &w);
+            return (int)m;
+        }
+        if (kl_xw_status(&w) != KL_ERR_WRITE_FULL)
+            return KL_ERR_XML_UTF8;
+    }
+    return 0;
+}
+
+int kl_send_message_end(kl_client_t *c)
+{
+    kl_xw_t w;
+    if (!c)
+        return KL_ERR_ARG;
+    if (!c->long_out)
+        return KL_ERR_STATE;
+    out_begin(c, &w);
+    w_cstr(&w, "</body></message>");
+    if (kl_xw_status(&w) != KL_OK)
+        return KL_ERR_TX_FULL;
+    (void)out_commit(c, &w);
+    c->long_out = 0;
+    return KL_OK;
+}
+
+#if KL_ENABLE_CSI
+int kl_csi_set(kl_client_t *c, int active)
+{
+    kl_xw_t w;
+    if (!c)
+        return KL_ERR_ARG;
+    if (!can_send(c))
+        return KL_ERR_NOT_ONLINE;
+    if (!(c->feat & (FT_CSI | FT_BIND2_CSI)))
+        return KL_ERR_UNSUPPORTED;
+    if (c->long_out)
+        return KL_ERR_TX_FULL;
+    out_begin(c, &w);
+    w.cap = w.cap > TX_RESERVE ? w.cap - TX_RESERVE : 0;
+    w_el(&w, active ? "<active" : "<inactive", NS_CSI, "'/>");
+    return out_commit(c, &w); /* a nonza: not counted by stream management */
+}
+#endif
+#endif /* KL_ENABLE_APP */

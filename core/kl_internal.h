@@ -48,6 +48,18 @@ void kl_b64_finish(kl_b64_t *b);
  * negative kl_status_t (KL_ERR_PROTOCOL for bad input, KL_ERR_TOO_LARGE). */
 int kl_b64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 
+/* The application layer (kl_app.c) and the engine's side of it. */
+struct kl_client;
+struct kl_app;
+int kl_i_is_account(const struct kl_client *c, const char *jid);
+int kl_i_is_s2s(const struct kl_client *c);
+int kl_i_answer_begin(struct kl_client *c, kl_xw_t *w);
+int kl_i_answer_commit(struct kl_client *c, kl_xw_t *w);
+void kl_i_roster_ver(struct kl_client *c, const char *ver);
+void kl_i_app_caps(const struct kl_app *a, kl_xw_t *w);
+int kl_i_app_node(const struct kl_app *a, kl_slice_t node);
+void kl_i_app_disco(const struct kl_app *a, kl_xw_t *w, kl_slice_t node);
+
 /* SASL mechanisms (bitmask: offered, failed, in flight). */
 enum {
     KL_MECH_PLAIN = 1u << 0,
@@ -100,6 +112,7 @@ struct kl_client;
  * (larger than the whole queue). Compacts the queue when the tail is out of
  * room. */
 int kl_sm_push(struct kl_client *c, const uint8_t *p, size_t n, uint32_t seq, int own);
+void kl_sm_unplace(struct kl_client *c, size_t off);
 /* The record at offset off: its sequence number, bytes and length; returns
  * the offset of the next one. */
 size_t kl_sm_rec(const struct kl_client *c, size_t off, uint32_t *seq, const uint8_t **p, size_t *n, int *own);

@@ -32,7 +32,8 @@ int kl_sm_push(kl_client_t *c, const uint8_t *p, size_t n, uint32_t seq, int own
     kl_sm_t *s = &c->sm;
     uint8_t *q = c->cfg.sm_queue;
     size_t size = c->cfg.sm_queue_size, need = KL_SM_REC_HDR + n;
-    if (!q || n == 0 || n > 0x7fff || need > size)
+    /* n 0 with p NULL: a placeholder for a long stanza, counted, not kept */
+    if (!q || (n == 0 && p) || n > 0x7fff || need > size)
         return KL_ERR_TOO_LARGE;
     if (size - (s->tail - s->head) < need)
         return KL_ERR_TX_FULL;
@@ -46,7 +47,8 @@ int kl_sm_push(kl_client_t *c, const uint8_t *p, size_t n, uint32_t seq, int own
     }
     put32(q + s->tail, seq);
     put16(q + s->tail + 4, (uint32_t)n | (own ? KL_SM_REC_OWN : 0));
-    memcpy(q + s->tail + KL_SM_REC_HDR, p, n);
+    if (n)
+        memcpy(q + s->tail + KL_SM_REC_HDR, p, n);
     s->tail += need;
     s->records++;
     return KL_OK;
@@ -76,6 +78,25 @@ void kl_sm_pop(kl_client_t *c)
     if (--s->records == 0)
         s->head = s->tail = 0;
 }
+
+#if KL_ENABLE_APP
+/* Take the placeholder at off out of the queue; the records after it are
+ * numbered one lower (the server never counted it). */
+void kl_sm_unplace(kl_client_t *c, size_t off)
+{
+    kl_sm_t *s = &c->sm;
+    uint8_t *q = c->cfg.sm_queue;
+    size_t o;
+    memmove(q + off, q + off + KL_SM_REC_HDR, s->tail - off - KL_SM_REC_HDR);
+    s->tail -= KL_SM_REC_HDR;
+    s->records--;
+    for (o = off; o < s->tail; o += KL_SM_REC_HDR + (get16(q + o + 4) & ~KL_SM_REC_OWN))
+        put32(q + o, get32(q + o) - 1);
+    s->out--;
+    if (!s->records)
+        s->head = s->tail = 0;
+}
+#endif
 
 void kl_sm_clear(kl_client_t *c)
 {
@@ -226,7 +247,7 @@ static int queue_ok(const uint8_t *q, size_t ql, uint32_t records, uint32_t out,
         d = get32(q + o) - acked;
         len = get16(q + o + 4);
         n = len & ~KL_SM_REC_OWN;
-        if (n == 0 || n > KL_TX_BUF_SIZE || ql - o - KL_SM_REC_HDR < n)
+        if ((n == 0 && (len & KL_SM_REC_OWN)) || n > KL_TX_BUF_SIZE || ql - o - KL_SM_REC_HDR < n)
             return 0;
         if (resumable && (d == 0 || d > span || d <= prev))
             return 0;

@@ -1,4 +1,5 @@
 /* kinglet — kl_strerror(). */
+#include "kinglet/kl_config_defaults.h"
 #include "kinglet/kl_status.h"
 
 const char *kl_strerror(int status)
@@ -92,6 +93,10 @@ const char *kl_strerror(int status)
     case KL_ERR_FAST_UNAVAILABLE: return "FAST: the server does not offer the token's mechanism and no password is configured";
     case KL_ERR_AUTHZID: return "SASL2: success without this account's authorization identifier";
     case KL_ERR_AUTH_LATER: return "FAST: the server could not check the token now (kept; retry later)";
+#if KL_ENABLE_APP
+    case KL_ERR_UNSUPPORTED: return "the server does not offer this feature";
+    case KL_ERR_HANDLERS_FULL: return "handler table full (KL_APP_MAX_HANDLERS)";
+#endif
     case KL_ERR_DOWNGRADE: return "SASL downgrade: mechanisms or channel bindings differ from what the server signed";
     default: return "unknown error";
     }

@@ -51,7 +51,7 @@ FW_COMMON := $(FW_CPU) -Os -g -ffunction-sections -fdata-sections
 # or WebSocket framing (their codecs not linked, no buffers for them), one
 # connection slot, one endpoint (include/kinglet/kl_session.h).
 FW_KL_MINIMAL := -DKL_ENABLE_SCRAM=0 -DKL_ENABLE_SASL2=0 -DKL_ENABLE_S2S=0 -DKL_ENABLE_CACHE=0 -DKL_ENABLE_FULL=0 -DKL_ENABLE_LEGACY_SESSION=0 \
-	-DKL_ENABLE_SM=0 -DKL_ENABLE_STREAM_LIMITS=0 \
+	-DKL_ENABLE_SM=0 -DKL_ENABLE_STREAM_LIMITS=0 -DKL_ENABLE_APP=0 \
 	-DKL_ENABLE_BOSH=0 -DKL_ENABLE_WS=0 -DKL_SESSION_SLOTS=1 -DKL_SESSION_MAX_ENDPOINTS=1
 # The engine the firmware images carry: the minimal profile plus XEP-0198
 # stream management (xmpp_sensor resumes across lost links and resets).

@@ -294,6 +294,10 @@ typedef struct kl_sm {
     uint32_t t_sent;            /* when the last stanza was sent */
     uint32_t t_unacked;         /* since when stanzas have been unacknowledged */
     uint32_t t_r;               /* when the last <r/> was sent */
+#if KL_ENABLE_APP
+    uint8_t lost_owed;          /* a long stanza the resumed session cannot send again */
+    uint32_t lost_seq;
+#endif
 } kl_sm_t;
 
 /* The whole client. Fields are private: only sizeof() is public. Outside
@@ -325,6 +329,10 @@ typedef struct kl_client {
 #if KL_ENABLE_SASL2
     uint8_t KL_PRIVATE(s2);                 /* SASL2 on this connection (S2_* bits) */
 #endif
+#if KL_ENABLE_APP
+    uint8_t KL_PRIVATE(long_out);           /* a long stanza is being written (kl_send_message_begin) */
+    uint8_t KL_PRIVATE(iq_slot);            /* kl_iq_begin: the pending slot + 1, 0 none */
+#endif
     uint16_t KL_PRIVATE(next_iq_id);
     uint16_t KL_PRIVATE(roster_iq);         /* id of the roster get in flight (roster versioning) */
     uint16_t KL_PRIVATE(disco_iq);          /* id of the server disco#info get in flight */
@@ -341,6 +349,9 @@ typedef struct kl_client {
     uint16_t KL_PRIVATE(bare_len);          /* length of the bare JID in cfg.jid */
     uint16_t KL_PRIVATE(local_len);         /* length of its localpart */
     char KL_PRIVATE(domain)[KL_JID_MAX];
+#if KL_ENABLE_APP
+    struct kl_app *KL_PRIVATE(app);         /* kl_app_attach(): disco identity, caps */
+#endif
 #if KL_ENABLE_SASL2
     uint8_t KL_PRIVATE(cb_len);             /* tls-exporter data of this connection (RFC 9266) */
     uint8_t KL_PRIVATE(cb)[KL_CB_MAX];
@@ -440,6 +451,15 @@ int kl_send_presence(kl_client_t *c, const char *to, const char *type, const cha
  * last kl_engine_poll(). */
 int kl_send_iq(kl_client_t *c, const char *to, const char *type, const char *payload_xml,
                uint32_t timeout_ms, uint16_t *id_out);
+#if KL_ENABLE_APP
+/* Build an IQ request with the XML writer: kl_iq_begin() writes
+ * <iq type id to> (to may be NULL: the account) and leaves the start tag
+ * open for the payload; kl_iq_commit() closes it, queues it and fills
+ * *id_out as kl_send_iq() does. A begin without a commit is forgotten at
+ * the next begin. Errors as kl_send_iq(). */
+int kl_iq_begin(kl_client_t *c, kl_xw_t *w, const char *to, const char *type);
+int kl_iq_commit(kl_client_t *c, kl_xw_t *w, uint32_t timeout_ms, uint16_t *id_out);
+#endif
 /* Roster get (RFC 6121), with the cached roster version (XEP-0237) when the
  * server supports versioning; the result's new version is stored in the
  * cache. An empty result means the roster did not change since that

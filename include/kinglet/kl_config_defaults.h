@@ -137,6 +137,24 @@
  * (in a buffer the application gives, kl_client_config_t.sm_queue),
  * resumption after a lost link, and kl_sm_save()/kl_sm_load() across a
  * reboot. 0 removes all of it (the minimal firmware profile). */
+/* The application layer (kl_app.h): handlers, replies, stanzas of any
+ * size in and out, disco identity + caps, subscriptions, roster pushes;
+ * and under it PubSub/PEP, MUC and client state indication. */
+#ifndef KL_ENABLE_APP
+#define KL_ENABLE_APP 1
+#endif
+#ifndef KL_ENABLE_PUBSUB
+#define KL_ENABLE_PUBSUB KL_ENABLE_APP
+#endif
+#ifndef KL_ENABLE_MUC
+#define KL_ENABLE_MUC KL_ENABLE_APP
+#endif
+#ifndef KL_ENABLE_CSI
+#define KL_ENABLE_CSI KL_ENABLE_APP
+#endif
+#if (KL_ENABLE_PUBSUB || KL_ENABLE_MUC || KL_ENABLE_CSI) && !KL_ENABLE_APP
+#error "KL_ENABLE_PUBSUB, KL_ENABLE_MUC and KL_ENABLE_CSI need KL_ENABLE_APP"
+#endif
 #ifndef KL_ENABLE_SM
 #define KL_ENABLE_SM 1
 #endif
