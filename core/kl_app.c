@@ -286,6 +286,8 @@ static int sub_answer(kl_app_t *a, const char *jid, int approve)
     kl_xw_end(&w, "presence");
     st = kl_i_answer_commit(a->c, &w);
     if (st == KL_OK) {
+        if (a->cfg.on_subscription)
+            a->cfg.on_subscription(a->cfg.ctx, jid, approve);
         if (approve)
             a->stats.sub_approved++;
         else

@@ -78,6 +78,7 @@
 #include "kinglet/kl_bosh.h"
 #include "kinglet/kl_ws.h"
 #include "kl_posix_dns.h"
+#include "kinglet/kl_app.h"
 
 
 static kl_client_t client; /* the whole client state: static, no heap */
@@ -86,6 +87,307 @@ static kl_cache_t cache;   /* connection hints, persisted with --cache FILE */
  * full), and room for their saved form (--cache FILE keeps FILE.sm) */
 static uint8_t sm_queue[16384];
 static uint8_t sm_blob[KL_SM_BLOB_MAX(sizeof sm_queue)];
+
+/* ---- the application layer: every stanza, whatever its size, reaches
+ * these handlers (kl_app.h); nothing here allocates. */
+static kl_app_t app;
+#define MAX_FEATURES 16
+#define MAX_PUB_OPTS 16
+static struct {
+    kl_cli_run_t *run;
+    const char *bodies_dir;      /* --bodies DIR */
+    unsigned body_n;
+    FILE *body_f;
+    int printing, groupchat;     /* a "message from X: " line is open */
+    size_t body_len;
+    int body_over;               /* the body outgrew body_buf: printed, not echoed */
+    uint16_t roster_id;
+    unsigned roster_items;
+    int roster_mine;
+    uint16_t pub_id;
+    const char *pub_node, *pub_item, *pub_payload;
+    const char *pub_opts[MAX_PUB_OPTS];
+    size_t npub_opts;
+    const char *muc;             /* --muc ROOM@SERVICE/NICK */
+    char muc_room[KL_JID_MAX * 3];
+    const char *muc_nick;
+    int muc_joined;
+    const char *muc_send;
+    int sub_ask;                 /* --subscriptions ask */
+    /* a PubSub event being read */
+    char ps_node[256], ps_item[256], ps_from[KL_APP_ADDR_MAX];
+    size_t ps_len;
+    int ps_in_item, ps_over, ps_skip_end;
+} A;
+static char body_buf[(1u << 20) + 1]; /* a message's body as it arrives (for --echo) */
+static char ps_buf[1u << 16];         /* a PubSub item's payload, as XML */
+
+/* What the run still waits for before it logs out by itself. */
+static struct {
+    int echo;
+    long recv_n;
+    uint16_t disco_id;
+    int stay;          /* --stay S: online until g.stay_until */
+    uint32_t stay_until;
+    int csi;           /* --csi-inactive S: <active/> at g.csi_at */
+    uint32_t csi_at;
+    int online;
+} g;
+
+/* Nothing more to wait for: log out (when the run asked for nothing else). */
+static void cli_idle(void)
+{
+    kl_cli_run_t *r = A.run;
+    if (!g.online || r->closing || g.echo || g.recv_n || A.roster_id || g.disco_id || A.pub_id || g.stay || g.csi ||
+        (A.muc && !A.muc_joined))
+        return;
+    if (kl_cli_close(r, &client) == KL_OK)
+        r->closing = 1;
+}
+
+static void body_piece(const kl_in_t *in)
+{
+    if (!A.printing) {
+        printf(A.groupchat ? "muc message from %s: " : "message from %s: ", in->from);
+        A.printing = 1;
+        if (A.bodies_dir && !A.groupchat) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%04u.body", A.bodies_dir, ++A.body_n);
+            if (!(A.body_f = fopen(path, "wb")))
+                fprintf(stderr, "kinglet: cannot write %s\n", path);
+        }
+    }
+    fwrite(in->text.p, 1, in->text.len, stdout);
+    if (A.body_f)
+        fwrite(in->text.p, 1, in->text.len, A.body_f);
+    if (A.body_len + in->text.len <= sizeof body_buf - 1) {
+        memcpy(body_buf + A.body_len, in->text.p, in->text.len);
+        A.body_len += in->text.len;
+    } else {
+        A.body_over = 1;
+    }
+    if (in->last) {
+        putchar('\n');
+        fflush(stdout);
+        if (A.body_f)
+            fclose(A.body_f);
+        A.body_f = NULL;
+    }
+}
+
+static int on_message(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    kl_client_t *c = kl_app_client(a);
+    (void)ctx;
+    switch (in->part) {
+    case KL_PART_STANZA:
+        A.groupchat = !strcmp(in->type, "groupchat");
+        A.printing = A.body_over = 0;
+        A.body_len = 0;
+        return KL_PASS; /* others (PubSub events) may want it too */
+    case KL_PART_BODY:
+        body_piece(in);
+        return KL_PASS;
+    case KL_PART_END:
+        if (in->status < 0)
+            printf("message from %s cut short: %s\n", in->from, kl_strerror(in->status));
+        if (A.printing && !A.groupchat && strcmp(in->type, "error")) {
+            body_buf[A.body_len] = '\0';
+            if (A.body_over)
+                fprintf(stderr, "kinglet: the body from %s is larger than %zu bytes: printed, not echoed\n", in->from,
+                        sizeof body_buf - 1);
+            kl_cli_after_message_n(A.run, c, in->from, in->to[0] ? in->to : NULL, A.body_over ? NULL : body_buf,
+                                   A.body_len);
+        }
+        A.printing = 0;
+        fflush(stdout);
+        return KL_PASS;
+    default:
+        return KL_PASS;
+    }
+}
+
+/* An item's payload again as XML, from its tokens. */
+static void ps_put(const void *p, size_t n)
+{
+    if (A.ps_len + n > sizeof ps_buf - 1) {
+        A.ps_over = 1;
+        return;
+    }
+    memcpy(ps_buf + A.ps_len, p, n);
+    A.ps_len += n;
+}
+
+static int on_pubsub_event(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    const kl_xml_token_t *t = in->token;
+    (void)ctx;
+    (void)a;
+    if (in->part == KL_PART_STANZA) {
+        snprintf(A.ps_from, sizeof A.ps_from, "%s", in->from);
+        A.ps_node[0] = '\0';
+        return KL_HANDLED;
+    }
+    if (in->part != KL_PART_TOKEN)
+        return KL_PASS;
+    if (t->type == KL_XML_START && t->depth == 4 && kl_slice_eq(t->local, "items"))
+        (void)kl_token_attr(t, "node", A.ps_node, sizeof A.ps_node);
+    else if (t->type == KL_XML_START && t->depth == 5 && kl_slice_eq(t->local, "item")) {
+        if (kl_token_attr(t, "id", A.ps_item, sizeof A.ps_item) < 0)
+            A.ps_item[0] = '\0';
+        A.ps_len = 0;
+        A.ps_over = 0;
+        A.ps_in_item = 1;
+    } else if (t->type == KL_XML_END && t->depth == 5 && A.ps_in_item) {
+        A.ps_in_item = 0;
+        ps_buf[A.ps_len] = '\0';
+        printf("pubsub event from %s node %s item %s: %s%s\n", A.ps_from, A.ps_node, A.ps_item, ps_buf,
+               A.ps_over ? " (cut: larger than the payload buffer)" : "");
+        fflush(stdout);
+    } else if (A.ps_in_item && t->depth >= 6) {
+        if (t->type == KL_XML_START) {
+            ps_put("<", 1);
+            ps_put(t->name.p, t->name.len);
+            if (t->attrs.len) {
+                ps_put(" ", 1);
+                ps_put(t->attrs.p, t->attrs.len);
+            }
+            ps_put(t->empty ? "/>" : ">", t->empty ? 2 : 1);
+            A.ps_skip_end = t->empty; /* its END follows, already written as "/>" */
+        } else if (t->type == KL_XML_END) {
+            if (!A.ps_skip_end) {
+                ps_put("</", 2);
+                ps_put(t->name.p, t->name.len);
+                ps_put(">", 1);
+            }
+            A.ps_skip_end = 0;
+        } else if (t->type == KL_XML_TEXT && !t->cdata) {
+            ps_put(t->text.p, t->text.len); /* raw: still escaped as XML */
+        } else if (t->type == KL_XML_TEXT) {
+            size_t i;
+            for (i = 0; i < t->text.len; i++) {
+                const char *e = t->text.p[i] == '&' ? "&amp;" : t->text.p[i] == '<' ? "&lt;" : t->text.p[i] == '>' ? "&gt;" : NULL;
+                if (e)
+                    ps_put(e, strlen(e));
+                else
+                    ps_put(t->text.p + i, 1);
+            }
+        }
+    }
+    return KL_PASS;
+}
+
+/* The roster (result of --roster, streamed item by item: any size) and
+ * the server's pushes. */
+static int on_roster(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    kl_roster_item_t it;
+    (void)ctx;
+    (void)a;
+    switch (in->part) {
+    case KL_PART_STANZA:
+        A.roster_mine = in->iq_id && in->iq_id == A.roster_id;
+        A.roster_items = 0;
+        return A.roster_mine ? KL_HANDLED : KL_PASS;
+    case KL_PART_TOKEN:
+        if (A.roster_mine && in->token->depth == 4 && kl_roster_item(in->token, &it) >= 0) {
+            A.roster_items++;
+            printf("roster item %s %s\n", it.jid, it.subscription[0] ? it.subscription : "none");
+        }
+        return KL_PASS;
+    case KL_PART_END:
+        if (!A.roster_mine)
+            return KL_PASS;
+        printf("roster %s: %u items, version '%s'\n", in->status < 0 ? "cut short" : "received", A.roster_items,
+               cache.roster_ver);
+        fflush(stdout);
+        A.roster_id = 0;
+        A.roster_mine = 0;
+        cli_idle();
+        return KL_PASS;
+    default:
+        return KL_PASS;
+    }
+}
+
+static int on_roster_push(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    kl_roster_item_t it;
+    (void)ctx;
+    (void)a;
+    if (in->part == KL_PART_TOKEN && in->token->depth == 4 && kl_roster_item(in->token, &it) >= 0) {
+        printf("roster push %s %s\n", it.jid, it.subscription[0] ? it.subscription : "none");
+        fflush(stdout);
+    }
+    return KL_PASS; /* the app layer acknowledges it */
+}
+
+static void on_subscription(void *ctx, const char *jid, int approved)
+{
+    (void)ctx;
+    printf("subscription request from %s: %s\n", jid, approved ? "accepted" : "refused");
+    fflush(stdout);
+}
+
+static int on_presence(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    (void)ctx;
+    if (in->part != KL_PART_STANZA)
+        return KL_PASS;
+    if (!strcmp(in->type, "subscribe")) {
+        if (A.sub_ask) {
+            char bare[KL_APP_ADDR_MAX];
+            snprintf(bare, sizeof bare, "%s", in->from);
+            if (strchr(bare, '/'))
+                *strchr(bare, '/') = '\0';
+            printf("subscription request from %s: asked\n", bare);
+            fflush(stdout);
+            (void)kl_sub_answer(a, bare, 0); /* this program has nobody to ask: refused */
+            return KL_HANDLED;
+        }
+        return KL_PASS;
+    }
+    if (A.muc && !A.muc_joined && !strncmp(in->from, A.muc_room, strlen(A.muc_room)) &&
+        in->from[strlen(A.muc_room)] == '/' && kl_muc_is_self(a, in)) {
+        A.muc_joined = 1;
+        printf("muc joined %s as %s\n", A.muc_room, A.muc_nick);
+        fflush(stdout);
+        if (A.muc_send && kl_muc_send(kl_app_client(a), A.muc_room, A.muc_send) != KL_OK)
+            fprintf(stderr, "kinglet: cannot send to %s\n", A.muc_room);
+    }
+    printf("presence from %s: %s\n", in->from, in->type[0] ? in->type : "available");
+    fflush(stdout);
+    return KL_HANDLED;
+}
+
+static int on_publish_result(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    char cond[64];
+    (void)ctx;
+    if (in->part != KL_PART_STANZA || !in->iq_id || in->iq_id != A.pub_id)
+        return KL_PASS;
+    if (!strcmp(in->type, "result"))
+        printf("published %s %s\n", A.pub_node, A.pub_item ? A.pub_item : "");
+    else
+        printf("publish failed %s: %s\n", A.pub_node,
+               in->stanza && kl_stanza_error_condition(kl_app_client(a), in->stanza, cond, sizeof cond) > 0
+                   ? cond : "undefined-condition");
+    fflush(stdout);
+    A.pub_id = 0;
+    cli_idle();
+    return KL_HANDLED;
+}
+
+/* A logout leaves the room first. */
+static void leave_rooms(void *ctx, kl_client_t *c)
+{
+    (void)ctx;
+    if (A.muc && A.muc_joined && kl_muc_leave(c, A.muc) == KL_OK) {
+        printf("muc left %s\n", A.muc_room);
+        fflush(stdout);
+        A.muc_joined = 0;
+    }
+}
 
 static void print_server_features(const char *from, uint16_t f)
 {
@@ -199,6 +501,12 @@ int main(int argc, char **argv)
     long backoff_min = 0, backoff_max = 0;
     kl_event_t ev;
     uint32_t t_end;
+    static kl_app_config_t acfg;
+    static const char *features[MAX_FEATURES];
+    static char idbuf[256];
+    size_t nfeatures = 0;
+    const char *identity = NULL, *subs = "roster";
+    long csi_s = -1, stay_s = -1;
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -242,6 +550,17 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--to")) peer = NEXT();
         else if (!strcmp(a, "--cert")) cert = NEXT();
         else if (!strcmp(a, "--key")) key = NEXT();
+        else if (!strcmp(a, "--bodies")) A.bodies_dir = NEXT();
+        else if (!strcmp(a, "--identity")) identity = NEXT();
+        else if (!strcmp(a, "--feature")) { if (nfeatures == MAX_FEATURES) usage(); features[nfeatures++] = NEXT(); }
+        else if (!strcmp(a, "--caps-node")) acfg.caps_node = NEXT();
+        else if (!strcmp(a, "--subscriptions")) subs = NEXT();
+        else if (!strcmp(a, "--muc")) A.muc = NEXT();
+        else if (!strcmp(a, "--muc-send")) A.muc_send = NEXT();
+        else if (!strcmp(a, "--publish")) { A.pub_node = NEXT(); A.pub_item = NEXT(); A.pub_payload = NEXT(); }
+        else if (!strcmp(a, "--publish-option")) { if (A.npub_opts == MAX_PUB_OPTS) usage(); A.pub_opts[A.npub_opts++] = NEXT(); }
+        else if (!strcmp(a, "--csi-inactive")) csi_s = strtol(NEXT(), NULL, 10);
+        else if (!strcmp(a, "--stay")) stay_s = strtol(NEXT(), NULL, 10);
         else usage();
 #undef NEXT
     }
@@ -331,6 +650,57 @@ int main(int argc, char **argv)
         kl_cli_init_error("kinglet", jid, st);
         return 2;
     }
+    /* the application layer: the device's identity, and what it does with
+     * each kind of stanza */
+    if (identity) {
+        char *t1, *t2;
+        snprintf(idbuf, sizeof idbuf, "%s", identity);
+        if (!(t1 = strchr(idbuf, '/')) || !(t2 = strchr(t1 + 1, '/'))) {
+            fprintf(stderr, "kinglet: --identity %s: use CATEGORY/TYPE/NAME\n", identity);
+            return 2;
+        }
+        *t1++ = '\0';
+        *t2++ = '\0';
+        acfg.category = idbuf;
+        acfg.type = t1;
+        acfg.name = t2;
+    }
+    acfg.features = features;
+    acfg.nfeatures = nfeatures;
+    if (!strcmp(subs, "roster")) acfg.subscriptions = KL_SUB_ROSTER;
+    else if (!strcmp(subs, "anyone")) acfg.subscriptions = KL_SUB_ANYONE;
+    else if (!strcmp(subs, "none")) acfg.subscriptions = KL_SUB_NOBODY;
+    else if (!strcmp(subs, "ask")) acfg.subscriptions = KL_SUB_ASK, A.sub_ask = 1;
+    else {
+        fprintf(stderr, "kinglet: --subscriptions %s: use roster, anyone, none or ask\n", subs);
+        return 2;
+    }
+    acfg.on_subscription = on_subscription;
+    if (A.muc) {
+        const char *sl = strchr(A.muc, '/');
+        if (!sl || !strchr(A.muc, '@') || (size_t)(sl - A.muc) >= sizeof A.muc_room) {
+            fprintf(stderr, "kinglet: --muc %s: use ROOM@SERVICE/NICK\n", A.muc);
+            return 2;
+        }
+        memcpy(A.muc_room, A.muc, (size_t)(sl - A.muc));
+        A.muc_nick = sl + 1;
+    }
+    if ((st = kl_app_init(&app, &client, &acfg)) != KL_OK) {
+        fprintf(stderr, "kinglet: --identity / --feature / --caps-node: %s\n", kl_strerror(st));
+        return 2;
+    }
+    {
+        static const kl_handler_t hs[] = {
+            {KL_KIND_MESSAGE, NULL, NULL, NULL, on_message, NULL},
+            {KL_KIND_MESSAGE, NULL, "event", KL_NS_PUBSUB_EVENT, on_pubsub_event, NULL},
+            {KL_KIND_IQ, "result", "query", "jabber:iq:roster", on_roster, NULL},
+            {KL_KIND_IQ, "set", "query", "jabber:iq:roster", on_roster_push, NULL},
+            {KL_KIND_IQ, NULL, NULL, NULL, on_publish_result, NULL},
+            {KL_KIND_PRESENCE, NULL, NULL, NULL, on_presence, NULL},
+        };
+        for (i = 0; i < (int)(sizeof hs / sizeof hs[0]); i++)
+            (void)kl_app_on(&app, &hs[i]);
+    }
     /* the hints, authenticated with the device key (or ignored, reported) */
     if (cache_path)
         cache_hit = kl_cli_hints_load(&hints, "kinglet", cache_path, cache_key, cfg.crypto,
@@ -347,6 +717,12 @@ int main(int argc, char **argv)
     tls.key_file = key;
 
     memset(&run, 0, sizeof run);
+    A.run = &run;
+    run.on_close = leave_rooms;
+    g.echo = echo;
+    g.recv_n = recv_n;
+    g.stay = stay_s >= 0;
+    g.csi = csi_s >= 0;
     run.prog = "kinglet";
     run.echo = echo;
     run.s2s = s2s;
@@ -410,6 +786,7 @@ int main(int argc, char **argv)
         scfg.trace = trace;
 
 retry:
+    (void)kl_app_attach(&app, &client); /* again after each kl_client_init() */
     kl_tls_mbedtls_init(&tlsb, &tls, tls_sess, KL_SESSION_SLOTS);
     kl_posix_net_init(&net);
     scfg.client = &client;
@@ -443,12 +820,37 @@ retry:
         }
         if (st == 0) {
             int before = run.echoed;
+            unsigned long progress = run.echo_progress;
             kl_cli_flush_echoes(&run, &client);
-            if (run.echoed != before)
+            if (g.csi && (int32_t)(now - g.csi_at) >= 0 && kl_client_is_online(&client)) {
+                g.csi = 0;
+                if ((st = kl_csi_set(&client, 1)) == KL_OK)
+                    printf("csi active\n");
+                else
+                    fprintf(stderr, "kinglet: cannot send <active/>: %s\n", kl_strerror(st));
+                fflush(stdout);
+                cli_idle();
+                continue;
+            }
+            if (g.stay && (int32_t)(now - g.stay_until) >= 0 && g.online) {
+                g.stay = 0;
+                cli_idle();
+                continue;
+            }
+            if (run.echoed != before || run.echo_progress != progress)
                 continue; /* the step sends them */
-            kl_posix_net_wait(&net, &sess, t_end - now);
+            {
+                uint32_t until = t_end;
+                if (g.csi && g.online && (int32_t)(g.csi_at - until) < 0)
+                    until = g.csi_at;
+                if (g.stay && g.online && (int32_t)(g.stay_until - until) < 0)
+                    until = g.stay_until;
+                kl_posix_net_wait(&net, &sess, (int32_t)(until - now) > 0 ? until - now : 0);
+            }
             continue;
         }
+        if (kl_app_event(&app, &ev))
+            continue; /* a stanza: the handlers above had it */
         if (ev.type == KL_EV_LINK_DOWN) {
             fprintf(stderr, "kinglet: link down (%s%s%s); reconnecting in %u ms\n", kl_session_error_text(&sess),
                     ev.condition[0] ? ": " : "", ev.condition, ev.retry_ms);
@@ -516,14 +918,37 @@ retry:
                                 "can send but will not receive\n", peer);
             if (cache_path)
                 cache_hit = cache_hit && kl_cache_check(&cache, kl_client_domain(&client)) == KL_OK;
+            if (!s2s && kl_app_caps_ver(&app)[0])
+                printf("caps ver %s\n", kl_app_caps_ver(&app));
+            fflush(stdout);
+            g.online = 1;
             if (want_disco) {
                 if (kl_server_features(&client, &server_features))
                     print_server_features("hints (caps ver unchanged)", server_features);
                 else if ((st = kl_send_server_disco(&client, &disco_id)) != KL_OK)
                     fprintf(stderr, "kinglet: cannot ask for the server's disco#info: %s\n", kl_strerror(st));
+                g.disco_id = disco_id;
             }
             if (want_roster && (st = kl_send_roster_get(&client, &roster_id)) != KL_OK)
                 fprintf(stderr, "kinglet: cannot ask for the roster: %s\n", kl_strerror(st));
+            A.roster_id = roster_id;
+            if (A.pub_node && (st = kl_pubsub_publish(&client, NULL, A.pub_node, A.pub_item, A.pub_payload, A.pub_opts,
+                                                      A.npub_opts, &A.pub_id)) != KL_OK)
+                fprintf(stderr, "kinglet: cannot publish to %s: %s\n", A.pub_node, kl_strerror(st));
+            if (A.muc && !A.muc_joined && (st = kl_muc_join(&client, A.muc, NULL, 0)) != KL_OK)
+                fprintf(stderr, "kinglet: cannot join %s: %s\n", A.muc, kl_strerror(st));
+            if (g.csi) {
+                if ((st = kl_csi_set(&client, 0)) == KL_OK) {
+                    printf("csi inactive\n");
+                    g.csi_at = kl_posix_now_ms() + (uint32_t)csi_s * 1000u;
+                } else {
+                    fprintf(stderr, "kinglet: cannot send <inactive/>: %s\n", kl_strerror(st));
+                    g.csi = 0;
+                }
+                fflush(stdout);
+            }
+            if (g.stay)
+                g.stay_until = kl_posix_now_ms() + (uint32_t)stay_s * 1000u;
             if (send_to) {
                 st = kl_send_message(&client, send_to, "chat", send_body);
                 if (st != KL_OK) {
@@ -532,48 +957,26 @@ retry:
                     break;
                 }
             }
-            if (!echo && recv_n == 0 && !roster_id && !disco_id) {
-                kl_cli_close(&run, &client);
-                run.closing = 1;
-            }
-        } else if (ev.type == KL_EV_STANZA && kl_slice_eq(ev.stanza.name, "message")) {
-            char body[1024], from[KL_JID_MAX * 3];
-            int n = kl_stanza_child_text(&client, &ev.stanza, "body", NULL, body, sizeof body);
-            int fl = kl_xml_decode(ev.stanza.from, 0, (uint8_t *)from, sizeof from - 1);
-            if (n < 0 || fl < 0)
-                continue; /* no body (chat state, receipt…) */
-            from[fl] = '\0';
-            printf("message from %s: %s\n", from, body);
-            fflush(stdout);
-            {
-                char to[KL_JID_MAX * 3];
-                int tl = kl_xml_decode(ev.stanza.to, 0, (uint8_t *)to, sizeof to - 1);
-                to[tl > 0 ? tl : 0] = '\0';
-                kl_cli_after_message(&run, &client, from, tl > 0 ? to : NULL, body);
-            }
+            cli_idle();
         } else if (ev.type == KL_EV_STANZA_DROPPED) {
             kl_cli_dropped(&ev);
         } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == disco_id && disco_id) {
-            disco_id = 0;
+            disco_id = g.disco_id = 0;
             if (kl_server_features(&client, &server_features))
                 print_server_features("disco#info", server_features);
             else
                 printf("server features: disco#info not cached (no caps ver, or no --cache)\n");
             fflush(stdout);
-            if (!echo && recv_n == 0 && !roster_id && !run.closing && kl_cli_close(&run, &client) == KL_OK)
-                run.closing = 1;
-        } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == roster_id && roster_id) {
-            kl_cursor_t cur;
-            kl_xml_token_t t;
-            int items = 0, r;
-            kl_cursor_init(&cur, &client, &ev.stanza);
-            while ((r = kl_cursor_next(&cur, &t)) > 0)
-                items += t.type == KL_XML_START && kl_slice_eq(t.local, "item");
-            printf("roster %s: %d items, version '%s'\n", r < 0 ? "error" : "received", items, cache.roster_ver);
+            cli_idle();
+        } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == A.roster_id && A.roster_id) {
+            /* an error: the items came to on_roster otherwise */
+            printf("roster error: 0 items, version '%s'\n", cache.roster_ver);
             fflush(stdout);
-            roster_id = 0;
-            if (!echo && recv_n == 0 && !disco_id && !run.closing && kl_cli_close(&run, &client) == KL_OK)
-                run.closing = 1;
+            A.roster_id = 0;
+            cli_idle();
+        } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == A.pub_id && A.pub_id) {
+            A.pub_id = 0; /* claimed by on_publish_result; not reached */
+            cli_idle();
         } else if (ev.type == KL_EV_CLOSED) {
             rc = 0;
             break;

@@ -15,6 +15,11 @@
 
 int kl_cli_close(kl_cli_run_t *r, kl_client_t *c)
 {
+    if (r && r->on_close && !r->closing) {
+        void (*f)(void *, kl_client_t *) = r->on_close;
+        r->on_close = NULL; /* once */
+        f(r->close_ctx, c);
+    }
     if (r && r->session && r->detach) {
         /* no </stream:stream>: the server hibernates the session. First an
          * <a/>, so that what this side handled is not delivered again on
@@ -427,59 +432,154 @@ int kl_cli_deadline(kl_cli_run_t *r, kl_client_t *c, uint32_t now, uint32_t *t_e
     return 7;
 }
 
-/* Echoes that found no room (the transmit buffer, or the stream-management
- * queue full of unacknowledged stanzas, or a resumption still resending
- * what the server missed: KL_ERR_TX_FULL; or no session while the link is
- * down) wait here, in order, and go out once there is room. */
+/* Echoes wait here, in order, and go out as room allows: one that found
+ * no room (the transmit buffer, or the stream-management queue full of
+ * unacknowledged stanzas, or a resumption still resending what the server
+ * missed: KL_ERR_TX_FULL; or no session while the link is down), and every
+ * long one, which goes out in pieces as the output drains
+ * (kl_send_message_begin / kl_send_text / kl_send_message_end). Bodies of
+ * any size are kept in one ring of bytes. */
 #define ECHO_WAIT 512
+#define ECHO_ARENA (4u << 20)
 static struct {
     char from[KL_JID_MAX * 3]; /* s2s: the address it was sent to, echoed from */
     char to[KL_JID_MAX * 3];
-    char body[1025];
+    size_t off, len;           /* the body in echo_arena */
+    size_t sent;               /* a long one: bytes of it already in the stanza */
+    int open;                  /* a long one: its start tag went out */
 } echo_wait[ECHO_WAIT];
 static unsigned echo_head, echo_count;
+static char echo_arena[ECHO_ARENA];
+static size_t arena_head, arena_tail; /* bytes in use: [head, tail), or wrapped */
 
-static void echo_push(kl_cli_run_t *r, const char *from, const char *to, const char *body)
+/* Room for len bytes at the tail of the ring, or (size_t)-1. */
+static size_t arena_alloc(size_t len)
+{
+    size_t off;
+    if (!echo_count)
+        arena_head = arena_tail = 0;
+    if (arena_tail >= arena_head && ECHO_ARENA - arena_tail >= len)
+        off = arena_tail;
+    else if (arena_tail >= arena_head && arena_head > len)
+        off = 0;
+    else if (arena_tail < arena_head && arena_head - arena_tail > len)
+        off = arena_tail;
+    else
+        return (size_t)-1;
+    arena_tail = off + len;
+    return off;
+}
+
+static void echo_push(kl_cli_run_t *r, const char *from, const char *to, const char *body, size_t len)
 {
     unsigned i;
-    if (echo_count == ECHO_WAIT) {
+    size_t off;
+    if (echo_count == ECHO_WAIT || (off = arena_alloc(len)) == (size_t)-1) {
         r->echo_lost++;
-        fprintf(stderr, "%s: echo to %s dropped: %d echoes already wait for room\n", r->prog, to, ECHO_WAIT);
+        fprintf(stderr, "%s: echo to %s dropped: %u echoes already wait for room\n", r->prog, to, echo_count);
         return;
     }
     i = (echo_head + echo_count++) % ECHO_WAIT;
     snprintf(echo_wait[i].from, sizeof echo_wait[i].from, "%s", from ? from : "");
     snprintf(echo_wait[i].to, sizeof echo_wait[i].to, "%s", to);
-    snprintf(echo_wait[i].body, sizeof echo_wait[i].body, "%s", body);
+    memcpy(echo_arena + off, body, len);
+    echo_wait[i].off = off;
+    echo_wait[i].len = len;
+    echo_wait[i].sent = 0;
+    echo_wait[i].open = 0;
+}
+
+/* The head echo went (or failed for good). */
+static void echo_pop(kl_cli_run_t *r, kl_client_t *c, int st)
+{
+    unsigned i = echo_head;
+    arena_head = echo_wait[i].off + echo_wait[i].len;
+    echo_head = (echo_head + 1) % ECHO_WAIT;
+    echo_count--;
+    if (st != KL_OK) {
+        fprintf(stderr, "%s: cannot echo: %s\n", r->prog, kl_strerror(st));
+        return;
+    }
+    r->echoed++;
+    if (r->count >= 0 && r->echoed >= r->count && kl_cli_close(r, c) == KL_OK)
+        r->closing = 1;
+}
+
+/* A body that fits the transmit buffer goes as one stanza; a longer one
+ * in pieces. Returns 1 when the head echo is done, 0 when it waits for
+ * room (progress made is counted in r->echo_progress). */
+#define ECHO_SHORT 1024
+static int echo_send(kl_cli_run_t *r, kl_client_t *c, int *st)
+{
+    unsigned i = echo_head;
+    const char *body = echo_arena + echo_wait[i].off;
+    size_t len = echo_wait[i].len;
+    if (len <= ECHO_SHORT && !echo_wait[i].open) {
+        char small[ECHO_SHORT + 1];
+        memcpy(small, body, len);
+        small[len] = '\0';
+        *st = kl_send_message_from(c, echo_wait[i].from[0] ? echo_wait[i].from : NULL, echo_wait[i].to, "chat",
+                                   small);
+        return *st != KL_ERR_TX_FULL && *st != KL_ERR_NOT_ONLINE;
+    }
+    if (!echo_wait[i].open) {
+        *st = kl_send_message_begin(c, echo_wait[i].to, "chat");
+        if (*st == KL_ERR_TX_FULL || *st == KL_ERR_NOT_ONLINE)
+            return 0;
+        if (*st != KL_OK)
+            return 1;
+        echo_wait[i].open = 1;
+        r->echo_progress++;
+    }
+    while (echo_wait[i].sent < len) {
+        int n = kl_send_text(c, (const uint8_t *)body + echo_wait[i].sent, len - echo_wait[i].sent);
+        if (n < 0) {
+            *st = n;
+            (void)kl_send_message_end(c); /* what went stays well-formed */
+            return 1;
+        }
+        if (n == 0)
+            return 0; /* the output drains first */
+        echo_wait[i].sent += (size_t)n;
+        r->echo_progress++;
+    }
+    *st = kl_send_message_end(c);
+    if (*st == KL_ERR_TX_FULL)
+        return 0;
+    return 1;
 }
 
 void kl_cli_flush_echoes(kl_cli_run_t *r, kl_client_t *c)
 {
-    while (echo_count > 0 && !r->closing && kl_client_is_online(c)) {
-        unsigned i = echo_head;
-        int st = kl_send_message_from(c, echo_wait[i].from[0] ? echo_wait[i].from : NULL, echo_wait[i].to, "chat",
-                                      echo_wait[i].body);
-        if (st == KL_ERR_TX_FULL || st == KL_ERR_NOT_ONLINE)
-            return; /* later: after an ack, or once the resumption resent its share */
-        echo_head = (echo_head + 1) % ECHO_WAIT;
-        echo_count--;
-        if (st != KL_OK) {
-            fprintf(stderr, "%s: cannot echo: %s\n", r->prog, kl_strerror(st));
-            continue;
+    while (echo_count > 0 && (!r->closing || echo_wait[echo_head].open) &&
+           (kl_client_is_online(c) || echo_wait[echo_head].open)) {
+        int st = KL_OK;
+        if (!kl_client_is_online(c)) {
+            /* the link went down inside a long echo: it is lost with the
+             * connection (stream management hands it back) */
+            echo_wait[echo_head].open = 0;
+            echo_wait[echo_head].sent = 0;
+            return;
         }
-        r->echoed++;
-        if (r->count >= 0 && r->echoed >= r->count && kl_cli_close(r, c) == KL_OK)
-            r->closing = 1;
+        if (!echo_send(r, c, &st))
+            return; /* later: after an ack, once the output drained, or once the resumption resent its share */
+        echo_pop(r, c, st);
     }
 }
 
 void kl_cli_after_message(kl_cli_run_t *r, kl_client_t *c, const char *from, const char *to, const char *body)
 {
+    kl_cli_after_message_n(r, c, from, to, body, body ? strlen(body) : 0);
+}
+
+void kl_cli_after_message_n(kl_cli_run_t *r, kl_client_t *c, const char *from, const char *to, const char *body,
+                            size_t len)
+{
     r->received++;
     if (r->echo && !r->closing && body) {
         if (echo_count > 0 || !kl_client_is_online(c))
             r->echo_waits++;
-        echo_push(r, r->s2s ? to : NULL, from, body);
+        echo_push(r, r->s2s ? to : NULL, from, body, len);
         kl_cli_flush_echoes(r, c);
         if (echo_count > 0)
             r->echo_waits++;

@@ -8,6 +8,7 @@
 #include "kinglet/kinglet.h"
 #include "kinglet/kl_cache.h"
 #include "kinglet/kl_session.h"
+#include "kinglet/kl_app.h"
 
 /* The documented exit code for a kl_status_t: 3 connect/DNS, 4 TLS or
  * certificate, 5 authentication, 6 stream error or malformed input (XMPP,
@@ -97,6 +98,10 @@ typedef struct kl_cli_run {
     int detaching;         /* ... asked for: the last <a/> is going out */
     unsigned long echo_waits; /* echoes that waited for room (KL_ERR_TX_FULL, link down) */
     unsigned long echo_lost;  /* echoes dropped because too many waited */
+    unsigned long echo_progress; /* pieces of long echoes written: a program that saw it
+                                    grow goes on at once instead of waiting for I/O */
+    void (*on_close)(void *ctx, kl_client_t *c); /* called by kl_cli_close() first (e.g. leave rooms) */
+    void *close_ctx;
     int detached;          /* ... done: the program should end now */
 } kl_cli_run_t;
 
@@ -122,6 +127,10 @@ void kl_cli_flush_echoes(kl_cli_run_t *r, kl_client_t *c);
  * close the stream once --count echoes or --recv messages are done. `to` is the address it was sent to, or NULL; body
  * NULL (a streamed stanza whose body was not kept) is counted, not echoed. */
 void kl_cli_after_message(kl_cli_run_t *r, kl_client_t *c, const char *from, const char *to, const char *body);
+/* The same for a body of len bytes (any size: one longer than the transmit
+ * buffer is echoed in pieces, kl_send_message_begin / kl_send_text). */
+void kl_cli_after_message_n(kl_cli_run_t *r, kl_client_t *c, const char *from, const char *to, const char *body,
+                            size_t len);
 
 /* KL_EV_STANZA_DROPPED: "dropped stanza: REASON" on stdout (the session goes on). */
 void kl_cli_dropped(const kl_event_t *ev);

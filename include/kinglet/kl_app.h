@@ -127,6 +127,10 @@ typedef struct kl_app_config {
     size_t nfeatures;
     const char *caps_node;       /* XEP-0115 node; NULL: "https://kinglet.dev/caps" */
     kl_sub_policy_t subscriptions;
+    /* Told of every answer the policy (or kl_sub_answer) sent: the bare
+     * JID and 1 approved / 0 refused. NULL: not told. */
+    void (*on_subscription)(void *ctx, const char *bare_jid, int approved);
+    void *ctx;
 } kl_app_config_t;
 
 /* Counters of the application layer. */
