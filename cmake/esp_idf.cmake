@@ -42,7 +42,7 @@ idf_component_register(SRCS ${KINGLET_IDF_SRCS}
 # KL_ENABLE_* from Kconfig: PUBLIC, because they change struct layouts
 # (kl_client_t, kl_session_t) and the application must see the values the
 # component was built with.
-foreach(_kl_switch SCRAM S2S CACHE FULL LEGACY_SESSION SASL2 SM STREAM_LIMITS BOSH WS)
+foreach(_kl_switch SCRAM S2S CACHE FULL LEGACY_SESSION SASL2 SM STREAM_LIMITS APP PUBSUB MUC CSI BOSH WS)
   if(CONFIG_KINGLET_ENABLE_${_kl_switch})
     target_compile_definitions(${COMPONENT_LIB} PUBLIC KL_ENABLE_${_kl_switch}=1)
   else()

@@ -144,16 +144,22 @@
 #define KL_ENABLE_APP 1
 #endif
 #ifndef KL_ENABLE_PUBSUB
-#define KL_ENABLE_PUBSUB KL_ENABLE_APP
+#define KL_ENABLE_PUBSUB 1
 #endif
 #ifndef KL_ENABLE_MUC
-#define KL_ENABLE_MUC KL_ENABLE_APP
+#define KL_ENABLE_MUC 1
 #endif
 #ifndef KL_ENABLE_CSI
-#define KL_ENABLE_CSI KL_ENABLE_APP
+#define KL_ENABLE_CSI 1
 #endif
-#if (KL_ENABLE_PUBSUB || KL_ENABLE_MUC || KL_ENABLE_CSI) && !KL_ENABLE_APP
-#error "KL_ENABLE_PUBSUB, KL_ENABLE_MUC and KL_ENABLE_CSI need KL_ENABLE_APP"
+/* they live in the application layer: without it they are off */
+#if !KL_ENABLE_APP
+#undef KL_ENABLE_PUBSUB
+#define KL_ENABLE_PUBSUB 0
+#undef KL_ENABLE_MUC
+#define KL_ENABLE_MUC 0
+#undef KL_ENABLE_CSI
+#define KL_ENABLE_CSI 0
 #endif
 #ifndef KL_ENABLE_SM
 #define KL_ENABLE_SM 1
