@@ -404,6 +404,13 @@ $(FW_BUILD)/size/$(1)/%.o: core/%.c $(wildcard include/kinglet/*.h core/*.h) $(F
 FW_SIZE_OBJ_$(1) := $(patsubst core/%.c,$(FW_BUILD)/size/$(1)/%.o,$(CORE_SRC))
 endef
 $(foreach a,$(FW_SIZE_ARCHS),$(eval $(call fw_size_rules,$(a))))
+# The full profile: every KL_ENABLE_* at its default (all on: SCRAM,
+# SASL2, s2s, hints, full pipelining, stream management, BOSH, WebSocket,
+# the application layer with PubSub, MUC and CSI), Cortex-M4 -Os.
+FW_SIZE_FULL_OBJ := $(patsubst core/%.c,$(FW_BUILD)/size-full/m4/%.o,$(CORE_SRC))
+$(FW_BUILD)/size-full/m4/%.o: core/%.c $(wildcard include/kinglet/*.h core/*.h) $(FW_CC_STAMP)
+	@mkdir -p $(dir $@)
+	@$(FW_SIZE_CC_m4) $(filter-out -DKL_%,$(FW_SIZE_FLAGS)) -c $< -o $@
 
 # The budget counts kinglet's core in the minimal profile: the text
 # (.text + .rodata) of the core objects the issue names — engine (with
@@ -418,7 +425,7 @@ $(foreach a,$(FW_SIZE_ARCHS),$(eval $(call fw_size_rules,$(a))))
 FW_CORE_BUDGET_RE := ^core/(kl_engine|kl_xml|kl_xw|kl_base64)$$
 FW_XMPP_MAP := $(FW_XMPP_OUT)/xmpp_sensor.map
 
-size: $(foreach a,$(FW_SIZE_ARCHS),$(FW_SIZE_OBJ_$(a))) $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP) $(FW_XMPP_MIN)
+size: $(foreach a,$(FW_SIZE_ARCHS),$(FW_SIZE_OBJ_$(a))) $(FW_SIZE_FULL_OBJ) $(FW_NETCHECK) $(FW_TLSCHECK) $(FW_XMPP) $(FW_XMPP_MIN)
 	@for a in $(FW_SIZE_ARCHS); do \
 	  case $$a in m0plus) t=arm-none-eabi-size; n="Cortex-M0+";; m4) t=arm-none-eabi-size; n="Cortex-M4";; \
 	    *) t=riscv64-unknown-elf-size; n="RV32IMC";; esac; \
@@ -426,6 +433,9 @@ size: $(foreach a,$(FW_SIZE_ARCHS),$(FW_SIZE_OBJ_$(a))) $(FW_NETCHECK) $(FW_TLSC
 	  $$t -t $(FW_BUILD)/size/$$a/*.o | awk 'NR==1{printf "%-14s %7s %6s %6s\n","module","text","data","bss"; next} \
 	    {n=$$6; sub(/.*\//,"",n); sub(/\.o$$/,"",n); if (n=="(TOTALS)") n="total"; printf "%-14s %7d %6d %6d\n",n,$$1,$$2,$$3}'; \
 	done
+	@echo "== kinglet core, Cortex-M4, -Os, full profile, every KL_ENABLE_*=1 (whole objects, before --gc-sections) =="
+	@arm-none-eabi-size -t $(FW_SIZE_FULL_OBJ) | awk 'NR==1{printf "%-14s %7s %6s %6s\n","module","text","data","bss"; next} \
+	  {n=$$6; sub(/.*\//,"",n); sub(/\.o$$/,"",n); if (n=="(TOTALS)") n="total"; printf "%-14s %7d %6d %6d\n",n,$$1,$$2,$$3}'
 	@echo "== xmpp_sensor.elf (Cortex-M4: the XMPP application image, stream management on), linked with --gc-sections, by module =="
 	@awk -f examples/firmware/map_sizes.awk $(FW_XMPP_MAP)
 	@echo "== xmpp_sensor.elf in the minimal profile (stream management off: what check-size counts), by module =="
