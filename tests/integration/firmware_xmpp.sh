@@ -111,7 +111,7 @@ if [ $online = 1 ]; then
 	fi
 	for _ in $(seq 100); do
 		uart
-		[ "$(grep -c '^xmpp_sensor: a stanza larger than' "$DIR/uart.log")" -ge 3 ] && break
+		[ "$(grep -c '^xmpp_sensor: streamed message ended' "$DIR/uart.log")" -ge 3 ] && break
 		kill -0 "$qemu_pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -164,8 +164,10 @@ check_uart "TLS 1.3, certificate verified" '^xmpp_sensor: state tls-up TLSv1\.3,
 rt=$(sed -n 's/^xmpp_sensor: online as [^ ]* after \([0-9]*\) round trips.*/\1/p' "$DIR/uart.log" | head -1)
 if [ "$rt" = 5 ]; then ok "online after 5 round trips (safe, STARTTLS, TLS 1.3)"; else bad "round trips to online: '${rt}' (want 5)"; fi
 check_uart "bound the configured resource" "^xmpp_sensor: online as $DEVICE after"
-n=$(grep -c '^xmpp_sensor: a stanza larger than [0-9]* bytes from bob@localhost' "$DIR/uart.log")
-if [ "$n" = 3 ]; then ok "3 stanzas of 12 KB (8 KB TLS records) arrived streamed"; else bad "large stanzas seen: $n of 3"; fi
+n=$(grep -c '^xmpp_sensor: message from bob@localhost[^ ]*, larger than [0-9]* bytes, streamed: m00[0-2]-' "$DIR/uart.log")
+if [ "$n" = 3 ]; then ok "3 messages of 12 KB (8 KB TLS records) arrived streamed, bodies on the UART"; else bad "large messages seen: $n of 3"; fi
+n=$(grep -c '^xmpp_sensor: streamed message ended, 12000 body bytes$' "$DIR/uart.log")
+if [ "$n" = 3 ]; then ok "each streamed body reached the UART whole (12000 bytes)"; else bad "whole streamed bodies: $n of 3"; fi
 check_uart "answered the echo" '^xmpp_sensor: echo answered to bob@localhost/host'
 check_uart "closed its stream cleanly" '^xmpp_sensor: state closed \(by us\)'
 
