@@ -198,7 +198,7 @@ void kl_i_app_disco(const kl_app_t *a, kl_xw_t *w, kl_slice_t node)
  * not fit. */
 static int dec(kl_slice_t raw, char *out, size_t cap)
 {
-    int n = raw.p ? kl_xml_decode(raw, KL_XML_RAW_TEXT, (uint8_t *)out, cap - 1) : 0;
+    int n = raw.p ? kl_xml_decode(raw, KL_XML_RAW_ATTR, (uint8_t *)out, cap - 1) : 0;
     out[n > 0 ? n : 0] = '\0';
     return n < 0 ? -1 : 0;
 }
@@ -219,7 +219,7 @@ int kl_token_attr(const kl_xml_token_t *t, const char *name, char *out, size_t c
     out[0] = '\0';
     if (!kl_xml_attr_get(t->attrs, name, &v))
         return KL_ERR_ARG;
-    n = kl_xml_decode(v, KL_XML_RAW_TEXT, (uint8_t *)out, cap - 1);
+    n = kl_xml_decode(v, KL_XML_RAW_ATTR, (uint8_t *)out, cap - 1);
     if (n < 0) {
         /* the longest prefix that fits is no use for a JID: truncate to "" */
         out[0] = '\0';
@@ -394,7 +394,7 @@ static void body_text(kl_app_t *a, const kl_xml_token_t *t)
     const uint8_t *p = t->text.p;
     size_t len = t->text.len;
     a->in.last = 0;
-    if (t->cdata || t->plain) {
+    if (t->plain) { /* also CDATA without a CR */
         a->in.text = t->text;
         call(a, KL_PART_BODY);
         return;
@@ -403,9 +403,9 @@ static void body_text(kl_app_t *a, const kl_xml_token_t *t)
         size_t n = len < KL_APP_CHUNK ? len : KL_APP_CHUNK, j;
         int d;
         if (n < len) {
-            for (j = n; j > 0 && p[j - 1] != '&' && p[j - 1] != ';'; j--)
+            for (j = n; !t->cdata && j > 0 && p[j - 1] != '&' && p[j - 1] != ';'; j--)
                 ;
-            if (j > 0 && p[j - 1] == '&')
+            if (!t->cdata && j > 0 && p[j - 1] == '&')
                 n = j - 1; /* a reference would be cut: stop before it */
             while (n > 0 && (p[n] & 0xC0) == 0x80)
                 n--;
@@ -414,7 +414,7 @@ static void body_text(kl_app_t *a, const kl_xml_token_t *t)
             if (n == 0)
                 n = 1; /* cannot happen with references of at most 16 bytes */
         }
-        d = kl_xml_decode((kl_slice_t){p, n}, KL_XML_RAW_TEXT, a->chunk, sizeof a->chunk);
+        d = kl_xml_decode((kl_slice_t){p, n}, t->cdata ? KL_XML_RAW_CDATA : KL_XML_RAW_TEXT, a->chunk, sizeof a->chunk);
         if (d > 0) {
             a->in.text.p = a->chunk;
             a->in.text.len = (size_t)d;
@@ -495,11 +495,9 @@ static void finish(kl_app_t *a, int status)
     in->handled = a->handled;
     call(a, KL_PART_END);
     if (req && !a->handled) {
-        a->stats.unhandled_iq++;
-        if (status == KL_OK)
-            (void)kl_reply_iq_error(a, in, "cancel", "service-unavailable");
-        else
-            (void)kl_reply_iq_error(a, in, "modify", "policy-violation");
+        if (kl_reply_iq_error(a, in, status == KL_OK ? "cancel" : "modify",
+                              status == KL_OK ? "service-unavailable" : "policy-violation") == KL_OK)
+            a->stats.unhandled_iq++; /* answered (a from too long cannot be) */
     }
     a->claimed = a->handled || a->builtin != BI_NONE;
     memset(in, 0, sizeof *in);
