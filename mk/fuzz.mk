@@ -57,6 +57,12 @@ FUZZ_RUNS_sm := 100000
 FUZZ_TARGETS += sasl2
 FUZZ_MAX_LEN_sasl2 := 4096
 FUZZ_RUNS_sasl2 := 30000
+# The application layer (kl_app.h): handlers, body pieces, unclaimed
+# requests answered, replies and long messages out, on an online engine
+# against a hostile server (tests/fuzz/fuzz_app.c)
+FUZZ_TARGETS += app
+FUZZ_MAX_LEN_app := 16384
+FUZZ_RUNS_app := 30000
 
 FUZZ_SRC_xml := core/kl_xml.c core/kl_xw.c core/kl_status.c
 FUZZ_SRC_dns := core/kl_dns.c core/kl_status.c

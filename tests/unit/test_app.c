@@ -1,0 +1,1521 @@
+/* The application layer (kl_app.h) against scripted servers, white box:
+ * handler matching, body text in pieces, unclaimed requests answered,
+ * replies, disco#info and XEP-0115 caps, subscription policies, roster
+ * pushes, long messages out (also under stream management: the
+ * placeholder), PubSub / MUC / CSI, and the events that stay the
+ * application's. Every inbound case runs whole and larger than the
+ * receive buffer (KL_EV_STANZA_BEGIN / TOKEN / END). */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinglet/kinglet.h"
+#include "kinglet/kl_app.h"
+#include "kinglet/kl_cache.h"
+#include "kt.h"
+#include "kt_feed.h"
+
+#if KL_ENABLE_APP
+
+#define NS_SM "urn:xmpp:sm:3"
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
+            "xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='localhost' version='1.0'>"
+#define FEAT_TLS "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>" \
+                 "</stream:features>"
+#define PROCEED "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+#define FEAT_SASL "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" \
+                  "<mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+#define SUCCESS "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+#define BIND_RES "<iq type='result' id='kl-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>" \
+                 "<jid>alice@localhost/dev</jid></bind></iq>"
+#define BIND_RES2 "<iq type='result' id='kl-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>" \
+                  "<jid>alice@localhost/new</jid></bind></iq>"
+#define ENABLED "<enabled xmlns='" NS_SM "' id='sm-1' resume='true' max='300'/>"
+#define SVC_UNAVAIL "<error type='cancel'><service-unavailable xmlns='" NS_STANZAS "'/></error>"
+
+/* ---- a small SHA-1 and base64 (unit tests link no crypto library) ------- */
+
+static uint32_t rol(uint32_t x, int n) { return x << n | x >> (32 - n); }
+
+static void sha1(const uint8_t *data, size_t len, uint8_t out[20])
+{
+    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    uint64_t bits = (uint64_t)len * 8;
+    size_t i, total = ((len + 9 + 63) / 64) * 64, off;
+    for (off = 0; off < total; off += 64) {
+        uint8_t blk[64];
+        uint32_t w[80], a, b, c, d, e, f, k, t;
+        for (i = 0; i < 64; i++) {
+            size_t p = off + i;
+            blk[i] = p < len ? data[p] : p == len ? 0x80 : 0;
+            if (p >= total - 8)
+                blk[i] = (uint8_t)(bits >> (8 * (total - 1 - p)));
+        }
+        for (i = 0; i < 16; i++)
+            w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 | (uint32_t)blk[4 * i + 2] << 8 |
+                   blk[4 * i + 3];
+        for (i = 16; i < 80; i++)
+            w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+        a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+        for (i = 0; i < 80; i++) {
+            if (i < 20)
+                f = (b & c) | (~b & d), k = 0x5A827999;
+            else if (i < 40)
+                f = b ^ c ^ d, k = 0x6ED9EBA1;
+            else if (i < 60)
+                f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
+            else
+                f = b ^ c ^ d, k = 0xCA62C1D6;
+            t = rol(a, 5) + f + e + k + w[i];
+            e = d, d = c, c = rol(b, 30), b = a, a = t;
+        }
+        h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+    }
+    for (i = 0; i < 20; i++)
+        out[i] = (uint8_t)(h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+static void b64(const uint8_t *in, size_t n, char *out)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i, o = 0;
+    for (i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+        out[o++] = i + 1 < n ? al[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? al[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+static void caps_ver_of(const char *s, char out[32])
+{
+    uint8_t h[20];
+    sha1((const uint8_t *)s, strlen(s), h);
+    b64(h, 20, out);
+}
+
+static int test_hash(void *ctx, kl_hash_alg_t alg, const uint8_t *data, size_t len, uint8_t *out)
+{
+    (void)ctx;
+    if (alg != KL_HASH_SHA1)
+        return -1;
+    sha1(data, len, out);
+    return 0;
+}
+static const kl_crypto_t crypto = {NULL, test_hash, NULL, NULL, NULL};
+
+/* ---- the scripted client ----------------------------------------------------- */
+
+static kl_client_t cl;
+static kl_app_t app;
+static kl_cache_t cache;
+static uint8_t queue[4096];
+static uint32_t now_ms = 1000;
+
+static char out[1 << 19];
+static size_t out_len;
+static char log_[1 << 16];
+static size_t log_len;
+static int no_drain; /* the port does not drain (a long message's writer checks room) */
+
+static void logf_(const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(log_ + log_len, sizeof log_ - log_len, fmt, ap);
+    va_end(ap);
+    if (n > 0 && (size_t)n < sizeof log_ - log_len)
+        log_len += (size_t)n;
+}
+
+static void drain(void)
+{
+    size_t n;
+    const uint8_t *p = kl_engine_output(&cl, &n);
+    if (no_drain)
+        return;
+    if (out_len + n < sizeof out) {
+        memcpy(out + out_len, p, n);
+        out_len += n;
+        out[out_len] = 0;
+    }
+    kl_engine_output_ack(&cl, n);
+}
+
+static void clear(void)
+{
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+}
+
+/* The application's share of the events (what kl_app_event returned 0 for). */
+static void on_event(const kl_event_t *ev)
+{
+    switch (ev->type) {
+    case KL_EV_ONLINE: logf_("[online]"); break;
+    case KL_EV_RESUMED: logf_("[resumed h=%u]", ev->seq); break;
+    case KL_EV_ACKED: logf_("[acked %u]", ev->seq); break;
+    case KL_EV_UNACKED:
+        logf_("[unacked %u %.*s%s]", ev->seq, (int)ev->stanza.name.len, ev->stanza.name.p,
+              ev->stanza.raw.len == 0 && ev->status == KL_ERR_TOO_LARGE ? "too-large" : "");
+        break;
+    case KL_EV_STANZA: logf_("[ev-stanza %.*s]", (int)ev->stanza.name.len, ev->stanza.name.p); break;
+    case KL_EV_STANZA_BEGIN: logf_("[ev-begin]"); break;
+    case KL_EV_TOKEN: logf_("[ev-token]"); break;
+    case KL_EV_STANZA_END: logf_("[ev-end]"); break;
+    case KL_EV_STANZA_DROPPED: logf_("[dropped %d]", ev->status); break;
+    case KL_EV_IQ_RESULT: logf_("[iq-result]"); break;
+    case KL_EV_IQ_TIMEOUT: logf_("[iq-timeout]"); break;
+    case KL_EV_CLOSED: logf_("[closed %d]", ev->status); break;
+    case KL_EV_ERROR: logf_("[error %s]", kl_strerror(ev->status)); break;
+    default: break;
+    }
+}
+
+static void pump(void)
+{
+    kl_event_t ev;
+    int guard = 0;
+    while (kl_engine_poll(&cl, now_ms, &ev) > 0 && ++guard < 1000000) {
+        if (!kl_app_event(&app, &ev))
+            on_event(&ev);
+        drain();
+    }
+    drain();
+}
+
+static void feed(const char *s) { kt_feed(&cl, (const uint8_t *)s, strlen(s), NULL, pump); }
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    const char *p = hay;
+    while ((p = strstr(p, needle)) != NULL)
+        n++, p++;
+    return n;
+}
+
+/* ---- handlers that record what they see ---------------------------------------- */
+
+typedef struct rec {
+    const char *name;
+    int ret;                      /* at KL_PART_STANZA */
+    int (*action)(struct rec *r, kl_app_t *a, const kl_in_t *in); /* at KL_PART_STANZA */
+    int action_st;
+    /* the body */
+    char *body;
+    size_t body_cap, body_len;
+    unsigned pieces, lasts, last_on_final, bodies;
+    int body_overflow;
+    unsigned tokens, ends;
+    uint8_t flags, handled_at_end;
+    int status_at_end;
+    int strings_ok;               /* in->from/id/... stayed the same up to END */
+    const char *from_at_start;
+} rec_t;
+
+static const char *kind_name(kl_kind_t k)
+{
+    return k == KL_KIND_MESSAGE ? "message" : k == KL_KIND_PRESENCE ? "presence" : k == KL_KIND_IQ ? "iq" : "?";
+}
+
+static int rec_fn(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    rec_t *r = ctx;
+    KT_CHECK(a == &app);
+    switch (in->part) {
+    case KL_PART_STANZA:
+        logf_("[%s %s type=%s from=%s id=%s child=%s/%s%s]", r->name, kind_name(in->kind), in->type, in->from,
+              in->id, in->child, in->child_ns, (in->flags & KL_IN_STREAMED) ? " streamed" : "");
+        KT_CHECK((in->stanza == NULL) == ((in->flags & KL_IN_STREAMED) != 0));
+        r->flags = in->flags;
+        r->body_len = 0;
+        r->pieces = r->lasts = r->last_on_final = r->bodies = 0;
+        r->tokens = 0;
+        r->strings_ok = 1;
+        r->from_at_start = in->from;
+        if (r->action)
+            r->action_st = r->action(r, a, in);
+        return r->ret;
+    case KL_PART_BODY:
+        r->pieces++;
+        r->last_on_final = 0;
+        if (r->body && r->body_len + in->text.len <= r->body_cap) {
+            memcpy(r->body + r->body_len, in->text.p, in->text.len);
+            r->body_len += in->text.len;
+        } else if (r->body)
+            r->body_overflow = 1;
+        if (in->last) {
+            r->lasts++;
+            r->last_on_final = 1;
+        }
+        break;
+    case KL_PART_TOKEN:
+        KT_CHECK(in->token != NULL && in->token->depth >= 3);
+        r->tokens++;
+        break;
+    case KL_PART_END:
+        r->ends++;
+        r->handled_at_end = in->handled;
+        r->status_at_end = in->status;
+        if (in->from != r->from_at_start)
+            r->strings_ok = 0;
+        logf_("[%s end %d%s]", r->name, in->status, in->handled ? " handled" : "");
+        break;
+    default: KT_CHECK(0);
+    }
+    return KL_PASS;
+}
+
+static kl_handler_t handler(uint8_t kinds, const char *type, const char *child, const char *ns, rec_t *r)
+{
+    kl_handler_t h;
+    h.kinds = kinds;
+    h.type = type;
+    h.child = child;
+    h.ns = ns;
+    h.fn = rec_fn;
+    h.ctx = r;
+    return h;
+}
+
+static void on(uint8_t kinds, const char *type, const char *child, const char *ns, rec_t *r)
+{
+    kl_handler_t h = handler(kinds, type, child, ns, r);
+    KT_CHECK_EQ(kl_app_on(&app, &h), KL_OK);
+}
+
+/* ---- sessions ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *features;     /* what follows bind in the features after SASL */
+    const kl_app_config_t *app_cfg;
+    int sm;                   /* sm_queue set, and <enabled/> fed */
+    int cache;
+} opts_t;
+
+static const kl_app_config_t default_app = {.subscriptions = KL_SUB_ROSTER};
+
+static void connect_to_success(void)
+{
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    drain();
+    feed(HDR FEAT_TLS PROCEED);
+    KT_CHECK_EQ(kl_engine_tls_done(&cl, 1), KL_OK);
+    drain();
+    feed(HDR FEAT_SASL SUCCESS);
+}
+
+static void login(const opts_t *o)
+{
+    kl_client_config_t cfg;
+    char feat[1024];
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    cfg.crypto = &crypto;
+    if (o->sm) {
+        cfg.sm_queue = queue;
+        cfg.sm_queue_size = sizeof queue;
+        cfg.sm_ack_every = 100;
+        cfg.sm_ack_ms = 1000000;
+        cfg.sm_ack_idle_ms = 1000000;
+    }
+    if (o->cache) {
+        memset(&cache, 0, sizeof cache);
+        kl_cache_reset(&cache, "localhost");
+        cfg.cache = &cache;
+    }
+    clear();
+    no_drain = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_app_init(&app, &cl, o->app_cfg ? o->app_cfg : &default_app), KL_OK);
+    connect_to_success();
+    snprintf(feat, sizeof feat, HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>%s%s"
+                                    "</stream:features>" BIND_RES "%s",
+             o->sm ? "<sm xmlns='" NS_SM "'/>" : "", o->features ? o->features : "", o->sm ? ENABLED : "");
+    feed(feat);
+    KT_CHECK(kl_client_is_online(&cl));
+}
+
+static void login_default(void)
+{
+    opts_t o;
+    memset(&o, 0, sizeof o);
+    login(&o);
+    clear();
+}
+
+/* Text of n bytes (n >= 1) for padding. */
+static const char *pad(size_t n)
+{
+    static char p[4096 + 8];
+    if (n >= sizeof p)
+        n = sizeof p - 1;
+    memset(p, 'p', n);
+    p[n] = 0;
+    return p;
+}
+
+/* What makes a stanza larger than the receive buffer: a child in its own
+ * namespace after the others ("" for the whole variant). */
+static const char *pad_el(int big)
+{
+    static char e[4096 + 64];
+    if (!big)
+        return "";
+    snprintf(e, sizeof e, "<pad xmlns='urn:pad'>%s</pad>", pad(4000));
+    return e;
+}
+#define BIG_PAD "%s"
+
+static char sbuf[1 << 17];
+
+/* ---- 1. matching ------------------------------------------------------------------ */
+
+static void test_matching(void)
+{
+    static rec_t ra = {.name = "A", .ret = KL_PASS}, rb = {.name = "B", .ret = KL_HANDLED}, rc = {.name = "C", .ret = KL_PASS}, rd = {.name = "D", .ret = KL_PASS},
+                 re = {.name = "E", .ret = KL_PASS};
+    int big;
+    login_default();
+    on(KL_KIND_MESSAGE, NULL, NULL, NULL, &ra);                       /* any message */
+    on(KL_KIND_IQ, "get", "query", "urn:q", &rb);                     /* one kind of request */
+    on(KL_KIND_MESSAGE | KL_KIND_PRESENCE, "", NULL, NULL, &rc);      /* no type at all */
+    on(KL_KIND_ANY, NULL, "x", "urn:y", &rd);                         /* by payload child */
+    on(KL_KIND_PRESENCE, "unavailable", NULL, NULL, &re);
+    for (big = 0; big < 2; big++) {
+        const char *p = pad_el(big);
+        const char *sfx = big ? " streamed" : "";
+        char want[2048];
+        kt_current = big ? "test_matching (streamed)" : "test_matching";
+        clear();
+        /* message with a type: A; with the payload child first (so that
+         * whole and streamed agree on it): D too */
+        snprintf(sbuf, sizeof sbuf, "<message from='bob@localhost/x' type='chat' id='m1'><x xmlns='urn:y'/>"
+                                    "<body>hi</body>" BIG_PAD "</message>", p);
+        feed(sbuf);
+        snprintf(want, sizeof want, "[A message type=chat from=bob@localhost/x id=m1 child=x/urn:y%s]"
+                                    "[D message type=chat from=bob@localhost/x id=m1 child=x/urn:y%s]"
+                                    "[A end 0][D end 0]", sfx, sfx);
+        KT_CHECK_STR(log_, want);
+        KT_CHECK_EQ(ra.handled_at_end, 0);
+        KT_CHECK(ra.strings_ok && rd.strings_ok);
+        /* message without a type: A and C, in registration order */
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<message from='bob@localhost/x'><body>hi</body>" BIG_PAD "</message>", p);
+        feed(sbuf);
+        snprintf(want, sizeof want, "[A message type= from=bob@localhost/x id= child=body/jabber:client%s]"
+                                    "[C message type= from=bob@localhost/x id= child=body/jabber:client%s]"
+                                    "[A end 0][C end 0]", sfx, sfx);
+        KT_CHECK_STR(log_, want);
+        /* a request B takes: handled, also as seen by D at END; no answer
+         * from the app layer */
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='get' id='q1' from='bob@localhost/x'><query xmlns='urn:q'>"
+                                    BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        snprintf(want, sizeof want, "[B iq type=get from=bob@localhost/x id=q1 child=query/urn:q%s][B end 0 handled]",
+                 sfx);
+        KT_CHECK_STR(log_, want);
+        KT_CHECK_EQ(rb.handled_at_end, 1);
+        KT_CHECK(strstr(out, "type='error'") == NULL);
+        /* the same child in a set: B does not match the type; answered */
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='set' id='q2' from='bob@localhost/x'><query xmlns='urn:q'>"
+                                    BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        KT_CHECK_STR(log_, "");
+        KT_CHECK_EQ(count_of(out, "<iq type='error' id='q2'"), 1);
+        /* the child's namespace must match too */
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='get' id='q3' from='bob@localhost/x'><query xmlns='urn:other'>"
+                                    BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        KT_CHECK_STR(log_, "");
+        /* presence unavailable: E; D by its child, handled by D's neighbour? no:
+         * D passes, so not handled */
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<presence from='bob@localhost/x' type='unavailable'><x xmlns='urn:y'/>"
+                                    BIG_PAD "</presence>", p);
+        feed(sbuf);
+        snprintf(want, sizeof want, "[D presence type=unavailable from=bob@localhost/x id= child=x/urn:y%s]"
+                                    "[E presence type=unavailable from=bob@localhost/x id= child=x/urn:y%s]"
+                                    "[D end 0][E end 0]", sfx, sfx);
+        KT_CHECK_STR(log_, want);
+        /* a later handler's KL_HANDLED shows at END for the earlier one too */
+        clear();
+        rd.ret = KL_HANDLED;
+        snprintf(sbuf, sizeof sbuf, "<message from='bob@localhost/x'><x xmlns='urn:y'/>" BIG_PAD "</message>", p);
+        feed(sbuf);
+        snprintf(want, sizeof want, "[A message type= from=bob@localhost/x id= child=x/urn:y%s]"
+                                    "[C message type= from=bob@localhost/x id= child=x/urn:y%s]"
+                                    "[D message type= from=bob@localhost/x id= child=x/urn:y%s]"
+                                    "[A end 0 handled][C end 0 handled][D end 0 handled]", sfx, sfx, sfx);
+        KT_CHECK_STR(log_, want);
+        KT_CHECK_EQ(ra.handled_at_end, 1);
+        rd.ret = KL_PASS;
+    }
+    kt_current = "test_matching";
+    /* the table: KL_APP_MAX_HANDLERS, then full */
+    {
+        static rec_t rx = {.name = "X", .ret = KL_PASS};
+        kl_handler_t h = handler(KL_KIND_ANY, NULL, NULL, NULL, &rx);
+        int i;
+        for (i = 5; i < KL_APP_MAX_HANDLERS; i++)
+            KT_CHECK_EQ(kl_app_on(&app, &h), KL_OK);
+        KT_CHECK_EQ(kl_app_on(&app, &h), KL_ERR_HANDLERS_FULL);
+        h.fn = NULL;
+        KT_CHECK_EQ(kl_app_on(&app, &h), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_app_on(&app, NULL), KL_ERR_ARG);
+    }
+    KT_CHECK_EQ(kl_app_stats(&app)->stanzas, 14);
+}
+
+/* ---- 2. body text in pieces ------------------------------------------------------------ */
+
+static char raw_body[1 << 17], want_body[1 << 17], got_body[1 << 17];
+
+/* A body of at least `target` decoded bytes from units that mix multibyte
+ * UTF-8, the five entities, a character reference beyond the BMP, CDATA
+ * and line ends (CR LF in the input becomes LF). */
+static size_t make_body(size_t target, int with_cdata_crlf)
+{
+    static const char *const raw_units[] = {
+        "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 ",
+        "&amp; &lt; &gt; &quot; &apos; &#x1F600; &#233;",
+        "<![CDATA[<raw> & ]]]]>",
+        "\r\nline\n",
+        "plain text that is long enough to make a piece of its own; ",
+        "\r",
+        "x\r\r\ny",
+    };
+    static const char *const want_units[] = {
+        "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 ",
+        "& < > \" ' \xf0\x9f\x98\x80 \xc3\xa9",
+        "<raw> & ]]",
+        "\nline\n",
+        "plain text that is long enough to make a piece of its own; ",
+        "\n",
+        "x\n\ny",
+    };
+    size_t rl = 0, wl = 0, i = 0;
+    if (target <= 16) {
+        strcpy(raw_body, "a&amp;\r\n\xe2\x82\xac!");
+        strcpy(want_body, "a&\n\xe2\x82\xac!");
+        return strlen(want_body);
+    }
+    while (wl < target) {
+        size_t k = i++ % (sizeof raw_units / sizeof raw_units[0]);
+        size_t a = strlen(raw_units[k]), b = strlen(want_units[k]);
+        memcpy(raw_body + rl, raw_units[k], a);
+        memcpy(want_body + wl, want_units[k], b);
+        rl += a, wl += b;
+    }
+    if (with_cdata_crlf) {
+        const char *r = "<![CDATA[a\r\nb]]>", *w = "a\nb";
+        memcpy(raw_body + rl, r, strlen(r));
+        memcpy(want_body + wl, w, strlen(w));
+        rl += strlen(r), wl += strlen(w);
+    }
+    raw_body[rl] = 0;
+    want_body[wl] = 0;
+    return wl;
+}
+
+static void body_case(rec_t *r, size_t target, int cdata_crlf, int expect_streamed)
+{
+    size_t n = make_body(target, cdata_crlf);
+    snprintf(sbuf, sizeof sbuf, "<message from='bob@localhost/x' type='chat'><body>%s</body>"
+                                "<x xmlns='urn:after'/></message>", raw_body);
+    clear();
+    r->body = got_body;
+    r->body_cap = sizeof got_body;
+    r->body_overflow = 0;
+    feed(sbuf);
+    KT_CHECK_EQ(!!(r->flags & KL_IN_STREAMED), expect_streamed);
+    KT_CHECK_EQ(r->body_len, n);
+    KT_CHECK(r->body_len == n && memcmp(got_body, want_body, n) == 0);
+    if (r->body_len == n && memcmp(got_body, want_body, n) != 0) {
+        size_t i;
+        for (i = 0; i < n && got_body[i] == want_body[i]; i++)
+            ;
+        fprintf(stderr, "  body of %zu differs at %zu: got \"%.20s\" want \"%.20s\"\n", n, i, got_body + i,
+                want_body + i);
+    }
+    KT_CHECK_EQ(r->lasts, 1);
+    KT_CHECK_EQ(r->last_on_final, 1);
+    KT_CHECK_EQ(r->ends, 1);
+    KT_CHECK(!r->body_overflow);
+    r->ends = 0;
+}
+
+static void test_body_pieces(void)
+{
+    static rec_t r = {.name = "M", .ret = KL_PASS};
+    login_default();
+    on(KL_KIND_MESSAGE, NULL, NULL, NULL, &r);
+    body_case(&r, 10, 0, 0);
+    body_case(&r, 2000, 0, 0);          /* whole, decoded in KL_APP_CHUNK pieces */
+    KT_CHECK(r.pieces > 2000 / KL_APP_CHUNK);
+    body_case(&r, 10 * 1024, 0, 1);
+    body_case(&r, 50 * 1024, 0, 1);
+    /* a message without a body has no KL_PART_BODY; an empty body has one
+     * piece, the last, empty */
+    clear();
+    feed("<message from='bob@localhost/x'><x xmlns='urn:y'/></message>");
+    KT_CHECK_EQ(r.pieces, 0);
+    feed("<message from='bob@localhost/x'><body/></message>");
+    KT_CHECK_EQ(r.pieces, 1);
+    KT_CHECK_EQ(r.lasts, 1);
+    KT_CHECK_EQ(r.body_len, 0);
+    /* a body in another namespace is no body */
+    feed("<message from='bob@localhost/x'><body xmlns='urn:other'>no</body></message>");
+    KT_CHECK_EQ(r.pieces, 0);
+}
+
+/* CR LF inside CDATA is a line end too (XML 1.0 §2.11 normalises before
+ * parsing): the decoded body has LF. */
+static void test_body_cdata_crlf(void)
+{
+    static rec_t r = {.name = "M", .ret = KL_PASS};
+    login_default();
+    on(KL_KIND_MESSAGE, NULL, NULL, NULL, &r);
+    body_case(&r, 10 * 1024, 1, 1); /* streamed */
+    body_case(&r, 200, 1, 0);       /* whole */
+}
+
+/* ---- 3. unclaimed requests, ping, disco#info --------------------------------------------- */
+
+static void test_unhandled_iq(void)
+{
+    static rec_t seen = {.name = "S", .ret = KL_PASS}, taker = {.name = "T", .ret = KL_HANDLED};
+    static char longfrom[KL_APP_ADDR_MAX + 40];
+    int big;
+    login_default();
+    on(KL_KIND_ANY, NULL, NULL, NULL, &seen);
+    on(KL_KIND_IQ, NULL, "query", "urn:taken", &taker);
+    for (big = 0; big < 2; big++) {
+        const char *p = pad_el(big);
+        kt_current = big ? "test_unhandled_iq (streamed)" : "test_unhandled_iq";
+        seen.ends = 0;
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='get' id='u1' from='bob@localhost/x'><query xmlns='urn:none'>"
+                                    BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        KT_CHECK_STR(out, "<iq type='error' id='u1' to='bob@localhost/x'>" SVC_UNAVAIL "</iq>");
+        KT_CHECK_EQ(seen.ends, 1);
+        seen.ends = 0;
+        /* a set too; and a handled one gets no answer from the app layer */
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='set' id='u2' from='bob@localhost/x'><query xmlns='urn:none'>"
+                                    BIG_PAD "</query></iq>"
+                                    "<iq type='set' id='u3' from='bob@localhost/x'><query xmlns='urn:taken'>"
+                                    BIG_PAD "</query></iq>", p, p);
+        feed(sbuf);
+        KT_CHECK_STR(out, "<iq type='error' id='u2' to='bob@localhost/x'>" SVC_UNAVAIL "</iq>");
+        /* results and errors are never answered */
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='result' id='u4' from='bob@localhost/x'><query xmlns='urn:none'>"
+                                    BIG_PAD "</query></iq><iq type='error' id='u5' from='bob@localhost/x'>"
+                                    "<query xmlns='urn:none'>" BIG_PAD "</query></iq>", p, p);
+        feed(sbuf);
+        KT_CHECK_STR(out, "");
+        /* a from longer than KL_APP_ADDR_MAX: seen with the flag, not answered */
+        memset(longfrom, 'b', sizeof longfrom - 1);
+        longfrom[sizeof longfrom - 1] = 0;
+        memcpy(longfrom, "bob@localhost/", 14);
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='get' id='u6' from='%s'><query xmlns='urn:none'>"
+                                    BIG_PAD "</query></iq>", longfrom, p);
+        feed(sbuf);
+        KT_CHECK_STR(out, "");
+        KT_CHECK(seen.flags & KL_IN_ADDR_TOO_LONG);
+        KT_CHECK(strstr(log_, "from= id=") != NULL); /* "" when too long */
+        /* a request without from (from the account's server) is answered without to */
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='get' id='u7'><query xmlns='urn:none'>" BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        KT_CHECK_STR(out, "<iq type='error' id='u7'>" SVC_UNAVAIL "</iq>");
+    }
+    kt_current = "test_unhandled_iq";
+    KT_CHECK_EQ(kl_app_stats(&app)->unhandled_iq, 6);
+}
+
+/* A request the engine had to cut short (a bound broken inside it) is
+ * answered policy-violation once it ends. */
+static void test_cut_short_iq(void)
+{
+    static rec_t seen = {.name = "S", .ret = KL_PASS};
+    size_t i;
+    char *p;
+    login_default();
+    on(KL_KIND_IQ, NULL, NULL, NULL, &seen);
+    p = sbuf;
+    p += sprintf(p, "<iq type='get' id='c1' from='bob@localhost/x'><query xmlns='urn:none'>%s", pad(4000));
+    for (i = 0; i < KL_XML_MAX_DEPTH + 2; i++)
+        p += sprintf(p, "<d>");
+    for (i = 0; i < KL_XML_MAX_DEPTH + 2; i++)
+        p += sprintf(p, "</d>");
+    sprintf(p, "</query></iq>");
+    clear();
+    feed(sbuf);
+    KT_CHECK_EQ(seen.ends, 1);
+    KT_CHECK(seen.status_at_end < 0);
+    KT_CHECK_EQ(count_of(out, "<iq type='error' id='c1'"), 1);
+    KT_CHECK(strstr(out, "policy-violation") != NULL);
+    KT_CHECK_EQ(kl_app_stats(&app)->cut_short, 1);
+}
+
+static const char *const my_features[] = {"urn:example:t+notify", "urn:example:a"};
+
+static void test_ping_disco(void)
+{
+    static rec_t seen = {.name = "S", .ret = KL_PASS};
+    kl_app_config_t ac = {.category = "client", .type = "sensor", .name = "Thermo 1", .features = my_features,
+                          .nfeatures = 2, .caps_node = "https://ex.org/caps"};
+    opts_t o;
+    char want[2048];
+    const char *ver;
+    memset(&o, 0, sizeof o);
+    o.app_cfg = &ac;
+    login(&o);
+    on(KL_KIND_ANY, NULL, NULL, NULL, &seen);
+    ver = kl_app_caps_ver(&app);
+    KT_CHECK_EQ(strlen(ver), 28);
+    clear();
+    feed("<iq type='get' id='p1' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+    KT_CHECK_STR(out, "<iq type='result' id='p1' to='localhost'/>");
+    KT_CHECK_STR(log_, ""); /* the engine's: no handler sees it */
+    clear();
+    feed("<iq type='get' id='d1' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    KT_CHECK_STR(out, "<iq type='result' id='d1' to='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'>"
+                      "<identity category='client' type='sensor' name='Thermo 1'/>"
+                      "<feature var='http://jabber.org/protocol/caps'/>"
+                      "<feature var='http://jabber.org/protocol/disco#info'/>"
+                      "<feature var='urn:example:a'/><feature var='urn:example:t+notify'/>"
+                      "<feature var='urn:xmpp:ping'/></query></iq>");
+    KT_CHECK_STR(log_, "");
+    clear();
+    snprintf(want, sizeof want, "<iq type='get' id='d2' from='bob@localhost/x'><query "
+                                "xmlns='http://jabber.org/protocol/disco#info' node='https://ex.org/caps#%s'/></iq>", ver);
+    feed(want);
+    snprintf(want, sizeof want, "<iq type='result' id='d2' to='bob@localhost/x'><query "
+                                "xmlns='http://jabber.org/protocol/disco#info' node='https://ex.org/caps#%s'>"
+                                "<identity category='client' type='sensor' name='Thermo 1'/>", ver);
+    KT_CHECK(strncmp(out, want, strlen(want)) == 0);
+    KT_CHECK_EQ(count_of(out, "<feature "), 5);
+    clear();
+    feed("<iq type='get' id='d3' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info' "
+         "node='https://ex.org/caps#AAAA'/></iq>");
+    KT_CHECK_STR(out, "<iq type='error' id='d3' to='bob@localhost/x'><error type='cancel'><item-not-found "
+                      "xmlns='" NS_STANZAS "'/></error></iq>");
+    /* disco#items is not the engine's: unclaimed, answered by the app layer */
+    clear();
+    feed("<iq type='get' id='d4' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>");
+    KT_CHECK_STR(out, "<iq type='error' id='d4' to='bob@localhost/x'>" SVC_UNAVAIL "</iq>");
+    /* configuration the disco answer could not carry is refused */
+    {
+        static kl_app_t a2;
+        const char *bad[] = {"urn:it's"};
+        kl_app_config_t bc = ac;
+        bc.features = bad;
+        bc.nfeatures = 1;
+        KT_CHECK_EQ(kl_app_init(&a2, &cl, &bc), KL_ERR_ARG);
+        bc = ac;
+        bc.caps_node = "https://x/\"q";
+        KT_CHECK_EQ(kl_app_init(&a2, &cl, &bc), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_app_init(NULL, &cl, &bc), KL_ERR_ARG);
+    }
+}
+
+/* ---- 4. replies ------------------------------------------------------------------------------ */
+
+static int act_result(rec_t *r, kl_app_t *a, const kl_in_t *in)
+{
+    (void)r;
+    return kl_reply_iq_result(a, in, "<q xmlns='urn:r'/>");
+}
+static int act_error(rec_t *r, kl_app_t *a, const kl_in_t *in)
+{
+    (void)r;
+    return kl_reply_iq_error(a, in, "modify", "bad-request");
+}
+static int act_message(rec_t *r, kl_app_t *a, const kl_in_t *in)
+{
+    kl_xw_t w;
+    int st;
+    (void)r;
+    if ((st = kl_reply_begin(a, in, &w, "message", "chat")) != KL_OK)
+        return st;
+    kl_xw_start(&w, "body");
+    kl_xw_text(&w, (const uint8_t *)"pong", 4);
+    kl_xw_end(&w, "body");
+    kl_xw_end(&w, "message");
+    return kl_stanza_commit(kl_app_client(a), &w);
+}
+
+static void test_replies(void)
+{
+    static rec_t rr = {.name = "R", .ret = KL_HANDLED, .action = act_result}, re = {.name = "E", .ret = KL_HANDLED, .action = act_error},
+                 rm = {.name = "M", .ret = KL_HANDLED, .action = act_message};
+    int big;
+    login_default();
+    on(KL_KIND_IQ, "get", NULL, NULL, &rr);
+    on(KL_KIND_IQ, "set", NULL, NULL, &re);
+    on(KL_KIND_MESSAGE, NULL, NULL, NULL, &rm);
+    for (big = 0; big < 2; big++) {
+        const char *p = pad_el(big);
+        kt_current = big ? "test_replies (streamed)" : "test_replies";
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='get' id=\"a'b&amp;c&lt;d\" from='o&apos;b@x.example/&lt;r&gt;'>"
+                                    "<query xmlns='urn:q'>" BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        KT_CHECK_EQ(rr.action_st, KL_OK);
+        KT_CHECK_STR(out, "<iq type='result' id='a&apos;b&amp;c&lt;d' to='o&apos;b@x.example/&lt;r&gt;'>"
+                          "<q xmlns='urn:r'/></iq>");
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='set' id='e&amp;1' from='bob@localhost/x' to='alice@localhost/dev'>"
+                                    "<query xmlns='urn:q'>" BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        KT_CHECK_EQ(re.action_st, KL_OK);
+        KT_CHECK_STR(out, "<iq type='error' id='e&amp;1' to='bob@localhost/x'><error type='modify'>"
+                          "<bad-request xmlns='" NS_STANZAS "'/></error></iq>");
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<message from='bob@localhost/x' id='m\"1'><body>ping</body>" BIG_PAD
+                                    "</message>", p);
+        feed(sbuf);
+        KT_CHECK_EQ(rm.action_st, KL_OK);
+        KT_CHECK_STR(out, "<message type='chat' id='m&quot;1' to='bob@localhost/x'><body>pong</body></message>");
+        /* attribute values are normalised (XML 1.0 §3.3.3): a literal TAB
+         * in the id is a space, and the reply must carry the same id */
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='get' id='t\tb' from='bob@localhost/x'>"
+                                    "<query xmlns='urn:q'>" BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        KT_CHECK_STR(out, "<iq type='result' id='t b' to='bob@localhost/x'><q xmlns='urn:r'/></iq>");
+    }
+    kt_current = "test_replies";
+    /* a stanza whose from did not fit cannot be answered */
+    {
+        kl_in_t in;
+        memset(&in, 0, sizeof in);
+        in.kind = KL_KIND_IQ;
+        in.from = in.id = in.to = in.type = "";
+        in.flags = KL_IN_ADDR_TOO_LONG;
+        KT_CHECK_EQ(kl_reply_iq_result(&app, &in, NULL), KL_ERR_JID_TOO_LONG);
+        KT_CHECK_EQ(kl_reply_iq_error(&app, &in, "cancel", NULL), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_reply_iq_result(NULL, &in, NULL), KL_ERR_ARG);
+    }
+}
+
+/* ---- 5. XEP-0115 --------------------------------------------------------------------------- */
+
+static void test_caps(void)
+{
+    /* XEP-0115 §5.2: the spec's own S and ver */
+    static const char spec_s[] = "client/pc//Exodus 0.9.1<http://jabber.org/protocol/caps<"
+                                 "http://jabber.org/protocol/disco#info<http://jabber.org/protocol/disco#items<"
+                                 "http://jabber.org/protocol/muc<";
+    static const char *const feats[] = {"http://jabber.org/protocol/muc", "http://jabber.org/protocol/disco#items",
+                                        "http://jabber.org/protocol/caps", /* listed again: once in S */
+                                        "http://jabber.org/protocol/disco#info"};
+    kl_app_config_t ac = {.category = "client", .type = "pc", .name = "Exodus 0.9.1", .features = feats,
+                          .nfeatures = 4, .caps_node = "http://code.google.com/p/exodus"};
+    char v[32], want[512];
+    opts_t o;
+    caps_ver_of(spec_s, v);
+    KT_CHECK_STR(v, "QgayPKawpkPSDYmwT/WM94uAlu0=");
+    /* the engine adds urn:xmpp:ping: S is the spec's with it at the end */
+    caps_ver_of("client/pc//Exodus 0.9.1<http://jabber.org/protocol/caps<http://jabber.org/protocol/disco#info<"
+                "http://jabber.org/protocol/disco#items<http://jabber.org/protocol/muc<urn:xmpp:ping<", v);
+    memset(&o, 0, sizeof o);
+    o.app_cfg = &ac;
+    login(&o);
+    KT_CHECK_STR(kl_app_caps_ver(&app), v);
+    /* the initial presence carries it */
+    snprintf(want, sizeof want, "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+                                "node='http://code.google.com/p/exodus' ver='%s'/></presence>", v);
+    KT_CHECK(strstr(out, want) != NULL);
+    /* and kl_app_presence too */
+    clear();
+    KT_CHECK_EQ(kl_app_presence(&app, "away", "out & about"), KL_OK);
+    drain();
+    snprintf(want, sizeof want, "<presence><show>away</show><status>out &amp; about</status><c "
+                                "xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+                                "node='http://code.google.com/p/exodus' ver='%s'/></presence>", v);
+    KT_CHECK_STR(out, want);
+    /* the defaults: client/bot//kinglet and the three built-in features */
+    login_default();
+    caps_ver_of("client/bot//kinglet<http://jabber.org/protocol/caps<http://jabber.org/protocol/disco#info<"
+                "urn:xmpp:ping<", v);
+    KT_CHECK_STR(kl_app_caps_ver(&app), v);
+    /* no hash function: no ver, no <c/> */
+    {
+        static kl_client_t c2;
+        static kl_app_t a2;
+        kl_client_config_t cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.jid = "alice@localhost/dev";
+        cfg.password = "secret";
+        cfg.random = kt_random;
+        KT_CHECK_EQ(kl_client_init(&c2, &cfg), KL_OK);
+        KT_CHECK_EQ(kl_app_init(&a2, &c2, NULL), KL_OK);
+        KT_CHECK_STR(kl_app_caps_ver(&a2), "");
+    }
+}
+
+/* ---- 6. subscriptions ------------------------------------------------------------------------- */
+
+static void sub_login(kl_sub_policy_t p)
+{
+    static kl_app_config_t ac;
+    opts_t o;
+    memset(&ac, 0, sizeof ac);
+    ac.subscriptions = p;
+    memset(&o, 0, sizeof o);
+    o.app_cfg = &ac;
+    login(&o);
+    clear();
+}
+
+/* The id of the last <iq type='get' id='…'> in out. */
+static void last_get_id(char *id, size_t cap)
+{
+    const char *p = out, *q, *last = NULL;
+    while ((q = strstr(p, "<iq type='get' id='")) != NULL)
+        last = q, p = q + 1;
+    id[0] = 0;
+    if (last) {
+        size_t n;
+        last += strlen("<iq type='get' id='");
+        n = strcspn(last, "'");
+        if (n < cap) {
+            memcpy(id, last, n);
+            id[n] = 0;
+        }
+    }
+}
+
+/* A roster result for id with n items, one of them (at position at) jid. */
+static void roster_result(const char *id, size_t n, size_t at, const char *jid)
+{
+    char *p = sbuf;
+    size_t i;
+    p += sprintf(p, "<iq type='result' id='%s'><query xmlns='jabber:iq:roster' ver='r%zu'>", id, n);
+    for (i = 0; i < n; i++) {
+        if (i == at)
+            p += sprintf(p, "<item jid='%s' name='It&apos;s' subscription='to'><group>G</group></item>", jid);
+        else
+            p += sprintf(p, "<item jid='friend%zu@localhost' subscription='both'/>", i);
+    }
+    sprintf(p, "</query></iq>");
+}
+
+static void test_subscriptions(void)
+{
+    static rec_t seen = {.name = "P", .ret = KL_PASS};
+    char id[64];
+    int big;
+    sub_login(KL_SUB_ANYONE);
+    on(KL_KIND_PRESENCE, "subscribe", NULL, NULL, &seen);
+    feed("<presence from='carol@localhost/r' type='subscribe'/>");
+    KT_CHECK_STR(out, "<presence to='carol@localhost' type='subscribed'/>");
+    KT_CHECK_STR(log_, "[P presence type=subscribe from=carol@localhost id= child=/][P end 0 handled]");
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_approved, 1);
+
+    sub_login(KL_SUB_NOBODY);
+    feed("<presence from='carol@localhost' type='subscribe'/>");
+    KT_CHECK_STR(out, "<presence to='carol@localhost' type='unsubscribed'/>");
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_refused, 1);
+
+    for (big = 0; big < 2; big++) {
+        size_t n = big ? 1000 : 3;
+        kt_current = big ? "test_subscriptions roster (1000 items, streamed)" : "test_subscriptions roster";
+        sub_login(KL_SUB_ROSTER);
+        feed("<presence from='carol@localhost/r' type='subscribe'/>");
+        KT_CHECK(strstr(out, "<query xmlns='jabber:iq:roster'/></iq>") != NULL);
+        last_get_id(id, sizeof id);
+        KT_CHECK(id[0] != 0);
+        clear();
+        roster_result(id, n, n * 7 / 10, "carol@localhost");
+        KT_CHECK_EQ(strlen(sbuf) > KL_RX_BUF_SIZE, big);
+        feed(sbuf);
+        KT_CHECK_STR(out, "<presence to='carol@localhost' type='subscribed'/>");
+        KT_CHECK_STR(log_, ""); /* the lookup's result is the app layer's own */
+        /* one not in the roster */
+        clear();
+        feed("<presence from='dave@localhost/r' type='subscribe'/>");
+        last_get_id(id, sizeof id);
+        clear();
+        roster_result(id, n, n / 2, "carol@localhost");
+        feed(sbuf);
+        KT_CHECK_STR(out, "<presence to='dave@localhost' type='unsubscribed'/>");
+        /* an item with subscription='remove' is not in the roster */
+        clear();
+        feed("<presence from='erin@localhost' type='subscribe'/>");
+        last_get_id(id, sizeof id);
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='result' id='%s'><query xmlns='jabber:iq:roster'>"
+                                    "<item jid='erin@localhost' subscription='remove'/></query></iq>", id);
+        feed(sbuf);
+        KT_CHECK_STR(out, "<presence to='erin@localhost' type='unsubscribed'/>");
+        KT_CHECK_EQ(kl_app_stats(&app)->sub_approved, 1);
+        KT_CHECK_EQ(kl_app_stats(&app)->sub_refused, 2);
+    }
+    kt_current = "test_subscriptions";
+    /* a failed lookup leaves the request pending on the server */
+    sub_login(KL_SUB_ROSTER);
+    feed("<presence from='carol@localhost' type='subscribe'/>");
+    last_get_id(id, sizeof id);
+    clear();
+    snprintf(sbuf, sizeof sbuf, "<iq type='error' id='%s'><error type='wait'><internal-server-error "
+                                "xmlns='" NS_STANZAS "'/></error></iq>", id);
+    feed(sbuf);
+    KT_CHECK_STR(out, "");
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_unanswered, 1);
+
+    /* ASK: the handler sees it, nothing goes out until kl_sub_answer */
+    sub_login(KL_SUB_ASK);
+    seen.ret = KL_PASS;
+    on(KL_KIND_PRESENCE, "subscribe", NULL, NULL, &seen);
+    feed("<presence from='carol@localhost/r' type='subscribe'/>");
+    KT_CHECK_STR(log_, "[P presence type=subscribe from=carol@localhost id= child=/][P end 0]");
+    KT_CHECK_STR(out, "");
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_asked, 1);
+    KT_CHECK_EQ(kl_sub_answer(&app, "carol@localhost", 1), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "<presence to='carol@localhost' type='subscribed'/>");
+    KT_CHECK_EQ(kl_sub_answer(&app, "", 1), KL_ERR_ARG);
+}
+
+/* ---- 7. roster pushes ---------------------------------------------------------------------------- */
+
+static void roster_push(const char *from_attr, const char *id, const char *ver, size_t n)
+{
+    char *p = sbuf;
+    size_t i;
+    p += sprintf(p, "<iq type='set' id='%s'%s><query xmlns='jabber:iq:roster' ver='%s'>", id, from_attr, ver);
+    for (i = 0; i < n; i++)
+        p += sprintf(p, "<item jid='friend%zu@localhost' subscription='both'/>", i);
+    sprintf(p, "</query></iq>");
+}
+
+static void test_roster_push(void)
+{
+    static rec_t seen = {.name = "R", .ret = KL_PASS};
+    opts_t o;
+    char want[256];
+    int big;
+    memset(&o, 0, sizeof o);
+    o.cache = 1;
+    o.features = "<ver xmlns='urn:xmpp:features:rosterver'/>";
+    login(&o);
+    on(KL_KIND_IQ, NULL, "query", "jabber:iq:roster", &seen);
+    for (big = 0; big < 2; big++) {
+        size_t n = big ? 1000 : 1;
+        kt_current = big ? "test_roster_push (streamed)" : "test_roster_push";
+        clear();
+        roster_push("", "push1", big ? "v2b" : "v2", n);
+        feed(sbuf);
+        KT_CHECK_STR(out, "<iq type='result' id='push1'/>");
+        KT_CHECK_STR(cache.roster_ver, big ? "v2b" : "v2");
+        KT_CHECK_EQ(seen.ends, 1);
+        KT_CHECK(seen.handled_at_end);
+        seen.ends = 0;
+        /* the cache stays sealed: the next connect keeps it.
+         * KNOWN BUG (core/kl_engine.c kl_i_roster_ver, reported, not fixed
+         * here): it writes roster_ver without kl_cache_seal(), so the
+         * checksum no longer matches, kl_cache_check() says
+         * KL_ERR_CACHE_FORMAT and the next kl_client_connect() resets the
+         * whole cache (roster version, TLS session, FAST token...). The
+         * engine's own cache_roster_ver() seals. */
+        KT_CHECK_EQ(kl_cache_check(&cache, "localhost"), KL_OK);
+        /* from our bare JID */
+        clear();
+        roster_push(" from='alice@localhost'", "push2", "v3", n);
+        feed(sbuf);
+        KT_CHECK_STR(out, "<iq type='result' id='push2' to='alice@localhost'/>");
+        KT_CHECK_STR(cache.roster_ver, "v3");
+        seen.ends = 0;
+        /* from anyone else: refused, not delivered, version unchanged */
+        clear();
+        roster_push(" from='mallory@evil.example/x'", "push3", "evil", n);
+        feed(sbuf);
+        snprintf(want, sizeof want, "<iq type='error' id='push3' to='mallory@evil.example/x'>" SVC_UNAVAIL "</iq>");
+        KT_CHECK_STR(out, want);
+        KT_CHECK_STR(cache.roster_ver, "v3");
+        KT_CHECK_EQ(seen.ends, 0);
+    }
+    kt_current = "test_roster_push";
+    KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes, 4);
+    KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes_refused, 2);
+    /* a streamed roster result of kl_send_roster_get keeps its version too */
+    {
+        uint16_t h = 0;
+        char id[64];
+        clear();
+        KT_CHECK_EQ(kl_send_roster_get(&cl, &h), KL_OK);
+        drain();
+        last_get_id(id, sizeof id);
+        clear();
+        roster_result(id, 1000, 5, "carol@localhost");
+        feed(sbuf);
+        KT_CHECK_STR(cache.roster_ver, "r1000");
+        KT_CHECK_EQ(kl_cache_check(&cache, "localhost"), KL_OK); /* KNOWN BUG: as above */
+    }
+}
+
+/* ---- 8. long messages out -------------------------------------------------------------------------- */
+
+static char long_text[60000], long_want[200000];
+
+/* Escaped as kl_xw_text does (& < > and CR; quotes stay). */
+static size_t escape_text(const char *s, size_t n, char *o)
+{
+    size_t i, k = 0;
+    for (i = 0; i < n; i++) {
+        const char *r = NULL;
+        switch (s[i]) {
+        case '&': r = "&amp;"; break;
+        case '<': r = "&lt;"; break;
+        case '>': r = "&gt;"; break;
+        case '\r': r = "&#13;"; break;
+        default: o[k++] = s[i]; continue;
+        }
+        memcpy(o + k, r, strlen(r));
+        k += strlen(r);
+    }
+    o[k] = 0;
+    return k;
+}
+
+static size_t make_long_text(size_t n)
+{
+    static const char unit[] = "caf\xc3\xa9 <b>&amp;</b> 'q' \"d\" \xf0\x9f\x98\x80\r\n";
+    size_t k = 0;
+    while (k + sizeof unit - 1 <= n) {
+        memcpy(long_text + k, unit, sizeof unit - 1);
+        k += sizeof unit - 1;
+    }
+    long_text[k] = 0;
+    return k;
+}
+
+/* Write text in pieces of at most `piece` bytes, draining whenever the
+ * writer takes nothing; also when a piece cut a UTF-8 sequence. */
+static void send_long(size_t n, size_t piece)
+{
+    size_t off = 0;
+    int stuck = 0;
+    while (off < n && stuck < 3) {
+        size_t len = n - off < piece ? n - off : piece;
+        int r = kl_send_text(&cl, (const uint8_t *)long_text + off, len);
+        KT_CHECK(r >= 0);
+        if (r < 0)
+            return;
+        if (r == 0) {
+            drain();
+            stuck++;
+            if (len < 4 && off + len == n)
+                break;
+            if (stuck == 2 && len < 4)
+                piece = 64; /* a split sequence waits for its rest */
+            continue;
+        }
+        stuck = 0;
+        off += (size_t)r;
+    }
+    KT_CHECK_EQ(off, n);
+}
+
+static void test_long_message(void)
+{
+    kl_xw_t w;
+    kl_event_t ev;
+    size_t n, k;
+    login_default();
+    n = make_long_text(50000);
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK(kl_send_long_open(&cl));
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_ERR_TX_FULL);
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "x"), KL_ERR_TX_FULL);
+    /* input waits: a ping now is answered only after the end */
+    {
+        static const char ping[] = "<iq type='get' id='p9' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>";
+        KT_CHECK_EQ(kl_engine_input(&cl, (const uint8_t *)ping, sizeof ping - 1), sizeof ping - 1);
+    }
+    KT_CHECK_EQ(kl_engine_poll(&cl, now_ms, &ev), 0);
+    drain();
+    send_long(n, 777);
+    KT_CHECK_EQ(kl_engine_poll(&cl, now_ms, &ev), 0);
+    KT_CHECK(strstr(out, "p9") == NULL);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    KT_CHECK(!kl_send_long_open(&cl));
+    drain();
+    k = (size_t)sprintf(long_want, "<message to='bob@localhost' type='chat'><body>");
+    k += escape_text(long_text, n, long_want + k);
+    strcpy(long_want + k, "</body></message>");
+    KT_CHECK(strcmp(out, long_want) == 0);
+    KT_CHECK_EQ(out_len, strlen(long_want));
+    pump();
+    KT_CHECK(strstr(out, "<iq type='result' id='p9' to='localhost'/>") != NULL);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"x", 1), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_ERR_STATE);
+
+    /* split sequences wait; invalid UTF-8 and C0 controls are refused */
+    clear();
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", "normal"), KL_OK);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"ab\xe2\x82", 4), 2);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xe2", 1), 0);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xf0\x9f\x98", 3), 0);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xe2\x82\xac", 3), 3);
+    /* KNOWN BUG (core/kl_engine.c kl_send_text, reported, not fixed here):
+     * a byte >= 0xF8 (or C0/C1/F5..F7) at the end of the text is taken for
+     * the lead of a split sequence and "waits for the rest": 0 (drain and
+     * call again) forever instead of KL_ERR_XML_UTF8. */
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xff", 1), KL_ERR_XML_UTF8);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xff!", 2), KL_ERR_XML_UTF8); /* not at the end: refused */
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"a\x01", 2), KL_ERR_XML_UTF8);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xc3\x28", 2), KL_ERR_XML_UTF8);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"", 0), 0);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "<message to='bob@localhost' type='normal'><body>ab\xe2\x82\xac</body></message>");
+
+    /* a port that does not drain: the writer takes what fits, then 0;
+     * the end waits for room */
+    clear();
+    no_drain = 1;
+    n = make_long_text(4000);
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    {
+        int r = kl_send_text(&cl, (const uint8_t *)long_text, n);
+        KT_CHECK(r > 0 && (size_t)r < n);
+        k = (size_t)r;
+        /* the writer may take less than fits (it halves): again until 0 */
+        while (k < n && (r = kl_send_text(&cl, (const uint8_t *)long_text + k, n - k)) > 0)
+            k += (size_t)r;
+        KT_CHECK(k < n && r == 0);
+        /* fill the rest with single bytes until full, then the end does not fit */
+        while (kl_send_text(&cl, (const uint8_t *)"z", 1) == 1)
+            ;
+        KT_CHECK_EQ(kl_send_message_end(&cl), KL_ERR_TX_FULL);
+    }
+    no_drain = 0;
+    drain();
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    drain();
+    KT_CHECK(strncmp(out + out_len - 17, "</body></message>", 17) == 0);
+    /* not online: no long message */
+    {
+        static kl_client_t c2;
+        kl_client_config_t cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.jid = "alice@localhost/dev";
+        cfg.password = "secret";
+        cfg.random = kt_random;
+        KT_CHECK_EQ(kl_client_init(&c2, &cfg), KL_OK);
+        KT_CHECK_EQ(kl_send_message_begin(&c2, "bob@localhost", NULL), KL_ERR_NOT_ONLINE);
+        KT_CHECK_EQ(kl_send_text(&c2, (const uint8_t *)"x", 1), KL_ERR_STATE);
+    }
+}
+
+static void sm_info(kl_sm_info_t *i) { KT_CHECK_EQ(kl_sm_info(&cl, i), KL_OK); }
+
+/* Under stream management: the initial presence (1), "one" (2), the long
+ * message (3), "three" (4), "four" (5). */
+static void long_under_sm(void)
+{
+    opts_t o;
+    size_t n;
+    kl_sm_info_t i;
+    memset(&o, 0, sizeof o);
+    o.sm = 1;
+    login(&o);
+    clear();
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 1);
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "one"), KL_OK);
+    drain();
+    n = make_long_text(8000);
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    send_long(n, 1000);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    drain();
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "three"), KL_OK);
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "four"), KL_OK);
+    drain();
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 5); /* the long one counts once */
+    sm_info(&i);
+    KT_CHECK_EQ(i.unacked, 5);
+    KT_CHECK(i.queue_used < 400); /* its bytes are not kept */
+}
+
+#define RESUMED(h) HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='" NS_SM "'/>" \
+                       "</stream:features><resumed xmlns='" NS_SM "' h='" h "' previd='sm-1'/>"
+
+static void test_long_message_sm(void)
+{
+    kl_sm_info_t i;
+    /* resumed, h covering "one": the long one is lost, the later ones go
+     * again numbered one lower */
+    long_under_sm();
+    connect_to_success();
+    clear();
+    feed(RESUMED("2"));
+    KT_CHECK_STR(log_, "[resumed h=2][unacked 3 too-large]");
+    KT_CHECK(strstr(out, "<body>three</body>") != NULL && strstr(out, "<body>four</body>") != NULL);
+    KT_CHECK(strstr(out, "<body>three</body>") < strstr(out, "<body>four</body>"));
+    KT_CHECK(strstr(out, "<body>one</body>") == NULL);
+    KT_CHECK(strstr(out, "caf") == NULL);
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 4);
+    sm_info(&i);
+    KT_CHECK_EQ(i.unacked, 2);
+    clear();
+    feed("<a xmlns='" NS_SM "' h='4'/>");
+    KT_CHECK_STR(log_, "[acked 4]");
+    sm_info(&i);
+    KT_CHECK_EQ(i.unacked, 0);
+    KT_CHECK_EQ(i.queue_used, 0);
+    /* the session goes on from there */
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "five"), KL_OK);
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 5);
+
+    /* h before "one": it goes again, then the long one is reported, then the rest */
+    long_under_sm();
+    connect_to_success();
+    clear();
+    feed(RESUMED("1"));
+    KT_CHECK_STR(log_, "[resumed h=1][unacked 3 too-large]");
+    KT_CHECK(strstr(out, "<body>one</body>") != NULL && strstr(out, "<body>four</body>") != NULL);
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 4);
+    clear();
+    feed("<a xmlns='" NS_SM "' h='4'/>");
+    KT_CHECK_STR(log_, "[acked 4]");
+    sm_info(&i);
+    KT_CHECK_EQ(i.unacked, 0);
+
+    /* h covering the long one: nothing lost */
+    long_under_sm();
+    connect_to_success();
+    clear();
+    feed(RESUMED("3"));
+    KT_CHECK_STR(log_, "[resumed h=3]");
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 5);
+
+    /* resumption failed: handed back in order, the long one empty (the
+     * engine's own presence is not) */
+    long_under_sm();
+    connect_to_success();
+    clear();
+    feed(HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='" NS_SM "'/>"
+             "</stream:features><failed xmlns='" NS_SM "'><item-not-found xmlns='" NS_STANZAS "'/></failed>");
+    feed(BIND_RES2 ENABLED);
+    KT_CHECK_STR(log_, "[unacked 2 message][unacked 3 too-large][unacked 4 message][unacked 5 message][online]");
+
+    /* the link lost while the long message was open: resumed, it is
+     * reported lost, and the writer is closed */
+    long_under_sm();
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK(kl_send_text(&cl, (const uint8_t *)"partial", 7) == 7);
+    drain();
+    connect_to_success();
+    KT_CHECK(!kl_send_long_open(&cl));
+    clear();
+    feed(RESUMED("5"));
+    KT_CHECK_STR(log_, "[resumed h=5][unacked 6 too-large]");
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 5);
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "after"), KL_OK);
+}
+
+/* ---- 9. PubSub, MUC, CSI ------------------------------------------------------------------------------ */
+
+static void test_pubsub_muc_csi(void)
+{
+    static const char *const opts[] = {"pubsub#access_model=presence", "pubsub#max_items=1"};
+    uint16_t h = 0;
+    char id[64], want[1024];
+    opts_t o;
+    login_default();
+    KT_CHECK_EQ(kl_pubsub_publish(&cl, NULL, "urn:xmpp:temp", "current", "<t xmlns='urn:t'>21&amp;5</t>", opts, 2,
+                                  &h), KL_OK);
+    drain();
+    KT_CHECK(h != 0);
+    {
+        const char *p = strstr(out, "<iq type='set' id='");
+        KT_CHECK(p != NULL);
+        if (p) {
+            size_t n = strcspn(p + 19, "'");
+            memcpy(id, p + 19, n);
+            id[n] = 0;
+        } else
+            id[0] = 0;
+    }
+    snprintf(want, sizeof want, "<iq type='set' id='%s'><pubsub xmlns='http://jabber.org/protocol/pubsub'>"
+                                "<publish node='urn:xmpp:temp'><item id='current'><t xmlns='urn:t'>21&amp;5</t></item>"
+                                "</publish><publish-options><x xmlns='jabber:x:data' type='submit'>"
+                                "<field var='FORM_TYPE' type='hidden'><value>"
+                                "http://jabber.org/protocol/pubsub#publish-options</value></field>"
+                                "<field var='pubsub#access_model'><value>presence</value></field>"
+                                "<field var='pubsub#max_items'><value>1</value></field>"
+                                "</x></publish-options></pubsub></iq>", id);
+    KT_CHECK_STR(out, want);
+    /* its answer is the program's (no handler claimed it) */
+    clear();
+    snprintf(want, sizeof want, "<iq type='result' id='%s'/>", id);
+    feed(want);
+    KT_CHECK_STR(log_, "[iq-result]");
+    /* no options: no form; a service */
+    clear();
+    KT_CHECK_EQ(kl_pubsub_publish(&cl, "pubsub.localhost", "n", NULL, "<e/>", NULL, 0, &h), KL_OK);
+    drain();
+    KT_CHECK(strncmp(out, "<iq to='pubsub.localhost' type='set' id='", 41) == 0);
+    KT_CHECK(strstr(out, "'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'>"
+                         "<item><e/></item></publish></pubsub></iq>") != NULL);
+    KT_CHECK_EQ(kl_pubsub_publish(&cl, NULL, "n", NULL, "<e/>", (const char *const[]){"=x"}, 1, &h), KL_ERR_ARG);
+
+    clear();
+    KT_CHECK_EQ(kl_muc_join(&cl, "room@conf.localhost/nick", NULL, 0), KL_OK);
+    drain();
+    snprintf(want, sizeof want, "<presence to='room@conf.localhost/nick'><x xmlns='http://jabber.org/protocol/muc'>"
+                                "<history maxstanzas='0'/></x><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+                                "node='https://kinglet.dev/caps' ver='%s'/></presence>", kl_app_caps_ver(&app));
+    KT_CHECK_STR(out, want);
+    clear();
+    KT_CHECK_EQ(kl_muc_join(&cl, "room@conf.localhost/nick", "p&w", 25), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "<history maxstanzas='25'/><password>p&amp;w</password></x>") != NULL);
+    KT_CHECK_EQ(kl_muc_join(&cl, "room@conf.localhost", NULL, 0), KL_ERR_ARG);
+    clear();
+    KT_CHECK_EQ(kl_muc_send(&cl, "room@conf.localhost", "hi"), KL_OK);
+    KT_CHECK_EQ(kl_muc_leave(&cl, "room@conf.localhost/nick"), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "type='groupchat'") != NULL && strstr(out, "type='unavailable'") != NULL);
+
+    /* CSI: only where the server offered it */
+    KT_CHECK_EQ(kl_csi_set(&cl, 0), KL_ERR_UNSUPPORTED);
+    memset(&o, 0, sizeof o);
+    o.features = "<csi xmlns='urn:xmpp:csi:0'/>";
+    login(&o);
+    clear();
+    KT_CHECK_EQ(kl_csi_set(&cl, 0), KL_OK);
+    KT_CHECK_EQ(kl_csi_set(&cl, 1), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "<inactive xmlns='urn:xmpp:csi:0'/><active xmlns='urn:xmpp:csi:0'/>");
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK_EQ(kl_csi_set(&cl, 0), KL_ERR_TX_FULL);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    KT_CHECK_EQ(kl_csi_set(NULL, 0), KL_ERR_ARG);
+}
+
+/* ---- 10. events that stay the application's ------------------------------------------------------------ */
+
+static void test_not_ours(void)
+{
+    static rec_t taker = {.name = "T", .ret = KL_HANDLED};
+    kl_event_t ev;
+    uint16_t h = 0;
+    char id[64];
+    opts_t o;
+    memset(&o, 0, sizeof o);
+    login(&o);
+    KT_CHECK_STR(log_, "[online]"); /* KL_EV_ONLINE passed through */
+    memset(&ev, 0, sizeof ev);
+    ev.type = KL_EV_ONLINE;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    ev.type = KL_EV_STANZA_DROPPED;
+    ev.status = KL_ERR_XML_DEPTH;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    ev.type = KL_EV_IQ_TIMEOUT;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    KT_CHECK_EQ(kl_app_event(&app, NULL), 0);
+    /* a stanza dropped before its start tag was known, through the engine */
+    clear();
+    snprintf(sbuf, sizeof sbuf, "<message from='bob@localhost/x' xml:lang='%s'><body>x</body></message>",
+             pad(KL_XML_MAX_ATTR + 10));
+    feed(sbuf);
+    KT_CHECK(strncmp(log_, "[dropped ", 9) == 0);
+    /* an IQ result nobody claimed is the program's */
+    clear();
+    KT_CHECK_EQ(kl_send_iq(&cl, "bob@localhost/x", "get", "<query xmlns='urn:v'/>", 0, &h), KL_OK);
+    drain();
+    {
+        const char *p = strstr(out, "id='");
+        size_t n = p ? strcspn(p + 4, "'") : 0;
+        memcpy(id, p ? p + 4 : "", n);
+        id[n] = 0;
+    }
+    snprintf(sbuf, sizeof sbuf, "<iq type='result' id='%s' from='bob@localhost/x'><query xmlns='urn:v'/></iq>", id);
+    clear();
+    feed(sbuf);
+    KT_CHECK_STR(log_, "[iq-result]");
+    /* one a handler claims is not */
+    on(KL_KIND_IQ, "result", NULL, NULL, &taker);
+    KT_CHECK_EQ(kl_send_iq(&cl, "bob@localhost/x", "get", "<query xmlns='urn:v'/>", 0, &h), KL_OK);
+    clear();
+    drain();
+    {
+        const char *p = strstr(out, "id='");
+        size_t n = p ? strcspn(p + 4, "'") : 0;
+        memcpy(id, p ? p + 4 : "", n);
+        id[n] = 0;
+    }
+    snprintf(sbuf, sizeof sbuf, "<iq type='result' id='%s' from='bob@localhost/x'><query xmlns='urn:v'/></iq>", id);
+    clear();
+    feed(sbuf);
+    KT_CHECK(strncmp(log_, "[T iq type=result", 17) == 0);
+    KT_CHECK(strstr(log_, "[iq-result]") == NULL);
+}
+
+/* The stream ends inside a streamed stanza: its END comes with a status,
+ * and the request cut off is not answered (nobody to answer). */
+static void test_stream_ends_inside(void)
+{
+    static rec_t seen = {.name = "S", .ret = KL_PASS};
+    login_default();
+    on(KL_KIND_ANY, NULL, NULL, NULL, &seen);
+    snprintf(sbuf, sizeof sbuf, "<iq type='get' id='x1' from='bob@localhost/x'><query xmlns='urn:none'>"
+                                "<pad>%s</pad><pad>", pad(4000));
+    feed(sbuf);
+    KT_CHECK_EQ(seen.ends, 0);
+    clear();
+    feed("</stream:stream>");
+    KT_CHECK_EQ(seen.ends, 1);
+    KT_CHECK(seen.status_at_end < 0);
+    KT_CHECK(strstr(out, "type='error'") == NULL);
+}
+
+int main(void)
+{
+    KT_RUN(test_matching);
+    KT_RUN(test_body_pieces);
+    KT_RUN(test_body_cdata_crlf);
+    KT_RUN(test_unhandled_iq);
+    KT_RUN(test_cut_short_iq);
+    KT_RUN(test_ping_disco);
+    KT_RUN(test_replies);
+    KT_RUN(test_caps);
+    KT_RUN(test_subscriptions);
+    KT_RUN(test_roster_push);
+    KT_RUN(test_long_message);
+    KT_RUN(test_long_message_sm);
+    KT_RUN(test_pubsub_muc_csi);
+    KT_RUN(test_not_ours);
+    KT_RUN(test_stream_ends_inside);
+    return kt_summary("app");
+}
+
+#else
+int main(void)
+{
+    printf("  app: 0 passed, 0 failed (KL_ENABLE_APP off)\n");
+    return 0;
+}
+#endif
