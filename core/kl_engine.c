@@ -3532,6 +3532,7 @@ void kl_i_roster_ver(kl_client_t *c, const char *ver)
     if (!k || n >= sizeof k->roster_ver || !(c->feat & FT_ROSTERVER))
         return;
     memcpy(k->roster_ver, ver, n + 1);
+    kl_cache_seal(k);
 }
 
 /* disco#info to us: the app's identity and features, or item-not-found
@@ -3603,34 +3604,37 @@ int kl_send_message_begin(kl_client_t *c, const char *to, const char *type)
 int kl_send_text(kl_client_t *c, const uint8_t *text, size_t len)
 {
     kl_xw_t w;
-    size_t end = len, k = len, n, m;
+    size_t end = len, k = len, n, cost = 0;
     if (!c || (!text && len))
         return KL_ERR_ARG;
     if (!c->long_out)
         return KL_ERR_STATE;
-    /* a sequence split at len waits for its rest */
+    /* a sequence split at len (a lead byte 0xC2..0xF4 short of its
+     * continuation bytes) waits for its rest; other bytes are the
+     * writer's to judge */
     while (k > 0 && len - k < 3 && (text[k - 1] & 0xC0) == 0x80)
         k--;
-    if (k > 0 && text[k - 1] >= 0xC0 && len - (k - 1) < (text[k - 1] >= 0xF0 ? 4u : text[k - 1] >= 0xE0 ? 3u : 2u))
+    if (k > 0 && text[k - 1] >= 0xC2 && text[k - 1] <= 0xF4 &&
+        len - (k - 1) < (text[k - 1] >= 0xF0 ? 4u : text[k - 1] >= 0xE0 ? 3u : 2u))
         end = k - 1;
     out_begin(c, &w);
-    /* the longest whole-sequence prefix whose escaped form fits */
-    for (n = end < w.cap ? end : w.cap; n > 0; n = m / 2) {
-        for (m = n; m > 0 && m < end && (text[m] & 0xC0) == 0x80; m--)
-            ;
-        if (m == 0)
+    /* as much as the free space takes once escaped (kl_xw_text: & < > ' "
+     * as entities, CR as &#13;), cut back to a sequence boundary */
+    for (n = 0; n < end; n++) {
+        uint8_t b = text[n];
+        cost += b == '\'' || b == '"' ? 6 : b == '&' || b == '\r' ? 5 : b == '<' || b == '>' ? 4 : 1;
+        if (cost > w.cap)
             break;
-        w.len = 0;
-        w.status = KL_OK;
-        kl_xw_text(&w, text, m);
-        if (kl_xw_status(&w) == KL_OK) {
-            (void)out_commit(c, &w);
-            return (int)m;
-        }
-        if (kl_xw_status(&w) != KL_ERR_WRITE_FULL)
-            return KL_ERR_XML_UTF8;
     }
-    return 0;
+    while (n > 0 && n < end && (text[n] & 0xC0) == 0x80)
+        n--;
+    if (n == 0)
+        return 0; /* no room now (or nothing whole yet) */
+    kl_xw_text(&w, text, n);
+    if (kl_xw_status(&w) != KL_OK)
+        return kl_xw_status(&w) == KL_ERR_WRITE_FULL ? 0 : KL_ERR_XML_UTF8;
+    (void)out_commit(c, &w);
+    return (int)n;
 }
 
 int kl_send_message_end(kl_client_t *c)

@@ -211,7 +211,7 @@ int kl_app_init(kl_app_t *app, kl_client_t *c, const kl_app_config_t *cfg);
  * configuration), attach the same app (its handlers stay). */
 int kl_app_attach(kl_app_t *app, kl_client_t *c);
 
-/* Register a handler (copied). KL_ERR_TOO_LARGE when the table
+/* Register a handler (copied). KL_ERR_HANDLERS_FULL when the table
  * (KL_APP_MAX_HANDLERS) is full, KL_ERR_ARG without fn. Handlers are
  * called in registration order. */
 int kl_app_on(kl_app_t *app, const kl_handler_t *h);

@@ -1029,13 +1029,10 @@ static void test_roster_push(void)
         KT_CHECK_EQ(seen.ends, 1);
         KT_CHECK(seen.handled_at_end);
         seen.ends = 0;
-        /* the cache stays sealed: the next connect keeps it.
-         * KNOWN BUG (core/kl_engine.c kl_i_roster_ver, reported, not fixed
-         * here): it writes roster_ver without kl_cache_seal(), so the
-         * checksum no longer matches, kl_cache_check() says
-         * KL_ERR_CACHE_FORMAT and the next kl_client_connect() resets the
-         * whole cache (roster version, TLS session, FAST token...). The
-         * engine's own cache_roster_ver() seals. */
+        /* the cache stays sealed: the next connect keeps it (a version
+         * written without kl_cache_seal() made kl_cache_check() say
+         * KL_ERR_CACHE_FORMAT and the next connect reset the whole cache:
+         * roster version, TLS session, FAST token) */
         KT_CHECK_EQ(kl_cache_check(&cache, "localhost"), KL_OK);
         /* from our bare JID */
         clear();
@@ -1068,7 +1065,7 @@ static void test_roster_push(void)
         roster_result(id, 1000, 5, "carol@localhost");
         feed(sbuf);
         KT_CHECK_STR(cache.roster_ver, "r1000");
-        KT_CHECK_EQ(kl_cache_check(&cache, "localhost"), KL_OK); /* KNOWN BUG: as above */
+        KT_CHECK_EQ(kl_cache_check(&cache, "localhost"), KL_OK); /* sealed, as above */
     }
 }
 
@@ -1177,10 +1174,9 @@ static void test_long_message(void)
     KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xe2", 1), 0);
     KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xf0\x9f\x98", 3), 0);
     KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xe2\x82\xac", 3), 3);
-    /* KNOWN BUG (core/kl_engine.c kl_send_text, reported, not fixed here):
-     * a byte >= 0xF8 (or C0/C1/F5..F7) at the end of the text is taken for
-     * the lead of a split sequence and "waits for the rest": 0 (drain and
-     * call again) forever instead of KL_ERR_XML_UTF8. */
+    /* a byte that can lead no sequence (C0, C1, F5..FF) at the end of the
+     * text is refused, not taken for a split sequence waiting for its rest
+     * (that returned 0, "drain and call again", forever) */
     KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xff", 1), KL_ERR_XML_UTF8);
     KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"\xff!", 2), KL_ERR_XML_UTF8); /* not at the end: refused */
     KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"a\x01", 2), KL_ERR_XML_UTF8);
