@@ -74,9 +74,96 @@ static size_t markup_end(const uint8_t *p, size_t n)
     return 0;
 }
 
+/* 1 if the start tag p[0..e) declares a default namespace (xmlns=
+ * outside a quoted value). */
+static int has_xmlns(const uint8_t *p, size_t e)
+{
+    size_t i;
+    uint8_t quote = 0;
+    for (i = 1; i + 7 < e; i++) {
+        if (quote) {
+            if (p[i] == quote)
+                quote = 0;
+        } else if (p[i] == '\'' || p[i] == '"') {
+            quote = p[i];
+        } else if ((p[i] == ' ' || p[i] == '\t' || p[i] == '\n') && !memcmp(p + i + 1, "xmlns=", 6)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* XEP-0206 §5: a stanza inside <body/> is qualified by jabber:client itself
+ * (the body's default namespace is httpbind's). */
+#define NS_CLIENT_ATTR " xmlns='jabber:client'"
+
+/* Copy one flight into the queue (q NULL: only count the bytes it takes).
+ * Returns the bytes, or a negative error. */
+static long bosh_take(kl_bosh_t *b, const uint8_t *p, size_t len, uint8_t *q)
+{
+    size_t i = 0, n = 0;
+    int depth = b->depth;
+    int got_header = b->got_header;
+    while (i < len) {
+        size_t e;
+        if (p[i] != '<') {
+            if (q)
+                q[n] = p[i];
+            n++, i++;
+            continue;
+        }
+        e = markup_end(p + i, len - i);
+        if (!e)
+            return KL_ERR_BOSH_PROTOCOL; /* the engine writes whole flights */
+        if (p[i + 1] == '?') {
+            /* the XML declaration of a stream header: dropped */
+        } else if (depth == 0 && starts(p + i, e, "<stream:stream")) {
+            if (!got_header) {
+                got_header = 1;
+            } else if (q) {
+                if (b->q_restart)
+                    return KL_ERR_BOSH_PROTOCOL; /* two restarts pending */
+                b->q_restart = 1;
+                b->q_restart_at = b->q_len + n;
+            }
+        } else if (depth == 0 && starts(p + i, e, "</stream:stream")) {
+            if (q)
+                b->q_terminate = 1;
+            break; /* nothing follows the end of the stream */
+        } else {
+            size_t name = 1;
+            int top = depth == 0 && p[i + 1] != '/' && p[i + 1] != '!' && !has_xmlns(p + i, e);
+            if (p[i + 1] == '/')
+                depth--;
+            else if (p[i + 1] != '!' && p[i + e - 2] != '/')
+                depth++;
+            if (top) {
+                while (name < e && p[i + name] != ' ' && p[i + name] != '>' && p[i + name] != '/')
+                    name++;
+                if (q) {
+                    memcpy(q + n, p + i, name);
+                    memcpy(q + n + name, NS_CLIENT_ATTR, sizeof NS_CLIENT_ATTR - 1);
+                    memcpy(q + n + name + sizeof NS_CLIENT_ATTR - 1, p + i + name, e - name);
+                }
+                n += sizeof NS_CLIENT_ATTR - 1;
+            } else if (q) {
+                memcpy(q + n, p + i, e);
+            }
+            n += e;
+        }
+        i += e;
+    }
+    if (q) {
+        b->depth = depth;
+        b->got_header = (uint8_t)got_header;
+    }
+    return (long)n;
+}
+
 int kl_bosh_pull(kl_bosh_t *b, kl_client_t *c)
 {
-    size_t len, i = 0;
+    size_t len;
+    long n;
     const uint8_t *p;
     if (!b || !c)
         return KL_ERR_ARG;
@@ -89,43 +176,13 @@ int kl_bosh_pull(kl_bosh_t *b, kl_client_t *c)
         kl_engine_output_ack(c, len); /* nothing goes after the terminate */
         return KL_OK;
     }
-    /* Stripped of headers it can only shrink: it fits if the raw bytes do. */
-    if (len > sizeof b->q - b->q_len)
+    if ((n = bosh_take(b, p, len, NULL)) < 0)
+        return set_error(b, (int)n);
+    if ((size_t)n > sizeof b->q - b->q_len)
         return b->q_len ? KL_OK : set_error(b, KL_ERR_BOSH_QUEUE_FULL);
-    while (i < len) {
-        size_t e;
-        if (p[i] != '<') {
-            b->q[b->q_len++] = p[i++];
-            continue;
-        }
-        e = markup_end(p + i, len - i);
-        if (!e)
-            return set_error(b, KL_ERR_BOSH_PROTOCOL); /* the engine writes whole flights */
-        if (p[i + 1] == '?') {
-            /* the XML declaration of a stream header: dropped */
-        } else if (b->depth == 0 && starts(p + i, e, "<stream:stream")) {
-            if (!b->got_header) {
-                b->got_header = 1;
-            } else {
-                if (b->q_restart)
-                    return set_error(b, KL_ERR_BOSH_PROTOCOL); /* two restarts pending */
-                b->q_restart = 1;
-                b->q_restart_at = b->q_len;
-            }
-        } else if (b->depth == 0 && starts(p + i, e, "</stream:stream")) {
-            b->q_terminate = 1;
-            i = len; /* nothing follows the end of the stream */
-            break;
-        } else {
-            if (p[i + 1] == '/')
-                b->depth--;
-            else if (p[i + 1] != '!' && p[i + e - 2] != '/')
-                b->depth++;
-            memcpy(b->q + b->q_len, p + i, e);
-            b->q_len += e;
-        }
-        i += e;
-    }
+    if ((n = bosh_take(b, p, len, b->q + b->q_len)) < 0)
+        return set_error(b, (int)n);
+    b->q_len += (size_t)n;
     kl_engine_output_ack(c, len);
     return KL_OK;
 }

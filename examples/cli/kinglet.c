@@ -191,7 +191,7 @@ static int on_message(void *ctx, kl_app_t *a, const kl_in_t *in)
     case KL_PART_END:
         if (in->status < 0)
             printf("message from %s cut short: %s\n", in->from, kl_strerror(in->status));
-        if (A.printing && !A.groupchat && strcmp(in->type, "error")) {
+        if (A.printing && !A.groupchat && strcmp(in->type, "error") && in->status == KL_OK) {
             body_buf[A.body_len] = '\0';
             if (A.body_over)
                 fprintf(stderr, "kinglet: the body from %s is larger than %zu bytes: printed, not echoed\n", in->from,
@@ -849,7 +849,9 @@ retry:
             }
             continue;
         }
-        if (kl_app_event(&app, &ev))
+        if (ev.type == KL_EV_STANZA_DROPPED)
+            kl_cli_dropped(&ev); /* said, whether or not a handler saw its start */
+        if (kl_app_event(&app, &ev) || ev.type == KL_EV_STANZA_DROPPED)
             continue; /* a stanza: the handlers above had it */
         if (ev.type == KL_EV_LINK_DOWN) {
             fprintf(stderr, "kinglet: link down (%s%s%s); reconnecting in %u ms\n", kl_session_error_text(&sess),
@@ -958,8 +960,6 @@ retry:
                 }
             }
             cli_idle();
-        } else if (ev.type == KL_EV_STANZA_DROPPED) {
-            kl_cli_dropped(&ev);
         } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == disco_id && disco_id) {
             disco_id = g.disco_id = 0;
             if (kl_server_features(&client, &server_features))
