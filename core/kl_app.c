@@ -20,6 +20,9 @@
 #define NS_PUBSUB "http://jabber.org/protocol/pubsub"
 #define NS_XDATA "jabber:x:data"
 
+/* The stanza's own namespace: jabber:client, or jabber:server on s2s. */
+static int stream_ns(kl_slice_t ns) { return kl_slice_eq(ns, NS_CLIENT) || kl_slice_eq(ns, "jabber:server"); }
+
 /* What the app layer does with a stanza itself, besides the handlers. */
 enum { BI_NONE, BI_PASS, BI_ROSTER_PUSH, BI_ROSTER_PUSH_BAD, BI_SUB_LOOKUP, BI_SUBSCRIBE, BI_ROSTER_RESULT };
 
@@ -439,7 +442,7 @@ static void token(kl_app_t *a, const kl_xml_token_t *t)
         a->roster_ver_set = kl_token_attr(t, "ver", a->roster_ver, sizeof a->roster_ver) >= 0;
     }
     if (a->in.kind == KL_KIND_MESSAGE && t->depth == 3) {
-        if (t->type == KL_XML_START && kl_slice_eq(t->local, "body") && kl_slice_eq(t->ns, NS_CLIENT))
+        if (t->type == KL_XML_START && kl_slice_eq(t->local, "body") && stream_ns(t->ns))
             a->in_body = 1;
         else if (t->type == KL_XML_TEXT && a->in_body)
             body_text(a, t);
@@ -548,7 +551,7 @@ static int whole(kl_app_t *a, const kl_stanza_t *st, uint16_t iq_id)
     while ((r = kl_cursor_next(&cur, &t)) > 0)
         if (t.type == KL_XML_START && t.depth == 3) {
             /* the payload child: the first in another namespace, else the first */
-            int foreign = !kl_slice_eq(t.ns, NS_CLIENT) && !kl_slice_eq(t.ns, "jabber:server");
+            int foreign = !stream_ns(t.ns);
             if (first || foreign) {
                 copy_name(t.local, a->child, sizeof a->child);
                 copy_name(t.ns, a->child_ns, sizeof a->child_ns);
