@@ -4,7 +4,7 @@
 # tests/prosody/prosody.sh.
 #
 #   ejabberd.sh start DIR [--debug] [--c2s-port N] [--tls-port N]
-#                         [--http-port N] [--dist-port N]
+#                         [--http-port N] [--dist-port N] [--pep]
 #   ejabberd.sh stop DIR
 #
 # Run it inside tests/netns.sh (fixed ports; `start` refuses if one of them
@@ -26,6 +26,11 @@
 #     --http-port KL_HTTP_PORT       5280  plain HTTP, BOSH at /bosh
 #     --dist-port KL_EJABBERD_DIST_PORT 5299  Erlang distribution (ejabberdctl
 #                                      talks to the node here; no epmd)
+#   --pep          PEP (XEP-0163) for tests/integration/app_test.sh: mod_pubsub
+#                  with the plugins flat and pep (a user's PEP node is made
+#                  by the first publish; +notify through mod_caps, which is
+#                  always on). Off by default: the config is then unchanged.
+#                  Also KL_EJABBERD_PEP=1.
 #   KL_EJABBERD_USERS  extra "user:pass" words to register besides the
 #                      default alice/alicepass, bob/bobpass, carol/carolpass.
 #   Prints "ejabberd: started pid P in DIR" (P: the beam.smp process).
@@ -85,6 +90,7 @@ cmd_start() {
 	TLS_PORT=${KL_C2S_TLS_PORT:-5223}
 	HTTP_PORT=${KL_HTTP_PORT:-5280}
 	DIST_PORT=${KL_EJABBERD_DIST_PORT:-5299}
+	PEP=${KL_EJABBERD_PEP:-0}
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--debug) DEBUG=1 ;;
@@ -92,6 +98,7 @@ cmd_start() {
 		--tls-port) TLS_PORT=$2; shift ;;
 		--http-port) HTTP_PORT=$2; shift ;;
 		--dist-port) DIST_PORT=$2; shift ;;
+		--pep) PEP=1 ;;
 		*) usage ;;
 		esac
 		shift
@@ -99,6 +106,12 @@ cmd_start() {
 	EJ_MODULES="mod_bosh mod_caps mod_carboncopy mod_disco mod_ping mod_roster
 		mod_stream_mgmt mod_vcard mod_version"
 	ej_start
+}
+
+# The end of the modules section: mod_pubsub with --pep, nothing otherwise.
+ej_more_modules() {
+	[ "$PEP" = 1 ] || return 0
+	printf '  mod_pubsub:\n    plugins:\n      - flat\n      - pep\n'
 }
 
 srv_main "$@"
