@@ -1579,6 +1579,10 @@ static void sm_flush(kl_client_t *c)
     kl_xw_t w;
     if (s->on != KL_SM_ON || c->state != ST_ONLINE)
         return;
+#if KL_ENABLE_APP
+    if (c->long_out)
+        return; /* nothing between a long stanza's pieces: owed until its end */
+#endif
     if (s->out != s->acked && time_reached(c->now, sm_ack_at(c)))
         s->r_owed = 1;
     if (s->a_owed) {
@@ -3399,6 +3403,10 @@ int kl_client_close(kl_client_t *c)
         return KL_ERR_ARG;
     if (c->state == ST_DONE || c->state == ST_INIT || (c->flags & FL_SENT_CLOSE))
         return KL_ERR_STATE;
+#if KL_ENABLE_APP
+    if (c->long_out)
+        return KL_ERR_TX_FULL; /* a long stanza is open: end it first */
+#endif
 #if KL_ENABLE_SM
     /* a clean close ends the stream-management session: nothing resumes it */
     c->sm.resumable = 0;
@@ -3587,17 +3595,19 @@ int kl_send_message_begin(kl_client_t *c, const char *to, const char *type)
     if ((st = kl_xw_status(&w)) != KL_OK)
         return st == KL_ERR_WRITE_FULL ? KL_ERR_TX_FULL : st;
 #if KL_ENABLE_SM
+    /* counted, not kept: a placeholder record stands for it */
+    if (c->sm.on && (st = kl_sm_push(c, NULL, 0, c->sm.out + 1, 0)) != KL_OK)
+        return st;
+#endif
+    (void)out_commit(c, &w);
+    c->stats.stanzas_out++;
+    c->long_out = 1; /* from here nothing else is written (an <r/> waits for the end) */
+#if KL_ENABLE_SM
     if (c->sm.on) {
-        /* counted, not kept: a placeholder record stands for it */
-        if ((st = kl_sm_push(c, NULL, 0, c->sm.out + 1, 0)) != KL_OK)
-            return st;
         c->sm.out++;
         sm_sent(c);
     }
 #endif
-    (void)out_commit(c, &w);
-    c->stats.stanzas_out++;
-    c->long_out = 1;
     return KL_OK;
 }
 
@@ -3650,6 +3660,9 @@ int kl_send_message_end(kl_client_t *c)
         return KL_ERR_TX_FULL;
     (void)out_commit(c, &w);
     c->long_out = 0;
+#if KL_ENABLE_SM
+    sm_flush(c); /* what was owed meanwhile (<r/>, <a/>) */
+#endif
     return KL_OK;
 }
 

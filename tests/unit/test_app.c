@@ -296,6 +296,7 @@ typedef struct {
     const kl_app_config_t *app_cfg;
     int sm;                   /* sm_queue set, and <enabled/> fed */
     int cache;
+    int ack_every;            /* sm: cfg.sm_ack_every (0: 100) */
 } opts_t;
 
 static const kl_app_config_t default_app = {.subscriptions = KL_SUB_ROSTER};
@@ -323,7 +324,7 @@ static void login(const opts_t *o)
     if (o->sm) {
         cfg.sm_queue = queue;
         cfg.sm_queue_size = sizeof queue;
-        cfg.sm_ack_every = 100;
+        cfg.sm_ack_every = (uint8_t)(o->ack_every ? o->ack_every : 100);
         cfg.sm_ack_ms = 1000000;
         cfg.sm_ack_idle_ms = 1000000;
     }
@@ -1331,6 +1332,41 @@ static void test_long_message_sm(void)
     KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "after"), KL_OK);
 }
 
+/* An <r/> (or <a/>) owed while a long message is open waits for its end:
+ * written at once, it landed in the middle of the message (the <r/> the
+ * stanza count triggers overwrote the message's start tag, and Prosody
+ * closed the stream). */
+static void test_long_message_sm_acks(void)
+{
+    opts_t o;
+    int i;
+    memset(&o, 0, sizeof o);
+    o.sm = 1;
+    o.ack_every = 1;
+    login(&o);
+    drain();
+    clear();
+    for (i = 0; i < 3; i++) {
+        KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+        drain();
+        KT_CHECK_STR(out, "<message to='bob@localhost' type='chat'><body>");
+        KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"he", 2), 2);
+        KT_CHECK_EQ(kl_sm_ack_now(&cl), KL_ERR_TX_FULL); /* owed, not written */
+        feed("<r xmlns='" NS_SM "'/>");                    /* waits: poll reads nothing */
+        KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"llo", 3), 3);
+        drain();
+        KT_CHECK_STR(out, "<message to='bob@localhost' type='chat'><body>hello");
+        KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+        drain();
+        KT_CHECK(!strncmp(out, "<message to='bob@localhost' type='chat'><body>hello</body></message><", 69));
+        KT_CHECK(strstr(out, "<r xmlns='" NS_SM "'/>") > strstr(out, "</message>"));
+        KT_CHECK(strstr(out, "<a xmlns='" NS_SM "'") > strstr(out, "</message>"));
+        feed(""); /* the <r/> fed above is read now */
+        drain();
+        clear();
+    }
+}
+
 /* ---- 9. PubSub, MUC, CSI ------------------------------------------------------------------------------ */
 
 static void test_pubsub_muc_csi(void)
@@ -1502,6 +1538,7 @@ int main(void)
     KT_RUN(test_roster_push);
     KT_RUN(test_long_message);
     KT_RUN(test_long_message_sm);
+    KT_RUN(test_long_message_sm_acks);
     KT_RUN(test_pubsub_muc_csi);
     KT_RUN(test_not_ours);
     KT_RUN(test_stream_ends_inside);
