@@ -47,6 +47,23 @@
  * with it --password may be left out (a token-only device). --stats adds
  * "sasl2", "bind2", "fast", "fast_token_new", "fast_refused",
  * "inline_resumed" and "channel_bound" (0/1, this connection).
+ * Every stanza goes through the application layer (kl_app.h): a message
+ * of any size is printed ("message from J: BODY", the body byte for byte)
+ * and, with --echo, echoed byte for byte (one longer than the transmit
+ * buffer in pieces); --bodies DIR also writes each body to DIR/NNNN.body.
+ * --roster lists the roster item by item as it streams in ("roster item
+ * JID SUBSCRIPTION"; any size, no RAM added) and the server's pushes
+ * ("roster push JID SUBSCRIPTION", acknowledged). --identity, --feature and
+ * --caps-node give the device's disco identity and features; its presence
+ * carries the XEP-0115 caps ver ("caps ver V" at online). --subscriptions
+ * says who may subscribe ("subscription request from J: accepted|refused|
+ * asked"). --publish publishes an item to the account's own PEP node
+ * ("published NODE ID" / "publish failed NODE: CONDITION"); PubSub events
+ * print "pubsub event from J node N item I: PAYLOAD". --muc joins a room
+ * without history ("muc joined R as N", "muc message from R/N: BODY", "muc
+ * left R" at logout). --csi-inactive S sends <inactive/> at login and
+ * <active/> S seconds later; --stay S stays online S seconds. Presence
+ * prints "presence from J: available|TYPE".
  * --srv finds the server through DNS SRV (_xmpps-client / _xmpp-client),
  * asking the resolver --dns (default: /etc/resolv.conf's first).
  *
@@ -420,6 +437,14 @@ static void usage(void)
             "               [--no-sasl2] [--no-fast]  (RFC 6120 SASL only / no FAST tokens)\n"
             "               [--fast-token TOKEN]  (provisioned FAST token; --password may then be left out)\n"
             "               [--user-agent-id UUID]  (SASL2 <user-agent id>; default: generated, kept in the hints)\n"
+            "               [--bodies DIR]  (each message body also written to DIR/0001.body, ...)\n"
+            "               [--identity CATEGORY/TYPE/NAME] [--feature VAR]... [--caps-node URI]\n"
+            "                 (the device's disco identity and features; XEP-0115 caps in its presence)\n"
+            "               [--subscriptions roster|anyone|none|ask]  (who may subscribe; default roster)\n"
+            "               [--publish NODE ITEM_ID PAYLOAD_XML [--publish-option VAR=VALUE]...]  (own PEP)\n"
+            "               [--muc ROOM@SERVICE/NICK [--muc-send TEXT]]  (join without history, leave at logout)\n"
+            "               [--csi-inactive S]  (XEP-0352: inactive for S seconds after login, then active)\n"
+            "               [--stay S]  (stay online S seconds, then log out)\n"
             "       kinglet --bosh URL --jid J --password P [--cafile F] [--allow-plaintext] [--stats] ...\n"
             "       kinglet --s2s --domain D --to PEER --cert F --key F [--cafile F] [--host H]\n"
             "               [--port N] [--send TO BODY] [--echo] [--count N] [--timeout S] [--stats]\n");
