@@ -2108,6 +2108,18 @@ enum { ANSWER_PING, ANSWER_DISCO, ANSWER_ERROR, ANSWER_POLICY };
  * or (RFC 6120 8.4) service-unavailable for a request nobody here
  * understands. Addressed back to the sender; s2s: from the address it
  * was sent to. */
+/* An answer's addresses, after its type: the request's id, back to its
+ * sender (s2s: from the address it was sent to). */
+static KL_ALWAYS_INLINE void w_answer_addr(kl_client_t *c, kl_xw_t *w, const kl_stanza_t *st)
+{
+    if (st->id.p)
+        w_attr_raw(w, "id", st->id);
+    if (IS_S2S(c) && st->to.p)
+        w_attr_raw(w, "from", st->to);
+    if (st->from.p)
+        w_attr_raw(w, "to", st->from);
+}
+
 static void auto_answer(kl_client_t *c, const kl_stanza_t *st, int kind)
 {
     kl_xw_t w;
@@ -2116,12 +2128,7 @@ static void auto_answer(kl_client_t *c, const kl_stanza_t *st, int kind)
     out_begin(c, &w);
     kl_xw_start(&w, "iq");
     kl_xw_attr(&w, "type", kind >= ANSWER_ERROR ? "error" : "result");
-    if (st->id.p)
-        w_attr_raw(&w, "id", st->id);
-    if (IS_S2S(c) && st->to.p)
-        w_attr_raw(&w, "from", st->to);
-    if (st->from.p)
-        w_attr_raw(&w, "to", st->from);
+    w_answer_addr(c, &w, st);
     if (kind == ANSWER_DISCO) {
         w_el(&w, "<query", NS_DISCO_INFO, "'><identity category='client' type='bot' name='kinglet'/><feature var='");
         w_cstr(&w, NS_DISCO_INFO);
@@ -3558,12 +3565,7 @@ static void app_disco(kl_client_t *c, const kl_stanza_t *st, const kl_xml_token_
     out_begin(c, &w);
     kl_xw_start(&w, "iq");
     kl_xw_attr(&w, "type", ours ? "result" : "error");
-    if (st->id.p)
-        w_attr_raw(&w, "id", st->id);
-    if (IS_S2S(c) && st->to.p)
-        w_attr_raw(&w, "from", st->to);
-    if (st->from.p)
-        w_attr_raw(&w, "to", st->from);
+    w_answer_addr(c, &w, st);
     if (ours)
         kl_i_app_disco(c->app, &w, node);
     else

@@ -84,6 +84,14 @@ enum {
 #define KL_UNUSED
 #endif
 
+/* Written once, inlined at each use (a helper the minimal build calls
+ * once, where a call would cost more than the body). */
+#if defined(__GNUC__) || defined(__clang__)
+#define KL_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define KL_ALWAYS_INLINE inline
+#endif
+
 /* Out of line where a call is smaller than the inlined body at every use. */
 #if defined(__GNUC__) || defined(__clang__)
 #define KL_NOINLINE __attribute__((noinline))
