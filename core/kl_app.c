@@ -101,11 +101,39 @@ static int compute_ver(kl_app_t *a)
     return KL_OK;
 }
 
+void kl_i_app_disco(const kl_app_t *a, kl_xw_t *w, kl_slice_t node);
+
+/* The disco#info answer must fit the transmit buffer with its addresses
+ * (the engine keeps that much free before it reads a request): measured
+ * once, in the transmit buffer, empty before a connection. */
+#define ANSWER_HEAD 192 /* <iq type id to from> of an answer, as the engine's own reserve */
+static int measure_disco(kl_app_t *a)
+{
+    kl_client_t *c = a->c;
+    kl_xw_t w;
+    kl_slice_t none = {NULL, 0};
+    if (c->tx_len != c->tx_sent)
+        return KL_ERR_STATE;
+    kl_xw_init(&w, c->tx, sizeof c->tx);
+    kl_i_app_disco(a, &w, none);
+    /* the node='NODE#VER' form is longer by its attribute */
+    if (kl_xw_status(&w) != KL_OK || w.len + 16 + strlen(caps_node(a)) + strlen(a->ver) + ANSWER_HEAD > sizeof c->tx)
+        return KL_ERR_TOO_LARGE;
+    a->disco_len = (uint16_t)(w.len + 16 + strlen(caps_node(a)) + strlen(a->ver));
+    return KL_OK;
+}
+
+size_t kl_i_app_reserve(const kl_app_t *a) { return (size_t)a->disco_len + ANSWER_HEAD; }
+int kl_i_app_busy(const kl_app_t *a) { return a->active == 1 || a->deferred; }
+
+/* No quote or '<' in a configured string; the caps node is compared raw
+ * with what a query names, so no '&' in it either. */
 static int has_quote(const char *s) { return s && (strchr(s, '\'') || strchr(s, '"') || strchr(s, '<')); }
 
 int kl_app_init(kl_app_t *app, kl_client_t *c, const kl_app_config_t *cfg)
 {
     size_t i;
+    int st;
     if (!app || !c)
         return KL_ERR_ARG;
     memset(app, 0, sizeof *app);
@@ -117,11 +145,13 @@ int kl_app_init(kl_app_t *app, kl_client_t *c, const kl_app_config_t *cfg)
     for (i = 0; i < app->cfg.nfeatures; i++)
         if (!app->cfg.features[i] || !app->cfg.features[i][0] || has_quote(app->cfg.features[i]))
             return KL_ERR_ARG;
-    if (has_quote(app->cfg.caps_node) || has_quote(app->cfg.category) || has_quote(app->cfg.type) ||
+    if (has_quote(app->cfg.caps_node) || (app->cfg.caps_node && strchr(app->cfg.caps_node, '&')) || has_quote(app->cfg.category) || has_quote(app->cfg.type) ||
         has_quote(app->cfg.name) || (unsigned)app->cfg.subscriptions > KL_SUB_ASK)
         return KL_ERR_ARG;
-    (void)kl_app_attach(app, c);
-    return compute_ver(app);
+    app->c = c;
+    if ((st = compute_ver(app)) != KL_OK || (st = measure_disco(app)) != KL_OK)
+        return st; /* not attached: the engine keeps answering by itself */
+    return kl_app_attach(app, c);
 }
 
 int kl_app_attach(kl_app_t *app, kl_client_t *c)
@@ -267,7 +297,12 @@ static void call(kl_app_t *a, kl_part_t part)
                 a->handled = 1;
 }
 
-static int is_account(const kl_app_t *a, const char *jid) { return !jid[0] || kl_i_is_account(a->c, jid); }
+/* From the server for the account: no from at all, or the bare JID (a
+ * from that did not fit is nobody's: a remote could pad its resource). */
+static int is_account(const kl_app_t *a)
+{
+    return !(a->in.flags & KL_IN_ADDR_TOO_LONG) && (!a->had_from || kl_i_is_account(a->c, a->from));
+}
 
 static void bare(char *jid)
 {
@@ -332,26 +367,23 @@ static int builtin_role(kl_app_t *a)
 {
     const kl_in_t *in = &a->in;
     size_t i;
-    if (in->kind == KL_KIND_IQ && !strcmp(in->child, "query") && !strcmp(in->child_ns, NS_ROSTER)) {
-        if (!strcmp(in->type, "set"))
-            return is_account(a, in->from) ? BI_ROSTER_PUSH : BI_ROSTER_PUSH_BAD;
-        if (!strcmp(in->type, "result") && in->iq_id) {
-            for (i = 0; i < KL_APP_SUB_PENDING; i++)
-                if (a->sub[i].iq == in->iq_id) {
+    if (in->kind == KL_KIND_IQ && in->iq_id)
+        for (i = 0; i < KL_APP_SUB_PENDING; i++)
+            if (a->sub[i].iq == in->iq_id) {
+                /* a look-up's answer, whatever it holds */
+                if (!strcmp(in->type, "result")) {
                     a->sub_slot = (uint8_t)i;
                     return BI_SUB_LOOKUP;
                 }
-            if ((in->flags & KL_IN_STREAMED) && in->iq_id == a->c->roster_iq)
-                return BI_ROSTER_RESULT;
-        }
-    }
-    if (in->kind == KL_KIND_IQ && in->iq_id && (in->type[0] == 'e')) {
-        for (i = 0; i < KL_APP_SUB_PENDING; i++)
-            if (a->sub[i].iq == in->iq_id) {
-                a->sub[i].iq = 0; /* the lookup failed: left pending on the server */
+                a->sub[i].iq = 0; /* the look-up failed: left pending on the server */
                 a->stats.sub_unanswered++;
                 return BI_PASS;
             }
+    if (in->kind == KL_KIND_IQ && !strcmp(in->child, "query") && !strcmp(in->child_ns, NS_ROSTER)) {
+        if (!strcmp(in->type, "set"))
+            return is_account(a) ? BI_ROSTER_PUSH : BI_ROSTER_PUSH_BAD;
+        if (!strcmp(in->type, "result") && in->iq_id && (in->flags & KL_IN_STREAMED) && in->iq_id == a->c->roster_iq)
+            return BI_ROSTER_RESULT;
     }
     if (in->kind == KL_KIND_PRESENCE && !strcmp(in->type, "subscribe"))
         return BI_SUBSCRIBE;
@@ -431,14 +463,16 @@ static void body_text(kl_app_t *a, const kl_xml_token_t *t)
 /* One token inside the stanza (depth 3 and deeper). */
 static void token(kl_app_t *a, const kl_xml_token_t *t)
 {
-    if (a->builtin == BI_SUB_LOOKUP && t->type == KL_XML_START && t->depth == 4) {
-        kl_roster_item_t it;
-        if (kl_roster_item(t, &it) == KL_OK && !strcmp(it.jid, a->sub[a->sub_slot].jid) &&
-            strcmp(it.subscription, "remove"))
+    if (a->builtin == BI_SUB_LOOKUP && t->type == KL_XML_START && t->depth == 4 && kl_slice_eq(t->local, "item") &&
+        kl_slice_eq(t->ns, NS_ROSTER)) {
+        char jid[KL_JID_MAX], sub[8];
+        /* only what decides (a long display name must not) */
+        if (kl_token_attr(t, "jid", jid, sizeof jid) > 0 && !strcmp(jid, a->sub[a->sub_slot].jid) &&
+            (kl_token_attr(t, "subscription", sub, sizeof sub) < 0 || strcmp(sub, "remove")))
             a->sub[a->sub_slot].found = 1;
     }
     if ((a->builtin == BI_ROSTER_PUSH || a->builtin == BI_ROSTER_RESULT) && t->type == KL_XML_START &&
-        t->depth == 3) {
+        t->depth == 3 && kl_slice_eq(t->local, "query") && kl_slice_eq(t->ns, NS_ROSTER)) {
         a->roster_ver_set = kl_token_attr(t, "ver", a->roster_ver, sizeof a->roster_ver) >= 0;
     }
     if (a->in.kind == KL_KIND_MESSAGE && t->depth == 3) {
@@ -477,6 +511,8 @@ static void finish(kl_app_t *a, int status)
         /* RFC 6121 2.1.6: acknowledge; XEP-0237: its version is now ours */
         if (kl_reply_iq_result(a, in, NULL) == KL_OK)
             a->stats.roster_pushes++;
+    } else if (a->builtin == BI_ROSTER_PUSH && in->kind == KL_KIND_IQ) {
+        (void)kl_reply_iq_error(a, in, "modify", "policy-violation"); /* cut short: not taken */
     }
     if ((a->builtin == BI_ROSTER_PUSH || a->builtin == BI_ROSTER_RESULT) && status == KL_OK && a->roster_ver_set)
         kl_i_roster_ver(a->c, a->roster_ver);
@@ -503,6 +539,9 @@ static void finish(kl_app_t *a, int status)
             a->stats.unhandled_iq++; /* answered (a from too long cannot be) */
     }
     a->claimed = a->handled || a->builtin != BI_NONE;
+    /* a streamed answer to the program's own request nobody here took:
+     * the program sees its end (kl_app_ended_iq) */
+    a->ended_iq = !a->claimed && (in->flags & KL_IN_STREAMED) && in->kind == KL_KIND_IQ ? in->iq_id : 0;
     memset(in, 0, sizeof *in);
     a->active = a->deferred = a->in_body = a->handled = a->builtin = a->roster_ver_set = 0;
     a->mask = 0;
@@ -522,9 +561,10 @@ static int open_stanza(kl_app_t *a, const kl_stanza_t *st, uint16_t iq_id)
         in->kind = KL_KIND_IQ;
     else
         return 0;
-    if (dec(st->from, a->from, sizeof a->from) < 0 || dec(st->to, a->to, sizeof a->to) < 0 ||
-        dec(st->id, a->id, sizeof a->id) < 0)
-        in->flags |= KL_IN_ADDR_TOO_LONG;
+    a->had_from = st->from.p != NULL;
+    if ((dec(st->from, a->from, sizeof a->from) | dec(st->to, a->to, sizeof a->to) |
+         dec(st->id, a->id, sizeof a->id)) < 0)
+        in->flags |= KL_IN_ADDR_TOO_LONG; /* each decoded: none keeps the last stanza's */
     if (dec(st->type, a->type, sizeof a->type) < 0)
         a->type[0] = '?'; /* matches no handler's type, and is no request */
     a->child[0] = a->child_ns[0] = '\0';
@@ -569,11 +609,42 @@ static int whole(kl_app_t *a, const kl_stanza_t *st, uint16_t iq_id)
     return 1;
 }
 
+/* The stream this stanza came on is gone (or replaced): end it for the
+ * handlers, answer nothing (nobody to answer on the new one). */
+static void abandon(kl_app_t *a, int status)
+{
+    if (a->active == 1 || a->deferred) {
+        if (a->deferred) {
+            a->deferred = 0;
+            start(a);
+        }
+        if (a->in.kind == KL_KIND_IQ)
+            a->in.kind = (kl_kind_t)0;
+        finish(a, status);
+    }
+    a->active = 0;
+}
+
+/* Look-ups of the last connection: their handles mean nothing now. */
+static void forget_lookups(kl_app_t *a)
+{
+    size_t i;
+    for (i = 0; i < KL_APP_SUB_PENDING; i++)
+        if (a->sub[i].iq) {
+            a->sub[i].iq = 0;
+            a->stats.sub_unanswered++;
+        }
+}
+
+uint16_t kl_app_ended_iq(const kl_app_t *app) { return app ? app->ended_iq : 0; }
+
 int kl_app_event(kl_app_t *app, const kl_event_t *ev)
 {
     kl_app_t *a = app;
+    size_t i;
     if (!a || !ev)
         return 0;
+    a->ended_iq = 0;
     switch (ev->type) {
     case KL_EV_STANZA:
         return whole(a, &ev->stanza, 0);
@@ -581,7 +652,16 @@ int kl_app_event(kl_app_t *app, const kl_event_t *ev)
         /* the program that sent the request still sees its answer unless a
          * handler (or the app layer itself) took it */
         return whole(a, &ev->stanza, ev->iq_id) && a->claimed;
+    case KL_EV_IQ_TIMEOUT:
+        for (i = 0; i < KL_APP_SUB_PENDING; i++)
+            if (a->sub[i].iq && a->sub[i].iq == ev->iq_id) {
+                a->sub[i].iq = 0; /* left pending on the server */
+                a->stats.sub_unanswered++;
+                return 1;
+            }
+        return 0;
     case KL_EV_STANZA_BEGIN:
+        abandon(a, KL_ERR_STREAM_CLOSED); /* a BEGIN while one was open: a new stream */
         if (!open_stanza(a, &ev->stanza, ev->iq_id)) {
             a->active = 2; /* not a stanza: its events pass through */
             return 0;
@@ -616,20 +696,19 @@ int kl_app_event(kl_app_t *app, const kl_event_t *ev)
             start(a);
         }
         finish(a, ev->type == KL_EV_STANZA_END ? KL_OK : (ev->status < 0 ? ev->status : KL_ERR_TOO_LARGE));
-        return 1;
+        return a->ended_iq ? 0 : 1;
+    case KL_EV_ONLINE:
+    case KL_EV_RESUMED:
+        /* a new stream (kl_session_kick, or a port that reconnected without
+         * telling): nothing of the old one carries over */
+        abandon(a, KL_ERR_STREAM_CLOSED);
+        forget_lookups(a);
+        return 0;
     case KL_EV_ERROR:
     case KL_EV_CLOSED:
     case KL_EV_LINK_DOWN:
-        if (a->active == 1 || a->deferred) {
-            /* the stream ended inside a streamed stanza */
-            if (a->deferred) {
-                a->deferred = 0;
-                start(a);
-            }
-            a->in.kind = a->in.kind == KL_KIND_IQ ? (kl_kind_t)0 : a->in.kind; /* nobody to answer now */
-            finish(a, ev->status < 0 ? ev->status : KL_ERR_STREAM_CLOSED);
-        }
-        a->active = 0;
+        abandon(a, ev->status < 0 ? ev->status : KL_ERR_STREAM_CLOSED);
+        forget_lookups(a);
         return 0;
     default:
         return 0;

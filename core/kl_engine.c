@@ -3018,6 +3018,10 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
         /* Keep room for automatic answers: the port must drain output. */
         if (sizeof c->tx - (c->tx_len - c->tx_sent) < TX_RESERVE)
             goto wait;
+#if KL_ENABLE_APP
+        if (c->app && sizeof c->tx - (c->tx_len - c->tx_sent) < kl_i_app_reserve(c->app))
+            goto wait; /* ... the device's disco#info answer included */
+#endif
         if (c->streaming) {
             r = stream_large(c, ev);
             if (r == 0)
@@ -3094,6 +3098,10 @@ uint32_t kl_engine_next_timeout(const kl_client_t *c, uint32_t now_ms)
 {
     uint32_t best = UINT32_MAX, at;
     size_t i;
+#if KL_ENABLE_APP
+    if (c && c->long_out)
+        return UINT32_MAX; /* nothing is served until the long stanza ends */
+#endif
     if (!c || c->state == ST_INIT || c->state == ST_DONE)
         return best;
     if (c->state <= ST_ONLINE)
@@ -3514,6 +3522,9 @@ int kl_i_is_account(const kl_client_t *c, const char *jid)
 
 int kl_i_is_s2s(const kl_client_t *c) { return IS_S2S(c) != 0; }
 
+/* The manager: this connection is BOSH or WebSocket (whole stanzas only). */
+void kl_i_set_framed(kl_client_t *c, int framed) { c->framed = (uint8_t)(framed != 0); }
+
 /* The app layer's automatic answers use the engine's reserve, as the
  * engine's own do: a full buffer never leaves a request unanswered. */
 int kl_i_answer_begin(kl_client_t *c, kl_xw_t *w)
@@ -3584,8 +3595,10 @@ int kl_send_message_begin(kl_client_t *c, const char *to, const char *type)
     int st;
     if (!c || !to)
         return KL_ERR_ARG;
-    if (c->long_out)
-        return KL_ERR_STATE;
+    if (c->long_out || (c->app && kl_i_app_busy(c->app)))
+        return KL_ERR_STATE; /* one at a time; not from inside a dispatch (it would stall it) */
+    if (c->framed)
+        return KL_ERR_UNSUPPORTED; /* BOSH and WebSocket take whole stanzas only */
     if ((st = kl_stanza_begin(c, &w)) != KL_OK)
         return st;
     kl_xw_start(&w, "message");
@@ -3638,8 +3651,10 @@ int kl_send_text(kl_client_t *c, const uint8_t *text, size_t len)
         if (cost > w.cap)
             break;
     }
-    while (n > 0 && n < end && (text[n] & 0xC0) == 0x80)
+    for (k = 0; k < 3 && n > 0 && n < end && (text[n] & 0xC0) == 0x80; k++)
         n--;
+    if (n > 0 && n < end && (text[n] & 0xC0) == 0x80)
+        return KL_ERR_XML_UTF8; /* a run of continuation bytes: no sequence */
     if (n == 0)
         return 0; /* no room now (or nothing whole yet) */
     kl_xw_text(&w, text, n);

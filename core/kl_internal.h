@@ -59,6 +59,9 @@ void kl_i_roster_ver(struct kl_client *c, const char *ver);
 void kl_i_app_caps(const struct kl_app *a, kl_xw_t *w);
 int kl_i_app_node(const struct kl_app *a, kl_slice_t node);
 void kl_i_app_disco(const struct kl_app *a, kl_xw_t *w, kl_slice_t node);
+int kl_i_app_busy(const struct kl_app *a);
+void kl_i_set_framed(struct kl_client *c, int framed);
+size_t kl_i_app_reserve(const struct kl_app *a);
 
 /* SASL mechanisms (bitmask: offered, failed, in flight). */
 enum {

@@ -595,6 +595,11 @@ static void start_stream(kl_session_t *s)
     }
     give_channel_binding(s, s->slot[0].tls_on);
     (void)kl_client_connect(s->c, s->t_attempt, ch);
+#if KL_ENABLE_APP
+    /* BOSH wraps, WebSocket frames whole elements: neither carries a
+     * stanza written in pieces */
+    kl_i_set_framed(s->c, ep->framing != KL_FRAMING_XMPP);
+#endif
     kl_stats_add_port_rt(s->c, 1 + info.round_trips); /* TCP + the TLS handshake */
     s->state = S_RUN;
     s->t_state = s->now;

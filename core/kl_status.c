@@ -94,7 +94,7 @@ const char *kl_strerror(int status)
     case KL_ERR_AUTHZID: return "SASL2: success without this account's authorization identifier";
     case KL_ERR_AUTH_LATER: return "FAST: the server could not check the token now (kept; retry later)";
 #if KL_ENABLE_APP
-    case KL_ERR_UNSUPPORTED: return "the server does not offer this feature";
+    case KL_ERR_UNSUPPORTED: return "not supported here (not offered by the server, or not over this framing)";
     case KL_ERR_HANDLERS_FULL: return "handler table full (KL_APP_MAX_HANDLERS)";
 #endif
     case KL_ERR_DOWNGRADE: return "SASL downgrade: mechanisms or channel bindings differ from what the server signed";

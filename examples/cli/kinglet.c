@@ -208,7 +208,8 @@ static int on_message(void *ctx, kl_app_t *a, const kl_in_t *in)
     case KL_PART_END:
         if (in->status < 0)
             printf("message from %s cut short: %s\n", in->from, kl_strerror(in->status));
-        if (A.printing && !A.groupchat && strcmp(in->type, "error") && in->status == KL_OK) {
+        if (A.printing && !A.groupchat && strcmp(in->type, "error") && in->status == KL_OK && in->from[0] &&
+            !(in->flags & KL_IN_ADDR_TOO_LONG)) {
             body_buf[A.body_len] = '\0';
             if (A.body_over)
                 fprintf(stderr, "kinglet: the body from %s is larger than %zu bytes: printed, not echoed\n", in->from,
@@ -876,7 +877,7 @@ retry:
         }
         if (ev.type == KL_EV_STANZA_DROPPED)
             kl_cli_dropped(&ev); /* said, whether or not a handler saw its start */
-        if (kl_app_event(&app, &ev) || ev.type == KL_EV_STANZA_DROPPED)
+        if (kl_app_event(&app, &ev) || (ev.type == KL_EV_STANZA_DROPPED && !kl_app_ended_iq(&app)))
             continue; /* a stanza: the handlers above had it */
         if (ev.type == KL_EV_LINK_DOWN) {
             fprintf(stderr, "kinglet: link down (%s%s%s); reconnecting in %u ms\n", kl_session_error_text(&sess),
@@ -985,7 +986,9 @@ retry:
                 }
             }
             cli_idle();
-        } else if (ev.type == KL_EV_IQ_RESULT && ev.iq_id == disco_id && disco_id) {
+        } else if (disco_id && ((ev.type == KL_EV_IQ_RESULT && ev.iq_id == disco_id) ||
+                                ((ev.type == KL_EV_STANZA_END || ev.type == KL_EV_STANZA_DROPPED) &&
+                                 kl_app_ended_iq(&app) == disco_id))) {
             disco_id = g.disco_id = 0;
             if (kl_server_features(&client, &server_features))
                 print_server_features("disco#info", server_features);

@@ -524,8 +524,8 @@ static int echo_send(kl_cli_run_t *r, kl_client_t *c, int *st)
     }
     if (!echo_wait[i].open) {
         *st = kl_send_message_begin(c, echo_wait[i].to, "chat");
-        if (*st == KL_ERR_TX_FULL || *st == KL_ERR_NOT_ONLINE)
-            return 0;
+        if (*st == KL_ERR_TX_FULL || *st == KL_ERR_NOT_ONLINE || *st == KL_ERR_STATE)
+            return 0; /* no room, no link, or called from inside a handler: from the loop */
         if (*st != KL_OK)
             return 1;
         echo_wait[i].open = 1;

@@ -332,6 +332,7 @@ typedef struct kl_client {
 #if KL_ENABLE_APP
     uint8_t KL_PRIVATE(long_out);           /* a long stanza is being written (kl_send_message_begin) */
     uint8_t KL_PRIVATE(iq_slot);            /* kl_iq_begin: the pending slot + 1, 0 none */
+    uint8_t KL_PRIVATE(framed);             /* BOSH / WebSocket: no long stanzas (set by the manager) */
 #endif
     uint16_t KL_PRIVATE(next_iq_id);
     uint16_t KL_PRIVATE(roster_iq);         /* id of the roster get in flight (roster versioning) */

@@ -181,6 +181,9 @@ struct kl_app {
     uint8_t KL_PRIVATE(builtin);           /* one of the built-in roles below */
     uint8_t KL_PRIVATE(sub_slot);
     uint8_t KL_PRIVATE(claimed);           /* the last stanza was claimed (handler or built-in) */
+    uint8_t KL_PRIVATE(had_from);          /* the stanza had a from attribute */
+    uint16_t KL_PRIVATE(disco_len);        /* our disco#info payload, longest form */
+    uint16_t KL_PRIVATE(ended_iq);         /* kl_app_ended_iq() */
     uint32_t KL_PRIVATE(mask);             /* handlers that matched */
     kl_in_t KL_PRIVATE(in);
     char KL_PRIVATE(from)[KL_APP_ADDR_MAX];
@@ -204,7 +207,11 @@ struct kl_app {
  * again after each kl_client_init). IQ get/set requests then reach the
  * handlers (cfg.deliver_iq is set). cfg may be NULL (defaults); it is
  * copied, its strings borrowed. KL_ERR_ARG for a NULL app/client, a
- * feature or node string with a quote character. */
+ * feature, identity or node string with a quote, '<' or '&';
+ * KL_ERR_TOO_LARGE when the disco#info answer (identity and features) with
+ * its addresses would not fit the transmit buffer (the engine keeps that
+ * much free before it reads a request, so that it can always answer). On
+ * an error the client is left as it was (not attached). */
 int kl_app_init(kl_app_t *app, kl_client_t *c, const kl_app_config_t *cfg);
 
 /* kl_client_init() forgets the app layer: after calling it again (a new
@@ -223,8 +230,17 @@ int kl_app_on(kl_app_t *app, const kl_handler_t *h);
  * event (the application handles it), including a KL_EV_STANZA_DROPPED
  * that no KL_EV_STANZA_BEGIN announced, and an IQ result whose handle the
  * app layer does not own and no handler claimed (so the program that sent
- * the request still sees its KL_EV_IQ_RESULT). */
+ * the request still sees its KL_EV_IQ_RESULT). An answer larger than the
+ * receive buffer that no handler claimed: 0 for its KL_EV_STANZA_END (or
+ * KL_EV_STANZA_DROPPED), with its handle in kl_app_ended_iq() (its content
+ * went to the handlers only). A new stream (KL_EV_ONLINE, KL_EV_RESUMED)
+ * or a lost one ends a stanza still open for the handlers (status < 0,
+ * nothing answered) and forgets the subscription look-ups in flight (the
+ * server delivers those requests again). */
 int kl_app_event(kl_app_t *app, const kl_event_t *ev);
+/* The handle of the streamed IQ answer whose end kl_app_event() just
+ * returned 0 for, else 0. */
+uint16_t kl_app_ended_iq(const kl_app_t *app);
 
 /* The client and counters. */
 kl_client_t *kl_app_client(const kl_app_t *app);
@@ -292,6 +308,10 @@ const char *kl_app_caps_ver(const kl_app_t *app);
  * bind), or, on a resumption, as the same event right after
  * KL_EV_RESUMED, and the sequence numbers of later stanzas move down by one. */
 int kl_send_message_begin(kl_client_t *c, const char *to, const char *type);
+/* begin: KL_ERR_UNSUPPORTED over BOSH and WebSocket (they carry whole
+ * stanzas only: send it as one, or not), KL_ERR_STATE while one is open or
+ * from inside a handler's dispatch (the stanza being read would stall
+ * behind it), KL_ERR_TX_FULL / KL_ERR_NOT_ONLINE as kl_stanza_begin. */
 /* Takes whole UTF-8 sequences of text[0..len) into the stanza: returns how
  * many bytes it took (0: no room now; drain the output and call again), or
  * KL_ERR_XML_UTF8 (nothing taken) for bytes that are not UTF-8 text XML

@@ -136,7 +136,8 @@ typedef enum kl_status {
     KL_ERR_AUTH_LATER = -147,       /* the server could not check the FAST token now
                                        (temporary-auth-failure, aborted, ...) and there is no
                                        password: the token is kept, the manager retries */
-    KL_ERR_UNSUPPORTED = -150,      /* the server does not offer what this call needs (e.g. CSI) */
+    KL_ERR_UNSUPPORTED = -150,      /* the server does not offer what this call needs (e.g. CSI),
+                                       or the framing cannot carry it (a long stanza over BOSH) */
     KL_ERR_HANDLERS_FULL = -151,    /* the handler table (KL_APP_MAX_HANDLERS) is full */
     KL_ERR_DOWNGRADE = -146         /* XEP-0474: the mechanisms or channel-binding types the
                                        server signed differ from those the client saw (or
