@@ -120,6 +120,14 @@ static size_t out_len;
 static char log_[1 << 16];
 static size_t log_len;
 static int no_drain; /* the port does not drain (a long message's writer checks room) */
+static int no_app;   /* the app is not attached: events are not fed to it */
+static int end_ret = -1;   /* what kl_app_event returned for the last STANZA_END / DROPPED */
+static uint16_t end_iq;    /* kl_app_ended_iq() right after it */
+
+/* Weak: the same file builds against a library without it (the tests
+ * that need it then fail instead of the build). */
+uint16_t kl_app_ended_iq(const kl_app_t *app) __attribute__((weak));
+static uint16_t app_ended_iq(void) { return kl_app_ended_iq ? kl_app_ended_iq(&app) : 0xFFFFu; }
 
 static void logf_(const char *fmt, ...)
 {
@@ -181,7 +189,12 @@ static void pump(void)
     kl_event_t ev;
     int guard = 0;
     while (kl_engine_poll(&cl, now_ms, &ev) > 0 && ++guard < 1000000) {
-        if (!kl_app_event(&app, &ev))
+        int r = no_app ? 0 : kl_app_event(&app, &ev);
+        if (ev.type == KL_EV_STANZA_END || ev.type == KL_EV_STANZA_DROPPED) {
+            end_ret = r;
+            end_iq = no_app ? 0 : app_ended_iq();
+        }
+        if (!r)
             on_event(&ev);
         drain();
     }
@@ -335,6 +348,7 @@ static void login(const opts_t *o)
     }
     clear();
     no_drain = 0;
+    no_app = 0;
     KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
     KT_CHECK_EQ(kl_app_init(&app, &cl, o->app_cfg ? o->app_cfg : &default_app), KL_OK);
     connect_to_success();
@@ -1524,6 +1538,539 @@ static void test_stream_ends_inside(void)
     KT_CHECK(strstr(out, "type='error'") == NULL);
 }
 
+/* ---- 11. regressions of the review (one per finding) ------------------------------------------------ */
+
+/* A new stream on the same client and app: negotiation, bind,
+ * KL_EV_ONLINE (through kl_app_event, as every event). */
+static void relogin(void)
+{
+    connect_to_success();
+    feed(HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>" BIND_RES);
+    KT_CHECK(kl_client_is_online(&cl));
+}
+
+/* The id of the last stanza written with id='…' in out. */
+static void last_id(char *id, size_t cap)
+{
+    const char *p = out, *q, *last = NULL;
+    size_t n;
+    while ((q = strstr(p, " id='")) != NULL)
+        last = q, p = q + 1;
+    id[0] = 0;
+    if (!last)
+        return;
+    last += 5;
+    n = strcspn(last, "'");
+    if (n < cap) {
+        memcpy(id, last, n);
+        id[n] = 0;
+    }
+}
+
+/* 1. A roster push whose from did not fit (a remote padding its
+ * resource) is nobody's, not the server's; nor is an explicit from=''. */
+static void test_review_push_long_from(void)
+{
+    static rec_t seen = {.name = "R", .ret = KL_PASS};
+    static char res[301];
+    opts_t o;
+    int big;
+    memset(&o, 0, sizeof o);
+    o.cache = 1;
+    o.features = "<ver xmlns='urn:xmpp:features:rosterver'/>";
+    login(&o);
+    on(KL_KIND_IQ, "set", "query", "jabber:iq:roster", &seen);
+    roster_push("", "p0", "v1", 1);
+    feed(sbuf);
+    KT_CHECK_STR(cache.roster_ver, "v1");
+    memset(res, 'r', 300);
+    res[300] = 0;
+    for (big = 0; big < 2; big++) {
+        const char *p = pad_el(big);
+        kt_current = big ? "test_review_push_long_from (streamed)" : "test_review_push_long_from";
+        clear();
+        seen.ends = 0;
+        seen.handled_at_end = 0;
+        snprintf(sbuf, sizeof sbuf, "<iq type='set' id='evil1' from='mallory@evil.example/%s'>"
+                                    "<query xmlns='jabber:iq:roster' ver='EVIL'><item jid='x@y'/>" BIG_PAD
+                                    "</query></iq>", res, p);
+        feed(sbuf);
+        KT_CHECK(seen.ends == 0 || !seen.handled_at_end); /* not taken by the layer */
+        KT_CHECK_STR(cache.roster_ver, "v1");
+        KT_CHECK_STR(out, ""); /* no ack; no error either (the from did not fit) */
+        KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes, 1);
+        KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes_refused, (uint32_t)(big + 1));
+    }
+    kt_current = "test_review_push_long_from";
+    /* from='' is an address, and not the account's */
+    clear();
+    seen.ends = 0;
+    seen.handled_at_end = 0;
+    roster_push(" from=''", "evil2", "E2", 1);
+    feed(sbuf);
+    KT_CHECK(seen.ends == 0 || !seen.handled_at_end);
+    KT_CHECK_STR(cache.roster_ver, "v1");
+    KT_CHECK(strstr(out, "<iq type='result' id='evil2'") == NULL);
+    KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes, 1);
+    KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes_refused, 3);
+}
+
+/* 3. Subscription look-ups: freed on their timeout, forgotten with the
+ * stream, freed by an empty result. */
+static void test_review_lookups(void)
+{
+    char id[64];
+    uint16_t h1 = 0, h2 = 0, h3 = 0;
+    kl_event_t ev;
+    /* (a) both look-ups time out: their slots are free again */
+    sub_login(KL_SUB_ROSTER);
+    feed("<presence from='carol@localhost' type='subscribe'/>");
+    feed("<presence from='dave@localhost' type='subscribe'/>");
+    KT_CHECK_EQ(count_of(out, "<query xmlns='jabber:iq:roster'/>"), 2);
+    clear();
+    now_ms += KL_IQ_TIMEOUT_MS + 1000;
+    pump();
+    KT_CHECK(strstr(log_, "[iq-timeout]") == NULL); /* kl_app_event took both (1) */
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_unanswered, 2);
+    clear();
+    feed("<presence from='erin@localhost' type='subscribe'/>");
+    KT_CHECK(strstr(out, "<query xmlns='jabber:iq:roster'/></iq>") != NULL); /* looked up again */
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_unanswered, 2);                      /* not dropped */
+    last_get_id(id, sizeof id);
+    clear();
+    roster_result(id, 3, 1, "erin@localhost");
+    feed(sbuf);
+    KT_CHECK_STR(out, "<presence to='erin@localhost' type='subscribed'/>");
+    /* a synthetic timeout of a handle the layer does not own stays the program's */
+    memset(&ev, 0, sizeof ev);
+    ev.type = KL_EV_IQ_TIMEOUT;
+    ev.iq_id = 0x7777;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+
+    /* (b) a look-up of the old stream must not take the program's answer
+     * on the new one with the same handle (handles start again per
+     * stream): the program's own roster get, answered with its roster */
+    sub_login(KL_SUB_ROSTER);
+    feed("<presence from='carol@localhost' type='subscribe'/>"); /* look-up: handle L */
+    KT_CHECK_EQ(kl_send_iq(&cl, "bob@localhost/x", "get", "<query xmlns='urn:v'/>", 0, &h1), KL_OK); /* L + 1 */
+    drain();
+    relogin();
+    clear();
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", "<query xmlns='jabber:iq:roster'/>", 0, &h2), KL_OK);
+    KT_CHECK_EQ(h2 + 1, h1); /* h2 is the old look-up's handle */
+    drain();
+    last_get_id(id, sizeof id);
+    KT_CHECK(id[0] != 0);
+    clear();
+    roster_result(id, 3, 1, "carol@localhost");
+    feed(sbuf);
+    KT_CHECK_STR(log_, "[iq-result]"); /* kl_app_event returned 0: the program's */
+    KT_CHECK(strstr(out, "<presence") == NULL);
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_unanswered, 1); /* the old look-up, forgotten */
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_approved, 0);
+    /* and the program's error answer too */
+    clear();
+    KT_CHECK_EQ(kl_send_iq(&cl, "bob@localhost/x", "get", "<query xmlns='urn:v'/>", 0, &h3), KL_OK);
+    KT_CHECK_EQ(h3, h1);
+    drain();
+    last_id(id, sizeof id);
+    KT_CHECK(id[0] != 0);
+    snprintf(sbuf, sizeof sbuf, "<iq type='error' id='%s' from='bob@localhost/x'>" SVC_UNAVAIL "</iq>", id);
+    clear();
+    feed(sbuf);
+    KT_CHECK_STR(log_, "[iq-result]");
+
+    /* (c) an empty result to the look-up: freed, refused */
+    sub_login(KL_SUB_ROSTER);
+    feed("<presence from='carol@localhost' type='subscribe'/>");
+    last_get_id(id, sizeof id);
+    clear();
+    snprintf(sbuf, sizeof sbuf, "<iq type='result' id='%s'/>", id);
+    feed(sbuf);
+    KT_CHECK_STR(out, "<presence to='carol@localhost' type='unsubscribed'/>");
+    KT_CHECK_STR(log_, "");
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_refused, 1);
+    /* its slot is free: two more are looked up */
+    clear();
+    feed("<presence from='dave@localhost' type='subscribe'/><presence from='erin@localhost' type='subscribe'/>");
+    KT_CHECK_EQ(count_of(out, "<query xmlns='jabber:iq:roster'/>"), 2);
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_unanswered, 0);
+}
+
+/* 4. A new stream while a streamed stanza is open for the handlers: it
+ * ends (status < 0) and nothing is answered on the new stream. */
+static void test_review_new_stream_inside(void)
+{
+    static rec_t seen = {.name = "S", .ret = KL_PASS};
+    login_default();
+    on(KL_KIND_ANY, NULL, NULL, NULL, &seen);
+    seen.ends = 0;
+    snprintf(sbuf, sizeof sbuf, "<iq type='get' id='x4' from='bob@localhost/x'><query xmlns='urn:none'>"
+                                "<pad>%s</pad><pad>", pad(4000));
+    feed(sbuf);
+    KT_CHECK_EQ(seen.ends, 0);
+    clear();
+    relogin();
+    KT_CHECK_EQ(seen.ends, 1);
+    KT_CHECK(seen.status_at_end < 0);
+    KT_CHECK(strstr(out, "x4") == NULL);
+    KT_CHECK(strstr(out, "type='error'") == NULL);
+    /* the new stream goes on: a request is answered as usual */
+    clear();
+    feed("<iq type='get' id='y4' from='bob@localhost/x'><query xmlns='urn:none'/></iq>");
+    KT_CHECK_STR(out, "<iq type='error' id='y4' to='bob@localhost/x'>" SVC_UNAVAIL "</iq>");
+    KT_CHECK_EQ(seen.ends, 2);
+}
+
+/* 5. A streamed answer to the program's own kl_send_iq: unclaimed, its
+ * end is the program's (0, kl_app_ended_iq); claimed, the layer's. */
+static void test_review_streamed_answer(void)
+{
+    static rec_t taker = {.name = "T", .ret = KL_HANDLED};
+    uint16_t h = 0;
+    char id[64];
+    login_default();
+    on(KL_KIND_IQ, "result", "query", "urn:taken", &taker);
+    KT_CHECK_EQ(kl_send_iq(&cl, "bob@localhost/x", "get", "<query xmlns='urn:v'/>", 0, &h), KL_OK);
+    drain();
+    last_id(id, sizeof id);
+    snprintf(sbuf, sizeof sbuf, "<iq type='result' id='%s' from='bob@localhost/x'><query xmlns='urn:v'><pad>%s</pad>"
+                                "</query></iq>", id, pad(4000));
+    KT_CHECK(strlen(sbuf) > KL_RX_BUF_SIZE);
+    clear();
+    end_ret = -1;
+    end_iq = 0;
+    feed(sbuf);
+    KT_CHECK_EQ(end_ret, 0);
+    KT_CHECK_EQ(end_iq, h);
+    KT_CHECK_STR(log_, "[ev-end]");
+    /* claimed by a handler */
+    KT_CHECK_EQ(kl_send_iq(&cl, "bob@localhost/x", "get", "<query xmlns='urn:taken'/>", 0, &h), KL_OK);
+    clear();
+    drain();
+    last_id(id, sizeof id);
+    snprintf(sbuf, sizeof sbuf, "<iq type='result' id='%s' from='bob@localhost/x'><query xmlns='urn:taken'><pad>%s"
+                                "</pad></query></iq>", id, pad(4000));
+    clear();
+    end_ret = -1;
+    end_iq = 0xFFFF;
+    feed(sbuf);
+    KT_CHECK_EQ(end_ret, 1);
+    KT_CHECK_EQ(end_iq, 0);
+    KT_CHECK(strstr(log_, "[ev-end]") == NULL);
+    KT_CHECK_EQ(taker.handled_at_end, 1);
+}
+
+/* 6. kl_send_message_begin from inside a dispatch: KL_ERR_STATE, and the
+ * layer's own answers still go out. */
+static int act_long(rec_t *r, kl_app_t *a, const kl_in_t *in)
+{
+    (void)r, (void)in;
+    return kl_send_message_begin(kl_app_client(a), "bob@localhost", NULL);
+}
+
+static void close_long(void)
+{
+    if (kl_send_long_open(&cl)) { /* the code before the fix let it open */
+        (void)kl_send_text(&cl, (const uint8_t *)"x", 1);
+        (void)kl_send_message_end(&cl);
+        pump();
+    }
+}
+
+static void test_review_long_in_dispatch(void)
+{
+    static rec_t rq = {.name = "Q", .ret = KL_PASS, .action = act_long},
+                 rr = {.name = "R", .ret = KL_PASS, .action = act_long};
+    int big;
+    login_default();
+    on(KL_KIND_IQ, "get", "query", "urn:six", &rq);
+    on(KL_KIND_IQ, "set", "query", "jabber:iq:roster", &rr);
+    for (big = 0; big < 2; big++) {
+        const char *p = pad_el(big);
+        kt_current = big ? "test_review_long_in_dispatch (streamed)" : "test_review_long_in_dispatch";
+        clear();
+        rq.action_st = 99;
+        snprintf(sbuf, sizeof sbuf, "<iq type='get' id='g6' from='bob@localhost/x'><query xmlns='urn:six'>"
+                                    BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        KT_CHECK_EQ(rq.action_st, KL_ERR_STATE);
+        KT_CHECK_STR(out, "<iq type='error' id='g6' to='bob@localhost/x'>" SVC_UNAVAIL "</iq>");
+        close_long();
+        clear();
+        rr.action_st = 99;
+        snprintf(sbuf, sizeof sbuf, "<iq type='set' id='rp6'><query xmlns='jabber:iq:roster' ver='v6'>"
+                                    "<item jid='f@localhost'/>" BIG_PAD "</query></iq>", p);
+        feed(sbuf);
+        KT_CHECK_EQ(rr.action_st, KL_ERR_STATE);
+        KT_CHECK_STR(out, "<iq type='result' id='rp6'/>");
+        close_long();
+    }
+    kt_current = "test_review_long_in_dispatch";
+    /* outside a dispatch it works */
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    drain();
+}
+
+/* 7. A from too long: to and id are still this stanza's own. */
+static char got_id[KL_APP_ID_MAX], got_to[KL_APP_ADDR_MAX];
+static uint8_t got_flags;
+static int cap_fn(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    (void)ctx, (void)a;
+    if (in->part == KL_PART_STANZA) {
+        snprintf(got_id, sizeof got_id, "%s", in->id);
+        snprintf(got_to, sizeof got_to, "%s", in->to);
+        got_flags = in->flags;
+    }
+    return KL_PASS;
+}
+
+static void test_review_long_from_id(void)
+{
+    static char longfrom[KL_APP_ADDR_MAX + 40];
+    kl_handler_t h = {KL_KIND_MESSAGE, NULL, NULL, NULL, cap_fn, NULL};
+    int big;
+    login_default();
+    KT_CHECK_EQ(kl_app_on(&app, &h), KL_OK);
+    memset(longfrom, 'b', sizeof longfrom - 1);
+    longfrom[sizeof longfrom - 1] = 0;
+    memcpy(longfrom, "bob@localhost/", 14);
+    for (big = 0; big < 2; big++) {
+        const char *p = pad_el(big);
+        kt_current = big ? "test_review_long_from_id (streamed)" : "test_review_long_from_id";
+        feed("<message from='bob@localhost/x' to='alice@localhost/old' id='prev'><body>1</body></message>");
+        KT_CHECK_STR(got_id, "prev");
+        snprintf(sbuf, sizeof sbuf, "<message from='%s' to='alice@localhost/dev' id='mine'><body>2</body>" BIG_PAD
+                                    "</message>", longfrom, p);
+        feed(sbuf);
+        KT_CHECK(got_flags & KL_IN_ADDR_TOO_LONG);
+        KT_CHECK_STR(got_id, "mine");
+        KT_CHECK_STR(got_to, "alice@localhost/dev");
+    }
+}
+
+/* 8. KL_SUB_ROSTER: a contact with a long display name is in the roster. */
+static void test_review_sub_long_name(void)
+{
+    char id[64];
+    sub_login(KL_SUB_ROSTER);
+    feed("<presence from='carol@localhost/r' type='subscribe'/>");
+    last_get_id(id, sizeof id);
+    KT_CHECK(id[0] != 0);
+    clear();
+    snprintf(sbuf, sizeof sbuf, "<iq type='result' id='%s'><query xmlns='jabber:iq:roster'>"
+                                "<item jid='friend@localhost' subscription='both'/>"
+                                "<item jid='carol@localhost' name='%s' subscription='both'/></query></iq>", id, pad(100));
+    feed(sbuf);
+    KT_CHECK_STR(out, "<presence to='carol@localhost' type='subscribed'/>");
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_approved, 1);
+}
+
+/* 9. The roster version is <query/>'s, not another child's. */
+static void test_review_roster_ver_query_only(void)
+{
+    opts_t o;
+    int big;
+    memset(&o, 0, sizeof o);
+    o.cache = 1;
+    o.features = "<ver xmlns='urn:xmpp:features:rosterver'/>";
+    login(&o);
+    for (big = 0; big < 2; big++) {
+        const char *p = pad_el(big);
+        kt_current = big ? "test_review_roster_ver_query_only (streamed)" : "test_review_roster_ver_query_only";
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<iq type='set' id='p9'><query xmlns='jabber:iq:roster' ver='v9%s'>"
+                                    "<item jid='f@localhost'/>" BIG_PAD "</query><x xmlns='urn:x' ver='bad'/></iq>",
+                 big ? "b" : "", p);
+        feed(sbuf);
+        KT_CHECK_STR(out, "<iq type='result' id='p9'/>");
+        KT_CHECK_STR(cache.roster_ver, big ? "v9b" : "v9");
+    }
+}
+
+/* 10. While a long message is open nothing is served: no timeout to wake
+ * for (an <r/> owed and an IQ deadline passed made it 0, a busy loop). */
+static void test_review_timeout_long_open(void)
+{
+    opts_t o;
+    uint16_t h = 0;
+    memset(&o, 0, sizeof o);
+    o.sm = 1;
+    o.ack_every = 1;
+    login(&o);
+    drain();
+    KT_CHECK_EQ(kl_send_iq(&cl, "bob@localhost/x", "get", "<query xmlns='urn:v'/>", 1000, &h), KL_OK);
+    drain();
+    clear();
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"he", 2), 2);
+    KT_CHECK_EQ(kl_sm_ack_now(&cl), KL_ERR_TX_FULL); /* owed */
+    drain();
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms + 5000), UINT32_MAX);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    drain();
+    KT_CHECK(kl_engine_next_timeout(&cl, now_ms + 5000) != UINT32_MAX); /* served again */
+    pump();
+}
+
+/* 11. A run of continuation bytes longer than the free space: refused,
+ * not "no room now" forever. */
+static void test_review_send_text_continuation(void)
+{
+    static uint8_t cont[1600];
+    size_t n;
+    int r;
+    login_default();
+    memset(cont, 0x80, sizeof cont);
+    no_drain = 1;
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    while (kl_send_text(&cl, (const uint8_t *)"zzzzzzzz", 8) == 8)
+        ;
+    while (kl_send_text(&cl, (const uint8_t *)"z", 1) == 1)
+        ;
+    /* free 800 bytes of the full buffer */
+    (void)kl_engine_output(&cl, &n);
+    KT_CHECK(n > 800);
+    kl_engine_output_ack(&cl, 800);
+    r = kl_send_text(&cl, cont, sizeof cont);
+    KT_CHECK_EQ(r, KL_ERR_XML_UTF8);
+    no_drain = 0;
+    drain();
+    KT_CHECK_EQ(kl_send_text(&cl, cont, sizeof cont), KL_ERR_XML_UTF8); /* with room too */
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    drain();
+}
+
+/* 12. A disco#info answer that cannot fit: KL_ERR_TOO_LARGE, not
+ * attached (the engine answers as itself); a normal one works. */
+static void test_review_disco_too_large(void)
+{
+    static char vars[60][48];
+    static const char *feats[60];
+    kl_client_config_t cfg;
+    kl_app_config_t ac;
+    opts_t o;
+    size_t i;
+    for (i = 0; i < 60; i++) {
+        snprintf(vars[i], sizeof vars[i], "urn:example:feature:%02zu:%s", i, "ppppppppppppppppp");
+        feats[i] = vars[i];
+    }
+    KT_CHECK_EQ(strlen(vars[0]), 40);
+    /* 25: the caps string fits the transmit buffer, the answer does not */
+    {
+        static kl_client_t c2;
+        static kl_app_t a2;
+        kl_client_config_t cc;
+        memset(&cc, 0, sizeof cc);
+        cc.jid = "alice@localhost/dev";
+        cc.password = "secret";
+        cc.random = kt_random;
+        cc.crypto = &crypto;
+        KT_CHECK_EQ(kl_client_init(&c2, &cc), KL_OK);
+        memset(&ac, 0, sizeof ac);
+        ac.features = feats;
+        ac.nfeatures = 25;
+        KT_CHECK_EQ(kl_app_init(&a2, &c2, &ac), KL_ERR_TOO_LARGE);
+        cc.crypto = NULL; /* no caps ver: the answer is measured all the same */
+        KT_CHECK_EQ(kl_client_init(&c2, &cc), KL_OK);
+        ac.nfeatures = 60;
+        KT_CHECK_EQ(kl_app_init(&a2, &c2, &ac), KL_ERR_TOO_LARGE);
+        ac.nfeatures = 10;
+        KT_CHECK_EQ(kl_app_init(&a2, &c2, &ac), KL_OK);
+    }
+    memset(&ac, 0, sizeof ac);
+    ac.features = feats;
+    ac.nfeatures = 60;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    cfg.crypto = &crypto;
+    clear();
+    no_drain = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_app_init(&app, &cl, &ac), KL_ERR_TOO_LARGE);
+    no_app = 1;
+    connect_to_success();
+    feed(HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>" BIND_RES);
+    KT_CHECK(kl_client_is_online(&cl));
+    clear();
+    feed("<iq type='get' id='d12' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    {
+        static const char want[] = "<iq type='result' id='d12' to='bob@localhost/x'><query xmlns='http://jabber.org/"
+                                   "protocol/disco#info'><identity category='client' type='bot' name='kinglet'/>";
+        KT_CHECK(strncmp(out, want, sizeof want - 1) == 0);
+    }
+    KT_CHECK(strstr(out, "urn:example:feature") == NULL);
+    KT_CHECK_STR(log_, "");
+    no_app = 0;
+    /* 10 of them fit, and are answered */
+    memset(&o, 0, sizeof o);
+    ac.nfeatures = 10;
+    o.app_cfg = &ac;
+    login(&o);
+    clear();
+    feed("<iq type='get' id='e12' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    KT_CHECK(strncmp(out, "<iq type='result' id='e12' to='bob@localhost/x'>", 48) == 0);
+    KT_CHECK_EQ(count_of(out, "<feature var='urn:example:feature:"), 10);
+}
+
+/* 13. A server push cut short by a bound: policy-violation, not taken. */
+static void test_review_push_cut_short(void)
+{
+    opts_t o;
+    size_t i;
+    char *p;
+    int big;
+    memset(&o, 0, sizeof o);
+    o.cache = 1;
+    o.features = "<ver xmlns='urn:xmpp:features:rosterver'/>";
+    login(&o);
+    roster_push("", "p0", "v1", 1);
+    feed(sbuf);
+    KT_CHECK_STR(cache.roster_ver, "v1");
+    for (big = 0; big < 2; big++) {
+        kt_current = big ? "test_review_push_cut_short (streamed)" : "test_review_push_cut_short";
+        p = sbuf;
+        p += sprintf(p, "<iq type='set' id='cut13'><query xmlns='jabber:iq:roster' ver='vCUT'>"
+                        "<item jid='f@localhost'><group>%s</group>", big ? pad(4000) : "g");
+        for (i = 0; i < 20; i++)
+            p += sprintf(p, "<d>");
+        for (i = 0; i < 20; i++)
+            p += sprintf(p, "</d>");
+        sprintf(p, "</item></query></iq>");
+        clear();
+        feed(sbuf);
+        KT_CHECK_STR(out, "<iq type='error' id='cut13'><error type='modify'><policy-violation xmlns='" NS_STANZAS
+                          "'/></error></iq>");
+        KT_CHECK_STR(cache.roster_ver, "v1");
+    }
+    kt_current = "test_review_push_cut_short";
+    KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes, 1);
+}
+
+/* 14. The caps node is compared raw: no '&' in it. */
+static void test_review_caps_node_amp(void)
+{
+    static kl_client_t c2;
+    static kl_app_t a2;
+    kl_client_config_t cfg;
+    kl_app_config_t ac;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    KT_CHECK_EQ(kl_client_init(&c2, &cfg), KL_OK);
+    memset(&ac, 0, sizeof ac);
+    ac.caps_node = "https://ex.org/caps?a=1&b=2";
+    KT_CHECK_EQ(kl_app_init(&a2, &c2, &ac), KL_ERR_ARG);
+    ac.caps_node = "https://ex.org/caps?a=1";
+    KT_CHECK_EQ(kl_app_init(&a2, &c2, &ac), KL_OK);
+}
+
 int main(void)
 {
     KT_RUN(test_matching);
@@ -1542,6 +2089,19 @@ int main(void)
     KT_RUN(test_pubsub_muc_csi);
     KT_RUN(test_not_ours);
     KT_RUN(test_stream_ends_inside);
+    KT_RUN(test_review_push_long_from);
+    KT_RUN(test_review_lookups);
+    KT_RUN(test_review_new_stream_inside);
+    KT_RUN(test_review_streamed_answer);
+    KT_RUN(test_review_long_in_dispatch);
+    KT_RUN(test_review_long_from_id);
+    KT_RUN(test_review_sub_long_name);
+    KT_RUN(test_review_roster_ver_query_only);
+    KT_RUN(test_review_timeout_long_open);
+    KT_RUN(test_review_send_text_continuation);
+    KT_RUN(test_review_disco_too_large);
+    KT_RUN(test_review_push_cut_short);
+    KT_RUN(test_review_caps_node_amp);
     return kt_summary("app");
 }
 

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinglet/kl_app.h"
+#include "kinglet/kl_bosh.h"
 #include "kinglet/kl_session.h"
 #include "kt.h"
 
@@ -55,6 +57,7 @@ typedef struct fake {
     uint16_t last_port;
     int resumes_seen;
     int net_closes, net_aborts;
+    int two_slots;          /* BOSH: a second connection is opened (and left idle) */
 } fake_t;
 
 static fake_t F;
@@ -143,7 +146,7 @@ static int f_open(void *net, int slot, const char *host, uint16_t port)
 {
     (void)net;
     if (slot != 0)
-        return KL_ERR_ARG;
+        return F.two_slots && slot == 1 ? KL_OK : KL_ERR_ARG;
     snprintf(F.last_host, sizeof F.last_host, "%s", host);
     F.last_port = port;
     if (F.open_fail && (!F.open_fail_host || !strcmp(host, "dead")))
@@ -660,6 +663,49 @@ static void test_location(int reachable)
 static void test_location_used(void) { test_location(1); }
 static void test_location_fallback(void) { test_location(0); }
 
+#if KL_ENABLE_APP && KL_ENABLE_BOSH
+/* A long message is written in pieces: over plain XMPP it goes; BOSH (and
+ * WebSocket) carry whole stanzas only, so the manager marks the
+ * connection and kl_send_message_begin says KL_ERR_UNSUPPORTED. */
+static void test_long_message_framing(void)
+{
+    static kl_bosh_t bosh;
+    kl_session_config_t sc;
+    kl_event_t ev;
+    int i;
+    reset();
+    setup(&sc, 0);
+    kl_session_init(&ss, &sc);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"hi", 2), 2);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    kl_session_shutdown(&ss);
+
+    reset();
+    setup(&sc, 0);
+    F.two_slots = 1;
+    sc.endpoints[0].host = "127.0.0.1";
+    sc.endpoints[0].port = 5280;
+    sc.endpoints[0].path = "/http-bind";
+    sc.endpoints[0].framing = KL_FRAMING_BOSH;
+    sc.endpoints[0].security = KL_SEC_NONE;
+    sc.n_endpoints = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    for (i = 0; i < 20 && F.cl_len == 0; i++) { /* until the session request went out */
+        (void)kl_session_step(&ss, now, &ev);
+        now += 1;
+    }
+    KT_CHECK(strstr(F.cl, "POST /http-bind") != NULL);
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_ERR_UNSUPPORTED);
+    KT_CHECK(!kl_send_long_open(&cl));
+    kl_session_shutdown(&ss);
+}
+#endif
+
 static void test_init_checks(void)
 {
     kl_session_config_t sc;
@@ -719,6 +765,9 @@ int main(void)
     KT_RUN(test_kick);
     KT_RUN(test_location_used);
     KT_RUN(test_location_fallback);
+#if KL_ENABLE_APP && KL_ENABLE_BOSH
+    KT_RUN(test_long_message_framing);
+#endif
     KT_RUN(test_init_checks);
     KT_RUN(test_urls);
     return kt_summary("session");
