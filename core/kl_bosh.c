@@ -1,6 +1,7 @@
 /* kinglet — BOSH framing of the engine (see kl_bosh.h). */
 #include "kinglet/kl_bosh.h"
 
+#include "kl_internal.h"
 #include "kl_string.h"
 
 #define NS_HTTPBIND "http://jabber.org/protocol/httpbind"
@@ -169,6 +170,9 @@ int kl_bosh_pull(kl_bosh_t *b, kl_client_t *c)
         return KL_ERR_ARG;
     if (b->error)
         return b->error;
+#if KL_ENABLE_APP
+    kl_i_set_framed(c, 1); /* BOSH wraps whole stanzas: no long one (also without the manager) */
+#endif
     p = kl_engine_output(c, &len);
     if (!len)
         return KL_OK;

@@ -309,7 +309,9 @@ const char *kl_app_caps_ver(const kl_app_t *app);
  * KL_EV_RESUMED, and the sequence numbers of later stanzas move down by one. */
 int kl_send_message_begin(kl_client_t *c, const char *to, const char *type);
 /* begin: KL_ERR_UNSUPPORTED over BOSH and WebSocket (they carry whole
- * stanzas only: send it as one, or not), KL_ERR_STATE while one is open or
+ * stanzas only: send it as one, or not; the connection manager and
+ * kl_bosh_pull() tell the client; a port that frames WebSocket with kl_ws
+ * itself must not start one), KL_ERR_STATE while one is open or
  * from inside a handler's dispatch (the stanza being read would stall
  * behind it), KL_ERR_TX_FULL / KL_ERR_NOT_ONLINE as kl_stanza_begin. */
 /* Takes whole UTF-8 sequences of text[0..len) into the stanza: returns how

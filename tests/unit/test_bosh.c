@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kinglet/kl_bosh.h"
+#include "kinglet/kl_app.h"
 #include "kt.h"
 
 static kl_client_t client;
@@ -190,6 +191,9 @@ static void test_session(void)
     r = next_req(&s1);
     KT_CHECK(r && strstr(r, "rid='1001'") && strstr(r, "sid='s1d'") && strstr(r, "<presence xmlns='jabber:client'/>"));
     KT_CHECK(r && !strstr(r, "xmpp:restart"));
+    /* the BOSH body wraps whole stanzas: no long one, also without the
+     * connection manager (kl_bosh_pull told the client) */
+    KT_CHECK_EQ(kl_send_message_begin(&client, "bob@localhost", NULL), KL_ERR_UNSUPPORTED);
     /* nothing queued and one outstanding: no second poll */
     KT_CHECK(next_req(NULL) == NULL);
     /* a message: a second request while the first is held */
