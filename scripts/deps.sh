@@ -367,7 +367,7 @@ PACKAGES="build-essential make clang libclang-rt-14-dev llvm valgrind openssl
 python3 prosody lua-sec libexpat1-dev libxml2-dev libstrophe-dev pkg-config libslirp-dev
 dpkg-dev iproute2 util-linux gcc-arm-none-eabi libnewlib-arm-none-eabi
 gcc-riscv64-unknown-elf binutils xz-utils bzip2 qemu-system-arm dnsmasq-base stunnel4 ejabberd
-cmake doxygen python3-slixmpp"
+cmake doxygen python3-slixmpp tsung"
 
 # ---- 1. Debian packages ----------------------------------------------------
 # One dpkg-query for all of them; a package counts as present only when its
