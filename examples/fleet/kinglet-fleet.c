@@ -1,0 +1,806 @@
+/* kinglet-fleet — N simulated devices in one POSIX process (Linux, epoll).
+ *
+ *   kinglet-fleet --count N --jid 'dev%d@DOMAIN' --password P
+ *                 [--host H] [--port N] [--cafile F] [--tls starttls|direct]
+ *                 [--duration S] [--rate R] [--no-jitter] [--stats]
+ *                 [--first K] [--presence|--no-presence] [--reading T_S] [--echo]
+ *                 [--srv --dns HOST:PORT] [--backoff MIN_MS MAX_MS]
+ *
+ * Every device is what a real one runs: its own engine (kl_client_t), its
+ * own connection manager (kl_session_t, reconnect on, stream management
+ * with its own 2 KB queue), its own sockets (kl_posix_net_t) and its own
+ * mbedTLS session (kl_tls_t through kl_tls_mbedtls_ops); one event loop
+ * (epoll) drives them all. Nothing is allocated per message: the device
+ * table is allocated once at start.
+ *
+ * %d in --jid is the device number, from --first K (default 1). --rate R
+ * starts at most R devices in any one second (default: all at once, a
+ * login storm). --duration S: S seconds after the last device started
+ * (default 10); then, with --reading, the readings stop and the fleet
+ * waits (5 s at most) until every reading sent has arrived, then every
+ * device logs out and the program exits. --reading T: every online device
+ * sends "temp=21.5 seq=N" to its own bare JID every T seconds. --echo
+ * answers every message from another account with its body (a device's
+ * own readings are not echoed: that would loop). --no-jitter: the
+ * reconnect backoff without jitter (kl_session_config_t.no_jitter).
+ *
+ * stderr: a progress line once a second (\r-updated on a terminal) and
+ * the first failures. --stats: the last line of stdout is one JSON object
+ * (see print_stats()). RAM per device is measured: the per-device structs
+ * (sizeof) plus the peak of mbedTLS's heap in use (a counting
+ * calloc/free through mbedtls_platform_set_calloc_free) divided by N.
+ *
+ * Exit: 0 when no device failed for good and every device online at the
+ * end logged out cleanly; 1 otherwise; 2 usage; 3 setup (fds, epoll).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "kinglet/kinglet.h"
+#include "kinglet/kl_session.h"
+#include "kl_crypto_mbedtls.h"
+#include "kl_posix_dns.h"
+#include "kl_posix_net.h"
+#include "kl_tls_bind.h"
+#include "mbedtls/platform.h"
+
+#if !defined(MBEDTLS_PLATFORM_MEMORY)
+#error "kinglet-fleet measures mbedTLS's heap: build with -DMBEDTLS_PLATFORM_MEMORY (mk/fleet.mk does)"
+#endif
+
+#define SMQ_SIZE 2048
+#define JID_CAP 96
+
+enum { D_IDLE, D_RUN, D_FAILED, D_CLOSED };
+
+typedef struct dev {
+    kl_client_t c;
+    kl_session_t s;
+    kl_posix_net_t net;
+    kl_tls_mbedtls_t tb;
+    kl_tls_t tls[1];           /* XMPP over TCP: slot 0 only */
+    uint8_t smq[SMQ_SIZE];
+    char jid[JID_CAP];
+    char bare[JID_CAP];
+    /* the event loop's bookkeeping */
+    uint8_t state;
+    uint8_t online;
+    uint8_t ever_online;
+    uint8_t in_run;            /* queued to run in this round */
+    uint8_t closing;
+    uint8_t online_at_logout;
+    uint8_t logged_out;        /* KL_EV_CLOSED, status KL_OK, after an online session */
+    int reg_fd[KL_SESSION_SLOTS];
+    uint32_t reg_ev[KL_SESSION_SLOTS];
+    uint32_t t_start, first_online_ms;
+    uint32_t due;              /* when the device wants to run for a timer */
+    uint32_t next_reading;
+    uint32_t seq;
+    uint32_t attempts_seen;    /* kl_session_stats().attempts already counted */
+    uint32_t attempts_at_down; /* ... when the link went down (backing off until it grows) */
+} fdev_t;
+
+/* ---- options ---------------------------------------------------------------- */
+static struct {
+    long count, first, rate, duration, reading;
+    const char *jid_fmt, *password, *host, *cafile, *tls, *dns;
+    int port, no_jitter, stats, presence, echo, srv;
+    long backoff_min, backoff_max;
+} o = {.first = 1, .duration = 10, .tls = "starttls", .presence = 1, .backoff_min = -1, .backoff_max = -1};
+
+/* ---- totals ----------------------------------------------------------------- */
+static struct {
+    unsigned long logins, onlines, resumes, link_downs, failed, msgs_sent, msgs_recv, echoed, readings_skipped;
+    unsigned long unacked_resent, logged_out, close_timeouts;
+    unsigned long long rt_sum, wire_out_sum, wire_in_sum;
+    unsigned long attempts;
+    unsigned attempts_peak;
+} T;
+
+static fdev_t *devs;
+static int epfd = -1;
+static int tty;
+static kl_tls_config_t tls_base;
+static kl_crypto_mbedtls_t crypto; /* SCRAM's hooks and DRBG: stateless per login, shared */
+static kl_posix_candidate_t cand[KL_POSIX_MAX_CANDIDATES];
+static int ncand;
+
+/* ---- mbedTLS's heap, counted ---------------------------------------------- */
+#define HDR 16
+static size_t heap_cur, heap_peak, heap_online; /* heap_online: at the logout (steady state) */
+static unsigned long heap_allocs;
+
+static void *count_calloc(size_t n, size_t sz)
+{
+    size_t b;
+    uint8_t *p;
+    if (sz != 0 && n > (SIZE_MAX - HDR) / sz)
+        return NULL;
+    b = n * sz;
+    if ((p = calloc(1, b + HDR)) == NULL)
+        return NULL;
+    memcpy(p, &b, sizeof b);
+    heap_cur += b;
+    heap_allocs++;
+    if (heap_cur > heap_peak)
+        heap_peak = heap_cur;
+    return p + HDR;
+}
+
+static void count_free(void *q)
+{
+    size_t b;
+    uint8_t *p;
+    if (q == NULL)
+        return;
+    p = (uint8_t *)q - HDR;
+    memcpy(&b, p, sizeof b);
+    heap_cur -= b;
+    free(p);
+}
+
+/* ---- time windows: attempts started in the last second ------------------- */
+/* 1000 one-millisecond buckets; `total` is the sum over the last 1000 ms. */
+typedef struct win {
+    uint16_t b[1000];
+    uint32_t last;
+    unsigned total;
+    int started;
+} win_t;
+
+static void win_advance(win_t *w, uint32_t now)
+{
+    uint32_t d;
+    if (!w->started) {
+        w->started = 1;
+        w->last = now;
+        return;
+    }
+    d = now - w->last;
+    if ((int32_t)d <= 0)
+        return;
+    if (d >= 1000) {
+        memset(w->b, 0, sizeof w->b);
+        w->total = 0;
+    } else {
+        for (uint32_t t = w->last + 1; t != now + 1; t++) {
+            w->total -= w->b[t % 1000];
+            w->b[t % 1000] = 0;
+        }
+    }
+    w->last = now;
+}
+
+static void win_add(win_t *w, uint32_t now, unsigned n)
+{
+    win_advance(w, now);
+    w->b[now % 1000] = (uint16_t)(w->b[now % 1000] + n);
+    w->total += n;
+}
+
+static win_t attempts_win, starts_win;
+
+/* ---- the port's net ops, wrapped: the event loop learns of every close ---- */
+static fdev_t *dev_of_net(void *net)
+{
+    return (fdev_t *)((char *)net - offsetof(fdev_t, net));
+}
+
+static void forget_fd(void *net, int slot)
+{
+    fdev_t *d = dev_of_net(net);
+    /* close() takes the fd out of the epoll set; a new socket may get the
+     * same number, so the registration is forgotten here, not guessed later */
+    if (d->reg_fd[slot] >= 0 && d->reg_fd[slot] == d->net.fd[slot])
+        d->reg_fd[slot] = -1;
+}
+
+static int f_open(void *net, int slot, const char *host, uint16_t port)
+{
+    forget_fd(net, slot);
+    return kl_posix_net_ops.open(net, slot, host, port);
+}
+
+static void f_close(void *net, int slot)
+{
+    forget_fd(net, slot);
+    kl_posix_net_ops.close(net, slot);
+}
+
+static void f_abort(void *net, int slot)
+{
+    forget_fd(net, slot);
+    kl_posix_net_ops.abort(net, slot);
+}
+
+static kl_net_ops_t fleet_net_ops;
+
+/* ---- epoll registration after a device ran ---------------------------------- */
+static void sync_fds(fdev_t *d, long idx)
+{
+    for (int slot = 0; slot < KL_SESSION_SLOTS; slot++) {
+        int fd = d->net.fd[slot];
+        int w = fd >= 0 ? kl_session_wants(&d->s, slot) : 0;
+        uint32_t ev = (uint32_t)((w & KL_WANT_READ ? EPOLLIN : 0) | (w & KL_WANT_WRITE ? EPOLLOUT : 0));
+        struct epoll_event e;
+        if (d->reg_fd[slot] >= 0 && d->reg_fd[slot] != fd)
+            d->reg_fd[slot] = -1; /* closed (f_close saw it) */
+        if (ev == 0) {
+            if (d->reg_fd[slot] >= 0)
+                (void)epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+            d->reg_fd[slot] = -1;
+            continue;
+        }
+        if (d->reg_fd[slot] == fd && d->reg_ev[slot] == ev)
+            continue;
+        memset(&e, 0, sizeof e);
+        e.events = ev;
+        e.data.u64 = (uint64_t)idx;
+        if (d->reg_fd[slot] == fd) {
+            if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &e) != 0 && errno == ENOENT)
+                (void)epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
+        } else if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) != 0 && errno == EEXIST) {
+            (void)epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &e);
+        }
+        d->reg_fd[slot] = fd;
+        d->reg_ev[slot] = ev;
+    }
+}
+
+/* ---- the devices ------------------------------------------------------------ */
+static unsigned long nfail_printed;
+
+static void say_failure(fdev_t *d, const char *what, const kl_event_t *ev)
+{
+    if (nfail_printed++ >= 10)
+        return;
+    fprintf(stderr, "%skinglet-fleet: %s: %s %s%s%s (%s)\n", tty ? "\n" : "", d->jid, what, kl_strerror(ev->status),
+            ev->condition && ev->condition[0] ? ": " : "", ev->condition ? ev->condition : "",
+            kl_session_error_text(&d->s));
+}
+
+static int dev_start(fdev_t *d, uint32_t now)
+{
+    kl_client_config_t cfg;
+    kl_session_config_t scfg;
+    int st;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = d->jid;
+    cfg.password = o.password;
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kl_posix_random;
+    cfg.crypto = &crypto.table;
+    cfg.no_presence = (uint8_t)!o.presence;
+    cfg.direct_tls = (uint8_t)!strcmp(o.tls, "direct");
+    cfg.sm_queue = d->smq;
+    cfg.sm_queue_size = sizeof d->smq;
+    if ((st = kl_client_init(&d->c, &cfg)) != KL_OK)
+        return st;
+    kl_posix_net_init(&d->net);
+    kl_tls_mbedtls_init(&d->tb, &tls_base, d->tls, 1);
+    memset(&scfg, 0, sizeof scfg);
+    if (ncand > 0) {
+        int i;
+        for (i = 0; i < ncand && i < KL_SESSION_MAX_ENDPOINTS; i++) {
+            scfg.endpoints[i].host = cand[i].ip[0] ? cand[i].ip : cand[i].host;
+            scfg.endpoints[i].port = cand[i].port;
+            scfg.endpoints[i].security = cand[i].direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
+        }
+        scfg.n_endpoints = i;
+    } else {
+        scfg.endpoints[0].host = o.host; /* NULL: the domain */
+        scfg.endpoints[0].port = (uint16_t)o.port;
+        scfg.endpoints[0].security = cfg.direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
+        scfg.n_endpoints = 1;
+    }
+    scfg.client = &d->c;
+    scfg.net = &fleet_net_ops;
+    scfg.net_ctx = &d->net;
+    scfg.tls = &kl_tls_mbedtls_ops;
+    scfg.tls_ctx = &d->tb;
+    scfg.random = kl_posix_random;
+    scfg.crypto = &crypto.table;
+    scfg.reconnect = 1;
+    scfg.no_jitter = (uint8_t)o.no_jitter;
+    scfg.backoff_min_ms = o.backoff_min > 0 ? (uint32_t)o.backoff_min : 0;
+    scfg.backoff_max_ms = o.backoff_max > 0 ? (uint32_t)o.backoff_max : 0;
+    if ((st = kl_session_init(&d->s, &scfg)) != KL_OK)
+        return st;
+    d->state = D_RUN;
+    d->t_start = now;
+    d->reg_fd[0] = d->reg_fd[1] = -1;
+    return kl_session_start(&d->s, now);
+}
+
+static int bare_eq(kl_slice_t from, const char *bare)
+{
+    size_t n = strlen(bare), i;
+    for (i = 0; i < from.len && from.p[i] != '/'; i++)
+        ;
+    return i == n && !memcmp(from.p, bare, n);
+}
+
+static void on_stanza(fdev_t *d, const kl_event_t *ev)
+{
+    char body[512], from[KL_JID_MAX * 3];
+    int n;
+    if (!kl_slice_eq(ev->stanza.name, "message") || kl_slice_eq(ev->stanza.type, "error"))
+        return;
+    n = kl_stanza_child_text(&d->c, &ev->stanza, "body", NULL, body, sizeof body);
+    if (n == KL_ERR_ARG)
+        return; /* no body: a chat state, a receipt ... */
+    T.msgs_recv++;
+    if (!o.echo || n < 0 || ev->stanza.from.len == 0 || bare_eq(ev->stanza.from, d->bare))
+        return;
+    if (kl_xml_decode(ev->stanza.from, 0, (uint8_t *)from, sizeof from - 1) < 0)
+        return;
+    if (kl_send_message(&d->c, from, "chat", body) == KL_OK)
+        T.echoed++;
+}
+
+static void dev_run(fdev_t *d, uint32_t now, int readings)
+{
+    kl_event_t ev;
+    const kl_session_stats_t *w;
+    int r;
+    if (d->state != D_RUN)
+        return;
+    if (readings && o.reading > 0 && d->online && (int32_t)(now - d->next_reading) >= 0) {
+        char body[64];
+        snprintf(body, sizeof body, "temp=21.5 seq=%u", (unsigned)++d->seq);
+        if (kl_send_message(&d->c, d->bare, "chat", body) == KL_OK)
+            T.msgs_sent++;
+        else
+            T.readings_skipped++;
+        d->next_reading += (uint32_t)o.reading * 1000u;
+        if ((int32_t)(now - d->next_reading) >= 0) /* the loop fell behind: no burst */
+            d->next_reading = now + (uint32_t)o.reading * 1000u;
+    }
+    while ((r = kl_session_step(&d->s, now, &ev)) > 0) {
+        switch (ev.type) {
+        case KL_EV_ONLINE:
+        case KL_EV_RESUMED:
+            w = kl_session_stats(&d->s);
+            T.logins++;
+            if (ev.type == KL_EV_ONLINE)
+                T.onlines++;
+            else
+                T.resumes++;
+            T.rt_sum += kl_client_stats(&d->c)->round_trips;
+            T.wire_out_sum += w->wire_out_online;
+            T.wire_in_sum += w->wire_in_online;
+            d->online = 1;
+            if (!d->ever_online) {
+                d->ever_online = 1;
+                d->first_online_ms = now - d->t_start;
+            }
+            d->next_reading = now + (uint32_t)o.reading * 1000u;
+            break;
+        case KL_EV_STANZA:
+            on_stanza(d, &ev);
+            break;
+        case KL_EV_UNACKED: {
+            /* the old session lost it: sent again (a reading, an echo) */
+            kl_xw_t x;
+            if (kl_stanza_begin(&d->c, &x) == KL_OK &&
+                (kl_xw_raw(&x, ev.stanza.raw.p, ev.stanza.raw.len), kl_stanza_commit(&d->c, &x)) == KL_OK)
+                T.unacked_resent++;
+            break;
+        }
+        case KL_EV_LINK_DOWN:
+            d->online = 0;
+            T.link_downs++;
+            d->attempts_at_down = kl_session_stats(&d->s)->attempts;
+            break;
+        case KL_EV_ERROR:
+            d->online = 0;
+            d->state = D_FAILED;
+            T.failed++;
+            say_failure(d, "failed", &ev);
+            break;
+        case KL_EV_CLOSED:
+            d->online = 0;
+            d->state = D_CLOSED;
+            if (ev.status == KL_OK && d->online_at_logout) {
+                d->logged_out = 1;
+                T.logged_out++;
+            } else if (d->online_at_logout) {
+                T.close_timeouts++;
+                say_failure(d, "logout", &ev);
+            }
+            break;
+        default:
+            break;
+        }
+        if (d->state != D_RUN)
+            break;
+    }
+    w = kl_session_stats(&d->s);
+    if (w->attempts != d->attempts_seen) {
+        unsigned n = w->attempts - d->attempts_seen;
+        d->attempts_seen = w->attempts;
+        T.attempts += n;
+        win_add(&attempts_win, now, n);
+        if (attempts_win.total > T.attempts_peak)
+            T.attempts_peak = attempts_win.total;
+    }
+    {
+        uint32_t t = d->state == D_RUN ? kl_session_next_timeout(&d->s, now) : UINT32_MAX;
+        d->due = t == UINT32_MAX ? now + 3600000u : now + t;
+        if (readings && o.reading > 0 && d->online && (int32_t)(d->next_reading - d->due) < 0)
+            d->due = d->next_reading;
+    }
+}
+
+/* ---- progress and statistics ------------------------------------------------ */
+static void progress(long started, int final)
+{
+    long online = 0, connecting = 0, backoff = 0;
+    for (long i = 0; i < started; i++) {
+        fdev_t *d = &devs[i];
+        if (d->state != D_RUN)
+            continue;
+        if (d->online)
+            online++;
+        else if (d->attempts_at_down && kl_session_stats(&d->s)->attempts == d->attempts_at_down)
+            backoff++;
+        else
+            connecting++;
+    }
+    fprintf(stderr, "%sonline %ld  connecting %ld  backing off %ld  failed %lu  logins %lu  messages %lu/%lu%s",
+            tty ? "\r" : "", online, connecting, backoff, T.failed, T.logins, T.msgs_recv, T.msgs_sent,
+            tty && !final ? "   " : "\n");
+    fflush(stderr);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t pct(const uint32_t *v, long n, int p)
+{
+    long k;
+    if (n == 0)
+        return 0;
+    k = (n * p + 99) / 100 - 1; /* nearest rank */
+    if (k < 0)
+        k = 0;
+    return v[k];
+}
+
+static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t)
+{
+    struct rusage ru;
+    uint32_t *v = calloc((size_t)o.count, sizeof *v);
+    long n = 0;
+    double cpu_ms, span_s;
+    size_t statics = sizeof(fdev_t);
+    for (long i = 0; i < o.count && v; i++)
+        if (devs[i].ever_online)
+            v[n++] = devs[i].first_online_ms;
+    if (v)
+        qsort(v, (size_t)n, sizeof *v, cmp_u32);
+    getrusage(RUSAGE_SELF, &ru);
+    cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+             (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+    span_s = all_online_t ? (double)(uint32_t)(all_online_t - first_t) / 1000.0 : 0;
+    printf("{\"count\":%ld,\"online\":%ld,\"ever_online\":%ld,\"logins\":%lu,\"onlines\":%lu,\"resumes\":%lu,"
+           "\"logins_per_s\":%.1f,"
+           "\"p50_online_ms\":%u,\"p90_online_ms\":%u,\"p99_online_ms\":%u,\"max_online_ms\":%u,"
+           "\"round_trips\":%.2f,\"bytes_out\":%.0f,\"bytes_in\":%.0f,"
+           "\"ram_per_device\":%zu,\"ram_static_per_device\":%zu,\"ram_tls_heap_peak_per_device\":%zu,"
+           "\"tls_heap_peak\":%zu,\"tls_heap_online\":%zu,\"tls_allocs\":%lu,"
+           "\"sizeof_client\":%zu,\"sizeof_session\":%zu,\"sizeof_net\":%zu,\"sizeof_tls\":%zu,\"sm_queue\":%d,"
+           "\"cpu_ms\":%.0f,\"cpu_ms_per_login\":%.2f,\"link_downs\":%lu,\"failed\":%lu,"
+           "\"messages_sent\":%lu,\"messages_received\":%lu,\"echoed\":%lu,\"readings_skipped\":%lu,"
+           "\"unacked_resent\":%lu,\"attempts\":%lu,\"attempts_per_s_peak\":%u,\"logged_out\":%lu,"
+           "\"logout_failures\":%lu}\n",
+           o.count, online_end, n, T.logins, T.onlines, T.resumes,
+           span_s > 0 ? (double)T.onlines / span_s : 0.0, pct(v, n, 50), pct(v, n, 90), pct(v, n, 99),
+           n ? v[n - 1] : 0, T.logins ? (double)T.rt_sum / (double)T.logins : 0.0,
+           T.logins ? (double)T.wire_out_sum / (double)T.logins : 0.0,
+           T.logins ? (double)T.wire_in_sum / (double)T.logins : 0.0,
+           statics + heap_peak / (size_t)o.count, statics, heap_peak / (size_t)o.count, heap_peak, heap_online,
+           heap_allocs, sizeof(kl_client_t), sizeof(kl_session_t), sizeof(kl_posix_net_t),
+           sizeof(kl_tls_t) + sizeof(kl_tls_mbedtls_t), SMQ_SIZE, cpu_ms,
+           T.logins ? cpu_ms / (double)T.logins : 0.0, T.link_downs, T.failed, T.msgs_sent, T.msgs_recv, T.echoed,
+           T.readings_skipped, T.unacked_resent, T.attempts, T.attempts_peak, T.logged_out, T.close_timeouts);
+    fflush(stdout);
+    free(v);
+}
+
+/* ---- command line ------------------------------------------------------------ */
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: kinglet-fleet --count N --jid 'dev%%d@DOMAIN' --password P\n"
+            "                     [--host H] [--port N] [--cafile F] [--tls starttls|direct]\n"
+            "                     [--duration S] [--rate R] [--no-jitter] [--stats]\n"
+            "                     [--first K] [--presence|--no-presence] [--reading T_S] [--echo]\n"
+            "                     [--srv --dns HOST:PORT] [--backoff MIN_MS MAX_MS]\n");
+    exit(2);
+}
+
+static long num(const char *s, long lo, long hi)
+{
+    char *e;
+    long v;
+    if (s == NULL)
+        usage();
+    errno = 0;
+    v = strtol(s, &e, 10);
+    if (errno || *e || e == s || v < lo || v > hi) {
+        fprintf(stderr, "kinglet-fleet: bad number '%s' (%ld..%ld)\n", s, lo, hi);
+        exit(2);
+    }
+    return v;
+}
+
+/* exactly one %d, no other conversion */
+static int jid_fmt_ok(const char *f)
+{
+    int d = 0;
+    for (const char *p = f; *p; p++) {
+        if (*p != '%')
+            continue;
+        if (p[1] == 'd')
+            d++, p++;
+        else
+            return 0;
+    }
+    return d == 1;
+}
+
+static void raise_nofile(long need)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        perror("kinglet-fleet: getrlimit");
+        exit(3);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur >= need)
+        return;
+    if (rl.rlim_max != RLIM_INFINITY && (long)rl.rlim_max < need)
+        rl.rlim_max = (rlim_t)need;
+    rl.rlim_cur = (rlim_t)need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        getrlimit(RLIMIT_NOFILE, &rl);
+        fprintf(stderr,
+                "kinglet-fleet: %ld devices need %ld file descriptors; the limit is %ld (hard %ld) and cannot be "
+                "raised (%s): run as root, raise `ulimit -Hn`, or use fewer devices\n",
+                o.count, need, (long)rl.rlim_cur, (long)rl.rlim_max, strerror(errno));
+        exit(3);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    long started = 0;
+    uint32_t t0, t_last_start = 0, t_end = 0, t_drain = 0, t_logout = 0, t_tick, all_online_t = 0;
+    long online_end = 0;
+    int phase = 0; /* 0 running, 1 draining, 2 logging out, 3 done */
+    int rc = 0;
+    struct epoll_event *evs;
+    int maxev;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define ARG() (i++, v ? v : (usage(), ""))
+        if (!strcmp(a, "--count")) o.count = num(ARG(), 1, 1000000);
+        else if (!strcmp(a, "--jid")) o.jid_fmt = ARG();
+        else if (!strcmp(a, "--password")) o.password = ARG();
+        else if (!strcmp(a, "--host")) o.host = ARG();
+        else if (!strcmp(a, "--port")) o.port = (int)num(ARG(), 1, 65535);
+        else if (!strcmp(a, "--cafile")) o.cafile = ARG();
+        else if (!strcmp(a, "--tls")) o.tls = ARG();
+        else if (!strcmp(a, "--duration")) o.duration = num(ARG(), 0, 86400 * 365);
+        else if (!strcmp(a, "--rate")) o.rate = num(ARG(), 1, 60000);
+        else if (!strcmp(a, "--no-jitter")) o.no_jitter = 1;
+        else if (!strcmp(a, "--stats")) o.stats = 1;
+        else if (!strcmp(a, "--first")) o.first = num(ARG(), 0, 1000000000);
+        else if (!strcmp(a, "--presence")) o.presence = 1;
+        else if (!strcmp(a, "--no-presence")) o.presence = 0;
+        else if (!strcmp(a, "--reading")) o.reading = num(ARG(), 1, 86400);
+        else if (!strcmp(a, "--echo")) o.echo = 1;
+        else if (!strcmp(a, "--srv")) o.srv = 1;
+        else if (!strcmp(a, "--dns")) o.dns = ARG();
+        else if (!strcmp(a, "--backoff")) {
+            o.backoff_min = num(ARG(), 1, 86400000);
+            v = i + 1 < argc ? argv[i + 1] : NULL;
+            o.backoff_max = num(ARG(), o.backoff_min, 86400000);
+        } else usage();
+#undef ARG
+    }
+    if (!o.count || !o.jid_fmt || !o.password)
+        usage();
+    if (!jid_fmt_ok(o.jid_fmt) || !strchr(o.jid_fmt, '@')) {
+        fprintf(stderr, "kinglet-fleet: --jid wants one %%d and a domain, e.g. 'dev%%d@example.org'\n");
+        return 2;
+    }
+    if (strcmp(o.tls, "starttls") && strcmp(o.tls, "direct"))
+        usage();
+    if (o.srv && o.host) {
+        fprintf(stderr, "kinglet-fleet: --srv and --host exclude each other\n");
+        return 2;
+    }
+    if (o.port == 0)
+        o.port = !strcmp(o.tls, "direct") ? 5223 : 5222;
+    tty = isatty(2);
+
+    raise_nofile(o.count * KL_SESSION_SLOTS + 64);
+    mbedtls_platform_set_calloc_free(count_calloc, count_free);
+    if ((devs = calloc((size_t)o.count, sizeof *devs)) == NULL) {
+        fprintf(stderr, "kinglet-fleet: cannot allocate %ld devices (%zu bytes each)\n", o.count, sizeof *devs);
+        return 3;
+    }
+    for (long i = 0; i < o.count; i++) {
+        fdev_t *d = &devs[i];
+        char *sl;
+        int n = snprintf(d->jid, sizeof d->jid, o.jid_fmt, (int)(o.first + i));
+        if (n < 0 || (size_t)n >= sizeof d->jid) {
+            fprintf(stderr, "kinglet-fleet: the JID is too long\n");
+            return 2;
+        }
+        memcpy(d->bare, d->jid, sizeof d->bare);
+        if ((sl = strchr(d->bare, '/')) != NULL)
+            *sl = '\0';
+        d->reg_fd[0] = d->reg_fd[1] = -1;
+    }
+    fleet_net_ops = kl_posix_net_ops;
+    fleet_net_ops.open = f_open;
+    fleet_net_ops.close = f_close;
+    fleet_net_ops.abort = f_abort;
+    memset(&tls_base, 0, sizeof tls_base);
+    tls_base.ca_file = o.cafile;
+    if (o.cafile == NULL) {
+        fprintf(stderr, "kinglet-fleet: --cafile is required (the certificate is always verified)\n");
+        return 2;
+    }
+    if (o.srv) {
+        const char *dom = strchr(devs[0].bare, '@') + 1;
+        ncand = kl_posix_srv_candidates(dom, o.dns, !strcmp(o.tls, "direct"), 3000, cand, KL_POSIX_MAX_CANDIDATES);
+        if (ncand < 0) {
+            fprintf(stderr, "kinglet-fleet: SRV lookup for %s: %s\n", dom, kl_strerror(ncand));
+            return 3;
+        }
+    }
+    if (kl_crypto_mbedtls_init(&crypto) != 0) {
+        fprintf(stderr, "kinglet-fleet: cannot seed the SCRAM hooks' DRBG\n");
+        return 3;
+    }
+    if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        perror("kinglet-fleet: epoll_create1");
+        return 3;
+    }
+    maxev = o.count < 1024 ? (int)o.count * 2 : 2048;
+    if ((evs = calloc((size_t)maxev, sizeof *evs)) == NULL)
+        return 3;
+
+    t0 = kl_posix_now_ms();
+    t_tick = t0 + 1000;
+    for (;;) {
+        uint32_t now = kl_posix_now_ms(), wake;
+        int n, timeout;
+
+        /* start devices: at most --rate in any one second */
+        while (phase == 0 && started < o.count) {
+            int st;
+            if (o.rate > 0) {
+                win_advance(&starts_win, now);
+                if (starts_win.total >= (unsigned)o.rate)
+                    break;
+                win_add(&starts_win, now, 1);
+            }
+            if ((st = dev_start(&devs[started], now)) != KL_OK) {
+                fprintf(stderr, "kinglet-fleet: %s: cannot start: %s\n", devs[started].jid, kl_strerror(st));
+                return 3;
+            }
+            dev_run(&devs[started], now, 1);
+            sync_fds(&devs[started], started);
+            started++;
+            if (started == o.count) {
+                t_last_start = now;
+                t_end = now + (uint32_t)o.duration * 1000u;
+            }
+        }
+
+        /* phases */
+        if (phase == 0 && started == o.count && (int32_t)(now - t_end) >= 0) {
+            phase = 1;
+            t_drain = now + 5000;
+        }
+        if (phase == 1 && (o.reading == 0 || T.msgs_recv >= T.msgs_sent || (int32_t)(now - t_drain) >= 0)) {
+            phase = 2;
+            t_logout = now + 15000;
+            heap_online = heap_cur;
+            for (long i = 0; i < o.count; i++) {
+                fdev_t *d = &devs[i];
+                if (d->online)
+                    online_end++;
+                if (d->state != D_RUN)
+                    continue;
+                d->online_at_logout = d->online;
+                (void)kl_session_close(&d->s);
+                d->due = now;
+            }
+        }
+        if (phase == 2) {
+            long left = 0;
+            for (long i = 0; i < o.count; i++)
+                left += devs[i].state == D_RUN;
+            if (left == 0 || (int32_t)(now - t_logout) >= 0) {
+                for (long i = 0; i < o.count; i++)
+                    if (devs[i].state == D_RUN && devs[i].online_at_logout) {
+                        T.close_timeouts++;
+                        if (nfail_printed++ < 10)
+                            fprintf(stderr, "kinglet-fleet: %s: the logout did not finish\n", devs[i].jid);
+                    }
+                break;
+            }
+        }
+        if (!all_online_t && started == o.count) {
+            long on = 0;
+            for (long i = 0; i < o.count; i++)
+                on += devs[i].ever_online || devs[i].state == D_FAILED;
+            if (on == o.count)
+                all_online_t = now;
+        }
+
+        /* how long to sleep: the earliest timer, the next start, the tick */
+        wake = t_tick;
+        for (long i = 0; i < started; i++)
+            if (devs[i].state == D_RUN && (int32_t)(devs[i].due - wake) < 0)
+                wake = devs[i].due;
+        if (phase == 0 && started < o.count && o.rate > 0 && (int32_t)(now + 1 - wake) < 0)
+            wake = now + 1;
+        timeout = (int32_t)(wake - now) > 0 ? (int)(wake - now) : 0;
+        n = epoll_wait(epfd, evs, maxev, timeout);
+        if (n < 0 && errno != EINTR) {
+            perror("kinglet-fleet: epoll_wait");
+            return 3;
+        }
+        now = kl_posix_now_ms();
+        for (int k = 0; k < n; k++) {
+            long idx = (long)evs[k].data.u64;
+            if (idx >= 0 && idx < started)
+                devs[idx].in_run = 1;
+        }
+        for (long i = 0; i < started; i++) {
+            fdev_t *d = &devs[i];
+            if (d->state != D_RUN || (!d->in_run && (int32_t)(now - d->due) < 0)) {
+                d->in_run = 0;
+                continue;
+            }
+            d->in_run = 0;
+            dev_run(d, now, phase == 0);
+            sync_fds(d, i);
+        }
+        if ((int32_t)(now - t_tick) >= 0) {
+            progress(started, 0);
+            t_tick += 1000;
+            if ((int32_t)(now - t_tick) >= 0)
+                t_tick = now + 1000;
+        }
+    }
+    progress(started, 1);
+    (void)t_last_start;
+    for (long i = 0; i < o.count; i++)
+        kl_session_shutdown(&devs[i].s);
+    if (T.failed || T.close_timeouts)
+        rc = 1;
+    if (o.stats)
+        print_stats(online_end, t0, all_online_t);
+    return rc;
+}
