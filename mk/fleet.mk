@@ -3,7 +3,10 @@
 # Needs mk/mbedtls.mk, mk/posix.mk, mk/dns.mk.
 #
 #   build/kinglet-fleet   examples/fleet/kinglet-fleet.c over kl_posix_net_ops and
-#                         kl_tls_mbedtls_ops
+#                         examples/fleet/kl_fleet_tls.c (a TLS binding whose
+#                         mbedtls_ssl_config, CA chain and DRBG all devices share;
+#                         --tls-binding port: port/mbedtls's kl_tls_mbedtls_ops,
+#                         a whole kl_tls_t per device, for comparison)
 #   fleet-tls             the fleet's own mbedTLS build in build/fleet-tls/ (mk/mbedtls.mk's
 #                         rules, another BUILD): MBEDTLS_PLATFORM_MEMORY (the
 #                         heap is counted through mbedtls_platform_set_calloc_free),
@@ -28,7 +31,7 @@ FLEET_MBEDTLS_FLAGS := -DMBEDTLS_PLATFORM_MEMORY -DMBEDTLS_PSA_KEY_STORE_DYNAMIC
 FLEET_CFLAGS = $(CFLAGS_BASE) -Iport/posix -Iport/mbedtls -I$(MBEDTLS_DIR)/include \
 	-DMBEDTLS_CONFIG_FILE='"kl_mbedtls_config.h"' $(FLEET_MBEDTLS_FLAGS)
 FLEET_BIN := $(BUILD)/kinglet-fleet
-FLEET_OBJ := $(BUILD)/fleet/kinglet-fleet.o
+FLEET_OBJ := $(BUILD)/fleet/kinglet-fleet.o $(BUILD)/fleet/kl_fleet_tls.o
 FLEET_STAMP := $(BUILD)/fleet/flags
 
 fleet_stamp_text := $(CC) $(FLEET_CFLAGS)
@@ -37,8 +40,8 @@ $(shell mkdir -p $(BUILD)/fleet)
 $(file >$(FLEET_STAMP),$(fleet_stamp_text))
 endif
 
-$(FLEET_OBJ): examples/fleet/kinglet-fleet.c $(FLEET_STAMP) $(wildcard include/kinglet/*.h port/posix/*.h \
-		port/mbedtls/*.h)
+$(BUILD)/fleet/%.o: examples/fleet/%.c examples/fleet/kl_fleet_tls.h $(FLEET_STAMP) \
+		$(wildcard include/kinglet/*.h port/posix/*.h port/mbedtls/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(FLEET_CFLAGS) -c $< -o $@
 

@@ -51,6 +51,7 @@
 #include "kl_posix_dns.h"
 #include "kl_posix_net.h"
 #include "kl_tls_bind.h"
+#include "kl_fleet_tls.h"
 #include "mbedtls/platform.h"
 
 #if !defined(MBEDTLS_PLATFORM_MEMORY)
@@ -66,8 +67,8 @@ typedef struct dev {
     kl_client_t c;
     kl_session_t s;
     kl_posix_net_t net;
-    kl_tls_mbedtls_t tb;
-    kl_tls_t tls[1];           /* XMPP over TCP: slot 0 only */
+    void *tls;                 /* kl_fleet_tls_t (shared configuration), or with
+                                  --tls-binding port a port_tls_t */
     uint8_t smq[SMQ_SIZE];
     char jid[JID_CAP];
     char bare[JID_CAP];
@@ -110,6 +111,14 @@ static fdev_t *devs;
 static int epfd = -1;
 static int tty;
 static kl_tls_config_t tls_base;
+static kl_fleet_tls_shared_t tls_shared;
+static int port_binding;  /* --tls-binding port: port/mbedtls's kl_tls_mbedtls_ops, a kl_tls_t per device */
+typedef struct port_tls {
+    kl_tls_mbedtls_t tb;
+    kl_tls_t tls[1];       /* XMPP over TCP: slot 0 only */
+} port_tls_t;
+static size_t tls_size;    /* per device */
+static size_t heap_shared; /* mbedTLS heap in use before the first device started (PSA, the shared CA ...) */
 static kl_crypto_mbedtls_t crypto; /* SCRAM's hooks and DRBG: stateless per login, shared */
 static kl_posix_candidate_t cand[KL_POSIX_MAX_CANDIDATES];
 static int ncand;
@@ -286,7 +295,10 @@ static int dev_start(fdev_t *d, uint32_t now)
     if ((st = kl_client_init(&d->c, &cfg)) != KL_OK)
         return st;
     kl_posix_net_init(&d->net);
-    kl_tls_mbedtls_init(&d->tb, &tls_base, d->tls, 1);
+    if (port_binding)
+        kl_tls_mbedtls_init(&((port_tls_t *)d->tls)->tb, &tls_base, ((port_tls_t *)d->tls)->tls, 1);
+    else
+        kl_fleet_tls_init(d->tls, &tls_shared);
     memset(&scfg, 0, sizeof scfg);
     if (ncand > 0) {
         int i;
@@ -305,8 +317,8 @@ static int dev_start(fdev_t *d, uint32_t now)
     scfg.client = &d->c;
     scfg.net = &fleet_net_ops;
     scfg.net_ctx = &d->net;
-    scfg.tls = &kl_tls_mbedtls_ops;
-    scfg.tls_ctx = &d->tb;
+    scfg.tls = port_binding ? &kl_tls_mbedtls_ops : &kl_fleet_tls_ops;
+    scfg.tls_ctx = port_binding ? (void *)&((port_tls_t *)d->tls)->tb : d->tls;
     scfg.random = kl_posix_random;
     scfg.crypto = &crypto.table;
     scfg.reconnect = 1;
@@ -485,7 +497,7 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
     uint32_t *v = calloc((size_t)o.count, sizeof *v);
     long n = 0;
     double cpu_ms, span_s;
-    size_t statics = sizeof(fdev_t);
+    size_t statics = sizeof(fdev_t) + tls_size;
     for (long i = 0; i < o.count && v; i++)
         if (devs[i].ever_online)
             v[n++] = devs[i].first_online_ms;
@@ -500,7 +512,7 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
            "\"p50_online_ms\":%u,\"p90_online_ms\":%u,\"p99_online_ms\":%u,\"max_online_ms\":%u,"
            "\"round_trips\":%.2f,\"bytes_out\":%.0f,\"bytes_in\":%.0f,"
            "\"ram_per_device\":%zu,\"ram_static_per_device\":%zu,\"ram_tls_heap_peak_per_device\":%zu,"
-           "\"tls_heap_peak\":%zu,\"tls_heap_online\":%zu,\"tls_allocs\":%lu,"
+           "\"tls_binding\":\"%s\",\"tls_shared_bytes\":%zu,\"tls_heap_peak\":%zu,\"tls_heap_online\":%zu,\"tls_allocs\":%lu,"
            "\"sizeof_client\":%zu,\"sizeof_session\":%zu,\"sizeof_net\":%zu,\"sizeof_tls\":%zu,\"sm_queue\":%d,"
            "\"cpu_ms\":%.0f,\"cpu_ms_per_login\":%.2f,\"link_downs\":%lu,\"failed\":%lu,"
            "\"messages_sent\":%lu,\"messages_received\":%lu,\"echoed\":%lu,\"readings_skipped\":%lu,"
@@ -511,9 +523,10 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
            n ? v[n - 1] : 0, T.logins ? (double)T.rt_sum / (double)T.logins : 0.0,
            T.logins ? (double)T.wire_out_sum / (double)T.logins : 0.0,
            T.logins ? (double)T.wire_in_sum / (double)T.logins : 0.0,
-           statics + heap_peak / (size_t)o.count, statics, heap_peak / (size_t)o.count, heap_peak, heap_online,
+           statics + heap_peak / (size_t)o.count, statics, heap_peak / (size_t)o.count, port_binding ? "port" : "shared",
+           port_binding ? heap_shared : sizeof tls_shared + heap_shared, heap_peak, heap_online,
            heap_allocs, sizeof(kl_client_t), sizeof(kl_session_t), sizeof(kl_posix_net_t),
-           sizeof(kl_tls_t) + sizeof(kl_tls_mbedtls_t), SMQ_SIZE, cpu_ms,
+           tls_size, SMQ_SIZE, cpu_ms,
            T.logins ? cpu_ms / (double)T.logins : 0.0, T.link_downs, T.failed, T.msgs_sent, T.msgs_recv, T.echoed,
            T.readings_skipped, T.unacked_resent, T.attempts, T.attempts_peak, T.logged_out, T.close_timeouts);
     fflush(stdout);
@@ -528,7 +541,8 @@ static void usage(void)
             "                     [--host H] [--port N] [--cafile F] [--tls starttls|direct]\n"
             "                     [--duration S] [--rate R] [--no-jitter] [--stats]\n"
             "                     [--first K] [--presence|--no-presence] [--reading T_S] [--echo]\n"
-            "                     [--srv --dns HOST:PORT] [--backoff MIN_MS MAX_MS]\n");
+            "                     [--srv --dns HOST:PORT] [--backoff MIN_MS MAX_MS]\n"
+            "                     [--tls-binding shared|port]\n");
     exit(2);
 }
 
@@ -616,6 +630,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--echo")) o.echo = 1;
         else if (!strcmp(a, "--srv")) o.srv = 1;
         else if (!strcmp(a, "--dns")) o.dns = ARG();
+        else if (!strcmp(a, "--tls-binding")) {
+            const char *b = ARG();
+            if (strcmp(b, "port") && strcmp(b, "shared"))
+                usage();
+            port_binding = !strcmp(b, "port");
+        }
         else if (!strcmp(a, "--backoff")) {
             o.backoff_min = num(ARG(), 1, 86400000);
             v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -641,6 +661,7 @@ int main(int argc, char **argv)
 
     raise_nofile(o.count * KL_SESSION_SLOTS + 64);
     mbedtls_platform_set_calloc_free(count_calloc, count_free);
+    tls_size = port_binding ? sizeof(port_tls_t) : sizeof(kl_fleet_tls_t);
     if ((devs = calloc((size_t)o.count, sizeof *devs)) == NULL) {
         fprintf(stderr, "kinglet-fleet: cannot allocate %ld devices (%zu bytes each)\n", o.count, sizeof *devs);
         return 3;
@@ -657,6 +678,10 @@ int main(int argc, char **argv)
         if ((sl = strchr(d->bare, '/')) != NULL)
             *sl = '\0';
         d->reg_fd[0] = d->reg_fd[1] = -1;
+        if ((d->tls = calloc(1, tls_size)) == NULL) {
+            fprintf(stderr, "kinglet-fleet: out of memory\n");
+            return 3;
+        }
     }
     fleet_net_ops = kl_posix_net_ops;
     fleet_net_ops.open = f_open;
@@ -676,6 +701,8 @@ int main(int argc, char **argv)
             return 3;
         }
     }
+    if (!port_binding && kl_fleet_tls_shared_init(&tls_shared, o.cafile) != 0)
+        return 3;
     if (kl_crypto_mbedtls_init(&crypto) != 0) {
         fprintf(stderr, "kinglet-fleet: cannot seed the SCRAM hooks' DRBG\n");
         return 3;
@@ -688,6 +715,7 @@ int main(int argc, char **argv)
     if ((evs = calloc((size_t)maxev, sizeof *evs)) == NULL)
         return 3;
 
+    heap_shared = heap_cur;
     t0 = kl_posix_now_ms();
     t_tick = t0 + 1000;
     for (;;) {

@@ -88,10 +88,20 @@ echo "storm: $N devices: p50 $(val storm p50_online_ms) ms, p90 $(val storm p90_
 echo "storm: RAM/device $(val storm ram_per_device) B = structs $(val storm ram_static_per_device)" \
 	"(client $(val storm sizeof_client), session $(val storm sizeof_session), tls $(val storm sizeof_tls)," \
 	"sm queue $(val storm sm_queue)) + mbedTLS heap peak/N $(val storm ram_tls_heap_peak_per_device)" \
-	"(online: $(( $(val storm tls_heap_online) / N ))/device)"
+	"(online: $(( $(val storm tls_heap_online) / N ))/device; shared once: $(val storm tls_shared_bytes) B)"
 echo "storm: CPU: fleet $(val storm cpu_ms_per_login) ms/login ($(val storm cpu_ms) ms), Prosody" \
-	"$(( cpu1 - cpu0 )) ms for the run ($(( (cpu1 - cpu0) / N )) ms/login); wall $ms ms;" \
+	"$(( cpu1 - cpu0 )) ms for the run ($(awk -v c=$(( cpu1 - cpu0 )) -v n="$N" 'BEGIN { printf "%.1f", c / n }') ms/login); wall $ms ms;" \
 	"$(val storm round_trips) round trips, $(val storm bytes_out) B out, $(val storm bytes_in) B in per login"
+
+# the same storm over port/mbedtls's binding (a whole kl_tls_t per device): for comparison only
+if fleet storm_port --duration 1 --tls-binding port; then
+	echo "storm (port binding, not asserted): RAM/device $(val storm_port ram_per_device) B = structs" \
+		"$(val storm_port ram_static_per_device) (tls $(val storm_port sizeof_tls)) + mbedTLS heap peak/N" \
+		"$(val storm_port ram_tls_heap_peak_per_device); p99 $(val storm_port p99_online_ms) ms," \
+		"$(val storm_port cpu_ms_per_login) ms CPU/login"
+else
+	echo "storm (port binding, not asserted): exit $?: $(tail -n 3 "$DIR/storm_port.err")"
+fi
 
 # --- 2. readings: none lost -------------------------------------------------------
 if fleet readings --reading 1 --duration 5; then ok "readings: exit 0"; else bad "readings: exit $? : $(tail -n 5 "$DIR/readings.err")"; fi
