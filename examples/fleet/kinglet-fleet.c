@@ -468,8 +468,8 @@ static void progress(long started, int final)
         else
             connecting++;
     }
-    fprintf(stderr, "%sonline %ld  connecting %ld  backing off %ld  failed %lu  logins %lu  messages %lu/%lu%s",
-            tty ? "\r" : "", online, connecting, backoff, T.failed, T.logins, T.msgs_recv, T.msgs_sent,
+    fprintf(stderr, "%sonline %ld  connecting %ld  backing off %ld  failed %lu  logins %lu  messages sent %lu received %lu%s",
+            tty ? "\r" : "", online, connecting, backoff, T.failed, T.logins, T.msgs_sent, T.msgs_recv,
             tty && !final ? "   " : "\n");
     fflush(stderr);
 }
