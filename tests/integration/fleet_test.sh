@@ -20,6 +20,7 @@ root=$(cd "$here/../.." && pwd)
 PROSODY="$root/tests/prosody/prosody.sh"
 FLEET=${KINGLET_FLEET:-$root/build/kinglet-fleet}
 N=${KL_FLEET_N:-100}
+# shellcheck disable=SC2034 # read by results.sh
 SUITE=fleet
 # shellcheck source=../lib/results.sh
 . "$root/tests/lib/results.sh"
