@@ -5,12 +5,15 @@
  *                 [--duration S] [--rate R] [--no-jitter] [--stats]
  *                 [--first K] [--presence|--no-presence] [--reading T_S] [--echo]
  *                 [--srv --dns HOST:PORT] [--backoff MIN_MS MAX_MS]
+ *                 [--tls-binding shared|port]
  *
  * Every device is what a real one runs: its own engine (kl_client_t), its
  * own connection manager (kl_session_t, reconnect on, stream management
  * with its own 2 KB queue), its own sockets (kl_posix_net_t) and its own
- * mbedTLS session (kl_tls_t through kl_tls_mbedtls_ops); one event loop
- * (epoll) drives them all. Nothing is allocated per message: the device
+ * mbedTLS session (an mbedtls_ssl_context through kl_fleet_tls.h, whose
+ * mbedtls_ssl_config, CA chain and DRBG all devices share; --tls-binding
+ * port: port/mbedtls's kl_tls_mbedtls_ops, a whole kl_tls_t per device);
+ * one event loop (epoll) drives them all. Nothing is allocated per message: the device
  * table is allocated once at start.
  *
  * %d in --jid is the device number, from --first K (default 1). --rate R
