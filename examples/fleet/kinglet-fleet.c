@@ -5,7 +5,7 @@
  *                 [--duration S] [--rate R] [--no-jitter] [--stats]
  *                 [--first K] [--presence|--no-presence] [--reading T_S] [--echo]
  *                 [--srv --dns HOST:PORT] [--backoff MIN_MS MAX_MS]
- *                 [--tls-binding shared|port]
+ *                 [--tls-binding shared|port] [--after-back S]
  *
  * Every device is what a real one runs: its own engine (kl_client_t), its
  * own connection manager (kl_session_t, reconnect on, stream management
@@ -26,6 +26,23 @@
  * answers every message from another account with its body (a device's
  * own readings are not echoed: that would loop). --no-jitter: the
  * reconnect backoff without jitter (kl_session_config_t.no_jitter).
+ * --host A,B,...: every device gets all of them as endpoints, in order (at
+ * most KL_SESSION_MAX_ENDPOINTS), all on --port.
+ *
+ * Readings are "temp=21.5 dev=K seq=N"; the device that gets one back
+ * marks seq N as received (a bitmap of RECV_MAP per device, kept apart
+ * from the device's own RAM), so loss (readings_lost: sent, never came
+ * back) is told from duplicates (readings_dups). A stanza a failed
+ * resumption hands back (KL_EV_UNACKED) is sent again (unacked_handed_back,
+ * unacked_resent).
+ *
+ * SIGUSR1 marks "t0" (a server killed, a service restarted): from then on
+ * the JSON's mark_* fields count connection attempts (attempts_timeline:
+ * per second after t0; mark_attempts_per_s_peak: the most in any 1000 ms),
+ * new sessions vs resumptions, hand-backs, and each device's way back
+ * (mark_back_*_ms: t0 to online/resumed again, for every device that was
+ * down at t0 or lost its link after it). --after-back S: once every such
+ * device is back online, end S seconds later (instead of --duration).
  *
  * stderr: a progress line once a second (\r-updated on a terminal) and
  * the first failures. --stats: the last line of stdout is one JSON object
@@ -43,6 +60,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -63,6 +81,9 @@
 
 #define SMQ_SIZE 2048
 #define JID_CAP 96
+#define RECV_MAP 1024          /* readings tracked per device (seq 1..RECV_MAP) */
+#define MAX_HOSTS KL_SESSION_MAX_ENDPOINTS
+#define TL_SECONDS 120         /* attempts_timeline: seconds after the mark */
 
 enum { D_IDLE, D_RUN, D_FAILED, D_CLOSED };
 
@@ -93,13 +114,28 @@ typedef struct dev {
     uint32_t attempts_at_down; /* ... when the link went down (backing off until it grows) */
 } fdev_t;
 
+/* The test's accounting per device, apart from fdev_t (not device RAM:
+ * ram_static_per_device stays what a device holds). */
+typedef struct dacct {
+    /* readings: "dev=K seq=N" to itself; which ones came back */
+    uint32_t recv_distinct, recv_dups;
+    uint8_t recv_map[RECV_MAP / 8];
+    /* after the mark (SIGUSR1) */
+    uint8_t down_after_mark;
+    uint8_t back_after_mark;
+    uint32_t back_ms;          /* mark -> first online/resumed after a link loss */
+} dacct_t;
+
 /* ---- options ---------------------------------------------------------------- */
 static struct {
     long count, first, rate, duration, reading;
     const char *jid_fmt, *password, *host, *cafile, *tls, *dns;
     int port, no_jitter, stats, presence, echo, srv;
     long backoff_min, backoff_max;
-} o = {.first = 1, .duration = 10, .tls = "starttls", .presence = 1, .backoff_min = -1, .backoff_max = -1};
+    long after_back;           /* --after-back S: end S s after every device is back (after the mark) */
+    const char *hosts[MAX_HOSTS];
+    int nhosts;
+} o = {.first = 1, .duration = 10, .tls = "starttls", .presence = 1, .backoff_min = -1, .backoff_max = -1, .after_back = -1};
 
 /* ---- totals ----------------------------------------------------------------- */
 static struct {
@@ -108,9 +144,25 @@ static struct {
     unsigned long long rt_sum, wire_out_sum, wire_in_sum;
     unsigned long attempts;
     unsigned attempts_peak;
+    unsigned long unacked_handed, recv_dups, recv_foreign, readings_over_map;
+    /* after the mark (SIGUSR1) */
+    int marked;
+    uint32_t mark_t;
+    unsigned long m_onlines, m_resumes, m_link_downs, m_attempts, m_unacked_handed, m_unacked_resent;
+    unsigned tl[TL_SECONDS];   /* connection attempts started in second k after the mark */
+    unsigned m_peak;           /* the most in any 1000 ms (sliding) after the mark */
 } T;
 
+static volatile sig_atomic_t got_mark;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    got_mark = 1;
+}
+
 static fdev_t *devs;
+static dacct_t *dacc;          /* dacc[i]: devs[i]'s */
+#define ACCT(d) (&dacc[(d) - devs])
 static int epfd = -1;
 static int tty;
 static kl_tls_config_t tls_base;
@@ -199,7 +251,7 @@ static void win_add(win_t *w, uint32_t now, unsigned n)
     w->total += n;
 }
 
-static win_t attempts_win, starts_win;
+static win_t attempts_win, starts_win, mark_win;
 
 /* ---- the port's net ops, wrapped: the event loop learns of every close ---- */
 static fdev_t *dev_of_net(void *net)
@@ -311,8 +363,16 @@ static int dev_start(fdev_t *d, uint32_t now)
             scfg.endpoints[i].security = cand[i].direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
         }
         scfg.n_endpoints = i;
+    } else if (o.nhosts > 0) {
+        /* --host A,B,...: every device gets all of them, in order */
+        for (int i = 0; i < o.nhosts; i++) {
+            scfg.endpoints[i].host = o.hosts[i];
+            scfg.endpoints[i].port = (uint16_t)o.port;
+            scfg.endpoints[i].security = cfg.direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
+        }
+        scfg.n_endpoints = o.nhosts;
     } else {
-        scfg.endpoints[0].host = o.host; /* NULL: the domain */
+        scfg.endpoints[0].host = NULL; /* the domain */
         scfg.endpoints[0].port = (uint16_t)o.port;
         scfg.endpoints[0].security = cfg.direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
         scfg.n_endpoints = 1;
@@ -354,6 +414,25 @@ static void on_stanza(fdev_t *d, const kl_event_t *ev)
     if (n == KL_ERR_ARG)
         return; /* no body: a chat state, a receipt ... */
     T.msgs_recv++;
+    if (n > 0 && bare_eq(ev->stanza.from, d->bare)) {
+        /* a reading of ours: "temp=21.5 dev=K seq=N" */
+        const char *pd = strstr(body, " dev="), *ps = strstr(body, " seq=");
+        long k = pd ? strtol(pd + 5, NULL, 10) - o.first : -1;
+        long q = ps ? strtol(ps + 5, NULL, 10) : 0;
+        if (pd && ps && k >= 0 && k < o.count && &devs[k] == d && q >= 1 && q <= RECV_MAP) {
+            uint8_t bit = (uint8_t)(1u << ((q - 1) % 8));
+            dacct_t *a = ACCT(d);
+            if (a->recv_map[(q - 1) / 8] & bit) {
+                a->recv_dups++;
+                T.recv_dups++;
+            } else {
+                a->recv_map[(q - 1) / 8] |= bit;
+                a->recv_distinct++;
+            }
+        } else {
+            T.recv_foreign++;
+        }
+    }
     if (!o.echo || n < 0 || ev->stanza.from.len == 0 || bare_eq(ev->stanza.from, d->bare))
         return;
     if (kl_xml_decode(ev->stanza.from, 0, (uint8_t *)from, sizeof from - 1) < 0)
@@ -370,10 +449,12 @@ static void dev_run(fdev_t *d, uint32_t now, int readings)
     if (d->state != D_RUN)
         return;
     if (readings && o.reading > 0 && d->online && (int32_t)(now - d->next_reading) >= 0) {
-        char body[64];
-        snprintf(body, sizeof body, "temp=21.5 seq=%u", (unsigned)++d->seq);
-        if (kl_send_message(&d->c, d->bare, "chat", body) == KL_OK)
-            T.msgs_sent++;
+        char body[80];
+        snprintf(body, sizeof body, "temp=21.5 dev=%ld seq=%u", (long)(d - devs) + o.first, (unsigned)d->seq + 1);
+        if (d->seq >= RECV_MAP)
+            T.readings_over_map++; /* not tracked: no more readings */
+        else if (kl_send_message(&d->c, d->bare, "chat", body) == KL_OK)
+            T.msgs_sent++, d->seq++;
         else
             T.readings_skipped++;
         d->next_reading += (uint32_t)o.reading * 1000u;
@@ -390,6 +471,14 @@ static void dev_run(fdev_t *d, uint32_t now, int readings)
                 T.onlines++;
             else
                 T.resumes++;
+            if (T.marked && ev.type == KL_EV_ONLINE)
+                T.m_onlines++;
+            else if (T.marked)
+                T.m_resumes++;
+            if (ACCT(d)->down_after_mark && !ACCT(d)->back_after_mark) {
+                ACCT(d)->back_after_mark = 1;
+                ACCT(d)->back_ms = now - T.mark_t;
+            }
             T.rt_sum += kl_client_stats(&d->c)->round_trips;
             T.wire_out_sum += w->wire_out_online;
             T.wire_in_sum += w->wire_in_online;
@@ -406,14 +495,22 @@ static void dev_run(fdev_t *d, uint32_t now, int readings)
         case KL_EV_UNACKED: {
             /* the old session lost it: sent again (a reading, an echo) */
             kl_xw_t x;
+            T.unacked_handed++;
+            T.m_unacked_handed += (unsigned long)T.marked;
             if (kl_stanza_begin(&d->c, &x) == KL_OK &&
-                (kl_xw_raw(&x, ev.stanza.raw.p, ev.stanza.raw.len), kl_stanza_commit(&d->c, &x)) == KL_OK)
+                (kl_xw_raw(&x, ev.stanza.raw.p, ev.stanza.raw.len), kl_stanza_commit(&d->c, &x)) == KL_OK) {
                 T.unacked_resent++;
+                T.m_unacked_resent += (unsigned long)T.marked;
+            }
             break;
         }
         case KL_EV_LINK_DOWN:
             d->online = 0;
             T.link_downs++;
+            if (T.marked) {
+                T.m_link_downs++;
+                ACCT(d)->down_after_mark = 1;
+            }
             d->attempts_at_down = kl_session_stats(&d->s)->attempts;
             break;
         case KL_EV_ERROR:
@@ -447,6 +544,15 @@ static void dev_run(fdev_t *d, uint32_t now, int readings)
         win_add(&attempts_win, now, n);
         if (attempts_win.total > T.attempts_peak)
             T.attempts_peak = attempts_win.total;
+        if (T.marked) {
+            uint32_t k = (now - T.mark_t) / 1000u;
+            T.m_attempts += n;
+            if (k < TL_SECONDS)
+                T.tl[k] += n;
+            win_add(&mark_win, now, n);
+            if (mark_win.total > T.m_peak)
+                T.m_peak = mark_win.total;
+        }
     }
     {
         uint32_t t = d->state == D_RUN ? kl_session_next_timeout(&d->s, now) : UINT32_MAX;
@@ -520,7 +626,7 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
            "\"cpu_ms\":%.0f,\"cpu_ms_per_login\":%.2f,\"link_downs\":%lu,\"failed\":%lu,"
            "\"messages_sent\":%lu,\"messages_received\":%lu,\"echoed\":%lu,\"readings_skipped\":%lu,"
            "\"unacked_resent\":%lu,\"attempts\":%lu,\"attempts_per_s_peak\":%u,\"logged_out\":%lu,"
-           "\"logout_failures\":%lu}\n",
+           "\"logout_failures\":%lu",
            o.count, online_end, n, T.logins, T.onlines, T.resumes,
            span_s > 0 ? (double)T.onlines / span_s : 0.0, pct(v, n, 50), pct(v, n, 90), pct(v, n, 99),
            n ? v[n - 1] : 0, T.logins ? (double)T.rt_sum / (double)T.logins : 0.0,
@@ -536,6 +642,55 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
     free(v);
 }
 
+/* After the regular fields, before the closing brace: the per-device
+ * reading accounting and what happened after the mark (SIGUSR1). */
+static void print_stats_more(void)
+{
+    uint32_t *v = calloc((size_t)o.count, sizeof *v);
+    long nb = 0, nd = 0, lost_devs = 0;
+    unsigned long lost = 0, distinct = 0;
+    int last = -1;
+    for (long i = 0; i < o.count; i++) {
+        fdev_t *d = &devs[i];
+        dacct_t *a = &dacc[i];
+        distinct += a->recv_distinct;
+        if (d->seq > a->recv_distinct) {
+            lost += d->seq - a->recv_distinct;
+            lost_devs++;
+        }
+        nd += a->down_after_mark;
+        if (a->back_after_mark && v)
+            v[nb++] = a->back_ms;
+    }
+    if (v)
+        qsort(v, (size_t)nb, sizeof *v, cmp_u32);
+    for (int k = 0; k < TL_SECONDS; k++)
+        if (T.tl[k])
+            last = k;
+    printf(",\"readings_distinct\":%lu,\"readings_lost\":%lu,\"devices_with_loss\":%ld,\"readings_dups\":%lu,"
+           "\"readings_foreign\":%lu,\"readings_over_map\":%lu,\"unacked_handed_back\":%lu,"
+           "\"marked\":%d,\"mark_down\":%ld,\"mark_back\":%ld,\"mark_back_p50_ms\":%u,\"mark_back_p99_ms\":%u,"
+           "\"mark_back_max_ms\":%u,\"mark_onlines\":%lu,\"mark_resumes\":%lu,\"mark_link_downs\":%lu,"
+           "\"mark_unacked_handed_back\":%lu,\"mark_unacked_resent\":%lu,\"mark_attempts\":%lu,"
+           "\"mark_attempts_per_s_peak\":%u,\"attempts_timeline\":[",
+           distinct, lost, lost_devs, T.recv_dups, T.recv_foreign, T.readings_over_map, T.unacked_handed, T.marked, nd,
+           nb, pct(v, nb, 50), pct(v, nb, 99), nb ? v[nb - 1] : 0, T.m_onlines, T.m_resumes, T.m_link_downs,
+           T.m_unacked_handed, T.m_unacked_resent, T.m_attempts, T.m_peak);
+    for (int k = 0; k <= last; k++)
+        printf("%s%u", k ? "," : "", T.tl[k]);
+    printf("]}\n");
+    fflush(stdout);
+    free(v);
+}
+
+static int all_readings_back(void)
+{
+    for (long i = 0; i < o.count; i++)
+        if (dacc[i].recv_distinct < devs[i].seq)
+            return 0;
+    return 1;
+}
+
 /* ---- command line ------------------------------------------------------------ */
 static void usage(void)
 {
@@ -545,7 +700,7 @@ static void usage(void)
             "                     [--duration S] [--rate R] [--no-jitter] [--stats]\n"
             "                     [--first K] [--presence|--no-presence] [--reading T_S] [--echo]\n"
             "                     [--srv --dns HOST:PORT] [--backoff MIN_MS MAX_MS]\n"
-            "                     [--tls-binding shared|port]\n");
+            "                     [--tls-binding shared|port] [--after-back S]\n");
     exit(2);
 }
 
@@ -618,7 +773,18 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--count")) o.count = num(ARG(), 1, 1000000);
         else if (!strcmp(a, "--jid")) o.jid_fmt = ARG();
         else if (!strcmp(a, "--password")) o.password = ARG();
-        else if (!strcmp(a, "--host")) o.host = ARG();
+        else if (!strcmp(a, "--host")) {
+            /* a comma list: every device gets all endpoints, in order */
+            char *h = strdup(ARG()), *save = NULL;
+            o.host = h;
+            for (char *t = strtok_r(h, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (o.nhosts == MAX_HOSTS) {
+                    fprintf(stderr, "kinglet-fleet: at most %d hosts in --host\n", MAX_HOSTS);
+                    return 2;
+                }
+                o.hosts[o.nhosts++] = t;
+            }
+        }
         else if (!strcmp(a, "--port")) o.port = (int)num(ARG(), 1, 65535);
         else if (!strcmp(a, "--cafile")) o.cafile = ARG();
         else if (!strcmp(a, "--tls")) o.tls = ARG();
@@ -631,6 +797,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--no-presence")) o.presence = 0;
         else if (!strcmp(a, "--reading")) o.reading = num(ARG(), 1, 86400);
         else if (!strcmp(a, "--echo")) o.echo = 1;
+        else if (!strcmp(a, "--after-back")) o.after_back = num(ARG(), 0, 86400);
         else if (!strcmp(a, "--srv")) o.srv = 1;
         else if (!strcmp(a, "--dns")) o.dns = ARG();
         else if (!strcmp(a, "--tls-binding")) {
@@ -665,7 +832,8 @@ int main(int argc, char **argv)
     raise_nofile(o.count * KL_SESSION_SLOTS + 64);
     mbedtls_platform_set_calloc_free(count_calloc, count_free);
     tls_size = port_binding ? sizeof(port_tls_t) : sizeof(kl_fleet_tls_t);
-    if ((devs = calloc((size_t)o.count, sizeof *devs)) == NULL) {
+    if ((devs = calloc((size_t)o.count, sizeof *devs)) == NULL ||
+        (dacc = calloc((size_t)o.count, sizeof *dacc)) == NULL) {
         fprintf(stderr, "kinglet-fleet: cannot allocate %ld devices (%zu bytes each)\n", o.count, sizeof *devs);
         return 3;
     }
@@ -718,12 +886,29 @@ int main(int argc, char **argv)
     if ((evs = calloc((size_t)maxev, sizeof *evs)) == NULL)
         return 3;
 
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr1; /* no SA_RESTART: epoll_wait returns EINTR */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, NULL);
+    }
     heap_shared = heap_cur;
     t0 = kl_posix_now_ms();
     t_tick = t0 + 1000;
     for (;;) {
         uint32_t now = kl_posix_now_ms(), wake;
         int n, timeout;
+
+        if (got_mark && !T.marked) {
+            /* SIGUSR1: "t0" — attempts, link losses, comebacks counted from here */
+            T.marked = 1;
+            T.mark_t = now;
+            for (long i = 0; i < started; i++)
+                if (devs[i].state == D_RUN && !devs[i].online)
+                    dacc[i].down_after_mark = 1; /* already down: its comeback counts */
+            fprintf(stderr, "%skinglet-fleet: mark\n", tty ? "\n" : "");
+        }
 
         /* start devices: at most --rate in any one second */
         while (phase == 0 && started < o.count) {
@@ -747,12 +932,23 @@ int main(int argc, char **argv)
             }
         }
 
+        /* --after-back: the mark came, links were lost and every device is online again */
+        if (phase == 0 && o.after_back >= 0 && T.marked && started == o.count) {
+            long on = 0, down = 0;
+            for (long i = 0; i < o.count; i++) {
+                on += devs[i].online && (!dacc[i].down_after_mark || dacc[i].back_after_mark);
+                down += dacc[i].down_after_mark;
+            }
+            if (on == o.count && down > 0 && (int32_t)(t_end - (now + (uint32_t)o.after_back * 1000u)) > 0)
+                t_end = now + (uint32_t)o.after_back * 1000u;
+        }
+
         /* phases */
         if (phase == 0 && started == o.count && (int32_t)(now - t_end) >= 0) {
             phase = 1;
             t_drain = now + 5000;
         }
-        if (phase == 1 && (o.reading == 0 || T.msgs_recv >= T.msgs_sent || (int32_t)(now - t_drain) >= 0)) {
+        if (phase == 1 && (o.reading == 0 || all_readings_back() || (int32_t)(now - t_drain) >= 0)) {
             phase = 2;
             t_logout = now + 15000;
             heap_online = heap_cur;
@@ -831,7 +1027,9 @@ int main(int argc, char **argv)
         kl_session_shutdown(&devs[i].s);
     if (T.failed || T.close_timeouts)
         rc = 1;
-    if (o.stats)
+    if (o.stats) {
         print_stats(online_end, t0, all_online_t);
+        print_stats_more();
+    }
     return rc;
 }

@@ -16,7 +16,10 @@
 # default 127.0.0.1), EJ_NODE (the Erlang node name, default
 # ejabberd@localhost), EJ_DIST_IF (inet_dist_use_interface, default
 # {127,0,0,1}), EJ_CERT (the certificate's path without .pem/.key, default
-# $DIR/localhost), EJ_EXTRA_ERL (appended to ERL_OPTIONS).
+# $DIR/localhost), EJ_EXTRA_ERL (appended to ERL_OPTIONS), EJ_BACKLOG (the
+# c2s listeners' accept backlog; ejabberd's default is 5, so a storm of
+# more than a few connections at once loses SYNs and waits for their
+# retransmission: tests/integration/fleet_cluster_test.sh sets 1024).
 
 unset EJABBERD_CONFIG_PATH EJABBERDCTL_CONFIG_PATH ERL_DIST_PORT ERL_EPMD_ADDRESS \
 	ERL_EPMD_PORT ERL_INETRC ERL_LIBS ERL_FLAGS ERL_AFLAGS ERL_ZFLAGS ERL_OPTIONS \
@@ -49,6 +52,7 @@ ej_write_config() {
 	local level=info m ip=${EJ_IP:-127.0.0.1} cert=${EJ_CERT:-$DIR/localhost}
 	local node=${EJ_NODE:-ejabberd@localhost} distif=${EJ_DIST_IF:-"{127,0,0,1}"}
 	local extra=${EJ_EXTRA_ERL:+ $EJ_EXTRA_ERL}
+	local backlog=${EJ_BACKLOG:+$'\n'"    backlog: $EJ_BACKLOG"}
 	[ "$DEBUG" = 1 ] && level=debug
 	{
 	cat <<EOF
@@ -70,14 +74,14 @@ listen:
     module: ejabberd_c2s
     max_stanza_size: 262144
     access: c2s
-    starttls_required: true
+    starttls_required: true${backlog}
   -
     port: $TLS_PORT
     ip: "$ip"
     module: ejabberd_c2s
     max_stanza_size: 262144
     access: c2s
-    tls: true
+    tls: true${backlog}
 EOF
 	[ -n "$HTTP_PORT" ] && cat <<EOF
   -

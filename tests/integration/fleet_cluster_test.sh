@@ -1,0 +1,193 @@
+#!/bin/bash
+# tests/integration/fleet_cluster_test.sh — build/kinglet-fleet (100 devices,
+# one process) against the two-node ejabberd 23.01 cluster of
+# tests/ejabberd/cluster.sh (node A 127.0.0.2, node B 127.0.0.3), inside a
+# loopback-only network namespace. Every device gets both nodes as
+# endpoints, A first (--host 127.0.0.2,127.0.0.3).
+#   1. failover: 100 devices online on A, each sending a reading
+#      ("dev=K seq=N") to itself every second; node A freezes (SIGSTOP,
+#      1.5 s: what is sent then is never acknowledged), SIGUSR1 marks t0,
+#      node A is SIGKILLed. Asserted: every device is back online (on B) within the
+#      backoff window (+ the time a login storm of N takes on one node), and
+#      end to end no reading lost (readings_lost == 0: every seq a device
+#      sent came back to it; the stanzas a failed resumption handed back
+#      (KL_EV_UNACKED) are sent again by the fleet). Reported: time until
+#      back from the kill (p50/p99/max), resumed vs new sessions, handed
+#      back / resent, duplicates.
+#   2. comeback without a thundering herd: the devices online on B (A stays
+#      dead), B is killed too (the whole service is down), every device is
+#      backing off; B is started again and SIGUSR1 marks t0 when B's c2s
+#      port listens. With jitter (default) the reconnects spread over the
+#      backoff window; with --no-jitter they come as a herd. Asserted: all
+#      devices online again in both runs and the jittered peak of
+#      connection attempts per second (after t0) <= 60 % of the unjittered
+#      one. Reported: the peaks, N / window, the timelines.
+# Last line: "fleet-cluster: N passed, N failed"; exit 1 on any failure.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+[ -n "${KL_NETNS:-}" ] || exec "$here/../netns.sh" "$0" "$@"
+root=$(cd "$here/../.." && pwd)
+CLUSTER="$root/tests/ejabberd/cluster.sh"
+# ejabberd's default accept backlog (5) drops the SYNs of a storm (their
+# retransmission after 1, 3, 7 s ... would be measured, not kinglet)
+export EJ_BACKLOG=1024
+FLEET=${KINGLET_FLEET:-$root/build/kinglet-fleet}
+N=${KL_FLEET_N:-100}
+A=127.0.0.2 B=127.0.0.3
+# failover: first retry after a link loss is backoff_min (no jitter on the
+# first round), then A is refused and B tried at once
+FO_MIN=500 FO_MAX=3000 FREEZE_S=1.5
+# comeback: the jitter window [CB_MIN, CB_MAX] once the backoff is fully open
+CB_MIN=500 CB_MAX=4000
+# shellcheck disable=SC2034 # read by results.sh
+SUITE=fleet-cluster
+# shellcheck source=../lib/results.sh
+. "$root/tests/lib/results.sh"
+
+DIR=$(mktemp -d /tmp/kl-fleet-cluster.XXXXXX)
+FPID=""
+cleanup() {
+	[ -n "$FPID" ] && kill "$FPID" 2>/dev/null
+	"$CLUSTER" stop "$DIR" >/dev/null 2>&1
+	if [ "${fail:-0}" != 0 ] && [ -n "${KL_KEEP_FAILED:-}" ]; then
+		echo "fleet_cluster_test: kept $DIR (KL_KEEP_FAILED)" >&2
+	else
+		rm -rf "$DIR"
+	fi
+}
+trap cleanup EXIT
+now_ms() { date +%s%3N; }
+T_START=$(now_ms)
+
+[ -x "$FLEET" ] || { bad "no $FLEET (make fleet)"; finish; }
+t0=$(now_ms)
+if "$CLUSTER" start "$DIR" --users "$N" >"$DIR/start.out" 2>&1; then
+	ok "cluster started in $(( $(now_ms) - t0 )) ms"
+else
+	bad "cluster start:"; cat "$DIR/start.out"; finish
+fi
+
+# fleet NAME ARGS... in the background: DIR/NAME.json (stdout), DIR/NAME.err; FPID
+fleet_bg() {
+	local name=$1
+	shift
+	timeout -k 2 60 "$FLEET" --count "$N" --jid 'dev%d@localhost' --password devpass --host "$A,$B" \
+		--cafile "$DIR/ca.pem" --stats "$@" >"$DIR/$name.json" 2>"$DIR/$name.err" &
+	FPID=$!
+}
+# SIGUSR1 (the mark, "t0") to the fleet itself, not to timeout(1)
+mark() { kill -USR1 "$(pgrep -P "$FPID" | head -n 1)"; }
+fleet_wait() { # -> the exit status
+	local rc=0
+	wait "$FPID" || rc=$?
+	FPID=""
+	return $rc
+}
+# the last progress line: "online X  connecting Y  backing off Z ..."
+progress() { grep '^online ' "$DIR/$1.err" | tail -n 1; }
+wait_progress() { # NAME REGEX SECONDS
+	for _ in $(seq $(($3 * 10))); do
+		progress "$1" | grep -qE "$2" && return 0
+		kill -0 "$FPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+val() { json "$DIR/$1.json" "$2" 2>/dev/null; }
+# check NAME EXPR TEXT: EXPR is Python over the stats object s
+check() {
+	local name=$1 expr=$2 text=$3
+	if tail -n 1 "$DIR/$name.json" | python3 -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if ($expr) else 1)" 2>/dev/null; then
+		ok "$name: $text"
+	else
+		bad "$name: $text ($(tail -n 1 "$DIR/$name.json" | head -c 1500))"
+	fi
+}
+listening() { ss -Hltn "sport = :5222" 2>/dev/null | grep -q "$1:5222"; }
+
+# --- 1. failover: kill A ------------------------------------------------------------
+fleet_bg failover --reading 1 --duration 40 --after-back 3 --backoff $FO_MIN $FO_MAX
+if wait_progress failover "^online $N " 20; then
+	ok "failover: $N devices online ($(progress failover))"
+else
+	bad "failover: not all online: $(progress failover) / $(grep -v '^online ' "$DIR/failover.err" | head -n 5)"
+fi
+on_a=$(ss -Htn state established "dst $A:5222" 2>/dev/null | wc -l)
+on_b=$(ss -Htn state established "dst $B:5222" 2>/dev/null | wc -l)
+[ "$on_a" = "$N" ] && ok "failover: all $N c2s connections on A" || bad "failover: c2s on A $on_a, on B $on_b (want $N on A)"
+sleep 2 # readings flow
+# A freezes (SIGSTOP) for FREEZE ms, then dies: the readings sent meanwhile
+# are never acknowledged, so the failed resumption hands them back
+# (KL_EV_UNACKED) and the fleet sends them again on B
+apid=$(cat "$DIR/a/run/ejabberd.pid" 2>/dev/null)
+if [ -n "$apid" ] && kill -STOP "$apid"; then
+	sleep "$FREEZE_S"
+else
+	bad "failover: cannot SIGSTOP node A (pid '$apid')"
+fi
+mark
+"$CLUSTER" kill-node "$DIR" a >"$DIR/kill.out" 2>&1 && ok "$(cat "$DIR/kill.out")" || bad "kill-node a: $(cat "$DIR/kill.out")"
+if fleet_wait; then ok "failover: fleet exit 0"; else bad "failover: fleet exit $?: $(grep -v '^online ' "$DIR/failover.err" | tail -n 5)"; fi
+check failover "s['online'] == $N and s['failed'] == 0" "all $N devices online at the end"
+check failover "s['mark_down'] == $N and s['mark_back'] == $N" "all $N lost the link at the kill and came back"
+check failover "s['mark_back_max_ms'] <= $FO_MAX + 10000" "all back within the backoff window ($FO_MIN..$FO_MAX ms) + 10 s for a login storm on B"
+check failover "s['readings_lost'] == 0 and s['readings_distinct'] == s['messages_sent'] and s['messages_sent'] >= 5 * $N" \
+	"0 readings lost end to end (every device got back every seq it sent)"
+check failover "s['mark_unacked_handed_back'] > 0 and s['unacked_resent'] == s['unacked_handed_back']" \
+	"readings sent while A was frozen were handed back (KL_EV_UNACKED) and every one was sent again"
+check failover "s['readings_foreign'] == 0 and s['logged_out'] == $N" "no foreign reading; every device logged out cleanly"
+on_b=$(ss -Htn state established "dst $B:5222" 2>/dev/null | wc -l)
+echo "failover: back after the kill: p50 $(val failover mark_back_p50_ms) ms, p99 $(val failover mark_back_p99_ms) ms," \
+	"max $(val failover mark_back_max_ms) ms (backoff $FO_MIN..$FO_MAX ms); sessions after the kill: resumed" \
+	"$(val failover mark_resumes), new $(val failover mark_onlines); handed back $(val failover mark_unacked_handed_back)," \
+	"resent $(val failover mark_unacked_resent); readings sent $(val failover messages_sent), received" \
+	"$(val failover messages_received) (distinct $(val failover readings_distinct), duplicates" \
+	"$(val failover readings_dups), lost $(val failover readings_lost)); attempts after the kill" \
+	"$(val failover mark_attempts), timeline/s $(val failover attempts_timeline)"
+
+# --- 2. comeback: B down too (the whole service), then back ------------------------------
+# comeback NAME [--no-jitter]
+comeback() {
+	local name=$1 tk tup
+	shift
+	fleet_bg "$name" --duration 60 --after-back 1 --backoff $CB_MIN $CB_MAX --no-presence "$@"
+	if wait_progress "$name" "^online $N " 20; then
+		ok "$name: $N devices online on B"
+	else
+		bad "$name: not all online: $(progress "$name")"
+	fi
+	tk=$(now_ms)
+	"$CLUSTER" kill-node "$DIR" b >"$DIR/$name.kill" 2>&1 && ok "$name: $(cat "$DIR/$name.kill")" ||
+		bad "$name: kill-node b: $(cat "$DIR/$name.kill")"
+	# every device backing off, and the backoff fully open (CB_MAX): a few rounds
+	if wait_progress "$name" "^online 0  connecting 0  backing off $N " 10; then
+		ok "$name: every device backing off ($(progress "$name"))"
+	else
+		bad "$name: not all backing off: $(progress "$name")"
+	fi
+	# the backoff opens up to CB_MAX after 3 failed rounds (CB_MIN, <= 2 CB_MIN, <= 4 CB_MIN ...)
+	sleep $(( (CB_MIN * 7) / 1000 + 1 ))
+	"$CLUSTER" start-node "$DIR" b >"$DIR/$name.start" 2>&1 &
+	local spid=$!
+	for _ in $(seq 300); do listening $B && break; sleep 0.05; done
+	tup=$(now_ms)
+	mark
+	wait "$spid" && ok "$name: B back ($(( tup - tk )) ms after the kill): $(cat "$DIR/$name.start")" ||
+		bad "$name: start-node b: $(cat "$DIR/$name.start")"
+	if fleet_wait; then ok "$name: fleet exit 0"; else bad "$name: fleet exit $?: $(grep -v '^online ' "$DIR/$name.err" | tail -n 5)"; fi
+	check "$name" "s['online'] == $N and s['failed'] == 0 and s['mark_back'] == $N" "all $N devices online again"
+	echo "$name: after B listens: all back in $(val "$name" mark_back_max_ms) ms (p50 $(val "$name" mark_back_p50_ms));" \
+		"attempts $(val "$name" mark_attempts), peak $(val "$name" mark_attempts_per_s_peak) in any 1 s" \
+		"(a comeback is 1 or 2 attempts, A refused then B, or B: 2N / window = $(( 2 * N * 1000 / (CB_MAX - CB_MIN) ))/s" \
+		"for the window $CB_MIN..$CB_MAX ms); timeline/s $(val "$name" attempts_timeline)"
+}
+comeback jitter
+comeback herd --no-jitter
+pj=$(val jitter mark_attempts_per_s_peak) ph=$(val herd mark_attempts_per_s_peak)
+if [ -n "$pj" ] && [ -n "$ph" ] && [ "$ph" -gt 0 ] && [ $(( pj * 100 )) -le $(( ph * 60 )) ]; then
+	ok "comeback: jittered peak $pj/s <= 60 % of the herd's $ph/s"
+else
+	bad "comeback: jittered peak '$pj'/s not <= 60 % of the herd's '$ph'/s"
+fi
+echo "fleet-cluster: wall $(( ($(now_ms) - T_START) / 1000 )) s"
+finish
