@@ -371,19 +371,25 @@ static uint32_t rand32(kl_session_t *s)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-/* Exponential backoff with full jitter in [min, min(max, min * 2^n)]. */
+/* Exponential backoff: after the n-th failure in a row (from 0), with
+ * full jitter anywhere in [min, min(max, min * 2^(n+1))] — the first retry
+ * too, so that a fleet that lost one node does not come back in the same
+ * instant; without jitter exactly min(max, min * 2^n). */
 static uint32_t backoff_ms(kl_session_t *s)
 {
-    uint32_t lo = s->cfg.backoff_min_ms, hi = lo;
+    uint32_t lo = s->cfg.backoff_min_ms, hi = lo, max = s->cfg.backoff_max_ms;
     unsigned n = s->failures > 20 ? 20 : s->failures;
-    while (n-- > 0 && hi < s->cfg.backoff_max_ms)
-        hi = hi > s->cfg.backoff_max_ms / 2 ? s->cfg.backoff_max_ms : hi * 2;
-    if (hi > s->cfg.backoff_max_ms)
-        hi = s->cfg.backoff_max_ms;
+    while (n-- > 0 && hi < max)
+        hi = hi > max / 2 ? max : hi * 2;
+    if (hi > max)
+        hi = max;
     if (s->failures < 0xffff)
         s->failures++;
-    if (s->cfg.no_jitter || hi <= lo)
+    if (s->cfg.no_jitter)
         return hi;
+    hi = hi > max / 2 ? max : hi * 2;
+    if (hi <= lo)
+        return lo;
     return lo + rand32(s) % (hi - lo + 1);
 }
 

@@ -208,6 +208,9 @@ typedef struct kl_session_config {
     uint8_t reconnect;                /* 1: retry transient failures; 0: the first failure
                                          is final (one-shot tools) */
     uint8_t no_jitter;                /* 1: backoff without jitter (comparisons only) */
+    /* Backoff after the n-th failure in a row (n from 0): with jitter
+     * uniformly in [min, min(max, min * 2^(n+1))], the first retry too;
+     * no_jitter: exactly min(max, min * 2^n). */
     uint32_t backoff_min_ms;          /* 0: 1000 */
     uint32_t backoff_max_ms;          /* 0: 60000 */
     uint32_t stable_ms;               /* online this long resets the backoff; 0: 60000 */
