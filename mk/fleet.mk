@@ -50,9 +50,13 @@ fleet-tls:
 	@$(MAKE) --no-print-directory BUILD=$(FLEET_TLS_BUILD) \
 	  MBEDTLS_EXTRA_CFLAGS='$(FLEET_MBEDTLS_FLAGS)' $(FLEET_TLS_LIBS) $(FLEET_TLS_OBJ)
 
-# kl_posix_net.o and kl_posix_dns.o hold no mbedTLS structure: the main build's.
-$(FLEET_BIN): $(FLEET_OBJ) $(POSIX_OBJ) $(KL_POSIX_DNS_OBJ) $(CORE_LIB) fleet-tls
-	$(CC) -o $@ $(FLEET_OBJ) $(POSIX_OBJ) $(KL_POSIX_DNS_OBJ) $(FLEET_TLS_OBJ) $(CORE_LIB) $(FLEET_TLS_LIBS)
+# kl_posix_net.o and kl_posix_dns.o hold no mbedTLS structure: the main
+# build's. Named here, not through POSIX_OBJ: mk/posix.mk is read after this
+# file, and a prerequisite list is expanded when its rule is read (an empty
+# POSIX_OBJ let a parallel clean build link before the object existed).
+FLEET_POSIX_OBJ := $(BUILD)/port/posix/kl_posix_net.o $(BUILD)/port/posix/kl_posix_dns.o
+$(FLEET_BIN): $(FLEET_OBJ) $(FLEET_POSIX_OBJ) $(CORE_LIB) fleet-tls
+	$(CC) -o $@ $(FLEET_OBJ) $(FLEET_POSIX_OBJ) $(FLEET_TLS_OBJ) $(CORE_LIB) $(FLEET_TLS_LIBS)
 
 fleet: $(FLEET_BIN)
 
