@@ -5,7 +5,9 @@
  *                 [--duration S] [--rate R] [--no-jitter] [--stats]
  *                 [--first K] [--presence|--no-presence] [--reading T_S] [--echo]
  *                 [--srv --dns HOST:PORT] [--backoff MIN_MS MAX_MS]
- *                 [--tls-binding shared|port] [--after-back S]
+ *                 [--tls-binding shared|port] [--after-back S] [--after-online S] [--no-plain]
+ *                 [--spread] [--timeout MS]
+ *                 [--server-pid PID[,PID...]]
  *
  * Every device is what a real one runs: its own engine (kl_client_t), its
  * own connection manager (kl_session_t, reconnect on, stream management
@@ -49,6 +51,27 @@
  * (see print_stats()). RAM per device is measured: the per-device structs
  * (sizeof) plus the peak of mbedTLS's heap in use (a counting
  * calloc/free through mbedtls_platform_set_calloc_free) divided by N.
+ *
+ * --spread: device K begins its endpoint list (--host or --srv) at entry K
+ * mod n, the rest in order: a storm lands on every node of a cluster.
+ * --timeout MS: the TCP connect and the TLS handshake may each take MS
+ * before the device gives up on the attempt and tries the next endpoint
+ * or backs off (kl_session_config_t.timeout_ms, default 20 s). The login
+ * after it has the engine's KL_NEGOTIATION_TIMEOUT_MS (20 s, compile
+ * time). In a storm larger than the service can log in within these,
+ * attempts the server had already begun are abandoned and made again.
+ * --after-online S: once every device has been online (the login storm
+ * is over), end S seconds later (instead of --duration).
+ * --no-plain: SCRAM only (kl_client_config_t.no_plain). PLAIN saves the
+ * device a round trip, but a server that stores SCRAM hashes (ejabberd's
+ * auth_password_format: scram) must then run the 4096-round PBKDF2 itself
+ * for every login; with SCRAM the device runs it and the server compares.
+ * --server-pid P,Q: the server's processes; their CPU time (utime+stime in
+ * /proc/PID/stat, sampled every second and at the end; a process that
+ * died keeps its last sample) goes into the JSON beside the fleet's:
+ * server_cpu_ms / server_cpu_ms_per_login for the whole run, and for the
+ * login storm (first start to the moment every device was online once):
+ * storm_ms, storm_cpu_ms_per_login (the fleet), server_storm_cpu_ms_per_login.
  *
  * Exit: 0 when no device failed for good and every device online at the
  * end logged out cleanly; 1 otherwise; 2 usage; 3 setup (fds, epoll).
@@ -130,12 +153,14 @@ typedef struct dacct {
 static struct {
     long count, first, rate, duration, reading;
     const char *jid_fmt, *password, *host, *cafile, *tls, *dns;
-    int port, no_jitter, stats, presence, echo, srv;
+    int port, no_jitter, stats, presence, echo, srv, no_plain, spread;
     long backoff_min, backoff_max;
     long after_back;           /* --after-back S: end S s after every device is back (after the mark) */
+    long after_online;         /* --after-online S: end S s after every device was online once */
+    long timeout_ms;           /* --timeout MS: kl_session_config_t.timeout_ms (0: its default, 20 s) */
     const char *hosts[MAX_HOSTS];
     int nhosts;
-} o = {.first = 1, .duration = 10, .tls = "starttls", .presence = 1, .backoff_min = -1, .backoff_max = -1, .after_back = -1};
+} o = {.first = 1, .duration = 10, .tls = "starttls", .presence = 1, .backoff_min = -1, .backoff_max = -1, .after_back = -1, .after_online = -1};
 
 /* ---- totals ----------------------------------------------------------------- */
 static struct {
@@ -152,6 +177,74 @@ static struct {
     unsigned tl[TL_SECONDS];   /* connection attempts started in second k after the mark */
     unsigned m_peak;           /* the most in any 1000 ms (sliding) after the mark */
 } T;
+
+/* ---- the server's CPU (--server-pid) ---------------------------------------- */
+#define MAX_SERVER_PIDS 8
+static struct {
+    long pid;
+    unsigned long long base, last; /* clock ticks */
+} srvp[MAX_SERVER_PIDS];
+static int nsrvp;
+
+static void server_pids(const char *list)
+{
+    char *e;
+    while (*list) {
+        long v = strtol(list, &e, 10);
+        if (e == list || v <= 0 || nsrvp == MAX_SERVER_PIDS || (*e && *e != ',')) {
+            fprintf(stderr, "kinglet-fleet: --server-pid wants up to %d PIDs, comma separated\n", MAX_SERVER_PIDS);
+            exit(2);
+        }
+        srvp[nsrvp++].pid = v;
+        list = *e ? e + 1 : e;
+    }
+}
+
+/* utime + stime of /proc/PID/stat (fields 14 and 15), or 0 when gone */
+static unsigned long long proc_ticks(long pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long ut = 0, st = 0;
+    FILE *f;
+    size_t n;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    if ((p = strrchr(buf, ')')) == NULL ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return ut + st;
+}
+
+/* first: take the base. Returns the server's CPU so far, in ms. */
+static double server_sample(int first)
+{
+    unsigned long long sum = 0;
+    for (int i = 0; i < nsrvp; i++) {
+        unsigned long long t = proc_ticks(srvp[i].pid);
+        if (first)
+            srvp[i].base = srvp[i].last = t;
+        else if (t >= srvp[i].last)
+            srvp[i].last = t; /* gone (0): the last sample stays */
+        sum += srvp[i].last - srvp[i].base;
+    }
+    return (double)sum * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+}
+
+static double storm_cpu, storm_server_cpu; /* at all_online_t */
+static long storm_logins;
+static double cpu_t0;
 
 static volatile sig_atomic_t got_mark;
 static void on_usr1(int sig)
@@ -332,6 +425,15 @@ static void say_failure(fdev_t *d, const char *what, const kl_event_t *ev)
             kl_session_error_text(&d->s));
 }
 
+/* --spread: device K starts its endpoint list at entry K mod n (the
+ * others follow in order), so a fleet's first attempts are spread over the
+ * nodes as the SRV weights of equal-priority records would spread real
+ * devices; without it every device tries the list in the same order. */
+static int rot(const fdev_t *d, int n)
+{
+    return o.spread && n > 0 ? (int)((d - devs) % n) : 0;
+}
+
 static int dev_start(fdev_t *d, uint32_t now)
 {
     kl_client_config_t cfg;
@@ -344,6 +446,7 @@ static int dev_start(fdev_t *d, uint32_t now)
     cfg.random = kl_posix_random;
     cfg.crypto = &crypto.table;
     cfg.no_presence = (uint8_t)!o.presence;
+    cfg.no_plain = (uint8_t)o.no_plain;
     cfg.direct_tls = (uint8_t)!strcmp(o.tls, "direct");
     cfg.sm_queue = d->smq;
     cfg.sm_queue_size = sizeof d->smq;
@@ -357,16 +460,18 @@ static int dev_start(fdev_t *d, uint32_t now)
     memset(&scfg, 0, sizeof scfg);
     if (ncand > 0) {
         int i;
-        for (i = 0; i < ncand && i < KL_SESSION_MAX_ENDPOINTS; i++) {
-            scfg.endpoints[i].host = cand[i].ip[0] ? cand[i].ip : cand[i].host;
-            scfg.endpoints[i].port = cand[i].port;
-            scfg.endpoints[i].security = cand[i].direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
+        int nc = ncand < KL_SESSION_MAX_ENDPOINTS ? ncand : KL_SESSION_MAX_ENDPOINTS;
+        for (i = 0; i < nc; i++) {
+            const kl_posix_candidate_t *c = &cand[(i + rot(d, nc)) % nc];
+            scfg.endpoints[i].host = c->ip[0] ? c->ip : c->host;
+            scfg.endpoints[i].port = c->port;
+            scfg.endpoints[i].security = c->direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
         }
         scfg.n_endpoints = i;
     } else if (o.nhosts > 0) {
         /* --host A,B,...: every device gets all of them, in order */
         for (int i = 0; i < o.nhosts; i++) {
-            scfg.endpoints[i].host = o.hosts[i];
+            scfg.endpoints[i].host = o.hosts[(i + rot(d, o.nhosts)) % o.nhosts];
             scfg.endpoints[i].port = (uint16_t)o.port;
             scfg.endpoints[i].security = cfg.direct_tls ? KL_SEC_DIRECT_TLS : KL_SEC_STARTTLS;
         }
@@ -386,6 +491,7 @@ static int dev_start(fdev_t *d, uint32_t now)
     scfg.crypto = &crypto.table;
     scfg.reconnect = 1;
     scfg.no_jitter = (uint8_t)o.no_jitter;
+    scfg.timeout_ms = (uint32_t)o.timeout_ms;
     scfg.backoff_min_ms = o.backoff_min > 0 ? (uint32_t)o.backoff_min : 0;
     scfg.backoff_max_ms = o.backoff_max > 0 ? (uint32_t)o.backoff_max : 0;
     if ((st = kl_session_init(&d->s, &scfg)) != KL_OK)
@@ -605,7 +711,7 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
     struct rusage ru;
     uint32_t *v = calloc((size_t)o.count, sizeof *v);
     long n = 0;
-    double cpu_ms, span_s;
+    double cpu_ms, span_s, server_cpu = server_sample(0);
     size_t statics = sizeof(fdev_t) + tls_size;
     for (long i = 0; i < o.count && v; i++)
         if (devs[i].ever_online)
@@ -626,7 +732,9 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
            "\"cpu_ms\":%.0f,\"cpu_ms_per_login\":%.2f,\"link_downs\":%lu,\"failed\":%lu,"
            "\"messages_sent\":%lu,\"messages_received\":%lu,\"echoed\":%lu,\"readings_skipped\":%lu,"
            "\"unacked_resent\":%lu,\"attempts\":%lu,\"attempts_per_s_peak\":%u,\"logged_out\":%lu,"
-           "\"logout_failures\":%lu",
+           "\"logout_failures\":%lu,\"storm_ms\":%u,\"storm_logins\":%ld,\"storm_cpu_ms_per_login\":%.2f,"
+           "\"server_pids\":%d,\"server_cpu_ms\":%.0f,\"server_cpu_ms_per_login\":%.2f,"
+           "\"server_storm_cpu_ms_per_login\":%.2f",
            o.count, online_end, n, T.logins, T.onlines, T.resumes,
            span_s > 0 ? (double)T.onlines / span_s : 0.0, pct(v, n, 50), pct(v, n, 90), pct(v, n, 99),
            n ? v[n - 1] : 0, T.logins ? (double)T.rt_sum / (double)T.logins : 0.0,
@@ -637,7 +745,11 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
            heap_allocs, sizeof(kl_client_t), sizeof(kl_session_t), sizeof(kl_posix_net_t),
            tls_size, SMQ_SIZE, cpu_ms,
            T.logins ? cpu_ms / (double)T.logins : 0.0, T.link_downs, T.failed, T.msgs_sent, T.msgs_recv, T.echoed,
-           T.readings_skipped, T.unacked_resent, T.attempts, T.attempts_peak, T.logged_out, T.close_timeouts);
+           T.readings_skipped, T.unacked_resent, T.attempts, T.attempts_peak, T.logged_out, T.close_timeouts,
+           all_online_t ? (uint32_t)(all_online_t - first_t) : 0, storm_logins,
+           storm_logins ? storm_cpu / (double)storm_logins : 0.0, nsrvp, server_cpu,
+           T.logins && nsrvp ? server_cpu / (double)T.logins : 0.0,
+           storm_logins && nsrvp ? storm_server_cpu / (double)storm_logins : 0.0);
     fflush(stdout);
     free(v);
 }
@@ -700,7 +812,9 @@ static void usage(void)
             "                     [--duration S] [--rate R] [--no-jitter] [--stats]\n"
             "                     [--first K] [--presence|--no-presence] [--reading T_S] [--echo]\n"
             "                     [--srv --dns HOST:PORT] [--backoff MIN_MS MAX_MS]\n"
-            "                     [--tls-binding shared|port] [--after-back S]\n");
+            "                     [--tls-binding shared|port] [--after-back S] [--after-online S]\n"
+            "                     [--no-plain] [--spread] [--timeout MS]\n"
+            "                     [--server-pid PID[,PID...]]\n");
     exit(2);
 }
 
@@ -797,6 +911,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--no-presence")) o.presence = 0;
         else if (!strcmp(a, "--reading")) o.reading = num(ARG(), 1, 86400);
         else if (!strcmp(a, "--echo")) o.echo = 1;
+        else if (!strcmp(a, "--no-plain")) o.no_plain = 1;
+        else if (!strcmp(a, "--spread")) o.spread = 1;
+        else if (!strcmp(a, "--timeout")) o.timeout_ms = num(ARG(), 1, 3600000);
+        else if (!strcmp(a, "--after-online")) o.after_online = num(ARG(), 0, 86400);
+        else if (!strcmp(a, "--server-pid")) server_pids(ARG());
         else if (!strcmp(a, "--after-back")) o.after_back = num(ARG(), 0, 86400);
         else if (!strcmp(a, "--srv")) o.srv = 1;
         else if (!strcmp(a, "--dns")) o.dns = ARG();
@@ -896,6 +1015,8 @@ int main(int argc, char **argv)
     heap_shared = heap_cur;
     t0 = kl_posix_now_ms();
     t_tick = t0 + 1000;
+    cpu_t0 = self_cpu_ms();
+    (void)server_sample(1);
     for (;;) {
         uint32_t now = kl_posix_now_ms(), wake;
         int n, timeout;
@@ -981,8 +1102,14 @@ int main(int argc, char **argv)
             long on = 0;
             for (long i = 0; i < o.count; i++)
                 on += devs[i].ever_online || devs[i].state == D_FAILED;
-            if (on == o.count)
+            if (on == o.count) {
                 all_online_t = now;
+                if (o.after_online >= 0 && (int32_t)(t_end - (now + (uint32_t)o.after_online * 1000u)) > 0)
+                    t_end = now + (uint32_t)o.after_online * 1000u;
+                storm_cpu = self_cpu_ms() - cpu_t0;
+                storm_server_cpu = server_sample(0);
+                storm_logins = (long)T.logins;
+            }
         }
 
         /* how long to sleep: the earliest timer, the next start, the tick */
@@ -1016,6 +1143,7 @@ int main(int argc, char **argv)
         }
         if ((int32_t)(now - t_tick) >= 0) {
             progress(started, 0);
+            (void)server_sample(0);
             t_tick += 1000;
             if ((int32_t)(now - t_tick) >= 0)
                 t_tick = now + 1000;

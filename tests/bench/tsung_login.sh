@@ -13,6 +13,8 @@
 # last line of stdout is one JSON object:
 #   {"tool":"tsung","count":N,"online":K,"logins_per_s":…,"mean_online_ms":…,
 #    "max_online_ms":…,"ram_per_client":…,"rss_peak_kb":…,"errors":…}
+# logins_per_s: online over the arrival phase plus the longest login (the
+# last login ends no later than that: a lower bound of the rate);
 # online: sessions whose login transaction completed; *_online_ms: Tsung's
 # tr_online (connect to the bind and session answers); ram_per_client: the
 # growth of the Tsung VM's resident memory from before the first arrival
@@ -59,6 +61,12 @@ cat >"$OUT/tsung.xml" <<XML
   </sessions>
 </tsung>
 XML
+# Tsung's Erlang distribution starts an epmd daemon when none runs: the
+# ones in this network namespace before the run, to stop the new one after
+# by its PID
+netns=$(readlink /proc/self/ns/net)
+epmds() { for p in $(pgrep -x epmd 2>/dev/null); do [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$netns" ] && echo "$p"; done; }
+epmd_before=" $(epmds | tr '\n' ' ') "
 HOME="$OUT" tsung -f "$OUT/tsung.xml" -l "$OUT/log" start >"$OUT/tsung.out" 2>&1 &
 tpid=$!
 # the Tsung VM's resident memory: the beam process under our tsung script
@@ -77,17 +85,29 @@ while kill -0 "$tpid" 2>/dev/null; do
 done
 wait "$tpid"
 rc=$?
+for p in $(epmds); do
+	case $epmd_before in *" $p "*) ;; *) kill "$p" 2>/dev/null ;; esac
+done
 log=$(ls -d "$OUT"/log/*/ 2>/dev/null | tail -1)
-stat() { grep -E "^stats: $1 " "$log/tsung.log" 2>/dev/null | tail -1; }
-set -- $(stat tr_online)
-online=${3:-0} mean=${4:-0} max=${6:-0}
-errors=$(grep -E "^stats: error_" "$log/tsung.log" 2>/dev/null | awk '{s += $3} END {print s + 0}')
+# "stats: NAME count mean stddev max min meanfb countfb", one line per
+# 10 s interval for what completed in it (meanfb and countfb: the
+# intervals before); counters ("stats: error_X count total") keep their
+# total last
+read -r online mean max <<<"$(awk '$1 == "stats:" && $2 == "tr_online" {
+	c += $3; sum += $3 * $4; if ($6 + 0 > mx) mx = $6 + 0 }
+	END { printf "%d %.1f %s\n", c, (c ? sum / c : 0), mx + 0 }' "$log/tsung.log" 2>/dev/null)"
+errors=$(awk '$1 == "stats:" && $2 ~ /^error_/ { t[$2] = $4 } END { for (k in t) s += t[k]; print s + 0 }' \
+	"$log/tsung.log" 2>/dev/null)
+: "${online:=0}" "${mean:=0}" "${max:=0}"
+# the kinds of errors, on stderr
+awk '$1 == "stats:" && $2 ~ /^error_/ { t[$2] = $4 } END { for (k in t) printf "tsung: %s %d\n", k, t[k] }' \
+	"$log/tsung.log" >&2 2>/dev/null
 python3 - "$N" "$online" "$mean" "$max" "$dur" "$base" "$peak" "$errors" "$rc" <<'PY'
 import json, sys
 n, online, mean, mx, dur, base, peak, errors, rc = sys.argv[1:]
 n, online = int(n), int(float(online))
 print(json.dumps({"tool": "tsung", "count": n, "online": online,
-                  "logins_per_s": round(online / max(1, int(dur)), 1),
+                  "logins_per_s": round(online / (max(1, int(dur)) + float(mx) / 1000.0), 1),
                   "mean_online_ms": round(float(mean), 1), "max_online_ms": round(float(mx), 1),
                   "ram_per_client": round((int(peak) - int(base)) * 1024 / max(1, n)),
                   "rss_peak_kb": int(peak), "errors": int(errors), "exit": int(rc)}))

@@ -68,6 +68,8 @@
 # inetrc, spool/, log/ejabberd.log, run/ejabberd.pid, ejabberd.out), dns/.
 set -u
 SELF=cluster.sh TAG=cluster EJCTL=ejabberdctl
+# the nodes hold thousands of connections (ej_exec)
+EJ_NOFILE=${EJ_NOFILE:-65536}
 # shellcheck source=../lib/ejabberd_server.sh
 . "$(dirname "$0")/../lib/ejabberd_server.sh"
 
@@ -138,9 +140,9 @@ boot() {
 		"$DIR/ejabberd.yml" "$DIR/ejabberdctl.cfg" "$DIR/inetrc" || die "chown to $EJ_USER failed"
 	rm -f "$DIR/run/ejabberd.pid" "$DIR/run/launcher.pid" "$DIR/run/tree.pids"
 	: > "$DIR/log/ejabberd.log"; chown "$EJ_USER:$EJ_USER" "$DIR/log/ejabberd.log"
-	setsid "$EJCTL" --config-dir "$DIR" --ctl-config "$DIR/ejabberdctl.cfg" \
+	(ej_exec setsid "$EJCTL" --config-dir "$DIR" --ctl-config "$DIR/ejabberdctl.cfg" \
 		--config "$DIR/ejabberd.yml" --spool "$DIR/spool" --logs "$DIR/log" \
-		foreground </dev/null >"$DIR/ejabberd.out" 2>&1 &
+		foreground) </dev/null >"$DIR/ejabberd.out" 2>&1 &
 	echo $! > "$DIR/run/launcher.pid"
 }
 

@@ -19,7 +19,8 @@
 # $DIR/localhost), EJ_EXTRA_ERL (appended to ERL_OPTIONS), EJ_BACKLOG (the
 # c2s listeners' accept backlog; ejabberd's default is 5, so a storm of
 # more than a few connections at once loses SYNs and waits for their
-# retransmission: tests/integration/fleet_cluster_test.sh sets 1024).
+# retransmission: tests/integration/fleet_cluster_test.sh sets 1024),
+# EJ_NOFILE (ej_exec: the node's soft open-files limit).
 
 unset EJABBERD_CONFIG_PATH EJABBERDCTL_CONFIG_PATH ERL_DIST_PORT ERL_EPMD_ADDRESS \
 	ERL_EPMD_PORT ERL_INETRC ERL_LIBS ERL_FLAGS ERL_AFLAGS ERL_ZFLAGS ERL_OPTIONS \
@@ -197,9 +198,9 @@ ej_start() {
 
 	# setsid: not in the caller's process group, so a ^C in a test script
 	# does not take ejabberd down before `stop` runs.
-	setsid "$EJCTL" --config-dir "$DIR" --ctl-config "$DIR/ejabberdctl.cfg" \
+	(ej_exec setsid "$EJCTL" --config-dir "$DIR" --ctl-config "$DIR/ejabberdctl.cfg" \
 		--config "$DIR/ejabberd.yml" --spool "$DIR/spool" --logs "$DIR/log" \
-		foreground </dev/null >"$DIR/ejabberd.out" 2>&1 &
+		foreground) </dev/null >"$DIR/ejabberd.out" 2>&1 &
 	EJ_LAUNCHER=$!
 	echo "$EJ_LAUNCHER" > "$DIR/run/launcher.pid"
 	srv_wait_up "$START_WAIT" "$EJ_LAUNCHER" "$ports" ejabberd
@@ -221,6 +222,24 @@ ej_start() {
 	pid_tree "$EJ_LAUNCHER" > "$DIR/run/tree.pids"
 	srv_warn_log "$DIR/log/ejabberd.log" '\[(error|critical)\]'
 	echo "$TAG: started pid $pid in $DIR"
+}
+
+# ej_exec CMD...: exec CMD (the node's launcher). With EJ_NOFILE: first
+# the soft open-files limit goes up to EJ_NOFILE (at most the hard limit),
+# and CMD runs as EJ_USER through setpriv. ejabberdctl run as root would
+# switch users through su, whose PAM session sets the soft limit back to
+# 1024: past ~1000 connections the node logs "Failed TCP accept: too many
+# open files" and its listener stalls a login storm. (prlimit on the
+# running node needs CAP_SYS_RESOURCE, which a container may not have.)
+ej_exec() {
+	if [ -n "${EJ_NOFILE:-}" ]; then
+		local hard n=$EJ_NOFILE
+		hard=$(ulimit -H -n)
+		[ "$hard" != unlimited ] && [ "$hard" -lt "$n" ] && n=$hard
+		ulimit -S -n "$n"
+		exec setpriv --reuid="$EJ_USER" --regid="$EJ_USER" --init-groups "$@"
+	fi
+	exec "$@"
 }
 
 cmd_stop() {

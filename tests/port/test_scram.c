@@ -9,6 +9,7 @@
 #define KL_CORE_BUILD
 #include "kinglet/kinglet.h"
 #include "kl_crypto_mbedtls.h"
+#include "mbedtls/pkcs5.h"
 #include "kt.h"
 
 #define HDR "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
@@ -204,11 +205,70 @@ static void test_plain_pipelined_falls_back_to_scram(void)
     KT_CHECK_EQ(last_status, KL_ERR_NO_MECHANISM);
 }
 
+/* The port's PBKDF2 (inner/outer HMAC states computed once) against
+ * RFC 6070's PBKDF2-HMAC-SHA1 vectors, RFC 7914 §11's PBKDF2-HMAC-SHA256
+ * ones, and mbedTLS's own PBKDF2 over odd sizes (keys longer than a block,
+ * empty password and salt, outputs of several blocks and part blocks). */
+static void hexeq(const uint8_t *got, const char *hex, size_t n)
+{
+    char buf[2 * 64 + 1];
+    for (size_t i = 0; i < n; i++)
+        snprintf(buf + 2 * i, 3, "%02x", got[i]);
+    KT_CHECK_STR(buf, hex);
+}
+
+static void test_pbkdf2(void)
+{
+    static const struct {
+        kl_hash_alg_t alg;
+        const char *pw, *salt;
+        uint32_t c;
+        size_t n;
+        const char *hex;
+    } v[] = {
+        {KL_HASH_SHA1, "password", "salt", 1, 20, "0c60c80f961f0e71f3a9b524af6012062fe037a6"},
+        {KL_HASH_SHA1, "password", "salt", 2, 20, "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957"},
+        {KL_HASH_SHA1, "password", "salt", 4096, 20, "4b007901b765489abead49d926f721d065a429c1"},
+        {KL_HASH_SHA1, "passwordPASSWORDpassword", "saltSALTsaltSALTsaltSALTsaltSALTsalt", 4096, 25,
+         "3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038"},
+        {KL_HASH_SHA256, "passwd", "salt", 1, 64,
+         "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+         "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"},
+        {KL_HASH_SHA256, "Password", "NaCl", 80000, 64,
+         "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
+         "a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"},
+    };
+    uint8_t out[64], ref[64];
+    char pw[200], salt[200];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        memset(out, 0, sizeof out);
+        KT_CHECK_EQ(mb.table.pbkdf2(mb.table.ctx, v[i].alg, (const uint8_t *)v[i].pw, strlen(v[i].pw),
+                                    (const uint8_t *)v[i].salt, strlen(v[i].salt), v[i].c, out, v[i].n), 0);
+        hexeq(out, v[i].hex, v[i].n);
+    }
+    for (size_t pl = 0; pl <= 130; pl += 13)
+        for (size_t n = 1; n <= 64; n += 21)
+            for (int a = 1; a <= 2; a++) {
+                kl_hash_alg_t alg = a == 1 ? KL_HASH_SHA1 : KL_HASH_SHA256;
+                for (size_t k = 0; k < pl; k++)
+                    pw[k] = (char)('a' + (k * 7 + pl) % 26), salt[k] = (char)('A' + (k * 5) % 26);
+                KT_CHECK_EQ(mb.table.pbkdf2(mb.table.ctx, alg, (const uint8_t *)pw, pl, (const uint8_t *)salt,
+                                            pl / 2, 3, out, n), 0);
+                KT_CHECK_EQ(mbedtls_pkcs5_pbkdf2_hmac_ext(a == 1 ? MBEDTLS_MD_SHA1 : MBEDTLS_MD_SHA256,
+                                                          (const uint8_t *)pw, pl, (const uint8_t *)salt,
+                                                          pl / 2, 3, (uint32_t)n, ref), 0);
+                KT_CHECK(memcmp(out, ref, n) == 0);
+            }
+    KT_CHECK(mb.table.pbkdf2(mb.table.ctx, KL_HASH_SHA256, (const uint8_t *)"x", 1, (const uint8_t *)"s", 1, 0,
+                             out, 32) != 0);
+}
+
 int main(void)
 {
     KT_CHECK_EQ(kl_crypto_mbedtls_init(&mb), 0);
     fixed = mb.table;
     fixed.random = fixed_random;
+    KT_RUN(test_pbkdf2);
     KT_RUN(test_scram_sha256);
     KT_RUN(test_scram_sha1);
     KT_RUN(test_wrong_server_signature);
