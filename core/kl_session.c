@@ -1,4 +1,5 @@
 /* kinglet — the connection manager (see kl_session.h). */
+#define KL_CORE_BUILD /* the engine's fields: the negotiation deadline grows with the timeouts */
 #include "kinglet/kl_session.h"
 
 #include "kl_string.h"
@@ -406,12 +407,29 @@ static int final_event(kl_session_t *s, int status, kl_event_t *ev)
 
 /* The connection is gone (or never came up). Either KL_EV_LINK_DOWN with
  * the next attempt scheduled, or the final KL_EV_ERROR. */
+/* The step timeout of this attempt: timeout_ms, doubled once per login
+ * attempt in a row that timed out (KL_SESSION_TIMEOUT_GROWTH). */
+static uint32_t tmo(const kl_session_t *s)
+{
+    uint64_t t = (uint64_t)s->cfg.timeout_ms << s->slow;
+    return t > 0x7fffffffu ? 0x7fffffffu : (uint32_t)t;
+}
+
+/* An attempt timed out before online: the next one gets twice the time. */
+static void slower(kl_session_t *s)
+{
+    if (!s->online && s->slow < KL_SESSION_TIMEOUT_GROWTH)
+        s->slow++;
+}
+
 static int lost(kl_session_t *s, int status, const char *cond, kl_event_t *ev)
 {
     int was_online = s->online;
     uint32_t delay;
     int tls_retry = 0;
 
+    if (status == KL_ERR_TIMEOUT)
+        slower(s); /* TLS handshake, HTTP upgrade, or the engine's negotiation */
     copy_cond(s, cond);
     s->last_status = status;
     close_all(s, 1);
@@ -601,6 +619,9 @@ static void start_stream(kl_session_t *s)
     }
     give_channel_binding(s, s->slot[0].tls_on);
     (void)kl_client_connect(s->c, s->t_attempt, ch);
+    /* the negotiation's deadline grows with the session's timeouts (the
+     * engine's own field: kl_session.c is core) */
+    s->c->deadline += (uint32_t)(((uint64_t)KL_NEGOTIATION_TIMEOUT_MS << s->slow) - KL_NEGOTIATION_TIMEOUT_MS);
 #if KL_ENABLE_APP
     /* BOSH wraps, WebSocket frames whole elements: neither carries a
      * stanza written in pieces */
@@ -655,6 +676,7 @@ static int pump_in(kl_session_t *s)
 static void went_online(kl_session_t *s, int resumed)
 {
     s->online = 1;
+    s->slow = 0;
     s->t_online = s->now;
     s->ep_first = s->ep;
     s->no_session = 0;
@@ -726,7 +748,7 @@ static int starttls_step(kl_session_t *s, kl_event_t *ev)
         if (r < 0)
             return lost(s, r, NULL, ev);
         if (r == 0) {
-            if ((uint32_t)(s->now - s->slot[0].t0) >= s->cfg.timeout_ms) {
+            if ((uint32_t)(s->now - s->slot[0].t0) >= tmo(s)) {
                 set_text(s, "TLS handshake timed out", NULL);
                 return lost(s, KL_ERR_TIMEOUT, NULL, ev);
             }
@@ -840,7 +862,7 @@ static int bosh_slot_progress(kl_session_t *s, int i)
     int r;
     if (sl->state == SL_UP)
         return 1;
-    if ((uint32_t)(s->now - sl->t0) >= s->cfg.timeout_ms)
+    if ((uint32_t)(s->now - sl->t0) >= tmo(s))
         return KL_ERR_TIMEOUT;
     if (sl->state == SL_CONNECTING) {
         r = s->cfg.net->poll_open(s->cfg.net_ctx, i);
@@ -1244,8 +1266,9 @@ static int connect_step(kl_session_t *s, kl_event_t *ev)
         }
     }
     if (!up) {
-        if ((uint32_t)(s->now - s->t_state) >= s->cfg.timeout_ms) {
+        if ((uint32_t)(s->now - s->t_state) >= tmo(s)) {
             set_text(s, "TCP connect timed out: ", ep_host(s, cur_ep(s)));
+            slower(s);
             return lost(s, KL_ERR_CONNECT, NULL, ev);
         }
         return 0;
@@ -1271,7 +1294,7 @@ static int tls_step(kl_session_t *s, kl_event_t *ev)
             done = 0;
     }
     if (!done) {
-        if ((uint32_t)(s->now - s->t_state) >= s->cfg.timeout_ms) {
+        if ((uint32_t)(s->now - s->t_state) >= tmo(s)) {
             set_text(s, "TLS handshake timed out", NULL);
             return lost(s, KL_ERR_TIMEOUT, NULL, ev);
         }
@@ -1379,11 +1402,11 @@ uint32_t kl_session_next_timeout(const kl_session_t *s, uint32_t now_ms)
     case S_CONNECT:
     case S_TLS:
         d = (uint32_t)(now_ms - s->t_state);
-        return d >= s->cfg.timeout_ms ? 0 : s->cfg.timeout_ms - d;
+        return d >= tmo(s) ? 0 : tmo(s) - d;
     case S_RUN:
         if (s->tls_phase == TP_HANDSHAKE) {
             d = (uint32_t)(now_ms - s->slot[0].t0);
-            return d >= s->cfg.timeout_ms ? 0 : s->cfg.timeout_ms - d;
+            return d >= tmo(s) ? 0 : tmo(s) - d;
         }
         t = kl_engine_next_timeout(s->c, now_ms);
         if (s->closing) {

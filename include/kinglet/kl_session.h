@@ -214,7 +214,9 @@ typedef struct kl_session_config {
     uint32_t backoff_min_ms;          /* 0: 1000 */
     uint32_t backoff_max_ms;          /* 0: 60000 */
     uint32_t stable_ms;               /* online this long resets the backoff; 0: 60000 */
-    uint32_t timeout_ms;              /* TCP connect, TLS handshake, HTTP upgrade each; 0: 20000 */
+    uint32_t timeout_ms;              /* TCP connect, TLS handshake, HTTP upgrade each; 0: 20000;
+                                         doubled after a timed-out login, up to
+                                         2^KL_SESSION_TIMEOUT_GROWTH times, until online */
     uint16_t max_attempts;            /* consecutive failed attempts before KL_EV_ERROR; 0: no limit */
     /* BOSH (see kl_bosh.h) */
     uint8_t bosh_split_restart;
@@ -277,6 +279,7 @@ typedef struct kl_session {
     uint8_t close_pending;       /* KL_EV_CLOSED owed to the next step */
     uint8_t no_session;          /* do not offer the cached TLS session (it just failed) */
     uint8_t sasl2_retry;         /* retried at once after KL_ERR_SASL2_GONE (once a run) */
+    uint8_t slow;                /* timeouts doubled this many times (KL_SESSION_TIMEOUT_GROWTH) */
     uint16_t failures;           /* backoff exponent: consecutive failed rounds */
     int close_status;
     uint32_t now;                /* the time of the current call */

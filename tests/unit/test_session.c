@@ -31,6 +31,7 @@ typedef struct fake {
     int open_fail_host;     /* ... only for host "dead" */
     int connect_polls;      /* poll_open returns 0 this many times */
     int never_connect;
+    int mute;               /* the server reads but never answers */
     int polls;
     int up;
     int tls_cert_fail;      /* the TLS handshake fails with KL_ERR_TLS_CERT */
@@ -74,6 +75,8 @@ static void sv_queue(const char *s)
 /* The server reacts to complete commands in what the client sent. */
 static void respond(void)
 {
+    if (F.mute)
+        return;
     for (;;) {
         const char *p = F.cl + F.cl_scan, *hit;
         F.cl[F.cl_len] = 0;
@@ -598,6 +601,53 @@ static void test_connect_timeout(void)
     KT_CHECK(now - t0 >= 5000 && now - t0 < 5100); /* woke at the deadline, no busy timer */
 }
 
+/* Timeouts grow (KL_SESSION_TIMEOUT_GROWTH): a login attempt that timed
+ * out gives the next one twice the time, up to 2^GROWTH times; online
+ * resets them. The TCP connect (timeout_ms) and the engine's negotiation
+ * (KL_NEGOTIATION_TIMEOUT_MS) alike. */
+static void test_timeout_growth(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    uint32_t t_try;
+    reset();
+    setup(&sc, 1);
+    sc.no_jitter = 1;
+    F.never_connect = 1;
+    kl_session_init(&ss, &sc);
+    kl_session_start(&ss, now);
+    t_try = now;
+    for (int i = 0; i < 4; i++) {
+        uint32_t want = 5000u << (i < KL_SESSION_TIMEOUT_GROWTH ? i : KL_SESSION_TIMEOUT_GROWTH);
+        KT_CHECK(run_until(&ev, 100));
+        KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+        KT_CHECK_EQ(ev.status, KL_ERR_CONNECT);
+        KT_CHECK(now - t_try >= want && now - t_try < want + 100);
+        t_try = now + ev.retry_ms;
+    }
+    /* connects, online: the timeouts are back to timeout_ms */
+    F.never_connect = 0;
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK_EQ(ss.slow, 0);
+    /* the link drops; the server accepts but never answers: the engine's
+     * negotiation deadline, KL_NEGOTIATION_TIMEOUT_MS, then twice, then 4x */
+    F.mute = 1;
+    F.up = 0;
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    t_try = now + ev.retry_ms;
+    for (int i = 0; i < 3; i++) {
+        uint32_t want = KL_NEGOTIATION_TIMEOUT_MS << (i < KL_SESSION_TIMEOUT_GROWTH ? i : KL_SESSION_TIMEOUT_GROWTH);
+        KT_CHECK(run_until(&ev, 1000));
+        KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+        KT_CHECK_EQ(ev.status, KL_ERR_TIMEOUT);
+        KT_CHECK(now - t_try >= want && now - t_try < want + 100);
+        t_try = now + ev.retry_ms;
+    }
+    kl_session_shutdown(&ss);
+}
+
 static void test_kick(void)
 {
     kl_session_config_t sc;
@@ -765,6 +815,7 @@ int main(void)
     KT_RUN(test_max_attempts);
     KT_RUN(test_stream_errors);
     KT_RUN(test_connect_timeout);
+    KT_RUN(test_timeout_growth);
     KT_RUN(test_kick);
     KT_RUN(test_location_used);
     KT_RUN(test_location_fallback);
