@@ -51,10 +51,14 @@ RUN_S=$(( 60 + 3 * STORM_S ))
 export EJ_NOFILE=$(( 2 * N + 4096 ))
 # failover: first retry after a link loss is backoff_min (no jitter on the
 # first round), then A is refused and B tried at once
-FO_MIN=500 FO_MAX=3000 FREEZE_S=1.5
+FO_MIN=500 FO_MAX=3000
 # a reading every READING s per device: 1 at N = 100, fewer per device at
 # large N (5000 devices at 1/s would be 10,000 stanzas/s through 2 cores)
 READING=$(( N <= 500 ? 1 : 5 ))
+# A stays frozen a whole reading period and a half: every device on A has a
+# reading in flight, whenever its readings fall (at N = 5000 the storm's
+# waves bring devices online, and so their readings, in bursts)
+FREEZE_S=$READING.5
 # comeback: the jitter window [CB_MIN, CB_MAX] once the backoff is fully open
 CB_MIN=500 CB_MAX=4000
 # shellcheck disable=SC2034 # read by results.sh
