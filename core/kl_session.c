@@ -415,11 +415,22 @@ static uint32_t tmo(const kl_session_t *s)
     return t > 0x7fffffffu ? 0x7fffffffu : (uint32_t)t;
 }
 
-/* An attempt timed out before online: the next one gets twice the time. */
+#if KL_SESSION_TIMEOUT_GROWTH > 8
+#error "KL_SESSION_TIMEOUT_GROWTH: at most 8 doublings (the deadlines stay below 2^31 ms)"
+#endif
+
+/* A TLS handshake or a login timed out before online (the server
+ * answered TCP, so it is there, only slow): the next attempt gets twice
+ * the time. A TCP connect timeout does not count: that is a node that
+ * drops SYNs, and the next endpoint should not wait longer for it. */
 static void slower(kl_session_t *s)
 {
+#if KL_SESSION_TIMEOUT_GROWTH > 0
     if (!s->online && s->slow < KL_SESSION_TIMEOUT_GROWTH)
         s->slow++;
+#else
+    (void)s;
+#endif
 }
 
 static int lost(kl_session_t *s, int status, const char *cond, kl_event_t *ev)
@@ -429,7 +440,7 @@ static int lost(kl_session_t *s, int status, const char *cond, kl_event_t *ev)
     int tls_retry = 0;
 
     if (status == KL_ERR_TIMEOUT)
-        slower(s); /* TLS handshake, HTTP upgrade, or the engine's negotiation */
+        slower(s); /* the TLS handshake or the engine's negotiation */
     copy_cond(s, cond);
     s->last_status = status;
     close_all(s, 1);
@@ -1266,9 +1277,8 @@ static int connect_step(kl_session_t *s, kl_event_t *ev)
         }
     }
     if (!up) {
-        if ((uint32_t)(s->now - s->t_state) >= tmo(s)) {
+        if ((uint32_t)(s->now - s->t_state) >= s->cfg.timeout_ms) {
             set_text(s, "TCP connect timed out: ", ep_host(s, cur_ep(s)));
-            slower(s);
             return lost(s, KL_ERR_CONNECT, NULL, ev);
         }
         return 0;
@@ -1400,9 +1410,11 @@ uint32_t kl_session_next_timeout(const kl_session_t *s, uint32_t now_ms)
     case S_BACKOFF:
         return (int32_t)(s->t_retry - now_ms) <= 0 ? 0 : s->t_retry - now_ms;
     case S_CONNECT:
-    case S_TLS:
+    case S_TLS: {
+        uint32_t lim = s->state == S_CONNECT ? s->cfg.timeout_ms : tmo(s);
         d = (uint32_t)(now_ms - s->t_state);
-        return d >= tmo(s) ? 0 : tmo(s) - d;
+        return d >= lim ? 0 : lim - d;
+    }
     case S_RUN:
         if (s->tls_phase == TP_HANDSHAKE) {
             d = (uint32_t)(now_ms - s->slot[0].t0);
@@ -1443,6 +1455,7 @@ void kl_session_kick(kl_session_t *s, uint32_t now_ms)
     if (s == NULL)
         return;
     s->now = now_ms;
+    s->slow = 0; /* another network: what was slow may not be */
     if (s->state == S_BACKOFF) {
         s->t_retry = now_ms;
     } else if (s->state == S_CONNECT || s->state == S_TLS || s->state == S_RUN) {

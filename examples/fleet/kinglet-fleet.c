@@ -44,7 +44,7 @@
  * new sessions vs resumptions, hand-backs, and each device's way back
  * (mark_back_*_ms: t0 to online/resumed again, for every device that was
  * down at t0 or lost its link after it). --after-back S: once every such
- * device is back online, end S seconds later (instead of --duration).
+ * device is back online, end S seconds later (or at --duration, if that comes first).
  *
  * stderr: a progress line once a second (\r-updated on a terminal) and
  * the first failures. --stats: the last line of stdout is one JSON object
@@ -53,15 +53,17 @@
  * calloc/free through mbedtls_platform_set_calloc_free) divided by N.
  *
  * --spread: device K begins its endpoint list (--host or --srv) at entry K
- * mod n, the rest in order: a storm lands on every node of a cluster.
+ * mod n, the rest in order: a storm lands on every node of a cluster. It
+ * rotates the whole list: with --srv, for records of one priority.
  * --timeout MS: the TCP connect and the TLS handshake may each take MS
  * before the device gives up on the attempt and tries the next endpoint
  * or backs off (kl_session_config_t.timeout_ms, default 20 s). The login
- * after it has the engine's KL_NEGOTIATION_TIMEOUT_MS (20 s, compile
- * time). In a storm larger than the service can log in within these,
+ * has the engine's KL_NEGOTIATION_TIMEOUT_MS (20 s from the attempt's
+ * start, compile time). Both grow after a timed-out TLS handshake or login
+ * (KL_SESSION_TIMEOUT_GROWTH). In a storm larger than the service can log in within these,
  * attempts the server had already begun are abandoned and made again.
  * --after-online S: once every device has been online (the login storm
- * is over), end S seconds later (instead of --duration).
+ * is over), end S seconds later (or at --duration, if that comes first).
  * --no-plain: SCRAM only (kl_client_config_t.no_plain). PLAIN saves the
  * device a round trip, but a server that stores SCRAM hashes (ejabberd's
  * auth_password_format: scram) must then run the 4096-round PBKDF2 itself
@@ -71,7 +73,10 @@
  * died keeps its last sample) goes into the JSON beside the fleet's:
  * server_cpu_ms / server_cpu_ms_per_login for the whole run, and for the
  * login storm (first start to the moment every device was online once):
- * storm_ms, storm_cpu_ms_per_login (the fleet), server_storm_cpu_ms_per_login.
+ * storm_ms, storm_attempts, storm_cpu_ms_per_login (the fleet),
+ * server_storm_cpu_ms_per_login. Per login: the CPU of attempts that
+ * failed or timed out is in it (storm_attempts tells how many there were).
+ * A PID is followed, not a server: a restarted node is not measured.
  *
  * Exit: 0 when no device failed for good and every device online at the
  * end logged out cleanly; 1 otherwise; 2 usage; 3 setup (fds, epoll).
@@ -219,12 +224,18 @@ static unsigned long long proc_ticks(long pid)
     return ut + st;
 }
 
-/* first: take the base. Returns the server's CPU so far, in ms. */
+/* first: take the base (a PID that cannot be read then is dropped, with
+ * a warning). Returns the server's CPU so far, in ms. */
 static double server_sample(int first)
 {
     unsigned long long sum = 0;
     for (int i = 0; i < nsrvp; i++) {
         unsigned long long t = proc_ticks(srvp[i].pid);
+        if (first && t == 0) {
+            fprintf(stderr, "kinglet-fleet: --server-pid %ld: no such process (not measured)\n", srvp[i].pid);
+            srvp[i--] = srvp[--nsrvp];
+            continue;
+        }
         if (first)
             srvp[i].base = srvp[i].last = t;
         else if (t >= srvp[i].last)
@@ -244,6 +255,7 @@ static double self_cpu_ms(void)
 
 static double storm_cpu, storm_server_cpu; /* at all_online_t */
 static long storm_logins;
+static unsigned long storm_attempts;
 static double cpu_t0;
 
 static volatile sig_atomic_t got_mark;
@@ -732,7 +744,7 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
            "\"cpu_ms\":%.0f,\"cpu_ms_per_login\":%.2f,\"link_downs\":%lu,\"failed\":%lu,"
            "\"messages_sent\":%lu,\"messages_received\":%lu,\"echoed\":%lu,\"readings_skipped\":%lu,"
            "\"unacked_resent\":%lu,\"attempts\":%lu,\"attempts_per_s_peak\":%u,\"logged_out\":%lu,"
-           "\"logout_failures\":%lu,\"storm_ms\":%u,\"storm_logins\":%ld,\"storm_cpu_ms_per_login\":%.2f,"
+           "\"logout_failures\":%lu,\"storm_ms\":%u,\"storm_logins\":%ld,\"storm_attempts\":%lu,\"storm_cpu_ms_per_login\":%.2f,"
            "\"server_pids\":%d,\"server_cpu_ms\":%.0f,\"server_cpu_ms_per_login\":%.2f,"
            "\"server_storm_cpu_ms_per_login\":%.2f",
            o.count, online_end, n, T.logins, T.onlines, T.resumes,
@@ -746,7 +758,7 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
            tls_size, SMQ_SIZE, cpu_ms,
            T.logins ? cpu_ms / (double)T.logins : 0.0, T.link_downs, T.failed, T.msgs_sent, T.msgs_recv, T.echoed,
            T.readings_skipped, T.unacked_resent, T.attempts, T.attempts_peak, T.logged_out, T.close_timeouts,
-           all_online_t ? (uint32_t)(all_online_t - first_t) : 0, storm_logins,
+           all_online_t ? (uint32_t)(all_online_t - first_t) : 0, storm_logins, storm_attempts,
            storm_logins ? storm_cpu / (double)storm_logins : 0.0, nsrvp, server_cpu,
            T.logins && nsrvp ? server_cpu / (double)T.logins : 0.0,
            storm_logins && nsrvp ? storm_server_cpu / (double)storm_logins : 0.0);
@@ -1109,6 +1121,7 @@ int main(int argc, char **argv)
                 storm_cpu = self_cpu_ms() - cpu_t0;
                 storm_server_cpu = server_sample(0);
                 storm_logins = (long)T.logins;
+                storm_attempts = T.attempts;
             }
         }
 

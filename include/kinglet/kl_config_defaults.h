@@ -69,14 +69,15 @@
 #define KL_NEGOTIATION_TIMEOUT_MS 20000u
 #endif
 
-/* The connection manager's timeouts grow: after a login attempt timed out
- * before online (TCP connect, TLS handshake or the negotiation), the next
- * attempt gets twice the time, up to 2^KL_SESSION_TIMEOUT_GROWTH times
- * (timeout_ms and KL_NEGOTIATION_TIMEOUT_MS alike); online resets them. A
- * timeout in a login storm means a slow service, not a dead one: with
- * fixed timeouts the devices abandon logins the server has half done and
- * bring them back, and a storm larger than the service's rate times the
- * timeout never drains. 0: fixed timeouts. */
+/* The connection manager's timeouts grow: after a TLS handshake or a
+ * login timed out before online, the next attempt gets twice the time, up
+ * to 2^KL_SESSION_TIMEOUT_GROWTH times (timeout_ms and
+ * KL_NEGOTIATION_TIMEOUT_MS alike); online and kl_session_kick reset them.
+ * A TCP connect timeout does not count (a node that drops SYNs is not
+ * slow). A timeout in a login storm means a slow service, not a dead one:
+ * with fixed timeouts the devices abandon logins the server has half done
+ * and bring them back, and a storm larger than the service's rate times
+ * the timeout may never drain. 0: fixed timeouts; at most 8. */
 #ifndef KL_SESSION_TIMEOUT_GROWTH
 #define KL_SESSION_TIMEOUT_GROWTH 2
 #endif

@@ -215,7 +215,8 @@ typedef struct kl_session_config {
     uint32_t backoff_max_ms;          /* 0: 60000 */
     uint32_t stable_ms;               /* online this long resets the backoff; 0: 60000 */
     uint32_t timeout_ms;              /* TCP connect, TLS handshake, HTTP upgrade each; 0: 20000;
-                                         doubled after a timed-out login, up to
+                                         the TLS handshake's (and the login's) doubled after
+                                         a timed-out TLS handshake or login, up to
                                          2^KL_SESSION_TIMEOUT_GROWTH times, until online */
     uint16_t max_attempts;            /* consecutive failed attempts before KL_EV_ERROR; 0: no limit */
     /* BOSH (see kl_bosh.h) */

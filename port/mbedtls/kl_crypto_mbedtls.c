@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mbedtls/md.h"
+#include "mbedtls/pkcs5.h"
 #include "mbedtls/platform_util.h"
 #include "mbedtls/sha1.h"
 #include "mbedtls/sha256.h"
@@ -41,8 +42,12 @@ static int k_hmac(void *ctx, kl_hash_alg_t alg, const uint8_t *key, size_t key_l
 /* PBKDF2-HMAC (RFC 8018 §5.2) with the HMAC's inner and outer states
  * computed once: each of the 4096 rounds is then two compression-function
  * calls, where mbedtls_pkcs5_pbkdf2_hmac_ext (which restarts the HMAC from
- * the key every round) spends four. Half the CPU of every SCRAM login. The
- * hash contexts live on the stack: no heap. */
+ * the key every round) spends four: half of the PBKDF2, a quarter of a
+ * whole SCRAM login's CPU in kinglet-fleet. The hash contexts live on the
+ * stack (about 1 KB at the deepest on a Cortex-M4): no heap. Built on
+ * mbedTLS's SHA-1 and SHA-256 modules; a configuration without either
+ * (PSA-only hashes) gets mbedtls_pkcs5_pbkdf2_hmac_ext. */
+#if defined(MBEDTLS_SHA1_C) && defined(MBEDTLS_SHA256_C)
 typedef union {
     mbedtls_sha1_context s1;
     mbedtls_sha256_context s256;
@@ -99,8 +104,10 @@ static int k_pbkdf2(void *ctx, kl_hash_alg_t alg, const uint8_t *pw, size_t pw_l
 {
     enum { BLOCK = 64 }; /* SHA-1's and SHA-256's */
     const size_t hl = alg == KL_HASH_SHA256 ? 32 : 20;
-    uint8_t key[BLOCK], u[KL_HASH_MAX], x[KL_HASH_MAX], cnt[4];
+    uint8_t key[BLOCK], u[KL_HASH_MAX], v[KL_HASH_MAX], x[KL_HASH_MAX], cnt[4];
     hctx_t in, outer;
+    uint8_t *const out0 = out;
+    const size_t out_len0 = out_len;
     uint32_t blk = 1;
     size_t i;
     int r = 0;
@@ -144,9 +151,9 @@ static int k_pbkdf2(void *ctx, kl_hash_alg_t alg, const uint8_t *pw, size_t pw_l
         h_free(alg, &t);
         if (!r)
             r = h_from(alg, &outer, x, hl, u);
-        memcpy(x, u, hl); /* x: the running XOR (T) */
+        if (!r)
+            memcpy(x, u, hl); /* x: the running XOR (T) */
         for (uint32_t k = 1; !r && k < iterations; k++) {
-            uint8_t v[KL_HASH_MAX];
             r = h_from(alg, &in, u, hl, v);
             if (!r)
                 r = h_from(alg, &outer, v, hl, u);
@@ -164,9 +171,21 @@ static int k_pbkdf2(void *ctx, kl_hash_alg_t alg, const uint8_t *pw, size_t pw_l
     h_free(alg, &outer);
     mbedtls_platform_zeroize(key, sizeof key);
     mbedtls_platform_zeroize(u, sizeof u);
+    mbedtls_platform_zeroize(v, sizeof v);
     mbedtls_platform_zeroize(x, sizeof x);
+    if (r)
+        mbedtls_platform_zeroize(out0, out_len0); /* no partial key on failure */
     return r;
 }
+#else
+static int k_pbkdf2(void *ctx, kl_hash_alg_t alg, const uint8_t *pw, size_t pw_len, const uint8_t *salt,
+                    size_t salt_len, uint32_t iterations, uint8_t *out, size_t out_len)
+{
+    (void)ctx;
+    return mbedtls_pkcs5_pbkdf2_hmac_ext(md_type(alg), pw, pw_len, salt, salt_len, iterations,
+                                         (uint32_t)out_len, out);
+}
+#endif
 
 static int k_random(void *ctx, uint8_t *out, size_t len)
 {

@@ -81,7 +81,7 @@
 #define MBEDTLS_SHA384_C
 #define MBEDTLS_SHA512_C /* SHA-384 needs the SHA-512 core */
 #define MBEDTLS_HKDF_C   /* gives PSA HKDF extract/expand for TLS 1.3 */
-#define MBEDTLS_PKCS5_C  /* PBKDF2-HMAC for SCRAM (port/mbedtls/kl_crypto_mbedtls.c) */
+#define MBEDTLS_PKCS5_C  /* PBKDF2-HMAC: kl_crypto_mbedtls.c without SHA1_C/SHA256_C, test_scram's reference */
 
 /* ---- public key ------------------------------------------------------- */
 #define MBEDTLS_BIGNUM_C

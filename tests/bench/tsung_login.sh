@@ -11,14 +11,21 @@
 # storm). Run it inside the test network namespace, against servers that
 # are already up (it starts and stops only Tsung, by its own PID). The
 # last line of stdout is one JSON object:
-#   {"tool":"tsung","count":N,"online":K,"logins_per_s":…,"mean_online_ms":…,
-#    "max_online_ms":…,"ram_per_client":…,"rss_peak_kb":…,"errors":…}
-# logins_per_s: online over the arrival phase plus the longest login (the
-# last login ends no later than that: a lower bound of the rate);
-# online: sessions whose login transaction completed; *_online_ms: Tsung's
-# tr_online (connect to the bind and session answers); ram_per_client: the
-# growth of the Tsung VM's resident memory from before the first arrival
-# to its peak, over N (sampled every 100 ms: measured, not computed).
+#   {"tool":"tsung","count":N,"started":S,"logins":L,"sessions_finished":F,
+#    "logins_per_s":…,"mean_online_ms":…,"max_online_ms":…,
+#    "ram_per_client":…,"rss_peak_kb":…,"errors":E}
+# started: the users Tsung started (users_count; it may start fewer than N
+# within the arrival phase); logins: login transactions that completed
+# (tr_online, summed over Tsung's 10 s intervals: Tsung's own count, which
+# may include a transaction whose session then failed); errors: Tsung's
+# error counters (their kinds on stderr); *_online_ms: tr_online (connect to
+# the bind and session answers); logins_per_s: logins over the arrival
+# phase plus the longest login (the last login ends no later: a lower
+# bound); ram_per_client: the growth of the Tsung VM's resident memory from
+# before the first arrival to its peak, over the users started (sampled
+# every 100 ms: measured, not computed). Tsung's Erlang distribution starts
+# an epmd when none runs: this script stops the one that appeared in this
+# network namespace during the run, by PID, also when it is interrupted.
 set -u
 N=$1 HOSTS=$2 PORT=$3 DOMAIN=$4 PASSWORD=$5 OUT=$6 RATE=${7:-$1}
 command -v tsung >/dev/null || { echo "tsung_login: tsung is not installed (make deps)" >&2; exit 2; }
@@ -67,6 +74,18 @@ XML
 netns=$(readlink /proc/self/ns/net)
 epmds() { for p in $(pgrep -x epmd 2>/dev/null); do [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$netns" ] && echo "$p"; done; }
 epmd_before=" $(epmds | tr '\n' ' ') "
+tpid=""
+stop_new_epmd() {
+	for p in $(epmds); do
+		case $epmd_before in *" $p "*) ;; *) kill "$p" 2>/dev/null ;; esac
+	done
+}
+on_exit() {
+	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null
+	stop_new_epmd
+}
+trap on_exit EXIT
+trap 'exit 143' TERM INT HUP
 HOME="$OUT" tsung -f "$OUT/tsung.xml" -l "$OUT/log" start >"$OUT/tsung.out" 2>&1 &
 tpid=$!
 # the Tsung VM's resident memory: the beam process under our tsung script
@@ -85,30 +104,32 @@ while kill -0 "$tpid" 2>/dev/null; do
 done
 wait "$tpid"
 rc=$?
-for p in $(epmds); do
-	case $epmd_before in *" $p "*) ;; *) kill "$p" 2>/dev/null ;; esac
-done
+tpid=""
+stop_new_epmd
 log=$(ls -d "$OUT"/log/*/ 2>/dev/null | tail -1)
 # "stats: NAME count mean stddev max min meanfb countfb", one line per
-# 10 s interval for what completed in it (meanfb and countfb: the
-# intervals before); counters ("stats: error_X count total") keep their
-# total last
-read -r online mean max <<<"$(awk '$1 == "stats:" && $2 == "tr_online" {
+# 10 s interval for what completed in it; counters ("stats: NAME count
+# total") keep their running total last
+read -r logins mean max <<<"$(awk '$1 == "stats:" && $2 == "tr_online" {
 	c += $3; sum += $3 * $4; if ($6 + 0 > mx) mx = $6 + 0 }
 	END { printf "%d %.1f %s\n", c, (c ? sum / c : 0), mx + 0 }' "$log/tsung.log" 2>/dev/null)"
+total() { awk -v k="$1" '$1 == "stats:" && $2 == k { t = $4 } END { print t + 0 }' "$log/tsung.log" 2>/dev/null; }
+started=$(total users_count)
+finished=$(total finish_users_count)
 errors=$(awk '$1 == "stats:" && $2 ~ /^error_/ { t[$2] = $4 } END { for (k in t) s += t[k]; print s + 0 }' \
 	"$log/tsung.log" 2>/dev/null)
-: "${online:=0}" "${mean:=0}" "${max:=0}"
+: "${logins:=0}" "${mean:=0}" "${max:=0}"
 # the kinds of errors, on stderr
 awk '$1 == "stats:" && $2 ~ /^error_/ { t[$2] = $4 } END { for (k in t) printf "tsung: %s %d\n", k, t[k] }' \
 	"$log/tsung.log" >&2 2>/dev/null
-python3 - "$N" "$online" "$mean" "$max" "$dur" "$base" "$peak" "$errors" "$rc" <<'PY'
+python3 - "$N" "$started" "$logins" "$finished" "$mean" "$max" "$dur" "$base" "$peak" "$errors" "$rc" <<'PY'
 import json, sys
-n, online, mean, mx, dur, base, peak, errors, rc = sys.argv[1:]
-n, online = int(n), int(float(online))
-print(json.dumps({"tool": "tsung", "count": n, "online": online,
-                  "logins_per_s": round(online / (max(1, int(dur)) + float(mx) / 1000.0), 1),
+n, started, logins, finished, mean, mx, dur, base, peak, errors, rc = sys.argv[1:]
+n, started, logins = int(n), int(started), int(logins)
+print(json.dumps({"tool": "tsung", "count": n, "started": started, "logins": logins,
+                  "sessions_finished": int(finished),
+                  "logins_per_s": round(logins / (max(1, int(dur)) + float(mx) / 1000.0), 1),
                   "mean_online_ms": round(float(mean), 1), "max_online_ms": round(float(mx), 1),
-                  "ram_per_client": round((int(peak) - int(base)) * 1024 / max(1, n)),
+                  "ram_per_client": round((int(peak) - int(base)) * 1024 / max(1, started or n)),
                   "rss_peak_kb": int(peak), "errors": int(errors), "exit": int(rc)}))
 PY
