@@ -18,7 +18,7 @@ CHECK_STEPS += check-fleet-cluster
 
 # make bench: the same scenarios with 5000 devices (KL_FLEET_BENCH_N), the
 # login storm beside Tsung's; every run's JSON summary in
-# $(BUILD)/bench/fleet.jsonl. ~15 min, root. Time bounds reported, not asserted.
+# $(BUILD)/bench/fleet.jsonl. ~10 min, root. Time bounds reported, not asserted.
 KL_FLEET_BENCH_N ?= 5000
 bench-fleet: $(FLEET_BIN)
 	@mkdir -p $(BUILD)/bench && rm -f $(BUILD)/bench/fleet.jsonl

@@ -20,8 +20,9 @@
 # may include a transaction whose session then failed); errors: Tsung's
 # error counters (their kinds on stderr); *_online_ms: tr_online (connect to
 # the bind and session answers); logins_per_s: logins over the arrival
-# phase plus the longest login (the last login ends no later: a lower
-# bound); ram_per_client: the growth of the Tsung VM's resident memory from
+# phase given to Tsung plus the longest login (the last login ends no
+# later: a lower bound, capped near N / that phase whatever the server
+# does); ram_per_client: the growth of the Tsung VM's resident memory from
 # before the first arrival to its peak, over the users started (sampled
 # every 100 ms: measured, not computed). Tsung's Erlang distribution starts
 # an epmd when none runs: this script stops the one that appeared in this
@@ -37,13 +38,17 @@ for h in ${HOSTS//,/ }; do servers="$servers<server host='$h' port='$PORT' type=
 # the arrival phase lasts N / RATE seconds (at least 1)
 dur=$(( (N + RATE - 1) / RATE ))
 [ "$dur" -ge 1 ] || dur=1
+# the phase Tsung is given: longer than N / RATE (maxnumber stops it at N):
+# its controller starts users more slowly than thousands a second (a 2 s
+# phase started 2,567 of 5,000)
+phase=$(( dur + 1 + N / 1000 ))
 cat >"$OUT/tsung.xml" <<XML
 <?xml version="1.0"?>
 <!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd" [] >
 <tsung loglevel="notice" dumptraffic="false" version="1.0">
   <clients><client host="localhost" use_controller_vm="true" maxusers="200000"/></clients>
   <servers>$servers</servers>
-  <load><arrivalphase phase="1" duration="$((dur + 1))" unit="second"><users maxnumber="$N" arrivalrate="$RATE" unit="second"/></arrivalphase></load>
+  <load><arrivalphase phase="1" duration="$phase" unit="second"><users maxnumber="$N" arrivalrate="$RATE" unit="second"/></arrivalphase></load>
   <options>
     <option type="ts_jabber" name="domain" value="$DOMAIN"/>
     <option type="ts_jabber" name="userid_max" value="0"/>
@@ -122,7 +127,7 @@ errors=$(awk '$1 == "stats:" && $2 ~ /^error_/ { t[$2] = $4 } END { for (k in t)
 # the kinds of errors, on stderr
 awk '$1 == "stats:" && $2 ~ /^error_/ { t[$2] = $4 } END { for (k in t) printf "tsung: %s %d\n", k, t[k] }' \
 	"$log/tsung.log" >&2 2>/dev/null
-python3 - "$N" "$started" "$logins" "$finished" "$mean" "$max" "$dur" "$base" "$peak" "$errors" "$rc" <<'PY'
+python3 - "$N" "$started" "$logins" "$finished" "$mean" "$max" "$phase" "$base" "$peak" "$errors" "$rc" <<'PY'
 import json, sys
 n, started, logins, finished, mean, mx, dur, base, peak, errors, rc = sys.argv[1:]
 n, started, logins = int(n), int(started), int(logins)

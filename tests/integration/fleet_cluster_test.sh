@@ -1,12 +1,26 @@
 #!/bin/bash
-# tests/integration/fleet_cluster_test.sh — build/kinglet-fleet (100 devices,
-# one process) against the two-node ejabberd 23.01 cluster of
+# tests/integration/fleet_cluster_test.sh — build/kinglet-fleet (N devices,
+# default 100, one process) against the two-node ejabberd 23.01 cluster of
 # tests/ejabberd/cluster.sh (node A 127.0.0.2, node B 127.0.0.3), inside a
 # loopback-only network namespace. Every device gets both nodes as
 # endpoints, A first (--host 127.0.0.2,127.0.0.3).
-#   1. failover: 100 devices online on A, each sending a reading
-#      ("dev=K seq=N") to itself every second; node A freezes (SIGSTOP,
-#      1.5 s: what is sent then is never acknowledged), SIGUSR1 marks t0,
+#   0. login storm: N devices start at once, spread over both nodes
+#      (--spread: device K starts at node K mod 2, as equal SRV records
+#      spread real devices). Asserted: all N online, every device logged
+#      out, the nodes' CPU measured. Reported: p50/p99/max time to online,
+#      logins/s, attempts (beyond N: attempts that timed out and were made
+#      again), the fleet's CPU per login beside the two nodes'
+#      (--server-pid), RAM per device. Then Tsung (tests/bench/
+#      tsung_login.sh, the same login: STARTTLS, PLAIN, bind, presence) runs
+#      the same storm against the same cluster: users started, login
+#      transactions, errors, logins/s and RAM per simulated client beside
+#      the fleet's (a baseline: reported, never asserted). Then the fleet's
+#      storm again with SCRAM only (--no-plain): all online asserted, the
+#      CPU per login of fleet and nodes reported beside PLAIN's.
+#   1. failover: the devices online (on A, but at large N those that timed
+#      out on A in the storm are on B), each sending a reading ("dev=K
+#      seq=N") to itself every READING s; node A freezes (SIGSTOP, a reading
+#      period and a half: what is sent then is never acknowledged), SIGUSR1 marks t0,
 #      node A is SIGKILLed. Asserted: every device is back online (on B) within the
 #      backoff window (+ the time a login storm of N takes on one node), and
 #      end to end no reading lost (readings_lost == 0: every seq a device
