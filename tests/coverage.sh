@@ -1,0 +1,34 @@
+#!/bin/sh
+# tests/coverage.sh OBJDIR — line and branch coverage of core/, per file and
+# in total, from the .gcda files a coverage build left in OBJDIR/core
+# (gcov -b; only the sections of core/*.c, not of the headers they
+# include). A file no test reached counts with all its lines and branches
+# untaken. Prints "coverage: L % of lines (l/N), B % of branches (b/M)"
+# last.
+set -u
+obj=${1:?usage: coverage.sh OBJDIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+command -v gcov >/dev/null || { echo "coverage: gcov not found (gcc)" >&2; exit 2; }
+tmp=$(mktemp -d /tmp/kl-cov.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+printf '%-16s %8s %14s %8s %14s\n' file lines "" branches ""
+for src in "$root"/core/*.c; do
+	f=$(basename "$src")
+	# gcov writes its .gcov files into the current directory: a scratch one
+	(cd "$tmp" && gcov -b -n -o "$root/$obj/core" "$src" 2>/dev/null) |
+		awk -v want="core/$f" -v f="$f" '
+			/^File / { cur = index($0, want) > 0 }
+			cur && /^Lines executed:/ { split($0, a, /[:% ]+/); lp = a[3]; ln = a[5] }
+			cur && /^Branches executed:/ { split($0, a, /[:% ]+/); bn = a[5] }
+			cur && /^Taken at least once:/ { split($0, a, /[:% ]+/); bp = a[5]; bn = a[7] }
+			cur && /^No branches/ { bn = 0; bp = 0 }
+			END {
+				if (ln == "") { ln = 0; lp = 0 }
+				if (bn == "") { bn = 0; bp = 0 }
+				lt = int(ln * lp / 100 + 0.5); bt = int(bn * bp / 100 + 0.5)
+				printf "%-16s %7.2f%% %6d/%-7d %7.2f%% %6d/%-7d\n", f, lp, lt, ln, bp, bt, bn
+			}'
+done | tee "$tmp/table"
+awk '{ split($3, l, "/"); split($5, b, "/"); lt += l[1]; ln += l[2]; bt += b[1]; bn += b[2] }
+	END { printf "coverage: %.2f %% of lines (%d/%d), %.2f %% of branches (%d/%d)\n",
+		ln ? 100 * lt / ln : 0, lt, ln, bn ? 100 * bt / bn : 0, bt, bn }' "$tmp/table"
