@@ -720,7 +720,6 @@ static uint32_t pct(const uint32_t *v, long n, int p)
 
 static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t)
 {
-    struct rusage ru;
     uint32_t *v = calloc((size_t)o.count, sizeof *v);
     long n = 0;
     double cpu_ms, span_s, server_cpu = server_sample(0);
@@ -730,9 +729,7 @@ static void print_stats(long online_end, uint32_t first_t, uint32_t all_online_t
             v[n++] = devs[i].first_online_ms;
     if (v)
         qsort(v, (size_t)n, sizeof *v, cmp_u32);
-    getrusage(RUSAGE_SELF, &ru);
-    cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
-             (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+    cpu_ms = self_cpu_ms();
     span_s = all_online_t ? (double)(uint32_t)(all_online_t - first_t) / 1000.0 : 0;
     printf("{\"count\":%ld,\"online\":%ld,\"ever_online\":%ld,\"logins\":%lu,\"onlines\":%lu,\"resumes\":%lu,"
            "\"logins_per_s\":%.1f,"

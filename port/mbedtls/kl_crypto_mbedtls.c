@@ -68,27 +68,15 @@ static int h_update(kl_hash_alg_t alg, hctx_t *h, const uint8_t *p, size_t n)
     return alg == KL_HASH_SHA256 ? mbedtls_sha256_update(&h->s256, p, n) : mbedtls_sha1_update(&h->s1, p, n);
 }
 
-/* out = H(state of src || p[0..n)): src stays as it was */
-static int h_from(kl_hash_alg_t alg, const hctx_t *src, const uint8_t *p, size_t n, uint8_t *out)
+static void h_clone(kl_hash_alg_t alg, hctx_t *dst, const hctx_t *src)
 {
-    hctx_t t;
-    int r;
     if (alg == KL_HASH_SHA256) {
-        mbedtls_sha256_init(&t.s256);
-        mbedtls_sha256_clone(&t.s256, &src->s256);
-        r = mbedtls_sha256_update(&t.s256, p, n);
-        if (!r)
-            r = mbedtls_sha256_finish(&t.s256, out);
-        mbedtls_sha256_free(&t.s256);
+        mbedtls_sha256_init(&dst->s256);
+        mbedtls_sha256_clone(&dst->s256, &src->s256);
     } else {
-        mbedtls_sha1_init(&t.s1);
-        mbedtls_sha1_clone(&t.s1, &src->s1);
-        r = mbedtls_sha1_update(&t.s1, p, n);
-        if (!r)
-            r = mbedtls_sha1_finish(&t.s1, out);
-        mbedtls_sha1_free(&t.s1);
+        mbedtls_sha1_init(&dst->s1);
+        mbedtls_sha1_clone(&dst->s1, &src->s1);
     }
-    return r;
 }
 
 static void h_free(kl_hash_alg_t alg, hctx_t *h)
@@ -97,6 +85,19 @@ static void h_free(kl_hash_alg_t alg, hctx_t *h)
         mbedtls_sha256_free(&h->s256);
     else
         mbedtls_sha1_free(&h->s1);
+}
+
+/* out = H(state of src || p[0..n)): src stays as it was */
+static int h_from(kl_hash_alg_t alg, const hctx_t *src, const uint8_t *p, size_t n, uint8_t *out)
+{
+    hctx_t t;
+    int r;
+    h_clone(alg, &t, src);
+    r = h_update(alg, &t, p, n);
+    if (!r)
+        r = alg == KL_HASH_SHA256 ? mbedtls_sha256_finish(&t.s256, out) : mbedtls_sha1_finish(&t.s1, out);
+    h_free(alg, &t);
+    return r;
 }
 
 static int k_pbkdf2(void *ctx, kl_hash_alg_t alg, const uint8_t *pw, size_t pw_len, const uint8_t *salt,
@@ -138,13 +139,7 @@ static int k_pbkdf2(void *ctx, kl_hash_alg_t alg, const uint8_t *pw, size_t pw_l
         hctx_t t;
         /* U1 = PRF(P, S || INT(blk)) */
         cnt[0] = (uint8_t)(blk >> 24), cnt[1] = (uint8_t)(blk >> 16), cnt[2] = (uint8_t)(blk >> 8), cnt[3] = (uint8_t)blk;
-        if (alg == KL_HASH_SHA256) {
-            mbedtls_sha256_init(&t.s256);
-            mbedtls_sha256_clone(&t.s256, &in.s256);
-        } else {
-            mbedtls_sha1_init(&t.s1);
-            mbedtls_sha1_clone(&t.s1, &in.s1);
-        }
+        h_clone(alg, &t, &in);
         r = h_update(alg, &t, salt, salt_len);
         if (!r)
             r = h_from(alg, &t, cnt, sizeof cnt, x);

@@ -121,12 +121,11 @@ read -r logins mean max <<<"$(awk '$1 == "stats:" && $2 == "tr_online" {
 total() { awk -v k="$1" '$1 == "stats:" && $2 == k { t = $4 } END { print t + 0 }' "$log/tsung.log" 2>/dev/null; }
 started=$(total users_count)
 finished=$(total finish_users_count)
-errors=$(awk '$1 == "stats:" && $2 ~ /^error_/ { t[$2] = $4 } END { for (k in t) s += t[k]; print s + 0 }' \
-	"$log/tsung.log" 2>/dev/null)
-: "${logins:=0}" "${mean:=0}" "${max:=0}"
-# the kinds of errors, on stderr
-awk '$1 == "stats:" && $2 ~ /^error_/ { t[$2] = $4 } END { for (k in t) printf "tsung: %s %d\n", k, t[k] }' \
-	"$log/tsung.log" >&2 2>/dev/null
+# the errors: each kind on stderr, their sum
+errors=$(awk '$1 == "stats:" && $2 ~ /^error_/ { t[$2] = $4 }
+	END { for (k in t) { printf "tsung: %s %d\n", k, t[k] > "/dev/stderr"; s += t[k] } print s + 0 }' \
+	"$log/tsung.log")
+: "${logins:=0}" "${mean:=0}" "${max:=0}" "${errors:=0}"
 python3 - "$N" "$started" "$logins" "$finished" "$mean" "$max" "$phase" "$base" "$peak" "$errors" "$rc" <<'PY'
 import json, sys
 n, started, logins, finished, mean, mx, dur, base, peak, errors, rc = sys.argv[1:]

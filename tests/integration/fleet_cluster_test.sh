@@ -132,14 +132,13 @@ node_pids() {
 # record NAME: the run's JSON summary, one line, into BENCH_OUT
 record() {
 	[ -n "$BENCH_OUT" ] || return 0
-	tail -n 1 "$DIR/$1.json" | python3 -c "import json,sys; s=json.load(sys.stdin); print(json.dumps(dict({'scenario': '$1', 'n': $N}, **s)))" \
-		>>"$BENCH_OUT" 2>/dev/null
+	json_tag "$DIR/$1.json" "$1" "$N" >>"$BENCH_OUT"
 }
 # timed NAME EXPR TEXT: a time-bound check: asserted at N = 100, reported in bench mode
 timed() {
 	if [ -z "$BENCH_OUT" ]; then
 		check "$@"
-	elif tail -n 1 "$DIR/$1.json" | python3 -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
+	elif json_true "$DIR/$1.json" "$2"; then
 		echo "bench: $1: $3: yes"
 	else
 		echo "bench: $1: $3: NO"
@@ -166,11 +165,10 @@ wait_progress() { # NAME REGEX SECONDS
 val() { json "$DIR/$1.json" "$2" 2>/dev/null; }
 # check NAME EXPR TEXT: EXPR is Python over the stats object s
 check() {
-	local name=$1 expr=$2 text=$3
-	if tail -n 1 "$DIR/$name.json" | python3 -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if ($expr) else 1)" 2>/dev/null; then
-		ok "$name: $text"
+	if json_true "$DIR/$1.json" "$2"; then
+		ok "$1: $3"
 	else
-		bad "$name: $text ($(tail -n 1 "$DIR/$name.json" | head -c 1500))"
+		bad "$1: $3 ($(tail -n 1 "$DIR/$1.json" | head -c 1500))"
 	fi
 }
 listening() { ss -Hltn "sport = :5222" 2>/dev/null | grep -q "$1:5222"; }
@@ -190,14 +188,14 @@ if command -v tsung >/dev/null; then
 	# the same accounts, the same cluster; the fleet's sessions are closed
 	timeout -k 5 $(( RUN_S + 60 )) "$root/tests/bench/tsung_login.sh" "$N" "$A,$B" 5222 localhost devpass "$DIR/tsung" \
 		>"$DIR/tsung.json" 2>"$DIR/tsung.err"
-	if python3 -c "import json,sys; json.loads(open('$DIR/tsung.json').read().splitlines()[-1])" 2>/dev/null; then
+	if json_true "$DIR/tsung.json" True; then
 		echo "tsung: $(tail -n 1 "$DIR/tsung.json")"
 		echo "storm beside tsung: kinglet-fleet $(val storm logins_per_s) logins/s, $(val storm ram_per_device) B per device;" \
 			"tsung $(val tsung logins_per_s) logins/s ($(val tsung started) of $N started, $(val tsung logins) login transactions," \
 			"$(val tsung errors) errors; mean $(val tsung mean_online_ms) ms," \
 			"max $(val tsung max_online_ms) ms), $(val tsung ram_per_client) B per simulated client"
 		if [ -n "$BENCH_OUT" ]; then
-			tail -n 1 "$DIR/tsung.json" | python3 -c "import json,sys; s=json.load(sys.stdin); print(json.dumps(dict({'scenario': 'storm-tsung', 'n': $N}, **s)))" >>"$BENCH_OUT"
+			json_tag "$DIR/tsung.json" storm-tsung "$N" >>"$BENCH_OUT"
 		fi
 	else
 		echo "tsung: no result (reported only): $(tail -n 3 "$DIR/tsung.err" "$DIR/tsung.json" 2>/dev/null | tr '\n' ' ')"

@@ -44,10 +44,6 @@ done
 PPID_P=$(cat "$DIR/prosody.pid")
 ok "prosody started (pid $PPID_P), $N accounts provisioned"
 
-# utime + stime of Prosody in ms
-server_cpu_ms() {
-	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' "/proc/$PPID_P/stat"
-}
 fleet() { # fleet NAME ARGS... -> DIR/NAME.json (stdout), DIR/NAME.err; returns the exit status
 	local name=$1
 	shift
@@ -57,21 +53,19 @@ fleet() { # fleet NAME ARGS... -> DIR/NAME.json (stdout), DIR/NAME.err; returns 
 val() { json "$DIR/$1.json" "$2" 2>/dev/null; }
 # check NAME EXPR TEXT: EXPR is Python over the stats object s
 check() {
-	local name=$1 expr=$2 text=$3
-	if tail -n 1 "$DIR/$name.json" | python3 -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if ($expr) else 1)" 2>/dev/null; then
-		ok "$name: $text"
+	if json_true "$DIR/$1.json" "$2"; then
+		ok "$1: $3"
 	else
-		bad "$name: $text ($(tail -n 1 "$DIR/$name.json" | head -c 1500))"
+		bad "$1: $3 ($(tail -n 1 "$DIR/$1.json" | head -c 1500))"
 	fi
 }
 
 # --- 1. the login storm ---------------------------------------------------------
-cpu0=$(server_cpu_ms)
 t0=$(date +%s%N)
-if fleet storm --duration 2; then ok "storm: exit 0"; else bad "storm: exit $? : $(tail -n 5 "$DIR/storm.err")"; fi
+# --server-pid: Prosody's CPU (utime + stime) in the fleet's own summary
+if fleet storm --duration 2 --server-pid "$PPID_P"; then ok "storm: exit 0"; else bad "storm: exit $? : $(tail -n 5 "$DIR/storm.err")"; fi
 t1=$(date +%s%N)
-cpu1=$(server_cpu_ms)
-if tail -n 1 "$DIR/storm.json" | python3 -c 'import json,sys; json.load(sys.stdin)' 2>/dev/null; then
+if json_true "$DIR/storm.json" True; then
 	ok "storm: the stats line is JSON"
 else
 	bad "storm: no stats JSON: $(tail -n 3 "$DIR/storm.json") / $(tail -n 3 "$DIR/storm.err")"
@@ -91,7 +85,7 @@ echo "storm: RAM/device $(val storm ram_per_device) B = structs $(val storm ram_
 	"sm queue $(val storm sm_queue)) + mbedTLS heap peak/N $(val storm ram_tls_heap_peak_per_device)" \
 	"(online: $(( $(val storm tls_heap_online) / N ))/device; shared once: $(val storm tls_shared_bytes) B)"
 echo "storm: CPU: fleet $(val storm cpu_ms_per_login) ms/login ($(val storm cpu_ms) ms), Prosody" \
-	"$(( cpu1 - cpu0 )) ms for the run ($(awk -v c=$(( cpu1 - cpu0 )) -v n="$N" 'BEGIN { printf "%.1f", c / n }') ms/login); wall $ms ms;" \
+	"$(val storm server_cpu_ms) ms for the run ($(val storm server_cpu_ms_per_login) ms/login); wall $ms ms;" \
 	"$(val storm round_trips) round trips, $(val storm bytes_out) B out, $(val storm bytes_in) B in per login"
 
 # the same storm over port/mbedtls's binding (a whole kl_tls_t per device): for comparison only
