@@ -1,12 +1,15 @@
 #!/bin/sh
-# tests/coverage.sh OBJDIR — line and branch coverage of core/, per file and
+# tests/coverage.sh OBJDIR [MIN_LINES MIN_BRANCHES] — line and branch coverage of core/, per file and
 # in total, from the .gcda files a coverage build left in OBJDIR/core
 # (gcov -b; only the sections of core/*.c, not of the headers they
 # include). A file no test reached counts with all its lines and branches
 # untaken. Prints "coverage: L % of lines (l/N), B % of branches (b/M)"
-# last.
+# last. With MIN_LINES and MIN_BRANCHES (percentages), exits 1 when the
+# total is below either, saying which.
 set -u
-obj=${1:?usage: coverage.sh OBJDIR}
+obj=${1:?usage: coverage.sh OBJDIR [MIN_LINES MIN_BRANCHES]}
+min_lines=${2:-}
+min_branches=${3:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 command -v gcov >/dev/null || { echo "coverage: gcov not found (gcc)" >&2; exit 2; }
 tmp=$(mktemp -d /tmp/kl-cov.XXXXXX)
@@ -29,6 +32,15 @@ for src in "$root"/core/*.c; do
 				printf "%-16s %7.2f%% %6d/%-7d %7.2f%% %6d/%-7d\n", f, lp, lt, ln, bp, bt, bn
 			}'
 done | tee "$tmp/table"
-awk '{ split($3, l, "/"); split($5, b, "/"); lt += l[1]; ln += l[2]; bt += b[1]; bn += b[2] }
-	END { printf "coverage: %.2f %% of lines (%d/%d), %.2f %% of branches (%d/%d)\n",
-		ln ? 100 * lt / ln : 0, lt, ln, bn ? 100 * bt / bn : 0, bt, bn }' "$tmp/table"
+awk -v ml="$min_lines" -v mb="$min_branches" '
+	{ split($3, l, "/"); split($5, b, "/"); lt += l[1]; ln += l[2]; bt += b[1]; bn += b[2] }
+	END {
+		lp = ln ? 100 * lt / ln : 0; bp = bn ? 100 * bt / bn : 0
+		printf "coverage: %.2f %% of lines (%d/%d), %.2f %% of branches (%d/%d)\n", lp, lt, ln, bp, bt, bn
+		if (ml == "") exit 0
+		bad = 0
+		if (lp < ml) { printf "check-coverage: FAIL: lines %.2f %% < %s %%\n", lp, ml; bad = 1 }
+		if (bp < mb) { printf "check-coverage: FAIL: branches %.2f %% < %s %%\n", bp, mb; bad = 1 }
+		if (!bad) printf "check-coverage: 1 passed, 0 failed (lines %.2f %% >= %s %%, branches %.2f %% >= %s %%)\n", lp, ml, bp, mb
+		exit bad
+	}' "$tmp/table"
