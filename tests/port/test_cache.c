@@ -349,6 +349,132 @@ static void test_auth_engine_keeps_loaded(void)
     KT_CHECK(kl_cache_tls_session(&cache, "example.org", &n) == NULL);
 }
 
+/* ---- arguments, bounds and a failing HMAC ------------------------------------ */
+
+static int hmac_fails(void *ctx, kl_hash_alg_t alg, const uint8_t *key, size_t key_len, const kl_slice_t *parts,
+                      size_t nparts, uint8_t *mac)
+{
+    (void)ctx, (void)alg, (void)key, (void)key_len, (void)parts, (void)nparts, (void)mac;
+    return -1;
+}
+
+static void test_arguments(void)
+{
+    size_t n = 7;
+    uint8_t mech = 9;
+    uint32_t expiry = 11;
+    kl_cache_t c;
+    KT_CHECK_EQ(kl_cache_check(NULL, "localhost"), KL_ERR_ARG);
+    make_hints(&c);
+    KT_CHECK_EQ(kl_cache_check(&c, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_cache_load(NULL, "localhost", &mb.table, key_a, KL_CACHE_KEY_LEN), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_cache_store(NULL, &mb.table, key_a, KL_CACHE_KEY_LEN), KL_ERR_ARG);
+    /* no domain: KL_ERR_ARG, c left as it was (nothing to reset it for) but not trusted */
+    KT_CHECK_EQ(kl_cache_load(&c, NULL, &mb.table, key_a, KL_CACHE_KEY_LEN), KL_ERR_ARG);
+    KT_CHECK_EQ(c.tls_session_len, 200);
+    KT_CHECK_STR(c.srv_host, "xmpp.localhost");
+    KT_CHECK(kl_cache_tls_session(&c, "localhost", &n) == NULL && n == 0);
+    /* NULL out-parameters: NULL, nothing written */
+    make_hints(&c);
+    c.fast_len = 3;
+    c.fast_mech = 1;
+    kl_cache_seal(&c);
+    KT_CHECK(kl_cache_tls_session(&c, "localhost", NULL) == NULL);
+    KT_CHECK(kl_cache_tls_session(NULL, "localhost", &n) == NULL && n == 0);
+    n = 7;
+    KT_CHECK(kl_cache_fast_token(&c, "localhost", NULL, &mech, &expiry) == NULL);
+    KT_CHECK(kl_cache_fast_token(&c, "localhost", &n, NULL, &expiry) == NULL && n == 0);
+    n = 7;
+    KT_CHECK(kl_cache_fast_token(&c, "localhost", &n, &mech, NULL) == NULL && n == 0);
+    n = 7;
+    KT_CHECK(kl_cache_fast_token(NULL, "localhost", &n, &mech, &expiry) == NULL && n == 0);
+    KT_CHECK_EQ(mech, 9);
+    KT_CHECK_EQ(expiry, 11);
+    KT_CHECK(kl_cache_fast_token(&c, "localhost", &n, &mech, &expiry) == c.fast_token && n == 3 && mech == 1);
+    /* a token without its mechanism bit is no token */
+    c.fast_mech = 0;
+    kl_cache_seal(&c);
+    n = 7;
+    KT_CHECK(kl_cache_fast_token(&c, "localhost", &n, &mech, &expiry) == NULL && n == 0);
+}
+
+static void test_bounds(void)
+{
+    size_t n;
+    kl_cache_t c;
+    char longdom[sizeof c.domain + 1];
+    /* a domain that does not fit: reset to an empty one, which no domain matches */
+    memset(longdom, 'a', sizeof longdom - 1);
+    longdom[sizeof longdom - 1] = 0;
+    kl_cache_reset(&c, longdom);
+    KT_CHECK_STR(c.domain, "");
+    KT_CHECK_EQ(kl_cache_check(&c, longdom), KL_ERR_CACHE_FORMAT);
+    KT_CHECK_EQ(kl_cache_check(&c, ""), KL_OK);
+    longdom[sizeof longdom - 2] = 0; /* the longest that fits */
+    kl_cache_reset(&c, longdom);
+    KT_CHECK_STR(c.domain, longdom);
+    KT_CHECK_EQ(kl_cache_check(&c, longdom), KL_OK);
+    /* a FAST length past its buffer: not this build's */
+    make_hints(&c);
+    c.fast_len = sizeof c.fast_token;
+    kl_cache_seal(&c);
+    KT_CHECK_EQ(kl_cache_check(&c, "localhost"), KL_OK);
+    c.fast_len = sizeof c.fast_token + 1;
+    kl_cache_seal(&c);
+    KT_CHECK_EQ(kl_cache_check(&c, "localhost"), KL_ERR_CACHE_FORMAT);
+    /* stored so: both secrets dropped, the rest MACed and loadable */
+    c.fast_mech = 1;
+    KT_CHECK_EQ(persist(&c, key_a), KL_OK);
+    KT_CHECK_EQ(c.fast_len, 0);
+    KT_CHECK_EQ(c.fast_mech, 0);
+    KT_CHECK_EQ(c.tls_session_len, 0);
+    KT_CHECK_EQ(reload(key_a), KL_OK);
+    KT_CHECK_STR(loaded.srv_host, "xmpp.localhost");
+    KT_CHECK(kl_cache_tls_session(&loaded, "localhost", &n) == NULL);
+    /* the same with a TLS session length past its buffer */
+    make_hints(&c);
+    c.tls_session_len = sizeof c.tls_session + 1;
+    KT_CHECK_EQ(persist(&c, key_a), KL_OK);
+    KT_CHECK_EQ(c.tls_session_len, 0);
+    KT_CHECK_EQ(c.tls_session[0], 0);
+    KT_CHECK_EQ(reload(key_a), KL_OK);
+    /* a key of the wrong length at store: no key */
+    make_hints(&c);
+    KT_CHECK_EQ(kl_cache_store(&c, &mb.table, key_a, 16), KL_ERR_CACHE_NO_KEY);
+    KT_CHECK_EQ(c.tls_session_len, 0);
+    memcpy(file, &c, KL_CACHE_BLOB_SIZE);
+    KT_CHECK_EQ(reload(key_a), KL_ERR_CACHE_AUTH);
+}
+
+static void test_hmac_fails(void)
+{
+    size_t n, i, nonzero = 0;
+    kl_cache_t c;
+    kl_crypto_t bad = mb.table;
+    bad.hmac = hmac_fails;
+    /* store: sealed without a MAC and without the secrets */
+    make_hints(&c);
+    c.fast_len = 4;
+    c.fast_mech = 1;
+    KT_CHECK_EQ(kl_cache_store(&c, &bad, key_a, KL_CACHE_KEY_LEN), KL_ERR_CACHE_NO_KEY);
+    KT_CHECK_EQ(c.tls_session_len, 0);
+    KT_CHECK_EQ(c.fast_len, 0);
+    for (i = 0; i < sizeof c.mac; i++)
+        nonzero += c.mac[i] != 0;
+    KT_CHECK_EQ(nonzero, 0);
+    KT_CHECK_EQ(kl_cache_check(&c, "localhost"), KL_OK);
+    KT_CHECK_STR(c.srv_host, "xmpp.localhost");
+    /* load: an authentic blob that cannot be checked is ignored whole */
+    make_hints(&c);
+    KT_CHECK_EQ(persist(&c, key_a), KL_OK);
+    memcpy(&loaded, file, KL_CACHE_BLOB_SIZE);
+    KT_CHECK_EQ(kl_cache_load(&loaded, "localhost", &bad, key_a, KL_CACHE_KEY_LEN), KL_ERR_CACHE_AUTH);
+    KT_CHECK_EQ(loaded.known, 0);
+    KT_CHECK_STR(loaded.srv_host, "");
+    KT_CHECK(kl_cache_tls_session(&loaded, "localhost", &n) == NULL);
+    KT_CHECK_EQ(kl_cache_check(&loaded, "localhost"), KL_OK);
+}
+
 int main(void)
 {
     KT_CHECK_EQ(kl_crypto_mbedtls_init(&mb), 0);
@@ -363,6 +489,9 @@ int main(void)
     KT_RUN(test_auth_no_key);
     KT_RUN(test_auth_marker_not_from_bytes);
     KT_RUN(test_auth_engine_keeps_loaded);
+    KT_RUN(test_arguments);
+    KT_RUN(test_bounds);
+    KT_RUN(test_hmac_fails);
     kl_crypto_mbedtls_free(&mb);
     return kt_summary("cache");
 }
