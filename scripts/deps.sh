@@ -363,7 +363,7 @@ plan)
     ;;
 esac
 
-PACKAGES="build-essential make clang libclang-rt-14-dev llvm valgrind openssl
+PACKAGES="build-essential make clang libclang-rt-14-dev llvm valgrind openssl frama-c-base
 python3 prosody lua-sec libexpat1-dev libxml2-dev libstrophe-dev pkg-config libslirp-dev
 dpkg-dev iproute2 util-linux gcc-arm-none-eabi libnewlib-arm-none-eabi
 gcc-riscv64-unknown-elf binutils xz-utils bzip2 qemu-system-arm dnsmasq-base stunnel4 ejabberd

@@ -245,7 +245,9 @@ int kl_tls_session_save(kl_tls_t *tls, uint8_t *buf, size_t cap, size_t *len)
     if (!tls->session_held)
         return KL_ERR_STATE;
     const char *name = mbedtls_ssl_get_hostname(&tls->ssl);
-    size_t nl = name != NULL ? strlen(name) : 0;
+    if (name == NULL)
+        name = ""; /* no SNI name: memcpy below must not get NULL, even for 0 bytes */
+    size_t nl = strlen(name);
     size_t ml = 0;
     int ret = mbedtls_ssl_session_save(&tls->session, NULL, 0, &ml);
     if (ret != 0 && ret != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL)
