@@ -1,5 +1,5 @@
 /* kinglet — the connection manager (see kl_session.h). */
-#define KL_CORE_BUILD /* the engine's fields: the negotiation deadline grows with the timeouts */
+#define KL_CORE_BUILD 1 /* the engine's fields: the negotiation deadline grows with the timeouts */
 #include "kinglet/kl_session.h"
 
 #include "kl_string.h"
@@ -203,7 +203,9 @@ static void net_flush(kl_session_t *s, int i)
 static void close_slot(kl_session_t *s, int i, int hard)
 {
     kl_session_slot_t *sl = &s->slot[i];
-    if (sl->tls_on || sl->tls_set) {
+    /* tls_on and tls_set are only ever set with a binding (tls_begin
+     * checks it); testing the binding first says so */
+    if (s->cfg.tls && (sl->tls_on || sl->tls_set)) {
         s->cfg.tls->close(s->cfg.tls_ctx, i);
         sl->tls_on = 0;
         sl->tls_set = 0;
@@ -236,6 +238,11 @@ static int tls_begin(kl_session_t *s, int i, const char *alpn)
     kl_tls_params_t p;
     char buf[120];
     int st;
+    if (s->cfg.tls == NULL) {
+        /* a STARTTLS endpoint without a TLS binding: the server's <proceed/> */
+        set_text(s, "TLS setup: no TLS binding configured", NULL);
+        return KL_ERR_TLS_SETUP;
+    }
     memset(&p, 0, sizeof p);
     p.server_name = s->cfg.tls_server_name ? s->cfg.tls_server_name
                     : cur_ep(s)->framing != KL_FRAMING_XMPP ? ep_host(s, cur_ep(s)) /* the URL's host */
@@ -1140,8 +1147,8 @@ static int ws_error(kl_session_t *s, int st, kl_event_t *ev)
 static int run_ws(kl_session_t *s, kl_event_t *ev)
 {
     for (;;) {
-        int r, out, in;
-        if (s->ws_started && (r = kl_engine_poll(s->c, s->now, ev)) > 0) {
+        int out, in;
+        if (s->ws_started && kl_engine_poll(s->c, s->now, ev) > 0) {
             if (ev->type == KL_EV_ERROR || ev->type == KL_EV_CLOSED)
                 (void)ws_out(s); /* best effort: the stream error or <close/> goes out */
             return engine_event(s, ev);

@@ -7,6 +7,8 @@
 #include "kinglet/kl_app.h"
 #include "kinglet/kl_bosh.h"
 #include "kinglet/kl_session.h"
+#include "kinglet/kl_ws.h"
+#include "kinglet/kl_post.h"
 #include "kt.h"
 
 #define HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
@@ -60,6 +62,18 @@ typedef struct fake {
     int resumes_seen;
     int net_closes, net_aborts;
     int two_slots;          /* BOSH: a second connection is opened (and left idle) */
+    int poll_fail;          /* poll_open returns this (< 0) */
+    int server_close;       /* the server ends its stream instead of the bind result */
+    /* the fake TLS */
+    int tls_setup_fail;     /* setup() fails */
+    int tls_fail;           /* the handshake's second call returns this (< 0) */
+    int tls_first_fail;     /* the handshake's first call returns this (< 0) */
+    int tls_recv_fail;      /* recv() returns this once TLS is up (< 0) */
+    int tls_zero_reads;     /* recv() returns 0 this many times (a record without data) */
+    int unverified, resumed, offered, new_session, no_version;
+    int exports, saves, preread_len, holds;
+    /* the port's optional ops */
+    int flushes, corks_on, corks_off, readable;
 } fake_t;
 
 static fake_t F;
@@ -73,76 +87,85 @@ static void sv_queue(const char *s)
     }
 }
 
-/* The server reacts to complete commands in what the client sent. */
+/* The server reacts to complete commands in what the client sent, in
+ * the order they were sent (a pipelined flight holds several). */
+static const char *const cmd_start[] = {"<stream:stream", "<enable", "<resume ", "<starttls", "<auth", "<iq",
+                                        "</stream:stream>"};
+static const char *const cmd_end[] = {">", "/>", "/>", "/>", "</auth>", "</iq>", ""};
+
+static void answer(int k, const char *hit)
+{
+    switch (k) {
+    case 0:
+        if (F.stage == 0 && !F.tls)
+            sv_queue(HDR FEAT_TLS);
+        else if (F.stage <= 1)
+            sv_queue(HDR FEAT_SASL), F.stage = 1;
+        else
+            sv_queue(F.sm ? HDR FEAT_BIND_SM : HDR FEAT_BIND);
+        break;
+    case 1:
+        sv_queue("<enabled xmlns='urn:xmpp:sm:3' id='sm1' resume='true'");
+        if (F.location) {
+            sv_queue(" location='");
+            sv_queue(F.location);
+            sv_queue("'");
+        }
+        sv_queue("/>");
+        break;
+    case 2:
+        sv_queue("<resumed xmlns='urn:xmpp:sm:3' previd='sm1' h='0'/>");
+        F.resumes_seen++;
+        break;
+    case 3:
+        sv_queue(PROCEED);
+        F.starttls_seen = 1;
+        break;
+    case 4:
+        sv_queue(F.auth_fail ? FAILURE : SUCCESS);
+        if (!F.auth_fail)
+            F.stage = 2;
+        break;
+    case 5:
+        if (strstr(hit, "kl-bind") && strstr(hit, "kl-bind") < strstr(hit, "</iq>")) {
+            if (F.server_close) {
+                sv_queue("</stream:stream>");
+            } else if (F.stream_error) {
+                sv_queue("<stream:error><");
+                sv_queue(F.stream_error);
+                sv_queue(" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
+            } else {
+                sv_queue(BIND_RES);
+            }
+        }
+        break;
+    default:
+        sv_queue("</stream:stream>");
+        break;
+    }
+}
+
 static void respond(void)
 {
     if (F.mute)
         return;
+    F.cl[F.cl_len] = 0;
     for (;;) {
-        const char *p = F.cl + F.cl_scan, *hit;
-        F.cl[F.cl_len] = 0;
-        if ((hit = strstr(p, "<stream:stream"))) {
-            const char *gt = strchr(hit, '>');
-            if (!gt)
-                return;
-            F.cl_scan = (size_t)(gt + 1 - F.cl);
-            if (F.stage == 0 && !F.tls)
-                sv_queue(HDR FEAT_TLS);
-            else if (F.stage <= 1)
-                sv_queue(HDR FEAT_SASL), F.stage = 1;
-            else
-                sv_queue(F.sm ? HDR FEAT_BIND_SM : HDR FEAT_BIND);
-            continue;
+        const char *p = F.cl + F.cl_scan, *best = NULL, *end = NULL;
+        int kb = -1;
+        for (int k = 0; k < (int)(sizeof cmd_start / sizeof cmd_start[0]); k++) {
+            const char *hit = strstr(p, cmd_start[k]), *e;
+            if (!hit || (best && hit >= best))
+                continue;
+            if (k == 0 && hit > p && hit[-1] == '/')
+                continue; /* </stream:stream> */
+            e = strstr(hit + strlen(cmd_start[k]), cmd_end[k]);
+            best = hit, kb = k, end = e ? e + strlen(cmd_end[k]) : NULL;
         }
-        if ((hit = strstr(p, "<enable")) && strstr(hit, "/>")) {
-            F.cl_scan = (size_t)(strstr(hit, "/>") + 2 - F.cl);
-            sv_queue("<enabled xmlns='urn:xmpp:sm:3' id='sm1' resume='true'");
-            if (F.location) {
-                sv_queue(" location='");
-                sv_queue(F.location);
-                sv_queue("'");
-            }
-            sv_queue("/>");
-            continue;
-        }
-        if ((hit = strstr(p, "<resume ")) && strstr(hit, "/>")) {
-            F.cl_scan = (size_t)(strstr(hit, "/>") + 2 - F.cl);
-            sv_queue("<resumed xmlns='urn:xmpp:sm:3' previd='sm1' h='0'/>");
-            F.resumes_seen++;
-            continue;
-        }
-        if ((hit = strstr(p, "<starttls")) && strstr(hit, "/>")) {
-            F.cl_scan = (size_t)(strstr(hit, "/>") + 2 - F.cl);
-            sv_queue(PROCEED);
-            F.starttls_seen = 1;
-            continue;
-        }
-        if ((hit = strstr(p, "<auth")) && strstr(hit, "</auth>")) {
-            F.cl_scan = (size_t)(strstr(hit, "</auth>") + 7 - F.cl);
-            sv_queue(F.auth_fail ? FAILURE : SUCCESS);
-            if (!F.auth_fail)
-                F.stage = 2;
-            continue;
-        }
-        if ((hit = strstr(p, "<iq")) && strstr(hit, "</iq>")) {
-            F.cl_scan = (size_t)(strstr(hit, "</iq>") + 5 - F.cl);
-            if (strstr(hit, "kl-bind")) {
-                if (F.stream_error) {
-                    sv_queue("<stream:error><");
-                    sv_queue(F.stream_error);
-                    sv_queue(" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
-                } else {
-                    sv_queue(BIND_RES);
-                }
-            }
-            continue;
-        }
-        if ((hit = strstr(p, "</stream:stream>"))) {
-            F.cl_scan = (size_t)(hit + 16 - F.cl);
-            sv_queue("</stream:stream>");
-            continue;
-        }
-        return;
+        if (!best || !end)
+            return;
+        F.cl_scan = (size_t)(end - F.cl);
+        answer(kb, best);
     }
 }
 
@@ -172,7 +195,9 @@ static int f_poll_open(void *net, int slot)
     (void)net, (void)slot;
     if (F.never_connect)
         return 0;
-    return F.polls++ >= F.connect_polls ? 1 : 0;
+    if (F.polls++ < F.connect_polls)
+        return 0;
+    return F.poll_fail ? F.poll_fail : 1;
 }
 
 static int f_send(void *net, int slot, const uint8_t *buf, size_t len)
@@ -234,46 +259,75 @@ static void f_abort(void *net, int slot)
 
 static const kl_net_ops_t fake_net = {f_open, f_poll_open, f_send, f_recv, NULL, NULL, f_close, NULL, f_abort};
 
+static void f_flush(void *net, int slot) { (void)net, (void)slot; F.flushes++; }
+static void f_cork(void *net, int slot, int on) { (void)net, (void)slot; *(on ? &F.corks_on : &F.corks_off) += 1; }
+static int f_readable(void *net, int slot) { (void)net, (void)slot; return F.readable; }
+
+/* the optional ops too (flush, cork, readable); no abort: a lost link is closed */
+static const kl_net_ops_t full_net = {f_open, f_poll_open, f_send, f_recv, f_flush, f_cork, f_close, f_readable, NULL};
+
 /* ---- the pass-through TLS ---------------------------------------------------- */
 
-static kl_transport_t *lower_;
-static int hs_calls;
+static kl_transport_t *lower_[KL_SESSION_SLOTS];
+static int hs_calls[KL_SESSION_SLOTS];
+static int (*conn_up)(int slot); /* the transport under the fake TLS is up */
+
+static int f_up(int slot) { (void)slot; return F.up; }
 
 static int t_setup(void *tls, int slot, const kl_tls_params_t *p, kl_transport_t *lower)
 {
-    (void)tls, (void)slot;
-    lower_ = lower;
-    hs_calls = 0;
+    (void)tls;
+    lower_[slot] = lower;
+    hs_calls[slot] = 0;
     F.setups++;
     snprintf(F.alpn, sizeof F.alpn, "%s", p->alpn ? p->alpn : "");
-    return KL_OK;
+    F.offered = p->session_len > 0;
+    return F.tls_setup_fail ? KL_ERR_TLS_SETUP : KL_OK;
 }
 
 static int t_handshake(void *tls, int slot)
 {
-    (void)tls, (void)slot;
-    if (!F.up)
+    (void)tls;
+    if (!conn_up(slot))
         return KL_ERR_CONN_CLOSED;
-    if (hs_calls++ == 0 || F.tls_stall)
-        return 0; /* one wait for the peer */
+    if (hs_calls[slot]++ == 0)
+        return F.tls_first_fail ? F.tls_first_fail : 0; /* one wait for the peer */
+    if (F.tls_stall)
+        return 0;
     if (F.tls_cert_fail)
         return KL_ERR_TLS_CERT;
+    if (F.tls_fail)
+        return F.tls_fail;
     F.tls = 1;
     return 1;
 }
 
-static void t_hold(void *tls, int slot, int hold) { (void)tls, (void)slot, (void)hold; }
-static void t_preread(void *tls, int slot, const uint8_t *d, size_t n) { (void)tls, (void)slot, (void)d, (void)n; }
-static int t_send(void *tls, int slot, const uint8_t *b, size_t n) { (void)tls, (void)slot; return lower_->send(lower_->ctx, b, n); }
-static int t_recv(void *tls, int slot, uint8_t *b, size_t n) { (void)tls, (void)slot; return lower_->recv(lower_->ctx, b, n); }
+static void t_hold(void *tls, int slot, int hold) { (void)tls, (void)slot; F.holds += hold ? 1 : 100; }
+static void t_preread(void *tls, int slot, const uint8_t *d, size_t n) { (void)tls, (void)slot, (void)d; F.preread_len = (int)n; }
+static int t_send(void *tls, int slot, const uint8_t *b, size_t n) { (void)tls; return lower_[slot]->send(lower_[slot]->ctx, b, n); }
+
+static int t_recv(void *tls, int slot, uint8_t *b, size_t n)
+{
+    (void)tls;
+    if (F.tls_recv_fail)
+        return F.tls_recv_fail;
+    if (F.tls_zero_reads > 0) {
+        F.tls_zero_reads--;
+        return 0;
+    }
+    return lower_[slot]->recv(lower_[slot]->ctx, b, n);
+}
 
 static void t_info(void *tls, int slot, kl_tls_info_t *out)
 {
     (void)tls, (void)slot;
     memset(out, 0, sizeof *out);
-    out->verified = 1;
+    out->verified = (uint8_t)!F.unverified;
+    out->resumed = (uint8_t)F.resumed;
+    out->session_offered = (uint8_t)F.offered;
+    out->new_session = (uint8_t)F.new_session;
     out->round_trips = 1;
-    out->version = "FAKE";
+    out->version = F.no_version ? NULL : "FAKE";
 }
 
 static void t_close(void *tls, int slot)
@@ -289,19 +343,44 @@ static const char *t_error_text(void *tls, int slot, char *buf, size_t cap)
     return buf;
 }
 
+static int t_save(void *tls, int slot, uint8_t *buf, size_t cap, size_t *len)
+{
+    (void)tls, (void)slot;
+    F.saves++;
+    if (cap < 4)
+        return KL_ERR_TOO_LARGE;
+    memcpy(buf, "SESS", 4);
+    *len = 4;
+    return KL_OK;
+}
+
+static int t_exporter(void *tls, int slot, uint8_t *out, size_t len)
+{
+    (void)tls, (void)slot;
+    F.exports++;
+    memset(out, 0x5a, len);
+    return KL_OK;
+}
+
 static const kl_tls_ops_t fake_tls = {t_setup, t_handshake, t_hold, t_preread, t_send, t_recv,
                                       t_info, NULL, t_close, t_error_text, NULL};
+/* with save_session and the exporter */
+static const kl_tls_ops_t full_tls = {t_setup, t_handshake, t_hold, t_preread, t_send, t_recv,
+                                      t_info, t_save, t_close, t_error_text, t_exporter};
 
 /* ---- driving -------------------------------------------------------------------- */
 
 static kl_client_t cl;
 static kl_session_t ss;
 static uint32_t now;
+static int opt_full, opt_plain; /* the client: full pipelining, plaintext allowed */
 
 static void reset(void)
 {
     memset(&F, 0, sizeof F);
     F.cut_in = F.cut_out = -1;
+    conn_up = f_up;
+    opt_full = opt_plain = 0;
     now = 1000;
 }
 
@@ -312,7 +391,9 @@ static void setup(kl_session_config_t *sc, int reconnect)
     cc.jid = "alice@localhost/dev";
     cc.password = "secret";
     cc.no_presence = 1;
-    cc.pipelining = KL_PIPELINING_SAFE;
+    cc.pipelining = opt_full ? KL_PIPELINING_FULL : KL_PIPELINING_SAFE;
+    cc.force_full = (uint8_t)opt_full;
+    cc.allow_plaintext = (uint8_t)opt_plain;
     cc.random = kt_random;
     KT_CHECK_EQ(kl_client_init(&cl, &cc), KL_OK);
     memset(sc, 0, sizeof *sc);
@@ -776,6 +857,1138 @@ static void test_long_message_framing(void)
 }
 #endif
 
+/* ---- the HTTP framings: a WebSocket server and a BOSH connection manager ----
+ * behind a fake transport with a connection per slot (the same fake TLS). */
+
+static uint32_t rol(uint32_t x, int n) { return x << n | x >> (32 - n); }
+
+static void sha1(const uint8_t *d, size_t n, uint8_t out[20])
+{
+    uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+    size_t nb = (n + 9 + 63) / 64, b, i;
+    for (b = 0; b < nb; b++) {
+        uint32_t w[80], a, bb, c, dd, e, f, k, t;
+        for (i = 0; i < 64; i++) {
+            size_t q = b * 64 + i;
+            uint8_t ch = q < n ? d[q] : q == n ? 0x80 : 0;
+            if (b == nb - 1 && i >= 56)
+                ch = (uint8_t)((unsigned long long)n * 8 >> (8 * (63 - i)));
+            if (i % 4 == 0)
+                w[i / 4] = 0;
+            w[i / 4] |= (uint32_t)ch << (8 * (3 - i % 4));
+        }
+        for (i = 16; i < 80; i++)
+            w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+        a = h[0], bb = h[1], c = h[2], dd = h[3], e = h[4];
+        for (i = 0; i < 80; i++) {
+            if (i < 20)
+                f = (bb & c) | (~bb & dd), k = 0x5A827999u;
+            else if (i < 40)
+                f = bb ^ c ^ dd, k = 0x6ED9EBA1u;
+            else if (i < 60)
+                f = (bb & c) | (bb & dd) | (c & dd), k = 0x8F1BBCDCu;
+            else
+                f = bb ^ c ^ dd, k = 0xCA62C1D6u;
+            t = rol(a, 5) + f + e + k + w[i];
+            e = dd, dd = c, c = rol(bb, 30), bb = a, a = t;
+        }
+        h[0] += a, h[1] += bb, h[2] += c, h[3] += dd, h[4] += e;
+    }
+    for (i = 0; i < 20; i++)
+        out[i] = (uint8_t)(h[i / 4] >> (8 * (3 - i % 4)));
+}
+
+static int test_hash(void *ctx, kl_hash_alg_t alg, const uint8_t *data, size_t len, uint8_t *out)
+{
+    (void)ctx;
+    if (alg != KL_HASH_SHA1)
+        return -1;
+    sha1(data, len, out);
+    return 0;
+}
+
+static const kl_crypto_t crypto = {NULL, test_hash, NULL, NULL, NULL};
+
+static void b64(const uint8_t *in, size_t n, char *out)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i, o = 0;
+    for (i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = t[v >> 18 & 63];
+        out[o++] = t[v >> 12 & 63];
+        out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? t[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+#define NSB "xmlns='http://jabber.org/protocol/httpbind'"
+#define NSS "xmlns:stream='http://etherx.jabber.org/streams'"
+#define WS_OPEN "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' version='1.0' id='w1' from='localhost'/>"
+#define WS_FEAT(x) "<stream:features xmlns='jabber:client' " NSS ">" x "</stream:features>"
+#define MECHS "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>"
+#define BIND "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+#define WS_BIND_RES "<iq xmlns='jabber:client' type='result' id='kl-bind'><bind " \
+                    "xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/dev</jid></bind></iq>"
+
+typedef struct hconn {
+    int up, polls, held;
+    char cl[16384];
+    size_t cl_len, cl_scan;
+    uint8_t sv[16384];
+    size_t sv_len, sv_pos;
+} hconn_t;
+
+static struct {
+    int ws;                 /* 1 WebSocket, 0 BOSH */
+    hconn_t c[KL_SESSION_SLOTS];
+    int upgraded, stage, opens, connect_polls, open_fail_slot1;
+    int refuse;             /* WS: 403 to the upgrade; BOSH: 404 to the session request */
+    const char *terminate;  /* BOSH: the session request ends with this condition */
+    int conn_close;         /* BOSH: every response says Connection: close */
+    int send_fail;          /* send() on slot 1 fails this many times */
+    int send_block;         /* send() takes nothing this many times */
+    int recv_fail_held;     /* BOSH: the held poll's connection breaks */
+    int ping;               /* WS: a ping before the bind result */
+    int bad_frame;          /* WS: a malformed frame instead of the bind result */
+    int ws_closes;          /* WS: </close> answered */
+    int deaf;               /* WS: the server reads but does not answer */
+    int never_connect_slot1;
+    char host[64];
+    uint16_t port;
+} H;
+
+static int h_up(int slot) { return H.c[slot].up; }
+
+static void h_queue(int slot, const void *d, size_t n)
+{
+    hconn_t *c = &H.c[slot];
+    if (c->sv_len + n <= sizeof c->sv) {
+        memcpy(c->sv + c->sv_len, d, n);
+        c->sv_len += n;
+    }
+}
+
+static void ws_frame(int op, const char *text)
+{
+    uint8_t hd[4];
+    size_t n = strlen(text), h = 2;
+    hd[0] = (uint8_t)(0x80 | op);
+    if (n < 126) {
+        hd[1] = (uint8_t)n;
+    } else {
+        hd[1] = 126, hd[2] = (uint8_t)(n >> 8), hd[3] = (uint8_t)n;
+        h = 4;
+    }
+    h_queue(0, hd, h);
+    h_queue(0, text, n);
+}
+
+static void ws_serve(void)
+{
+    hconn_t *c = &H.c[0];
+    c->cl[c->cl_len] = 0;
+    if (H.deaf)
+        return;
+    if (!H.upgraded) {
+        char *e = strstr(c->cl, "\r\n\r\n"), *k, key[128], acc[64], resp[256];
+        uint8_t dg[20];
+        size_t kl;
+        if (!e)
+            return;
+        c->cl_scan = (size_t)(e + 4 - c->cl);
+        if (H.refuse) {
+            const char *r = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+            h_queue(0, r, strlen(r));
+            return;
+        }
+        k = strstr(c->cl, "Sec-WebSocket-Key: ");
+        KT_CHECK(k != NULL);
+        if (!k)
+            return;
+        k += 19;
+        kl = strcspn(k, "\r");
+        snprintf(key, sizeof key, "%.*s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", (int)kl, k);
+        sha1((const uint8_t *)key, strlen(key), dg);
+        b64(dg, 20, acc);
+        snprintf(resp, sizeof resp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: xmpp\r\n\r\n", acc);
+        h_queue(0, resp, strlen(resp));
+        H.upgraded = 1;
+    }
+    for (;;) {
+        const uint8_t *f = (const uint8_t *)c->cl + c->cl_scan;
+        size_t avail = c->cl_len - c->cl_scan, n, h = 6, i;
+        char msg[2048];
+        if (avail < 2)
+            return;
+        n = f[1] & 127;
+        if (n == 126) {
+            if (avail < 4)
+                return;
+            n = (size_t)f[2] << 8 | f[3];
+            h = 8;
+        }
+        if (avail < h + n || n >= sizeof msg)
+            return;
+        for (i = 0; i < n; i++)
+            msg[i] = (char)(f[h + i] ^ f[h - 4 + (i & 3)]);
+        msg[n] = 0;
+        c->cl_scan += h + n;
+        if ((f[0] & 15) != 1)
+            continue;
+        if (strstr(msg, "<open")) {
+            ws_frame(1, WS_OPEN);
+            ws_frame(1, H.stage < 2 ? WS_FEAT(MECHS) : WS_FEAT(BIND));
+        } else if (strstr(msg, "<auth")) {
+            ws_frame(1, SUCCESS);
+            H.stage = 2;
+        } else if (strstr(msg, "kl-bind")) {
+            if (H.ping)
+                ws_frame(9, "p");
+            if (H.bad_frame)
+                h_queue(0, "\x81\xff", 2); /* a 64-bit length with the top bit set */
+            else
+                ws_frame(1, WS_BIND_RES);
+        } else if (strstr(msg, "<close")) {
+            H.ws_closes++;
+            ws_frame(1, "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+            ws_frame(8, "\x03\xe8");
+        }
+    }
+}
+
+static void bosh_reply(int slot, const char *body)
+{
+    char http[4096];
+    size_t n = (size_t)snprintf(http, sizeof http, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n%s"
+                                "Content-Length: %zu\r\n\r\n%s", H.conn_close ? "Connection: close\r\n" : "",
+                                strlen(body), body);
+    h_queue(slot, http, n);
+}
+
+static void bosh_serve(int slot)
+{
+    hconn_t *c = &H.c[slot];
+    for (;;) {
+        char *e, *cl, *body, out[3072];
+        size_t blen;
+        c->cl[c->cl_len] = 0;
+        e = strstr(c->cl + c->cl_scan, "\r\n\r\n");
+        cl = strstr(c->cl + c->cl_scan, "Content-Length: ");
+        if (!e || !cl)
+            return;
+        blen = (size_t)atoi(cl + 16);
+        body = e + 4;
+        if (c->cl_len - (size_t)(body - c->cl) < blen)
+            return;
+        c->cl_scan = (size_t)(body + blen - c->cl);
+        body[blen] = 0; /* the next request's first byte, restored below */
+        {
+            char save = c->cl[c->cl_scan];
+            int creation = strstr(body, "sid=") == NULL;
+            out[0] = 0;
+            /* a request with something to answer releases the held poll */
+            for (int o = 0; o < KL_SESSION_SLOTS; o++)
+                if (o != slot && H.c[o].held) {
+                    H.c[o].held = 0;
+                    bosh_reply(o, "<body " NSB "/>");
+                }
+            if (creation && H.refuse) {
+                const char *r = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+                h_queue(slot, r, strlen(r));
+            } else if (creation && H.terminate) {
+                snprintf(out, sizeof out, "<body " NSB " type='terminate' condition='%s'/>", H.terminate);
+                bosh_reply(slot, out);
+            } else if (strstr(body, "type='terminate'")) {
+                bosh_reply(slot, "<body " NSB " type='terminate'/>");
+            } else {
+                char inner[2048];
+                inner[0] = 0;
+                if (creation)
+                    strcat(inner, "<stream:features>" MECHS "</stream:features>");
+                if (strstr(body, "<auth"))
+                    strcat(inner, SUCCESS);
+                if (!creation && strstr(body, "xmpp:restart='true'"))
+                    strcat(inner, "<stream:features>" BIND "</stream:features>");
+                if (strstr(body, "kl-bind"))
+                    strcat(inner, WS_BIND_RES);
+                if (strstr(body, "<message"))
+                    strcat(inner, "<message xmlns='jabber:client' from='bob@localhost/x' type='chat'>"
+                                  "<body>pong</body></message>");
+                if (!inner[0]) {
+                    c->held = 1;
+                } else {
+                    snprintf(out, sizeof out, "<body " NSB " " NSS "%s>%s</body>",
+                             creation ? " sid='b1' wait='60' requests='2' hold='1' ver='1.6' from='localhost'"
+                                      : "", inner);
+                    bosh_reply(slot, out);
+                }
+            }
+            c->cl[c->cl_scan] = save;
+        }
+    }
+}
+
+static int h_open(void *net, int slot, const char *host, uint16_t port)
+{
+    hconn_t *c = &H.c[slot];
+    (void)net;
+    if (slot == 1 && H.open_fail_slot1)
+        return KL_ERR_CONNECT;
+    snprintf(H.host, sizeof H.host, "%s", host);
+    H.port = port;
+    memset(c, 0, sizeof *c);
+    c->up = 1;
+    H.opens++;
+    return KL_OK;
+}
+
+static int h_poll_open(void *net, int slot)
+{
+    (void)net;
+    if (slot == 1 && H.never_connect_slot1)
+        return 0;
+    return H.c[slot].polls++ >= H.connect_polls ? 1 : 0;
+}
+
+static int h_send(void *net, int slot, const uint8_t *buf, size_t len)
+{
+    hconn_t *c = &H.c[slot];
+    (void)net;
+    if (!c->up)
+        return KL_ERR_CONN_CLOSED;
+    if (slot == 1 && H.send_fail > 0) {
+        H.send_fail--;
+        return KL_ERR_CONN_CLOSED;
+    }
+    if (H.send_block > 0) {
+        H.send_block--;
+        return 0;
+    }
+    if (len > 100 && H.ws)
+        len = 100; /* a short write: the rest later */
+    if (c->cl_len + len >= sizeof c->cl)
+        return 0;
+    memcpy(c->cl + c->cl_len, buf, len);
+    c->cl_len += len;
+    if (H.ws)
+        ws_serve();
+    else
+        bosh_serve(slot);
+    return (int)len;
+}
+
+static int h_recv(void *net, int slot, uint8_t *buf, size_t len)
+{
+    hconn_t *c = &H.c[slot];
+    size_t n = c->sv_len - c->sv_pos;
+    (void)net;
+    if (!c->up)
+        return KL_ERR_CONN_CLOSED;
+    if (c->held && H.recv_fail_held) {
+        H.recv_fail_held = 0;
+        c->held = 0;
+        return KL_ERR_CONN_CLOSED;
+    }
+    if (n > len)
+        n = len;
+    memcpy(buf, c->sv + c->sv_pos, n);
+    c->sv_pos += n;
+    return (int)n;
+}
+
+static void h_close(void *net, int slot)
+{
+    (void)net;
+    H.c[slot].up = 0;
+    H.c[slot].held = 0;
+}
+
+static const kl_net_ops_t http_net = {h_open, h_poll_open, h_send, h_recv, f_flush, NULL, h_close, NULL, NULL};
+
+static void http_setup(kl_session_config_t *sc, int ws, const char *url)
+{
+    static char ubuf[128];
+    reset();
+    memset(&H, 0, sizeof H);
+    H.ws = ws;
+    conn_up = h_up;
+    opt_plain = 1;
+    setup(sc, 0);
+    sc->net = &http_net;
+    sc->crypto = &crypto;
+    KT_CHECK_EQ(kl_endpoint_from_url(&sc->endpoints[0], url, ubuf, sizeof ubuf), KL_OK);
+    sc->n_endpoints = 1;
+}
+
+static int n_notes, n_in, n_out;
+static char notes[2048];
+static void tracer(void *arg, char dir, const uint8_t *data, size_t len, const char *text);
+
+/* ---- WebSocket ------------------------------------------------------------------ */
+
+static kl_ws_t wsc;
+
+/* wss://: TLS, the upgrade, the login in short writes, a server ping, the
+ * <close/> both ways. */
+static void test_ws_login(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 1, "wss://localhost/xmpp-websocket");
+    sc.trace = tracer;
+    n_notes = n_in = n_out = 0;
+    notes[0] = 0;
+    H.ping = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    KT_CHECK_EQ(kl_session_start(&ss, now), KL_OK);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK_STR(H.host, "localhost");
+    KT_CHECK_EQ(H.port, 443);
+    KT_CHECK(strstr(H.c[0].cl, "GET /xmpp-websocket HTTP/1.1\r\n") == H.c[0].cl);
+    KT_CHECK(strstr(notes, "WebSocket open|") != NULL);
+    KT_CHECK_STR(F.alpn, ""); /* no ALPN for the HTTP framings */
+    KT_CHECK(n_in >= 2 && n_out >= 3);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_wants(&ss, 0), KL_WANT_READ);
+    KT_CHECK_EQ(kl_session_wants(&ss, 1), 0);
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
+    KT_CHECK_EQ(ev.status, KL_OK);
+    KT_CHECK_EQ(H.ws_closes, 1);
+    KT_CHECK_EQ(F.closes, 1);
+}
+
+/* ws://: the upgrade refused, the codec missing, a malformed frame, the
+ * server gone, writes that block. */
+static void test_ws_failures(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 1, "ws://127.0.0.1:5280/ws");
+    H.refuse = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    kl_session_start(&ss, now);
+    H.deaf = 1;
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_wants(&ss, 0), KL_WANT_READ); /* the upgrade's answer */
+    H.deaf = 0;
+    ws_serve();
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_WS_HANDSHAKE);
+    KT_CHECK_STR(kl_session_error_text(&ss), "WebSocket upgrade refused (HTTP 403)");
+    KT_CHECK_EQ(H.port, 5280);
+
+    http_setup(&sc, 1, "ws://127.0.0.1/");
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_STATE); /* kl_session_use_ws() was not called */
+    KT_CHECK_EQ(H.port, 80);
+
+    http_setup(&sc, 1, "ws://127.0.0.1/");
+    H.bad_frame = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK(ev.status < 0 && ev.status != KL_ERR_WS_HANDSHAKE);
+    KT_CHECK(strstr(kl_session_error_text(&ss), "WebSocket upgrade") == NULL);
+
+    /* the writes block for a while, then the server goes */
+    http_setup(&sc, 1, "ws://127.0.0.1/");
+    H.send_block = 3;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    kl_session_start(&ss, now);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_wants(&ss, 0), KL_WANT_READ | KL_WANT_WRITE);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    H.c[0].up = 0;
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_CONN_CLOSED);
+}
+
+/* ---- BOSH ----------------------------------------------------------------------- */
+
+static kl_bosh_t bosh;
+
+/* https://: two connections, both under TLS; the login, a message and its
+ * answer (the held poll released), the terminate. */
+static void test_bosh_login(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 0, "https://localhost/http-bind");
+    sc.trace = tracer;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK_EQ(F.setups, 2); /* TLS on both connections */
+    KT_CHECK_EQ(H.opens, 2);
+    KT_CHECK(strstr(H.c[0].cl, "POST /http-bind HTTP/1.1\r\nHost: localhost\r\n") == H.c[0].cl);
+    KT_CHECK(kl_session_stats(&ss)->http_requests_online >= 2);
+    KT_CHECK_EQ(kl_session_stats(&ss)->http_round_trips_online, bosh.round_trips);
+    for (int i = 0; i < 5; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0); /* the presence, then a held poll */
+    KT_CHECK(H.c[0].held + H.c[1].held == 1);
+    KT_CHECK_EQ(kl_session_wants(&ss, H.c[0].held ? 0 : 1), KL_WANT_READ);
+    KT_CHECK_EQ(kl_session_wants(&ss, H.c[0].held ? 1 : 0), 0); /* idle keep-alive: not read */
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_STANZA);
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
+    KT_CHECK_EQ(ev.status, KL_OK);
+}
+
+/* Every response closes its connection: each is reopened (TLS again) in
+ * the middle of the session. */
+static void test_bosh_reopen(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 0, "https://localhost:8443/b");
+    H.conn_close = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK(strstr(H.c[0].cl, "Host: localhost:8443\r\n") != NULL || H.opens > 2);
+    KT_CHECK(H.opens > 2);
+    KT_CHECK(F.setups > 2);
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_STANZA);
+    kl_session_shutdown(&ss);
+}
+
+/* The connection manager refuses: an HTTP status, a terminate; no codec;
+ * a Host header too long. */
+static void test_bosh_errors(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 0, "http://127.0.0.1:5280/http-bind");
+    H.refuse = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_HTTP_STATUS);
+    KT_CHECK_STR(ev.condition, "http-404");
+    KT_CHECK_STR(kl_session_error_text(&ss), "HTTP 404 from POST (BOSH)");
+    KT_CHECK(strstr(H.c[0].cl, "Host: 127.0.0.1:5280\r\n") != NULL);
+
+    http_setup(&sc, 0, "http://127.0.0.1/http-bind");
+    H.terminate = "host-unknown";
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_BOSH_TERMINATE);
+    KT_CHECK_STR(ev.condition, "host-unknown");
+    KT_CHECK_STR(kl_session_error_text(&ss), "the connection manager ended the session (condition host-unknown)");
+    KT_CHECK(strstr(H.c[0].cl, "Host: 127.0.0.1\r\n") != NULL);
+
+    http_setup(&sc, 0, "http://127.0.0.1/http-bind");
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_STATE); /* kl_session_use_bosh() was not called */
+    KT_CHECK_EQ(H.opens, 0);
+
+    http_setup(&sc, 0, "http://h2345678901234567890123456789012345678901234567890123456789012345678901234/");
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TOO_LARGE);
+}
+
+/* Connections that break: a send on the second, the held poll's read. */
+static void test_bosh_broken_connections(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 0, "http://127.0.0.1/http-bind");
+    sc.random = NULL; /* no reconnect, no jitter: BOSH's first rid without entropy */
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    for (int i = 0; i < 5; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    int opens = H.opens;
+    H.recv_fail_held = 1;
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(H.opens, opens + 1); /* reopened, the poll sent again */
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_STANZA);
+    kl_session_shutdown(&ss);
+}
+
+/* ---- more paths over XMPP/TCP --------------------------------------------------- */
+
+static void tracer(void *arg, char dir, const uint8_t *data, size_t len, const char *text)
+{
+    (void)arg, (void)data;
+    if (len == 0 && text) {
+        n_notes++;
+        if (strlen(notes) + strlen(text) + 2 < sizeof notes) {
+            strcat(notes, text);
+            strcat(notes, "|");
+        }
+    } else if (dir == 'i') {
+        n_in++;
+    } else if (dir == 'o') {
+        n_out++;
+    }
+}
+
+static void start(kl_session_config_t *sc)
+{
+    KT_CHECK_EQ(kl_session_init(&ss, sc), KL_OK);
+    KT_CHECK_EQ(kl_session_start(&ss, now), KL_OK);
+}
+
+/* The port's optional ops, the trace, the exporter and TLS details. */
+static void test_port_ops_and_trace(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    kl_tls_info_t ti;
+    reset();
+    setup(&sc, 1);
+    sc.net = &full_net;
+    sc.tls = &full_tls;
+    sc.trace = tracer;
+    n_notes = n_in = n_out = 0;
+    notes[0] = 0;
+    F.unverified = 1;
+    F.no_version = 1;
+    opt_plain = 1; /* an unverified certificate: a credential leaves only so */
+    setup(&sc, 1);
+    sc.net = &full_net;
+    sc.tls = &full_tls;
+    sc.trace = tracer;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    KT_CHECK_EQ(kl_session_tls_info(&ss, &ti), 0);
+    KT_CHECK_STR(ti.version, "");
+    KT_CHECK_EQ(kl_session_start(&ss, now), KL_OK);
+    KT_CHECK_EQ(kl_session_start(&ss, now), KL_ERR_STATE); /* once */
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK(strstr(notes, "connecting|TCP connected|TLS handshake starts|TLS up, certificate NOT verified|") != NULL);
+    KT_CHECK(n_in > 3 && n_out > 3);
+    KT_CHECK(F.flushes >= 4);
+    KT_CHECK_EQ(F.exports, 1); /* after the STARTTLS handshake (none before it) */
+    KT_CHECK_STR(kl_session_stats(&ss)->tls_version, "");
+    KT_CHECK_EQ(kl_session_stats(&ss)->tls_verified, 0);
+    KT_CHECK_EQ(kl_session_tls_info(&ss, &ti), 1);
+    KT_CHECK_EQ(ti.verified, 0);
+    KT_CHECK_EQ(F.saves, 0); /* no hints: nothing saved */
+    /* bytes waiting in the port: a step is due now */
+    F.readable = 1;
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now), 0);
+    F.readable = 0;
+    KT_CHECK(kl_session_next_timeout(&ss, now) > 0);
+    /* a lost link without abort(): closed */
+    kl_session_kick(&ss, now);
+    KT_CHECK_EQ(F.net_closes, 1);
+    KT_CHECK_EQ(F.net_aborts, 0);
+    KT_CHECK(strstr(notes, "network changed: reconnecting now|") != NULL);
+    kl_session_shutdown(&ss);
+}
+
+/* TLS records that carry no data while the port holds more: read again,
+ * at most four times a step. */
+static void test_empty_tls_records(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 0);
+    sc.net = &full_net;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    F.readable = 1;
+    F.tls_zero_reads = 10;
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(F.tls_zero_reads, 6); /* four tries */
+    F.readable = 0;
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(F.tls_zero_reads, 5); /* nothing waits: once */
+    /* a TLS failure on read: the binding's reason */
+    F.tls_zero_reads = 0;
+    F.tls_recv_fail = KL_ERR_TLS;
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS);
+    KT_CHECK_STR(kl_session_error_text(&ss), "TLS: fake certificate rejected");
+}
+
+/* XEP-0305 full pipelining: the ClientHello right behind <starttls/>,
+ * corked into one segment; <proceed/> hands over what followed it. */
+static void test_early_tls(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    opt_full = 1;
+    setup(&sc, 0);
+    sc.net = &full_net;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK(F.starttls_seen);
+    KT_CHECK_EQ(F.corks_on, 1);
+    KT_CHECK_EQ(F.corks_off, 1);
+    KT_CHECK_EQ(F.holds, 101); /* held, then released */
+    KT_CHECK_EQ(F.setups, 1);
+    kl_session_shutdown(&ss);
+
+    /* without cork(): the same, unsegmented */
+    reset();
+    opt_full = 1;
+    setup(&sc, 0);
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK_EQ(F.holds, 101);
+    kl_session_shutdown(&ss);
+
+    /* the early ClientHello cannot be written */
+    reset();
+    opt_full = 1;
+    setup(&sc, 0);
+    F.tls_first_fail = KL_ERR_TLS;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS);
+    KT_CHECK_EQ(F.net_aborts, 1);
+
+    /* the early TLS session cannot be set up */
+    reset();
+    opt_full = 1;
+    setup(&sc, 0);
+    F.tls_setup_fail = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS_SETUP);
+    KT_CHECK_STR(kl_session_error_text(&ss), "TLS setup: fake certificate rejected");
+}
+
+/* STARTTLS: the setup, the handshake and its deadline fail. */
+static void test_starttls_failures(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 1);
+    F.tls_setup_fail = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR); /* a setup failure is final */
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS_SETUP);
+    KT_CHECK_EQ(F.connections, 1);
+
+    reset();
+    setup(&sc, 1);
+    sc.no_jitter = 1;
+    F.tls_fail = KL_ERR_TLS;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS);
+    KT_CHECK_EQ(ev.retry_ms, 100);
+    KT_CHECK_STR(kl_session_error_text(&ss), "TLS: fake certificate rejected");
+    kl_session_shutdown(&ss);
+
+    /* the handshake stalls: next_timeout counts down its deadline */
+    reset();
+    setup(&sc, 0);
+    F.tls_stall = 1;
+    start(&sc);
+    for (int i = 0; i < 50 && !F.setups; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now), 5000);
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now + 4000), 1000);
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now + 6000), 0);
+    KT_CHECK_EQ(kl_session_wants(&ss, 0), KL_WANT_READ);
+    KT_CHECK_EQ(kl_session_step(&ss, now + 4999, &ev), 0);
+    KT_CHECK_EQ(kl_session_step(&ss, now + 5000, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TIMEOUT);
+    KT_CHECK_STR(kl_session_error_text(&ss), "TLS handshake timed out");
+}
+
+/* A STARTTLS endpoint without a TLS binding: the server's <proceed/> ends
+ * the attempt with KL_ERR_TLS_SETUP (it used to call through NULL). */
+static void test_starttls_without_binding(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 1);
+    sc.tls = NULL;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS_SETUP);
+    KT_CHECK(F.starttls_seen);
+    KT_CHECK_STR(kl_session_error_text(&ss), "TLS setup: no TLS binding configured");
+    KT_CHECK_EQ(F.closes, 0);
+    KT_CHECK_EQ(F.net_aborts, 1);
+
+    /* direct TLS without a binding: not even a connection */
+    reset();
+    setup(&sc, 1);
+    sc.tls = NULL;
+    sc.endpoints[0].security = KL_SEC_DIRECT_TLS;
+    sc.n_endpoints = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS_SETUP);
+    KT_CHECK_EQ(F.connections, 0);
+}
+
+/* Direct TLS: setup, handshake and deadline failures; connect failures. */
+static void test_direct_tls_failures(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 0);
+    sc.endpoints[0].security = KL_SEC_DIRECT_TLS;
+    sc.n_endpoints = 1;
+    F.tls_setup_fail = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS_SETUP);
+
+    reset();
+    setup(&sc, 0);
+    sc.endpoints[0].security = KL_SEC_DIRECT_TLS;
+    sc.n_endpoints = 1;
+    F.tls_fail = KL_ERR_TLS;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS);
+    KT_CHECK_EQ(F.closes, 1);
+
+    reset();
+    setup(&sc, 0);
+    sc.endpoints[0].security = KL_SEC_DIRECT_TLS;
+    sc.n_endpoints = 1;
+    F.tls_stall = 1;
+    start(&sc);
+    uint32_t t0 = now;
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TIMEOUT);
+    KT_CHECK(now - t0 >= 5000 && now - t0 < 5100);
+    KT_CHECK_STR(kl_session_error_text(&ss), "TLS handshake timed out");
+
+    /* the connect fails after it started */
+    reset();
+    setup(&sc, 0);
+    sc.endpoints[0].host = "far";
+    sc.n_endpoints = 1;
+    F.poll_fail = KL_ERR_CONNECT;
+    F.connect_polls = 1;
+    start(&sc);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_wants(&ss, 0), KL_WANT_WRITE); /* connecting */
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_CONNECT);
+    KT_CHECK_STR(kl_session_error_text(&ss), "cannot connect to far");
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now), UINT32_MAX); /* done */
+
+    /* the name does not resolve */
+    reset();
+    setup(&sc, 0);
+    F.open_fail = KL_ERR_DNS;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.status, KL_ERR_DNS);
+    KT_CHECK_STR(kl_session_error_text(&ss), "cannot resolve localhost");
+}
+
+/* Failover over two endpoints whose certificates both fail: each once,
+ * then final; an authentication failure does not fail over. */
+static void test_failover_round(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 1);
+    sc.endpoints[0].host = "a";
+    sc.endpoints[1].host = "b";
+    sc.n_endpoints = 2;
+    F.tls_cert_fail = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS_CERT);
+    KT_CHECK_EQ(F.connections, 2);
+    KT_CHECK_STR(F.last_host, "b");
+
+    reset();
+    setup(&sc, 1);
+    sc.endpoints[0].host = "a";
+    sc.endpoints[1].host = "b";
+    sc.n_endpoints = 2;
+    F.auth_fail = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_AUTH);
+    KT_CHECK_EQ(F.connections, 1);
+
+    /* a retryable failure on both: one link down after the round, then b
+     * is where the next round starts */
+    reset();
+    setup(&sc, 1);
+    sc.no_jitter = 1;
+    sc.endpoints[0].host = "a";
+    sc.endpoints[1].host = "b";
+    sc.n_endpoints = 2;
+    F.open_fail = KL_ERR_CONNECT;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    KT_CHECK_EQ(ev.retry_ms, 100);
+    KT_CHECK_STR(F.last_host, "b");
+    KT_CHECK_EQ(kl_session_stats(&ss)->attempts, 2);
+    kl_session_shutdown(&ss);
+}
+
+/* Backoff edges: min == max (the window is one value), the failure
+ * counter saturates, no entropy needed without jitter. */
+static void test_backoff_edges(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 1);
+    sc.backoff_min_ms = sc.backoff_max_ms = 300;
+    F.open_fail = KL_ERR_CONNECT;
+    start(&sc);
+    for (int i = 0; i < 3; i++) {
+        KT_CHECK(run_until(&ev, 100));
+        KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+        KT_CHECK_EQ(ev.retry_ms, 300);
+    }
+    ss.failures = 0xffff;
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.retry_ms, 300);
+    KT_CHECK_EQ(ss.failures, 0xffff);
+    /* kicked while backing off: the next attempt at once */
+    KT_CHECK(kl_session_next_timeout(&ss, now) > 0);
+    kl_session_kick(&ss, now);
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now), 0);
+    kl_session_shutdown(&ss);
+    kl_session_kick(&ss, now); /* done: nothing to kick */
+    KT_CHECK_EQ(ss.state, 5);
+
+    /* defaults: 1 s .. 60 s, max below min is min, 20 s timeouts */
+    reset();
+    setup(&sc, 1);
+    sc.random = NULL;
+    sc.no_jitter = 1;
+    sc.backoff_min_ms = 0;
+    sc.backoff_max_ms = 0;
+    sc.timeout_ms = 0;
+    sc.stable_ms = 0;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    KT_CHECK_EQ(ss.cfg.backoff_min_ms, 1000);
+    KT_CHECK_EQ(ss.cfg.backoff_max_ms, 60000);
+    KT_CHECK_EQ(ss.cfg.timeout_ms, 20000);
+    KT_CHECK_EQ(ss.cfg.stable_ms, 60000);
+    KT_CHECK_STR(ss.cfg.alpn, "xmpp-client");
+    sc.backoff_min_ms = 5000;
+    sc.backoff_max_ms = 2000;
+    sc.alpn = "x";
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    KT_CHECK_EQ(ss.cfg.backoff_max_ms, 5000);
+    KT_CHECK_STR(ss.cfg.alpn, "x");
+    /* the deadline saturates below 2^31 */
+    sc.timeout_ms = 0xffffffffu;
+    sc.endpoints[0].security = KL_SEC_DIRECT_TLS;
+    sc.n_endpoints = 1;
+    F.tls_stall = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    KT_CHECK_EQ(kl_session_start(&ss, now), KL_OK);
+    for (int i = 0; i < 5; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now), 0x7fffffffu);
+    kl_session_shutdown(&ss);
+}
+
+/* kl_session_close at every stage. */
+static void test_close_paths(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 1);
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK); /* idle: nothing to close */
+    KT_CHECK_EQ(ss.closing, 0);
+    KT_CHECK_EQ(kl_session_start(&ss, now), KL_OK);
+    F.never_connect = 1;
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    /* connecting: closed at once, KL_EV_CLOSED with the next step */
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+    KT_CHECK_EQ(F.net_closes, 1);
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK); /* again: nothing more */
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
+    KT_CHECK_EQ(ev.status, KL_OK);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+
+    /* online, the server never answers </stream:stream>: the grace ends it */
+    reset();
+    setup(&sc, 1);
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    F.mute = 1;
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK(strstr(F.cl, "</stream:stream>") != NULL);
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now + 1000), 2000);
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now + 5000), 0);
+    KT_CHECK_EQ(kl_session_step(&ss, now + 2999, &ev), 0);
+    KT_CHECK_EQ(kl_session_step(&ss, now + 3000, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
+    KT_CHECK_EQ(ev.status, KL_OK);
+    KT_CHECK_EQ(F.net_aborts, 1);
+
+    /* online, the link drops after </stream:stream>: closed, not retried */
+    reset();
+    setup(&sc, 1);
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    F.mute = 1;
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    F.up = 0;
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
+    KT_CHECK_EQ(ev.status, KL_OK);
+    KT_CHECK_EQ(F.connections, 1);
+}
+
+/* The server ends the stream (no stream error): a lost link. */
+static void test_server_closes(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 1);
+    F.server_close = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    KT_CHECK_EQ(ev.status, KL_ERR_STREAM_CLOSED);
+    kl_session_shutdown(&ss);
+}
+
+/* Stanzas posted by another task go out with a step while online. */
+static void test_post_drain(void)
+{
+    static uint8_t pbuf[512];
+    static kl_post_t post;
+    static const char msg[] = "<message to='bob@localhost'><body>posted</body></message>";
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 1);
+    KT_CHECK_EQ(kl_post_init(&post, pbuf, sizeof pbuf), KL_OK);
+    KT_CHECK_EQ(kl_post_stanza(&post, (const uint8_t *)msg, sizeof msg - 1), KL_OK);
+    sc.post = &post;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    KT_CHECK(strstr(F.cl, "posted") == NULL);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK(strstr(F.cl, "<body>posted</body>") != NULL);
+    KT_CHECK_EQ(kl_post_pending(&post), 0);
+    kl_session_shutdown(&ss);
+}
+
+/* Misuse: NULL and out-of-range arguments. */
+static void test_misuse(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    kl_endpoint_t ep;
+    char buf[64];
+    reset();
+    setup(&sc, 1);
+    KT_CHECK_EQ(kl_session_init(NULL, &sc), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_session_init(&ss, NULL), KL_ERR_ARG);
+    sc.n_endpoints = -1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_ERR_ARG);
+    sc.n_endpoints = KL_SESSION_MAX_ENDPOINTS + 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_ERR_ARG);
+    sc.n_endpoints = 1;
+    sc.endpoints[0].security = 3;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_ERR_ARG);
+    sc.endpoints[0].security = KL_SEC_DIRECT_TLS;
+    sc.endpoints[0].framing = KL_FRAMING_WS;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_ERR_ARG); /* no SHA-1 */
+    sc.client = NULL;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_session_start(NULL, now), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_session_step(NULL, now, &ev), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_session_step(&ss, now, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_session_wants(NULL, 0), 0);
+    KT_CHECK_EQ(kl_session_wants(&ss, -1), 0);
+    KT_CHECK_EQ(kl_session_wants(&ss, KL_SESSION_SLOTS), 0);
+    KT_CHECK_EQ(kl_session_next_timeout(NULL, now), UINT32_MAX);
+    KT_CHECK_EQ(kl_session_close(NULL), KL_ERR_ARG);
+    kl_session_kick(NULL, now);
+    kl_session_shutdown(NULL);
+    KT_CHECK_EQ(kl_endpoint_from_url(NULL, "ws://h/", buf, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_endpoint_from_url(&ep, NULL, buf, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_endpoint_from_url(&ep, "ws://h/", NULL, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_endpoint_from_url(&ep, "ws://h:/", buf, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_endpoint_from_url(&ep, "ws://h", buf, sizeof buf), KL_OK);
+    KT_CHECK_STR(ep.host, "h");
+    KT_CHECK_STR(ep.path, "/");
+    KT_CHECK_EQ(kl_session_retryable(KL_ERR_STREAM_ERROR, NULL), 0);
+    KT_CHECK_STR(kl_session_error_text(&ss), kl_strerror(KL_OK));
+}
+
 static void test_init_checks(void)
 {
     kl_session_config_t sc;
@@ -839,6 +2052,24 @@ int main(void)
 #if KL_ENABLE_APP && KL_ENABLE_BOSH
     KT_RUN(test_long_message_framing);
 #endif
+    KT_RUN(test_port_ops_and_trace);
+    KT_RUN(test_empty_tls_records);
+    KT_RUN(test_early_tls);
+    KT_RUN(test_starttls_failures);
+    KT_RUN(test_starttls_without_binding);
+    KT_RUN(test_direct_tls_failures);
+    KT_RUN(test_failover_round);
+    KT_RUN(test_backoff_edges);
+    KT_RUN(test_close_paths);
+    KT_RUN(test_server_closes);
+    KT_RUN(test_post_drain);
+    KT_RUN(test_misuse);
+    KT_RUN(test_ws_login);
+    KT_RUN(test_ws_failures);
+    KT_RUN(test_bosh_login);
+    KT_RUN(test_bosh_reopen);
+    KT_RUN(test_bosh_errors);
+    KT_RUN(test_bosh_broken_connections);
     KT_RUN(test_init_checks);
     KT_RUN(test_urls);
     return kt_summary("session");
