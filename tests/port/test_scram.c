@@ -263,6 +263,161 @@ static void test_pbkdf2(void)
                              out, 32) != 0);
 }
 
+/* The port's failures on the way: no random source in the table, a random
+ * source that fails, a hash, HMAC or PBKDF2 that fails at any of its calls
+ * in the challenge. Each ends the login with a named error and no
+ * <response/> (or no <auth/>). */
+static kl_crypto_t flaky;
+static int fail_hash_at, fail_hmac_at, fail_pbkdf2_at, n_hash, n_hmac, n_pbkdf2;
+
+static int flaky_hash(void *ctx, kl_hash_alg_t alg, const uint8_t *d, size_t n, uint8_t *o)
+{
+    if (++n_hash == fail_hash_at)
+        return -1;
+    return mb.table.hash(ctx, alg, d, n, o);
+}
+
+static int flaky_hmac(void *ctx, kl_hash_alg_t alg, const uint8_t *k, size_t kl, const kl_slice_t *parts,
+                      size_t np, uint8_t *o)
+{
+    if (++n_hmac == fail_hmac_at)
+        return -1;
+    return mb.table.hmac(ctx, alg, k, kl, parts, np, o);
+}
+
+static int flaky_pbkdf2(void *ctx, kl_hash_alg_t alg, const uint8_t *pw, size_t pl, const uint8_t *salt,
+                        size_t sl, uint32_t it, uint8_t *o, size_t ol)
+{
+    if (++n_pbkdf2 == fail_pbkdf2_at)
+        return -1;
+    return mb.table.pbkdf2(ctx, alg, pw, pl, salt, sl, it, o, ol);
+}
+
+static int failing_random(void *ctx, uint8_t *o, size_t n)
+{
+    (void)ctx, (void)o, (void)n;
+    return -1;
+}
+
+static int cfg_random(void *ctx, unsigned char *o, size_t n) { return fixed_random(ctx, o, n); }
+
+/* A login with `crypto`, up to the features offering SCRAM-SHA-256. */
+static void start_crypto(const kl_crypto_t *crypto)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/x";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_OFF;
+    cfg.no_plain = 1;
+    cfg.crypto = crypto;
+    cfg.random = cfg_random; /* the engine's own ids, when the table has none */
+    out[0] = 0;
+    last_status = online = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    kl_client_connect(&cl, 1, KL_CHANNEL_TLS_VERIFIED);
+    pump();
+    feed(HDR);
+    feed(FEAT(M("SCRAM-SHA-256")));
+}
+
+static void test_crypto_failures(void)
+{
+    int i;
+    flaky = fixed;
+    flaky.random = NULL;
+    start_crypto(&flaky);
+    KT_CHECK_EQ(last_status, KL_ERR_NO_MECHANISM);
+    KT_CHECK(strstr(out, "<auth") == NULL);
+    flaky.random = failing_random;
+    start_crypto(&flaky);
+    KT_CHECK_EQ(last_status, KL_ERR_NO_MECHANISM);
+    KT_CHECK(strstr(out, "<auth") == NULL);
+
+    flaky = fixed;
+    flaky.hash = flaky_hash, flaky.hmac = flaky_hmac, flaky.pbkdf2 = flaky_pbkdf2;
+    /* hash: StoredKey; pbkdf2: SaltedPassword; hmac: ClientKey, the
+     * client signature, ServerKey, the server signature */
+    for (i = 0; i < 7; i++) {
+        start_crypto(&flaky);
+        KT_CHECK(strstr(out, "mechanism='SCRAM-SHA-256'>" AUTH_B64 "</auth>") != NULL);
+        n_hash = n_hmac = n_pbkdf2 = 0;
+        fail_hash_at = i == 0;
+        fail_pbkdf2_at = i == 1;
+        fail_hmac_at = i >= 2 && i <= 5 ? i - 1 : 0;
+        feed("<challenge xmlns='" SASL "'>" CHAL "</challenge>");
+        if (i < 6) {
+            KT_CHECK_EQ(last_status, KL_ERR_AUTH);
+            KT_CHECK(strstr(out, "<response") == NULL);
+        } else {
+            /* nothing fails: the same response as mbedTLS's own table */
+            KT_CHECK_EQ(last_status, 0);
+            KT_CHECK(strstr(out, "<response xmlns='" SASL "'>" RESP256 "</response>") != NULL);
+            KT_CHECK_EQ(n_pbkdf2, 1);
+            KT_CHECK_EQ(n_hash, 1);
+            KT_CHECK_EQ(n_hmac, 4);
+        }
+    }
+    /* XEP-0474's hash of what was advertised ("h=", here on a stream that
+     * had no SASL2 to sign): its hash failing is KL_ERR_AUTH, else a
+     * signature that does not match is a downgrade */
+    for (i = 0; i < 2; i++) {
+        start_crypto(&flaky);
+        n_hash = n_hmac = n_pbkdf2 = 0;
+        fail_hash_at = i == 0;
+        fail_pbkdf2_at = fail_hmac_at = 0;
+        feed("<challenge xmlns='" SASL "'>cj1BQkNERUZHSElKS0xNTk9QUVJTVFVWV1hTRVJWRVJub25jZTQyLHM9YzJGc2RITmhiSFJ6WVd4ME1U"
+             "SXpOQT09LGk9NDA5NixoPWFiYw==</challenge>");
+        KT_CHECK_EQ(last_status, i == 0 ? KL_ERR_AUTH : KL_ERR_DOWNGRADE);
+        KT_CHECK_EQ(n_hash, 1);
+        KT_CHECK_EQ(n_pbkdf2, 0);
+        KT_CHECK(strstr(out, "<response") == NULL);
+    }
+    fail_hash_at = fail_hmac_at = fail_pbkdf2_at = 0;
+}
+
+/* A mandatory extension ("m=") we do not know, an iteration count of ten
+ * digits or of none: KL_ERR_PROTOCOL. */
+static void test_bad_challenges_more(void)
+{
+    static const char *chal[] = {
+        "bT1leHQscj1BQkNERUZHSElKS0xNTk9QUVJTVFVWV1hTRVJWRVJub25jZTQyLHM9YzJGc2RITmhiSFJ6WVd4ME1USXpOQT09LGk9NDA5Ng==",
+        "cj1BQkNERUZHSElKS0xNTk9QUVJTVFVWV1hTRVJWRVJub25jZTQyLHM9YzJGc2RITmhiSFJ6WVd4ME1USXpOQT09LGk9MTIzNDU2Nzg5MA==",
+        "cj1BQkNERUZHSElKS0xNTk9QUVJTVFVWV1hTRVJWRVJub25jZTQyLHM9YzJGc2RITmhiSFJ6WVd4ME1USXpOQT09LGk9",
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof chal / sizeof chal[0]; i++) {
+        start(1, FEAT(M("SCRAM-SHA-256")));
+        snprintf(buf, sizeof buf, "<challenge xmlns='" SASL "'>%s</challenge>", chal[i]);
+        feed(buf);
+        KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+        KT_CHECK(strstr(out, "<response") == NULL);
+    }
+}
+
+/* The saslname has room for KL_JID_MAX - 1 bytes: a longer local part
+ * (the engine bounds only the domain) is KL_ERR_JID_TOO_LONG, named, and
+ * no <auth/> goes out. */
+static void test_long_username(void)
+{
+    char jid[KL_JID_MAX + 32];
+    memset(jid, 'a', KL_JID_MAX - 1);
+    strcpy(jid + KL_JID_MAX - 1, "@localhost/x");
+    start_with(jid, "secret", 1, FEAT(M("SCRAM-SHA-256")));
+    KT_CHECK_EQ(last_status, 0);
+    KT_CHECK(strstr(out, "mechanism='SCRAM-SHA-256'>") != NULL);
+    /* one ',' more becomes "=2C": past the room */
+    jid[0] = ',';
+    start_with(jid, "secret", 1, FEAT(M("SCRAM-SHA-256")));
+    KT_CHECK_EQ(last_status, KL_ERR_JID_TOO_LONG);
+    KT_CHECK(strstr(out, "<auth") == NULL);
+    memset(jid, 'a', KL_JID_MAX);
+    strcpy(jid + KL_JID_MAX, "@localhost/x");
+    start_with(jid, "secret", 1, FEAT(M("SCRAM-SHA-256")));
+    KT_CHECK_EQ(last_status, KL_ERR_JID_TOO_LONG);
+    KT_CHECK(strstr(out, "<auth") == NULL);
+}
+
 int main(void)
 {
     KT_CHECK_EQ(kl_crypto_mbedtls_init(&mb), 0);
@@ -275,6 +430,9 @@ int main(void)
     KT_RUN(test_bad_challenges);
     KT_RUN(test_plain_pipelined_falls_back_to_scram);
     KT_RUN(test_saslprep);
+    KT_RUN(test_crypto_failures);
+    KT_RUN(test_bad_challenges_more);
+    KT_RUN(test_long_username);
     kl_crypto_mbedtls_free(&mb);
     return kt_summary("scram");
 }

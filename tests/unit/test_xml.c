@@ -439,6 +439,126 @@ static void test_writer_bad_input(void)
     KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
 }
 
+/* The writer's argument checks and its all-or-nothing rule at every
+ * boundary: a NULL writer is a no-op, a bad name or a NULL with a length is
+ * KL_ERR_ARG, and a call that does not fit leaves len (and the open tag) as
+ * they were. */
+static void test_writer_edges(void)
+{
+    uint8_t buf[32];
+    kl_xw_t w;
+    static const char *bad_names[] = {"a\x7f", "a<b", "a>b", "a&b", "a'b", "a\"b", "a=b", "a/b", "a\tb", "\x01"};
+    size_t i;
+    /* NULL writer: every call is a no-op, the status says KL_ERR_ARG */
+    kl_xw_init(NULL, buf, sizeof buf);
+    kl_xw_start(NULL, "a");
+    kl_xw_attr(NULL, "a", "b");
+    kl_xw_attr(NULL, "a", NULL);
+    kl_xw_attr_n(NULL, "a", S("b"));
+    kl_xw_text(NULL, S("t"));
+    kl_xw_raw(NULL, S("r"));
+    kl_xw_end(NULL, "a");
+    kl_xw_close_start(NULL);
+    KT_CHECK_EQ(kl_xw_status(NULL), KL_ERR_ARG);
+    /* no buffer: capacity 0 whatever cap says */
+    kl_xw_init(&w, NULL, 100);
+    KT_CHECK_EQ(w.cap, 0);
+    kl_xw_start(&w, "a");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+    KT_CHECK_EQ(w.len, 0);
+    /* names that could end the tag or start an attribute */
+    for (i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        kl_xw_init(&w, buf, sizeof buf);
+        kl_xw_start(&w, bad_names[i]);
+        KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+        KT_CHECK_EQ(w.len, 0);
+        kl_xw_init(&w, buf, sizeof buf);
+        kl_xw_start(&w, "a");
+        kl_xw_attr(&w, bad_names[i], "v");
+        KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+        KT_CHECK_EQ(w.len, 2);
+        kl_xw_init(&w, buf, sizeof buf);
+        kl_xw_end(&w, bad_names[i]);
+        KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    }
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, NULL);
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    /* a NULL value: with a length an error, without one the empty value */
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "a");
+    kl_xw_attr_n(&w, "x", NULL, 0);
+    kl_xw_text(&w, NULL, 0);
+    kl_xw_raw(&w, NULL, 0);
+    kl_xw_end(&w, "a");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_OK);
+    KT_CHECK(w.len == 12 && memcmp(buf, "<a x=''></a>", 12) == 0);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "a");
+    kl_xw_attr_n(&w, "x", NULL, 1);
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    KT_CHECK_EQ(w.len, 2);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "a");
+    kl_xw_attr(&w, "x", NULL);
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    kl_xw_attr(&w, "x", NULL); /* already failed: the first status stays */
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_text(&w, NULL, 1);
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_raw(&w, NULL, 1);
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    /* a sticky failure: close_start and attr change nothing */
+    kl_xw_init(&w, buf, sizeof buf);
+    kl_xw_start(&w, "a");
+    kl_xw_start(&w, "");
+    kl_xw_close_start(&w);
+    KT_CHECK_EQ(w.len, 2);
+    KT_CHECK_EQ(w.tag_open, 1);
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_ARG);
+    /* a two-byte character with one byte left: nothing of it */
+    kl_xw_init(&w, buf, 4);
+    kl_xw_raw(&w, S("ab"));
+    kl_xw_text(&w, S("c\xC3\xA9"));
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+    KT_CHECK_EQ(w.len, 2);
+    /* an open tag whose '>' does not fit: start, raw and text keep it open */
+    for (i = 0; i < 3; i++) {
+        kl_xw_init(&w, buf, 2);
+        kl_xw_start(&w, "a");
+        KT_CHECK_EQ(w.len, 2);
+        if (i == 0)
+            kl_xw_start(&w, "b");
+        else if (i == 1)
+            kl_xw_raw(&w, S("x"));
+        else
+            kl_xw_text(&w, S("x"));
+        KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+        KT_CHECK_EQ(w.len, 2);
+        KT_CHECK_EQ(w.tag_open, 1);
+    }
+    /* '>' fits, the next '<' does not */
+    kl_xw_init(&w, buf, 3);
+    kl_xw_start(&w, "a");
+    kl_xw_start(&w, "b");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+    KT_CHECK_EQ(w.len, 2);
+    KT_CHECK_EQ(w.tag_open, 1);
+    /* "/>" does not fit */
+    kl_xw_init(&w, buf, 3);
+    kl_xw_start(&w, "a");
+    kl_xw_end(&w, "a");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+    KT_CHECK_EQ(w.len, 2);
+    /* "</a" fits, the '>' does not */
+    kl_xw_init(&w, buf, 3);
+    kl_xw_end(&w, "a");
+    KT_CHECK_EQ(kl_xw_status(&w), KL_ERR_WRITE_FULL);
+    KT_CHECK_EQ(w.len, 0);
+}
+
 /* What the writer emits, the tokenizer reads back unchanged. */
 static void test_roundtrip(void)
 {
@@ -932,6 +1052,7 @@ int main(void)
     KT_RUN(test_writer);
     KT_RUN(test_writer_full);
     KT_RUN(test_writer_bad_input);
+    KT_RUN(test_writer_edges);
     KT_RUN(test_roundtrip);
     KT_RUN(test_resume_robust);
     KT_RUN(test_resume_past_64k);
