@@ -10,7 +10,7 @@
 
 /* ---- a tiny message builder ------------------------------------------------ */
 typedef struct {
-    uint8_t b[2048];
+    uint8_t b[8192];
     size_t n;
 } msg_t;
 
@@ -647,6 +647,129 @@ static void test_strerror(void)
     KT_CHECK(named_error(KL_ERR_DNS_UNAVAILABLE));
 }
 
+/* A query that does not fit its buffer: KL_ERR_TOO_LARGE, whether the
+ * prefix (SRV) or the name (A) runs past it. */
+static void test_query_too_small(void)
+{
+    uint8_t b[64];
+    KT_CHECK_EQ(kl_dns_query_srv(b, 12, ID, 0, "example.org"), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(kl_dns_query_srv(b, 13, ID, 0, "example.org"), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(kl_dns_query_srv(b, 12 + 13 + 5 + 7, ID, 0, "example.org"), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(kl_dns_query_a(b, 12 + 7, ID, "example.org"), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(kl_dns_query_a(b, 12 + 8 + 4 + 4, ID, "example.org"), KL_ERR_TOO_LARGE); /* no room for the type */
+    KT_CHECK_EQ(kl_dns_query_a(b, 12 + 8 + 4 + 5, ID, "example.org"), 12 + 8 + 4 + 5);
+}
+
+/* The caller's query is checked too: a name that does not parse, no room
+ * for its type and class, a type that is neither SRV nor A: KL_ERR_ARG. */
+static void test_parse_bad_query(void)
+{
+    msg_t m;
+    uint8_t q2[KL_DNS_QUERY_MAX];
+    query_srv("example.test", 0);
+    answer_start(&m, QR_RD_RA, 0, 0, 0);
+    KT_CHECK_EQ(parse(&m, m.n, q, (size_t)qlen, 0, &res), KL_DNS_NO_RECORD); /* the same, well-formed */
+    memcpy(q2, q, (size_t)qlen);
+    q2[12] = 0xC0, q2[13] = 0x05; /* a pointer into the header */
+    KT_CHECK_EQ(parse(&m, m.n, q2, (size_t)qlen, 0, &res), KL_ERR_ARG);
+    KT_CHECK_EQ(parse(&m, m.n, q, (size_t)qlen - 2, 0, &res), KL_ERR_ARG);
+    /* AAAA (28) asked and echoed */
+    memcpy(q2, q, (size_t)qlen);
+    q2[qlen - 3] = 28;
+    m.b[qlen - 3] = 28;
+    KT_CHECK_EQ(parse(&m, m.n, q2, (size_t)qlen, 0, &res), KL_ERR_ARG);
+}
+
+/* A '.' byte inside a label of a target cannot be written as text: KL_ERR_DNS_NAME. */
+static void test_dot_inside_label(void)
+{
+    msg_t m;
+    size_t at;
+    query_srv("example.test", 0);
+    answer_start(&m, QR_RD_RA, 1, 0, 0);
+    ptr(&m, 12);
+    at = rr(&m, 33, 60);
+    u16(&m, 0); u16(&m, 0); u16(&m, 5222);
+    u8(&m, 3); u8(&m, 'a'); u8(&m, '.'); u8(&m, 'b'); u8(&m, 0);
+    rdlen_done(&m, at);
+    KT_CHECK_EQ(parse(&m, m.n, q, (size_t)qlen, 0, &res), KL_ERR_DNS_NAME);
+}
+
+/* The answer's TTL is the lowest of its addresses, in any order; a glue
+ * address whose owner only starts like a target is not that target's. */
+static void test_ttl_and_glue_names(void)
+{
+    msg_t m;
+    size_t at;
+    qlen = kl_dns_query_a(q, sizeof q, ID, "example.test");
+    answer_start(&m, QR_RD_RA, 3, 0, 0);
+    for (unsigned i = 0; i < 3; i++) {
+        ptr(&m, 12);
+        at = rr(&m, 1, i == 1 ? 30 : 90 - i);
+        u32(&m, 0x7f000001u + i);
+        rdlen_done(&m, at);
+    }
+    KT_CHECK_EQ(parse(&m, m.n, q, (size_t)qlen, 0, &res), KL_DNS_RECORDS);
+    KT_CHECK_EQ(res.addr_count, 3);
+    KT_CHECK_EQ(res.ttl, 30);
+
+    query_srv("example.test", 0);
+    answer_start(&m, QR_RD_RA, 1, 0, 3);
+    srv_rr(&m, 0, 0, 5222, 60, "xmpp.example.test");
+    name(&m, "xmpp1.example.test");
+    at = rr(&m, 1, 60);
+    u32(&m, 0x0a000001u);
+    rdlen_done(&m, at);
+    name(&m, "xmpp.example.test.x");
+    at = rr(&m, 1, 60);
+    u32(&m, 0x0a000002u);
+    rdlen_done(&m, at);
+    name(&m, "xmpp.example.testx");
+    at = rr(&m, 1, 60);
+    u32(&m, 0x0a000003u);
+    rdlen_done(&m, at);
+    KT_CHECK_EQ(parse(&m, m.n, q, (size_t)qlen, 0, &res), KL_DNS_RECORDS);
+    KT_CHECK_EQ(res.srv_count, 1);
+    KT_CHECK_EQ(res.addr_count, 0);
+}
+
+/* The dropped counters stop at 255. */
+static void test_dropped_saturates(void)
+{
+    msg_t m;
+    size_t at;
+    unsigned n = KL_DNS_MAX_SRV + 300;
+    query_srv("example.test", 0);
+    answer_start(&m, QR_RD_RA, n, 0, 0);
+    for (unsigned i = 0; i < n; i++) {
+        ptr(&m, 12);
+        at = rr(&m, 33, 60);
+        u16(&m, i < KL_DNS_MAX_SRV ? 10 : 20); u16(&m, 1); u16(&m, 5222);
+        ptr(&m, 30); /* example.test */
+        rdlen_done(&m, at);
+    }
+    KT_CHECK(m.n <= sizeof m.b);
+    KT_CHECK_EQ(parse(&m, m.n, q, (size_t)qlen, 0, &res), KL_DNS_RECORDS);
+    KT_CHECK_EQ(res.srv_count, KL_DNS_MAX_SRV);
+    KT_CHECK_EQ(res.srv_dropped, 255);
+    for (unsigned k = 0; k < KL_DNS_MAX_SRV; k++)
+        KT_CHECK_EQ(res.srv[k].priority, 10);
+
+    n = KL_DNS_MAX_ADDR + 300;
+    qlen = kl_dns_query_a(q, sizeof q, ID, "example.test");
+    answer_start(&m, QR_RD_RA, n, 0, 0);
+    for (unsigned i = 0; i < n; i++) {
+        ptr(&m, 12);
+        at = rr(&m, 1, 60);
+        u32(&m, i);
+        rdlen_done(&m, at);
+    }
+    KT_CHECK(m.n <= sizeof m.b);
+    KT_CHECK_EQ(parse(&m, m.n, q, (size_t)qlen, 0, &res), KL_DNS_RECORDS);
+    KT_CHECK_EQ(res.addr_count, KL_DNS_MAX_ADDR);
+    KT_CHECK_EQ(res.addr_dropped, 255);
+}
+
 int main(void)
 {
     KT_RUN(test_query_bytes);
@@ -662,5 +785,10 @@ int main(void)
     KT_RUN(test_long_names);
     KT_RUN(test_counts_past_end);
     KT_RUN(test_strerror);
+    KT_RUN(test_query_too_small);
+    KT_RUN(test_parse_bad_query);
+    KT_RUN(test_dot_inside_label);
+    KT_RUN(test_ttl_and_glue_names);
+    KT_RUN(test_dropped_saturates);
     return kt_summary("dns");
 }

@@ -195,6 +195,124 @@ static void test_parse_url(void)
     KT_CHECK_EQ(kl_http_parse_url(longpath, &u), KL_ERR_ARG); /* never truncated */
 }
 
+/* The request writer's arguments: each missing or malformed one is KL_ERR_ARG. */
+static void test_request_args(void)
+{
+    uint8_t buf[200];
+    KT_CHECK_EQ(kl_http_write_request(NULL, sizeof buf, "h", "/", 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, NULL, "/", 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "h", NULL, 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "", "/", 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "a\nb", "/", 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "a\rb", "/", 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "a b", "/", 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "a", "/\n", 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_write_request(buf, sizeof buf, "a", "/\r", 0), KL_ERR_ARG);
+}
+
+/* Header values: whitespace (spaces and tabs) around them is not part of
+ * them; Transfer-Encoding: identity is no encoding; Connection: keep-alive
+ * keeps an HTTP/1.0 connection, close (in any list position) ends one. */
+static void test_header_forms(void)
+{
+    kl_http_resp_t r;
+    size_t c;
+    const char *s = "HTTP/1.0 200 OK\r\nContent-Length:\t2\t\r\nTransfer-Encoding: identity\r\n"
+                    "Connection: \tx-foo\t, keep-alive\r\n\r\nok";
+    all_splits(s, strlen(s), 200, "ok", strlen(s));
+    kl_http_resp_init(&r, body, sizeof body);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)s, strlen(s), &c), 1);
+    KT_CHECK_EQ(r.http10, 1);
+    KT_CHECK_EQ(r.close, 0);
+    s = "HTTP/1.0 200 OK\r\nConnection: x-foo\r\nContent-Length: 2\r\n\r\nok";
+    kl_http_resp_init(&r, body, sizeof body);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)s, strlen(s), &c), 1);
+    KT_CHECK_EQ(r.close, 1);
+    s = "HTTP/1.1 200 OK\r\nConnection: upgrade ,\tclose\t\r\nContent-Length: 2\r\n\r\nok";
+    kl_http_resp_init(&r, body, sizeof body);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)s, strlen(s), &c), 1);
+    KT_CHECK_EQ(r.close, 1);
+}
+
+/* Chunk-size lines are not head: a body of many chunks whose size lines
+ * (zero-padded) add up past KL_HTTP_HEAD_MAX is fine. */
+static void test_chunk_lines_past_head_max(void)
+{
+    static char s[KL_HTTP_HEAD_MAX * 2];
+    char want[64];
+    size_t n = (size_t)snprintf(s, sizeof s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    int k;
+    for (k = 0; k < 40; k++) {
+        n += (size_t)snprintf(s + n, sizeof s - n, "%0*x\r\n%c\r\n", 150, 1, 'a' + k % 26);
+        want[k] = (char)('a' + k % 26);
+    }
+    want[k] = '\0';
+    n += (size_t)snprintf(s + n, sizeof s - n, "0\r\n\r\n");
+    KT_CHECK(n > KL_HTTP_HEAD_MAX + 1000);
+    all_splits(s, n, 200, want, n);
+}
+
+/* The API's edges: NULL arguments, no body buffer, feeding or ending a
+ * response that is already complete. */
+static void test_resp_api(void)
+{
+    kl_http_resp_t r;
+    size_t c = 7;
+    const char *s = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    KT_CHECK_EQ(kl_http_resp_feed(NULL, (const uint8_t *)"x", 1, &c), KL_ERR_ARG);
+    KT_CHECK_EQ(c, 0);
+    kl_http_resp_init(&r, body, sizeof body);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, NULL, 1, &c), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)"x", 1, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, NULL, 0, &c), 0);
+    KT_CHECK_EQ(kl_http_resp_eof(NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)s, strlen(s), &c), 1);
+    KT_CHECK_EQ(c, strlen(s));
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)"more", 4, &c), 1);
+    KT_CHECK_EQ(c, 0);
+    KT_CHECK_EQ(kl_http_resp_eof(&r), 1);
+    KT_CHECK_EQ(r.body_len, 2);
+    /* no body buffer: room for no body at all */
+    kl_http_resp_init(&r, NULL, 100);
+    KT_CHECK_EQ(r.body_cap, 0);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)s, strlen(s), &c), KL_ERR_HTTP_BODY_TOO_LARGE);
+    s = "HTTP/1.1 204 No Content\r\n\r\n";
+    kl_http_resp_init(&r, NULL, 0);
+    KT_CHECK_EQ(kl_http_resp_feed(&r, (const uint8_t *)s, strlen(s), &c), 1);
+}
+
+static void test_parse_url_edges(void)
+{
+    kl_http_url_t u;
+    char url[300];
+    KT_CHECK_EQ(kl_http_parse_url(NULL, &u), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_parse_url("http://h/", NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_parse_url("http://h:1:2/p", &u), KL_ERR_ARG); /* a second colon */
+    KT_CHECK_EQ(kl_http_parse_url("http://h:8-/p", &u), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_http_parse_url("http://h:65535", &u), KL_OK);
+    KT_CHECK_EQ(u.port, 65535);
+    KT_CHECK_STR(u.hostport, "h:65535");
+    KT_CHECK_STR(u.path, "/");
+    /* the host: at most 127 bytes; host and port: at most 139 */
+    memset(url, 0, sizeof url);
+    memcpy(url, "http://", 7);
+    memset(url + 7, 'h', 127);
+    KT_CHECK_EQ(kl_http_parse_url(url, &u), KL_OK);
+    KT_CHECK_EQ(strlen(u.host), 127);
+    url[7 + 127] = 'h';
+    KT_CHECK_EQ(kl_http_parse_url(url, &u), KL_ERR_ARG);
+    memset(url + 7, 0, sizeof url - 7);
+    memset(url + 7, 'h', 10);
+    url[17] = ':';
+    memset(url + 18, '0', 127);
+    url[18 + 127] = '1'; /* 10 + 1 + 128 = 139: fits */
+    KT_CHECK_EQ(kl_http_parse_url(url, &u), KL_OK);
+    KT_CHECK_EQ(u.port, 1);
+    KT_CHECK_EQ(strlen(u.hostport), 139);
+    url[18 + 128] = '1';
+    KT_CHECK_EQ(kl_http_parse_url(url, &u), KL_ERR_ARG);
+}
+
 int main(void)
 {
     KT_RUN(test_parse_url);
@@ -203,5 +321,10 @@ int main(void)
     KT_RUN(test_chunked);
     KT_RUN(test_eof_body_and_interim);
     KT_RUN(test_errors);
+    KT_RUN(test_request_args);
+    KT_RUN(test_header_forms);
+    KT_RUN(test_chunk_lines_past_head_max);
+    KT_RUN(test_resp_api);
+    KT_RUN(test_parse_url_edges);
     return kt_summary("http");
 }
