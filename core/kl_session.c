@@ -70,12 +70,11 @@ static void plan_location(kl_session_t *s)
     uint32_t port = 0;
     s->use_loc = 0;
     if (ep->framing != KL_FRAMING_XMPP || kl_sm_info(s->c, &info) != KL_OK || !info.resumable ||
-        !info.location || !info.location[0])
+        !info.location[0])
         return;
+    /* the engine's own array, at most KL_SM_LOCATION_MAX: loc_host holds it */
     l = info.location;
     n = strlen(l);
-    if (n >= sizeof s->loc_host)
-        return;
     if (l[0] == '[') {
         const char *rb = strchr(l, ']');
         if (!rb)
@@ -388,9 +387,7 @@ static uint32_t backoff_ms(kl_session_t *s)
     uint32_t lo = s->cfg.backoff_min_ms, hi = lo, max = s->cfg.backoff_max_ms;
     unsigned n = s->failures > 20 ? 20 : s->failures;
     while (n-- > 0 && hi < max)
-        hi = hi > max / 2 ? max : hi * 2;
-    if (hi > max)
-        hi = max;
+        hi = hi > max / 2 ? max : hi * 2; /* lo <= max (kl_session_init): so is hi */
     if (s->failures < 0xffff)
         s->failures++;
     if (s->cfg.no_jitter)
@@ -429,11 +426,13 @@ static uint32_t tmo(const kl_session_t *s)
 /* A TLS handshake or a login timed out before online (the server
  * answered TCP, so it is there, only slow): the next attempt gets twice
  * the time. A TCP connect timeout does not count: that is a node that
- * drops SYNs, and the next endpoint should not wait longer for it. */
+ * drops SYNs, and the next endpoint should not wait longer for it. Only
+ * called before online: KL_ERR_TIMEOUT is the TLS handshakes' and the
+ * engine's negotiation deadline, which ends at online. */
 static void slower(kl_session_t *s)
 {
 #if KL_SESSION_TIMEOUT_GROWTH > 0
-    if (!s->online && s->slow < KL_SESSION_TIMEOUT_GROWTH)
+    if (s->slow < KL_SESSION_TIMEOUT_GROWTH)
         s->slow++;
 #else
     (void)s;
@@ -716,13 +715,10 @@ static int engine_event(kl_session_t *s, kl_event_t *ev)
     case KL_EV_RESUMED:
         went_online(s, ev->type == KL_EV_RESUMED);
         return 1;
-    case KL_EV_CLOSED:
-        if (s->closing || ev->status == KL_OK) {
-            close_all(s, 0);
-            s->state = S_DONE;
-            return 1;
-        }
-        return lost(s, ev->status, ev->condition, ev);
+    case KL_EV_CLOSED: /* always KL_OK: the engine reports a failed close as KL_EV_ERROR */
+        close_all(s, 0);
+        s->state = S_DONE;
+        return 1;
     case KL_EV_ERROR:
         return lost(s, ev->status, ev->condition, ev);
     default:

@@ -9,6 +9,7 @@
 #include "kinglet/kl_session.h"
 #include "kinglet/kl_ws.h"
 #include "kinglet/kl_post.h"
+#include "kinglet/kl_cache.h"
 #include "kt.h"
 
 #define HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
@@ -69,6 +70,7 @@ typedef struct fake {
     int tls_fail;           /* the handshake's second call returns this (< 0) */
     int tls_first_fail;     /* the handshake's first call returns this (< 0) */
     int tls_recv_fail;      /* recv() returns this once TLS is up (< 0) */
+    int tls_stall1;         /* the handshake on slot 1 never completes */
     int tls_zero_reads;     /* recv() returns 0 this many times (a record without data) */
     int unverified, resumed, offered, new_session, no_version;
     int exports, saves, preread_len, holds;
@@ -292,7 +294,7 @@ static int t_handshake(void *tls, int slot)
         return KL_ERR_CONN_CLOSED;
     if (hs_calls[slot]++ == 0)
         return F.tls_first_fail ? F.tls_first_fail : 0; /* one wait for the peer */
-    if (F.tls_stall)
+    if (F.tls_stall || (slot == 1 && F.tls_stall1))
         return 0;
     if (F.tls_cert_fail)
         return KL_ERR_TLS_CERT;
@@ -418,6 +420,17 @@ static int run_until(kl_event_t *ev, int max_steps)
         KT_CHECK(r == 0);
         uint32_t t = kl_session_next_timeout(&ss, now);
         now += t == UINT32_MAX ? 1000 : (t == 0 ? 1 : t);
+    }
+    return 0;
+}
+
+/* Step without time passing (a port woken by its sockets) until an event. */
+static int step_until(kl_event_t *ev, int max_steps)
+{
+    for (int i = 0; i < max_steps; i++) {
+        int r = kl_session_step(&ss, now, ev);
+        if (r != 0)
+            return r > 0;
     }
     return 0;
 }
@@ -955,6 +968,9 @@ static struct {
     int ws_closes;          /* WS: </close> answered */
     int deaf;               /* WS: the server reads but does not answer */
     int never_connect_slot1;
+    int open_fail;          /* open() fails on every slot */
+    int send_fail_any;      /* send_fail counts on either slot */
+    int garbage;            /* BOSH: the answer is no <body/> */
     char host[64];
     uint16_t port;
 } H;
@@ -1095,7 +1111,9 @@ static void bosh_serve(int slot)
                     H.c[o].held = 0;
                     bosh_reply(o, "<body " NSB "/>");
                 }
-            if (creation && H.refuse) {
+            if (H.garbage) {
+                bosh_reply(slot, "<notbody/>");
+            } else if (creation && H.refuse) {
                 const char *r = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
                 h_queue(slot, r, strlen(r));
             } else if (creation && H.terminate) {
@@ -1135,7 +1153,7 @@ static int h_open(void *net, int slot, const char *host, uint16_t port)
 {
     hconn_t *c = &H.c[slot];
     (void)net;
-    if (slot == 1 && H.open_fail_slot1)
+    if (H.open_fail || (slot == 1 && H.open_fail_slot1))
         return KL_ERR_CONNECT;
     snprintf(H.host, sizeof H.host, "%s", host);
     H.port = port;
@@ -1159,7 +1177,7 @@ static int h_send(void *net, int slot, const uint8_t *buf, size_t len)
     (void)net;
     if (!c->up)
         return KL_ERR_CONN_CLOSED;
-    if (slot == 1 && H.send_fail > 0) {
+    if ((slot == 1 || H.send_fail_any) && H.send_fail > 0) {
         H.send_fail--;
         return KL_ERR_CONN_CLOSED;
     }
@@ -1989,6 +2007,323 @@ static void test_misuse(void)
     KT_CHECK_STR(kl_session_error_text(&ss), kl_strerror(KL_OK));
 }
 
+/* Each form of <enabled location=''/>: used (host and port), or, when it
+ * is no usable host[:port], the configured endpoint without a try there. */
+static void location_case(const char *loc, const char *want_host, uint16_t want_port)
+{
+    static uint8_t smq[2048];
+    kl_client_config_t cc;
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 1);
+    memset(&cc, 0, sizeof cc);
+    cc.jid = "alice@localhost/dev";
+    cc.password = "secret";
+    cc.no_presence = 1;
+    cc.pipelining = KL_PIPELINING_SAFE;
+    cc.random = kt_random;
+    cc.sm_queue = smq;
+    cc.sm_queue_size = sizeof smq;
+    KT_CHECK_EQ(kl_client_init(&cl, &cc), KL_OK);
+    sc.endpoints[0].host = "primary";
+    sc.n_endpoints = 1;
+    F.sm = 1;
+    F.location = loc;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    for (int i = 0; i < 20; i++) /* <enabled/> arrives */
+        (void)kl_session_step(&ss, now, &ev);
+    F.up = 0;
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_RESUMED);
+    if (strcmp(F.last_host, want_host ? want_host : "primary") != 0)
+        fprintf(stderr, "  location '%s'\n", loc ? loc : "(none)");
+    KT_CHECK_STR(F.last_host, want_host ? want_host : "primary");
+    KT_CHECK_EQ(F.last_port, want_port);
+    KT_CHECK_EQ(kl_session_stats(&ss)->location_tries, want_host ? 1 : 0);
+    kl_session_shutdown(&ss);
+}
+
+static void test_location_forms(void)
+{
+    location_case("alt.example", "alt.example", 5222);
+    location_case("alt.example:5333", "alt.example", 5333);
+    location_case("[2001:db8::9]", "2001:db8::9", 5222);
+    location_case(NULL, NULL, 5222);
+    location_case("[2001:db8::9", NULL, 5222);
+    location_case("[2001:db8::9]x", NULL, 5222);
+    location_case("[]:5222", NULL, 5222);
+    location_case("2001:db8::9", NULL, 5222);
+    location_case(":5222", NULL, 5222);
+    location_case("alt.example:", NULL, 5222);
+    location_case("alt.example:52x", NULL, 5222);
+    location_case("alt.example:99999", NULL, 5222);
+    location_case("alt.example:0", NULL, 5222);
+}
+
+/* The TLS session kept in the hints: offered; one the server refused is
+ * dropped and the attempt made once more without it at once (also
+ * without reconnect); a newer one is saved when online. */
+static void test_tls_session_cache(void)
+{
+    static kl_cache_t cache;
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 0);
+    sc.tls = &full_tls;
+    kl_cache_reset(&cache, "localhost");
+    memcpy(cache.tls_session, "OLD!", 4);
+    cache.tls_session_len = 4;
+    kl_cache_seal(&cache);
+    sc.cache = &cache;
+    F.tls_fail = KL_ERR_TLS;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS);
+    KT_CHECK_EQ(ev.retry_ms, 0);
+    KT_CHECK_EQ(kl_session_stats(&ss)->tls_session_offered, 1);
+    KT_CHECK_EQ(cache.tls_session_len, 0);
+    KT_CHECK_EQ(kl_cache_check(&cache, "localhost"), KL_OK); /* sealed again */
+    F.tls_fail = 0;
+    F.resumed = 1;
+    F.new_session = 1;
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK_EQ(F.offered, 0); /* not offered again */
+    KT_CHECK_EQ(kl_session_stats(&ss)->tls_resumed, 1);
+    KT_CHECK_EQ(kl_session_stats(&ss)->tls_sessions_saved, 1);
+    KT_CHECK_EQ(cache.tls_session_len, 4);
+    KT_CHECK(memcmp(cache.tls_session, "SESS", 4) == 0);
+    /* it fails again on the next connection: nothing is left to drop, no retry */
+    kl_session_shutdown(&ss);
+    reset();
+    setup(&sc, 0);
+    sc.tls = &full_tls;
+    sc.cache = &cache;
+    cache.tls_session_len = 0;
+    kl_cache_seal(&cache);
+    F.tls_fail = KL_ERR_TLS;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(F.offered, 0);
+}
+
+/* BOSH: the second connection is late, its TLS later still; a send fails
+ * or blocks; the connection manager's answer is no BOSH. */
+static void test_bosh_connections(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 0, "https://localhost/http-bind");
+    H.never_connect_slot1 = 1;
+    F.tls_stall1 = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    for (int i = 0; i < 3; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_wants(&ss, 1), KL_WANT_WRITE);
+    H.never_connect_slot1 = 0;
+    for (int i = 0; i < 3; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(ss.state, 3); /* S_TLS: slot 0 done, slot 1 not */
+    F.tls_stall1 = 0;
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    kl_session_shutdown(&ss);
+
+    /* the second connection cannot be opened; the first neither */
+    http_setup(&sc, 0, "http://localhost/http-bind");
+    H.open_fail_slot1 = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_CONNECT);
+    http_setup(&sc, 0, "http://localhost/http-bind");
+    H.open_fail = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_CONNECT);
+    KT_CHECK_EQ(H.opens, 0);
+
+    /* a request's send blocks, then fails on the second connection (sent
+     * again), then fails twice (the request is lost: the session too) */
+    http_setup(&sc, 0, "http://localhost/http-bind");
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    for (int i = 0; i < 5; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    H.send_block = 1;
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK(kl_session_wants(&ss, 0) == (KL_WANT_READ | KL_WANT_WRITE) ||
+             kl_session_wants(&ss, 1) == (KL_WANT_READ | KL_WANT_WRITE));
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_STANZA);
+    for (int i = 0; i < 5; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    H.send_fail = 1;
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+    KT_CHECK(step_until(&ev, 10));
+    KT_CHECK_EQ(ev.type, KL_EV_STANZA);
+    for (int i = 0; i < 5; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    H.send_fail = 2;
+    H.send_fail_any = 1;
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+    KT_CHECK(step_until(&ev, 10));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_BOSH_REQUEST_FAILED);
+
+    http_setup(&sc, 0, "http://localhost/http-bind");
+    H.garbage = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_BOSH_PROTOCOL);
+    KT_CHECK_STR(ev.condition, "");
+}
+
+/* BOSH: a reopened connection that does not connect, or whose TLS cannot
+ * be set up, is given up and opened again. */
+static void test_bosh_reopen_failures(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 0, "https://localhost/http-bind");
+    H.conn_close = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    for (int i = 0; i < 5; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    /* the answer to this closes its connection; the new one hangs */
+    F.tls_setup_fail = 1;
+    H.connect_polls = 1000000;
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+    KT_CHECK(run_until(&ev, 3));
+    KT_CHECK_EQ(ev.type, KL_EV_STANZA);
+    int opens = H.opens;
+    for (int i = 0; i < 3; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(H.opens, opens);
+    now += 5000; /* the reopened connection's deadline */
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(H.opens, opens + 2); /* both: the held poll's answer closed its connection too */
+    opens = H.opens;
+    H.connect_polls = 0; /* they connect, but TLS cannot be set up: again */
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(H.opens, opens + 2);
+    F.tls_setup_fail = 0;
+    KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+    KT_CHECK(step_until(&ev, 10));
+    KT_CHECK_EQ(ev.type, KL_EV_STANZA);
+    /* the terminate's answer closes its connection: not reopened */
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+    KT_CHECK(step_until(&ev, 10));
+    KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
+}
+
+/* More edges: close while logging in, kick while connecting, the
+ * application's own kl_client_close, init without each required op. */
+static void test_more_edges(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    kl_net_ops_t ops;
+    reset();
+    setup(&sc, 1);
+    F.mute = 1;
+    start(&sc);
+    for (int i = 0; i < 3; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(ss.state, 4); /* S_RUN, not online */
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
+
+    reset();
+    setup(&sc, 1);
+    sc.stable_ms = 1;
+    F.never_connect = 1;
+    start(&sc);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_next_timeout(&ss, now + 6000), 0);
+    kl_session_kick(&ss, now);
+    KT_CHECK_EQ(F.net_aborts, 1);
+    KT_CHECK_EQ(kl_session_stats(&ss)->link_downs, 1);
+    F.never_connect = 0;
+    F.tls_stall = 1;
+    sc.endpoints[0].security = KL_SEC_DIRECT_TLS;
+    sc.n_endpoints = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_start(&ss, now);
+    for (int i = 0; i < 3; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(ss.state, 3); /* S_TLS */
+    kl_session_kick(&ss, now);
+    KT_CHECK_EQ(F.net_aborts, 2);
+    KT_CHECK_EQ(ss.state, 1);
+    kl_session_shutdown(&ss);
+
+    /* the application logs out through the engine */
+    reset();
+    setup(&sc, 1);
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
+    KT_CHECK_EQ(F.net_closes, 1);
+
+    reset();
+    setup(&sc, 1);
+    for (int k = 0; k < 5; k++) {
+        ops = fake_net;
+        if (k == 0) ops.open = NULL;
+        if (k == 1) ops.poll_open = NULL;
+        if (k == 2) ops.send = NULL;
+        if (k == 3) ops.recv = NULL;
+        if (k == 4) ops.close = NULL;
+        sc.net = &ops;
+        KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_ERR_ARG);
+    }
+    sc.net = &fake_net;
+    {
+        static const kl_crypto_t nohash = {NULL, NULL, NULL, NULL, NULL};
+        sc.endpoints[0].framing = KL_FRAMING_WS;
+        sc.endpoints[0].security = KL_SEC_NONE;
+        sc.n_endpoints = 1;
+        sc.crypto = &nohash;
+        KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_ERR_ARG);
+    }
+    memset(&ss, 0, sizeof ss);
+    KT_CHECK_EQ(kl_session_start(&ss, now), KL_ERR_STATE); /* never initialised */
+    {
+        kl_endpoint_t ep;
+        char buf[64];
+        KT_CHECK_EQ(kl_endpoint_from_url(&ep, "ws://h:a/", buf, sizeof buf), KL_ERR_ARG);
+    }
+}
+
 static void test_init_checks(void)
 {
     kl_session_config_t sc;
@@ -2070,6 +2405,11 @@ int main(void)
     KT_RUN(test_bosh_reopen);
     KT_RUN(test_bosh_errors);
     KT_RUN(test_bosh_broken_connections);
+    KT_RUN(test_location_forms);
+    KT_RUN(test_tls_session_cache);
+    KT_RUN(test_bosh_connections);
+    KT_RUN(test_bosh_reopen_failures);
+    KT_RUN(test_more_edges);
     KT_RUN(test_init_checks);
     KT_RUN(test_urls);
     return kt_summary("session");
