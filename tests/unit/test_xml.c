@@ -559,6 +559,56 @@ static void test_writer_edges(void)
     KT_CHECK_EQ(w.len, 0);
 }
 
+/* The tokenizer's and the attribute helpers' argument checks: NULLs are
+ * KL_ERR_ARG or "nothing", never a crash; a child tokenizer is not set up
+ * from itself or from nothing. Decoding without room is KL_ERR_TOO_LARGE;
+ * a capacity past INT_MAX is as good as INT_MAX. */
+static void test_api_edges(void)
+{
+    kl_xml_t x, parent;
+    kl_xml_token_t t;
+    size_t n = 5, pos = 0;
+    kl_slice_t nm, v, none = {NULL, 0};
+    uint8_t out[16];
+    const kl_slice_t raw = sl("a\tb\nc&amp;");
+    kl_xml_init(NULL);
+    kl_xml_init(&x);
+    kl_xml_init(&parent);
+    x.depth = 77;
+    kl_xml_init_inner(NULL, &parent);
+    kl_xml_init_inner(&x, NULL);
+    kl_xml_init_inner(&x, &x);
+    KT_CHECK_EQ(x.depth, 77);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(NULL, (const uint8_t *)"<a>", 3, &n, &t), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)"<a>", 3, NULL, &t), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)"<a>", 3, &n, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_xml_next(&x, NULL, 3, &n, &t), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_xml_next(&x, NULL, 0, &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(n, 0);
+    KT_CHECK_EQ(kl_xml_attr_next(sl("a='1'"), NULL, &nm, &v), 0);
+    KT_CHECK_EQ(kl_xml_attr_next(sl("a='1'"), &pos, NULL, &v), 0);
+    KT_CHECK_EQ(kl_xml_attr_next(sl("a='1'"), &pos, &nm, NULL), 0);
+    KT_CHECK_EQ(kl_xml_attr_next(none, &pos, &nm, &v), 0);
+    KT_CHECK_EQ(kl_xml_attr_next(sl("a='1'"), &pos, &nm, &v), 1);
+    KT_CHECK(kl_slice_eq(nm, "a") && kl_slice_eq(v, "1"));
+    KT_CHECK_EQ(kl_xml_attr_get(sl("a='1'"), NULL, &v), 0);
+    KT_CHECK_EQ(kl_xml_attr_get(sl("a='1'"), "a", NULL), 0);
+    KT_CHECK_EQ(kl_slice_eq(sl("a"), NULL), 0);
+    KT_CHECK_EQ(kl_xml_decoded_eq(none, ""), 1);
+    KT_CHECK_EQ(kl_xml_decoded_eq(none, "x"), 0);
+    KT_CHECK_EQ(kl_xml_decoded_eq(raw, NULL), 0);
+    KT_CHECK_EQ(kl_xml_decode(none, 0, out, sizeof out), 0);
+    KT_CHECK_EQ(kl_xml_decode(raw, 0, NULL, sizeof out), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(kl_xml_decode(raw, 0, out, (size_t)-1), 6);
+    KT_CHECK(memcmp(out, "a\tb\nc&", 6) == 0);
+    /* attribute values: tab and newline are spaces (XML 1.0 §3.3.3) */
+    KT_CHECK_EQ(kl_xml_decode(raw, KL_XML_RAW_ATTR, out, sizeof out), 6);
+    KT_CHECK(memcmp(out, "a b c&", 6) == 0);
+    KT_CHECK_EQ(kl_xml_decode(raw, KL_XML_RAW_CDATA, out, sizeof out), 10);
+    KT_CHECK(memcmp(out, "a\tb\nc&amp;", 10) == 0);
+}
+
 /* What the writer emits, the tokenizer reads back unchanged. */
 static void test_roundtrip(void)
 {
@@ -1053,6 +1103,7 @@ int main(void)
     KT_RUN(test_writer_full);
     KT_RUN(test_writer_bad_input);
     KT_RUN(test_writer_edges);
+    KT_RUN(test_api_edges);
     KT_RUN(test_roundtrip);
     KT_RUN(test_resume_robust);
     KT_RUN(test_resume_past_64k);
