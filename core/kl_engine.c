@@ -2,7 +2,7 @@
  * planner, stanza delivery. Sans-I/O: see kinglet.h for the contract. */
 #include "kl_string.h"
 
-#define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
+#define KL_CORE_BUILD 1 /* core/: kl_client_t's members by their own names */
 #include "kinglet/kinglet.h"
 #include "kinglet/kl_app.h"
 #include "kl_internal.h"
@@ -1304,7 +1304,7 @@ static const uint8_t *fast_token(kl_client_t *c, uint8_t offered, size_t *len, u
         *why = KL_ERR_FAST_REFUSED;
     else if (exp && c->cfg.unix_time && (int32_t)(c->cfg.unix_time() - exp) >= 0)
         *why = KL_ERR_FAST_EXPIRED;
-    else if (!(offered & *mech) || (*mech == KL_MECH_HT_EXPR && !c->cb_len))
+    else if (!(offered & *mech & KL_MECH_HT) || (*mech == KL_MECH_HT_EXPR && !c->cb_len))
         *why = KL_ERR_FAST_UNAVAILABLE;
     return *why ? NULL : tok;
 }
@@ -1540,12 +1540,10 @@ static int on_features(kl_client_t *c, kl_slice_t raw, size_t pos, kl_event_t *e
         if (!(c->flags & FL_SENT_BIND))
             return send_bind(c, ev);
         return 0;
-    case ST_ONLINE:
+    default: /* ST_ONLINE (on_element drops them once closing) */
         /* BOSH: Prosody sends the restarted stream's features after the
          * pipelined bind result; recorded (hints), nothing else to do */
         return 0;
-    default:
-        return fail(c, KL_ERR_PROTOCOL, "unsupported-stanza-type", ev);
     }
 }
 
@@ -3079,10 +3077,9 @@ int kl_engine_poll(kl_client_t *c, uint32_t now_ms, kl_event_t *ev)
             uint8_t kind = c->stanza_kind;
             c->rx_pos = e;
             c->stanza_kind = SK_NONE;
+            /* only finish() ends the session, and it reports: 0 is never ST_DONE */
             if ((r = on_element(c, s, e, kind, ev)) != 0)
                 return r;
-            if (c->state == ST_DONE)
-                goto wait;
         }
     }
 wait:

@@ -127,8 +127,12 @@ int kl_post_drain(kl_post_t *q, kl_client_t *c)
         if (n > first)
             kl_xw_raw(&w, q->buf, n - first);
         st = kl_stanza_commit(c, &w);
-        if (st == KL_ERR_TX_FULL)
-            break; /* no room now (transmit buffer, or the stream-management queue) */
+        (void)kl_engine_output(c, &first);
+        /* no room now (transmit buffer, or the stream-management queue);
+         * but a record longer than an empty transmit buffer takes would
+         * never go, and hold up every one after it: refused */
+        if (st == KL_ERR_TX_FULL && (n <= w.cap || first))
+            break;
         if (st == KL_OK)
             q->sent++;
         else

@@ -3,7 +3,7 @@
  * dateTime of a token's expiry. The engine (kl_engine.c) writes
  * <authenticate/> and reads <success/>; hashing goes through the port's
  * kl_crypto_t, so core/ stays crypto-free. */
-#define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
+#define KL_CORE_BUILD 1 /* core/: kl_client_t's members by their own names */
 #include "kinglet/kinglet.h"
 #include "kl_internal.h"
 #include "kl_string.h"
@@ -25,8 +25,8 @@ int kl_ht_start(kl_client_t *c, kl_xw_t *w, uint8_t mech, const uint8_t *token, 
     uint8_t mac[KL_HASH_MAX];
     kl_slice_t parts[2];
     kl_b64_t b;
-    if (!cr || !cr->hmac || !(mech & KL_MECH_HT) || (mech == KL_MECH_HT_EXPR && c->cb_len == 0))
-        return KL_ERR_NO_MECHANISM;
+    /* fast_token, the only way here, chose mech (HT-*, -EXPR only with
+     * channel-binding data) and checked the port's hmac */
     parts[1] = ht_cb(c, mech);
     /* what the server must prove it knows, checked at <success/> */
     parts[0].p = (const uint8_t *)responder;
@@ -140,7 +140,7 @@ int kl_datetime_parse(kl_slice_t s, uint32_t *unix_s)
         era_days = (int32_t)(era * 146097 + doe) - 719468;
     }
     t = (int64_t)era_days * 86400 + (int64_t)h * 3600 + mi * 60 + sec - sign * (int64_t)(oh * 3600 + om * 60);
-    if (t < 0 || t > 0xffffffffLL)
+    if (t < 0) /* y <= 2105 keeps t below 2^32 */
         return KL_ERR_PROTOCOL;
     *unix_s = (uint32_t)t;
     return KL_OK;

@@ -4,7 +4,7 @@
  * key the connection hints use). The protocol itself is in kl_engine.c. */
 #include "kl_string.h"
 
-#define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
+#define KL_CORE_BUILD 1 /* core/: kl_client_t's members by their own names */
 #include "kinglet/kinglet.h"
 #include "kl_internal.h"
 
@@ -32,8 +32,11 @@ int kl_sm_push(kl_client_t *c, const uint8_t *p, size_t n, uint32_t seq, int own
     kl_sm_t *s = &c->sm;
     uint8_t *q = c->cfg.sm_queue;
     size_t size = c->cfg.sm_queue_size, need = KL_SM_REC_HDR + n;
-    /* n 0 with p NULL: a placeholder for a long stanza, counted, not kept */
-    if (!q || (n == 0 && p) || n > 0x7fff || need > size)
+    /* n 0 with p NULL: a placeholder for a long stanza, counted, not kept.
+     * Callers push only while stream management is on (so a queue is
+     * configured: sm_usable), n at most KL_TX_BUF_SIZE (<= 32767), and p
+     * with every n > 0 (commit_stanza pushes only a writer with bytes) */
+    if (need > size)
         return KL_ERR_TOO_LARGE;
     if (size - (s->tail - s->head) < need)
         return KL_ERR_TX_FULL;

@@ -790,12 +790,25 @@ static void test_authzid(void)
 static void test_token_expiry_forms(void)
 {
     static const char *forms[] = {"", " expiry='tomorrow'", " expiry='2026-13-01T00:00:00Z'",
-                                  " expiry='2026-12-27T09:45:43+01:00'"};
-    static const uint32_t want[] = {0, 0, 0, EXPIRY_P - 3600};
+                                  " expiry='2026-12-27T09:45:43+01:00'",
+                                  /* fractions dropped; zones west; what is no dateTime */
+                                  " expiry='2026-12-27T09:45:43.125Z'", " expiry='2026-12-27T04:45:43-05:00'",
+                                  " expiry='2026-12-27T09:45:43.Z'", " expiry='2026-12-27T09:45:43.'",
+                                  " expiry='2026-12-27T09:45:43+15:00'", " expiry='2026-12-27T09:45:43+01:60'",
+                                  " expiry='2026-12-27T09:45:43+0100'", " expiry='2026-12-27T09:45:4'",
+                                  " expiry='2026-12-27T09:45:43'", " expiry='2026-12-27T09:45:43.5'",
+                                  " expiry='2026-12-27T09:45:43+01'", " expiry='2026-12-27T09:45:43+01:6'",
+                                  " expiry='2026-12-32T09:45:43Z'", " expiry='2026-12-27T24:45:43Z'",
+                                  " expiry='2026-12-27T09:60:43Z'", " expiry='2026-12-27T09:45:61Z'",
+                                  " expiry='1969-12-31T23:00:00Z'", " expiry='2106-01-01T00:00:00Z'",
+                                  /* before 1970 once the zone is applied */
+                                  " expiry='1970-01-01T00:30:00+01:00'"};
+    static const uint32_t want[] = {0, 0, 0, EXPIRY_P - 3600, EXPIRY_P, EXPIRY_P, 0, 0, 0, 0, 0, 0,
+                                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     char succ[800];
     size_t i, len;
     uint32_t exp;
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < sizeof forms / sizeof forms[0]; i++) {
         kl_cache_reset(&k, DOMAIN);
         init_client("alicepass", 0, 0);
         cfg.pipelining = KL_PIPELINING_OFF;
@@ -804,7 +817,7 @@ static void test_token_expiry_forms(void)
         feed(HDR_P);
         feed(FEAT_P);
         snprintf(succ, sizeof succ,
-                 "<success xmlns='urn:xmpp:sasl:2'><bound xmlns='urn:xmpp:bind:0'/><token%s token='tok%u' "
+                 "<success xmlns='urn:xmpp:sasl:2'><bound xmlns='urn:xmpp:bind:0'/><token%s token='t%03u' "
                  "xmlns='urn:xmpp:fast:0'/><authorization-identifier>alice@localhost/probe~z</authorization-identifier>"
                  "</success>", forms[i], (unsigned)i);
         feed(succ);

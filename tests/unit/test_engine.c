@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kinglet/kinglet.h"
+#include "kinglet/kl_app.h"
 #include "kt.h"
 
 #define HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
@@ -1130,6 +1131,321 @@ static void test_keepalive_off_and_configured(void)
     KT_CHECK_EQ(last_status, KL_ERR_DEAD_PEER);
 }
 
+/* The server's disco#info, asked for and kept in the hints with the caps
+ * ver it stands for; a roster result's version likewise. Only results
+ * count, and only answers to what we asked. */
+static void online_cached(kl_cache_t *k, const char *bind_features)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    cfg.cache = k;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+    feed(HDR FEAT_SASL SUCCESS HDR, 0);
+    feed(bind_features, 0);
+    feed(BIND_RES, 0);
+    KT_CHECK(kl_client_is_online(&cl));
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+}
+
+#define FEAT_BIND_CAPS(ver) "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" \
+    "<ver xmlns='urn:xmpp:features:rosterver'/><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' " \
+    "node='n' ver='" ver "'/></stream:features>"
+
+static void test_server_disco_cached(void)
+{
+    static kl_cache_t k;
+    char id[32], buf[1024];
+    uint16_t h = 0, f = 0;
+    now_ms = 1000;
+    memset(&k, 0, sizeof k);
+    online_cached(NULL, FEAT_BIND);
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 0); /* no hints */
+    /* no hints: the answer is delivered, nothing kept */
+    KT_CHECK_EQ(kl_send_server_disco(&cl, &h), KL_OK);
+    drain();
+    iq_id_of(0, id, sizeof id);
+    snprintf(buf, sizeof buf, "<iq to='localhost' type='get' id='%s'><query xmlns='http://jabber.org/protocol/disco#info'/>"
+                              "</iq>", id);
+    KT_CHECK_STR(out, buf);
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='localhost'><query xmlns='http://jabber.org/protocol/"
+                              "disco#info'><feature var='urn:xmpp:ping'/></query></iq>", id);
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "[iq-result %u]", h);
+    KT_CHECK_STR(log_, buf);
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 0);
+    /* ... and a roster result likewise */
+    out_len = log_len = 0;
+    KT_CHECK_EQ(kl_send_roster_get(&cl, NULL), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "<query xmlns='jabber:iq:roster'/>") != NULL);
+    iq_id_of(0, id, sizeof id);
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s'><query xmlns='jabber:iq:roster' ver='v1'/></iq>", id);
+    feed(buf, 0);
+    KT_CHECK_STR(log_, "[iq-result 2]");
+
+    kl_cache_reset(&k, "localhost");
+    if (!KL_ENABLE_CACHE)
+        return;
+    online_cached(&k, FEAT_BIND_CAPS("V1"));
+    KT_CHECK_STR(k.caps_ver, "V1");
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 0); /* not asked yet */
+    KT_CHECK_EQ(kl_send_server_disco(&cl, NULL), KL_OK);
+    drain();
+    iq_id_of(0, id, sizeof id);
+    /* an error answer keeps nothing */
+    snprintf(buf, sizeof buf, "<iq type='error' id='%s' from='localhost'/>", id);
+    feed(buf, 0);
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 0);
+    out_len = 0;
+    KT_CHECK_EQ(kl_send_server_disco(&cl, &h), KL_OK);
+    drain();
+    iq_id_of(0, id, sizeof id);
+    log_len = 0;
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='localhost'><query xmlns='http://jabber.org/protocol/"
+                              "disco#info'><identity category='server' type='im'/><feature var='urn:xmpp:carbons:2'/>"
+                              "<feature var='urn:xmpp:ping'/><feature var='urn:xmpp:mam:2'><feature var='jabber:iq:"
+                              "version'/></feature><feature/><x var='urn:xmpp:blocking'/><feature var='urn:other'/>"
+                              "<feature var='jabber:iq:version'/></query></iq>", id);
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "[iq-result %u]", h);
+    KT_CHECK_STR(log_, buf);
+    f = 0;
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 1);
+    KT_CHECK_EQ(f, KL_SERVER_CARBONS | KL_SERVER_PING | KL_SERVER_MAM | KL_SERVER_VERSION);
+    KT_CHECK_EQ(kl_server_features(&cl, NULL), 1);
+    KT_CHECK_STR(k.disco_ver, "V1");
+    /* a request that timed out: its late answer is a plain stanza */
+    out_len = log_len = 0;
+    KT_CHECK_EQ(kl_send_server_disco(&cl, &h), KL_OK);
+    drain();
+    iq_id_of(0, id, sizeof id);
+    now_ms += KL_IQ_TIMEOUT_MS;
+    pump();
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='localhost'><query xmlns='http://jabber.org/protocol/"
+                              "disco#info'/></iq>", id);
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "[iq-timeout %u][stanza iq]", h);
+    KT_CHECK_STR(log_, buf);
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 1);
+    KT_CHECK_EQ(f, KL_SERVER_CARBONS | KL_SERVER_PING | KL_SERVER_MAM | KL_SERVER_VERSION);
+    /* the next login announces another ver: what we know is stale */
+    online_cached(&k, FEAT_BIND_CAPS("V2"));
+    KT_CHECK_EQ(kl_server_features(&cl, &f), 0);
+    /* roster results: empty (unchanged), another payload, no version */
+    {
+        static const char *const bodies[] = {"", "<x xmlns='jabber:iq:roster' ver='no'/>",
+                                              "<query xmlns='urn:other' ver='no'/>", "<query xmlns='jabber:iq:roster'/>",
+                                              "<query xmlns='jabber:iq:roster' ver='v2'/>"};
+        size_t i;
+        strcpy(k.roster_ver, "v1");
+        kl_cache_seal(&k);
+        for (i = 0; i < 5; i++) {
+            out_len = 0;
+            KT_CHECK_EQ(kl_send_roster_get(&cl, NULL), KL_OK);
+            drain();
+            KT_CHECK(strstr(out, "<query xmlns='jabber:iq:roster' ver='v1'/>") != NULL);
+            iq_id_of(0, id, sizeof id);
+            snprintf(buf, sizeof buf, "<iq type='result' id='%s'>%s</iq>", id, bodies[i]);
+            feed(buf, 0);
+            KT_CHECK_STR(k.roster_ver, i < 4 ? "v1" : "v2");
+        }
+    }
+}
+
+/* ---- the API's arguments and states ----------------------------------------- */
+
+static int rnd_fail; /* the port's entropy source fails when set */
+static int flaky_random(void *ctx, unsigned char *out, size_t len)
+{
+    return rnd_fail ? -1 : kt_random(ctx, out, len);
+}
+
+static int crypto_random(void *ctx, uint8_t *out, size_t len) { return flaky_random(ctx, out, len); }
+
+/* Every entry point refuses what it cannot use with a named status, and
+ * leaves the client as it was. */
+static void test_api_arguments(void)
+{
+    kl_client_config_t cfg;
+    kl_xw_t w, w2;
+    kl_event_t ev;
+    kl_stanza_t st;
+    size_t cap = 7, n = 7;
+    char txt[8];
+    uint8_t cb[KL_CB_MAX + 1];
+    memset(&cfg, 0, sizeof cfg);
+    memset(&st, 0, sizeof st);
+    memset(cb, 1, sizeof cb);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    KT_CHECK_EQ(kl_client_init(NULL, &cfg), KL_ERR_ARG);
+    cfg.jid = NULL;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_ARG);
+    cfg.jid = "alice@localhost/dev";
+    cfg.pipelining = (kl_pipelining_t)(KL_PIPELINING_FULL + 1);
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_ARG);
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    KT_CHECK_EQ(kl_client_connect(NULL, 0, KL_CHANNEL_STARTTLS), KL_ERR_ARG);
+    KT_CHECK(kl_engine_input_buf(NULL, &cap) == NULL && cap == 0);
+    kl_engine_input_ack(NULL, 1);
+    KT_CHECK(kl_engine_output(NULL, &n) == NULL && n == 0);
+    kl_engine_output_ack(NULL, 1);
+    KT_CHECK_EQ(kl_engine_poll(NULL, 0, &ev), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_engine_next_timeout(NULL, 0), UINT32_MAX);
+    KT_CHECK_EQ(kl_engine_tls_done(NULL, 1), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_stanza_begin(NULL, &w), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_stanza_commit(NULL, &w), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_client_close(NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_sm_ack_now(NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_send_roster_get(NULL, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_server_features(NULL, NULL), 0);
+    KT_CHECK_EQ(kl_send_server_disco(NULL, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_send_iq(NULL, NULL, "get", NULL, 0, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_client_set_channel_binding(NULL, cb, 1), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_stanza_child_text(NULL, &st, "body", NULL, txt, sizeof txt), KL_ERR_ARG);
+#if KL_ENABLE_APP
+    KT_CHECK_EQ(kl_iq_begin(NULL, &w, NULL, "get"), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_iq_commit(NULL, &w, 0, NULL), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_send_long_open(NULL), 0);
+    KT_CHECK_EQ(kl_send_message_begin(NULL, "bob@localhost", NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_send_text(NULL, (const uint8_t *)"x", 1), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_send_message_end(NULL), KL_ERR_ARG);
+#endif
+
+    /* initialised, not connected */
+    cfg.iq_timeout_ms = 2000;
+    cfg.random = flaky_random;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK(kl_engine_input_buf(&cl, &cap) != NULL && cap == 0);
+    KT_CHECK_EQ(kl_engine_awaiting_header(&cl), 0);
+    KT_CHECK_EQ(kl_engine_tls_done(&cl, 1), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_client_close(&cl), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, 0), UINT32_MAX);
+    KT_CHECK_EQ(kl_client_set_channel_binding(&cl, cb, KL_CB_MAX + 1), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_client_set_channel_binding(&cl, NULL, 4), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_client_set_channel_binding(&cl, cb, 4), KL_OK);
+    KT_CHECK_EQ(kl_client_set_channel_binding(&cl, NULL, 0), KL_OK);
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    now_ms = 1000;
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    drain();
+    KT_CHECK_EQ(kl_engine_awaiting_header(&cl), 1);
+    KT_CHECK_EQ(kl_engine_tls_done(&cl, 1), KL_ERR_STATE); /* no <proceed/> yet */
+    feed(HDR, 0);
+    KT_CHECK_EQ(kl_engine_awaiting_header(&cl), 0);
+    feed(FEAT_TLS PROCEED, 0);
+    KT_CHECK_EQ(kl_engine_awaiting_header(&cl), 0); /* the port runs TLS */
+    KT_CHECK(kl_engine_input_buf(&cl, &cap) != NULL && cap == 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND BIND_RES, 0);
+    KT_CHECK_STR(log_, "[starttls][online alice@localhost/dev]");
+    log_len = 0;
+    log_[0] = 0;
+    KT_CHECK_EQ(kl_client_full_pipelining(&cl), 0);
+    kl_stats_add_port_rt(&cl, 5); /* after online: not a round trip of the login */
+    KT_CHECK_EQ(kl_client_stats(&cl)->port_round_trips, 0);
+    /* more input than room, more output acknowledged than written: ignored */
+    {
+        uint32_t in0 = kl_client_stats(&cl)->bytes_in;
+        kl_engine_input_ack(&cl, KL_RX_BUF_SIZE + 1);
+        KT_CHECK_EQ(kl_client_stats(&cl)->bytes_in, in0);
+        KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, NULL), KL_OK);
+        kl_engine_output_ack(&cl, 1000);
+        out_len = 0;
+        drain();
+        KT_CHECK_STR(out, "<message to='bob@localhost' type='chat'/>");
+    }
+    KT_CHECK_EQ(kl_send_message(&cl, NULL, NULL, "x"), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_stanza_begin(&cl, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, NULL), KL_ERR_ARG);
+    /* an IQ of another type, or a type at all */
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, NULL, NULL, 0, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, "result", NULL, 0, NULL), KL_ERR_ARG);
+    /* no entropy for the id: nothing sent */
+    rnd_fail = 1;
+    out_len = 0;
+    out[0] = 0;
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", "<q xmlns='urn:x'/>", 0, NULL), KL_ERR_NO_ENTROPY);
+    rnd_fail = 0;
+    drain();
+    KT_CHECK_STR(out, "");
+    /* the configured default timeout */
+    {
+        uint16_t h = 0;
+        char buf[32];
+        KT_CHECK_EQ(kl_send_iq(&cl, NULL, "set", "<q xmlns='urn:x'/>", 0, &h), KL_OK);
+        KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), 2000);
+        now_ms += 2000;
+        pump();
+        snprintf(buf, sizeof buf, "[iq-timeout %u]", h);
+        KT_CHECK_STR(log_, buf);
+    }
+    /* a writer that is not at the end of the buffer any more */
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w2), KL_OK);
+    kl_xw_raw(&w, (const uint8_t *)"<presence/>", 11);
+    kl_xw_raw(&w2, (const uint8_t *)"<presence/>", 11);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_OK);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w2), KL_ERR_STATE);
+    /* child text: no room for even the NUL; another namespace; no such child */
+    {
+        static const char msg[] = "<message from='bob@localhost/x'><body>hi</body></message>";
+        int got = 0;
+        drain();
+        KT_CHECK_EQ(kl_engine_input(&cl, (const uint8_t *)msg, sizeof msg - 1), sizeof msg - 1);
+        while (kl_engine_poll(&cl, now_ms, &ev) > 0)
+            if (ev.type == KL_EV_STANZA) {
+                got++;
+                KT_CHECK_EQ(kl_stanza_child_text(&cl, &ev.stanza, "body", NULL, txt, 0), KL_ERR_TOO_LARGE);
+                KT_CHECK_EQ(kl_stanza_child_text(&cl, &ev.stanza, "body", "urn:x", txt, sizeof txt), KL_ERR_ARG);
+                KT_CHECK_EQ(kl_stanza_child_text(&cl, &ev.stanza, "subject", NULL, txt, sizeof txt), KL_ERR_ARG);
+                KT_CHECK_EQ(kl_stanza_child_text(&cl, &ev.stanza, "body", "jabber:client", txt, sizeof txt), 2);
+                KT_CHECK_STR(txt, "hi");
+                KT_CHECK_EQ(kl_stanza_child_text(&cl, NULL, "body", NULL, txt, sizeof txt), KL_ERR_ARG);
+                KT_CHECK_EQ(kl_stanza_child_text(&cl, &ev.stanza, NULL, NULL, txt, sizeof txt), KL_ERR_ARG);
+                KT_CHECK_EQ(kl_stanza_child_text(&cl, &ev.stanza, "body", NULL, NULL, 4), KL_ERR_ARG);
+            }
+        KT_CHECK_EQ(got, 1);
+    }
+    KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+    /* after close: nothing more goes */
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_ERR_NOT_ONLINE);
+    KT_CHECK_EQ(kl_client_close(&cl), KL_ERR_STATE);
+    feed("</stream:stream>", 0);
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), UINT32_MAX);
+    KT_CHECK_EQ(kl_engine_awaiting_header(&cl), 0);
+    KT_CHECK(kl_engine_input_buf(&cl, &cap) != NULL && cap == 0);
+
+    /* the port's crypto as the only entropy source */
+    {
+        static kl_crypto_t cr;
+        memset(&cr, 0, sizeof cr);
+        cr.random = crypto_random;
+        cfg.random = NULL;
+        cfg.crypto = &cr;
+        KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+        KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+        feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND BIND_RES, 0);
+        KT_CHECK(kl_client_is_online(&cl));
+        KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", NULL, 0, NULL), KL_OK);
+        rnd_fail = 1;
+        KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", NULL, 0, NULL), KL_ERR_NO_ENTROPY);
+        rnd_fail = 0;
+    }
+}
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -1175,6 +1491,8 @@ int main(void)
     KT_RUN(test_dead_peer);
     KT_RUN(test_keepalive_idle_seconds);
     KT_RUN(test_keepalive_off_and_configured);
+    KT_RUN(test_api_arguments);
+    KT_RUN(test_server_disco_cached);
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
     printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));

@@ -205,6 +205,75 @@ static void test_drain(void)
         KT_CHECK_EQ(q.sent, 6);
     }
     KT_CHECK_EQ(kl_post_pending(&q), 0);
+    /* a record longer than the transmit buffer ever takes: dropped and
+     * counted, not left to hold up the ones after it */
+    {
+        static char huge[KL_TX_BUF_SIZE + 64];
+        size_t sent = q.sent;
+        memset(huge, 0, sizeof huge);
+        snprintf(huge, sizeof huge, "<message to='bob@localhost'><body>%0*d</body></message>", KL_TX_BUF_SIZE, 0);
+        KT_CHECK_EQ(kl_post_stanza(&q, u8(huge), strlen(huge)), KL_OK);
+        KT_CHECK_EQ(kl_post_stanza(&q, u8("<presence type='away'/>"), 23), KL_OK);
+        wire_len = 0;
+        wire[0] = 0;
+        KT_CHECK_EQ(kl_post_drain(&q, &cl), 2);
+        out_take();
+        KT_CHECK_STR(wire, "<presence type='away'/>");
+        KT_CHECK_EQ(q.rejected, 1);
+        KT_CHECK_EQ(q.sent, sent + 1);
+        KT_CHECK_EQ(kl_post_pending(&q), 0);
+    }
+    /* records that wrap around the end of the ring go whole */
+    {
+        static uint8_t small[64];
+        kl_post_t r;
+        int k;
+        KT_CHECK_EQ(kl_post_init(&r, small, sizeof small), KL_OK);
+        wire_len = 0;
+        wire[0] = 0;
+        for (k = 0; k < 3; k++) {
+            KT_CHECK_EQ(kl_post_stanza(&r, u8("<message to='bob@x'><body>w</body></message>"), 44), KL_OK);
+            KT_CHECK_EQ(kl_post_drain(&r, &cl), 1);
+        }
+        out_take();
+        KT_CHECK_STR(wire, "<message to='bob@x'><body>w</body></message><message to='bob@x'><body>w</body></message>"
+                           "<message to='bob@x'><body>w</body></message>");
+        KT_CHECK_EQ(r.sent, 3);
+    }
+}
+
+/* What the ring cannot use is refused with KL_ERR_ARG, nothing changed. */
+static void test_arguments(void)
+{
+    static uint8_t ring[64], big[KL_POST_STANZA_MAX + 1];
+    kl_post_t q, none;
+    uint8_t out[8];
+    size_t n = 5;
+    memset(&none, 0, sizeof none);
+    KT_CHECK_EQ(kl_post_init(&q, NULL, 64), KL_ERR_ARG);
+    if (sizeof(size_t) > 4)
+        KT_CHECK_EQ(kl_post_init(&q, ring, (size_t)0x80000000u * 2), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_init(&q, ring, sizeof ring), KL_OK);
+    KT_CHECK_EQ(kl_post_stanza(NULL, u8("x"), 1), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_stanza(&none, u8("x"), 1), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_stanza(&q, NULL, 1), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_stanza(&q, big, sizeof big), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(q.refused, 1);
+    KT_CHECK_EQ(kl_post_pending(NULL), 0);
+    KT_CHECK_EQ(kl_post_pending(&none), 0);
+    KT_CHECK_EQ(kl_post_take(NULL, out, sizeof out, &n), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_take(&none, out, sizeof out, &n), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_take(&q, out, sizeof out, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_take(&q, NULL, sizeof out, &n), KL_ERR_ARG);
+    /* no buffer and no room: the size of what waits */
+    KT_CHECK_EQ(kl_post_stanza(&q, u8("<presence/>"), 11), KL_OK);
+    KT_CHECK_EQ(kl_post_take(&q, NULL, 0, &n), KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(n, 11);
+    KT_CHECK_EQ(kl_post_pending(&q), 1);
+    KT_CHECK_EQ(kl_post_drain(NULL, &cl), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_drain(&none, &cl), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_drain(&q, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_post_pending(&q), 1);
 }
 
 int main(void)
@@ -213,5 +282,6 @@ int main(void)
     KT_RUN(test_wrap);
     KT_RUN(test_threads);
     KT_RUN(test_drain);
+    KT_RUN(test_arguments);
     return kt_summary("post");
 }

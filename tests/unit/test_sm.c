@@ -159,6 +159,14 @@ static int toy_hmac(void *ctx, kl_hash_alg_t alg, const uint8_t *k, size_t klen,
 }
 
 static const kl_crypto_t toy = {NULL, NULL, toy_hmac, NULL, NULL};
+
+/* a port whose HMAC fails (no key in its secure element, say) */
+static int broken_hmac(void *ctx, kl_hash_alg_t alg, const uint8_t *k, size_t klen, const kl_slice_t *parts,
+                       size_t nparts, uint8_t *mac)
+{
+    (void)ctx, (void)alg, (void)k, (void)klen, (void)parts, (void)nparts, (void)mac;
+    return -1;
+}
 static const uint8_t key[KL_CACHE_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                                               17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
@@ -991,6 +999,41 @@ static void test_save_load(void)
     KT_CHECK_EQ(kl_sm_save(&cl, &toy, key, sizeof key, blob, sizeof blob, &len), KL_OK);
     KT_CHECK_EQ(small, len);
     KT_CHECK(len > 68 && len <= KL_SM_BLOB_MAX(sizeof queue));
+    /* what save cannot use: named, nothing written */
+    {
+        static const kl_crypto_t no_hmac = {NULL, NULL, NULL, NULL, NULL};
+        static const kl_crypto_t broken = {NULL, NULL, broken_hmac, NULL, NULL};
+        size_t l = 1;
+        kl_sm_info_t si;
+        KT_CHECK_EQ(kl_sm_save(NULL, &toy, key, sizeof key, bad, sizeof bad, &l), KL_ERR_ARG);
+        KT_CHECK_EQ(l, 0);
+        KT_CHECK_EQ(kl_sm_save(&cl, &toy, key, sizeof key, NULL, sizeof bad, &l), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_sm_save(&cl, &toy, key, sizeof key, bad, sizeof bad, NULL), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_sm_save(&cl, &toy, key, 16, bad, sizeof bad, &l), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_sm_save(&cl, &no_hmac, key, sizeof key, bad, sizeof bad, &l), KL_ERR_CACHE_NO_KEY);
+        KT_CHECK_EQ(kl_sm_save(&cl, &toy, NULL, 0, bad, sizeof bad, &l), KL_ERR_CACHE_NO_KEY);
+        memset(bad, 0x55, sizeof bad);
+        KT_CHECK_EQ(kl_sm_save(&cl, &broken, key, sizeof key, bad, sizeof bad, &l), KL_ERR_CACHE_NO_KEY);
+        KT_CHECK_EQ(l, 0);
+        KT_CHECK(bad[0] == 0 && bad[len - 1] == 0 && bad[len] == 0x55); /* no half-written blob */
+        KT_CHECK_EQ(kl_sm_info(NULL, &si), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_sm_info(&cl, NULL), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_sm_last_seq(NULL), 0);
+        kl_sm_reset(NULL);
+        init(&o);
+        KT_CHECK_EQ(kl_sm_load(NULL, &toy, key, sizeof key, blob, len), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_sm_load(&cl, &toy, key, sizeof key, NULL, len), KL_ERR_ARG);
+        KT_CHECK_EQ(kl_sm_load(&cl, &no_hmac, key, sizeof key, blob, len), KL_ERR_CACHE_NO_KEY);
+        KT_CHECK_EQ(kl_sm_load(&cl, &toy, NULL, 0, blob, len), KL_ERR_CACHE_NO_KEY);
+        KT_CHECK_EQ(kl_sm_load(&cl, &broken, key, sizeof key, blob, len), KL_ERR_SM_STATE);
+        KT_CHECK(!info().resumable && info().unacked == 0);
+        /* the account's JID in another case is the same account */
+        o.jid = "ALICE@LocalHost/dev";
+        init(&o);
+        KT_CHECK_EQ(kl_sm_load(&cl, &toy, key, sizeof key, blob, len), KL_OK);
+        KT_CHECK(info().resumable && info().unacked == 2);
+        o.jid = NULL;
+    }
     /* the "reboot": a fresh client loads and resumes */
     memset(queue, 0xAA, sizeof queue);
     init(&o);
