@@ -757,29 +757,28 @@ static int starttls_step(kl_session_t *s, kl_event_t *ev)
             return 2;
         }
     }
-    if (s->tls_phase == TP_HANDSHAKE) {
-        r = tls_drive(s, 0);
-        if (r < 0)
-            return lost(s, r, NULL, ev);
-        if (r == 0) {
-            if ((uint32_t)(s->now - s->slot[0].t0) >= tmo(s)) {
-                set_text(s, "TLS handshake timed out", NULL);
-                return lost(s, KL_ERR_TIMEOUT, NULL, ev);
-            }
-            return 0;
+    /* TP_HANDSHAKE: run_xmpp calls this only in TP_FLUSH, TP_FLUSH_EARLY
+     * (which returned above) and TP_HANDSHAKE, and TP_FLUSH became it */
+    r = tls_drive(s, 0);
+    if (r < 0)
+        return lost(s, r, NULL, ev);
+    if (r == 0) {
+        if ((uint32_t)(s->now - s->slot[0].t0) >= tmo(s)) {
+            set_text(s, "TLS handshake timed out", NULL);
+            return lost(s, KL_ERR_TIMEOUT, NULL, ev);
         }
-        {
-            kl_tls_info_t info;
-            s->cfg.tls->info(s->cfg.tls_ctx, 0, &info);
-            /* full: the handshake's first wait was the engine's wait for <proceed/> */
-            kl_stats_add_port_rt(s->c, s->early_tls ? (info.round_trips ? info.round_trips - 1 : 0)
-                                                     : info.round_trips);
-            s->tls_phase = TP_NONE;
-            s->early_tls = 0;
-            give_channel_binding(s, 1);
-            kl_engine_tls_done(s->c, info.verified);
-        }
-        return 2;
+        return 0;
+    }
+    {
+        kl_tls_info_t info;
+        s->cfg.tls->info(s->cfg.tls_ctx, 0, &info);
+        /* full: the handshake's first wait was the engine's wait for <proceed/> */
+        kl_stats_add_port_rt(s->c, s->early_tls ? (info.round_trips ? info.round_trips - 1 : 0)
+                                                 : info.round_trips);
+        s->tls_phase = TP_NONE;
+        s->early_tls = 0;
+        give_channel_binding(s, 1);
+        kl_engine_tls_done(s->c, info.verified);
     }
     return 2;
 }

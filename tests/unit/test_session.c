@@ -71,6 +71,9 @@ typedef struct fake {
     int tls_first_fail;     /* the handshake's first call returns this (< 0) */
     int tls_recv_fail;      /* recv() returns this once TLS is up (< 0) */
     int tls_stall1;         /* the handshake on slot 1 never completes */
+    int starttls_block;     /* a send of <starttls/> takes nothing this many times */
+    int starttls_fail;      /* ... or fails with this */
+    char sni[64];
     int tls_zero_reads;     /* recv() returns 0 this many times (a record without data) */
     int unverified, resumed, offered, new_session, no_version;
     int exports, saves, preread_len, holds;
@@ -202,11 +205,28 @@ static int f_poll_open(void *net, int slot)
     return F.poll_fail ? F.poll_fail : 1;
 }
 
+static int has(const uint8_t *buf, size_t len, const char *what)
+{
+    size_t n = strlen(what);
+    for (size_t i = 0; i + n <= len; i++)
+        if (!memcmp(buf + i, what, n))
+            return 1;
+    return 0;
+}
+
 static int f_send(void *net, int slot, const uint8_t *buf, size_t len)
 {
     (void)net, (void)slot;
     if (!F.up)
         return KL_ERR_CONN_CLOSED;
+    if (has(buf, len, "<starttls")) {
+        if (F.starttls_fail)
+            return F.starttls_fail;
+        if (F.starttls_block > 0) {
+            F.starttls_block--;
+            return 0;
+        }
+    }
     if (F.cut_out >= 0 && F.out_total + (long)len > F.cut_out) {
         F.up = 0;
         return KL_ERR_CONN_CLOSED;
@@ -283,6 +303,7 @@ static int t_setup(void *tls, int slot, const kl_tls_params_t *p, kl_transport_t
     hs_calls[slot] = 0;
     F.setups++;
     snprintf(F.alpn, sizeof F.alpn, "%s", p->alpn ? p->alpn : "");
+    snprintf(F.sni, sizeof F.sni, "%s", p->server_name);
     F.offered = p->session_len > 0;
     return F.tls_setup_fail ? KL_ERR_TLS_SETUP : KL_OK;
 }
@@ -1305,6 +1326,17 @@ static void test_ws_failures(void)
     KT_CHECK_EQ(H.port, 5280);
 
     http_setup(&sc, 1, "ws://127.0.0.1/");
+    sc.endpoints[0].path = NULL;
+    sc.endpoints[0].host = NULL; /* the domain */
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    H.refuse = 1;
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.status, KL_ERR_WS_HANDSHAKE);
+    KT_CHECK(strstr(H.c[0].cl, "GET /xmpp-websocket HTTP/1.1\r\nHost: localhost\r\n") == H.c[0].cl);
+
+    http_setup(&sc, 1, "ws://127.0.0.1/");
     KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
     kl_session_start(&ss, now);
     KT_CHECK(run_until(&ev, 100));
@@ -1356,6 +1388,7 @@ static void test_bosh_login(void)
     KT_CHECK(run_until(&ev, 100));
     KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
     KT_CHECK_EQ(F.setups, 2); /* TLS on both connections */
+    KT_CHECK_STR(F.sni, "localhost"); /* the URL's host */
     KT_CHECK_EQ(H.opens, 2);
     KT_CHECK(strstr(H.c[0].cl, "POST /http-bind HTTP/1.1\r\nHost: localhost\r\n") == H.c[0].cl);
     KT_CHECK(kl_session_stats(&ss)->http_requests_online >= 2);
@@ -1425,6 +1458,16 @@ static void test_bosh_errors(void)
     KT_CHECK_STR(ev.condition, "host-unknown");
     KT_CHECK_STR(kl_session_error_text(&ss), "the connection manager ended the session (condition host-unknown)");
     KT_CHECK(strstr(H.c[0].cl, "Host: 127.0.0.1\r\n") != NULL);
+
+    http_setup(&sc, 0, "http://127.0.0.1/x");
+    sc.endpoints[0].path = NULL;
+    H.refuse = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.status, KL_ERR_HTTP_STATUS);
+    KT_CHECK(strstr(H.c[0].cl, "POST /http-bind HTTP/1.1\r\n") == H.c[0].cl);
 
     http_setup(&sc, 0, "http://127.0.0.1/http-bind");
     KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
@@ -1597,6 +1640,30 @@ static void test_early_tls(void)
     KT_CHECK_EQ(F.holds, 101);
     kl_session_shutdown(&ss);
 
+    /* <starttls/> waits for room twice, then goes with the ClientHello */
+    reset();
+    opt_full = 1;
+    setup(&sc, 0);
+    sc.tls_server_name = "sni.example";
+    F.starttls_block = 2;
+    start(&sc);
+    KT_CHECK(step_until(&ev, 50)); /* woken by the socket's room, no time passes */
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK_EQ(F.starttls_block, 0);
+    KT_CHECK_STR(F.sni, "sni.example");
+    kl_session_shutdown(&ss);
+
+    /* <starttls/> cannot be sent */
+    reset();
+    opt_full = 1;
+    setup(&sc, 0);
+    F.starttls_fail = KL_ERR_IO;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_IO);
+    KT_CHECK_EQ(F.setups, 0);
+
     /* the early ClientHello cannot be written */
     reset();
     opt_full = 1;
@@ -1749,6 +1816,21 @@ static void test_direct_tls_failures(void)
     KT_CHECK_EQ(ev.status, KL_ERR_CONNECT);
     KT_CHECK_STR(kl_session_error_text(&ss), "cannot connect to far");
     KT_CHECK_EQ(kl_session_next_timeout(&ss, now), UINT32_MAX); /* done */
+
+    /* a long name: the error text is cut to its buffer */
+    reset();
+    setup(&sc, 0);
+    {
+        static char longhost[200];
+        memset(longhost, 'x', sizeof longhost - 1);
+        sc.endpoints[0].host = longhost;
+        sc.n_endpoints = 1;
+    }
+    F.open_fail = KL_ERR_CONNECT;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(strlen(kl_session_error_text(&ss)), sizeof ss.error_text - 1);
+    KT_CHECK(strncmp(kl_session_error_text(&ss), "cannot connect to xxx", 21) == 0);
 
     /* the name does not resolve */
     reset();
@@ -2062,6 +2144,7 @@ static void test_location_forms(void)
     location_case("alt.example:52x", NULL, 5222);
     location_case("alt.example:99999", NULL, 5222);
     location_case("alt.example:0", NULL, 5222);
+    location_case("alt.example:5/2", NULL, 5222);
 }
 
 /* The TLS session kept in the hints: offered; one the server refused is
@@ -2099,6 +2182,34 @@ static void test_tls_session_cache(void)
     KT_CHECK_EQ(kl_session_stats(&ss)->tls_sessions_saved, 1);
     KT_CHECK_EQ(cache.tls_session_len, 4);
     KT_CHECK(memcmp(cache.tls_session, "SESS", 4) == 0);
+    /* the server drops the connection in the handshake with the session
+     * offered: the same; a certificate failure keeps it (and is final) */
+    kl_session_shutdown(&ss);
+    reset();
+    setup(&sc, 0);
+    sc.tls = &full_tls;
+    sc.cache = &cache;
+    F.tls_fail = KL_ERR_CONN_CLOSED;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    KT_CHECK_EQ(ev.retry_ms, 0);
+    KT_CHECK_EQ(cache.tls_session_len, 0);
+    kl_session_shutdown(&ss);
+    reset();
+    setup(&sc, 0);
+    sc.tls = &full_tls;
+    sc.cache = &cache;
+    memcpy(cache.tls_session, "OLD!", 4);
+    cache.tls_session_len = 4;
+    kl_cache_seal(&cache);
+    F.tls_cert_fail = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TLS_CERT);
+    KT_CHECK_EQ(F.offered, 1);
+    KT_CHECK_EQ(cache.tls_session_len, 4);
     /* it fails again on the next connection: nothing is left to drop, no retry */
     kl_session_shutdown(&ss);
     reset();
