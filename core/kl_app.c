@@ -3,11 +3,17 @@
  * subscription policy, roster pushes, and the PubSub / MUC helpers. */
 #include "kl_string.h"
 
-#define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
+#define KL_CORE_BUILD 1 /* core/: kl_client_t's members by their own names */
 #include "kinglet/kl_app.h"
 #include "kl_internal.h"
 
 #if KL_ENABLE_APP
+
+/* body_text() cuts body text into pieces of KL_APP_CHUNK less at most the
+ * 16 bytes of a reference, a UTF-8 sequence's 3 and a CR: never empty. */
+#if KL_APP_CHUNK < 32
+#error "KL_APP_CHUNK must be at least 32"
+#endif
 
 #define NS_CLIENT "jabber:client"
 #define NS_ROSTER "jabber:iq:roster"
@@ -239,7 +245,8 @@ static int dec(kl_slice_t raw, char *out, size_t cap)
 static void copy_name(kl_slice_t s, char *out, size_t cap)
 {
     size_t n = s.len < cap - 1 ? s.len : 0; /* too long: "" (matches no handler's name) */
-    memcpy(out, s.p, n);
+    if (n)
+        memcpy(out, s.p, n); /* s.p may be NULL when s is empty */
     out[n] = '\0';
 }
 
@@ -440,14 +447,15 @@ static void body_text(kl_app_t *a, const kl_xml_token_t *t)
         if (n < len) {
             for (j = n; !t->cdata && j > 0 && p[j - 1] != '&' && p[j - 1] != ';'; j--)
                 ;
+            /* n stays >= KL_APP_CHUNK - 16: a reference is at most 16
+             * bytes, so the '&' of one cut here is among the last 15; a
+             * UTF-8 sequence backs off at most 3, a CR 1 more */
             if (!t->cdata && j > 0 && p[j - 1] == '&')
                 n = j - 1; /* a reference would be cut: stop before it */
-            while (n > 0 && (p[n] & 0xC0) == 0x80)
+            while ((p[n] & 0xC0) == 0x80)
                 n--;
-            if (n > 0 && p[n - 1] == '\r')
+            if (p[n - 1] == '\r')
                 n--;
-            if (n == 0)
-                n = 1; /* cannot happen with references of at most 16 bytes */
         }
         d = kl_xml_decode((kl_slice_t){p, n}, t->cdata ? KL_XML_RAW_CDATA : KL_XML_RAW_TEXT, a->chunk, sizeof a->chunk);
         if (d > 0) {
@@ -588,7 +596,7 @@ static int whole(kl_app_t *a, const kl_stanza_t *st, uint16_t iq_id)
         return 0;
     a->in.stanza = st;
     kl_cursor_init(&cur, a->c, st);
-    while ((r = kl_cursor_next(&cur, &t)) > 0)
+    while (kl_cursor_next(&cur, &t) > 0)
         if (t.type == KL_XML_START && t.depth == 3) {
             /* the payload child: the first in another namespace, else the first */
             int foreign = !stream_ns(t.ns);
@@ -724,6 +732,10 @@ int kl_reply_begin(kl_app_t *app, const kl_in_t *in, kl_xw_t *w, const char *nam
         return KL_ERR_ARG;
     if (in->flags & KL_IN_ADDR_TOO_LONG)
         return KL_ERR_JID_TOO_LONG;
+    /* s2s: from is the address the stanza was sent to (one of our domain:
+     * the engine checked it); none, and the answer could carry no from */
+    if (kl_i_is_s2s(app->c) && (!in->to || !in->to[0]))
+        return KL_ERR_FROM_DOMAIN;
     if ((st = kl_i_answer_begin(app->c, w)) != KL_OK)
         return st;
     kl_xw_start(w, name);
@@ -731,7 +743,7 @@ int kl_reply_begin(kl_app_t *app, const kl_in_t *in, kl_xw_t *w, const char *nam
         kl_xw_attr(w, "type", type);
     if (in->id && in->id[0])
         kl_xw_attr(w, "id", in->id);
-    if (kl_i_is_s2s(app->c) && in->to && in->to[0])
+    if (kl_i_is_s2s(app->c))
         kl_xw_attr(w, "from", in->to);
     if (in->from && in->from[0])
         kl_xw_attr(w, "to", in->from);
@@ -874,7 +886,7 @@ int kl_pubsub_publish(kl_client_t *c, const char *service, const char *node, con
 int kl_muc_join(kl_client_t *c, const char *room_nick, const char *password, int history)
 {
     kl_xw_t w;
-    char n[12];
+    char n[3 * sizeof(unsigned) + 1]; /* more than the digits of any unsigned and the NUL */
     int st;
     if (!c || !room_nick || !strchr(room_nick, '@') || !strchr(room_nick, '/') || history < 0)
         return KL_ERR_ARG;
@@ -892,7 +904,7 @@ int kl_muc_join(kl_client_t *c, const char *room_nick, const char *password, int
         n[i] = '\0';
         do
             n[--i] = (char)('0' + v % 10);
-        while ((v /= 10) && i);
+        while ((v /= 10) != 0);
         kl_xw_attr(&w, "maxstanzas", n + i);
     }
     kl_xw_end(&w, "history");

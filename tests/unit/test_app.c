@@ -310,6 +310,7 @@ typedef struct {
     int sm;                   /* sm_queue set, and <enabled/> fed */
     int cache;
     int ack_every;            /* sm: cfg.sm_ack_every (0: 100) */
+    const kl_crypto_t *crypto; /* NULL: the test's SHA-1 */
 } opts_t;
 
 static const kl_app_config_t default_app = {.subscriptions = KL_SUB_ROSTER};
@@ -333,7 +334,7 @@ static void login(const opts_t *o)
     cfg.password = "secret";
     cfg.pipelining = KL_PIPELINING_SAFE;
     cfg.random = kt_random;
-    cfg.crypto = &crypto;
+    cfg.crypto = o->crypto ? o->crypto : &crypto;
     if (o->sm) {
         cfg.sm_queue = queue;
         cfg.sm_queue_size = sizeof queue;
@@ -2071,6 +2072,737 @@ static void test_review_caps_node_amp(void)
     KT_CHECK_EQ(kl_app_init(&a2, &c2, &ac), KL_OK);
 }
 
+/* ---- 12. arguments, bounds and the rarer paths ------------------------------------------------ */
+
+#define SL(s) ((kl_slice_t){(const uint8_t *)(s), sizeof(s) - 1})
+
+static int noop_fn(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    (void)ctx, (void)a, (void)in;
+    return KL_PASS;
+}
+
+static int hash_fails(void *ctx, kl_hash_alg_t alg, const uint8_t *data, size_t len, uint8_t *out)
+{
+    (void)ctx, (void)alg, (void)data, (void)len, (void)out;
+    return -1;
+}
+static const kl_crypto_t no_hash = {NULL, NULL, NULL, NULL, NULL};
+static const kl_crypto_t bad_hash = {NULL, hash_fails, NULL, NULL, NULL};
+
+static void test_cov_arguments(void)
+{
+    static kl_app_t a2;
+    static const char *const null_feat[] = {NULL};
+    static const char *const empty_feat[] = {""};
+    static const char *const dq_feat[] = {"urn:\"q"};
+    static const char *const lt_feat[] = {"urn:a<b"};
+    static const char *const bad_opts[] = {NULL};
+    static const char *const noeq_opts[] = {"pubsub#max_items"};
+    kl_app_config_t ac;
+    kl_handler_t h;
+    kl_in_t in;
+    kl_xw_t w;
+    kl_event_t ev;
+    kl_xml_token_t tok;
+    kl_stanza_t st;
+    kl_roster_item_t it;
+    char buf[16];
+    uint16_t hd = 0;
+    size_t i;
+    login_default();
+    /* configuration */
+    KT_CHECK_EQ(kl_app_init(&a2, NULL, NULL), KL_ERR_ARG);
+    memset(&ac, 0, sizeof ac);
+    ac.nfeatures = 1;
+    KT_CHECK_EQ(kl_app_init(&a2, &cl, &ac), KL_ERR_ARG); /* features NULL */
+    ac.features = null_feat;
+    KT_CHECK_EQ(kl_app_init(&a2, &cl, &ac), KL_ERR_ARG);
+    ac.features = empty_feat;
+    KT_CHECK_EQ(kl_app_init(&a2, &cl, &ac), KL_ERR_ARG);
+    ac.features = dq_feat;
+    KT_CHECK_EQ(kl_app_init(&a2, &cl, &ac), KL_ERR_ARG);
+    ac.features = lt_feat;
+    KT_CHECK_EQ(kl_app_init(&a2, &cl, &ac), KL_ERR_ARG);
+    memset(&ac, 0, sizeof ac);
+    ac.category = "it's";
+    KT_CHECK_EQ(kl_app_init(&a2, &cl, &ac), KL_ERR_ARG);
+    ac.category = NULL;
+    ac.type = "a\"b";
+    KT_CHECK_EQ(kl_app_init(&a2, &cl, &ac), KL_ERR_ARG);
+    ac.type = NULL;
+    ac.name = "a<b";
+    KT_CHECK_EQ(kl_app_init(&a2, &cl, &ac), KL_ERR_ARG);
+    ac.name = NULL;
+    ac.subscriptions = (kl_sub_policy_t)(KL_SUB_ASK + 1);
+    KT_CHECK_EQ(kl_app_init(&a2, &cl, &ac), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_app_attach(NULL, &cl), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_app_attach(&a2, NULL), KL_ERR_ARG);
+    /* none of them attached: the app of the login still answers */
+    clear();
+    feed("<iq type='get' id='g1' from='bob@localhost/x'><query xmlns='urn:none'/></iq>");
+    KT_CHECK_STR(out, "<iq type='error' id='g1' to='bob@localhost/x'>" SVC_UNAVAIL "</iq>");
+    KT_CHECK_EQ(kl_app_stats(&app)->unhandled_iq, 1);
+    /* handlers */
+    h = handler(KL_KIND_ANY, NULL, NULL, NULL, NULL);
+    KT_CHECK_EQ(kl_app_on(NULL, &h), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_app_on(&app, NULL), KL_ERR_ARG);
+    h.fn = NULL;
+    KT_CHECK_EQ(kl_app_on(&app, &h), KL_ERR_ARG);
+    h.fn = noop_fn;
+    for (i = 0; i < KL_APP_MAX_HANDLERS; i++)
+        KT_CHECK_EQ(kl_app_on(&app, &h), KL_OK);
+    KT_CHECK_EQ(kl_app_on(&app, &h), KL_ERR_HANDLERS_FULL);
+    /* accessors */
+    KT_CHECK(kl_app_client(NULL) == NULL);
+    KT_CHECK(kl_app_client(&app) == &cl);
+    KT_CHECK(kl_app_stats(NULL) == NULL);
+    KT_CHECK_STR(kl_app_caps_ver(NULL), "");
+    KT_CHECK_EQ(kl_app_ended_iq(NULL), 0);
+    memset(&ev, 0, sizeof ev);
+    ev.type = KL_EV_ONLINE;
+    KT_CHECK_EQ(kl_app_event(NULL, &ev), 0);
+    /* replies and subscriptions */
+    KT_CHECK_EQ(kl_sub_answer(NULL, "carol@localhost", 1), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_sub_answer(&app, NULL, 1), KL_ERR_ARG);
+    memset(&in, 0, sizeof in);
+    in.kind = KL_KIND_IQ;
+    KT_CHECK_EQ(kl_reply_begin(&app, NULL, &w, "iq", NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_reply_begin(&app, &in, NULL, "iq", NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_reply_begin(&app, &in, &w, NULL, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_reply_iq_error(&app, &in, NULL, "bad-request"), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_reply_iq_error(&app, &in, "modify", ""), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_app_presence(NULL, NULL, NULL), KL_ERR_ARG);
+    /* no type, id, from (NULL): the bare element; an empty payload: none */
+    clear();
+    KT_CHECK_EQ(kl_reply_begin(&app, &in, &w, "iq", NULL), KL_OK);
+    kl_xw_end(&w, "iq");
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_OK);
+    KT_CHECK_EQ(kl_reply_iq_result(&app, &in, ""), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "<iq/><iq type='result'/>");
+    /* PubSub and MUC */
+    clear();
+    KT_CHECK_EQ(kl_pubsub_publish(NULL, NULL, "n", NULL, "<e/>", NULL, 0, &hd), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_pubsub_publish(&cl, NULL, NULL, NULL, "<e/>", NULL, 0, &hd), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_pubsub_publish(&cl, NULL, "", NULL, "<e/>", NULL, 0, &hd), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_pubsub_publish(&cl, NULL, "n", NULL, NULL, NULL, 0, &hd), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_pubsub_publish(&cl, NULL, "n", NULL, "<e/>", NULL, 1, &hd), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_pubsub_publish(&cl, NULL, "n", NULL, "<e/>", bad_opts, 1, &hd), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_pubsub_publish(&cl, NULL, "n", NULL, "<e/>", noeq_opts, 1, &hd), KL_ERR_ARG);
+    KT_CHECK_EQ(hd, 0);
+    KT_CHECK_EQ(kl_muc_join(NULL, "room@conf.localhost/nick", NULL, 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_muc_join(&cl, NULL, NULL, 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_muc_join(&cl, "conf.localhost/nick", NULL, 0), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_muc_join(&cl, "room@conf.localhost/nick", NULL, -1), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_muc_send(&cl, NULL, "hi"), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_muc_send(&cl, "room@conf.localhost/nick", "hi"), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_muc_leave(&cl, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_muc_leave(&cl, "room@conf.localhost"), KL_ERR_ARG);
+    drain();
+    KT_CHECK_STR(out, "");
+    /* the largest history: every digit */
+    KT_CHECK_EQ(kl_muc_join(&cl, "room@conf.localhost/nick", NULL, 2147483647), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "<history maxstanzas='2147483647'/>") != NULL);
+    /* payload helpers */
+    memset(&tok, 0, sizeof tok);
+    tok.type = KL_XML_START;
+    tok.local = SL("item");
+    tok.ns = SL("jabber:iq:roster");
+    KT_CHECK_EQ(kl_token_attr(NULL, "jid", buf, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_token_attr(&tok, NULL, buf, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_token_attr(&tok, "jid", NULL, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_token_attr(&tok, "jid", buf, 0), KL_ERR_ARG);
+    strcpy(buf, "x");
+    KT_CHECK_EQ(kl_token_attr(&tok, "jid", buf, sizeof buf), KL_ERR_ARG); /* absent */
+    KT_CHECK_STR(buf, "");
+    KT_CHECK_EQ(kl_roster_item(NULL, &it), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_roster_item(&tok, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_roster_item(&tok, &it), KL_OK); /* an item without attributes */
+    KT_CHECK(it.jid[0] == 0 && it.name[0] == 0 && it.subscription[0] == 0 && it.ask == 0);
+    tok.type = KL_XML_END;
+    KT_CHECK_EQ(kl_token_attr(&tok, "jid", buf, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_roster_item(&tok, &it), KL_ERR_ARG);
+    memset(&st, 0, sizeof st);
+    KT_CHECK_EQ(kl_stanza_error_condition(NULL, &st, buf, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_stanza_error_condition(&cl, NULL, buf, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_stanza_error_condition(&cl, &st, NULL, sizeof buf), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_stanza_error_condition(&cl, &st, buf, 0), KL_ERR_ARG);
+    in.kind = KL_KIND_PRESENCE;
+    KT_CHECK_EQ(kl_muc_is_self(NULL, &in), 0);
+    KT_CHECK_EQ(kl_muc_is_self(&app, NULL), 0);
+    KT_CHECK_EQ(kl_muc_is_self(&app, &in), 0); /* neither a stanza nor a token */
+    in.kind = KL_KIND_MESSAGE;
+    in.token = &tok;
+    KT_CHECK_EQ(kl_muc_is_self(&app, &in), 0);
+}
+
+/* A client (and app) that never connected, and one with output pending. */
+static void test_cov_not_connected(void)
+{
+    static kl_client_t c2;
+    static kl_app_t a2;
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    cfg.crypto = &crypto;
+    KT_CHECK_EQ(kl_client_init(&c2, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_app_init(&a2, &c2, NULL), KL_OK);
+    KT_CHECK_EQ(kl_app_presence(&a2, NULL, NULL), KL_ERR_NOT_ONLINE);
+    KT_CHECK_EQ(kl_sub_answer(&a2, "carol@localhost", 1), KL_ERR_NOT_ONLINE);
+    KT_CHECK_EQ(kl_app_stats(&a2)->sub_approved, 0);
+    KT_CHECK_EQ(kl_muc_join(&c2, "room@conf.localhost/nick", NULL, 0), KL_ERR_NOT_ONLINE);
+    /* the stream header not yet sent: the transmit buffer cannot measure caps or disco */
+    KT_CHECK_EQ(kl_client_connect(&c2, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    KT_CHECK_EQ(kl_app_init(&a2, &c2, NULL), KL_ERR_STATE);
+    cfg.crypto = NULL;
+    KT_CHECK_EQ(kl_client_init(&c2, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&c2, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    KT_CHECK_EQ(kl_app_init(&a2, &c2, NULL), KL_ERR_STATE);
+    /* a hash that fails: no ver, not attached */
+    cfg.crypto = &bad_hash;
+    KT_CHECK_EQ(kl_client_init(&c2, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_app_init(&a2, &c2, NULL), KL_ERR_ARG);
+    KT_CHECK_STR(kl_app_caps_ver(&a2), "");
+}
+
+/* No hash: no ver, no <c/>, and no caps node is ours. */
+static void test_cov_no_caps(void)
+{
+    opts_t o;
+    memset(&o, 0, sizeof o);
+    o.crypto = &no_hash;
+    login(&o);
+    KT_CHECK_STR(kl_app_caps_ver(&app), "");
+    KT_CHECK(strstr(out, "<c xmlns") == NULL);
+    clear();
+    KT_CHECK_EQ(kl_app_presence(&app, NULL, NULL), KL_OK);
+    KT_CHECK_EQ(kl_muc_join(&cl, "room@conf.localhost/nick", NULL, 0), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "<presence/><presence to='room@conf.localhost/nick'><x xmlns='http://jabber.org/protocol/muc'>"
+                      "<history maxstanzas='0'/></x></presence>");
+    clear();
+    feed("<iq type='get' id='n1' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info' "
+         "node='https://kinglet.dev/caps#'/></iq>");
+    KT_CHECK_STR(out, "<iq type='error' id='n1' to='bob@localhost/x'><error type='cancel'><item-not-found "
+                      "xmlns='" NS_STANZAS "'/></error></iq>");
+    /* a client without the app layer: no <c/> in a MUC join */
+    {
+        kl_client_config_t cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.jid = "alice@localhost/dev";
+        cfg.password = "secret";
+        cfg.random = kt_random;
+        cfg.crypto = &crypto;
+        KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+        no_app = 1;
+        connect_to_success();
+        feed(HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>" BIND_RES);
+        KT_CHECK(kl_client_is_online(&cl));
+        clear();
+        KT_CHECK_EQ(kl_muc_join(&cl, "room@conf.localhost/nick", NULL, 7), KL_OK);
+        drain();
+        KT_CHECK_STR(out, "<presence to='room@conf.localhost/nick'><x xmlns='http://jabber.org/protocol/muc'>"
+                          "<history maxstanzas='7'/></x></presence>");
+        no_app = 0;
+        login(&o);
+    }
+    clear();
+    feed("<iq type='get' id='n1' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info' "
+         "node='https://kinglet.dev/caps#'/></iq>");
+    KT_CHECK_STR(out, "<iq type='error' id='n1' to='bob@localhost/x'><error type='cancel'><item-not-found "
+                      "xmlns='" NS_STANZAS "'/></error></iq>");
+    clear();
+    feed("<iq type='get' id='n2' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    KT_CHECK_STR(out, "<iq type='result' id='n2' to='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'>"
+                      "<identity category='client' type='bot' name='kinglet'/>"
+                      "<feature var='http://jabber.org/protocol/caps'/>"
+                      "<feature var='http://jabber.org/protocol/disco#info'/>"
+                      "<feature var='urn:xmpp:ping'/></query></iq>");
+}
+
+/* A node of the right length that is not node#ver: item-not-found. */
+static void test_cov_caps_node(void)
+{
+    char q[512];
+    const char *ver;
+    static const char *const nodes[] = {"https://kinglet.dev/capX#", "https://kinglet.dev/caps!",
+                                        "https://kinglet.dev/caps#"};
+    char other[32];
+    size_t i;
+    login_default();
+    ver = kl_app_caps_ver(&app);
+    KT_CHECK_EQ(strlen(ver), 28);
+    strcpy(other, ver);
+    other[27] = other[27] == 'A' ? 'B' : 'A'; /* another ver of the same length */
+    for (i = 0; i < 3; i++) {
+        clear();
+        snprintf(q, sizeof q, "<iq type='get' id='k%zu' from='bob@localhost/x'><query "
+                              "xmlns='http://jabber.org/protocol/disco#info' node='%s%s'/></iq>", i, nodes[i],
+                 i < 2 ? ver : other);
+        feed(q);
+        snprintf(q, sizeof q, "<iq type='error' id='k%zu' to='bob@localhost/x'><error type='cancel'><item-not-found "
+                              "xmlns='" NS_STANZAS "'/></error></iq>", i);
+        KT_CHECK_STR(out, q);
+    }
+}
+
+/* The disco answer measured against the transmit buffer: the first
+ * feature count that does not fit is refused with room to spare in the
+ * buffer (the answer's addresses need it), one fewer is taken. */
+static void test_cov_disco_measure(void)
+{
+    static char vars[40][48];
+    static const char *feats[40];
+    static kl_client_t c2;
+    static kl_app_t a2;
+    kl_client_config_t cc;
+    kl_app_config_t ac;
+    size_t i, first_bad = 0;
+    for (i = 0; i < 40; i++) {
+        snprintf(vars[i], sizeof vars[i], "urn:example:feature:%02zu:%s", i, "ppppppppppppppppp");
+        feats[i] = vars[i];
+    }
+    memset(&cc, 0, sizeof cc);
+    cc.jid = "alice@localhost/dev";
+    cc.password = "secret";
+    cc.random = kt_random;
+    memset(&ac, 0, sizeof ac);
+    ac.features = feats;
+    for (i = 1; i <= 40 && !first_bad; i++) {
+        int st;
+        KT_CHECK_EQ(kl_client_init(&c2, &cc), KL_OK);
+        ac.nfeatures = i;
+        st = kl_app_init(&a2, &c2, &ac);
+        if (st != KL_OK) {
+            KT_CHECK_EQ(st, KL_ERR_TOO_LARGE);
+            first_bad = i;
+        }
+    }
+    /* 57 bytes a feature: 19 of them fit the buffer, not with the 192
+     * bytes an answer's addresses may take */
+    KT_CHECK_EQ(first_bad, 19);
+}
+
+/* A handler that tries the payload helpers on what it sees. */
+static int helper_fn(void *ctx, kl_app_t *a, const kl_in_t *in)
+{
+    char buf[32];
+    (void)ctx;
+    if (in->part == KL_PART_STANZA && in->stanza) {
+        int n = kl_stanza_error_condition(kl_app_client(a), in->stanza, buf, sizeof buf);
+        logf_("[cond %d %s]", n, buf);
+        n = kl_stanza_error_condition(kl_app_client(a), in->stanza, buf, 5);
+        logf_("[cond5 %d]", n);
+        logf_("[self %d]", kl_muc_is_self(a, in));
+    } else if (in->part == KL_PART_STANZA) {
+        logf_("[self %d]", kl_muc_is_self(a, in));
+    } else if (in->part == KL_PART_TOKEN) {
+        kl_roster_item_t it;
+        memset(&it, 0, sizeof it);
+        if (in->kind == KL_KIND_IQ && in->token->type == KL_XML_START && in->token->depth == 4) {
+            int r = kl_roster_item(in->token, &it);
+            logf_("[item %d %s|%s|%s|%u]", r, it.jid, it.name, it.subscription, it.ask);
+        } else if (in->kind == KL_KIND_IQ && in->token->type == KL_XML_START) {
+            logf_("[not-item %d]", kl_roster_item(in->token, &it));
+        }
+        if (in->kind == KL_KIND_PRESENCE && kl_muc_is_self(a, in))
+            logf_("[self-token]");
+    }
+    return KL_PASS;
+}
+
+static void test_cov_payload_helpers(void)
+{
+    kl_handler_t h;
+    char longjid[KL_JID_MAX + 8], longname[80];
+    int big;
+    login_default();
+    h = handler(KL_KIND_ANY, NULL, NULL, NULL, NULL);
+    h.fn = helper_fn;
+    KT_CHECK_EQ(kl_app_on(&app, &h), KL_OK);
+    memset(longjid, 'j', sizeof longjid - 1);
+    longjid[sizeof longjid - 1] = 0;
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    /* roster items, each field and bound */
+    clear();
+    snprintf(sbuf, sizeof sbuf, "<iq type='set' id='ri'><query xmlns='jabber:iq:roster'>"
+                                "<item jid='a@b' name='A&amp;B' subscription='both' ask='subscribe'/>"
+                                "<item jid='c@d' ask='unsubscribe'><group>g</group></item>"
+                                "<item jid='%s' name='x'/><item jid='e@f' name='%s'/>"
+                                "<item jid='g@h' subscription='subscribe'/><item xmlns='urn:x' jid='i@j'/>"
+                                "</query></iq>", longjid, longname);
+    feed(sbuf);
+    KT_CHECK_STR(log_, "[cond -1 ][cond5 -1][self 0][not-item -1]"
+                       "[item 0 a@b|A&B|both|1][item 0 c@d|||0][not-item -1]"
+                       "[item -15 |||0][item -15 e@f|||0][item -15 g@h|||0][item -1 |||0]");
+    KT_CHECK_STR(out, "<iq type='result' id='ri'/>");
+    /* the condition of an error stanza */
+    clear();
+    feed("<message type='error' from='bob@localhost/x'><body>x</body><error type='cancel'>"
+         "<service-unavailable xmlns='" NS_STANZAS "'/></error></message>");
+    feed("<message type='error' from='bob@localhost/x'><error type='modify'><text xmlns='urn:x'><b/></text>"
+         "<bad-request xmlns='" NS_STANZAS "'/></error></message>");
+    feed("<message type='error' from='bob@localhost/x'><x><gone xmlns='" NS_STANZAS "'/></x><error type='cancel'/>"
+         "<y><gone xmlns='" NS_STANZAS "'/></y></message>");
+    KT_CHECK_STR(log_, "[cond 19 service-unavailable][cond5 -15][self 0]"
+                       "[cond 11 bad-request][cond5 -15][self 0]"
+                       "[cond -1 ][cond5 -1][self 0]");
+    /* MUC self-presence: whole (the stanza) and streamed (its status token) */
+    for (big = 0; big < 2; big++) {
+        const char *p = pad_el(big);
+        kt_current = big ? "test_cov_payload_helpers (streamed)" : "test_cov_payload_helpers";
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<presence from='room@conf.localhost/nick'>"
+                                    "<x xmlns='http://jabber.org/protocol/muc#user'><item role='participant'/>"
+                                    "<status code='100'/><status code='1100'/><status code='110'/></x>"
+                                    BIG_PAD "</presence>", p);
+        feed(sbuf);
+        KT_CHECK_STR(log_, big ? "[self 0][self-token]" : "[cond -1 ][cond5 -1][self 1][self-token]");
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<presence from='room@conf.localhost/nick'>"
+                                    "<x xmlns='urn:other'><status code='110'/></x>"
+                                    "<x xmlns='http://jabber.org/protocol/muc#user'><status code='100'/></x>"
+                                    BIG_PAD "</presence>", p);
+        feed(sbuf);
+        KT_CHECK_STR(log_, big ? "[self 0]" : "[cond -1 ][cond5 -1][self 0]");
+    }
+}
+
+/* Events the engine would not make, fed to the public entry all the same. */
+static void test_cov_events(void)
+{
+    static rec_t seen = {.name = "S", .ret = KL_PASS};
+    kl_event_t ev;
+    int big;
+    login_default();
+    on(KL_KIND_ANY, NULL, NULL, NULL, &seen);
+    /* a payload child in no namespace: its namespace is "" */
+    for (big = 0; big < 2; big++) {
+        kt_current = big ? "test_cov_events (streamed)" : "test_cov_events";
+        clear();
+        snprintf(sbuf, sizeof sbuf, "<message from='bob@localhost/x'><x xmlns=''/>" BIG_PAD "</message>", pad_el(big));
+        feed(sbuf);
+        KT_CHECK_STR(log_, big ? "[S message type= from=bob@localhost/x id= child=x/ streamed][S end 0]"
+                               : "[S message type= from=bob@localhost/x id= child=x/][S end 0]");
+    }
+    kt_current = "test_cov_events";
+    seen.ends = 0;
+    clear();
+    memset(&ev, 0, sizeof ev);
+    /* something that is no stanza: not the app layer's, whole or streamed */
+    ev.stanza.name = SL("foo");
+    ev.type = KL_EV_STANZA;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    ev.type = KL_EV_IQ_RESULT;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    ev.type = KL_EV_STANZA_BEGIN;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    ev.type = KL_EV_TOKEN;
+    ev.token.type = KL_XML_START;
+    ev.token.depth = 3;
+    ev.token.local = SL("x"); /* ns {NULL, 0}: no namespace at all */
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    ev.type = KL_EV_STANZA_END;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    /* a token with nothing open */
+    ev.type = KL_EV_TOKEN;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    KT_CHECK_STR(log_, "");
+    KT_CHECK_EQ(seen.ends, 0);
+    KT_CHECK_EQ(kl_app_stats(&app)->stanzas, 2); /* the two messages above */
+    /* a streamed message waits for its first child; meanwhile no long message may begin */
+    ev.type = KL_EV_STANZA_BEGIN;
+    ev.stanza.name = SL("message");
+    ev.stanza.from = SL("bob@localhost/x");
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 1);
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_ERR_STATE);
+    ev.type = KL_EV_TOKEN; /* a START below depth 3 does not choose the payload child */
+    ev.token.depth = 4;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 1);
+    KT_CHECK_STR(log_, "");
+    ev.type = KL_EV_STANZA_DROPPED; /* no status given: too large */
+    ev.status = 0;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 1);
+    KT_CHECK_STR(log_, "[S message type= from=bob@localhost/x id= child=/ streamed][S end -15]");
+    KT_CHECK_EQ(seen.status_at_end, KL_ERR_TOO_LARGE);
+    /* closed without a status inside one: KL_ERR_STREAM_CLOSED */
+    clear();
+    ev.type = KL_EV_STANZA_BEGIN;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 1);
+    ev.type = KL_EV_TOKEN;
+    ev.token.depth = 3;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 1);
+    ev.type = KL_EV_CLOSED;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    KT_CHECK_STR(log_, "[S message type= from=bob@localhost/x id= child=x/ streamed][S end -41]");
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    drain();
+}
+
+/* s2s: a reply carries from = the stanza's to; the body may be in jabber:server. */
+#define S2S_HDR "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' " \
+                "from='peer.test' to='sensor.test' version='1.0'>"
+#define S2S_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+
+static void test_cov_s2s_replies(void)
+{
+    static rec_t m = {.name = "M", .ret = KL_HANDLED};
+    static char body[64];
+    kl_client_config_t cfg;
+    kl_in_t in;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "sensor.test";
+    cfg.s2s = 1;
+    cfg.s2s_to = "peer.test";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    cfg.crypto = &crypto;
+    clear();
+    no_drain = 0;
+    no_app = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_app_init(&app, &cl, NULL), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    drain();
+    feed(S2S_HDR "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"
+                 "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    KT_CHECK_EQ(kl_engine_tls_done(&cl, 1), KL_OK);
+    drain();
+    feed(S2S_HDR "<stream:features><mechanisms xmlns='" S2S_SASL "'><mechanism>EXTERNAL</mechanism></mechanisms>"
+                 "<bidi xmlns='urn:xmpp:features:bidi'/></stream:features>");
+    feed("<success xmlns='" S2S_SASL "'/>");
+    feed(S2S_HDR "<stream:features/>");
+    KT_CHECK(kl_client_is_online(&cl));
+    m.body = body;
+    m.body_cap = sizeof body;
+    on(KL_KIND_MESSAGE, NULL, NULL, NULL, &m);
+    clear();
+    feed("<iq type='get' id='q1' from='user@peer.test/r' to='device@sensor.test'><query xmlns='urn:none'/></iq>");
+    KT_CHECK_STR(out, "<iq type='error' id='q1' from='device@sensor.test' to='user@peer.test/r'>" SVC_UNAVAIL "</iq>");
+    clear();
+    feed("<message from='user@peer.test/r' to='device@sensor.test'><body>hi</body></message>");
+    KT_CHECK_EQ(m.body_len, 2);
+    KT_CHECK(memcmp(body, "hi", 2) == 0);
+    KT_CHECK_EQ(m.lasts, 1);
+    /* without a to there is no from to send it with (RFC 6120 8.1.2.1: a
+     * stanza between servers has one): nothing is sent */
+    clear();
+    memset(&in, 0, sizeof in);
+    in.kind = KL_KIND_IQ;
+    in.from = "user@peer.test/r";
+    in.id = "q2";
+    KT_CHECK_EQ(kl_reply_iq_result(&app, &in, NULL), KL_ERR_FROM_DOMAIN);
+    in.to = "";
+    KT_CHECK_EQ(kl_reply_iq_error(&app, &in, "cancel", "bad-request"), KL_ERR_FROM_DOMAIN);
+    in.to = "sensor.test";
+    KT_CHECK_EQ(kl_reply_iq_result(&app, &in, NULL), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "<iq type='result' id='q2' from='sensor.test' to='user@peer.test/r'/>");
+}
+
+static char told[128];
+static void on_sub(void *ctx, const char *jid, int approved)
+{
+    size_t n = strlen(told);
+    (void)ctx;
+    snprintf(told + n, sizeof told - n, "[%s %d]", jid, approved);
+}
+
+static void test_cov_subscriptions(void)
+{
+    static rec_t seen = {.name = "P", .ret = KL_PASS};
+    static kl_app_config_t ac;
+    char id[64], id2[64], longbare[KL_JID_MAX + 20];
+    kl_event_t ev;
+    opts_t o;
+    size_t i;
+    /* told of every answer */
+    memset(&ac, 0, sizeof ac);
+    ac.subscriptions = KL_SUB_ANYONE;
+    ac.on_subscription = on_sub;
+    memset(&o, 0, sizeof o);
+    o.app_cfg = &ac;
+    login(&o);
+    told[0] = 0;
+    clear();
+    feed("<presence from='carol@localhost/r' type='subscribe'/>");
+    KT_CHECK_EQ(kl_sub_answer(&app, "dave@localhost", 0), KL_OK);
+    drain();
+    KT_CHECK_STR(told, "[carol@localhost 1][dave@localhost 0]");
+    KT_CHECK_STR(out, "<presence to='carol@localhost' type='subscribed'/><presence to='dave@localhost' type='unsubscribed'/>");
+    /* an answer that does not fit the transmit buffer: not sent, not told, not counted */
+    {
+        static char huge[KL_TX_BUF_SIZE + 16];
+        memset(huge, 'h', sizeof huge - 1);
+        huge[sizeof huge - 1] = 0;
+        clear();
+        KT_CHECK_EQ(kl_sub_answer(&app, huge, 1), KL_ERR_TX_FULL);
+        drain();
+        KT_CHECK_STR(out, "");
+        KT_CHECK_STR(told, "[carol@localhost 1][dave@localhost 0]");
+        KT_CHECK_EQ(kl_app_stats(&app)->sub_approved, 1);
+    }
+    /* an id too long to answer with: nobody to answer, the handlers see it */
+    on(KL_KIND_PRESENCE, "subscribe", NULL, NULL, &seen);
+    clear();
+    snprintf(sbuf, sizeof sbuf, "<presence from='erin@localhost' id='%s' type='subscribe'/>", pad(KL_APP_ID_MAX + 5));
+    feed(sbuf);
+    KT_CHECK_STR(out, "");
+    KT_CHECK_STR(told, "[carol@localhost 1][dave@localhost 0]");
+    KT_CHECK(seen.flags & KL_IN_ADDR_TOO_LONG);
+    KT_CHECK_STR(log_, "[P presence type=subscribe from=erin@localhost id= child=/][P end 0]");
+
+    /* KL_SUB_ROSTER: two look-ups at once; a third request is left pending */
+    sub_login(KL_SUB_ROSTER);
+    feed("<presence from='carol@localhost' type='subscribe'/>");
+    last_get_id(id, sizeof id);
+    feed("<presence from='dave@localhost' type='subscribe'/>");
+    last_get_id(id2, sizeof id2);
+    feed("<presence from='erin@localhost' type='subscribe'/>");
+    KT_CHECK_EQ(count_of(out, "<query xmlns='jabber:iq:roster'/>"), 2);
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_unanswered, 1);
+    /* the same JID again while it is looked up: one look-up */
+    feed("<presence from='carol@localhost/other' type='subscribe'/>");
+    KT_CHECK_EQ(count_of(out, "<query xmlns='jabber:iq:roster'/>"), 2);
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_unanswered, 1);
+    /* another request's timeout is the program's */
+    memset(&ev, 0, sizeof ev);
+    ev.type = KL_EV_IQ_TIMEOUT;
+    ev.iq_id = 0x7777;
+    KT_CHECK_EQ(kl_app_event(&app, &ev), 0);
+    /* what decides is a roster item with the JID: not another element, not
+     * an item of another namespace, not one without a jid */
+    clear();
+    snprintf(sbuf, sizeof sbuf, "<iq type='result' id='%s'><query xmlns='jabber:iq:roster'><group/>"
+                                "<item xmlns='urn:x' jid='carol@localhost'/><item name='carol@localhost'/>"
+                                "<item jid='carol@localhost.x'/></query></iq>", id);
+    feed(sbuf);
+    KT_CHECK_STR(out, "<presence to='carol@localhost' type='unsubscribed'/>");
+    /* an item without a subscription attribute is in the roster */
+    clear();
+    snprintf(sbuf, sizeof sbuf, "<iq type='result' id='%s'><query xmlns='jabber:iq:roster'>"
+                                "<item jid='dave@localhost'/></query></iq>", id2);
+    feed(sbuf);
+    KT_CHECK_STR(out, "<presence to='dave@localhost' type='subscribed'/>");
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_approved, 1);
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_refused, 1);
+
+    /* a bare JID too long to keep for the look-up: left pending */
+    sub_login(KL_SUB_ROSTER);
+    memset(longbare, 'c', sizeof longbare - 1);
+    longbare[sizeof longbare - 1] = 0;
+    memcpy(longbare + sizeof longbare - 11, "@localhost", 10);
+    snprintf(sbuf, sizeof sbuf, "<presence from='%s/r' type='subscribe'/>", longbare);
+    feed(sbuf);
+    KT_CHECK_STR(out, "");
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_unanswered, 1);
+
+    /* a look-up's answer cut short by a bound: not answered, its slot free */
+    sub_login(KL_SUB_ROSTER);
+    feed("<presence from='carol@localhost' type='subscribe'/>");
+    last_get_id(id, sizeof id);
+    clear();
+    {
+        char *p = sbuf;
+        p += sprintf(p, "<iq type='result' id='%s'><query xmlns='jabber:iq:roster'><item jid='carol@localhost'>"
+                        "<group>%s</group>", id, pad(4000));
+        for (i = 0; i < KL_XML_MAX_DEPTH + 2; i++)
+            p += sprintf(p, "<d>");
+        for (i = 0; i < KL_XML_MAX_DEPTH + 2; i++)
+            p += sprintf(p, "</d>");
+        sprintf(p, "</item></query></iq>");
+    }
+    feed(sbuf);
+    KT_CHECK_STR(out, "");
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_unanswered, 1);
+    KT_CHECK_EQ(kl_app_stats(&app)->sub_approved, 0);
+    KT_CHECK_EQ(kl_app_stats(&app)->cut_short, 1);
+    feed("<presence from='carol@localhost' type='subscribe'/>");
+    KT_CHECK_EQ(count_of(out, "<query xmlns='jabber:iq:roster'/>"), 1);
+}
+
+static int act_close(rec_t *r, kl_app_t *a, const kl_in_t *in)
+{
+    (void)r, (void)in;
+    return kl_client_close(kl_app_client(a));
+}
+
+static void test_cov_roster(void)
+{
+    static rec_t closer = {.name = "C", .ret = KL_PASS, .action = act_close};
+    static rec_t seen = {.name = "S", .ret = KL_PASS};
+    opts_t o;
+    uint16_t h = 0;
+    char id[64];
+    memset(&o, 0, sizeof o);
+    o.cache = 1;
+    o.features = "<ver xmlns='urn:xmpp:features:rosterver'/>";
+    login(&o);
+    /* a second query in another namespace: the first one's version */
+    clear();
+    feed("<iq type='set' id='r1'><query xmlns='jabber:iq:roster' ver='v1'><item jid='f@localhost'/></query>"
+         "<query xmlns='urn:x' ver='vX'/></iq>");
+    KT_CHECK_STR(out, "<iq type='result' id='r1'/>");
+    KT_CHECK_STR(cache.roster_ver, "v1");
+    KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes, 1);
+    /* a streamed push the stream ends inside (its end tag does not match):
+     * nothing answered, its version not taken */
+    on(KL_KIND_ANY, NULL, NULL, NULL, &seen);
+    seen.ends = 0;
+    clear();
+    snprintf(sbuf, sizeof sbuf, "<iq type='set' id='r2'><query xmlns='jabber:iq:roster' ver='v2'>"
+                                "<item jid='g@localhost'><group>%s</group></item><item jid='h@localhost'>", pad(4000));
+    feed(sbuf);
+    KT_CHECK_EQ(seen.ends, 0);
+    feed("</stream:stream>");
+    KT_CHECK_EQ(seen.ends, 1);
+    KT_CHECK_EQ(seen.status_at_end, KL_ERR_XML_MISMATCH);
+    KT_CHECK(strstr(out, "<iq") == NULL);
+    KT_CHECK_STR(cache.roster_ver, "v1");
+    KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes, 1);
+    /* one a new stream starts inside: ended, nothing answered on the new stream */
+    login(&o);
+    on(KL_KIND_ANY, NULL, NULL, NULL, &seen);
+    seen.ends = 0;
+    feed(sbuf);
+    KT_CHECK_EQ(seen.ends, 0);
+    clear();
+    relogin();
+    KT_CHECK_EQ(seen.ends, 1);
+    KT_CHECK_EQ(seen.status_at_end, KL_ERR_STREAM_CLOSED);
+    KT_CHECK(strstr(out, "r2") == NULL);
+    KT_CHECK_STR(cache.roster_ver, "");
+    KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes, 0);
+    /* the client closed from inside the push: no acknowledgement, not counted */
+    login(&o);
+    on(KL_KIND_IQ, "set", NULL, NULL, &closer);
+    clear();
+    feed("<iq type='set' id='r3'><query xmlns='jabber:iq:roster' ver='v3'><item jid='f@localhost'/></query></iq>");
+    KT_CHECK_EQ(closer.action_st, KL_OK);
+    KT_CHECK(strstr(out, "<iq") == NULL);
+    KT_CHECK(strstr(out, "</stream:stream>") != NULL);
+    KT_CHECK_EQ(kl_app_stats(&app)->roster_pushes, 0);
+    /* a streamed roster result to the program's own get (not the engine's
+     * roster request): the program's */
+    login_default();
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", "<query xmlns='jabber:iq:roster'/>", 0, &h), KL_OK);
+    drain();
+    last_get_id(id, sizeof id);
+    KT_CHECK(id[0] != 0);
+    clear();
+    roster_result(id, 1000, 500, "carol@localhost");
+    feed(sbuf);
+    KT_CHECK_EQ(end_ret, 0);
+    KT_CHECK_EQ(end_iq, h);
+    KT_CHECK_STR(out, "");
+}
+
 int main(void)
 {
     KT_RUN(test_matching);
@@ -2102,6 +2834,16 @@ int main(void)
     KT_RUN(test_review_disco_too_large);
     KT_RUN(test_review_push_cut_short);
     KT_RUN(test_review_caps_node_amp);
+    KT_RUN(test_cov_arguments);
+    KT_RUN(test_cov_not_connected);
+    KT_RUN(test_cov_no_caps);
+    KT_RUN(test_cov_caps_node);
+    KT_RUN(test_cov_disco_measure);
+    KT_RUN(test_cov_payload_helpers);
+    KT_RUN(test_cov_events);
+    KT_RUN(test_cov_s2s_replies);
+    KT_RUN(test_cov_subscriptions);
+    KT_RUN(test_cov_roster);
     return kt_summary("app");
 }
 
