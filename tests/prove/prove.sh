@@ -1,0 +1,96 @@
+#!/bin/bash
+# kinglet — runs Frama-C's EVA on each driver tests/prove/prove_NAME.c and
+# checks that the proof is complete and not vacuous (see README.md).
+#
+#   tests/prove/prove.sh fast|full BUILD_DIR [NAME...]
+#
+# For each codec: frama-c -eva with a 32-bit machdep (gcc_x86_32), the
+# driver and the core/ files it needs, PROVE_N set per codec (fast: the
+# check-prove size, full: the make prove size). A codec passes when
+#   - EVA's summary is printed and says "0 alarms generated", and no
+#     "[eva:alarm]" line was printed (out of bounds, overflow, uninitialised
+#     read, invalid pointer, division by zero, shift, failed precondition...);
+#   - no kernel or EVA error, no "NON TERMINATING" function, no
+#     non-terminating call or degeneration;
+#   - the driver's last statement was reached (Frama_C_show_each_done), and
+#     every marker the codec lists below was reached: the outcomes the
+#     parser must be able to reach (a success and an error), so a proof
+#     where the parser's body is dead fails.
+# Prints per codec: N, chunking, alarms, time; then
+# "check-prove: P passed, F failed (...)" (or "prove: ..." for full).
+# Exit status 1 on any failure, naming the codec and the reason. Logs:
+# BUILD_DIR/prove/NAME-MODE.log.
+set -u
+mode=${1:?fast|full}
+build=${2:?build dir}
+shift 2
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root" || exit 1
+label=check-prove
+[ "$mode" = full ] && label=prove
+
+if ! command -v frama-c >/dev/null 2>&1; then
+    echo "$label: frama-c is not installed: run make deps (or: sudo apt-get install frama-c-base)"
+    exit 1
+fi
+
+# Per codec: core/ files | fast N | full N | markers | chunking (text)
+declare -A FILES NFAST NFULL MARKS CHUNK
+FILES[base64]="core/kl_base64.c core/kl_xw.c core/kl_xml.c"
+NFAST[base64]=8
+NFULL[base64]=16
+MARKS[base64]="decode_ok decode_err encode_ok encode_full"
+CHUNK[base64]="decode in one piece, every output capacity 0..N; encode in two chunks cut at any 0..len (full writer), and in one chunk into every writer capacity"
+
+ALL="base64"
+names=${*:-$ALL}
+
+pass=0
+fail=0
+failed=""
+mkdir -p "$build/prove"
+for name in $names; do
+    if [ -z "${FILES[$name]:-}" ]; then
+        echo "  $name: FAIL no such codec (known: $ALL)"
+        fail=$((fail + 1)); failed="$failed $name"; continue
+    fi
+    if [ "$mode" = full ]; then n=${NFULL[$name]}; else n=${NFAST[$name]}; fi
+    log=$build/prove/$name-$mode.log
+    t0=$(date +%s.%N)
+    frama-c -eva -machdep gcc_x86_32 -warn-signed-overflow -no-warn-unsigned-overflow \
+        -cpp-extra-args="-Iinclude -Icore -DKL_CORE_BUILD -DPROVE_N=$n" \
+        -eva-slevel 1000 -eva-no-show-progress -eva-msg-key=-final-states \
+        -eva-warn-key=garbled-mix=error \
+        "tests/prove/prove_$name.c" ${FILES[$name]} >"$log" 2>&1
+    rc=$?
+    t=$(echo "$(date +%s.%N) - $t0" | bc)
+    why=""
+    alarms=$(grep -oE '^  ([0-9]+) alarms? generated' "$log" | grep -oE '[0-9]+' | head -1)
+    if [ $rc -ne 0 ]; then why="frama-c exited with $rc"
+    elif ! grep -q 'ANALYSIS SUMMARY' "$log"; then why="no EVA summary"
+    elif [ -z "$alarms" ]; then why="no alarm count in the summary"
+    elif [ "$alarms" != 0 ] || grep -q '^\[eva:alarm\]' "$log"; then
+        why="$alarms alarm(s): $(grep -A2 '^\[eva:alarm\]' "$log" | tr -s ' \n' ' ' | cut -c1-300)"
+    elif grep -qiE 'NON TERMINATING|non-terminating|user error|\[kernel\].*error|degenerat' "$log"; then
+        why="$(grep -iE 'NON TERMINATING|non-terminating|user error|error|degenerat' "$log" | head -3 | tr '\n' ' ')"
+    elif ! grep -q 'Frama_C_show_each_done' "$log"; then why="the driver's end was not reached (vacuous)"
+    else
+        for m in ${MARKS[$name]}; do
+            grep -q "Frama_C_show_each_$m:" "$log" || why="$why marker $m never reached (vacuous);"
+        done
+    fi
+    if [ -z "$why" ]; then
+        printf '  %s: N=%s, chunking: %s; alarms: 0; %.1f s: ok\n' "$name" "$n" "${CHUNK[$name]}" "$t"
+        pass=$((pass + 1))
+    else
+        printf '  %s: N=%s: FAIL %s (%.1f s; log %s)\n' "$name" "$n" "$why" "$t" "$log"
+        fail=$((fail + 1)); failed="$failed $name"
+    fi
+done
+if [ $fail -eq 0 ]; then
+    echo "$label: $pass passed, $fail failed (EVA, $mode sizes, 0 alarms: $names)"
+else
+    echo "$label: $pass passed, $fail failed (failed:$failed; logs in $build/prove/)"
+    exit 1
+fi
