@@ -1261,6 +1261,103 @@ static void test_server_disco_cached(void)
     }
 }
 
+/* The account's JID as configured: the bare part in any case, a resource
+ * with '@' or '/' in it, or none (the server picks one). */
+static void login_as(const char *jid, const char *bound)
+{
+    kl_client_config_t cfg;
+    char res[512];
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = jid;
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+    feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND, 0);
+    snprintf(res, sizeof res, "<iq type='result' id='kl-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                              "<jid>%s</jid></bind></iq>", bound);
+    feed(res, 0);
+}
+
+static void test_jid_forms(void)
+{
+    kl_client_config_t cfg;
+    static char longjid[70000];
+    login_as("Alice@LocalHost/dev", "alice@localhost/dev");
+    KT_CHECK(kl_client_is_online(&cl));
+    KT_CHECK_STR(kl_client_domain(&cl), "LocalHost");
+    login_as("alice@localhost/a@b/c", "alice@localhost/a@b/c");
+    KT_CHECK(strstr(out, "<resource>a@b/c</resource>") != NULL);
+    KT_CHECK_STR(kl_client_domain(&cl), "localhost");
+    KT_CHECK(kl_client_is_online(&cl));
+    /* no resource: the bind request names none, the server's is taken */
+    login_as("alice@localhost", "alice@localhost/srv-1");
+    KT_CHECK(strstr(out, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>") != NULL);
+    KT_CHECK(strstr(out, "<resource>") == NULL);
+    KT_CHECK_STR(kl_client_jid(&cl), "alice@localhost/srv-1");
+    /* an empty domain, an over-long domain or JID */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.random = kt_random;
+    cfg.jid = "alice@/dev";
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_ARG);
+    memset(longjid, 'x', sizeof longjid - 1);
+    longjid[5] = '@';
+    longjid[5 + KL_JID_MAX + 1] = '/';
+    cfg.jid = longjid;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_JID_TOO_LONG);
+    longjid[5 + KL_JID_MAX + 1] = 'x';
+    longjid[20] = '/'; /* a short domain, a resource of 69979 bytes */
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_JID_TOO_LONG);
+}
+
+/* allow_plaintext on a STARTTLS channel: a server without STARTTLS gets
+ * the login in the clear (the application asked for that); one that
+ * offered STARTTLS and then sends features without it does not. */
+static void test_plaintext_allowed(void)
+{
+    kl_client_config_t cfg;
+    int i;
+    for (i = 0; i < 2; i++) {
+        memset(&cfg, 0, sizeof cfg);
+        cfg.jid = "alice@localhost/dev";
+        cfg.password = "secret";
+        cfg.pipelining = i ? KL_PIPELINING_SAFE : KL_PIPELINING_OFF;
+        cfg.random = kt_random;
+        cfg.allow_plaintext = 1;
+        out_len = log_len = 0;
+        out[0] = log_[0] = 0;
+        last_status = 0;
+        KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+        KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+        drain();
+        KT_CHECK(strstr(out, "<starttls") == NULL);
+        feed(HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
+                 "</mechanisms></stream:features>", 0);
+        KT_CHECK(strstr(out, "mechanism='PLAIN'>" AUTH_B64 "</auth>") != NULL);
+        KT_CHECK_EQ(last_status, 0);
+    }
+    out_len = 0;
+    out[0] = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    feed(HDR FEAT_TLS, 0);
+    KT_CHECK(strstr(out, "<starttls") != NULL);
+    feed("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
+         "</mechanisms></stream:features>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_NO_TLS);
+    KT_CHECK(strstr(out, AUTH_B64) == NULL);
+}
+
+/* Only whitespace may stand between stanzas; CDATA of spaces is no keepalive. */
+static void test_cdata_at_stream_level(void)
+{
+    hostile(HDR "<![CDATA[ ]]>", KL_ERR_PROTOCOL);
+}
+
 /* ---- the API's arguments and states ----------------------------------------- */
 
 static int rnd_fail; /* the port's entropy source fails when set */
@@ -1313,6 +1410,15 @@ static void test_api_arguments(void)
     KT_CHECK_EQ(kl_send_iq(NULL, NULL, "get", NULL, 0, NULL), KL_ERR_ARG);
     KT_CHECK_EQ(kl_client_set_channel_binding(NULL, cb, 1), KL_ERR_ARG);
     KT_CHECK_EQ(kl_stanza_child_text(NULL, &st, "body", NULL, txt, sizeof txt), KL_ERR_ARG);
+    {
+        /* a port crypto table without random, and no random of its own */
+        static kl_crypto_t no_rnd;
+        cfg.random = NULL;
+        cfg.crypto = &no_rnd;
+        KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_NO_ENTROPY);
+        cfg.crypto = NULL;
+        cfg.random = kt_random;
+    }
 #if KL_ENABLE_APP
     KT_CHECK_EQ(kl_iq_begin(NULL, &w, NULL, "get"), KL_ERR_ARG);
     KT_CHECK_EQ(kl_iq_commit(NULL, &w, 0, NULL), KL_ERR_STATE);
@@ -1328,6 +1434,14 @@ static void test_api_arguments(void)
     KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
     KT_CHECK(kl_engine_input_buf(&cl, &cap) != NULL && cap == 0);
     KT_CHECK_EQ(kl_engine_awaiting_header(&cl), 0);
+    KT_CHECK_EQ(kl_engine_poll(&cl, 0, &ev), 0);
+    KT_CHECK_EQ(ev.type, KL_EV_NONE);
+    KT_CHECK_EQ(kl_engine_poll(&cl, 0, NULL), KL_ERR_ARG);
+    KT_CHECK_STR(kl_client_sasl_mechanism(&cl), ""); /* none yet */
+    KT_CHECK_EQ(kl_send_server_disco(&cl, NULL), KL_ERR_NOT_ONLINE);
+#if KL_ENABLE_CSI
+    KT_CHECK_EQ(kl_csi_set(&cl, 1), KL_ERR_NOT_ONLINE);
+#endif
     KT_CHECK_EQ(kl_engine_tls_done(&cl, 1), KL_ERR_STATE);
     KT_CHECK_EQ(kl_client_close(&cl), KL_ERR_STATE);
     KT_CHECK_EQ(kl_engine_next_timeout(&cl, 0), UINT32_MAX);
@@ -1354,6 +1468,7 @@ static void test_api_arguments(void)
     log_len = 0;
     log_[0] = 0;
     KT_CHECK_EQ(kl_client_full_pipelining(&cl), 0);
+    KT_CHECK_STR(kl_client_sasl_mechanism(&cl), "PLAIN");
     kl_stats_add_port_rt(&cl, 5); /* after online: not a round trip of the login */
     KT_CHECK_EQ(kl_client_stats(&cl)->port_round_trips, 0);
     /* more input than room, more output acknowledged than written: ignored */
@@ -1392,6 +1507,48 @@ static void test_api_arguments(void)
         snprintf(buf, sizeof buf, "[iq-timeout %u]", h);
         KT_CHECK_STR(log_, buf);
     }
+    /* a request larger than the transmit buffer: refused whole, its slot free */
+    {
+        static char payload[KL_TX_BUF_SIZE + 64];
+        memset(payload, 0, sizeof payload);
+        snprintf(payload, sizeof payload, "<q xmlns='urn:x'>%0*d</q>", KL_TX_BUF_SIZE, 0);
+        out_len = 0;
+        out[0] = 0;
+        KT_CHECK_EQ(kl_send_iq(&cl, NULL, "set", payload, 0, NULL), KL_ERR_TX_FULL);
+        drain();
+        KT_CHECK_STR(out, "");
+        KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms) > KL_IQ_TIMEOUT_MS, 1); /* nothing pending */
+    }
+#if KL_ENABLE_APP
+    KT_CHECK_EQ(kl_iq_begin(&cl, NULL, NULL, "get"), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_iq_commit(&cl, NULL, 0, NULL), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_iq_commit(&cl, &w, 0, NULL), KL_ERR_STATE); /* no kl_iq_begin */
+    /* the slot kl_iq_begin chose went to another request meanwhile */
+    KT_CHECK_EQ(kl_iq_begin(&cl, &w, NULL, "get"), KL_OK);
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", NULL, 0, NULL), KL_OK);
+    KT_CHECK_EQ(kl_iq_commit(&cl, &w, 0, NULL), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_send_message_begin(&cl, NULL, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_send_text(&cl, NULL, 3), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_send_text(&cl, NULL, 0), KL_ERR_STATE); /* no long stanza open */
+    /* a long stanza open: the client closes only after its end */
+    drain();
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK_EQ(kl_client_close(&cl), KL_ERR_TX_FULL);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    /* a transmit buffer that has no room for the long stanza's head */
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    {
+        size_t fill = w.cap - 20, i;
+        kl_xw_raw(&w, (const uint8_t *)"<presence>", 10);
+        for (i = 10; i < fill - 11; i++)
+            kl_xw_raw(&w, (const uint8_t *)" ", 1);
+        kl_xw_raw(&w, (const uint8_t *)"</presence>", 11);
+        KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_OK);
+    }
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_ERR_TX_FULL);
+    KT_CHECK_EQ(kl_send_long_open(&cl), 0);
+    drain();
+#endif
     /* a writer that is not at the end of the buffer any more */
     KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
     KT_CHECK_EQ(kl_stanza_begin(&cl, &w2), KL_OK);
@@ -1419,8 +1576,11 @@ static void test_api_arguments(void)
             }
         KT_CHECK_EQ(got, 1);
     }
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w2), KL_OK);
+    kl_xw_raw(&w2, (const uint8_t *)"<presence/>", 11);
     KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
-    /* after close: nothing more goes */
+    /* after close: nothing more goes, not even what was begun before it */
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w2), KL_ERR_NOT_ONLINE);
     KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_ERR_NOT_ONLINE);
     KT_CHECK_EQ(kl_client_close(&cl), KL_ERR_STATE);
     feed("</stream:stream>", 0);
@@ -1493,6 +1653,9 @@ int main(void)
     KT_RUN(test_keepalive_off_and_configured);
     KT_RUN(test_api_arguments);
     KT_RUN(test_server_disco_cached);
+    KT_RUN(test_jid_forms);
+    KT_RUN(test_plaintext_allowed);
+    KT_RUN(test_cdata_at_stream_level);
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
     printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));

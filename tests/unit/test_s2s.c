@@ -113,6 +113,63 @@ static void test_never_sends_for_another_domain(void)
     KT_CHECK_EQ(kl_send_message(&cl, "user@peer.test", NULL, "ok"), KL_OK);
 }
 
+/* What the application writes is refused unless it is well-formed
+ * stanzas, each from our domain. */
+static void test_commit_checks_every_stanza(void)
+{
+    static const char *const bad[] = {"<message from='sensor.test'></x>", "hello", "<message from=''/>",
+                                      "<message from='&#0;'/>"};
+    kl_xw_t w;
+    size_t i;
+    login(EXT_BIDI);
+    feed("<success xmlns='" SASL "'/>" HDR "<stream:features/>");
+    KT_CHECK_EQ(online, 1);
+    pump();
+    out[0] = 0;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+        kl_xw_raw(&w, (const uint8_t *)bad[i], strlen(bad[i]));
+        KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_ERR_FROM_DOMAIN);
+    }
+    pump();
+    KT_CHECK_STR(out, "");
+    /* an inbound stanza with an empty from is from no domain of the peer */
+    feed("<message from='' to='device@sensor.test'><body>x</body></message>");
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(out, "<invalid-from") != NULL);
+    KT_CHECK_STR(last_body, "");
+}
+
+/* Both ends of an s2s stream are bare domains, of a JID's length. */
+static void test_s2s_config(void)
+{
+    static const char *const ours[] = {"", "a@sensor.test", "sensor.test/r", "sensor.test", "sensor.test", "sensor.test",
+                                       "sensor.test"};
+    static const char *const peer[] = {"peer.test", "peer.test", "peer.test", NULL, "", "u@peer.test", "peer.test/r"};
+    char longd[KL_JID_MAX + 1];
+    kl_client_config_t cfg;
+    size_t i;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.s2s = 1;
+    cfg.random = kt_random;
+    for (i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+        cfg.jid = ours[i];
+        cfg.s2s_to = peer[i];
+        KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_ARG);
+    }
+    memset(longd, 'd', sizeof longd - 1);
+    longd[sizeof longd - 1] = 0;
+    cfg.jid = longd;
+    cfg.s2s_to = "peer.test";
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_JID_TOO_LONG);
+    cfg.jid = "sensor.test";
+    cfg.s2s_to = longd;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_ERR_JID_TOO_LONG);
+    longd[KL_JID_MAX - 1] = 0; /* the longest that fits */
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_STR(kl_client_domain(&cl), longd);
+}
+
 static void test_peer_without_bidi(void)
 {
     login(EXT_ONLY);
@@ -176,6 +233,8 @@ int main(void)
     KT_RUN(test_bidi_external);
     KT_RUN(test_never_sends_for_another_domain);
     KT_RUN(test_peer_without_bidi);
+    KT_RUN(test_commit_checks_every_stanza);
+    KT_RUN(test_s2s_config);
     KT_RUN(test_inbound_from_wrong_domain);
     KT_RUN(test_large_inbound_from_wrong_domain);
     KT_RUN(test_external_refused_and_missing);
