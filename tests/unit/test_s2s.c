@@ -47,6 +47,15 @@ static void feed(const char *s)
     pump();
 }
 
+static int count_auth(void)
+{
+    int n = 0;
+    const char *p = out;
+    while ((p = strstr(p, "<auth ")) != NULL)
+        n++, p++;
+    return n;
+}
+
 static void login(const char *features)
 {
     kl_client_config_t cfg;
@@ -90,6 +99,58 @@ static void test_bidi_external(void)
     KT_CHECK_EQ(kl_send_message_from(&cl, "device@sensor.test", "user@peer.test", NULL, "ho"), KL_OK);
     pump();
     KT_CHECK(strstr(out, "<message from='device@sensor.test' to='user@peer.test' type='chat'><body>ho</body></message>") != NULL);
+}
+
+/* With hints from an earlier login, <bidi/> and EXTERNAL ride with the
+ * stream header after a verified handshake; without verification, or
+ * with hints that show no EXTERNAL, they wait for the features. */
+static void s2s_cached(kl_cache_t *k, int verified)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "sensor.test";
+    cfg.s2s = 1;
+    cfg.s2s_to = "peer.test";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    cfg.cache = k;
+    out[0] = last_body[0] = 0;
+    last_status = online = bidi = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    kl_client_connect(&cl, 1, KL_CHANNEL_STARTTLS);
+    pump();
+    feed(HDR TLSF);
+    kl_engine_tls_done(&cl, verified);
+    pump();
+}
+
+static void test_external_from_hints(void)
+{
+    static kl_cache_t k;
+    if (!KL_ENABLE_CACHE)
+        return;
+    kl_cache_reset(&k, "peer.test");
+    s2s_cached(&k, 1); /* no hints yet */
+    KT_CHECK(strstr(out, "<auth") == NULL);
+    feed(HDR EXT_BIDI "<success xmlns='" SASL "'/>" HDR "<stream:features/>");
+    KT_CHECK_EQ(online, 1);
+    s2s_cached(&k, 1);
+    KT_CHECK(strstr(out, "xml:lang='en'><bidi xmlns='urn:xmpp:bidi'/><auth xmlns='" SASL "' mechanism='EXTERNAL'>"
+                         AUTHZ "</auth>") != NULL);
+    feed(HDR EXT_BIDI "<success xmlns='" SASL "'/>" HDR "<stream:features/>");
+    KT_CHECK_EQ(online, 1);
+    KT_CHECK_EQ(bidi, 1);
+    KT_CHECK_EQ(count_auth(), 1);
+    /* the certificate not verified: nothing rides ahead */
+    s2s_cached(&k, 0);
+    KT_CHECK(strstr(out, "<auth") == NULL);
+    /* a peer that stopped offering bidi: EXTERNAL alone next time */
+    s2s_cached(&k, 1);
+    feed(HDR EXT_ONLY "<success xmlns='" SASL "'/>" HDR "<stream:features/>");
+    KT_CHECK_EQ(online, 1);
+    s2s_cached(&k, 1);
+    KT_CHECK(strstr(out, "xml:lang='en'><auth xmlns='" SASL "' mechanism='EXTERNAL'>") != NULL);
+    KT_CHECK(strstr(out, "<bidi") == NULL);
 }
 
 static void test_never_sends_for_another_domain(void)
@@ -235,6 +296,7 @@ int main(void)
     KT_RUN(test_peer_without_bidi);
     KT_RUN(test_commit_checks_every_stanza);
     KT_RUN(test_s2s_config);
+    KT_RUN(test_external_from_hints);
     KT_RUN(test_inbound_from_wrong_domain);
     KT_RUN(test_large_inbound_from_wrong_domain);
     KT_RUN(test_external_refused_and_missing);

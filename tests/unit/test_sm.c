@@ -985,6 +985,27 @@ static void test_close_forgets(void)
     KT_CHECK_STR(log_, "[online alice@localhost/dev]");
 }
 
+/* A queue too small for even one record's header is no queue: stream
+ * management is not asked for, and the session runs without it. */
+static void test_queue_too_small(void)
+{
+    opts_t o = dflt();
+    size_t sizes[2] = {6, (size_t)-1}; /* 6: a record header (core/kl_internal.h) */
+    int i;
+    for (i = 0; i < 2; i++) {
+        o.qsize = sizes[i];
+        init(&o);
+        now_ms = 1000;
+        to_success();
+        feed(HDR FEAT_BIND_SM BIND_RES);
+        KT_CHECK(kl_client_is_online(&cl));
+        KT_CHECK(strstr(out, "<enable") == NULL);
+        KT_CHECK_EQ(info().enabled, 0);
+        send_msg("x", KL_OK);
+        KT_CHECK_EQ(kl_sm_last_seq(&cl), 0);
+    }
+}
+
 /* ---- persistence ---------------------------------------------------------------- */
 
 static void test_save_load(void)
@@ -1158,6 +1179,7 @@ int main(void)
     KT_RUN(test_resumed_hostile);
     KT_RUN(test_close_forgets);
     KT_RUN(test_save_load);
+    KT_RUN(test_queue_too_small);
     KT_RUN(test_keepalive_r);
     return kt_summary("sm");
 }
