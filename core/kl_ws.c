@@ -94,11 +94,12 @@ static void b64(const uint8_t *in, size_t n, char *out, size_t cap)
     kl_b64_finish(&b);
 }
 
-/* A header value may hold no control character; space only if space_ok. */
-static int bad_text(const char *s, int space_ok)
+/* A configured header value (host, path, origin) may hold no control
+ * character and no space. */
+static int bad_text(const char *s)
 {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f || (*s == ' ' && !space_ok))
+        if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == ' ')
             return 1;
     return 0;
 }
@@ -112,8 +113,8 @@ int kl_ws_init(kl_ws_t *ws, const kl_ws_config_t *cfg)
         return KL_ERR_ARG;
     memset(ws, 0, sizeof *ws);
     ws->rerr = ws->werr = KL_ERR_ARG; /* until init succeeds */
-    if (!cfg || !cfg->host || !*cfg->host || !cfg->path || cfg->path[0] != '/' || bad_text(cfg->host, 0) ||
-        bad_text(cfg->path, 0) || (cfg->origin && bad_text(cfg->origin, 0)) || !cfg->crypto || !cfg->crypto->hash)
+    if (!cfg || !cfg->host || !*cfg->host || !cfg->path || cfg->path[0] != '/' || bad_text(cfg->host) ||
+        bad_text(cfg->path) || (cfg->origin && bad_text(cfg->origin)) || !cfg->crypto || !cfg->crypto->hash)
         return KL_ERR_ARG;
     ws->cfg = *cfg;
     if (!ws->cfg.random) {
@@ -269,7 +270,7 @@ static int hs_feed(kl_ws_t *ws, const uint8_t *in, size_t len, size_t *used)
         if (ch == '\n') {
             int r;
             ws->hs &= (uint8_t)~H_CR;
-            if (ws->line_len == 0 && !(ws->hs & H_TRUNC)) {
+            if (ws->line_len == 0) { /* (H_TRUNC comes only with a full line buffer) */
                 if ((ws->hs & H_ALL) != H_ALL)
                     return hs_fail(ws); /* an empty status line, or a header missing */
                 ws->open = 1;
@@ -302,12 +303,14 @@ static int hs_feed(kl_ws_t *ws, const uint8_t *in, size_t len, size_t *used)
 /* ---- inbound frames ------------------------------------------------------------- */
 
 /* An inbound protocol error: sticky, and a close frame for the server
- * (1002 protocol error, 1009 too big) unless one was already exchanged. */
+ * (1002 protocol error, 1009 too big) unless ours is already under way.
+ * Frames are read only while there is no error (kl_ws_read()), so this is
+ * the first one, and no close came from the server yet (its close sets
+ * one, KL_ERR_WS_CLOSED). */
 static void frame_fail(kl_ws_t *ws, int st)
 {
-    if (!ws->rerr)
-        ws->rerr = st;
-    if (!ws->close_sent && !ws->close_pending && !ws->s_close && !ws->close_rcvd) {
+    ws->rerr = st;
+    if (!ws->close_sent && !ws->close_pending && !ws->s_close) {
         ws->close_pending = 1;
         ws->close_out = st == KL_ERR_WS_TOO_LARGE ? 1009 : 1002;
     }
@@ -350,15 +353,13 @@ static void translate(kl_ws_t *ws)
     ws->e_pos = KL_WS_SLACK;
     ws->e_end = (uint16_t)(KL_WS_SLACK + n); /* by default: as it came */
     kl_xml_init(&x);
-    if (kl_xml_next(&x, src, n, &used, &t) != KL_XML_START || t.depth != 1 || !kl_slice_eq(t.ns, NS_FRAMING))
-        return;
-    is_open = kl_slice_eq(t.local, "open");
-    if (!is_open && !kl_slice_eq(t.local, "close"))
-        return;
+    if (kl_xml_next(&x, src, n, &used, &t) != KL_XML_START || !kl_slice_eq(t.ns, NS_FRAMING))
+        return; /* (a first START is at depth 1) */
+    is_open = kl_slice_eq(t.local, "open"); /* else "close": framing_prefix() saw one of them */
     attrs = t.attrs;
     for (off = used;; off += used) {
         int r = kl_xml_next(&x, src + off, n - off, &used, &t);
-        if (r == KL_XML_END && t.depth == 1) {
+        if (r == KL_XML_END) { /* the element's own: a child returned below */
             off += used;
             break;
         }
@@ -440,8 +441,7 @@ static void on_close(kl_ws_t *ws)
     }
     ws->close_rcvd = 1;
     ws->pong_pending = ws->ping_pending = 0;
-    if (!ws->rerr)
-        ws->rerr = KL_ERR_WS_CLOSED;
+    ws->rerr = KL_ERR_WS_CLOSED; /* frames are read only while there is no error */
 }
 
 static void frame_done(kl_ws_t *ws)
@@ -583,12 +583,15 @@ int kl_ws_read(kl_ws_t *ws, const uint8_t *in, size_t len, size_t *consumed, uin
                size_t *produced)
 {
     size_t i = 0, o = 0;
+    uint8_t none[1];
     if (consumed)
         *consumed = 0;
     if (produced)
         *produced = 0;
     if (!ws || !consumed || !produced || (!in && len) || (!out && cap))
         return KL_ERR_ARG;
+    if (!out)
+        out = none; /* cap is 0: nothing is written, and no NULL reaches memcpy */
     if (ws->rerr) {
         ws->rerr_told = 1;
         return ws->rerr;
@@ -608,8 +611,7 @@ int kl_ws_read(kl_ws_t *ws, const uint8_t *in, size_t len, size_t *consumed, uin
         size_t t;
         if (ws->e_pos < ws->e_end) {
             t = min2((size_t)(ws->e_end - ws->e_pos), cap - o);
-            if (t) /* out may be NULL with cap 0 */
-                memcpy(out + o, ws->u.e + ws->e_pos, t);
+            memcpy(out + o, ws->u.e + ws->e_pos, t);
             o += t;
             ws->e_pos = (uint16_t)(ws->e_pos + t);
             if (ws->e_pos < ws->e_end)
@@ -646,7 +648,7 @@ int kl_ws_read(kl_ws_t *ws, const uint8_t *in, size_t len, size_t *consumed, uin
         }
         i += t;
         ws->left -= (uint32_t)t;
-        if (!ws->left && !ws->rerr)
+        if (!ws->left) /* (an error in content() leaves bytes of the frame) */
             frame_done(ws);
     }
     *consumed = i;
@@ -730,8 +732,8 @@ static size_t markup_end(const uint8_t *p, size_t n)
     return 0;
 }
 
-/* End of the element whose start tag is at p[0]: 0 if incomplete,
- * (size_t)-1 if an end tag comes first. */
+/* End of the element whose start tag is at p[0] (not an end tag, comment
+ * or declaration: next_elem() took those): 0 if incomplete. */
 static size_t elem_end(const uint8_t *p, size_t n)
 {
     size_t i = 0;
@@ -746,8 +748,8 @@ static size_t elem_end(const uint8_t *p, size_t n)
         else if (p[i + 1] != '!' && p[i + 1] != '?' && p[i + e - 2] != '/')
             depth++;
         i += e;
-        if (depth <= 0)
-            return depth == 0 ? i : (size_t)-1;
+        if (depth == 0)
+            return i; /* it began at 1 (0 if self-closing): never below 0 before 0 */
         lt = memchr(p + i, '<', n - i);
         if (!lt)
             return 0;
@@ -756,26 +758,26 @@ static size_t elem_end(const uint8_t *p, size_t n)
 }
 
 /* The next attribute of the start tag p[0..e) from *j: its name
- * p[*na..*na + *nl) and its value with the quotes p[*va..*j). 0 at the end. */
+ * p[*na..*na + *nl) and its value with the quotes p[*va..*j). 0 at the end.
+ * p[e - 1] is its '>' (markup_end()) and *j < e: the scans up to a value's
+ * opening quote stop at that '>' at the latest. */
 static int tag_attr(const uint8_t *p, size_t e, size_t *j, size_t *na, size_t *nl, size_t *va)
 {
     size_t i = *j;
     uint8_t q;
-    while (i < e && is_ws(p[i]))
+    while (is_ws(p[i]))
         i++;
-    if (i >= e || p[i] == '/' || p[i] == '>')
+    if (p[i] == '/' || p[i] == '>')
         return 0;
     *na = i;
-    while (i < e && p[i] != '=' && !is_ws(p[i]) && p[i] != '/' && p[i] != '>')
+    while (p[i] != '=' && !is_ws(p[i]) && p[i] != '/' && p[i] != '>')
         i++;
     *nl = i - *na;
-    while (i < e && p[i] != '\'' && p[i] != '"') {
+    while (p[i] != '\'' && p[i] != '"') {
         if (p[i] == '>')
             return 0;
         i++;
     }
-    if (i >= e)
-        return 0;
     *va = i;
     q = p[i++];
     while (i < e && p[i] != q)
@@ -852,10 +854,8 @@ static int next_elem(kl_ws_t *ws, const uint8_t *p, size_t n, size_t *used)
     end = elem_end(p, n);
     if (!end)
         return 0;
-    if (end == (size_t)-1)
-        return KL_ERR_ARG;
-    for (j = 1; j < e && !is_ws(p[j]) && p[j] != '/' && p[j] != '>'; j++)
-        ;
+    for (j = 1; !is_ws(p[j]) && p[j] != '/' && p[j] != '>'; j++)
+        ; /* p[e - 1] is '>' */
     nlen = j - 1;
     while (tag_attr(p, e, &j, &na, &nl, &va)) {
         has_ns |= span_is(p + na, nl, "xmlns");
@@ -909,12 +909,15 @@ int kl_ws_write(kl_ws_t *ws, const uint8_t *xml, size_t len, size_t *consumed, u
 {
     size_t i = 0, o = 0, used;
     int r = KL_OK;
+    uint8_t none[1];
     if (consumed)
         *consumed = 0;
     if (produced)
         *produced = 0;
     if (!ws || !consumed || !produced || (!xml && len) || (!out && cap))
         return KL_ERR_ARG;
+    if (!out)
+        out = none; /* cap is 0: nothing is written, and no NULL reaches memcpy */
     if (!ws->open)
         return ws->rerr; /* KL_OK while the handshake is under way */
     if (ws->werr)
@@ -922,8 +925,7 @@ int kl_ws_write(kl_ws_t *ws, const uint8_t *xml, size_t len, size_t *consumed, u
     for (;;) {
         if (ws->s_pos < ws->s_len) {
             size_t t = min2((size_t)(ws->s_len - ws->s_pos), cap - o);
-            if (t) /* out may be NULL with cap 0 */
-                memcpy(out + o, ws->stage + ws->s_pos, t);
+            memcpy(out + o, ws->stage + ws->s_pos, t);
             o += t;
             ws->s_pos = (uint16_t)(ws->s_pos + t);
             if (ws->s_pos < ws->s_len)
@@ -1029,7 +1031,8 @@ kl_ws_state_t kl_ws_state(const kl_ws_t *ws)
         return ws->rerr ? KL_WS_CLOSED : KL_WS_CONNECTING;
     if (ws->close_sent && ws->rerr)
         return KL_WS_CLOSED;
-    if (ws->close_sent || ws->close_pending || ws->s_close || ws->rerr)
+    /* (an inbound error always queues our close: one of these is set) */
+    if (ws->close_sent || ws->close_pending || ws->s_close)
         return KL_WS_CLOSING;
     return KL_WS_OPEN;
 }

@@ -391,6 +391,14 @@ static void test_arguments(void)
     KT_CHECK_EQ(mech, 9);
     KT_CHECK_EQ(expiry, 11);
     KT_CHECK(kl_cache_fast_token(&c, "localhost", &n, &mech, &expiry) == c.fast_token && n == 3 && mech == 1);
+    /* not for another domain, nor from a copy (it never went through kl_cache_load or _reset) */
+    {
+        kl_cache_t copy = c;
+        n = 7;
+        KT_CHECK(kl_cache_fast_token(&c, "example.org", &n, &mech, &expiry) == NULL && n == 0);
+        n = 7;
+        KT_CHECK(kl_cache_fast_token(&copy, "localhost", &n, &mech, &expiry) == NULL && n == 0);
+    }
     /* a token without its mechanism bit is no token */
     c.fast_mech = 0;
     kl_cache_seal(&c);

@@ -1066,6 +1066,245 @@ static void test_outbound_edges(void)
     KT_CHECK_EQ(write_all(big, strlen(big), 100, &wn, &used), KL_ERR_WS_TOO_LARGE);
 }
 
+/* ---- arguments, states and the rarer paths ------------------------------------------ */
+
+static void test_cov_arguments(void)
+{
+    static const kl_crypto_t nohash = {NULL, NULL, NULL, NULL, NULL};
+    kl_ws_config_t c;
+    uint8_t buf[512], out[16];
+    size_t n = 7, used = 7, made = 7;
+    config(&c);
+    KT_CHECK_EQ(kl_ws_init(NULL, &c), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_init(&ws, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_state(&ws), KL_WS_CLOSED); /* a failed init: closed */
+    config(&c);
+    c.host = NULL;
+    KT_CHECK_EQ(kl_ws_init(&ws, &c), KL_ERR_ARG);
+    c.host = "";
+    KT_CHECK_EQ(kl_ws_init(&ws, &c), KL_ERR_ARG);
+    c.host = "local\x7fhost";
+    KT_CHECK_EQ(kl_ws_init(&ws, &c), KL_ERR_ARG);
+    config(&c);
+    c.path = NULL;
+    KT_CHECK_EQ(kl_ws_init(&ws, &c), KL_ERR_ARG);
+    config(&c);
+    c.origin = "https://a b";
+    KT_CHECK_EQ(kl_ws_init(&ws, &c), KL_ERR_ARG);
+    config(&c);
+    c.crypto = &nohash;
+    KT_CHECK_EQ(kl_ws_init(&ws, &c), KL_ERR_ARG);
+    /* no port: Host bare */
+    config(&c);
+    c.port = 0;
+    KT_CHECK_EQ(kl_ws_init(&ws, &c), KL_OK);
+    KT_CHECK_EQ(kl_ws_request(&ws, buf, sizeof buf, &n), KL_OK);
+    buf[n] = 0;
+    KT_CHECK(strncmp((char *)buf, "GET /xmpp-websocket HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n", 67) == 0);
+    KT_CHECK_EQ(kl_ws_request(NULL, buf, sizeof buf, &n), KL_ERR_ARG);
+    KT_CHECK_EQ(n, 0);
+    KT_CHECK_EQ(kl_ws_request(&ws, buf, sizeof buf, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_request(&ws, NULL, 5, &n), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_request(&ws, NULL, 0, &n), KL_ERR_TOO_LARGE);
+    /* reading and writing */
+    KT_CHECK_EQ(kl_ws_read(NULL, buf, 1, &used, out, sizeof out, &made), KL_ERR_ARG);
+    KT_CHECK(used == 0 && made == 0);
+    KT_CHECK_EQ(kl_ws_read(&ws, buf, 1, NULL, out, sizeof out, &made), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_read(&ws, buf, 1, &used, out, sizeof out, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_read(&ws, NULL, 1, &used, out, sizeof out, &made), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_read(&ws, buf, 1, &used, NULL, 1, &made), KL_ERR_ARG);
+    used = made = 7;
+    KT_CHECK_EQ(kl_ws_write(NULL, buf, 1, &used, out, sizeof out, &made), KL_ERR_ARG);
+    KT_CHECK(used == 0 && made == 0);
+    KT_CHECK_EQ(kl_ws_write(&ws, buf, 1, NULL, out, sizeof out, &made), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_write(&ws, buf, 1, &used, out, sizeof out, NULL), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_write(&ws, NULL, 1, &used, out, sizeof out, &made), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_write(&ws, buf, 1, &used, NULL, 1, &made), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_read_pending(NULL), 0);
+    KT_CHECK_EQ(kl_ws_want_write(NULL), 0);
+    KT_CHECK_EQ(kl_ws_want_write(&ws), 0); /* not open yet */
+    KT_CHECK_EQ(kl_ws_ping(NULL), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_ws_close(NULL, 0), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_ws_state(NULL), KL_WS_CLOSED);
+    /* the request is for before the upgrade only */
+    open_ws();
+    KT_CHECK_EQ(kl_ws_request(&ws, buf, sizeof buf, &n), KL_ERR_STATE);
+    KT_CHECK_EQ(n, 0);
+    /* out NULL with no room: nothing written, the bytes wait */
+    n = text(buf, "<a/>");
+    KT_CHECK_EQ(kl_ws_read(&ws, buf, n, &used, NULL, 0, &made), KL_OK);
+    KT_CHECK(used == 2 + 2 && made == 0); /* the header, and "<a" held (no <open or <close) */
+    KT_CHECK_EQ(kl_ws_read(&ws, buf + used, n - used, &used, out, sizeof out, &made), KL_OK);
+    KT_CHECK(made == 4 && memcmp(out, "<a/>", 4) == 0);
+    KT_CHECK_EQ(kl_ws_write(&ws, (const uint8_t *)"<a/>", 4, &used, NULL, 0, &made), KL_OK);
+    KT_CHECK(used == 0 && made == 0);
+}
+
+static void test_cov_handshake(void)
+{
+    char r[512];
+    response(r, sizeof r, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "X-Tab\t: 1\r\n");
+    refused(r, 101); /* a header name that ends at a tab */
+}
+
+/* Our close under way (queued, or staged and partly written) when the
+ * server closes, pings or sends a bad frame: nothing more is queued. */
+static void test_cov_close_under_way(void)
+{
+    uint8_t w[64], out[4];
+    size_t n, g, wn, used, made;
+    cframe_t f[4];
+    int staged;
+    for (staged = 0; staged < 2; staged++) {
+        kt_current = staged ? "test_cov_close_under_way (staged)" : "test_cov_close_under_way";
+        /* the server's close */
+        open_ws();
+        KT_CHECK_EQ(kl_ws_close(&ws, 0), KL_OK);
+        if (staged) {
+            KT_CHECK_EQ(kl_ws_write(&ws, NULL, 0, &used, out, sizeof out, &made), KL_OK);
+            KT_CHECK_EQ(made, 4); /* 8 bytes of frame: 4 out, 4 staged */
+            memcpy(wire, out, 4);
+            KT_CHECK_EQ(kl_ws_state(&ws), KL_WS_CLOSING);
+            KT_CHECK_EQ(kl_ws_close(&ws, 0), KL_ERR_STATE);
+        }
+        n = sframe(w, 1, 8, "\x03\xe8", 2, 0);
+        KT_CHECK_EQ(feed(w, n, 0, 10, &g), KL_ERR_WS_CLOSED);
+        KT_CHECK_EQ(ws.close_code, 1000);
+        KT_CHECK_EQ(write_all("", 0, 100, &wn, NULL), KL_OK);
+        if (staged) {
+            memmove(wire + 4, wire, wn);
+            memcpy(wire, out, 4);
+            wn += 4;
+        }
+        KT_CHECK_EQ(decode(wire, wn, f, 4), 1); /* ours (1000), once */
+        KT_CHECK(f[0].op == 8 && f[0].len == 2 && (f[0].data[0] << 8 | f[0].data[1]) == 1000);
+        KT_CHECK_EQ(kl_ws_state(&ws), KL_WS_CLOSED);
+        /* a ping: no pong after our close */
+        open_ws();
+        KT_CHECK_EQ(kl_ws_close(&ws, 1001), KL_OK);
+        if (staged)
+            KT_CHECK_EQ(kl_ws_write(&ws, NULL, 0, &used, out, sizeof out, &made), KL_OK);
+        n = sframe(w, 1, 9, "p", 1, 0);
+        KT_CHECK_EQ(feed(w, n, 0, 10, &g), KL_OK);
+        KT_CHECK_EQ(write_all("", 0, 100, &wn, NULL), KL_OK);
+        KT_CHECK_EQ(wn, staged ? 4u : 8u); /* the close (the rest of it), no pong */
+        /* a bad frame: the error, no second close */
+        open_ws();
+        KT_CHECK_EQ(kl_ws_close(&ws, 1001), KL_OK);
+        if (staged)
+            KT_CHECK_EQ(kl_ws_write(&ws, NULL, 0, &used, out, sizeof out, &made), KL_OK);
+        n = sframe(w, 1, 2, "b", 1, 0); /* binary */
+        KT_CHECK_EQ(feed(w, n, 0, 10, &g), KL_ERR_WS_FRAME);
+        KT_CHECK_EQ(kl_ws_state(&ws), KL_WS_CLOSING);
+        KT_CHECK_EQ(write_all("", 0, 100, &wn, NULL), KL_OK);
+        KT_CHECK_EQ(wn, staged ? 4u : 8u);
+        if (!staged) {
+            KT_CHECK_EQ(decode(wire, wn, f, 4), 1);
+            KT_CHECK(f[0].op == 8 && (f[0].data[0] << 8 | f[0].data[1]) == 1001);
+        }
+        KT_CHECK_EQ(kl_ws_state(&ws), KL_WS_CLOSED);
+        KT_CHECK_EQ(kl_ws_close(&ws, 0), KL_ERR_STATE);
+    }
+    kt_current = "test_cov_close_under_way";
+    /* a code above 4999 is answered 1002 */
+    open_ws();
+    n = sframe(w, 1, 8, "\x13\x88", 2, 0); /* 5000 */
+    KT_CHECK_EQ(feed(w, n, 0, 10, &g), KL_ERR_WS_CLOSED);
+    KT_CHECK_EQ(ws.close_code, 5000);
+    KT_CHECK_EQ(write_all("", 0, 100, &wn, NULL), KL_OK);
+    KT_CHECK_EQ(decode(wire, wn, f, 4), 1);
+    KT_CHECK(f[0].op == 8 && f[0].len == 2 && (f[0].data[0] << 8 | f[0].data[1]) == 1002);
+    /* a private-use code (3000..4999) is echoed */
+    open_ws();
+    n = sframe(w, 1, 8, "\x0f\xa0", 2, 0); /* 4000 */
+    KT_CHECK_EQ(feed(w, n, 0, 10, &g), KL_ERR_WS_CLOSED);
+    KT_CHECK_EQ(write_all("", 0, 100, &wn, NULL), KL_OK);
+    KT_CHECK_EQ(decode(wire, wn, f, 4), 1);
+    KT_CHECK(f[0].op == 8 && f[0].len == 2 && (f[0].data[0] << 8 | f[0].data[1]) == 4000);
+    /* kl_ws_close(0) sends 1000 */
+    open_ws();
+    KT_CHECK_EQ(kl_ws_close(&ws, 0), KL_OK);
+    KT_CHECK_EQ(write_all("", 0, 100, &wn, NULL), KL_OK);
+    KT_CHECK_EQ(decode(wire, wn, f, 4), 1);
+    KT_CHECK(f[0].op == 8 && f[0].len == 2 && (f[0].data[0] << 8 | f[0].data[1]) == 1000);
+}
+
+/* One element through kl_ws_write, whole: the one frame it makes. */
+static void one_frame(const char *xml, const char *want)
+{
+    size_t wn, used;
+    cframe_t f[4];
+    open_ws();
+    KT_CHECK_EQ(write_all(xml, strlen(xml), 7, &wn, &used), KL_OK);
+    KT_CHECK_EQ(used, strlen(xml));
+    KT_CHECK_EQ(decode(wire, wn, f, 4), 1);
+    KT_CHECK(frame_is(&f[0], 1, want));
+    if (!frame_is(&f[0], 1, want))
+        fprintf(stderr, "  got: %.*s\n", (int)f[0].len, (const char *)f[0].data);
+}
+
+static void test_cov_outbound_markup(void)
+{
+    uint8_t out[64];
+    size_t used, made, n, wn;
+    cframe_t f[4];
+    /* stream tags as the engine never writes them, and names that only begin alike */
+    one_frame("<stream:stream>", "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+    one_frame("<stream:stream/>", "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+    one_frame("<stream:streamx/>", "<stream:streamx xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'/>");
+    one_frame("<astream:stream/>", "<astream:stream xmlns='jabber:client'/>");
+    one_frame("<stream:features xmlns='jabber:client'/>",
+              "<stream:features xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'/>");
+    /* attributes: a name that ends at a space, a '/' or the '>', one like xmlns, a quote in a name */
+    one_frame("<x a ='1'/>", "<x xmlns='jabber:client' a ='1'/>");
+    one_frame("<x a/>", "<x xmlns='jabber:client' a/>");
+    one_frame("<x a></x>", "<x xmlns='jabber:client' a></x>");
+    one_frame("<x xmlnz='1'/>", "<x xmlns='jabber:client' xmlnz='1'/>");
+    one_frame("<x a'b c='>'></x>", "<x xmlns='jabber:client' a'b c='>'></x>");
+    /* a processing instruction and CDATA inside */
+    one_frame("<x><?pi y?><![CDATA[a]b]]c]]></x>", "<x xmlns='jabber:client'><?pi y?><![CDATA[a]b]]c]]></x>");
+    /* an element whose CDATA or a later tag is not complete yet waits */
+    open_ws();
+    KT_CHECK_EQ(kl_ws_write(&ws, (const uint8_t *)"<x><![CDATA[a]b]]c", 18, &used, out, sizeof out, &made), KL_OK);
+    KT_CHECK(used == 0 && made == 0);
+    KT_CHECK_EQ(kl_ws_write(&ws, (const uint8_t *)"<x><bo", 6, &used, out, sizeof out, &made), KL_OK);
+    KT_CHECK(used == 0 && made == 0);
+    /* a comment, CDATA or "<>" at the top level: not the engine's output */
+    open_ws();
+    KT_CHECK_EQ(kl_ws_write(&ws, (const uint8_t *)"<!-- c -->", 10, &used, out, sizeof out, &made), KL_ERR_ARG);
+    open_ws();
+    KT_CHECK_EQ(kl_ws_write(&ws, (const uint8_t *)"<>", 2, &used, out, sizeof out, &made), KL_ERR_ARG);
+    KT_CHECK_EQ(kl_ws_want_write(&ws), 0); /* the write error is sticky */
+    /* the element's bytes not all given again: it waits for them */
+    open_ws();
+    KT_CHECK_EQ(kl_ws_write(&ws, (const uint8_t *)"<presence/>", 11, &used, out, 8, &made), KL_OK);
+    KT_CHECK(used == 2 && made == 8); /* 6 of header, "<p" */
+    n = made;
+    memcpy(wire, out, made);
+    KT_CHECK_EQ(kl_ws_want_write(&ws), 1);
+    KT_CHECK_EQ(kl_ws_write(&ws, (const uint8_t *)"resence/>", 0, &used, out, sizeof out, &made), KL_OK);
+    KT_CHECK(used == 0 && made == 0);
+    KT_CHECK_EQ(kl_ws_write(&ws, (const uint8_t *)"resence/>", 9, &used, out, sizeof out, &made), KL_OK);
+    KT_CHECK_EQ(used, 9);
+    memcpy(wire + n, out, made);
+    wn = n + made;
+    KT_CHECK_EQ(decode(wire, wn, f, 4), 1);
+    KT_CHECK(frame_is(&f[0], 1, "<presence xmlns='jabber:client'/>"));
+    /* the entropy fails for the close element and for a control frame */
+    open_ws();
+    rnd_fail = 1;
+    KT_CHECK_EQ(kl_ws_write(&ws, (const uint8_t *)"</stream:stream>", 16, &used, out, sizeof out, &made),
+                KL_ERR_NO_ENTROPY);
+    rnd_fail = 0;
+    open_ws();
+    KT_CHECK_EQ(kl_ws_ping(&ws), KL_OK);
+    rnd_fail = 1;
+    KT_CHECK_EQ(kl_ws_write(&ws, NULL, 0, &used, out, sizeof out, &made), KL_ERR_NO_ENTROPY);
+    rnd_fail = 0;
+    KT_CHECK_EQ(made, 0);
+    KT_CHECK_EQ(kl_ws_want_write(&ws), 0);
+}
+
 /* ---- the real engine over it ------------------------------------------------------ */
 
 static kl_client_t client;
@@ -1281,6 +1520,10 @@ int main(void)
     KT_RUN(test_open_close);
     KT_RUN(test_outbound_flight);
     KT_RUN(test_outbound_edges);
+    KT_RUN(test_cov_arguments);
+    KT_RUN(test_cov_handshake);
+    KT_RUN(test_cov_close_under_way);
+    KT_RUN(test_cov_outbound_markup);
     KT_RUN(test_engine_login);
     return kt_summary("ws");
 }
