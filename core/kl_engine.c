@@ -2262,9 +2262,9 @@ static void cache_disco(kl_client_t *c, const kl_stanza_t *st, size_t pos)
 static int s2s_admit(kl_client_t *c, const kl_stanza_t *st, kl_event_t *ev)
 {
     char ours[KL_JID_MAX];
-    size_t n = c->bare_len < sizeof ours ? c->bare_len : sizeof ours - 1;
     if (!IS_S2S(c))
         return 0;
+    size_t n = c->bare_len < sizeof ours ? c->bare_len : sizeof ours - 1;
     memcpy(ours, c->cfg.jid, n);
     ours[n] = '\0';
     if (!raw_jid_in_domain(st->from, c->domain))
@@ -3157,7 +3157,7 @@ int kl_stanza_begin(kl_client_t *c, kl_xw_t *w)
 }
 
 /* s2s: every top-level element about to be sent must carry a from of the
- * domain this stream authenticated, or nothing is sent. */
+ * domain this stream authenticated and be closed, or nothing is sent. */
 static int check_from(kl_client_t *c, const kl_xw_t *w)
 {
     kl_xml_t x;
@@ -3186,7 +3186,8 @@ static int check_from(kl_client_t *c, const kl_xw_t *w)
         if (r == KL_XML_END && t.depth == 2)
             kl_xml_init_inner(&x, &c->root); /* the next stanza, if any */
     }
-    return pos == w->len && seen ? KL_OK : KL_ERR_FROM_DOMAIN;
+    /* every byte read, at least one stanza, and the last one closed */
+    return pos == w->len && seen && x.depth == x.base ? KL_OK : KL_ERR_FROM_DOMAIN;
 }
 
 int kl_stanza_commit(kl_client_t *c, const kl_xw_t *w)

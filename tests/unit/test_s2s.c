@@ -178,8 +178,10 @@ static void test_never_sends_for_another_domain(void)
  * stanzas, each from our domain. */
 static void test_commit_checks_every_stanza(void)
 {
+    /* ... and each closed: a stanza left open would swallow the next one */
     static const char *const bad[] = {"<message from='sensor.test'></x>", "hello", "<message from=''/>",
-                                      "<message from='&#0;'/>"};
+                                      "<message from='&#0;'/>", "<message from='sensor.test'>",
+                                      "<message from='sensor.test'><body>x</body>"};
     kl_xw_t w;
     size_t i;
     login(EXT_BIDI);
