@@ -3544,6 +3544,10 @@ int kl_i_answer_commit(kl_client_t *c, kl_xw_t *w)
     int st;
     if (w->buf != c->tx + c->tx_len)
         return KL_ERR_STATE;
+    /* s2s: a reply's from is the request's to, which the engine checked for
+     * what it delivered; a hand-built request is checked here, as any commit */
+    if (IS_S2S(c) && kl_xw_status(w) == KL_OK && (st = check_from(c, w)) != KL_OK)
+        return st;
     if ((st = commit_stanza(c, w, 1)) == KL_OK)
         c->stats.stanzas_out++;
     return st;

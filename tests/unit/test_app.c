@@ -2600,6 +2600,13 @@ static void test_cov_s2s_replies(void)
     KT_CHECK_EQ(kl_reply_iq_result(&app, &in, NULL), KL_ERR_FROM_DOMAIN);
     in.to = "";
     KT_CHECK_EQ(kl_reply_iq_error(&app, &in, "cancel", "bad-request"), KL_ERR_FROM_DOMAIN);
+    /* a to of another domain (a hand-built request: the engine delivers
+     * none) would be our from: refused as any commit from another domain */
+    in.to = "device@evil.test";
+    KT_CHECK_EQ(kl_reply_iq_result(&app, &in, NULL), KL_ERR_FROM_DOMAIN);
+    KT_CHECK_EQ(kl_reply_iq_error(&app, &in, "cancel", "bad-request"), KL_ERR_FROM_DOMAIN);
+    drain();
+    KT_CHECK_STR(out, "");
     in.to = "sensor.test";
     KT_CHECK_EQ(kl_reply_iq_result(&app, &in, NULL), KL_OK);
     drain();
