@@ -272,16 +272,16 @@ int kl_token_attr(const kl_xml_token_t *t, const char *name, char *out, size_t c
 int kl_roster_item(const kl_xml_token_t *t, kl_roster_item_t *it)
 {
     char ask[12];
-    int r = KL_OK;
+    int big;
     if (!t || !it || t->type != KL_XML_START || !kl_slice_eq(t->local, "item") || !kl_slice_eq(t->ns, NS_ROSTER))
         return KL_ERR_ARG;
     memset(it, 0, sizeof *it);
-    if (kl_token_attr(t, "jid", it->jid, sizeof it->jid) == KL_ERR_TOO_LARGE ||
-        kl_token_attr(t, "name", it->name, sizeof it->name) == KL_ERR_TOO_LARGE ||
-        kl_token_attr(t, "subscription", it->subscription, sizeof it->subscription) == KL_ERR_TOO_LARGE)
-        r = KL_ERR_TOO_LARGE;
+    /* every field is read, whichever did not fit */
+    big = kl_token_attr(t, "jid", it->jid, sizeof it->jid) == KL_ERR_TOO_LARGE;
+    big |= kl_token_attr(t, "name", it->name, sizeof it->name) == KL_ERR_TOO_LARGE;
+    big |= kl_token_attr(t, "subscription", it->subscription, sizeof it->subscription) == KL_ERR_TOO_LARGE;
     it->ask = kl_token_attr(t, "ask", ask, sizeof ask) > 0 && !strcmp(ask, "subscribe");
-    return r;
+    return big ? KL_ERR_TOO_LARGE : KL_OK;
 }
 
 /* ---- dispatch ------------------------------------------------------------------- */

@@ -430,7 +430,6 @@ static void on_close(kl_ws_t *ws)
 {
     if (ws->cpos == 1) {
         frame_fail(ws, KL_ERR_WS_FRAME); /* a payload too short for a status code */
-        ws->close_rcvd = 1;
         return;
     }
     ws->close_code = ws->cpos >= 2 ? (uint16_t)(ws->ctl[0] << 8 | ws->ctl[1]) : 0;
@@ -439,7 +438,6 @@ static void on_close(kl_ws_t *ws)
         ws->close_pending = 1;
         ws->close_out = ws->close_code == 0 ? 0 : sendable(ws->close_code) ? ws->close_code : 1002;
     }
-    ws->close_rcvd = 1;
     ws->pong_pending = ws->ping_pending = 0;
     ws->rerr = KL_ERR_WS_CLOSED; /* frames are read only while there is no error */
 }

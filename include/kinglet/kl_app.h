@@ -267,8 +267,8 @@ int kl_reply_iq_error(kl_app_t *app, const kl_in_t *in, const char *type, const 
 /* An <item/> of a roster result or push (RFC 6121), from its START token
  * (KL_PART_TOKEN: token->local "item", ns jabber:iq:roster); strings
  * decoded into the struct. 0, or KL_ERR_ARG if it is no item,
- * KL_ERR_TOO_LARGE if a value does not fit (truncated, still
- * NUL-terminated). */
+ * KL_ERR_TOO_LARGE if a value does not fit: that field is "" (a prefix of
+ * a JID would name someone else), every other field is still read. */
 typedef struct kl_roster_item {
     char jid[KL_JID_MAX];
     char name[64];

@@ -211,7 +211,7 @@ typedef struct kl_ws {
     uint16_t e_pos, e_end;  /* u.e[e_pos..e_end) still to hand out */
     /* control frames owed to the server */
     uint8_t pong_len, pong_pending, ping_pending, close_pending;
-    uint8_t close_sent, close_rcvd, s_close;
+    uint8_t close_sent, s_close;
     uint16_t close_out;     /* code we send (0: no payload) */
     uint8_t pong[125];
     /* outbound */

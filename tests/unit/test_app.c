@@ -2439,7 +2439,7 @@ static void test_cov_payload_helpers(void)
     feed(sbuf);
     KT_CHECK_STR(log_, "[cond -1 ][cond5 -1][self 0][not-item -1]"
                        "[item 0 a@b|A&B|both|1][item 0 c@d|||0][not-item -1]"
-                       "[item -15 |||0][item -15 e@f|||0][item -15 g@h|||0][item -1 |||0]");
+                       "[item -15 |x||0][item -15 e@f|||0][item -15 g@h|||0][item -1 |||0]");
     KT_CHECK_STR(out, "<iq type='result' id='ri'/>");
     /* the condition of an error stanza */
     clear();
