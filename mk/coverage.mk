@@ -11,9 +11,11 @@
 #                       order (the same inputs on every machine).
 #                   Then prints lines and branches taken per core/ file and in
 #                   total (tests/coverage.sh, gcov -b).
-#   check-coverage  the same, in `make check`: fails when the total is below
-#                   COV_MIN_LINES % of lines or COV_MIN_BRANCHES % of
-#                   branches.
+#   check-coverage  the same, in `make check` (about 30 s from scratch): fails
+#                   when the total is below COV_MIN_LINES % of lines or
+#                   COV_MIN_BRANCHES % of branches (95 and 90). No line or
+#                   branch is excluded from the count: one that cannot be
+#                   reached is removed from the code.
 COV_BUILD := $(BUILD)/cov
 COV_MIN_LINES ?= 95
 COV_MIN_BRANCHES ?= 90
@@ -37,4 +39,5 @@ coverage:
 check-coverage:
 	@$(MAKE) --no-print-directory coverage COV_FLOOR='$(COV_MIN_LINES) $(COV_MIN_BRANCHES)'
 
+CHECK_STEPS += check-coverage
 .PHONY: coverage check-coverage
