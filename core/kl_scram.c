@@ -4,7 +4,9 @@
  * element. Hashing goes through the port's
  * kl_crypto_t, so core/ stays crypto-free. The server's signature is
  * verified before success is accepted. */
+#ifndef KL_CORE_BUILD
 #define KL_CORE_BUILD /* core/: kl_client_t's members by their own names */
+#endif
 #include "kinglet/kinglet.h"
 #include "kl_internal.h"
 #include "kl_string.h"
@@ -288,7 +290,7 @@ int kl_scram_success(kl_client_t *c, uint8_t *text, size_t len)
         return KL_ERR_AUTH;
     if (scram_attr(text, (size_t)n, 'v', &vs) <= 0)
         return KL_ERR_AUTH;
-    if ((n = kl_b64_decode(vs.p, vs.len, v, sizeof v)) != (int)hl)
+    if (kl_b64_decode(vs.p, vs.len, v, sizeof v) != (int)hl)
         return KL_ERR_AUTH;
     return kl_equal_ct(v, c->scram_sig, hl) ? KL_OK : KL_ERR_AUTH;
 }

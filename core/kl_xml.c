@@ -1445,7 +1445,7 @@ static int next_token(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consu
         }
     }
     for (;;) {
-        size_t tag = i;
+        size_t tag;
         if (st) { /* a tag the last call left unfinished, at tok_off */
             tag = tok_off;
         } else if (flags & F_CDATA) {
@@ -1669,11 +1669,11 @@ int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap)
         return 0;
     end = p + raw.len;
     if (!out)
-        cap = 0;
+        return KL_ERR_TOO_LARGE; /* raw is not empty: neither is what it decodes to */
     if (cap > 0x7FFFFFFF)
         cap = 0x7FFFFFFF; /* the result must fit an int */
     while (p < end) {
-        const uint8_t *q = p;
+        const uint8_t *q;
         uint8_t u[4];
         int n;
         if (cdata == KL_XML_RAW_CDATA) {
@@ -1696,7 +1696,7 @@ int kl_xml_decode(kl_slice_t raw, int cdata, uint8_t *out, size_t cap)
                 word_t v = load_word(p);
                 if ((W_HAS_BYTE(v, '&') | W_HAS_LESS(v, 0x0E)) & W_HIGH)
                     break;
-                memcpy(out + o, &v, sizeof v);
+                memcpy(out + o, p, sizeof v);
                 o += sizeof v;
                 p += sizeof v;
             }
