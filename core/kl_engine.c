@@ -1749,14 +1749,15 @@ static void sm_enabled(kl_client_t *c, const kl_stanza_t *st)
     int n;
     s->on = KL_SM_ON;
     s->h_in = 0; /* counted from here (XEP-0198 §4) */
-    if (kl_xml_attr_get(st->attrs, "id", &v) && (n = kl_xml_decode(v, 0, (uint8_t *)s->id, KL_SM_ID_MAX)) > 0) {
-        s->id[n] = '\0';
+    /* A value that does not fit (or is not well-formed) is no value: the
+     * decoder may have written part of it, which is cut back to "". */
+    n = kl_xml_attr_get(st->attrs, "id", &v) ? kl_xml_decode(v, 0, (uint8_t *)s->id, KL_SM_ID_MAX) : 0;
+    s->id[n > 0 ? n : 0] = '\0';
+    if (n > 0)
         s->resumable = kl_xml_attr_get(st->attrs, "resume", &v) &&
                        (kl_xml_decoded_eq(v, "true") || kl_xml_decoded_eq(v, "1"));
-    }
-    if (kl_xml_attr_get(st->attrs, "location", &v) &&
-        (n = kl_xml_decode(v, 0, (uint8_t *)s->location, KL_SM_LOCATION_MAX)) > 0)
-        s->location[n] = '\0';
+    n = kl_xml_attr_get(st->attrs, "location", &v) ? kl_xml_decode(v, 0, (uint8_t *)s->location, KL_SM_LOCATION_MAX) : 0;
+    s->location[n > 0 ? n : 0] = '\0';
     if (attr_u32(st, "max", &s->max_s) < 0)
         s->max_s = 0;
 }

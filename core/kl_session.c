@@ -426,13 +426,13 @@ static uint32_t tmo(const kl_session_t *s)
 /* A TLS handshake or a login timed out before online (the server
  * answered TCP, so it is there, only slow): the next attempt gets twice
  * the time. A TCP connect timeout does not count: that is a node that
- * drops SYNs, and the next endpoint should not wait longer for it. Only
- * called before online: KL_ERR_TIMEOUT is the TLS handshakes' and the
- * engine's negotiation deadline, which ends at online. */
+ * drops SYNs, and the next endpoint should not wait longer for it. A
+ * KL_ERR_TIMEOUT once online is not ours (ours end at online) but a port's
+ * (a recv that maps ETIMEDOUT): the service answered, nothing grows. */
 static void slower(kl_session_t *s)
 {
 #if KL_SESSION_TIMEOUT_GROWTH > 0
-    if (s->slow < KL_SESSION_TIMEOUT_GROWTH)
+    if (!s->online && s->slow < KL_SESSION_TIMEOUT_GROWTH)
         s->slow++;
 #else
     (void)s;
