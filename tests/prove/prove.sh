@@ -38,10 +38,28 @@ fi
 # Per codec: core/ files | fast N | full N | markers | chunking (text)
 declare -A FILES NFAST NFULL MARKS CHUNK
 FILES[base64]="core/kl_base64.c core/kl_xw.c core/kl_xml.c"
-NFAST[base64]=8
-NFULL[base64]=16
+NFAST[base64]=12
+NFULL[base64]=24
 MARKS[base64]="decode_ok decode_err encode_ok encode_full"
 CHUNK[base64]="decode in one piece, every output capacity 0..N; encode in two chunks cut at any 0..len (full writer), and in one chunk into every writer capacity"
+
+# Drafts that do not pass yet (README.md, "Not yet proved"): run one with
+# tests/prove/prove.sh fast DIR NAME; not in the default set.
+FILES[dns]="core/kl_dns.c"
+NFAST[dns]=12
+NFULL[dns]=24
+MARKS[dns]="records norecord err query_ok query_err"
+CHUNK[dns]="one datagram"
+FILES[xml]="core/kl_xml.c"
+NFAST[xml]=3
+NFULL[xml]=4
+MARKS[xml]="token error"
+CHUNK[xml]="two chunks cut at any 0..len"
+FILES[xw]="core/kl_xw.c core/kl_xml.c"
+NFAST[xw]=2
+NFULL[xw]=3
+MARKS[xw]="ok err"
+CHUNK[xw]="whole strings, every capacity"
 
 ALL="base64"
 names=${*:-$ALL}
@@ -52,7 +70,7 @@ failed=""
 mkdir -p "$build/prove"
 for name in $names; do
     if [ -z "${FILES[$name]:-}" ]; then
-        echo "  $name: FAIL no such codec (known: $ALL)"
+        echo "  $name: FAIL no such codec (known: ${!FILES[*]})"
         fail=$((fail + 1)); failed="$failed $name"; continue
     fi
     if [ "$mode" = full ]; then n=${NFULL[$name]}; else n=${NFAST[$name]}; fi
