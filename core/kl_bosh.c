@@ -133,7 +133,10 @@ static long bosh_take(kl_bosh_t *b, const uint8_t *p, size_t len, uint8_t *q)
             break; /* nothing follows the end of the stream */
         } else {
             size_t name = 1;
-            int top = depth == 0 && p[i + 1] != '/' && p[i + 1] != '!' && !has_xmlns(p + i, e);
+            int top;
+            if (p[i + 1] == '/' && depth == 0)
+                return KL_ERR_BOSH_PROTOCOL; /* an end tag with nothing open */
+            top = depth == 0 && p[i + 1] != '/' && p[i + 1] != '!' && !has_xmlns(p + i, e);
             if (p[i + 1] == '/')
                 depth--;
             else if (p[i + 1] != '!' && p[i + e - 2] != '/')

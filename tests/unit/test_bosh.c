@@ -486,11 +486,13 @@ static void test_scanner(void)
 }
 
 /* Markup the engine never writes (a tag or CDATA cut short, a second
- * restart before the first went out): KL_ERR_BOSH_PROTOCOL, sticky. */
+ * restart before the first went out, an end tag with nothing open, which
+ * would leave every later stanza without its xmlns): KL_ERR_BOSH_PROTOCOL,
+ * sticky. */
 static void test_scanner_refuses(void)
 {
     static const char *bad[] = {"<message", "<message a='>'", "<![CDATA[x]]", "<![CDATA[x]>",
-                                "<stream:stream><stream:stream>"};
+                                "<stream:stream><stream:stream>", "</x>", "<message/></message><iq/>"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         online_polling();
         KT_CHECK_EQ(send_raw(bad[i]), KL_OK);
