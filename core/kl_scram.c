@@ -110,6 +110,7 @@ int kl_scram_start(kl_client_t *c, kl_xw_t *w, uint8_t mech)
 static int scram_attr(const uint8_t *msg, size_t len, char key, kl_slice_t *val)
 {
     size_t i = 0;
+    *val = sl(msg, 0); /* set on every way out (a caller reads it only after 1) */
     while (i < len) {
         size_t j = i;
         while (j < len && msg[j] != ',')
@@ -282,7 +283,7 @@ out:
 
 int kl_scram_success(kl_client_t *c, uint8_t *text, size_t len)
 {
-    uint8_t v[KL_HASH_MAX + 4];
+    uint8_t v[KL_HASH_MAX + 4] = {0}; /* compared only once decoded: zeroed for the analysis */
     size_t hl = hash_len(mech_alg(c->sasl_mech));
     kl_slice_t vs;
     int n;
