@@ -36,7 +36,7 @@ if ! command -v frama-c >/dev/null 2>&1; then
 fi
 
 # Per codec: core/ files | fast N | full N | markers | chunking (text)
-declare -A FILES NFAST NFULL MARKS CHUNK
+declare -A FILES NFAST NFULL MARKS CHUNK OPTS
 FILES[base64]="core/kl_base64.c core/kl_xw.c core/kl_xml.c"
 NFAST[base64]=12
 NFULL[base64]=24
@@ -52,6 +52,15 @@ NFAST[http]=4
 NFULL[http]=5
 MARKS[http]="ok err"
 CHUNK[http]="a known beginning (none, 'HTTP/1.1 ', a status line, a head with Content-Length: 3, 'Content-Length: ' before its digits) as one chunk, then every tail of 0..N bytes (0..N/2 after 'Content-Length: ') in two chunks cut at any 0..len, then the end; body buffer N/2 bytes; chunked bodies not in the proof"
+# The tokenizer needs three options more (tests/prove/README.md says why):
+# results kept apart per outcome at each return, exact byte sets of up to
+# 256 values, and the relation between a byte and its copy.
+FILES[xml]="core/kl_xml.c"
+NFAST[xml]=2
+NFULL[xml]=3
+MARKS[xml]="start end text need_more error"
+CHUNK[xml]="after a stream header, in the root's content and after '<a': one slice, and byte by byte re-fed after each NEED_MORE"
+OPTS[xml]="-eva-split-return full -eva-ilevel 256 -eva-domains equality"
 
 # Drafts that do not pass yet (README.md, "Not yet proved"): run one with
 # tests/prove/prove.sh fast DIR NAME; not in the default set.
@@ -60,18 +69,13 @@ NFAST[dns]=12
 NFULL[dns]=24
 MARKS[dns]="records norecord err query_ok query_err"
 CHUNK[dns]="one datagram"
-FILES[xml]="core/kl_xml.c"
-NFAST[xml]=3
-NFULL[xml]=4
-MARKS[xml]="token error"
-CHUNK[xml]="two chunks cut at any 0..len"
 FILES[xw]="core/kl_xw.c core/kl_xml.c"
 NFAST[xw]=2
 NFULL[xw]=3
 MARKS[xw]="ok err"
 CHUNK[xw]="whole strings, every capacity"
 
-ALL="base64 scram http"
+ALL="base64 scram http xml"
 names=${*:-$ALL}
 
 pass=0
@@ -89,7 +93,7 @@ for name in $names; do
     frama-c -eva -machdep gcc_x86_32 -warn-signed-overflow -no-warn-unsigned-overflow \
         -cpp-extra-args="-Iinclude -Icore -DKL_CORE_BUILD -DPROVE_N=$n" \
         -eva-slevel 1000 -eva-no-show-progress -eva-msg-key=-final-states \
-        -eva-warn-key=garbled-mix=error \
+        -eva-warn-key=garbled-mix=error ${OPTS[$name]:-} \
         "tests/prove/prove_$name.c" ${FILES[$name]} >"$log" 2>&1
     rc=$?
     t=$(echo "$(date +%s.%N) - $t0" | bc)
