@@ -149,7 +149,11 @@ try:
         c.sendall(b"%04d" % i)
     ok = all(recv_exact(c, 4) == b"%04d" % i for i, c in enumerate(socks))
     dt = now() - t
-    check("many-connections", ok and near(dt, 2 * D), "30 connections in %.0f ms" % dt)
+    # at least one RTT, and not serialised (one connection after another
+    # would take 30 RTTs, two at a time 15): below two RTTs whatever the
+    # machine's load, where 30 sockets written in turn by Python can add
+    # more than the 50 ms the single-connection checks allow
+    check("many-connections", ok and 2 * D - 50 <= dt < 4 * D, "30 connections in %.0f ms" % dt)
     for c in socks:
         c.close()
 
