@@ -30,7 +30,7 @@ $(CORE_LIB): $(CORE_OBJ)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) tests/unit/kt.h tests/unit/kt_feed.h
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) tests/unit/kt.h tests/unit/kt_feed.h tests/unit/kt_sha1.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Icore -Itests/unit $< $(CORE_LIB) -o $@
 

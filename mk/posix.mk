@@ -81,7 +81,7 @@ BENCH_STEPS += bench-size bench-login bench-sm
 
 # Tests of core/ that need a port's crypto (mbedTLS): tests/port/test_*.c
 PORT_TEST_BIN := $(patsubst tests/port/%.c,$(BUILD)/tests/port/%,$(sort $(wildcard tests/port/test_*.c)))
-$(BUILD)/tests/port/%: tests/port/%.c $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS) tests/unit/kt.h tests/unit/kt_feed.h
+$(BUILD)/tests/port/%: tests/port/%.c $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS) tests/unit/kt.h tests/unit/kt_feed.h tests/unit/kt_sha1.h
 	@mkdir -p $(dir $@)
 	$(CC) $(KL_TLS_CFLAGS) -Iport/mbedtls -Itests/unit $< $(KL_CRYPTO_OBJ) $(CORE_LIB) $(MBEDTLS_LIBS) -o $@
 

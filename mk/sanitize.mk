@@ -25,7 +25,7 @@ $(ASAN_DIR)/core/%.o: core/%.c $(SAN_HDRS)
 	@mkdir -p $(dir $@)
 	$(SAN_CC) $(SAN_CFLAGS) $(SAN_UB_FLAGS) -c $< -o $@
 
-$(ASAN_DIR)/%: tests/unit/%.c $(ASAN_CORE_OBJ) $(SAN_HDRS) tests/unit/kt.h tests/unit/kt_feed.h
+$(ASAN_DIR)/%: tests/unit/%.c $(ASAN_CORE_OBJ) $(SAN_HDRS) tests/unit/kt.h tests/unit/kt_feed.h tests/unit/kt_sha1.h
 	@mkdir -p $(dir $@)
 	$(SAN_CC) $(SAN_CFLAGS) -Itests/unit $(SAN_UB_FLAGS) $< $(ASAN_CORE_OBJ) -o $@
 
