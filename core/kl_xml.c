@@ -171,11 +171,11 @@ static const uint16_t name_start_hi[] = {0xC0,   0xD6,   0xD8,   0xF6,   0xF8,  
                                          0x37F,  0x1FFF, 0x200C, 0x200D, 0x2070, 0x218F, 0x2C00, 0x2FEF,
                                          0x3001, 0xD7FF, 0xF900, 0xFDCF, 0xFDF0, 0xFFFD};
 
+/* c is a decoded multi-byte UTF-8 sequence, so c >= 0x80: the callers
+ * classify ASCII bytes with cls[] before decoding. */
 static int is_name_start(uint32_t c)
 {
     unsigned k;
-    if (c < 0x80)
-        return c == ':' || (cls[c] & C_NS);
     if (c >= 0x10000)
         return c <= 0xEFFFF;
     for (k = 0; k < sizeof name_start_hi / sizeof name_start_hi[0]; k += 2)
@@ -184,10 +184,8 @@ static int is_name_start(uint32_t c)
     return 0;
 }
 
-static int is_name_char(uint32_t c)
+static int is_name_char(uint32_t c) /* c >= 0x80, as is_name_start's */
 {
-    if (c < 0x80)
-        return c == ':' || (cls[c] & C_NC);
     return is_name_start(c) || c == 0xB7 || (c >= 0x300 && c <= 0x36F) || (c >= 0x203F && c <= 0x2040);
 }
 
