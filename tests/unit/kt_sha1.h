@@ -1,7 +1,8 @@
 /*
- * tests/unit/kt_sha1.h — SHA-1 (FIPS 180-4) for the unit tests' scripted
- * WebSocket servers (the Sec-WebSocket-Accept key), so that the tests do
- * not depend on the port's crypto. Header-only; include once per test.
+ * tests/unit/kt_sha1.h — SHA-1 (FIPS 180-4) and base64 (RFC 4648) for the
+ * unit tests (the WebSocket servers' Sec-WebSocket-Accept key, the caps
+ * ver), written apart from core/ and the port's crypto so that a test does
+ * not check core/ against itself. Header-only; include once per test.
  */
 #ifndef KT_SHA1_H
 #define KT_SHA1_H
@@ -45,6 +46,21 @@ static void sha1(const uint8_t *d, size_t n, uint8_t out[20])
     }
     for (i = 0; i < 20; i++)
         out[i] = (uint8_t)(h[i / 4] >> (8 * (3 - i % 4)));
+}
+
+/* base64 of in[0..n), NUL-terminated, into out (4 * ((n + 2) / 3) + 1 bytes) */
+static inline void b64(const uint8_t *in, size_t n, char *out) /* inline: not every test uses it */
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i, o = 0;
+    for (i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+        out[o++] = i + 1 < n ? al[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? al[v & 63] : '=';
+    }
+    out[o] = 0;
 }
 
 #endif

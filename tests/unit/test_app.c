@@ -34,61 +34,7 @@
 #define ENABLED "<enabled xmlns='" NS_SM "' id='sm-1' resume='true' max='300'/>"
 #define SVC_UNAVAIL "<error type='cancel'><service-unavailable xmlns='" NS_STANZAS "'/></error>"
 
-/* ---- a small SHA-1 and base64 (unit tests link no crypto library) ------- */
-
-static uint32_t rol(uint32_t x, int n) { return x << n | x >> (32 - n); }
-
-static void sha1(const uint8_t *data, size_t len, uint8_t out[20])
-{
-    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
-    uint64_t bits = (uint64_t)len * 8;
-    size_t i, total = ((len + 9 + 63) / 64) * 64, off;
-    for (off = 0; off < total; off += 64) {
-        uint8_t blk[64];
-        uint32_t w[80], a, b, c, d, e, f, k, t;
-        for (i = 0; i < 64; i++) {
-            size_t p = off + i;
-            blk[i] = p < len ? data[p] : p == len ? 0x80 : 0;
-            if (p >= total - 8)
-                blk[i] = (uint8_t)(bits >> (8 * (total - 1 - p)));
-        }
-        for (i = 0; i < 16; i++)
-            w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 | (uint32_t)blk[4 * i + 2] << 8 |
-                   blk[4 * i + 3];
-        for (i = 16; i < 80; i++)
-            w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-        a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-        for (i = 0; i < 80; i++) {
-            if (i < 20)
-                f = (b & c) | (~b & d), k = 0x5A827999;
-            else if (i < 40)
-                f = b ^ c ^ d, k = 0x6ED9EBA1;
-            else if (i < 60)
-                f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
-            else
-                f = b ^ c ^ d, k = 0xCA62C1D6;
-            t = rol(a, 5) + f + e + k + w[i];
-            e = d, d = c, c = rol(b, 30), b = a, a = t;
-        }
-        h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
-    }
-    for (i = 0; i < 20; i++)
-        out[i] = (uint8_t)(h[i / 4] >> (24 - 8 * (i % 4)));
-}
-
-static void b64(const uint8_t *in, size_t n, char *out)
-{
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t i, o = 0;
-    for (i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = al[v >> 18 & 63];
-        out[o++] = al[v >> 12 & 63];
-        out[o++] = i + 1 < n ? al[v >> 6 & 63] : '=';
-        out[o++] = i + 2 < n ? al[v & 63] : '=';
-    }
-    out[o] = 0;
-}
+#include "kt_sha1.h" /* SHA-1 and base64: unit tests link no crypto library */
 
 static void caps_ver_of(const char *s, char out[32])
 {

@@ -907,20 +907,6 @@ static int test_hash(void *ctx, kl_hash_alg_t alg, const uint8_t *data, size_t l
 
 static const kl_crypto_t crypto = {NULL, test_hash, NULL, NULL, NULL};
 
-static void b64(const uint8_t *in, size_t n, char *out)
-{
-    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t i, o = 0;
-    for (i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = t[v >> 18 & 63];
-        out[o++] = t[v >> 12 & 63];
-        out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
-        out[o++] = i + 2 < n ? t[v & 63] : '=';
-    }
-    out[o] = 0;
-}
-
 #define NSB "xmlns='http://jabber.org/protocol/httpbind'"
 #define NSS "xmlns:stream='http://etherx.jabber.org/streams'"
 #define WS_OPEN "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' version='1.0' id='w1' from='localhost'/>"
