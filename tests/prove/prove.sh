@@ -71,7 +71,7 @@ CHUNK[xw]="whole strings: a value of 0..N bytes as an attribute value, text and 
 # tests/prove/prove.sh fast DIR NAME; not in the default set.
 FILES[bosh]="core/kl_bosh.c core/kl_http.c core/kl_xml.c core/kl_xw.c"
 NFAST[bosh]=2
-NFULL[bosh]=3
+NFULL[bosh]=4
 MARKS[bosh]="request pull_err fed body_done resp_err"
 CHUNK[bosh]="engine flight: a known beginning + 0..N unknown bytes, one piece; response: a Content-Length head and a known body beginning in one chunk, 0..N unknown bytes in two chunks cut anywhere, a known end; pushed to the engine under every pair of take policies (all, one, one then none, none)"
 OPTS[bosh]="-eva-split-return full -eva-slevel-function push_calls:100000,responses:100000"
