@@ -232,10 +232,18 @@ static int parse_chunk_size(kl_http_resp_t *r)
         return fail(r, KL_ERR_HTTP_SYNTAX);
     if (sz > r->body_cap - r->body_len)
         return fail(r, KL_ERR_HTTP_BODY_TOO_LARGE);
-    r->chunk_left = sz;
-    r->state = sz ? S_CHUNK_DATA : S_TRAILER;
-    if (!sz)
+    /* chunk_left is stored in each branch apart, so that a state in
+     * S_CHUNK_DATA never carries a chunk_left of 0 (the invariant the body
+     * copy in kl_http_resp_feed relies on; analysers that do not relate
+     * r->state and r->chunk_left keep it this way, see tests/prove) */
+    if (sz) {
+        r->state = S_CHUNK_DATA;
+        r->chunk_left = sz;
+    } else {
+        r->state = S_TRAILER;
+        r->chunk_left = 0;
         r->head_bytes = 0; /* the trailer gets the head's bound of its own */
+    }
     return 0;
 }
 

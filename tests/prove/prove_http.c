@@ -1,11 +1,24 @@
 /* kinglet — EVA driver: the HTTP/1.1 response codec (core/kl_http.c).
- * A response is a known prefix (none; "HTTP/1.1 "; a status line; a head
- * with Content-Length: 3; "Content-Length: " awaiting its digits) followed
- * by every tail of length 0..PROVE_N (0..PROVE_NLEN after
- * "Content-Length: ") with every byte value; the prefix is one chunk, the
- * tail is fed in two chunks cut at any point k in 0..len, into a body
- * buffer of PROVE_CAP bytes; then the connection ends (see README.md).
- * Chunked bodies are not in the proof yet (PROVE_CHUNKED below). */
+ * A response is a known prefix (none; "HTTP/1.1 "; a status line; a
+ * chunked head, alone, after a one-byte chunk's data and after the last
+ * chunk's size line; a head with Content-Length: 3; "Content-Length: "
+ * awaiting its digits) followed by every tail of length 0..PROVE_N
+ * (0..PROVE_NLEN after "Content-Length: ") with every byte value; the
+ * prefix is one chunk, the tail is fed in two chunks cut at any point k in
+ * 0..len, into a body buffer of PROVE_CAP bytes; then the connection ends
+ * (see README.md).
+ *
+ * prove.sh runs it with kl_http_resp_feed, on_line and parse_chunk_size's
+ * return states kept apart (-eva-split-return-function ...:full): joined
+ * where a function returns, a state in S_CHUNK_DATA with chunk_left 1 met
+ * one in S_CHUNK_END or S_TRAILER with chunk_left 0, and the split on
+ * r.state and r.chunk_left this driver had then made S_CHUNK_DATA with
+ * chunk_left 0, which no execution has (the codec leaves S_CHUNK_DATA when
+ * chunk_left reaches 0): a copy of 0 bytes to body + body_cap, which
+ * Frama-C's memcpy contract rejects (its destination must be readable even
+ * for 0 bytes).
+ * Inside one call the same happened where parse_chunk_size returned, until
+ * it stored chunk_left in each branch of its test on the size. */
 #include "__fc_builtin.h"
 
 #include "kinglet/kl_http.h"
@@ -23,7 +36,8 @@
 #endif
 
 /* Where the tail starts: none (the status line itself), the status code,
- * the headers, a Content-Length body, a Content-Length value. */
+ * the headers, a chunked body (three places), a Content-Length body, a
+ * Content-Length value. */
 static const struct {
     const char *text;
     size_t tail; /* the tail's longest length */
@@ -31,12 +45,12 @@ static const struct {
     {"", PROVE_N},
     {"HTTP/1.1 ", PROVE_N},
     {"HTTP/1.0 200 OK\r\n", PROVE_N},
-#ifdef PROVE_CHUNKED
-    /* not in the proof yet: memcpy's precondition stays unknown in the
-     * chunk data (the relation body_len + n <= body_cap is lost where the
-     * states are joined) */
+    /* chunked: the tail starts at the first chunk-size line, after one
+     * chunk's data (at its CRLF; the body already holds a byte), and in the
+     * trailer section after the last chunk */
     {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", PROVE_N},
-#endif
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na", PROVE_N},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", PROVE_N},
     {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", PROVE_N},
     {"HTTP/1.1 200 OK\r\nContent-Length: ", PROVE_NLEN},
 };
@@ -62,11 +76,9 @@ static void feed_all(int p)
     //@ split k;
     if (st == 0)
         st = kl_http_resp_feed(&r, buf, k, &used);
-    /* the codec's states after a chunk are joined where kl_http_resp_feed
-     * returns: split them again on what the next chunk's bounds depend on */
-    //@ split r.state;
-    //@ split r.body_len;
-    //@ split r.chunk_left;
+    /* the codec's states after a chunk are not joined where
+     * kl_http_resp_feed returns (prove.sh's -eva-split-return-function):
+     * the next chunk starts from each of them apart */
     if (st == 0)
         st = kl_http_resp_feed(&r, buf + k, len - k, &used);
     if (st == 0)
@@ -75,9 +87,6 @@ static void feed_all(int p)
         Frama_C_show_each_ok(p, r.status, r.body_len);
     else
         Frama_C_show_each_err(p, st);
-    //@ merge r.chunk_left;
-    //@ merge r.body_len;
-    //@ merge r.state;
     //@ merge k;
     //@ merge len;
 }
