@@ -134,6 +134,7 @@ typedef struct {
     size_t end;     /* where the name ends in the record (set once known) */
     unsigned wire;  /* wire length so far */
     unsigned hops;
+    size_t ls, le;  /* the label walk_next last returned 1 for: m[ls..le) */
 } walk_t;
 
 static void walk_init(walk_t *w, const uint8_t *m, size_t len, size_t off)
@@ -144,13 +145,19 @@ static void walk_init(walk_t *w, const uint8_t *m, size_t len, size_t off)
     w->end = 0;
     w->wire = 0;
     w->hops = 0;
+    w->ls = 0;
+    w->le = 0;
 }
 
-/* 1: a label in *lab (length *n); 0: end of name (w->end set); < 0: error. */
-static int walk_next(walk_t *w, const uint8_t **lab, unsigned *n)
+/* 1: a label in m[w->ls..w->le); 0: end of name (w->end set); < 0: error.
+ * The label is kept in the walker as offsets, set by walk_init, so a
+ * reader never sees an unset label whatever the walker returned, and
+ * every reader loops over m[j] for j < le <= len, a bound it can check. */
+static int walk_next(walk_t *w)
 {
     for (;;) {
         uint8_t c;
+        size_t le;
         if (w->p >= w->len)
             return KL_ERR_DNS_FORMAT;
         c = w->m[w->p];
@@ -178,11 +185,13 @@ static int walk_next(walk_t *w, const uint8_t **lab, unsigned *n)
         w->wire += 1u + c;
         if (w->wire + 1 > WIRE_NAME_MAX)
             return KL_ERR_DNS_NAME;
-        if (w->len - w->p - 1 < c)
+        /* p < len and c <= 63: the sum cannot wrap for any real buffer */
+        le = w->p + 1u + c;
+        if (le > w->len)
             return KL_ERR_DNS_FORMAT;
-        *lab = w->m + w->p + 1;
-        *n = c;
-        w->p += 1u + c;
+        w->ls = w->p + 1u;
+        w->le = le;
+        w->p = le;
         return 1;
     }
 }
@@ -191,12 +200,10 @@ static int walk_next(walk_t *w, const uint8_t **lab, unsigned *n)
 static int name_skip(const uint8_t *m, size_t len, size_t *off)
 {
     walk_t w;
-    const uint8_t *lab;
-    unsigned n;
     int r;
 
     walk_init(&w, m, len, *off);
-    while ((r = walk_next(&w, &lab, &n)) > 0)
+    while ((r = walk_next(&w)) > 0)
         ;
     if (r < 0)
         return r;
@@ -204,31 +211,66 @@ static int name_skip(const uint8_t *m, size_t len, size_t *off)
     return KL_OK;
 }
 
-/* Decodes the name at *off into out (text, no trailing dot, "" for the
- * root) and moves *off past it. */
+/* The label readers below each take one label as m[j..e) (from walk_t's
+ * ls/le, e <= the message's length) in a function of its own: a loop over
+ * a label then never shares its bounds with the walker's loop. */
+
+/* Appends the label m[j..e) to out at o, keeping out terminated; every
+ * store leaves room for the NUL after it (cap >= 1). The new length, or
+ * KL_ERR_DNS_NAME for a byte a host name cannot hold or no room. */
+static int label_text(const uint8_t *m, size_t j, size_t e, char *out, size_t o, size_t cap)
+{
+    for (; j < e; j++) {
+        if (!name_byte_ok(m[j]) || o >= cap - 1)
+            return KL_ERR_DNS_NAME;
+        out[o++] = (char)m[j];
+        out[o] = 0;
+    }
+    return (int)o; /* < cap <= KL_DNS_NAME_MAX + 1 */
+}
+
+/* Case-insensitive equality of the labels a[ja..ea) and b[jb..eb). */
+static int label_eq(const uint8_t *a, size_t ja, size_t ea, const uint8_t *b, size_t jb, size_t eb)
+{
+    for (; ja < ea && jb < eb; ja++, jb++)
+        if (lower(a[ja]) != lower(b[jb]))
+            return 0;
+    return ja == ea && jb == eb;
+}
+
+/* Matches the label m[j..e) at the text t (case-insensitive): the text
+ * after it, or NULL. */
+static const char *label_eq_text(const uint8_t *m, size_t j, size_t e, const char *t)
+{
+    for (; j < e; j++, t++)
+        if (!*t || lower((uint8_t)*t) != lower(m[j]))
+            return NULL;
+    return t;
+}
+
+/* Decodes the name at *off into out[cap] (text, no trailing dot, "" for
+ * the root; cap >= 1) and moves *off past it. */
 static int name_text(const uint8_t *m, size_t len, size_t *off, char *out, size_t cap)
 {
     walk_t w;
-    const uint8_t *lab;
-    unsigned n;
     size_t o = 0;
     int r;
 
     walk_init(&w, m, len, *off);
-    while ((r = walk_next(&w, &lab, &n)) > 0) {
-        if (o + (o ? 1u : 0u) + n + 1 > cap)
-            return KL_ERR_DNS_NAME;
-        if (o)
-            out[o++] = '.';
-        for (unsigned i = 0; i < n; i++) {
-            if (!name_byte_ok(lab[i]))
+    /* kept terminated as it grows, each store checked where it is made */
+    out[0] = 0;
+    while ((r = walk_next(&w)) > 0) {
+        if (o) {
+            if (o >= cap - 1)
                 return KL_ERR_DNS_NAME;
-            out[o++] = (char)lab[i];
+            out[o++] = '.';
         }
+        if ((r = label_text(m, w.ls, w.le, out, o, cap)) < 0)
+            return r;
+        o = (size_t)r;
     }
     if (r < 0)
         return r;
-    out[o] = 0;
     *off = w.end;
     return KL_OK;
 }
@@ -238,13 +280,11 @@ static int name_text(const uint8_t *m, size_t len, size_t *off, char *out, size_
 static int name_eq(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen, size_t boff)
 {
     walk_t wa, wb;
-    const uint8_t *la, *lb;
-    unsigned na, nb;
 
     walk_init(&wa, a, alen, aoff);
     walk_init(&wb, b, blen, boff);
     for (;;) {
-        int ra = walk_next(&wa, &la, &na), rb = walk_next(&wb, &lb, &nb);
+        int ra = walk_next(&wa), rb = walk_next(&wb);
         if (ra < 0)
             return ra;
         if (rb < 0)
@@ -253,11 +293,8 @@ static int name_eq(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b,
             return 0;
         if (ra == 0)
             return 1;
-        if (na != nb)
+        if (!label_eq(a, wa.ls, wa.le, b, wb.ls, wb.le))
             return 0;
-        for (unsigned i = 0; i < na; i++)
-            if (lower(la[i]) != lower(lb[i]))
-                return 0;
     }
 }
 
@@ -265,21 +302,18 @@ static int name_eq(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b,
 static int name_eq_text(const uint8_t *m, size_t len, size_t off, const char *text)
 {
     walk_t w;
-    const uint8_t *lab;
-    unsigned n;
     const char *t = text;
     int r;
 
     walk_init(&w, m, len, off);
-    while ((r = walk_next(&w, &lab, &n)) > 0) {
+    while ((r = walk_next(&w)) > 0) {
         if (t != text) {
             if (*t != '.')
                 return 0;
             t++;
         }
-        for (unsigned i = 0; i < n; i++, t++)
-            if (!*t || lower((uint8_t)*t) != lower(lab[i]))
-                return 0;
+        if (!(t = label_eq_text(m, w.ls, w.le, t)))
+            return 0;
     }
     return r < 0 ? r : *t == 0;
 }
@@ -355,9 +389,10 @@ typedef struct {
     const uint8_t *m;
     size_t len;
     uint16_t qtype;
-    /* The name records must be for: the question, then each CNAME target. */
-    const uint8_t *cur;
-    size_t cur_len, cur_off;
+    /* Where in m the name records must be for starts: the echoed question
+     * (checked equal to the query's), then each CNAME target. Always in m,
+     * so the name is never a pointer into one buffer with another's length. */
+    size_t cur;
     int saw_dot;
     uint32_t dot_ttl;
     kl_dns_srv_result_t *out;
@@ -369,21 +404,24 @@ static void keep_ttl(kl_dns_srv_result_t *out, uint32_t ttl)
         out->ttl = ttl;
 }
 
-static int take_srv(parse_t *ps, size_t rd, size_t rdlen, uint32_t ttl)
+/* The SRV RDATA at m[rd..end). */
+static int take_srv(parse_t *ps, size_t rd, size_t end, uint32_t ttl)
 {
     kl_dns_srv_result_t *out = ps->out;
     kl_dns_srv_t *s;
     size_t off = rd + 6;
-    char target[KL_DNS_NAME_MAX + 1];
+    /* zeroed: the copy below reads it up to its NUL, which then always
+     * lies inside it (name_text never writes its last byte) */
+    char target[KL_DNS_NAME_MAX + 1] = {0};
     uint16_t prio;
     int st;
 
-    if (rdlen < 7)
+    if (rd + 7 > end)
         return KL_ERR_DNS_FORMAT;
     /* A target longer than our buffer is a named error, not a cut name. */
-    if ((st = name_text(ps->m, rd + rdlen, &off, target, sizeof target)) < 0)
+    if ((st = name_text(ps->m, end, &off, target, sizeof target)) < 0)
         return st;
-    if (off != rd + rdlen)
+    if (off != end)
         return KL_ERR_DNS_FORMAT;
     if (target[0] == 0) {
         ps->saw_dot = 1;
@@ -438,45 +476,45 @@ static int section(parse_t *ps, size_t *off, unsigned count, int sec, uint32_t *
     kl_dns_srv_result_t *out = ps->out;
 
     for (unsigned i = 0; i < count; i++) {
-        size_t owner = *off, p = *off, rd, rdlen;
+        size_t owner = *off, p = *off, rd, end;
         unsigned type, cls;
         uint32_t ttl;
         int st, eq;
 
         if ((st = name_skip(m, len, &p)) < 0)
             return st;
-        if (len - p < 10)
+        if (p + 10 > len)
             return KL_ERR_DNS_FORMAT;
         type = get16(m + p);
         cls = get16(m + p + 2);
         ttl = ttl_of(m + p + 4);
-        rdlen = get16(m + p + 8);
         rd = p + 10;
-        if (len - rd < rdlen)
+        /* the record's RDATA is m[rd..end); rd <= len and RDLENGTH < 2^16,
+         * so the sum cannot wrap, and every read below is bounded by end */
+        end = rd + get16(m + p + 8);
+        if (end > len)
             return KL_ERR_DNS_FORMAT;
-        *off = rd + rdlen;
+        *off = end;
         if (cls != CLASS_IN)
             continue;
 
         if (sec == SEC_ANSWER && (type == TYPE_CNAME || type == ps->qtype)) {
-            if ((eq = name_eq(m, len, owner, ps->cur, ps->cur_len, ps->cur_off)) < 0)
+            if ((eq = name_eq(m, len, owner, m, len, ps->cur)) < 0)
                 return eq;
             if (!eq)
                 continue;
             if (type == TYPE_CNAME) {
                 size_t t = rd;
-                if ((st = name_skip(m, rd + rdlen, &t)) < 0)
+                if ((st = name_skip(m, end, &t)) < 0)
                     return st;
-                if (t != rd + rdlen)
+                if (t != end)
                     return KL_ERR_DNS_FORMAT;
-                ps->cur = m;
-                ps->cur_len = len;
-                ps->cur_off = rd;
+                ps->cur = rd;
             } else if (type == KL_DNS_TYPE_SRV) {
-                if ((st = take_srv(ps, rd, rdlen, ttl)) < 0)
+                if ((st = take_srv(ps, rd, end, ttl)) < 0)
                     return st;
             } else {
-                if (rdlen != 4)
+                if (rd + 4 != end)
                     return KL_ERR_DNS_FORMAT;
                 keep_ttl(out, ttl);
                 take_addr(out, m + rd, ttl, KL_DNS_ADDR_QNAME);
@@ -485,14 +523,14 @@ static int section(parse_t *ps, size_t *off, unsigned count, int sec, uint32_t *
             /* RFC 2308 §5: negative TTL = min(SOA TTL, SOA MINIMUM). */
             size_t t = rd;
             uint32_t min;
-            if ((st = name_skip(m, rd + rdlen, &t)) < 0 || (st = name_skip(m, rd + rdlen, &t)) < 0)
+            if ((st = name_skip(m, end, &t)) < 0 || (st = name_skip(m, end, &t)) < 0)
                 return st;
-            if (rd + rdlen - t != 20)
+            if (t + 20 != end)
                 return KL_ERR_DNS_FORMAT;
-            min = ttl_of(m + t + 16);
+            min = ttl_of(m + end - 4); /* MINIMUM, the last of the 20 */
             *neg_ttl = min < ttl ? min : ttl;
         } else if (sec == SEC_ADDITIONAL && type == KL_DNS_TYPE_A && ps->qtype == KL_DNS_TYPE_SRV) {
-            if (rdlen != 4)
+            if (rd + 4 != end)
                 return KL_ERR_DNS_FORMAT;
             for (unsigned k = 0; k < out->srv_count; k++) {
                 if ((eq = name_eq_text(m, len, owner, out->srv[k].target)) < 0)
@@ -539,10 +577,10 @@ int kl_dns_parse(const uint8_t *resp, size_t resp_len, const uint8_t *query, siz
     off = HDR;
     if ((st = name_skip(resp, resp_len, &off)) < 0)
         return st;
-    if (resp_len - off < 4)
+    if (off + 4 > resp_len)
         return KL_ERR_DNS_FORMAT;
     qoff = HDR;
-    if (name_skip(query, query_len, &qoff) < 0 || query_len - qoff < 4)
+    if (name_skip(query, query_len, &qoff) < 0 || qoff + 4 > query_len)
         return KL_ERR_ARG;
     if ((eq = name_eq(resp, resp_len, HDR, query, query_len, HDR)) < 0)
         return eq;
@@ -555,9 +593,7 @@ int kl_dns_parse(const uint8_t *resp, size_t resp_len, const uint8_t *query, siz
     ps.qtype = get16(query + qoff);
     if (ps.qtype != KL_DNS_TYPE_SRV && ps.qtype != KL_DNS_TYPE_A)
         return KL_ERR_ARG;
-    ps.cur = query;
-    ps.cur_len = query_len;
-    ps.cur_off = HDR;
+    ps.cur = HDR;
     ps.saw_dot = 0;
     ps.dot_ttl = 0;
     ps.out = out;
