@@ -20,8 +20,7 @@
  * until it has nothing more (each element is handed to the engine, with
  * the synthetic stream header when the engine awaits one), once per take
  * policy of the engine (below), from the same state. Only Content-Length
- * responses: kl_http.c's chunked path has an open false alarm
- * (prove_http.c, PROVE_CHUNKED).
+ * responses here: kl_http.c's chunked bodies are proved by prove_http.c.
  *
  * The engine stubs keep to kinglet.h's contracts: kl_engine_output hands
  * out the driver's flight (pointer/length inside a static array);
