@@ -83,12 +83,19 @@ FILES[dns]="core/kl_dns.c"
 NFAST[dns]=1
 NFULL[dns]=2
 MARKS[dns]="err echo_norecord echo_err query_ok query_err shape_records shape_norecord shape_err"
-CHUNK[dns]="one datagram: every answer of 0..12+2N bytes; every answer echoing the query (any flags, 0..3 records per section) then every tail of 0..N bytes; queries from every domain text of 0..N+2 bytes into every capacity; one record of every shape per section and the CNAME and SRV chains (N>=2: also pointers to every offset, answer section and chains of an SRV answer, and every RDLENGTH)"
+CHUNK[dns]="one datagram: every answer of 0..12+2N bytes; every answer echoing the query (any flags, 0..3 records per section) then every tail of 0..N bytes; queries from every domain text of 0..N+2 bytes into every capacity; one record of every shape per section and the CNAME and SRV chains (N>=2: with every RDLENGTH)"
 # The codec at slevel 100 (its bounds hold through joined states), the
 # driver's enumerating functions at a large one, the walker's returns apart.
 OPTS[dns]="-eva-split-return auto -eva-slevel 100 -eva-slevel-function main:100000,parse_all:100000,parse_echo:100000,query_cap:100000,query_all:100000,put:100000,put_unknown:100000,put_name:100000,put_record:100000,put_echo:100000,parse_built:100000,parse_variants:100000,shapes:100000,parse_len:100000,parse_built_at:100000,name_text:2000"
+FILES[dnsptr]="core/kl_dns.c"
+NFAST[dnsptr]=1
+NFULL[dnsptr]=1
+MARKS[dnsptr]="shape_records shape_norecord shape_err"
+CHUNK[dnsptr]="one datagram: an answer record (every type and layout) or a CNAME/SRV chain after an echoed SRV question, with a compression pointer to every offset the driver chose and every one past the end"
+# Without name_text's large slevel: it is only for every RDLENGTH, not here.
+OPTS[dnsptr]="-eva-split-return auto -eva-slevel 100 -eva-slevel-function main:100000,parse_all:100000,parse_echo:100000,query_cap:100000,query_all:100000,put:100000,put_unknown:100000,put_name:100000,put_record:100000,put_echo:100000,parse_built:100000,parse_variants:100000,shapes:100000,parse_len:100000,parse_built_at:100000"
 
-ALL="base64 scram http xml xw bosh dns"
+ALL="base64 scram http xml xw bosh dns dnsptr"
 names=${*:-$ALL}
 
 pass=0

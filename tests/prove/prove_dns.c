@@ -10,8 +10,8 @@
  *   4: queries built from every domain text of 0..PROVE_DOMAIN (N + 2)
  *      bytes (any but NUL), SRV (both services) and A, any id, into every
  *      capacity 0..KL_DNS_QUERY_MAX;
- *   8: records of every shape (below); at the fast size (N=1) without
- *      pointers to every offset and without every RDLENGTH.
+ *   8: records of every shape (below); every RDLENGTH at the full size
+ *      (N >= 2) only; pointers to every offset in prove_dnsptr.c.
  * Options (prove.sh OPTS[dns]): -eva-split-return auto (the walker's
  * return states kept apart: it sets its label only when it returns 1),
  * slevel 100 in the codec (its bounds hold through joined states: every
@@ -364,15 +364,19 @@ static void shapes(unsigned qtype)
     sq[16] = (uint8_t)qtype;
     sq[17] = 0;
     sq[18] = 1;
-/* Every RDLENGTH (SH_ANY) and pointers to every offset (SH_PTR): at
- * the full size (N >= 2) only, they take most of the time; the pointers
- * to every offset only in the answer section and the chains, to an SRV
- * query (each such message is parsed some 60 times). */
+/* Every RDLENGTH (SH_ANY): at the full size (N >= 2) only. Pointers to
+ * every offset (SH_PTR): in prove_dnsptr.c, which runs this part alone
+ * with them (and without SH_ANY, whose joined RDATA ends need name_text
+ * at a large slevel, too slow with them), in the answer section and the
+ * chains, to an SRV query (each such message is parsed some 60 times). */
 #ifndef SH_ANY
 #define SH_ANY (PROVE_N >= 2)
 #endif
 #ifndef SH_PTR
-#define SH_PTR (PROVE_N >= 2)
+#define SH_PTR 0
+#endif
+#ifndef SH_ONLY_PTR /* prove_dnsptr.c: only the messages with such a pointer */
+#define SH_ONLY_PTR 0
 #endif
 #ifndef SH_SEC
 #define SH_SEC 3
@@ -388,6 +392,8 @@ static void shapes(unsigned qtype)
                         continue; /* one N_PTR per message */
                     if ((owner == N_PTR || rname == N_PTR) && !(SH_PTR && sec == 0 && qtype == KL_DNS_TYPE_SRV))
                         continue; /* see SH_PTR */
+                    if (SH_ONLY_PTR && owner != N_PTR && rname != N_PTR)
+                        continue;
                     for (int any = 0; any <= (SH_ANY && owner == N_QPTR && rname != N_PTR); any++) {
                         put_echo(sec == 0, sec == 1, sec == 2);
                         put_record(owner, layout, rname);
@@ -396,6 +402,8 @@ static void shapes(unsigned qtype)
                 }
     for (int owner = 0; owner < SH_OWN; owner++) {
         if (owner == N_PTR && !(SH_PTR && qtype == KL_DNS_TYPE_SRV))
+            continue;
+        if (SH_ONLY_PTR && owner != N_PTR)
             continue;
         /* CNAME "x" for the question, then a record (every type) */
         for (int layout = 0; layout < L_LAYOUTS; layout++) {
