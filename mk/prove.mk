@@ -10,7 +10,7 @@
 #   prove        the full sizes (larger N); per codec: N, chunking, alarms,
 #                time; exit 1 on any alarm or vacuous result (the driver's
 #                end or a parser outcome never reached), naming the codec
-#   check-prove  the same drivers at the fast sizes (in CHECK_STEPS, ~4 min);
+#   check-prove  the same drivers at the fast sizes (in CHECK_STEPS, ~6 min);
 #                prints "check-prove: P passed, F failed (...)"
 # Both stop with "run make deps" when frama-c is not installed.
 # PROVE_ONLY="base64" limits either to some codecs (default: those that pass;
