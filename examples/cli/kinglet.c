@@ -1009,7 +1009,7 @@ retry:
             rc = 0;
             break;
         } else if (ev.type == KL_EV_ERROR) {
-            if (url && !want_ws && !strcmp(bosh_path, "auto") && !split && kl_session_stats(&sess)->onlines == 0 &&
+            if (url && !want_ws && !strcmp(bosh_path, "auto") && !split && !went_online(&sess) &&
                 (ev.status == KL_ERR_BOSH_TERMINATE || ev.status == KL_ERR_STREAM_ERROR ||
                  ev.status == KL_ERR_BIND || ev.status == KL_ERR_PROTOCOL ||
                  (ev.status <= KL_ERR_XML_SYNTAX && ev.status >= KL_ERR_XML_ATTR_TOO_LONG))) {
@@ -1055,8 +1055,7 @@ retry:
     }
     if (no_logout && cache_path)
         kl_cli_sm_save(&hints, &client, sm_blob, sizeof sm_blob); /* the next run resumes */
-    /* went online (online_ms can be 0: a login inside one clock tick) */
-    if (cache_path && kl_session_stats(&sess)->onlines) {
+    if (cache_path && went_online(&sess)) {
         if (url && !want_ws) /* remember the BOSH path that worked */
             cache.bosh_path = split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL;
         kl_cli_hints_save(&hints, &cache); /* the manager kept the newest TLS session in it */

@@ -70,6 +70,14 @@ int kl_cli_hints_load(kl_cli_hints_t *h, const char *prog, const char *path, con
  * half a blob. Returns 0, or -1 after one line on stderr. */
 int kl_cli_hints_save(kl_cli_hints_t *h, kl_cache_t *cache);
 
+/* The session went online at least once, by a login or a resumption:
+ * online_ms cannot tell (a login inside one clock tick has 0). */
+static inline int went_online(kl_session_t *s)
+{
+    const kl_session_stats_t *w = kl_session_stats(s);
+    return w->onlines != 0 || w->resumes != 0;
+}
+
 /* Stream-management state across a process restart (XEP-0198 resumption):
  * FILE.sm beside the hints file, kl_sm_save()'d with the same device key
  * and written the same safe way (0600). kl_cli_sm_load, after

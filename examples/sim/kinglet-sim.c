@@ -1092,7 +1092,7 @@ retry:
         }
         if (ev.type == KL_EV_ERROR) {
             if (use_bosh && !strcmp(bosh_path, "auto") && !bosh_split && !kl_client_is_online(&client) &&
-                kl_session_stats(&sess)->onlines == 0 &&
+                !went_online(&sess) &&
                 (ev.status == KL_ERR_BOSH_TERMINATE || ev.status == KL_ERR_STREAM_ERROR ||
                  ev.status == KL_ERR_BIND || ev.status == KL_ERR_PROTOCOL)) {
                 /* a connection manager that does not take the restart and
@@ -1211,7 +1211,7 @@ retry:
      * finished with the pcb (or 2 s), as a firmware would before sleeping. */
     if (use_bosh) {
         bosh_path_used = bosh_split ? "split" : "all";
-        if (cache_path && kl_session_stats(&sess)->onlines) /* online_ms can be 0 */
+        if (cache_path && went_online(&sess))
             cache.bosh_path = bosh_split ? KL_CACHE_BOSH_SPLIT : KL_CACHE_BOSH_ALL; /* the path that worked */
     }
     tls_offered = sess.session_offered; /* the last handshake offered the hints' session */
