@@ -378,14 +378,8 @@ static void shapes(unsigned qtype)
 #ifndef SH_ONLY_PTR /* prove_dnsptr.c: only the messages with such a pointer */
 #define SH_ONLY_PTR 0
 #endif
-#ifndef SH_SEC
-#define SH_SEC 3
-#endif
-#ifndef SH_OWN
-#define SH_OWN N_FORMS
-#endif
-    for (int sec = 0; sec < SH_SEC; sec++)
-        for (int owner = 0; owner < SH_OWN; owner++)
+    for (int sec = 0; sec < 3; sec++)
+        for (int owner = 0; owner < N_FORMS; owner++)
             for (int layout = 0; layout < L_LAYOUTS; layout++)
                 for (int rname = 0; rname < (layout == L_ADDR || layout == L_OTHER ? 1 : N_FORMS); rname++) {
                     if (owner == N_PTR && rname == N_PTR)
@@ -400,7 +394,7 @@ static void shapes(unsigned qtype)
                         parse_variants(any);
                     }
                 }
-    for (int owner = 0; owner < SH_OWN; owner++) {
+    for (int owner = 0; owner < N_FORMS; owner++) {
         if (owner == N_PTR && !(SH_PTR && qtype == KL_DNS_TYPE_SRV))
             continue;
         if (SH_ONLY_PTR && owner != N_PTR)
@@ -436,9 +430,7 @@ int main(void)
     if (PROVE_PARTS & 4) query_all();
     if (PROVE_PARTS & 8) {
         shapes(KL_DNS_TYPE_SRV);
-#ifndef SH_SRV_ONLY
         shapes(KL_DNS_TYPE_A);
-#endif
     }
     Frama_C_show_each_done(0);
     return 0;
