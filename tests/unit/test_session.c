@@ -1323,6 +1323,51 @@ static void test_ws_failures(void)
     KT_CHECK_EQ(ev.status, KL_ERR_CONN_CLOSED);
 }
 
+/* What the codec is given is checked: a path with a line break (kl_ws_init:
+ * KL_ERR_ARG), an upgrade request longer than the session's write buffer
+ * (kl_ws_request: KL_ERR_TOO_LARGE); and a write the port refuses ends the
+ * connection with the port's own status. Nothing goes out in the first two. */
+static void test_ws_setup_and_write_failures(void)
+{
+    static char long_path[KL_SESSION_WS_BUF + 1];
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 1, "ws://127.0.0.1/");
+    sc.endpoints[0].path = "/a\r\nX: y";
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_ARG);
+    KT_CHECK_EQ(H.c[0].cl_len, 0);
+
+    http_setup(&sc, 1, "ws://127.0.0.1/");
+    memset(long_path, 'p', sizeof long_path - 1);
+    long_path[0] = '/';
+    sc.endpoints[0].path = long_path;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_TOO_LARGE);
+    KT_CHECK_EQ(H.c[0].cl_len, 0);
+
+    http_setup(&sc, 1, "ws://127.0.0.1/");
+    H.send_fail_any = 1;
+    H.send_fail = 1; /* the upgrade request's write */
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_CONN_CLOSED);
+    KT_CHECK_EQ(H.send_fail, 0);
+    KT_CHECK_EQ(H.c[0].cl_len, 0);
+    KT_CHECK(!H.upgraded);
+}
+
 /* ---- BOSH ----------------------------------------------------------------------- */
 
 static kl_bosh_t bosh;
@@ -2495,6 +2540,7 @@ int main(void)
     KT_RUN(test_misuse);
     KT_RUN(test_ws_login);
     KT_RUN(test_ws_failures);
+    KT_RUN(test_ws_setup_and_write_failures);
     KT_RUN(test_bosh_login);
     KT_RUN(test_bosh_reopen);
     KT_RUN(test_bosh_errors);
