@@ -1606,6 +1606,95 @@ static void test_api_arguments(void)
     }
 }
 
+/* ---- SASL2 without hints ----------------------------------------------------- */
+
+#define FEAT_SASL2 "<stream:features><authentication xmlns='urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism>" \
+                   "</authentication></stream:features>"
+
+/* A port hash that writes a pattern of the input's length and first byte. */
+static int pattern_hash(void *ctx, kl_hash_alg_t alg, const uint8_t *data, size_t len, uint8_t *o)
+{
+    size_t i;
+    (void)ctx, (void)alg;
+    for (i = 0; i < 32; i++)
+        o[i] = (uint8_t)(len * 7 + data[0] + i);
+    return 0;
+}
+
+/* Up to the <authenticate/> over verified TLS, no hints: cfg tweaks by the caller. */
+static void sasl2_to_auth(const kl_client_config_t *cfg)
+{
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    now_ms = 1000;
+    KT_CHECK_EQ(kl_client_init(&cl, cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    drain();
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL2, 0);
+}
+
+/* The <user-agent id=''> of the last <authenticate/>, "" if none. */
+static void ua_id(char *id, size_t cap)
+{
+    const char *p = strstr(out, "<user-agent id='");
+    id[0] = 0;
+    if (p)
+        snprintf(id, cap, "%.*s", (int)strcspn(p + 16, "'"), p + 16);
+}
+
+static void test_sasl2_without_hints(void)
+{
+    static kl_crypto_t hash_only;
+    kl_client_config_t cfg;
+    char id1[64], id2[64], id3[64], *big;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    cfg.pipelining = KL_PIPELINING_OFF; /* the auth waits for the features */
+
+    /* no hints to keep a user-agent id in, no port hash: a fixed one */
+    sasl2_to_auth(&cfg);
+    KT_CHECK(strstr(out, "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'>") != NULL);
+    ua_id(id1, sizeof id1);
+    KT_CHECK_EQ(strlen(id1), 36);
+    KT_CHECK_STR(id1, "00000000-0000-4000-8000-000000000000");
+    /* with the port's hash: derived from the bare JID, the same every time */
+    hash_only.hash = pattern_hash;
+    cfg.crypto = &hash_only;
+    sasl2_to_auth(&cfg);
+    ua_id(id2, sizeof id2);
+    KT_CHECK_EQ(strlen(id2), 36);
+    KT_CHECK(strcmp(id2, id1) != 0);
+    /* the bare JID (15 bytes) hashed: 15 * 7 + 'a' = 0xca, ..., with the UUID's version and variant */
+    KT_CHECK_STR(id2, "cacbcccd-cecf-40d1-92d3-d4d5d6d7d8d9");
+    sasl2_to_auth(&cfg);
+    ua_id(id3, sizeof id3);
+    KT_CHECK_STR(id3, id2);
+
+    /* an authorization identifier in CDATA: refused, as in RFC 6120's SASL */
+    feed("<success xmlns='urn:xmpp:sasl:2'><authorization-identifier><![CDATA[alice@localhost/dev]]>"
+         "</authorization-identifier></success>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(log_, "invalid-xml") != NULL);
+    KT_CHECK(strstr(log_, "[online") == NULL);
+
+    /* an <authenticate/> bigger than the send buffer: named, nothing of it sent */
+    big = malloc(KL_TX_BUF_SIZE + 1);
+    memset(big, 's', KL_TX_BUF_SIZE);
+    big[KL_TX_BUF_SIZE] = 0;
+    cfg.crypto = NULL;
+    cfg.software = big;
+    sasl2_to_auth(&cfg);
+    KT_CHECK_EQ(last_status, KL_ERR_TX_FULL);
+    KT_CHECK(strstr(out, "<authenticate") == NULL);
+    KT_CHECK(!kl_client_is_online(&cl));
+    free(big);
+}
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -1656,6 +1745,7 @@ int main(void)
     KT_RUN(test_jid_forms);
     KT_RUN(test_plaintext_allowed);
     KT_RUN(test_cdata_at_stream_level);
+    KT_RUN(test_sasl2_without_hints);
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
     printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));
