@@ -1606,6 +1606,23 @@ static void test_api_arguments(void)
     }
 }
 
+/* A stanza begun and committed with nothing written: KL_OK, and nothing
+ * queued, counted as a flight or as bytes. */
+static void test_empty_commit(void)
+{
+    kl_xw_t w;
+    kl_stats_t before;
+    online();
+    pump();
+    before = *kl_client_stats(&cl);
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_OK);
+    pump();
+    KT_CHECK_EQ(out_len, 0);
+    KT_CHECK_EQ(kl_client_stats(&cl)->bytes_out, before.bytes_out);
+    KT_CHECK_EQ(kl_client_stats(&cl)->flights_total, before.flights_total);
+}
+
 /* ---- SASL2 without hints ----------------------------------------------------- */
 
 #define FEAT_SASL2 "<stream:features><authentication xmlns='urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism>" \
@@ -1746,6 +1763,7 @@ int main(void)
     KT_RUN(test_plaintext_allowed);
     KT_RUN(test_cdata_at_stream_level);
     KT_RUN(test_sasl2_without_hints);
+    KT_RUN(test_empty_commit);
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
     printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));
