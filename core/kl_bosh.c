@@ -136,13 +136,15 @@ static long bosh_take(kl_bosh_t *b, const uint8_t *p, size_t len, uint8_t *q)
             int top;
             if (p[i + 1] == '/' && depth == 0)
                 return KL_ERR_BOSH_PROTOCOL; /* an end tag with nothing open */
-            top = depth == 0 && p[i + 1] != '/' && p[i + 1] != '!' && !has_xmlns(p + i, e);
+            /* an end tag at depth 0 was refused just above */
+            top = depth == 0 && p[i + 1] != '!' && !has_xmlns(p + i, e);
             if (p[i + 1] == '/')
                 depth--;
             else if (p[i + 1] != '!' && p[i + e - 2] != '/')
                 depth++;
             if (top) {
-                while (name < e && p[i + name] != ' ' && p[i + name] != '>' && p[i + name] != '/')
+                /* the name ends at a space, a '/' or the '>' at e - 1 */
+                while (name < e - 1 && p[i + name] != ' ' && p[i + name] != '/')
                     name++;
                 if (q) {
                     memcpy(q + n, p + i, name);
@@ -218,21 +220,20 @@ int kl_bosh_outstanding(const kl_bosh_t *b)
 
 int kl_bosh_done(const kl_bosh_t *b) { return b->state == ST_DONE; }
 
-/* Build the next body into a free slot. Returns the slot or a negative status. */
+/* Build the next body into a free slot. Returns the slot or a negative
+ * status. The callers leave a slot free (the creation request is built
+ * with none in use, every other with fewer than KL_BOSH_SLOTS out), so the
+ * last slot is free when no earlier one is. */
 static int build(kl_bosh_t *b, int creation)
 {
-    kl_bosh_slot_t *s = NULL;
+    kl_bosh_slot_t *s;
     kl_xw_t w;
     size_t take = b->q_len, hl;
     int restart = 0, terminate = 0, i, n;
     char head[HEAD_ROOM];
-    for (i = 0; i < KL_BOSH_SLOTS; i++)
-        if (b->slot[i].state == KL_BOSH_SLOT_FREE) {
-            s = &b->slot[i];
-            break;
-        }
-    if (!s)
-        return -1;
+    for (i = 0; i < KL_BOSH_SLOTS - 1 && b->slot[i].state != KL_BOSH_SLOT_FREE; i++)
+        ;
+    s = &b->slot[i];
     if (b->q_restart) {
         if (b->cfg.split_restart) {
             /* what precedes the restart; the restart alone; then the rest */
@@ -435,7 +436,8 @@ static int on_body(kl_bosh_t *b, kl_bosh_slot_t *s, const kl_xml_token_t *t)
 {
     kl_slice_t v;
     int r;
-    if (t->depth != 1 || !kl_slice_eq(t->local, "body") || !kl_slice_eq(t->ns, NS_HTTPBIND))
+    /* t is the response's first token, so at depth 1 */
+    if (!kl_slice_eq(t->local, "body") || !kl_slice_eq(t->ns, NS_HTTPBIND))
         return set_error(b, KL_ERR_BOSH_PROTOCOL);
     if (kl_xml_attr_get(t->attrs, "type", &v) &&
         (kl_xml_decoded_eq(v, "terminate") || kl_xml_decoded_eq(v, "error"))) {
@@ -459,8 +461,7 @@ static int on_body(kl_bosh_t *b, kl_bosh_slot_t *s, const kl_xml_token_t *t)
             return set_error(b, r);
         /* XEP-0124: without 'requests', hold + 1 */
         b->requests = req ? req : (b->hold ? b->hold : b->cfg.hold) + 1;
-        if (b->state == ST_CREATING)
-            b->state = ST_ACTIVE;
+        b->state = ST_ACTIVE; /* from ST_CREATING: no other request goes out before */
     }
     return KL_OK;
 }
