@@ -38,10 +38,12 @@ static kl_slice_t sl(const void *p, size_t n)
 
 static kl_slice_t cs(const char *s) { return sl(s, strlen(s)); }
 
-/* saslname (RFC 5802 5.1): ',' -> "=2C", '=' -> "=3D". */
+/* saslname (RFC 5802 5.1): ',' -> "=2C", '=' -> "=3D". The length, or
+ * KL_ERR_JID_TOO_LONG; out stays terminated either way. */
 static int escape_user(const kl_client_t *c, char *out, size_t cap)
 {
     size_t i, o = 0;
+    out[0] = '\0';
     for (i = 0; i < c->local_len; i++) {
         char ch = c->cfg.jid[i];
         const char *rep = ch == ',' ? "=2C" : ch == '=' ? "=3D" : NULL;
@@ -71,23 +73,21 @@ static int saslprep_ascii(const char *s, size_t n)
     return KL_OK;
 }
 
+/* The engine starts SCRAM only with what choose_mech asked for: a
+ * password, a crypto port, and for -PLUS the channel-binding data. */
 int kl_scram_start(kl_client_t *c, kl_xw_t *w, uint8_t mech)
 {
     c->sasl_mech = mech; /* the GS2 header and the hash follow it */
-#if KL_ENABLE_SASL2
-    if ((mech & KL_MECH_PLUS) && c->cb_len == 0)
-        return KL_ERR_NO_MECHANISM; /* no channel-binding data to bind to */
-#endif
     static const char b64c[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     uint8_t rnd[sizeof c->scram_cnonce];
     char user[KL_JID_MAX];
     kl_b64_t b;
     size_t i;
     int ulen;
-    if (!c->cfg.crypto || !c->cfg.crypto->random)
+    if (!c->cfg.crypto->random)
         return KL_ERR_NO_MECHANISM;
     if (saslprep_ascii(c->cfg.jid, c->local_len) != KL_OK ||
-        saslprep_ascii(c->cfg.password ? c->cfg.password : "", c->cfg.password ? strlen(c->cfg.password) : 0) != KL_OK)
+        saslprep_ascii(c->cfg.password, strlen(c->cfg.password)) != KL_OK)
         return KL_ERR_SASLPREP;
     if ((ulen = escape_user(c, user, sizeof user)) < 0)
         return ulen;
@@ -179,10 +179,10 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
     char user[KL_JID_MAX];
     kl_slice_t r, s, it, am[10];
     uint32_t iter = 0;
-    int n, ulen, ok;
+    int n, ok;
     kl_b64_t b;
     kl_xw_t pw;
-    const char *password = c->cfg.password ? c->cfg.password : "";
+    const char *password = c->cfg.password; /* as kl_scram_start */
 
     /* server-first-message, decoded in place (base64 never grows) */
     if ((n = kl_b64_decode(text, len, text, len)) < 0)
@@ -214,8 +214,7 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
     if ((ok = ssdp_check(c, text, len, alg)) != KL_OK)
         return ok;
 #endif
-    if ((ulen = escape_user(c, user, sizeof user)) < 0)
-        return ulen;
+    (void)escape_user(c, user, sizeof user); /* it fitted in kl_scram_start */
 
     /* SaltedPassword, ClientKey, StoredKey: each as good as the password
      * (wiped on every way out, below) */
@@ -227,7 +226,7 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
 
     /* AuthMessage = client-first-bare "," server-first "," client-final-without-proof */
     am[0] = cs("n=");
-    am[1] = sl(user, (size_t)ulen);
+    am[1] = cs(user);
     am[2] = cs(",r=");
     am[3] = sl(c->scram_cnonce, sizeof c->scram_cnonce);
     am[4] = cs(",");
@@ -240,9 +239,7 @@ int kl_scram_challenge(kl_client_t *c, uint8_t *text, size_t len, kl_xw_t *w)
     if (c->sasl_mech & KL_MECH_PLUS)
         kl_b64_feed(&b, c->cb, c->cb_len);
 #endif
-    kl_b64_finish(&b);
-    if (kl_xw_status(&pw) != KL_OK)
-        goto out;
+    kl_b64_finish(&b); /* cbind_b64 holds the longest (KL_CB_MAX) */
     cblen = pw.len;
     am[6] = cs(",c=");
     am[7] = sl(cbind_b64, cblen);

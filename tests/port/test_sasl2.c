@@ -450,6 +450,48 @@ static void test_fast_login(void)
     KT_CHECK_STR(kl_client_sasl_mechanism(&cl), "HT-SHA-256-NONE");
 }
 
+/* The crypto port's hmac fails from its fail_at-th call on (1: the
+ * Responder value, 2: the Initiator's), as a broken hardware HMAC can: the
+ * FAST login is not sent, and the error is the port's. */
+static kl_crypto_t failing;
+static int hmac_calls, hmac_fail_at;
+
+static int failing_hmac(void *ctx, kl_hash_alg_t alg, const uint8_t *key_, size_t klen, const kl_slice_t *parts,
+                        size_t n, uint8_t *o)
+{
+    if (++hmac_calls >= hmac_fail_at)
+        return -1;
+    return mb.table.hmac(ctx, alg, key_, klen, parts, n, o);
+}
+
+static void test_fast_hmac_fails(void)
+{
+    for (hmac_fail_at = 1; hmac_fail_at <= 3; hmac_fail_at++) {
+        primed(NULL, 0);
+        failing = mb.table;
+        failing.hmac = failing_hmac;
+        cfg.crypto = &failing;
+        KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+        hmac_calls = 0;
+        connect_();
+        ht_values(TOKEN_P);
+        if (hmac_fail_at <= 2) {
+            /* not in the first flight; said once the features are in */
+            KT_CHECK(!has("<authenticate"));
+            KT_CHECK_EQ(n_error, 0);
+            feed(HDR_P);
+            feed(FEAT_P);
+            KT_CHECK_EQ(last_status, KL_ERR_AUTH);
+            KT_CHECK_EQ(n_error, 1);
+            KT_CHECK(!has(expected_initiator));
+        } else { /* both made: the login goes out as in test_fast_login */
+            KT_CHECK_EQ(n_error, 0);
+            KT_CHECK(has(expected_initiator));
+        }
+    }
+    hmac_fail_at = 0;
+}
+
 /* ---- 2. FAST refused, expired, unavailable ---- */
 
 static void tamper_token(void)
@@ -1180,6 +1222,7 @@ int main(void)
     KT_RUN(test_plain_bind2_token_prosody);
     KT_RUN(test_plain_bind2_token_ejabberd);
     KT_RUN(test_fast_login);
+    KT_RUN(test_fast_hmac_fails);
     KT_RUN(test_tampered_token_password_fallback);
     KT_RUN(test_tampered_token_no_password);
     KT_RUN(test_temporary_failure_keeps_token);
