@@ -44,8 +44,9 @@ int kl_sm_push(kl_client_t *c, const uint8_t *p, size_t n, uint32_t seq, int own
         /* room, but not at the end: move the records to the front */
         memmove(q, q + s->head, s->tail - s->head);
         s->tail -= s->head;
-        if (s->resending)
-            s->resend -= s->head;
+        /* resend moves with the records; outside a resend it is unused
+         * (set anew when one starts), so no test on resending */
+        s->resend -= s->head;
         s->head = 0;
     }
     put32(q + s->tail, seq);

@@ -8,6 +8,7 @@
 
 #include "kinglet/kinglet.h"
 #include "kinglet/kl_post.h"
+#include "kinglet/kl_app.h"
 #include "kt.h"
 
 #define HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
@@ -240,7 +241,67 @@ static void test_drain(void)
                            "<message to='bob@x'><body>w</body></message>");
         KT_CHECK_EQ(r.sent, 3);
     }
+#if KL_ENABLE_APP
+    /* while a long stanza is open the client takes no other: the record
+     * waits (not dropped) and goes after the long one ends */
+    {
+        size_t sent = q.sent, rejected = q.rejected;
+        wire_len = 0;
+        wire[0] = 0;
+        KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+        KT_CHECK_EQ(kl_post_stanza(&q, u8("<presence type='dnd'/>"), 22), KL_OK);
+        KT_CHECK_EQ(kl_post_drain(&q, &cl), 0);
+        KT_CHECK_EQ(kl_post_pending(&q), 1);
+        KT_CHECK_EQ(kl_send_text(&cl, u8("long"), 4), 4);
+        KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+        KT_CHECK_EQ(kl_post_drain(&q, &cl), 1);
+        out_take();
+        KT_CHECK(strstr(wire, "<body>long</body></message><presence type='dnd'/>") != NULL);
+        KT_CHECK_EQ(q.sent, sent + 1);
+        KT_CHECK_EQ(q.rejected, rejected);
+    }
+#endif
 }
+
+#if KL_ENABLE_SM
+/* The stream-management queue full (the transmit buffer has room): the
+ * record waits, not dropped, and goes once the server acknowledged. */
+static void test_drain_sm_full(void)
+{
+    static uint8_t ring[1024], smq[128]; /* two 52-byte records and their headers */
+    static const char msg[] = "<message to='bob@localhost'><body>1</body></message>";
+    kl_post_t q;
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.no_presence = 1;
+    cfg.random = rnd;
+    cfg.sm_queue = smq;
+    cfg.sm_queue_size = sizeof smq;
+    wire_len = 0;
+    wire[0] = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_post_init(&q, ring, sizeof ring), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, 0, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+    out_take();
+    feed(HDR FEAT_SASL SUCCESS HDR
+         "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/>"
+         "</stream:features>" BIND_RES "<enabled xmlns='urn:xmpp:sm:3' id='s' resume='true'/>");
+    KT_CHECK(kl_client_is_online(&cl));
+    for (int k = 0; k < 3; k++)
+        KT_CHECK_EQ(kl_post_stanza(&q, u8(msg), sizeof msg - 1), KL_OK);
+    KT_CHECK_EQ(kl_post_drain(&q, &cl), 2);
+    KT_CHECK_EQ(kl_post_pending(&q), 1);
+    KT_CHECK_EQ(q.rejected, 0);
+    out_take();
+    feed("<a xmlns='urn:xmpp:sm:3' h='2'/>");
+    KT_CHECK_EQ(kl_post_drain(&q, &cl), 1);
+    KT_CHECK_EQ(kl_post_pending(&q), 0);
+    KT_CHECK_EQ(q.sent, 3);
+}
+#endif
 
 /* What the ring cannot use is refused with KL_ERR_ARG, nothing changed. */
 static void test_arguments(void)
@@ -282,6 +343,9 @@ int main(void)
     KT_RUN(test_wrap);
     KT_RUN(test_threads);
     KT_RUN(test_drain);
+#if KL_ENABLE_SM
+    KT_RUN(test_drain_sm_full);
+#endif
     KT_RUN(test_arguments);
     return kt_summary("post");
 }
