@@ -11,6 +11,8 @@ obj=${1:?usage: coverage.sh OBJDIR [MIN_LINES MIN_BRANCHES]}
 min_lines=${2:-}
 min_branches=${3:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
+case $obj in /*) ;; *) obj=$root/$obj ;; esac # BUILD may be absolute
+[ -d "$obj/core" ] || { echo "coverage: no $obj/core: nothing was built with coverage there" >&2; exit 2; }
 command -v gcov >/dev/null || { echo "coverage: gcov not found (gcc)" >&2; exit 2; }
 tmp=$(mktemp -d /tmp/kl-cov.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -18,7 +20,7 @@ printf '%-16s %8s %14s %8s %14s\n' file lines "" branches ""
 for src in "$root"/core/*.c; do
 	f=$(basename "$src")
 	# gcov writes its .gcov files into the current directory: a scratch one
-	(cd "$tmp" && gcov -b -n -o "$root/$obj/core" "$src" 2>/dev/null) |
+	(cd "$tmp" && gcov -b -n -o "$obj/core" "$src" 2>/dev/null) |
 		awk -v want="core/$f" -v f="$f" '
 			/^File / { cur = index($0, want) > 0 }
 			cur && /^Lines executed:/ { split($0, a, /[:% ]+/); lp = a[3]; ln = a[5] }
@@ -37,6 +39,7 @@ awk -v ml="$min_lines" -v mb="$min_branches" '
 	END {
 		lp = ln ? 100 * lt / ln : 0; bp = bn ? 100 * bt / bn : 0
 		printf "coverage: %.2f %% of lines (%d/%d), %.2f %% of branches (%d/%d)\n", lp, lt, ln, bp, bt, bn
+		if (!ln) { print "coverage: FAIL: gcov found no lines (no .gcno files, or gcov failed)"; exit 1 }
 		if (ml == "") exit 0
 		bad = 0
 		if (lp < ml) { printf "check-coverage: FAIL: lines %.2f %% < %s %%\n", lp, ml; bad = 1 }
