@@ -623,8 +623,7 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
         at_start = 0;
         p += r;
     }
-    if ((size_t)(p - s) > KL_XML_MAX_NAME)
-        return KL_ERR_XML_NAME_TOO_LONG;
+    /* both breaks leave p where the length check above passed */
     *n = (size_t)(p - s);
     return 0;
 }
@@ -797,23 +796,6 @@ static int attr_step(kl_slice_t attrs, size_t *pos, kl_slice_t *name, kl_slice_t
     return 1;
 }
 
-/* The value of the attribute whose name ends at p (validated: whitespace,
- * '=', whitespace, the quote; any bytes: never read outside them). */
-static int attr_value(const uint8_t *p, const uint8_t *end, kl_slice_t *v)
-{
-    const uint8_t *q;
-    while (p < end && *p != '\'' && *p != '"')
-        p++;
-    if (p == end)
-        return 0;
-    q = memchr(p + 1, *p, (size_t)(end - p - 1));
-    if (!q)
-        return 0;
-    v->p = p + 1;
-    v->len = (size_t)(q - p - 1);
-    return 1;
-}
-
 /* An attribute in the duplicate check: its qualified name (uri 0) or, for
  * a prefixed one, its namespace URI (stack offset) and local name. */
 typedef struct {
@@ -890,10 +872,15 @@ static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, kl_slice_t att
         an.len = a->nlen;
         if (!is_xmlns(an, &plen))
             continue;
-        if (!attr_value(a->n + a->nlen, attrs.p + attrs.len, &av))
-            return KL_ERR_XML_ATTRS; /* only bytes changed between calls get here */
-        a->colon = 0; /* a declaration is compared by its qualified name */
+        /* its value: attr_step from the name finds it, as the name came
+         * from a walk of these same bytes (or from a scan of them in this
+         * call), always; a miss would leave the empty value */
         pre = an.p + an.len - plen;
+        pos = (size_t)(a->n - attrs.p);
+        av.p = attrs.p;
+        av.len = 0;
+        (void)attr_step(attrs, &pos, &an, &av);
+        a->colon = 0; /* a declaration is compared by its qualified name */
         room = sizeof x->stack - t;
         if (room < 3 + plen)
             return KL_ERR_XML_STACK;
@@ -1269,8 +1256,8 @@ static int skip_bytes(kl_xml_t *x, const uint8_t *buf, size_t len, size_t *consu
 {
     const uint8_t *p = buf, *end = buf + len;
     unsigned s = x->rs, n = x->rs_val;
-    if (!len)
-        return KL_XML_NEED_MORE;
+    /* len > 0: kl_xml_next answers an empty slice itself, as no END is
+     * owed while skipping (kl_xml_skip refuses to start then) */
     /* first what came before the new element's '<' (validated) */
     p += len < x->rs_at ? len : x->rs_at;
     x->rs_at = (uint16_t)(x->rs_at - (p - buf));

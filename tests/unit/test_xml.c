@@ -854,6 +854,79 @@ static void test_resume_robust(void)
     KT_CHECK(r == KL_XML_END || r < 0);
 }
 
+/* Changed bytes that end the resumed tag before its own name does: the
+ * last call noted "after `<a `" (offset 3); now the tag reads as a
+ * declaration, whose pseudo-attributes would begin at offset 5, past the
+ * "?>" at 3. A syntax error, and no attribute text of negative length. */
+static void test_resume_tag_ends_before_name(void)
+{
+    static const uint8_t in[] = {'<', '?', 'x', '?', '>'};
+    uint8_t *heap;
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a "), &n, &t), KL_XML_NEED_MORE);
+    /* exactly these 5 bytes on the heap: ASan sees any read past them */
+    heap = malloc(sizeof in);
+    KT_CHECK(heap != NULL);
+    if (!heap)
+        return;
+    memcpy(heap, in, sizeof in);
+    KT_CHECK_EQ(kl_xml_next(&x, heap, sizeof in, &n, &t), KL_ERR_XML_SYNTAX);
+    KT_CHECK_EQ(n, 0);
+    free(heap);
+    /* the same inside the root */
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a "), &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<?x?>"), &n, &t), KL_ERR_XML_SYNTAX);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r>"), &n, &t), KL_ERR_XML_SYNTAX); /* sticky */
+}
+
+/* A call that needs more bytes past 64 KB into the slice cannot note where
+ * it stopped: the note of an earlier call (or none) stands, and so must
+ * the flags it was taken under. Here the declaration (which sets "no
+ * declaration any more") and 5,462 empty CDATA sections followed by an
+ * open one (which sets "inside CDATA") are not kept: the next call, with
+ * the same bytes and more, reads them again from the start and gets the
+ * same tokens as one call over the whole input. */
+static void test_need_more_past_64k_keeps_flags(void)
+{
+    static char in[80000];
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t i = 0, n, k;
+    /* the declaration, then whitespace before the root */
+    i += (size_t)sprintf(in, "<?xml version='1.0'?>");
+    memset(in + i, ' ', 70000);
+    i += 70000;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, i, &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(n, 0);
+    i += (size_t)sprintf(in + i, "<r/>");
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, i, &n, &t), KL_XML_START);
+    KT_CHECK_EQ(n, i);
+    KT_CHECK_EQ(t.offset, i - 4);
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, 0, &n, &t), KL_XML_END);
+    /* empty CDATA sections inside the root, then an open one */
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r>"), &n, &t), KL_XML_START);
+    i = 0;
+    for (k = 0; k < 5462; k++)
+        i += (size_t)sprintf(in + i, "<![CDATA[]]>");
+    KT_CHECK(i > 0xFFFF);
+    i += (size_t)sprintf(in + i, "<![CDATA[");
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, i, &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(n, 0);
+    i += (size_t)sprintf(in + i, "hi]]>");
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, i, &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.cdata, 1);
+    KT_CHECK(t.text.p == (const uint8_t *)in + i - 5);
+    KT_CHECK_EQ(t.text.len, 2);
+    KT_CHECK_EQ(n, i);
+}
+
 /* A start tag longer than 64 KB (whitespace is unbounded in XML): the
  * resume offset no longer fits, the tokenizer goes on from the last one
  * that did, and the result is the same. */
@@ -1107,6 +1180,8 @@ int main(void)
     KT_RUN(test_roundtrip);
     KT_RUN(test_resume_robust);
     KT_RUN(test_resume_past_64k);
+    KT_RUN(test_resume_tag_ends_before_name);
+    KT_RUN(test_need_more_past_64k_keeps_flags);
     KT_RUN(test_skip_api);
     KT_RUN(test_skip_limits);
     KT_RUN(test_skip_every_split);
