@@ -15,6 +15,12 @@
 #include "kl_internal.h"
 #include "kl_string.h"
 
+/* Offsets into the stack are kept in 16 bits (stack_len, frame[], a URI's
+ * length and place). */
+#if KL_XML_STACK_SIZE > 0xFFFF
+#error "KL_XML_STACK_SIZE must be at most 65535"
+#endif
+
 /* Internal "need more bytes" result; never returned to the caller. */
 #define MORE 100
 
@@ -546,9 +552,12 @@ static int scan_name(const uint8_t *p, const uint8_t *end, size_t *n, size_t *co
     int r, at_start = 1;
 
     *colon = 0;
-    /* fast path: an ASCII name, at most one colon, ended by an ASCII byte */
+    /* fast path: an ASCII name, at most one colon, ended by an ASCII byte
+     * (p < end: every caller has checked that a byte is there: a tag's
+     * name after its '<', an attribute's after whitespace, a resumed tag's
+     * before the '>' or '/' that ends the tag) */
     lim = end - s > KL_XML_MAX_NAME ? s + KL_XML_MAX_NAME : end;
-    if (KL_XML_WORDSCAN && p < end && (cls[*p] & C_NS)) {
+    if (KL_XML_WORDSCAN && (cls[*p] & C_NS)) {
         const uint8_t *q = p + 1;
         for (;;) {
             while (q < lim && (cls[*q] & C_NC))
@@ -896,7 +905,8 @@ static int push_frame(kl_xml_t *x, kl_slice_t name, size_t colon, kl_slice_t att
         } else {
             n = kl_xml_decode(av, KL_XML_RAW_ATTR, uri, room);
         }
-        if (n == KL_ERR_TOO_LARGE || n > 0xFFFF || nd == 255)
+        /* n < room < KL_XML_STACK_SIZE <= 0xFFFF; nd < k <= KL_XML_MAX_ATTRS <= 255 */
+        if (n == KL_ERR_TOO_LARGE)
             return KL_ERR_XML_STACK;
         if (n < 0)
             return n;
@@ -1138,7 +1148,7 @@ done:
     if (!decl && !nlen) { /* resumed: the name again (validated, short) */
         r = scan_name(name, end, &nlen, &colon);
         if (r)
-            return r < 0 ? r : KL_ERR_XML_SYNTAX;
+            return r; /* an error: never MORE, as the '>' or '/' at aend < end stops it */
     }
     astart = decl ? name + 4 : name + nlen;
     if (astart > aend)
@@ -1631,7 +1641,7 @@ static int decode_unit(const uint8_t **pp, const uint8_t *end, int mode, uint8_t
         u[0] = mode == KL_XML_RAW_ATTR ? ' ' : '\n';
         return 1;
     }
-    if (c == '&' && mode != KL_XML_RAW_CDATA) {
+    if (c == '&') { /* never in CDATA, whose decoder stops only at CR */
         uint32_t cp;
         int n = scan_ref(p, end, &cp);
         if (n <= 0)
@@ -1639,8 +1649,10 @@ static int decode_unit(const uint8_t **pp, const uint8_t *end, int mode, uint8_t
         *pp = p + n;
         return (int)utf8_put(cp, u);
     }
+    /* else an attribute's TAB or LF: the only other bytes C_DECA stops at
+     * (text and CDATA stop only at '&' and CR) */
     *pp = p + 1;
-    u[0] = mode == KL_XML_RAW_ATTR && (c == '\t' || c == '\n') ? ' ' : c;
+    u[0] = ' ';
     return 1;
 }
 

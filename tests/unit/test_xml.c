@@ -927,6 +927,123 @@ static void test_need_more_past_64k_keeps_flags(void)
     KT_CHECK_EQ(n, i);
 }
 
+/* A caller that re-feeds a start tag with other bytes before the resume
+ * point, holding more attributes than the limit: the resumed tag walks its
+ * attributes again and stops at the limit (the rec table has no room for
+ * more) with the limit's error; at the limit it is still a START. */
+static void test_resume_more_attrs_than_scanned(void)
+{
+    static char in[8 * (KL_XML_MAX_ATTRS + 1) + 8];
+    const size_t len = 8 * (KL_XML_MAX_ATTRS + 1) + 4; /* where '>' goes */
+    unsigned want;
+    for (want = KL_XML_MAX_ATTRS; want <= KL_XML_MAX_ATTRS + 1u; want++) {
+        kl_xml_t x;
+        kl_xml_token_t t;
+        size_t i, n, pos = 0;
+        unsigned k, cnt = 0;
+        kl_slice_t an, av;
+        /* first "<a" and spaces: the tag is noted after its name, 0 attributes */
+        memset(in, ' ', sizeof in);
+        memcpy(in, "<a", 2);
+        kl_xml_init(&x);
+        KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, len, &n, &t), KL_XML_NEED_MORE);
+        /* then the same length with attributes in it, and '>' at the resume point */
+        i = 2;
+        for (k = 0; k < want; k++)
+            i += (size_t)sprintf(in + i, " b%03u=''", k);
+        KT_CHECK(i < len);
+        in[i] = ' ';
+        in[len] = '>';
+        if (want > KL_XML_MAX_ATTRS) {
+            KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, len + 1, &n, &t), KL_ERR_XML_ATTRS);
+            KT_CHECK_EQ(n, 0);
+            continue;
+        }
+        KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, len + 1, &n, &t), KL_XML_START);
+        KT_CHECK_EQ(n, len + 1);
+        while (kl_xml_attr_next(t.attrs, &pos, &an, &av))
+            cnt++;
+        KT_CHECK_EQ(cnt, want);
+    }
+}
+
+/* An attribute value that trickles in across 64 KB into the slice: the
+ * call that would note past 64 KB notes the tag's start instead (the value
+ * fast path must not note a truncated offset), and the next call reads the
+ * tag again, whole. */
+static void test_value_across_64k(void)
+{
+    static char in[70000];
+    kl_xml_t x;
+    kl_xml_token_t t;
+    kl_slice_t v;
+    size_t i, n;
+    memset(in, ' ', sizeof in);
+    memcpy(in, "<r", 2);
+    i = 2 + 65520;
+    i += (size_t)sprintf(in + i, "x='aaaaa");
+    KT_CHECK_EQ(i, 65530);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, i, &n, &t), KL_XML_NEED_MORE);
+    memset(in + i, 'a', 20);
+    i += 20;
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, i, &n, &t), KL_XML_NEED_MORE);
+    KT_CHECK_EQ(n, 0);
+    i += (size_t)sprintf(in + i, "'/>");
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, i, &n, &t), KL_XML_START);
+    KT_CHECK_EQ(n, i);
+    KT_CHECK_EQ(t.empty, 1);
+    KT_CHECK(kl_xml_attr_get(t.attrs, "x", &v));
+    KT_CHECK(kl_slice_eq(v, "aaaaaaaaaaaaaaaaaaaaaaaaa"));
+    KT_CHECK_EQ(kl_xml_next(&x, (const uint8_t *)in, 0, &n, &t), KL_XML_END);
+}
+
+/* Skipping the current element from inside a CDATA section: the skipper
+ * starts in CDATA, where "<b>" is text and not a nested element. */
+static void test_skip_inside_cdata(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    size_t n;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<r>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<![CDATA[ab"), &n, &t), KL_XML_TEXT);
+    KT_CHECK_EQ(t.cdata, 1);
+    KT_CHECK_EQ(n, 11);
+    KT_CHECK_EQ(kl_xml_skip(&x, 2), KL_OK);
+    KT_CHECK_EQ(kl_xml_next(&x, S("x<b>]]></a><c/></r>"), &n, &t), KL_XML_SKIP);
+    KT_CHECK_EQ(t.empty, 1);
+    KT_CHECK_EQ(n, 11);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<c/></r>"), &n, &t), KL_XML_START);
+    KT_CHECK_EQ(t.depth, 2);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</r>"), &n, &t), KL_XML_END);
+    KT_CHECK_EQ(kl_xml_next(&x, S("</r>"), &n, &t), KL_XML_END);
+    KT_CHECK_EQ(t.depth, 1);
+}
+
+/* Branches of the syntax no other test takes: a name char just past
+ * U+203F..U+2040, a declaration with no pseudo-attribute, an attribute
+ * text ending at '='. */
+static void test_syntax_corners(void)
+{
+    kl_xml_t x;
+    kl_xml_token_t t;
+    kl_slice_t an, av;
+    size_t n, pos = 0;
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a\xE2\x80\xBF\xE2\x81\x80/>"), &n, &t), KL_XML_START); /* U+203F U+2040 */
+    KT_CHECK_EQ(t.name.len, 7);
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<a\xE2\x81\x81/>"), &n, &t), KL_ERR_XML_SYNTAX); /* U+2041 ends the name */
+    kl_xml_init(&x);
+    KT_CHECK_EQ(kl_xml_next(&x, S("<?xml ?><r/>"), &n, &t), KL_ERR_XML_SYNTAX);
+    KT_CHECK_EQ(kl_xml_attr_next(sl(" a="), &pos, &an, &av), 0);
+    pos = 0;
+    KT_CHECK_EQ(kl_xml_attr_next(sl(" a= "), &pos, &an, &av), 0);
+    KT_CHECK_EQ(kl_xml_attr_get(sl("a="), "a", &av), 0);
+}
+
 /* A start tag longer than 64 KB (whitespace is unbounded in XML): the
  * resume offset no longer fits, the tokenizer goes on from the last one
  * that did, and the result is the same. */
@@ -1182,6 +1299,10 @@ int main(void)
     KT_RUN(test_resume_past_64k);
     KT_RUN(test_resume_tag_ends_before_name);
     KT_RUN(test_need_more_past_64k_keeps_flags);
+    KT_RUN(test_resume_more_attrs_than_scanned);
+    KT_RUN(test_value_across_64k);
+    KT_RUN(test_skip_inside_cdata);
+    KT_RUN(test_syntax_corners);
     KT_RUN(test_skip_api);
     KT_RUN(test_skip_limits);
     KT_RUN(test_skip_every_split);
