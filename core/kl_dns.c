@@ -276,7 +276,9 @@ static int name_text(const uint8_t *m, size_t len, size_t *off, char *out, size_
 }
 
 /* Case-insensitive equality of two wire names (each possibly compressed,
- * possibly in different messages). 1 equal, 0 not, < 0 error. */
+ * possibly in different messages): 1 equal, 0 not. Every caller passes
+ * names name_skip already validated, so the walks cannot fail; a name that
+ * did fail would compare unequal (ra == rb < 0 returns 0). */
 static int name_eq(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen, size_t boff)
 {
     walk_t wa, wb;
@@ -285,20 +287,17 @@ static int name_eq(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b,
     walk_init(&wb, b, blen, boff);
     for (;;) {
         int ra = walk_next(&wa), rb = walk_next(&wb);
-        if (ra < 0)
-            return ra;
-        if (rb < 0)
-            return rb;
         if (ra != rb)
             return 0;
-        if (ra == 0)
-            return 1;
+        if (ra <= 0)
+            return ra == 0;
         if (!label_eq(a, wa.ls, wa.le, b, wb.ls, wb.le))
             return 0;
     }
 }
 
-/* Case-insensitive equality of a wire name and a text name. */
+/* Case-insensitive equality of a wire name (validated, as for name_eq) and
+ * a text name: 1 equal, 0 not. */
 static int name_eq_text(const uint8_t *m, size_t len, size_t off, const char *text)
 {
     walk_t w;
@@ -315,7 +314,8 @@ static int name_eq_text(const uint8_t *m, size_t len, size_t off, const char *te
         if (!(t = label_eq_text(m, w.ls, w.le, t)))
             return 0;
     }
-    return r < 0 ? r : *t == 0;
+    /* no branch on r, which is 0 for a validated name: & not && */
+    return (r == 0) & (*t == 0);
 }
 
 /* ---- ordering (RFC 2782) --------------------------------------------------- */
@@ -365,18 +365,14 @@ void kl_dns_srv_order(kl_dns_srv_t *srv, size_t n, uint32_t rnd)
         while (e < n && srv[e].priority == srv[g].priority)
             e++;
         for (size_t i = g; i + 1 < e; i++) {
-            uint32_t sum = 0, r, run = 0;
+            uint32_t sum = 0, r, run;
             size_t pick = i;
             for (size_t j = i; j < e; j++)
                 sum += srv[j].weight;
             r = (uint32_t)(draw(rnd, k++) % ((uint64_t)sum + 1));
-            for (size_t j = i; j < e; j++) {
-                run += srv[j].weight;
-                if (run >= r) {
-                    pick = j;
-                    break;
-                }
-            }
+            /* run is sum >= r at e - 1 (both wrap alike), so pick < e */
+            for (run = srv[i].weight; run < r;)
+                run += srv[++pick].weight;
             move_to(srv, i, pick);
         }
         g = e;
@@ -479,7 +475,7 @@ static int section(parse_t *ps, size_t *off, unsigned count, int sec, uint32_t *
         size_t owner = *off, p = *off, rd, end;
         unsigned type, cls;
         uint32_t ttl;
-        int st, eq;
+        int st;
 
         if ((st = name_skip(m, len, &p)) < 0)
             return st;
@@ -499,9 +495,9 @@ static int section(parse_t *ps, size_t *off, unsigned count, int sec, uint32_t *
             continue;
 
         if (sec == SEC_ANSWER && (type == TYPE_CNAME || type == ps->qtype)) {
-            if ((eq = name_eq(m, len, owner, m, len, ps->cur)) < 0)
-                return eq;
-            if (!eq)
+            /* owner: validated above; ps->cur: the echoed question or a
+             * CNAME target, each validated where it was taken */
+            if (!name_eq(m, len, owner, m, len, ps->cur))
                 continue;
             if (type == TYPE_CNAME) {
                 size_t t = rd;
@@ -533,9 +529,7 @@ static int section(parse_t *ps, size_t *off, unsigned count, int sec, uint32_t *
             if (rd + 4 != end)
                 return KL_ERR_DNS_FORMAT;
             for (unsigned k = 0; k < out->srv_count; k++) {
-                if ((eq = name_eq_text(m, len, owner, out->srv[k].target)) < 0)
-                    return eq;
-                if (eq) {
+                if (name_eq_text(m, len, owner, out->srv[k].target)) {
                     take_addr(out, m + rd, ttl, (uint8_t)k);
                     break;
                 }
@@ -552,7 +546,7 @@ int kl_dns_parse(const uint8_t *resp, size_t resp_len, const uint8_t *query, siz
     size_t off, qoff;
     unsigned flags, an, ns, ar, rcode;
     uint32_t neg_ttl = 0;
-    int st, eq;
+    int st;
 
     if (!resp || !query || !out || query_len < HDR + 5)
         return KL_ERR_ARG;
@@ -582,9 +576,7 @@ int kl_dns_parse(const uint8_t *resp, size_t resp_len, const uint8_t *query, siz
     qoff = HDR;
     if (name_skip(query, query_len, &qoff) < 0 || qoff + 4 > query_len)
         return KL_ERR_ARG;
-    if ((eq = name_eq(resp, resp_len, HDR, query, query_len, HDR)) < 0)
-        return eq;
-    if (!eq || memcmp(resp + off, query + qoff, 4) != 0)
+    if (!name_eq(resp, resp_len, HDR, query, query_len, HDR) || memcmp(resp + off, query + qoff, 4) != 0)
         return KL_ERR_DNS_MISMATCH;
     off += 4;
 

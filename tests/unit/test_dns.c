@@ -445,6 +445,25 @@ static void test_a_and_cname(void)
     for (size_t len = 0; len < m.n; len++)
         KT_CHECK(named_error(parse(&m, len, q, (size_t)qlen, 0, &res)));
 
+    /* an A whose owner's first label is the question's cut short or run
+     * on is for another name; then the question's own */
+    answer_start(&m, QR_RD_RA, 3, 0, 0);
+    name(&m, "exampl.test");
+    at = rr(&m, 1, 50);
+    u32(&m, 0x01020305);
+    rdlen_done(&m, at);
+    name(&m, "examplex.test");
+    at = rr(&m, 1, 50);
+    u32(&m, 0x01020306);
+    rdlen_done(&m, at);
+    name(&m, "EXAMPLE.test");
+    at = rr(&m, 1, 50);
+    u32(&m, 0x01020307);
+    rdlen_done(&m, at);
+    KT_CHECK_EQ(parse(&m, m.n, q, (size_t)qlen, 0, &res), KL_DNS_RECORDS);
+    KT_CHECK_EQ(res.addr_count, 1);
+    KT_CHECK(memcmp(res.addr[0].ip, "\x01\x02\x03\x07", 4) == 0);
+
     /* A with RDLENGTH 5 */
     answer_start(&m, QR_RD_RA, 1, 0, 0);
     ptr(&m, 12);
