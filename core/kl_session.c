@@ -922,9 +922,9 @@ static int bosh_dispatch(kl_session_t *s)
         if (sl->bosh_slot == 0) {
             const uint8_t *req;
             size_t len;
+            /* -1: none now (a sticky error shows in kl_bosh_push); it
+             * returns nothing lower with its arguments all set */
             int k = kl_bosh_next_request(b, &req, &len);
-            if (k < -1)
-                return k;
             if (k < 0)
                 continue;
             if (!s->online && b->round_trips > s->bosh_rounds) {
