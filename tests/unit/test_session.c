@@ -21,6 +21,10 @@
                   "<mechanism>PLAIN</mechanism></mechanisms></stream:features>"
 #define SUCCESS "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
 #define FAILURE "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>"
+/* SASL2 (XEP-0388) on offer next to RFC 6120's PLAIN */
+#define FEAT_SASL_SASL2 "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" \
+                        "<mechanism>PLAIN</mechanism></mechanisms><authentication xmlns='urn:xmpp:sasl:2'>" \
+                        "<mechanism>PLAIN</mechanism></authentication></stream:features>"
 #define FEAT_BIND "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
 #define FEAT_BIND_SM "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" \
                      "<sm xmlns='urn:xmpp:sm:3'/></stream:features>"
@@ -79,6 +83,8 @@ typedef struct fake {
     int exports, saves, preread_len, holds;
     /* the port's optional ops */
     int flushes, corks_on, corks_off, readable;
+    int sasl2;              /* the features after TLS offer SASL2 too */
+    int recv_empty;         /* recv() calls with no room to read into */
 } fake_t;
 
 static fake_t F;
@@ -105,7 +111,7 @@ static void answer(int k, const char *hit)
         if (F.stage == 0 && !F.tls)
             sv_queue(HDR FEAT_TLS);
         else if (F.stage <= 1)
-            sv_queue(HDR FEAT_SASL), F.stage = 1;
+            sv_queue(F.sasl2 ? HDR FEAT_SASL_SASL2 : HDR FEAT_SASL), F.stage = 1;
         else
             sv_queue(F.sm ? HDR FEAT_BIND_SM : HDR FEAT_BIND);
         break;
@@ -244,6 +250,7 @@ static int f_recv(void *net, int slot, uint8_t *buf, size_t len)
 {
     size_t n;
     (void)net, (void)slot;
+    F.recv_empty += len == 0;
     if (!F.up)
         return KL_ERR_CONN_CLOSED;
     n = F.sv_len - F.sv_pos;
@@ -397,6 +404,7 @@ static kl_client_t cl;
 static kl_session_t ss;
 static uint32_t now;
 static int opt_full, opt_plain; /* the client: full pipelining, plaintext allowed */
+static kl_cache_t *opt_cache;   /* the client's hints */
 
 static void reset(void)
 {
@@ -404,6 +412,7 @@ static void reset(void)
     F.cut_in = F.cut_out = -1;
     conn_up = f_up;
     opt_full = opt_plain = 0;
+    opt_cache = NULL;
     now = 1000;
 }
 
@@ -418,6 +427,7 @@ static void setup(kl_session_config_t *sc, int reconnect)
     cc.force_full = (uint8_t)opt_full;
     cc.allow_plaintext = (uint8_t)opt_plain;
     cc.random = kt_random;
+    cc.cache = opt_cache;
     KT_CHECK_EQ(kl_client_init(&cl, &cc), KL_OK);
     memset(sc, 0, sizeof *sc);
     sc->client = &cl;
@@ -945,6 +955,12 @@ static struct {
     char host[64];
     uint16_t port;
     int hosts_named;        /* requests seen with "Host: localhost:8443" */
+    int poll_fail;          /* poll_open returns this (< 0) */
+    int bad_http;           /* BOSH: the answer is no HTTP response */
+    const kl_bosh_t *watch; /* BOSH: opens once this session is done are counted */
+    int opens_done;
+    int texts;              /* WS: text messages from the client */
+    char last_text[2048];   /* ... the last one, unmasked */
 } H;
 
 static int h_up(int slot) { return H.c[slot].up; }
@@ -1026,6 +1042,8 @@ static void ws_serve(void)
         c->cl_scan += h + n;
         if ((f[0] & 15) != 1)
             continue;
+        H.texts++;
+        snprintf(H.last_text, sizeof H.last_text, "%s", msg);
         if (strstr(msg, "<open")) {
             ws_frame(1, WS_OPEN);
             ws_frame(1, H.stage < 2 ? WS_FEAT(MECHS) : WS_FEAT(BIND));
@@ -1083,7 +1101,9 @@ static void bosh_serve(int slot)
                     H.c[o].held = 0;
                     bosh_reply(o, "<body " NSB "/>");
                 }
-            if (H.garbage) {
+            if (H.bad_http) {
+                h_queue(slot, "HTTP/1.1 2x0 OK\r\n\r\n", 19); /* a status that is no number */
+            } else if (H.garbage) {
                 bosh_reply(slot, "<notbody/>");
             } else if (creation && H.refuse) {
                 const char *r = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
@@ -1129,6 +1149,7 @@ static int h_open(void *net, int slot, const char *host, uint16_t port)
         return KL_ERR_CONNECT;
     snprintf(H.host, sizeof H.host, "%s", host);
     H.port = port;
+    H.opens_done += H.watch && kl_bosh_done(H.watch);
     c->cl[c->cl_len] = 0; /* what the connection being replaced carried */
     H.hosts_named += strstr(c->cl, "Host: localhost:8443\r\n") != NULL;
     memset(c, 0, sizeof *c);
@@ -1142,6 +1163,8 @@ static int h_poll_open(void *net, int slot)
     (void)net;
     if (slot == 1 && H.never_connect_slot1)
         return 0;
+    if (H.poll_fail)
+        return H.poll_fail;
     return H.c[slot].polls++ >= H.connect_polls ? 1 : 0;
 }
 
@@ -2463,6 +2486,301 @@ static void test_more_edges(void)
     }
 }
 
+/* ---- paths reached only through a port, the hints or the application ---------- */
+
+/* Online with a TLS session cache: the port's info says whether the
+ * handshake gave a new session; none (a server without tickets), or hints
+ * for another domain, save nothing; a new one is saved. */
+static void test_tls_session_not_new(void)
+{
+    static kl_cache_t cache;
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 0);
+    sc.tls = &full_tls;
+    kl_cache_reset(&cache, "localhost");
+    sc.cache = &cache;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    for (int i = 0; i < 3; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(F.saves, 0);
+    KT_CHECK_EQ(kl_session_stats(&ss)->tls_sessions_saved, 0);
+    KT_CHECK_EQ(cache.tls_session_len, 0);
+    F.new_session = 1; /* a ticket came */
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(F.saves, 1);
+    KT_CHECK_EQ(kl_session_stats(&ss)->tls_sessions_saved, 1);
+    KT_CHECK_EQ(cache.tls_session_len, 4);
+    kl_session_shutdown(&ss);
+
+    reset();
+    setup(&sc, 0);
+    sc.tls = &full_tls;
+    kl_cache_reset(&cache, "other.example");
+    sc.cache = &cache;
+    F.new_session = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(F.saves, 0);
+    KT_CHECK_EQ(cache.tls_session_len, 0);
+    KT_CHECK_EQ(kl_cache_check(&cache, "other.example"), KL_OK); /* untouched */
+    kl_session_shutdown(&ss);
+}
+
+#if KL_ENABLE_SASL2
+/* Hints that say SASL2 for a server that no longer offers it: the engine
+ * sends <authenticate/> ahead, fails with KL_ERR_SASL2_GONE and corrects
+ * the hints; the manager tries once more at once (also without reconnect),
+ * on RFC 6120's path. A second time in the same run is final. */
+static void test_sasl2_gone(void)
+{
+    static kl_cache_t cache, sasl2_hints;
+    kl_session_config_t sc;
+    kl_event_t ev;
+    /* a login that learns the hints: SASL2 on offer (PLAIN went ahead) */
+    reset();
+    kl_cache_reset(&cache, "localhost");
+    opt_cache = &cache;
+    F.sasl2 = 1;
+    setup(&sc, 0);
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    kl_session_shutdown(&ss);
+    sasl2_hints = cache;
+
+    reset();
+    opt_cache = &cache;
+    setup(&sc, 0);
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    KT_CHECK_EQ(ev.status, KL_ERR_SASL2_GONE);
+    KT_CHECK_EQ(ev.retry_ms, 0);
+    KT_CHECK(strstr(F.cl, "<authenticate") != NULL);
+    KT_CHECK_EQ(F.connections, 1);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK_EQ(F.connections, 2);
+    KT_CHECK(strstr(F.cl, "<authenticate") == NULL);
+    KT_CHECK(strstr(F.cl, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'") != NULL);
+    KT_CHECK_EQ(kl_session_stats(&ss)->link_downs, 1);
+    kl_session_shutdown(&ss);
+
+    /* the hints say SASL2 again before the retry: once a run */
+    reset();
+    cache = sasl2_hints;
+    opt_cache = &cache;
+    setup(&sc, 0);
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_LINK_DOWN);
+    KT_CHECK_EQ(ev.status, KL_ERR_SASL2_GONE);
+    cache = sasl2_hints;
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_SASL2_GONE);
+    KT_CHECK_EQ(F.connections, 2);
+}
+#endif
+
+#if KL_ENABLE_APP
+/* A long stanza is open: the engine takes no input until it ends, so its
+ * buffer fills; the manager then stops reading (the port is never asked to
+ * read into no room) and the bytes wait in the port. Once the stanza ends,
+ * all of them are read. */
+static void test_engine_input_full(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    int stanzas = 0;
+    size_t waiting;
+    reset();
+    setup(&sc, 0);
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    for (int i = 0; i < 40; i++)
+        sv_queue("<message from='bob@localhost/x' type='chat'><body>a line of text that fills the buffer</body></message>");
+    waiting = F.sv_len - F.sv_pos;
+    KT_CHECK(waiting > KL_RX_BUF_SIZE);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(F.sv_pos + waiting - F.sv_len, KL_RX_BUF_SIZE); /* what the engine had room for */
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(F.sv_pos + waiting - F.sv_len, KL_RX_BUF_SIZE);
+    KT_CHECK_EQ(F.recv_empty, 0);
+    KT_CHECK_EQ(kl_send_text(&cl, (const uint8_t *)"hi", 2), 2);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    for (int i = 0; i < 200 && kl_session_step(&ss, now, &ev) > 0; i++)
+        stanzas += ev.type == KL_EV_STANZA;
+    KT_CHECK_EQ(stanzas, 40);
+    KT_CHECK_EQ(F.sv_pos, F.sv_len);
+    KT_CHECK(strstr(F.cl, "<body>hi</body></message>") != NULL);
+    KT_CHECK_EQ(F.recv_empty, 0);
+    kl_session_shutdown(&ss);
+}
+#endif
+
+/* BOSH: a connection that cannot be opened again ends the session with the
+ * port's status: after a response that closed it, after a reopened one
+ * timed out, after the held poll's read failed. */
+static void test_bosh_reopen_refused(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    for (int k = 0; k < 3; k++) {
+        http_setup(&sc, 0, "http://localhost/http-bind");
+        H.conn_close = k < 2;
+        KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+        kl_session_use_bosh(&ss, &bosh);
+        kl_session_start(&ss, now);
+        KT_CHECK(run_until(&ev, 100));
+        KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+        for (int i = 0; i < 5; i++)
+            KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+        if (k == 0) {
+            /* the answer closes its connection, which cannot be opened again */
+            H.open_fail = 1;
+            KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+        } else if (k == 1) {
+            /* the reopened connections hang past their deadline */
+            H.connect_polls = 1000000;
+            KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", "chat", "ping"), KL_OK);
+            KT_CHECK(step_until(&ev, 10));
+            KT_CHECK_EQ(ev.type, KL_EV_STANZA);
+            KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+            H.open_fail = 1;
+            now += 5000;
+        } else {
+            H.recv_fail_held = 1;
+            H.open_fail = 1;
+        }
+        KT_CHECK(step_until(&ev, 10));
+        KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+        KT_CHECK_EQ(ev.status, KL_ERR_CONNECT);
+        KT_CHECK_STR(kl_session_error_text(&ss), kl_strerror(KL_ERR_CONNECT));
+        KT_CHECK_EQ(ss.state, 5); /* S_DONE */
+    }
+}
+
+/* BOSH: a response that is no HTTP ends the session with the codec's
+ * status, and no condition, in the step that read it. */
+static void test_bosh_bad_http(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    http_setup(&sc, 0, "http://localhost/http-bind");
+    H.bad_http = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 1); /* the request, its answer, the end */
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_HTTP_SYNTAX);
+    KT_CHECK_STR(ev.condition, "");
+    KT_CHECK_EQ(H.opens, 2);
+}
+
+/* BOSH: every response closes its connection, and the reopened ones fail
+ * to connect while our terminate is answered: each is opened again until
+ * the session is done, and none after it. */
+static void test_bosh_done_not_reopened(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    int opens;
+    http_setup(&sc, 0, "http://localhost/http-bind");
+    H.conn_close = 1;
+    H.watch = &bosh;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    for (int i = 0; i < 5; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    opens = H.opens;
+    H.poll_fail = KL_ERR_CONNECT;
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+    KT_CHECK(step_until(&ev, 10));
+    KT_CHECK_EQ(ev.type, KL_EV_CLOSED);
+    KT_CHECK_EQ(ev.status, KL_OK);
+    KT_CHECK(H.opens > opens + 2); /* reopened after the failed connects too */
+    KT_CHECK_EQ(H.opens_done, 0);
+    KT_CHECK(kl_bosh_done(&bosh));
+    KT_CHECK(!H.c[0].up && !H.c[1].up);
+}
+
+/* WebSocket: the random source fails for the first frame's mask: the
+ * connection ends with KL_ERR_NO_ENTROPY (final) and no frame goes out. */
+static int rand_calls, rand_ok;
+static int failing_random(void *ctx, uint8_t *out, size_t len)
+{
+    if (rand_calls++ >= rand_ok)
+        return -1;
+    return kt_random(ctx, out, len);
+}
+
+static void test_ws_no_entropy(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    char *head_end;
+    http_setup(&sc, 1, "ws://127.0.0.1/");
+    sc.random = failing_random;
+    rand_calls = 0;
+    rand_ok = 1; /* the Sec-WebSocket-Key */
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(ev.status, KL_ERR_NO_ENTROPY);
+    KT_CHECK(H.upgraded);
+    KT_CHECK_EQ(rand_calls, 2);
+    H.c[0].cl[H.c[0].cl_len] = 0;
+    head_end = strstr(H.c[0].cl, "\r\n\r\n");
+    KT_CHECK(head_end != NULL && (size_t)(head_end + 4 - H.c[0].cl) == H.c[0].cl_len);
+    KT_CHECK_EQ(H.texts, 0);
+}
+
+/* WebSocket: an element the application commits in two pieces (the engine
+ * takes any bytes without stream management) goes out as one message once
+ * whole; until then nothing is written. */
+static void test_ws_element_in_pieces(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    kl_xw_t w;
+    size_t sent;
+    int texts;
+    http_setup(&sc, 1, "ws://127.0.0.1/");
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_ws(&ss, &wsc);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    for (int i = 0; i < 3; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    sent = H.c[0].cl_len;
+    texts = H.texts;
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    kl_xw_raw(&w, (const uint8_t *)"<message to='bob@localhost'><body>one", 37);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_OK);
+    for (int i = 0; i < 3; i++)
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(H.c[0].cl_len, sent);
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    kl_xw_raw(&w, (const uint8_t *)" two</body></message>", 21);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_OK);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(H.texts, texts + 1);
+    KT_CHECK_STR(H.last_text, "<message xmlns='jabber:client' to='bob@localhost'><body>one two</body></message>");
+    kl_session_shutdown(&ss);
+}
+
 static void test_init_checks(void)
 {
     kl_session_config_t sc;
@@ -2551,6 +2869,18 @@ int main(void)
     KT_RUN(test_bosh_connections);
     KT_RUN(test_bosh_reopen_failures);
     KT_RUN(test_more_edges);
+    KT_RUN(test_tls_session_not_new);
+#if KL_ENABLE_SASL2
+    KT_RUN(test_sasl2_gone);
+#endif
+#if KL_ENABLE_APP
+    KT_RUN(test_engine_input_full);
+#endif
+    KT_RUN(test_bosh_reopen_refused);
+    KT_RUN(test_bosh_bad_http);
+    KT_RUN(test_bosh_done_not_reopened);
+    KT_RUN(test_ws_no_entropy);
+    KT_RUN(test_ws_element_in_pieces);
     KT_RUN(test_init_checks);
     KT_RUN(test_urls);
     return kt_summary("session");
