@@ -1290,6 +1290,9 @@ static const uint8_t *fast_token(kl_client_t *c, uint8_t offered, size_t *len, u
     c->s2 &= (uint8_t)~S2_PROVISIONED;
     if (c->cfg.no_fast || !CRYPTO(c) || !CRYPTO(c)->hmac)
         return NULL;
+    /* the hints' token is HT-SHA-256-NONE, the only kind kinglet asks for
+     * and keeps (sasl2_success): -EXPR, which a server offers too, is
+     * never in use, so no channel-binding case here or in kl_ht_start */
     if (CACHE(c))
         tok = kl_cache_fast_token(CACHE(c), c->domain, len, mech, &exp);
     if (!tok && c->cfg.fast_token && c->cfg.fast_token[0]) {
@@ -1304,7 +1307,7 @@ static const uint8_t *fast_token(kl_client_t *c, uint8_t offered, size_t *len, u
         *why = KL_ERR_FAST_REFUSED;
     else if (exp && c->cfg.unix_time && (int32_t)(c->cfg.unix_time() - exp) >= 0)
         *why = KL_ERR_FAST_EXPIRED;
-    else if (!(offered & *mech & KL_MECH_HT) || (*mech == KL_MECH_HT_EXPR && !c->cb_len))
+    else if (!(offered & *mech & KL_MECH_HT))
         *why = KL_ERR_FAST_UNAVAILABLE;
     return *why ? NULL : tok;
 }
@@ -2071,17 +2074,16 @@ static int on_bind_result(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_
         return fail(c, KL_ERR_BIND_JID, NULL, ev);
     }
     if (KL_ENABLE_LEGACY_SESSION && (c->feat & FT_SESSION_REQ)) {
-        /* RFC 3921 session, still required by some old servers. */
+        /* RFC 3921 session, still required by some old servers. It fits:
+         * input is read only with TX_RESERVE free (kl_engine_poll), and
+         * nothing else is written before it. */
         kl_xw_t w;
-        int s;
         out_begin(c, &w);
         kl_xw_start(&w, "iq");
         kl_xw_attr(&w, "type", "set");
         kl_xw_attr(&w, "id", session_id);
         w_el(&w, "<session", NS_SESSION, "'/></iq>");
-        s = commit_stanza(c, &w, 1);
-        if (s != KL_OK)
-            return fail(c, s, NULL, ev);
+        (void)commit_stanza(c, &w, 1);
         c->flags |= FL_SENT_SESSION;
         return 0;
     }
@@ -2115,11 +2117,12 @@ static KL_ALWAYS_INLINE void w_answer_addr(kl_client_t *c, kl_xw_t *w, const kl_
         w_attr_raw(w, "to", st->from);
 }
 
+/* Called online only (on_stanza; drop_element checks; stream_large skips
+ * after our close), so never after our </stream:stream>: FL_SENT_CLOSE
+ * comes with ST_CLOSING or ST_DONE. */
 static void auto_answer(kl_client_t *c, const kl_stanza_t *st, int kind)
 {
     kl_xw_t w;
-    if (c->flags & FL_SENT_CLOSE)
-        return; /* nothing may follow our </stream:stream> (RFC 6120 4.4) */
     out_begin(c, &w);
     kl_xw_start(&w, "iq");
     kl_xw_attr(&w, "type", kind >= ANSWER_ERROR ? "error" : "result");
@@ -2508,7 +2511,9 @@ static int sasl2_success(kl_client_t *c, kl_stanza_t *st, size_t pos, kl_event_t
             kl_cache_drop_fast(k);
             memcpy(k->fast_token, buf, (size_t)m);
             k->fast_len = (uint8_t)m;
-            k->fast_mech = (c->s2 & S2_TOKEN_REQ) || !(c->sasl_mech & KL_MECH_HT) ? KL_MECH_HT_NONE : c->sasl_mech;
+            /* the only kind asked for (<request-token/>), and a rotated
+             * one is of the kind in use: the hints' (NONE) or NONE */
+            k->fast_mech = KL_MECH_HT_NONE;
             if (!exp.len || kl_datetime_parse(exp, &k->fast_expiry) != KL_OK)
                 k->fast_expiry = 0;
             c->stats.fast_token_new = 1;
@@ -3518,8 +3523,8 @@ void kl_i_set_framed(kl_client_t *c, int framed) { c->framed = (uint8_t)(framed 
 int kl_i_answer_begin(kl_client_t *c, kl_xw_t *w)
 {
     if (!can_send(c))
-        return KL_ERR_NOT_ONLINE;
-    if ((c->flags & FL_SENT_CLOSE) || c->long_out)
+        return KL_ERR_NOT_ONLINE; /* this also covers after our close */
+    if (c->long_out)
         return KL_ERR_STATE;
 #if KL_ENABLE_SM
     if (c->sm.resending)
@@ -3529,11 +3534,11 @@ int kl_i_answer_begin(kl_client_t *c, kl_xw_t *w)
     return KL_OK;
 }
 
+/* w is the writer kl_i_answer_begin just gave: kl_app.c writes only into
+ * it in between. */
 int kl_i_answer_commit(kl_client_t *c, kl_xw_t *w)
 {
     int st;
-    if (w->buf != c->tx + c->tx_len)
-        return KL_ERR_STATE;
     /* s2s: a reply's from is the request's to, which the engine checked for
      * what it delivered; a hand-built request is checked here, as any commit */
     if (IS_S2S(c) && kl_xw_status(w) == KL_OK && (st = check_from(c, w)) != KL_OK)
@@ -3560,8 +3565,7 @@ static void app_disco(kl_client_t *c, const kl_stanza_t *st, const kl_xml_token_
     kl_xw_t w;
     kl_slice_t node;
     int ours;
-    if (c->flags & FL_SENT_CLOSE)
-        return;
+    /* from on_stanza: online, so not after our close (see auto_answer) */
     if (!kl_xml_attr_get(q->attrs, "node", &node))
         node.p = NULL, node.len = 0;
     ours = kl_i_app_node(c->app, node);

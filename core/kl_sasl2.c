@@ -10,32 +10,24 @@
 
 #if KL_ENABLE_SASL2
 
-/* The channel-binding data HT mixes in: the tls-exporter value for -EXPR,
- * nothing for -NONE. */
-static kl_slice_t ht_cb(const kl_client_t *c, uint8_t mech)
-{
-    kl_slice_t s = {c->cb, mech == KL_MECH_HT_EXPR ? c->cb_len : 0u};
-    return s;
-}
-
 int kl_ht_start(kl_client_t *c, kl_xw_t *w, uint8_t mech, const uint8_t *token, size_t len)
 {
     const kl_crypto_t *cr = c->cfg.crypto;
     static const char initiator[] = "Initiator", responder[] = "Responder";
     uint8_t mac[KL_HASH_MAX];
-    kl_slice_t parts[2];
+    kl_slice_t part;
     kl_b64_t b;
-    /* fast_token, the only way here, chose mech (HT-*, -EXPR only with
-     * channel-binding data) and checked the port's hmac */
-    parts[1] = ht_cb(c, mech);
+    /* fast_token, the only way here, chose mech and checked the port's
+     * hmac. It is HT-SHA-256-NONE (the only kind kinglet requests and
+     * keeps): no channel-binding data in the hashes. */
     /* what the server must prove it knows, checked at <success/> */
-    parts[0].p = (const uint8_t *)responder;
-    parts[0].len = sizeof responder - 1;
-    if (cr->hmac(cr->ctx, KL_HASH_SHA256, token, len, parts, 2, c->scram_sig))
+    part.p = (const uint8_t *)responder;
+    part.len = sizeof responder - 1;
+    if (cr->hmac(cr->ctx, KL_HASH_SHA256, token, len, &part, 1, c->scram_sig))
         return KL_ERR_AUTH;
-    parts[0].p = (const uint8_t *)initiator;
-    parts[0].len = sizeof initiator - 1;
-    if (cr->hmac(cr->ctx, KL_HASH_SHA256, token, len, parts, 2, mac)) {
+    part.p = (const uint8_t *)initiator;
+    part.len = sizeof initiator - 1;
+    if (cr->hmac(cr->ctx, KL_HASH_SHA256, token, len, &part, 1, mac)) {
         kl_wipe(mac, sizeof mac);
         return KL_ERR_AUTH;
     }

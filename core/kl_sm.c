@@ -76,8 +76,11 @@ void kl_sm_pop(kl_client_t *c)
     const uint8_t *p;
     size_t n;
     int own;
-    if (!s->records)
-        return;
+    /* never on an empty queue: sm_drop_acked pops while records are
+     * left, sm_events while handback is, and handback (set to records when
+     * a new session is bound) never exceeds records: nothing else pops
+     * before it is handed back (<a/> counts only online, where sm_events
+     * runs first; <resumed/>'s and <failed/>'s h only before a new bind) */
     s->head = kl_sm_rec(c, s->head, &seq, &p, &n, &own);
     if (--s->records == 0)
         s->head = s->tail = 0;
