@@ -311,13 +311,14 @@ static void drop_cached_session(kl_session_t *s)
     }
 }
 
-/* Online: keep the newest resumable session in the hints. */
+/* Online (its one caller checks): keep the newest resumable session in
+ * the hints. */
 static void save_session(kl_session_t *s)
 {
     kl_cache_t *k = s->cfg.cache;
     kl_tls_info_t info;
     size_t len = 0;
-    if (!k || !s->slot[0].tls_on || !s->cfg.tls->save_session || !s->online)
+    if (!k || !s->slot[0].tls_on || !s->cfg.tls->save_session)
         return;
     s->cfg.tls->info(s->cfg.tls_ctx, 0, &info);
     if (!info.new_session || kl_cache_check(k, kl_client_domain(s->c)) != KL_OK)
