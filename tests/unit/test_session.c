@@ -85,6 +85,8 @@ typedef struct fake {
     int flushes, corks_on, corks_off, readable;
     int sasl2;              /* the features after TLS offer SASL2 too */
     int recv_empty;         /* recv() calls with no room to read into */
+    int offers;             /* TLS setups given a cached session */
+    int save_fail;          /* save_session() fails */
 } fake_t;
 
 static fake_t F;
@@ -312,6 +314,7 @@ static int t_setup(void *tls, int slot, const kl_tls_params_t *p, kl_transport_t
     snprintf(F.alpn, sizeof F.alpn, "%s", p->alpn ? p->alpn : "");
     snprintf(F.sni, sizeof F.sni, "%s", p->server_name);
     F.offered = p->session_len > 0;
+    F.offers += F.offered;
     return F.tls_setup_fail ? KL_ERR_TLS_SETUP : KL_OK;
 }
 
@@ -377,7 +380,7 @@ static int t_save(void *tls, int slot, uint8_t *buf, size_t cap, size_t *len)
 {
     (void)tls, (void)slot;
     F.saves++;
-    if (cap < 4)
+    if (cap < 4 || F.save_fail)
         return KL_ERR_TOO_LARGE;
     memcpy(buf, "SESS", 4);
     *len = 4;
@@ -2530,6 +2533,63 @@ static void test_tls_session_not_new(void)
     kl_session_shutdown(&ss);
 }
 
+/* The TLS session in the hints, more edges: a binding without
+ * save_session, one whose save fails, a connection without TLS (BOSH over
+ * http://) save nothing; over https:// only the first connection offers
+ * the cached session. */
+static void test_tls_session_cache_edges(void)
+{
+    static kl_cache_t cache;
+    kl_session_config_t sc;
+    kl_event_t ev;
+    for (int k = 0; k < 2; k++) {
+        reset();
+        setup(&sc, 0);
+        sc.tls = k ? &full_tls : &fake_tls;
+        F.save_fail = k;
+        F.new_session = 1;
+        kl_cache_reset(&cache, "localhost");
+        sc.cache = &cache;
+        start(&sc);
+        KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+        KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+        KT_CHECK_EQ(F.saves, 2 * k); /* tried in each step online (two), failing */
+        KT_CHECK_EQ(kl_session_stats(&ss)->tls_sessions_saved, 0);
+        KT_CHECK_EQ(cache.tls_session_len, 0);
+        KT_CHECK_EQ(kl_cache_check(&cache, "localhost"), KL_OK);
+        kl_session_shutdown(&ss);
+    }
+
+    http_setup(&sc, 0, "http://localhost/http-bind");
+    sc.tls = &full_tls;
+    F.new_session = 1;
+    kl_cache_reset(&cache, "localhost");
+    sc.cache = &cache;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(F.setups, 0);
+    KT_CHECK_EQ(F.saves, 0);
+    kl_session_shutdown(&ss);
+
+    http_setup(&sc, 0, "https://localhost/http-bind");
+    sc.tls = &full_tls;
+    kl_cache_reset(&cache, "localhost");
+    memcpy(cache.tls_session, "OLD!", 4);
+    cache.tls_session_len = 4;
+    kl_cache_seal(&cache);
+    sc.cache = &cache;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_use_bosh(&ss, &bosh);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100) && ev.type == KL_EV_ONLINE);
+    KT_CHECK_EQ(F.setups, 2);
+    KT_CHECK_EQ(F.offers, 1);
+    kl_session_shutdown(&ss);
+}
+
 #if KL_ENABLE_SASL2
 /* Hints that say SASL2 for a server that no longer offers it: the engine
  * sends <authenticate/> ahead, fails with KL_ERR_SASL2_GONE and corrects
@@ -2870,6 +2930,7 @@ int main(void)
     KT_RUN(test_bosh_reopen_failures);
     KT_RUN(test_more_edges);
     KT_RUN(test_tls_session_not_new);
+    KT_RUN(test_tls_session_cache_edges);
 #if KL_ENABLE_SASL2
     KT_RUN(test_sasl2_gone);
 #endif
