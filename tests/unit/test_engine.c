@@ -1603,6 +1603,16 @@ static void test_api_arguments(void)
         rnd_fail = 1;
         KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", NULL, 0, NULL), KL_ERR_NO_ENTROPY);
         rnd_fail = 0;
+        /* the table is the port's: its random taken away after init, the
+         * same status, no id made up and nothing sent */
+        cr.random = NULL;
+        drain();
+        out_len = 0;
+        KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", NULL, 0, NULL), KL_ERR_NO_ENTROPY);
+        drain();
+        KT_CHECK_EQ(out_len, 0);
+        cr.random = crypto_random;
+        KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", NULL, 0, NULL), KL_OK);
     }
 }
 
@@ -1624,6 +1634,7 @@ static void test_empty_commit(void)
 }
 
 /* ---- SASL2 without hints ----------------------------------------------------- */
+#if KL_ENABLE_SASL2
 
 #define FEAT_SASL2 "<stream:features><authentication xmlns='urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism>" \
                    "</authentication></stream:features>"
@@ -1711,6 +1722,193 @@ static void test_sasl2_without_hints(void)
     KT_CHECK(!kl_client_is_online(&cl));
     free(big);
 }
+#endif
+
+/* ---- the port's entropy, the hints, the send buffer ---------------------------- */
+
+#define FEAT_SCRAM "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" \
+                   "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>"
+
+/* SCRAM on the hints' word, with a port whose random source fails: nothing
+ * of the <auth/> rides with the header, and the login ends with the same
+ * status as without hints, once the features are in. */
+static void test_scram_hints_entropy_fails(void)
+{
+    static kl_cache_t k;
+    static kl_crypto_t cr;
+    kl_client_config_t cfg;
+    int i;
+    if (!KL_ENABLE_SCRAM || !KL_ENABLE_CACHE)
+        return;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&cr, 0, sizeof cr);
+    cr.random = crypto_random;
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.no_plain = 1;
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.crypto = &cr;
+    cfg.cache = &k;
+    kl_cache_reset(&k, "localhost");
+    now_ms = 1000;
+    /* 0: no hints yet (they are recorded); 1: the hints say SCRAM-SHA-1;
+     * 2: the same with the random source back: the <auth/> rides along */
+    for (i = 0; i < 3; i++) {
+        rnd_fail = i < 2;
+        out_len = log_len = 0;
+        out[0] = log_[0] = 0;
+        last_status = 0;
+        KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+        KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+        drain();
+        KT_CHECK(strstr(out, "<stream:stream") != NULL);
+        if (i == 2) {
+            KT_CHECK(strstr(out, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>") != NULL);
+            break;
+        }
+        KT_CHECK(strstr(out, "<auth") == NULL);
+        KT_CHECK_EQ(log_len, 0);
+        feed(HDR FEAT_SCRAM, 0);
+        KT_CHECK_EQ(last_status, KL_ERR_NO_MECHANISM);
+        KT_CHECK(strstr(out, "<auth") == NULL);
+        KT_CHECK(!kl_client_is_online(&cl));
+        KT_CHECK(k.known & KL_CACHE_KNOWN_POST_TLS);
+    }
+    rnd_fail = 0;
+}
+
+/* A roster version the engine would never keep: the hints are the
+ * application's memory, and one whose roster_ver lost its terminator
+ * (followed by a long srv_host) asks for more than the request's buffer.
+ * Refused whole, nothing sent. */
+static void test_roster_ver_too_large(void)
+{
+    static kl_cache_t k;
+    if (!KL_ENABLE_CACHE)
+        return;
+    now_ms = 1000;
+    kl_cache_reset(&k, "localhost");
+    online_cached(&k, FEAT_BIND_CAPS("V1"));
+    k.flags |= KL_CACHE_ROSTERVER;
+    strcpy(k.roster_ver, "v&1");
+    kl_cache_seal(&k);
+    KT_CHECK_EQ(kl_send_roster_get(&cl, NULL), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "<query xmlns='jabber:iq:roster' ver='v&amp;1'/>") != NULL);
+    out_len = 0;
+    out[0] = 0;
+    memset(k.roster_ver, '&', sizeof k.roster_ver);
+    memset(k.srv_host, '&', sizeof k.srv_host - 1);
+    k.srv_host[sizeof k.srv_host - 1] = '\0';
+    kl_cache_seal(&k);
+    KT_CHECK_EQ(kl_send_roster_get(&cl, NULL), KL_ERR_TOO_LARGE);
+    drain();
+    KT_CHECK_EQ(out_len, 0);
+    KT_CHECK(kl_client_is_online(&cl));
+}
+
+#if KL_ENABLE_APP
+/* Online with cfg: PLAIN with the header over verified TLS. */
+static void online_cfg(const kl_client_config_t *cfg)
+{
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    now_ms = 1000;
+    KT_CHECK_EQ(kl_client_init(&cl, cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+    feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND BIND_RES, 0);
+    KT_CHECK(kl_client_is_online(&cl));
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+}
+
+/* A port hash of the algorithm's length (the caps ver is SHA-1's). */
+static int sized_hash(void *ctx, kl_hash_alg_t alg, const uint8_t *data, size_t len, uint8_t *o)
+{
+    size_t i, n = alg == KL_HASH_SHA1 ? 20 : 32;
+    (void)ctx;
+    for (i = 0; i < n; i++)
+        o[i] = (uint8_t)(len * 7 + data[0] + i);
+    return 0;
+}
+
+/* With the app layer attached (a caps ver: the port hashes), a broadcast
+ * presence carries the caps; a directed or typed one does not. */
+static void test_presence_caps(void)
+{
+    static kl_crypto_t cr;
+    static kl_app_t app;
+    kl_client_config_t cfg;
+    const char *p;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&cr, 0, sizeof cr);
+    cr.hash = sized_hash;
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    cfg.crypto = &cr;
+    cfg.no_presence = 1;
+    online_cfg(&cfg);
+    KT_CHECK_EQ(kl_send_presence(&cl, NULL, NULL, "here"), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "<presence><status>here</status></presence>"); /* no app: no caps */
+    KT_CHECK_EQ(kl_app_init(&app, &cl, NULL), KL_OK);
+    out_len = 0;
+    KT_CHECK_EQ(kl_send_presence(&cl, NULL, NULL, "here"), KL_OK);
+    drain();
+    p = strstr(out, "<status>here</status><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='");
+    KT_CHECK(p != NULL && strstr(p, "' ver='") != NULL && strstr(p, "'/></presence>") != NULL);
+    out_len = 0;
+    out[0] = 0;
+    KT_CHECK_EQ(kl_send_presence(&cl, "bob@localhost", NULL, NULL), KL_OK);
+    KT_CHECK_EQ(kl_send_presence(&cl, NULL, "unavailable", NULL), KL_OK);
+    drain();
+    KT_CHECK_STR(out, "<presence to='bob@localhost'/><presence type='unavailable'/>");
+}
+
+/* A long message fills the send buffer to its last byte: an answer may
+ * not go between its pieces, and the close waits until the port made room
+ * for </stream:stream> (the client stays online meanwhile). */
+static void test_close_with_tx_full(void)
+{
+    static kl_app_t app;
+    static uint8_t text[KL_TX_BUF_SIZE];
+    kl_in_t in;
+    size_t n;
+    online();
+    pump();
+    KT_CHECK_EQ(kl_app_init(&app, &cl, NULL), KL_OK);
+    memset(&in, 0, sizeof in);
+    in.from = "bob@localhost/x";
+    in.id = "q1";
+    out_len = 0;
+    out[0] = 0;
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK_EQ(kl_reply_iq_result(&app, &in, NULL), KL_ERR_STATE);
+    KT_CHECK_EQ(kl_reply_iq_error(&app, &in, "cancel", "service-unavailable"), KL_ERR_STATE);
+    memset(text, 'x', sizeof text);
+    KT_CHECK(kl_send_text(&cl, text, sizeof text) > 0);
+    kl_engine_output(&cl, &n);
+    KT_CHECK_EQ(n, KL_TX_BUF_SIZE);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_ERR_TX_FULL);
+    /* the port sends what "</body></message>" needs, and no more */
+    kl_engine_output_ack(&cl, 17);
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    kl_engine_output(&cl, &n);
+    KT_CHECK_EQ(n, KL_TX_BUF_SIZE);
+    KT_CHECK_EQ(kl_client_close(&cl), KL_ERR_TX_FULL);
+    KT_CHECK(kl_client_is_online(&cl));
+    drain();
+    KT_CHECK(strstr(out, "</stream:stream>") == NULL);
+    KT_CHECK(strstr(out, "<iq") == NULL);
+    KT_CHECK_EQ(kl_client_close(&cl), KL_OK);
+    drain();
+    KT_CHECK(!kl_client_is_online(&cl));
+    KT_CHECK_EQ(count_of(out, "</body></message></stream:stream>"), 1);
+}
+#endif
 
 static void test_bad_config(void)
 {
@@ -1762,8 +1960,16 @@ int main(void)
     KT_RUN(test_jid_forms);
     KT_RUN(test_plaintext_allowed);
     KT_RUN(test_cdata_at_stream_level);
+#if KL_ENABLE_SASL2
     KT_RUN(test_sasl2_without_hints);
+#endif
     KT_RUN(test_empty_commit);
+    KT_RUN(test_scram_hints_entropy_fails);
+    KT_RUN(test_roster_ver_too_large);
+#if KL_ENABLE_APP
+    KT_RUN(test_presence_caps);
+    KT_RUN(test_close_with_tx_full);
+#endif
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
     printf("sizeof(kl_client_t) = %zu\n", sizeof(kl_client_t));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kinglet/kinglet.h"
+#include "kinglet/kl_app.h"
 #include "kt.h"
 #include "kt_feed.h"
 
@@ -780,6 +781,21 @@ static void test_resume_resend_in_order(void)
     KT_CHECK_EQ(kl_engine_poll(&cl, now_ms, &ev), 1);
     KT_CHECK_EQ(ev.type, KL_EV_RESUMED);
     KT_CHECK_EQ(kl_send_message(&cl, "bob@localhost", NULL, "new"), KL_ERR_TX_FULL);
+#if KL_ENABLE_APP
+    {
+        /* an answer waits behind them too (the app layer's own path) */
+        static kl_app_t app;
+        kl_in_t in;
+        memset(&in, 0, sizeof in);
+        in.from = "bob@localhost/x";
+        in.id = "q1";
+        drain();
+        KT_CHECK_EQ(kl_app_init(&app, &cl, NULL), KL_OK);
+        KT_CHECK_EQ(kl_reply_iq_result(&app, &in, NULL), KL_ERR_TX_FULL);
+        drain();
+        KT_CHECK_EQ(out_len, 0);
+    }
+#endif
     /* the port drains one flight at a time */
     for (i = 0; i < 5; i++) {
         KT_CHECK_EQ(kl_engine_poll(&cl, now_ms, &ev), 0);
@@ -837,6 +853,86 @@ static void test_resume_failed(void)
     KT_CHECK_STR(log_, "[unacked 3 message 2][unacked 4 message 3][online alice@localhost/dev]");
     KT_CHECK(strstr(out, ENABLE) == NULL);
 }
+
+/* While the old session's stanzas are handed back (one event a poll, the
+ * owed KL_EV_ONLINE last), the engine wants polling now: the next
+ * timeout is 0 until the last of them is out. */
+static void test_handback_wants_poll(void)
+{
+    opts_t o = dflt();
+    kl_event_t ev;
+    static const char in[] = BIND_RES2 ENABLED;
+    lost_with_three(&o);
+    to_success();
+    feed(HDR FEAT_BIND_SM "<failed xmlns='" NS_SM "'/>");
+    KT_CHECK_EQ(kl_engine_input(&cl, (const uint8_t *)in, sizeof in - 1), sizeof in - 1);
+    KT_CHECK_EQ(kl_engine_poll(&cl, now_ms, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_UNACKED);
+    KT_CHECK_EQ(ev.seq, 3);
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), 0);
+    KT_CHECK_EQ(kl_engine_poll(&cl, now_ms, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_UNACKED);
+    KT_CHECK_EQ(ev.seq, 4);
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), 0); /* KL_EV_ONLINE owed */
+    KT_CHECK_EQ(kl_engine_poll(&cl, now_ms, &ev), 1);
+    KT_CHECK_EQ(ev.type, KL_EV_ONLINE);
+    KT_CHECK(kl_engine_next_timeout(&cl, now_ms) > 0);
+    pump();
+    KT_CHECK(info().enabled);
+    KT_CHECK_EQ(info().unacked, 1); /* the new session's presence */
+}
+
+#if KL_ENABLE_APP
+/* One whole stanza committed by hand; drained. */
+static int commit_raw(const char *x)
+{
+    kl_xw_t w;
+    int st = kl_stanza_begin(&cl, &w);
+    if (st != KL_OK)
+        return st;
+    kl_xw_raw(&w, (const uint8_t *)x, strlen(x));
+    st = kl_stanza_commit(&cl, &w);
+    drain();
+    return st;
+}
+
+/* A long message takes a placeholder record in the queue; with the queue
+ * full to the byte not even that fits: not begun, nothing sent, not
+ * counted. An ack makes room. */
+static void test_long_message_queue_full(void)
+{
+    opts_t o = dflt();
+    static char msg[400];
+    size_t used, hdr, room;
+    o.qsize = 300;
+    login(&o, 1);
+    used = info().queue_used;
+    KT_CHECK_EQ(commit_raw("<message><body>a</body></message>"), KL_OK);
+    hdr = info().queue_used - used - 33; /* a record's header */
+    room = 300 - info().queue_used;
+    KT_CHECK(room > hdr + 32 && room - hdr < sizeof msg);
+    memset(msg, 'x', sizeof msg);
+    memcpy(msg, "<message><body>", 15);
+    memcpy(msg + room - hdr - 17, "</body></message>", 18);
+    KT_CHECK_EQ(commit_raw(msg), KL_OK);
+    KT_CHECK_EQ(info().queue_used, 300);
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 3);
+    clear();
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_ERR_TX_FULL);
+    KT_CHECK(!kl_send_long_open(&cl));
+    drain();
+    KT_CHECK_EQ(out_len, 0);
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 3);
+    KT_CHECK_EQ(info().unacked, 3);
+    feed("<a xmlns='" NS_SM "' h='1'/>");
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost", NULL), KL_OK);
+    KT_CHECK(kl_send_long_open(&cl));
+    KT_CHECK_EQ(kl_send_message_end(&cl), KL_OK);
+    drain();
+    KT_CHECK_EQ(kl_sm_last_seq(&cl), 4);
+    KT_CHECK(strstr(out, "<message to='bob@localhost' type='chat'><body></body></message>") != NULL);
+}
+#endif
 
 /* Back after the server's max (300 s): no <resume/> (it could only fail),
  * a new bind, and the old session's stanzas handed back. Just inside max
@@ -1173,6 +1269,10 @@ int main(void)
     KT_RUN(test_resume);
     KT_RUN(test_resume_resend_in_order);
     KT_RUN(test_resume_failed);
+    KT_RUN(test_handback_wants_poll);
+#if KL_ENABLE_APP
+    KT_RUN(test_long_message_queue_full);
+#endif
     KT_RUN(test_resume_after_max);
     KT_RUN(test_resume_lockstep);
     KT_RUN(test_not_resumable);
