@@ -165,6 +165,10 @@ typedef struct {
 } scram_srv_t;
 
 static scram_srv_t ss;
+/* where the client's SCRAM messages are: SASL2's elements, or (set by a
+ * test) RFC 6120's <auth/> and <response/> */
+static const char *first_open = "<initial-response>", *first_close = "</initial-response>",
+                  *final_open = "<response xmlns='" NS2 "'>";
 
 /* Reads the client-first from <initial-response>, returns the base64 of
  * server-first (with `extra`, e.g. ",h=...", appended). */
@@ -173,7 +177,7 @@ static int scram_server_first(kl_hash_alg_t alg, const char *extra, char *b64, s
     uint8_t cf[512];
     const char *bare;
     static const uint8_t salt[] = "QSXCR+Q6sek8bf92";
-    int n = last_text("<initial-response>", "</initial-response>", cf, sizeof cf);
+    int n = last_text(first_open, first_close, cf, sizeof cf);
     memset(&ss, 0, sizeof ss);
     ss.alg = alg;
     ss.hl = alg == KL_HASH_SHA256 ? 32 : 20;
@@ -212,7 +216,7 @@ static int scram_server_final(const uint8_t *cb, size_t cb_len, char *v64, size_
     const char *p_at, *c_at, *comma;
     size_t i, hl = ss.hl;
     kl_slice_t part;
-    int n = last_text("<response xmlns='" NS2 "'>", "</response>", cfin, sizeof cfin);
+    int n = last_text(final_open, "</response>", cfin, sizeof cfin);
     if (n <= 0)
         return -1;
     c_at = strstr((const char *)cfin, "c=");
@@ -657,6 +661,28 @@ static void test_fast_unavailable(void)
 
 /* ---- 3. <failure/> at each step, <success/> that does not check out ---- */
 
+/* A <failure/> to the <authenticate/> sent on the hints' word, before the
+ * server's features: no retry can be chosen without them (the token is
+ * still forgotten: refused); the stream ends. */
+static void test_failure_before_features(void)
+{
+    size_t len;
+    uint32_t exp;
+    primed("alicepass", 0);
+    connect_();
+    KT_CHECK(has("mechanism='HT-SHA-256-NONE'"));
+    feed(HDR_P);
+    feed(FAILURE("not-authorized"));
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK_STR(condition, "not-authorized");
+    KT_CHECK(has("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"));
+    KT_CHECK_EQ(count_of("<authenticate"), 1);
+    KT_CHECK(!has("mechanism='PLAIN'"));
+    KT_CHECK_EQ(n_online, 0);
+    KT_CHECK_EQ(kl_client_stats(&cl)->fast_refused, 1);
+    KT_CHECK(hint_token(&len, &exp) == NULL);
+}
+
 static void test_failure_after_plain(void)
 {
     primed("alicepass", 0);
@@ -821,6 +847,13 @@ static void test_authzid(void)
     kt_current = "authzid same length, no bind2";
     authzid_case("<authorization-identifier>carol@localhost</authorization-identifier>", KL_ERR_AUTHZID);
     KT_CHECK(!has("urn:ietf:params:xml:ns:xmpp-bind"));
+    kt_current = "authzid with a control character in the resource";
+    snprintf(s, sizeof s, "%s<authorization-identifier>alice@localhost/a\tb</authorization-identifier>", b);
+    authzid_case(s, KL_ERR_BIND_JID);
+    KT_CHECK_STR(kl_client_jid(&cl), "");
+    snprintf(s, sizeof s, "%s<authorization-identifier>alice@localhost/a\x7f</authorization-identifier>", b);
+    authzid_case(s, KL_ERR_BIND_JID);
+    KT_CHECK_STR(kl_client_jid(&cl), "");
     kt_current = "authzid case-insensitive bare part";
     snprintf(s, sizeof s, "%s<authorization-identifier>Alice@LocalHost/r</authorization-identifier>", b);
     authzid_case(s, 0);
@@ -972,6 +1005,57 @@ static void test_scram_plus(void)
     KT_CHECK_EQ(scram_to_final(FEAT_E, NULL, NULL, 0, v64, c_val), 1);
     KT_CHECK(has("mechanism='SCRAM-SHA-256'") && !has("SCRAM-SHA-256-PLUS'"));
     KT_CHECK_STR(ss.gs2, "n,,");
+}
+
+/* SCRAM over RFC 6120's SASL under full pipelining: the client-final is
+ * the final SASL response, so the restart header and the bind request go
+ * in its flight, before <success/>; online one round trip earlier. */
+static void test_scram_rfc6120_full(void)
+{
+    char sf[600], chal[700], v64[200], c_val[200], succ[400];
+    const char *resp, *hdr2, *bind;
+    kl_cache_reset(&k, DOMAIN);
+    init_client("alicepass", 1, 0);
+    cfg.no_sasl2 = 1;
+    cfg.pipelining = KL_PIPELINING_FULL;
+    cfg.force_full = 1;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    connect_();
+    KT_CHECK(!has("<auth")); /* no hints: the mechanism waits for the features */
+    feed(HDR_E);
+    feed(FEAT_E_NOSASL2);
+    KT_CHECK(has("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>"));
+    first_open = "mechanism='SCRAM-SHA-256'>";
+    first_close = "</auth>";
+    final_open = "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
+    KT_CHECK_EQ(scram_server_first(KL_HASH_SHA256, NULL, sf, sizeof sf), 0);
+    snprintf(chal, sizeof chal, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</challenge>", sf);
+    out_len = 0;
+    out[0] = 0;
+    feed(chal);
+    KT_CHECK_EQ(scram_server_final(NULL, 0, v64, sizeof v64, c_val, sizeof c_val), 1);
+    first_open = "<initial-response>";
+    first_close = "</initial-response>";
+    final_open = "<response xmlns='" NS2 "'>";
+    /* one flight: the response, then the restarted stream's header and the bind */
+    resp = strstr(out, "</response>");
+    hdr2 = strstr(out, "<stream:stream");
+    bind = strstr(out, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>probe</resource></bind>");
+    KT_CHECK(resp && hdr2 && bind && resp < hdr2 && hdr2 < bind);
+    KT_CHECK_EQ(kl_client_stats(&cl)->flights_out, 3);
+    out_len = 0;
+    out[0] = 0;
+    snprintf(succ, sizeof succ, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</success>", v64);
+    feed(succ);
+    KT_CHECK_EQ(n_error, 0);
+    KT_CHECK_STR(out, ""); /* nothing more: the bind is already out */
+    feed(HDR_E);
+    feed("<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+         "<iq type='result' id='kl-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+         "<jid>alice@localhost/probe</jid></bind></iq>");
+    KT_CHECK_EQ(n_online, 1);
+    KT_CHECK_EQ(n_error, 0);
+    KT_CHECK_EQ(kl_client_stats(&cl)->engine_round_trips, 3);
 }
 
 /* ---- 5. XEP-0474 ---- */
@@ -1201,6 +1285,35 @@ static void test_inline_resume_failed(void)
     KT_CHECK(kl_sm_info(&cl, &si) == KL_OK && si.enabled && si.resumable);
     KT_CHECK_STR(si.id, "NEWID");
     KT_CHECK_EQ(si.last_seq, 0);
+    /* <failed h='1'/>: the server got the first; only the second comes back */
+    sm_online_with_unacked();
+    connect_();
+    feed(HDR_P);
+    feed(FEAT_P);
+    snprintf(succ, sizeof succ,
+             "<success xmlns='urn:xmpp:sasl:2'><additional-data>%s</additional-data>"
+             "<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+             "<bound xmlns='urn:xmpp:bind:0'/><authorization-identifier>alice@localhost/probe~new</authorization-identifier>"
+             "</success>", expected_responder);
+    feed(succ);
+    KT_CHECK_EQ(n_unacked, 1);
+    KT_CHECK_EQ(n_online, 1);
+    KT_CHECK_EQ(n_error, 0);
+    KT_CHECK_EQ(kl_client_stats(&cl)->sm_acked, 1);
+    KT_CHECK_EQ(kl_client_stats(&cl)->sm_unacked_handed_back, 1);
+    /* an h beyond what was sent says nothing: both come back */
+    sm_online_with_unacked();
+    connect_();
+    feed(HDR_P);
+    feed(FEAT_P);
+    snprintf(succ, sizeof succ,
+             "<success xmlns='urn:xmpp:sasl:2'><additional-data>%s</additional-data>"
+             "<failed xmlns='urn:xmpp:sm:3' h='3'/><bound xmlns='urn:xmpp:bind:0'/>"
+             "<authorization-identifier>alice@localhost/probe~new</authorization-identifier></success>",
+             expected_responder);
+    feed(succ);
+    KT_CHECK_EQ(n_unacked, 2);
+    KT_CHECK_EQ(n_online, 1);
     /* a <resumed/> for a session we did not ask about */
     sm_online_with_unacked();
     connect_();
@@ -1228,6 +1341,7 @@ int main(void)
     KT_RUN(test_temporary_failure_keeps_token);
     KT_RUN(test_expired_token);
     KT_RUN(test_fast_unavailable);
+    KT_RUN(test_failure_before_features);
     KT_RUN(test_failure_after_plain);
     KT_RUN(test_scram_sasl2);
     KT_RUN(test_authzid);
@@ -1235,6 +1349,7 @@ int main(void)
     KT_RUN(test_unsolicited_resumed);
     KT_RUN(test_ht_responder);
     KT_RUN(test_scram_plus);
+    KT_RUN(test_scram_rfc6120_full);
     KT_RUN(test_ssdp);
     KT_RUN(test_ssdp_padded);
     KT_RUN(test_continue);
