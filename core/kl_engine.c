@@ -3365,11 +3365,17 @@ int kl_send_roster_get(kl_client_t *c, uint16_t *id_out)
     kl_xw_init(&w, (uint8_t *)payload, sizeof payload - 1);
     kl_xw_start(&w, "query");
     kl_xw_attr(&w, "xmlns", NS_ROSTER);
-    if (k && (k->flags & KL_CACHE_ROSTERVER))
-        kl_xw_attr(&w, "ver", k->roster_ver); /* "" asks for the full roster with a version */
+    if (k && (k->flags & KL_CACHE_ROSTERVER)) {
+        /* "" asks for the full roster with a version. Read within the
+         * field even if the application's hints lost the terminator
+         * kl_cache_load and cache_roster_ver keep; escaped, the longest
+         * fits payload (6 bytes each at most), so the writer cannot fill */
+        size_t n = 0;
+        while (n < sizeof k->roster_ver && k->roster_ver[n])
+            n++;
+        kl_xw_attr_n(&w, "ver", (const uint8_t *)k->roster_ver, n);
+    }
     kl_xw_end(&w, "query");
-    if (kl_xw_status(&w) != KL_OK)
-        return KL_ERR_TOO_LARGE;
     payload[w.len] = '\0';
     if ((st = kl_send_iq(c, NULL, "get", payload, 0, &id)) != KL_OK)
         return st;
