@@ -138,7 +138,8 @@ int kl_bosh_init(kl_bosh_t *b, const kl_bosh_config_t *cfg);
 int kl_bosh_pull(kl_bosh_t *b, kl_client_t *c);
 
 /* The next request to send: returns its slot (>= 0) and the HTTP request
- * bytes, or -1 if none now (or a sticky error < -1 … see kl_bosh_error). */
+ * bytes, or -1 if none now, also after a (sticky) error: kl_bosh_pull and
+ * kl_bosh_push report it. KL_ERR_ARG for a NULL argument. */
 int kl_bosh_next_request(kl_bosh_t *b, const uint8_t **req, size_t *len);
 
 /* Response bytes for slot i. *used: bytes that belong to this response.
