@@ -877,9 +877,11 @@ static void test_token_expiry_forms(void)
                                   " expiry='2026-12-27T09:60:43Z'", " expiry='2026-12-27T09:45:61Z'",
                                   " expiry='1969-12-31T23:00:00Z'", " expiry='2106-01-01T00:00:00Z'",
                                   /* before 1970 once the zone is applied */
-                                  " expiry='1970-01-01T00:30:00+01:00'"};
+                                  " expiry='1970-01-01T00:30:00+01:00'",
+                                  /* a one-digit zone hour */
+                                  " expiry='2026-12-27T09:45:43+1:00'"};
     static const uint32_t want[] = {0, 0, 0, EXPIRY_P - 3600, EXPIRY_P, EXPIRY_P, 0, 0, 0, 0, 0, 0,
-                                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+                                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     char succ[800];
     size_t i, len;
     uint32_t exp;

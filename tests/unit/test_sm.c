@@ -176,6 +176,7 @@ static const uint8_t key[KL_CACHE_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
 typedef struct {
     kl_pipelining_t mode;
     size_t qsize;       /* 0: the whole queue buffer; SIZE_MAX: no queue */
+    int queue_null;     /* the size as qsize says, and no buffer */
     uint8_t ack_every;
     uint32_t ack_ms, ack_idle_ms, ka_ms, ka_timeout_ms;
     int use_hints;
@@ -204,6 +205,8 @@ static void init(const opts_t *o)
     if (o->qsize != (size_t)-1) {
         cfg.sm_queue = queue;
         cfg.sm_queue_size = o->qsize ? o->qsize : sizeof queue;
+        if (o->queue_null)
+            cfg.sm_queue = NULL;
     }
     cfg.sm_ack_every = o->ack_every;
     cfg.sm_ack_ms = o->ack_ms;
@@ -931,6 +934,23 @@ static void test_long_message_queue_full(void)
     drain();
     KT_CHECK_EQ(kl_sm_last_seq(&cl), 4);
     KT_CHECK(strstr(out, "<message to='bob@localhost' type='chat'><body></body></message>") != NULL);
+    /* saved and loaded with the long message's placeholder (a record of
+     * no bytes, not the engine's own) among the unacknowledged: resumed,
+     * the kept ones go again and the long one comes back as unacked */
+    {
+        static uint8_t blob[KL_SM_BLOB_MAX(300)];
+        size_t len = 0;
+        KT_CHECK_EQ(kl_sm_save(&cl, &toy, key, sizeof key, blob, sizeof blob, &len), KL_OK);
+        init(&o);
+        KT_CHECK_EQ(kl_sm_load(&cl, &toy, key, sizeof key, blob, len), KL_OK);
+        KT_CHECK_EQ(info().unacked, 3);
+        to_success();
+        clear();
+        feed(HDR FEAT_BIND_SM "<resumed xmlns='" NS_SM "' h='1' previd='sm-1&amp;x'/>");
+        KT_CHECK_STR(log_, "[resumed alice@localhost/dev h=1][unacked 4  -]");
+        KT_CHECK(strncmp(out, "<message><body>a</body></message><message><body>xxx", 51) == 0);
+        KT_CHECK_EQ(count_of(out, "<message"), 2);
+    }
 }
 #endif
 
@@ -1104,6 +1124,16 @@ static void test_queue_too_small(void)
 
 /* ---- persistence ---------------------------------------------------------------- */
 
+/* Signs blob[0..len - 32) again as kl_sm_save does (HMAC over the label
+ * "kinglet-sm" and the body; the MAC in the last 32 bytes). */
+static void resign(uint8_t *blob, size_t len)
+{
+    kl_slice_t parts[2] = {{(const uint8_t *)"kinglet-sm", 10}, {blob, len - KL_CACHE_MAC_LEN}};
+    uint8_t mac[KL_HASH_MAX];
+    toy_hmac(NULL, KL_HASH_SHA256, key, sizeof key, parts, 2, mac);
+    memcpy(blob + len - KL_CACHE_MAC_LEN, mac, KL_CACHE_MAC_LEN);
+}
+
 static void test_save_load(void)
 {
     static uint8_t blob[KL_SM_BLOB_MAX(sizeof queue)], bad[sizeof blob];
@@ -1197,6 +1227,30 @@ static void test_save_load(void)
     o.qsize = 40;
     init(&o);
     KT_CHECK_EQ(kl_sm_load(&cl, &toy, key, sizeof key, blob, len), KL_ERR_SM_STATE);
+    /* authentic, but this client has a queue size and no queue */
+    o.qsize = 0;
+    o.queue_null = 1;
+    init(&o);
+    KT_CHECK_EQ(kl_sm_load(&cl, &toy, key, sizeof key, blob, len), KL_ERR_SM_STATE);
+    o.queue_null = 0;
+    /* authentic (re-signed with the key), but a record longer than any
+     * this build sends: not loaded */
+    {
+        size_t q0 = 36u + blob[32] + blob[33] + blob[34]; /* the first record (core/kl_sm.c) */
+        uint32_t rl = blob[q0 + 4] | (uint32_t)blob[q0 + 5] << 8;
+        KT_CHECK(rl > 0 && (rl & 0x8000u) == 0); /* an application stanza's record */
+        memcpy(bad, blob, len);
+        bad[q0 + 4] = (uint8_t)((KL_TX_BUF_SIZE + 1) & 0xFF);
+        bad[q0 + 5] = (uint8_t)((KL_TX_BUF_SIZE + 1) >> 8);
+        resign(bad, len);
+        init(&o);
+        KT_CHECK_EQ(kl_sm_load(&cl, &toy, key, sizeof key, bad, len), KL_ERR_SM_STATE);
+        KT_CHECK(!info().resumable && info().unacked == 0);
+        memcpy(bad, blob, len); /* the re-signing itself is right */
+        resign(bad, len);
+        init(&o);
+        KT_CHECK_EQ(kl_sm_load(&cl, &toy, key, sizeof key, bad, len), KL_OK);
+    }
     /* only before connecting */
     o.qsize = 0;
     init(&o);
