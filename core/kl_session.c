@@ -1045,6 +1045,7 @@ static int ws_begin(kl_session_t *s)
     if ((st = kl_ws_init(s->ws, &wc)) != KL_OK)
         return st;
     s->ws_started = 0;
+    s->ws_stall = 0;
     s->ws_rlen = s->ws_roff = 0;
     if ((st = kl_ws_request(s->ws, s->ws_wbuf, sizeof s->ws_wbuf, &n)) != KL_OK)
         return st;
@@ -1086,8 +1087,11 @@ static int ws_out(kl_session_t *s)
                 s->cfg.trace(s->cfg.trace_arg, 'o', out, used, NULL);
             kl_engine_output_ack(s->c, used);
         }
-        if (made == 0 && used == 0)
+        if (made == 0 && used == 0) {
+            s->ws_stall = len; /* half an element (len <= KL_TX_BUF_SIZE): wants() asks no write for it */
             return progress;
+        }
+        s->ws_stall = 0;
         s->ws_wlen = (uint16_t)made;
         progress = 1;
     }
@@ -1394,6 +1398,9 @@ int kl_session_wants(const kl_session_t *s, int slot)
             return KL_WANT_READ | KL_WANT_WRITE;
         if (!s->ws_started)
             return KL_WANT_READ;
+        (void)kl_engine_output(s->c, &len);
+        /* the codec took nothing of exactly this output (it ends in half an element) */
+        return KL_WANT_READ | (len > 0 && len != s->ws_stall ? KL_WANT_WRITE : 0);
     }
 #endif
     if (s->state == S_RUN && slot == 0 && s->tls_phase != TP_HANDSHAKE)

@@ -313,6 +313,13 @@ typedef struct kl_session {
     uint16_t ws_wlen, ws_woff;   /* wire bytes made, not yet sent */
     uint8_t ws_rbuf[KL_SESSION_WS_BUF];
     uint8_t ws_wbuf[KL_SESSION_WS_BUF];
+    /* the engine's output length the codec took nothing of (it ends in half
+     * an element): no write is wanted until it changes; 0 none */
+#if KL_TX_BUF_SIZE > 0xFFFF
+    uint32_t ws_stall;
+#else
+    uint16_t ws_stall;           /* in the struct's tail padding */
+#endif
 #endif
 } kl_session_t;
 
@@ -339,7 +346,9 @@ int kl_session_start(kl_session_t *s, uint32_t now_ms);
  * or KL_EV_CLOSED). < 0 only for misuse. */
 int kl_session_step(kl_session_t *s, uint32_t now_ms, kl_event_t *ev);
 
-/* What slot waits for: KL_WANT_READ | KL_WANT_WRITE, 0 if it is idle. */
+/* What slot waits for: KL_WANT_READ | KL_WANT_WRITE, 0 if it is idle.
+ * No KL_WANT_WRITE while all there is to write is an output the
+ * WebSocket codec cannot frame yet (it ends in half an element). */
 #define KL_WANT_READ 1
 #define KL_WANT_WRITE 2
 int kl_session_wants(const kl_session_t *s, int slot);

@@ -2808,7 +2808,9 @@ static void test_ws_no_entropy(void)
 
 /* WebSocket: an element the application commits in two pieces (the engine
  * takes any bytes without stream management) goes out as one message once
- * whole; until then nothing is written. */
+ * whole; until then nothing is written, and kl_session_wants() asks no
+ * write (a port waiting for writability would spin), again once the rest
+ * is committed. */
 static void test_ws_element_in_pieces(void)
 {
     kl_session_config_t sc;
@@ -2832,10 +2834,13 @@ static void test_ws_element_in_pieces(void)
     for (int i = 0; i < 3; i++)
         KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
     KT_CHECK_EQ(H.c[0].cl_len, sent);
+    KT_CHECK_EQ(kl_session_wants(&ss, 0), KL_WANT_READ);
     KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
     kl_xw_raw(&w, (const uint8_t *)" two</body></message>", 21);
     KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_OK);
+    KT_CHECK_EQ(kl_session_wants(&ss, 0), KL_WANT_READ | KL_WANT_WRITE);
     KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_wants(&ss, 0), KL_WANT_READ);
     KT_CHECK_EQ(H.texts, texts + 1);
     KT_CHECK_STR(H.last_text, "<message xmlns='jabber:client' to='bob@localhost'><body>one two</body></message>");
     kl_session_shutdown(&ss);
