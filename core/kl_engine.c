@@ -417,9 +417,9 @@ static int parse_jid(kl_client_t *c, const char *jid)
 {
     size_t n = strlen(jid), at = n, slash = n, i;
     for (i = 0; i < n; i++) {
-        if (jid[i] == '@' && at == n && slash == n)
+        if (jid[i] == '@' && at == n)
             at = i;
-        else if (jid[i] == '/' && slash == n) {
+        else if (jid[i] == '/') { /* the first '/' ends the loop */
             slash = i;
             break;
         }

@@ -1107,6 +1107,10 @@ static void test_keepalive_idle_seconds(void)
                       "</stream:features>");
     KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
     online_with(0, 0, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                      "<limits xmlns='urn:xmpp:stream-limits:0'><idle-seconds><![CDATA[60]]></idle-seconds></limits>"
+                      "</stream:features>");
+    KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
+    online_with(0, 0, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
                       "<limits xmlns='urn:other'><idle-seconds>60</idle-seconds></limits></stream:features>");
     KT_CHECK_EQ(kl_engine_next_timeout(&cl, now_ms), KL_KEEPALIVE_MS);
     online_with(0, 0, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
@@ -1722,6 +1726,59 @@ static void test_sasl2_without_hints(void)
     KT_CHECK(!kl_client_is_online(&cl));
     free(big);
 }
+
+/* <user-agent id=''> with hints but no entropy: derived from the bare JID
+ * with the port's hash, else all zeros; the hints keep none. */
+static void test_sasl2_ua_without_entropy(void)
+{
+    static kl_cache_t k;
+    static kl_crypto_t cr;
+    kl_client_config_t cfg;
+    char id[64];
+    if (!KL_ENABLE_CACHE || !KL_ENABLE_SCRAM)
+        return;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&cr, 0, sizeof cr);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_OFF;
+    cfg.cache = &k;
+    cfg.crypto = &cr;
+    kl_cache_reset(&k, "localhost");
+    /* the port's entropy fails: the hash's */
+    cfg.random = flaky_random;
+    rnd_fail = 1;
+    cr.hash = pattern_hash;
+    sasl2_to_auth(&cfg);
+    ua_id(id, sizeof id);
+    KT_CHECK_STR(id, "cacbcccd-cecf-40d1-92d3-d4d5d6d7d8d9");
+    KT_CHECK_EQ(k.ua_id[0], 0);
+    rnd_fail = 0;
+    /* no hash, and the entropy source the port had at init gone (its
+     * crypto table is its memory): zeros */
+    cfg.random = NULL;
+    cr.hash = NULL;
+    cr.random = crypto_random;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    cr.random = NULL;
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    drain();
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL2, 0);
+    ua_id(id, sizeof id);
+    KT_CHECK_STR(id, "00000000-0000-4000-8000-000000000000");
+    KT_CHECK_EQ(k.ua_id[0], 0);
+    /* with the port's random: generated once and kept */
+    cr.random = crypto_random;
+    sasl2_to_auth(&cfg);
+    ua_id(id, sizeof id);
+    KT_CHECK_EQ(strlen(id), 36);
+    KT_CHECK_STR(id, k.ua_id);
+    KT_CHECK(strcmp(id, "00000000-0000-4000-8000-000000000000") != 0);
+}
 #endif
 
 /* ---- the port's entropy, the hints, the send buffer ---------------------------- */
@@ -1920,6 +1977,83 @@ static void test_close_with_tx_full(void)
 }
 #endif
 
+/* ---- branches gcov showed never taken ------------------------------------------ */
+
+/* The domain runs from the first '@' to the first '/' (RFC 7622 3.2): a
+ * second '@' is the domain's; an empty resource binds none. */
+static void test_jid_split_edges(void)
+{
+    login_as("alice@localhost@x/dev", "alice@localhost@x/dev");
+    KT_CHECK_STR(kl_client_domain(&cl), "localhost@x");
+    KT_CHECK(strstr(out, "to='localhost@x'") != NULL);
+    login_as("alice@localhost/", "alice@localhost/srv-1");
+    KT_CHECK(strstr(out, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>") != NULL);
+    KT_CHECK(strstr(out, "<resource>") == NULL);
+    KT_CHECK_STR(kl_client_jid(&cl), "alice@localhost/srv-1");
+}
+
+#if KL_ENABLE_SASL2
+#define FEAT_SASL2_BIND2 "<stream:features><authentication xmlns='urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism>" \
+                         "<inline><bind xmlns='urn:xmpp:bind:0'><inline><feature var='urn:xmpp:csi:0'/>" \
+                         "</inline></bind></inline></authentication></stream:features>"
+
+/* Up to the <authenticate/> over verified TLS with Bind2 offered. */
+static void bind2_auth(const char *jid, const char *software, int inactive)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = jid;
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    cfg.software = software;
+    cfg.csi_inactive = (uint8_t)inactive;
+    cfg.pipelining = KL_PIPELINING_OFF;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+    drain();
+    feed(HDR FEAT_SASL2_BIND2, 0);
+}
+
+/* Bind2's tag: the resource, else the software's name, else "kinglet";
+ * CSI's initial state as configured. */
+static void test_bind2_tag_and_csi(void)
+{
+    bind2_auth("alice@localhost/dev", NULL, 0);
+    KT_CHECK(strstr(out, "<bind xmlns='urn:xmpp:bind:0'><tag>dev</tag><active xmlns='urn:xmpp:csi:0'/></bind>") != NULL);
+    bind2_auth("alice@localhost", NULL, 1);
+    KT_CHECK(strstr(out, "<tag>kinglet</tag><inactive xmlns='urn:xmpp:csi:0'/></bind>") != NULL);
+    bind2_auth("alice@localhost/", "thermo", 0);
+    KT_CHECK(strstr(out, "<tag>thermo</tag><active") != NULL);
+    bind2_auth("alice@localhost", "thermo", 1);
+    KT_CHECK(strstr(out, "<tag>thermo</tag><inactive") != NULL);
+}
+
+/* no_sasl2: RFC 6120's list and <auth/> where both are offered. */
+static void test_no_sasl2_uses_rfc6120(void)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    cfg.no_sasl2 = 1;
+    cfg.pipelining = KL_PIPELINING_OFF;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+    drain();
+    feed(HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
+             "</mechanisms><authentication xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-1</mechanism>"
+             "</authentication></stream:features>", 0);
+    KT_CHECK(strstr(out, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" AUTH_B64 "</auth>") != NULL);
+    KT_CHECK(strstr(out, "<authenticate") == NULL);
+}
+#endif
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -1979,6 +2113,12 @@ int main(void)
 #if KL_ENABLE_APP
     KT_RUN(test_presence_caps);
     KT_RUN(test_close_with_tx_full);
+#endif
+    KT_RUN(test_jid_split_edges);
+#if KL_ENABLE_SASL2
+    KT_RUN(test_bind2_tag_and_csi);
+    KT_RUN(test_no_sasl2_uses_rfc6120);
+    KT_RUN(test_sasl2_ua_without_entropy);
 #endif
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
