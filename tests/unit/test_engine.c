@@ -1727,6 +1727,31 @@ static void test_sasl2_without_hints(void)
     free(big);
 }
 
+/* A SASL2 <failure/>'s condition: its first child but <text/>; none: "". */
+static void test_sasl2_failure_condition(void)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    cfg.pipelining = KL_PIPELINING_OFF;
+    sasl2_to_auth(&cfg);
+    log_len = 0;
+    log_[0] = 0;
+    feed("<failure xmlns='urn:xmpp:sasl:2'><text>no <b/>way</text>"
+         "<account-disabled xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></failure>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_AUTH);
+    KT_CHECK_STR(log_, "[error authentication failed account-disabled]");
+    sasl2_to_auth(&cfg);
+    log_len = 0;
+    log_[0] = 0;
+    feed("<failure xmlns='urn:xmpp:sasl:2'>x</failure>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_AUTH);
+    KT_CHECK_STR(log_, "[error authentication failed ]");
+    KT_CHECK(!kl_client_is_online(&cl));
+}
+
 /* <user-agent id=''> with hints but no entropy: derived from the bare JID
  * with the port's hash, else all zeros; the hints keep none. */
 static void test_sasl2_ua_without_entropy(void)
@@ -2054,6 +2079,43 @@ static void test_no_sasl2_uses_rfc6120(void)
 }
 #endif
 
+/* An IQ request without id is answered without one; a result without from
+ * does not answer a request to another JID. */
+static void test_iq_edges(void)
+{
+    char a[32], buf[256];
+    uint16_t h = 0;
+    online();
+    feed("<iq type='get' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", 0);
+    KT_CHECK_STR(out, "<iq type='result' to='localhost'/>");
+    out_len = 0;
+    out[0] = 0;
+    KT_CHECK_EQ(kl_send_iq(&cl, "bob@localhost/x", "get", "<query xmlns='jabber:iq:version'/>", 0, &h), KL_OK);
+    drain();
+    iq_id_of(0, a, sizeof a);
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s'/>", a);
+    feed(buf, 0);
+    KT_CHECK_STR(log_, "[stanza iq]");
+    KT_CHECK_EQ(kl_client_stats(&cl)->iq_unmatched, 1);
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s' from='bob@localhost/x'/>", a);
+    feed(buf, 0);
+    snprintf(buf, sizeof buf, "[stanza iq][iq-result %u]", h);
+    KT_CHECK_STR(log_, buf);
+}
+
+/* A stream error's condition is the first child in its namespace (text
+ * and foreign elements before it do not count). */
+static void test_stream_error_foreign_child(void)
+{
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR "<stream:error><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>nope</text><x xmlns='urn:other'/>"
+             "<conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", 0);
+    KT_CHECK_STR(log_, "[error stream error from peer conflict]");
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR "<stream:error><x xmlns='urn:other'/></stream:error>", 0);
+    KT_CHECK_STR(log_, "[error stream error from peer undefined-condition]");
+}
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -2115,10 +2177,13 @@ int main(void)
     KT_RUN(test_close_with_tx_full);
 #endif
     KT_RUN(test_jid_split_edges);
+    KT_RUN(test_iq_edges);
+    KT_RUN(test_stream_error_foreign_child);
 #if KL_ENABLE_SASL2
     KT_RUN(test_bind2_tag_and_csi);
     KT_RUN(test_no_sasl2_uses_rfc6120);
     KT_RUN(test_sasl2_ua_without_entropy);
+    KT_RUN(test_sasl2_failure_condition);
 #endif
     /* budget: the whole client, buffers included, in 8 KB without TLS */
     KT_CHECK(sizeof(kl_client_t) <= 8192);
