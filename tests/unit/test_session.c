@@ -2846,6 +2846,47 @@ static void test_ws_element_in_pieces(void)
     kl_session_shutdown(&ss);
 }
 
+/* Direct TLS whose certificate the port did not verify: the stream starts
+ * on KL_CHANNEL_TLS (not _VERIFIED), so without allow_plaintext no
+ * credential leaves and the login ends in an error. */
+static void test_direct_tls_unverified(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 0);
+    sc.endpoints[0].security = KL_SEC_DIRECT_TLS;
+    sc.n_endpoints = 1;
+    F.stage = 1;
+    F.unverified = 1;
+    KT_CHECK_EQ(kl_session_init(&ss, &sc), KL_OK);
+    kl_session_start(&ss, now);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    F.cl[F.cl_len] = 0;
+    KT_CHECK(strstr(F.cl, "<auth") == NULL);
+    KT_CHECK_EQ(kl_session_stats(&ss)->tls_verified, 0);
+    kl_session_shutdown(&ss);
+}
+
+/* kl_session_close after the final KL_EV_ERROR: nothing to close, no
+ * KL_EV_CLOSED follows. */
+static void test_close_after_final_error(void)
+{
+    kl_session_config_t sc;
+    kl_event_t ev;
+    reset();
+    setup(&sc, 0);
+    F.auth_fail = 1;
+    start(&sc);
+    KT_CHECK(run_until(&ev, 100));
+    KT_CHECK_EQ(ev.type, KL_EV_ERROR);
+    KT_CHECK_EQ(kl_session_close(&ss), KL_OK);
+    KT_CHECK_EQ(ss.closing, 0);
+    KT_CHECK_EQ(kl_session_step(&ss, now, &ev), 0);
+    KT_CHECK_EQ(kl_session_step(&ss, now + 5000, &ev), 0);
+}
+
 static void test_init_checks(void)
 {
     kl_session_config_t sc;
@@ -2918,6 +2959,8 @@ int main(void)
     KT_RUN(test_failover_round);
     KT_RUN(test_backoff_edges);
     KT_RUN(test_close_paths);
+    KT_RUN(test_direct_tls_unverified);
+    KT_RUN(test_close_after_final_error);
     KT_RUN(test_server_closes);
     KT_RUN(test_post_drain);
     KT_RUN(test_misuse);
