@@ -1958,6 +1958,11 @@ static void test_presence_caps(void)
     KT_CHECK_EQ(kl_send_presence(&cl, NULL, "unavailable", NULL), KL_OK);
     drain();
     KT_CHECK_STR(out, "<presence to='bob@localhost'/><presence type='unavailable'/>");
+    /* the app's disco#info answer to a request without id has none */
+    out_len = 0;
+    out[0] = 0;
+    feed("<iq type='get' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", 0);
+    KT_CHECK(strstr(out, "<iq type='result' to='bob@localhost/x'><query") == out);
 }
 
 /* A long message fills the send buffer to its last byte: an answer may
@@ -2116,6 +2121,66 @@ static void test_stream_error_foreign_child(void)
     KT_CHECK_STR(log_, "[error stream error from peer undefined-condition]");
 }
 
+#if KL_ENABLE_S2S
+#define S2S_HDR "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' " \
+                "from='peer.test' to='sensor.test' version='1.0'>"
+#define S2S_EXT "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL" \
+                "</mechanism></mechanisms><bidi xmlns='urn:xmpp:features:bidi'/></stream:features>"
+
+/* Online as the server sensor.test to peer.test (bidi, EXTERNAL). */
+static void s2s_online(void)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "sensor.test";
+    cfg.s2s = 1;
+    cfg.s2s_to = "peer.test";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    drain();
+    feed(S2S_HDR "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>" PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(S2S_HDR S2S_EXT "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>" S2S_HDR "<stream:features/>", 0);
+    KT_CHECK(kl_client_is_online(&cl));
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+}
+
+/* s2s: the app's disco#info answer is from the request's to; a stanza that overflowed the writer is refused as too
+ * large before its from is looked at. */
+static void test_s2s_answers(void)
+{
+    static kl_app_t app;
+    kl_xw_t w;
+    static char big[KL_TX_BUF_SIZE + 64];
+    s2s_online();
+#if KL_ENABLE_APP
+    KT_CHECK_EQ(kl_app_init(&app, &cl, NULL), KL_OK);
+    out_len = 0;
+    out[0] = 0;
+    feed("<iq type='get' from='u@peer.test/r' to='sensor.test'>"
+         "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>", 0);
+    KT_CHECK(strstr(out, "<iq type='result' from='sensor.test' to='u@peer.test/r'><query") == out);
+#endif
+    (void)app;
+    out_len = 0;
+    out[0] = 0;
+    memset(big, ' ', sizeof big - 1);
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    kl_xw_raw(&w, (const uint8_t *)"<message from='sensor.test' to='u@peer.test'>", 45);
+    kl_xw_raw(&w, (const uint8_t *)big, sizeof big - 1);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_ERR_TX_FULL);
+    drain();
+    KT_CHECK_STR(out, "");
+    KT_CHECK(kl_client_is_online(&cl));
+}
+#endif
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -2179,6 +2244,9 @@ int main(void)
     KT_RUN(test_jid_split_edges);
     KT_RUN(test_iq_edges);
     KT_RUN(test_stream_error_foreign_child);
+#if KL_ENABLE_S2S
+    KT_RUN(test_s2s_answers);
+#endif
 #if KL_ENABLE_SASL2
     KT_RUN(test_bind2_tag_and_csi);
     KT_RUN(test_no_sasl2_uses_rfc6120);
