@@ -1896,6 +1896,14 @@ static void test_roster_ver_unterminated(void)
         KT_CHECK(strstr(out, want) != NULL);
         KT_CHECK(strchr(out, '#') == NULL);
     }
+    /* hints without a roster version: a request for the plain roster */
+    out_len = 0;
+    out[0] = 0;
+    k.flags &= (uint8_t)~KL_CACHE_ROSTERVER;
+    kl_cache_seal(&k);
+    KT_CHECK_EQ(kl_send_roster_get(&cl, NULL), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "<query xmlns='jabber:iq:roster'/></iq>") != NULL);
     KT_CHECK(kl_client_is_online(&cl));
 }
 
@@ -2059,6 +2067,11 @@ static void test_bind2_tag_and_csi(void)
     KT_CHECK(strstr(out, "<tag>thermo</tag><active") != NULL);
     bind2_auth("alice@localhost", "thermo", 1);
     KT_CHECK(strstr(out, "<tag>thermo</tag><inactive") != NULL);
+    /* a software name of bad UTF-8: the writer's error, nothing sent */
+    bind2_auth("alice@localhost", "thermo\xff", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_XML_UTF8);
+    KT_CHECK(strstr(out, "<authenticate") == NULL);
+    KT_CHECK(!kl_client_is_online(&cl));
 }
 
 /* no_sasl2: RFC 6120's list and <auth/> where both are offered. */
@@ -2181,6 +2194,22 @@ static void test_s2s_answers(void)
 }
 #endif
 
+/* What the writer refuses other than for room is passed on as it is: a
+ * message begun to a JID of bad UTF-8; an empty payload is no payload. */
+static void test_writer_errors_named(void)
+{
+    uint16_t h = 0;
+    online();
+    KT_CHECK_EQ(kl_send_message_begin(&cl, "bob@localhost\xff", NULL), KL_ERR_XML_UTF8);
+    drain();
+    KT_CHECK_STR(out, "");
+    KT_CHECK(kl_client_is_online(&cl));
+    KT_CHECK_EQ(kl_send_iq(&cl, "localhost", "get", "", 0, &h), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "<iq to='localhost' type='get' id='") == out && strstr(out, "'/>") == out + out_len - 3);
+    KT_CHECK(h != 0);
+}
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -2244,6 +2273,7 @@ int main(void)
     KT_RUN(test_jid_split_edges);
     KT_RUN(test_iq_edges);
     KT_RUN(test_stream_error_foreign_child);
+    KT_RUN(test_writer_errors_named);
 #if KL_ENABLE_S2S
     KT_RUN(test_s2s_answers);
 #endif
