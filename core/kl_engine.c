@@ -644,7 +644,8 @@ static void w_tls_stream_start(kl_client_t *c, kl_xw_t *w)
     /* the hints say SASL2: <authenticate/> (with Bind2, inline
      * resumption, a FAST token) rides with the header; online at its
      * <success/>, no restart */
-    if (SASL2_ON(c) && k && (k->known & KL_CACHE_KNOWN_POST_TLS) && (k->feat[1] & FT_SASL2)) {
+    if (!c->cfg.no_sasl2 && k && (k->known & KL_CACHE_KNOWN_POST_TLS) && (k->feat[1] & FT_SASL2)) {
+        /* (SASL2_ON less its !IS_S2S: s2s returned above) */
         size_t mark = w->len;
         if (sasl2_start(c, w, k->mechs) != KL_OK)
             w->len = mark; /* send_auth reports why, once the features are in */

@@ -2140,28 +2140,87 @@ static void test_stream_error_foreign_child(void)
 #define S2S_EXT "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL" \
                 "</mechanism></mechanisms><bidi xmlns='urn:xmpp:features:bidi'/></stream:features>"
 
+static void s2s_cfg(kl_client_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->jid = "sensor.test";
+    cfg->s2s = 1;
+    cfg->s2s_to = "peer.test";
+    cfg->pipelining = KL_PIPELINING_SAFE;
+    cfg->random = kt_random;
+}
+
+/* As the server sensor.test to peer.test, up to the verified handshake. */
+static void s2s_tls(const kl_client_config_t *cfg)
+{
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    drain();
+    feed(S2S_HDR "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>" PROCEED, 0);
+    out_len = 0;
+    out[0] = 0;
+    kl_engine_tls_done(&cl, 1);
+    drain();
+}
+
 /* Online as the server sensor.test to peer.test (bidi, EXTERNAL). */
 static void s2s_online(void)
 {
     kl_client_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.jid = "sensor.test";
-    cfg.s2s = 1;
-    cfg.s2s_to = "peer.test";
-    cfg.pipelining = KL_PIPELINING_SAFE;
-    cfg.random = kt_random;
-    out_len = log_len = 0;
-    out[0] = log_[0] = 0;
-    last_status = 0;
-    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
-    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
-    drain();
-    feed(S2S_HDR "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>" PROCEED, 0);
-    kl_engine_tls_done(&cl, 1);
+    s2s_cfg(&cfg);
+    s2s_tls(&cfg);
     feed(S2S_HDR S2S_EXT "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>" S2S_HDR "<stream:features/>", 0);
     KT_CHECK(kl_client_is_online(&cl));
     out_len = log_len = 0;
     out[0] = log_[0] = 0;
+}
+
+/* s2s never takes SASL2's list (it has no EXTERNAL there): RFC 6120's
+ * EXTERNAL where a peer offers both. */
+static void test_s2s_ignores_sasl2(void)
+{
+    kl_client_config_t cfg;
+    s2s_cfg(&cfg);
+    s2s_tls(&cfg);
+    feed(S2S_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL"
+                 "</mechanism></mechanisms><authentication xmlns='urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism>"
+                 "</authentication></stream:features>", 0);
+    KT_CHECK(strstr(out, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>") != NULL);
+    KT_CHECK(strstr(out, "<authenticate") == NULL);
+    KT_CHECK_EQ(last_status, 0);
+}
+
+/* EXTERNAL rides with the header on the hints' word only when flights are
+ * pipelined and the hints name EXTERNAL. */
+static void test_s2s_hints_pipelining(void)
+{
+    static kl_cache_t k;
+    kl_client_config_t cfg;
+    if (!KL_ENABLE_CACHE)
+        return;
+    kl_cache_reset(&k, "peer.test");
+    s2s_cfg(&cfg);
+    cfg.cache = &k;
+    s2s_tls(&cfg); /* no hints yet: they are recorded */
+    feed(S2S_HDR S2S_EXT "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>" S2S_HDR "<stream:features/>", 0);
+    KT_CHECK(kl_client_is_online(&cl));
+    s2s_tls(&cfg);
+    KT_CHECK(strstr(out, "mechanism='EXTERNAL'") != NULL);
+    cfg.pipelining = KL_PIPELINING_OFF;
+    s2s_tls(&cfg);
+    KT_CHECK(strstr(out, "<stream:stream") != NULL);
+    KT_CHECK(strstr(out, "<auth") == NULL);
+    /* a peer that stopped offering EXTERNAL (the hints record it): nothing rides ahead next time */
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    s2s_tls(&cfg);
+    feed(S2S_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN"
+                 "</mechanism></mechanisms></stream:features>", 0);
+    s2s_tls(&cfg);
+    KT_CHECK(strstr(out, "<stream:stream") != NULL);
+    KT_CHECK(strstr(out, "<auth") == NULL);
 }
 
 /* s2s: the app's disco#info answer is from the request's to; a stanza that overflowed the writer is refused as too
@@ -2208,6 +2267,34 @@ static void test_writer_errors_named(void)
     drain();
     KT_CHECK(strstr(out, "<iq to='localhost' type='get' id='") == out && strstr(out, "'/>") == out + out_len - 3);
     KT_CHECK(h != 0);
+}
+
+/* Full pipelining (XEP-0305) only where forced or seen to work (the
+ * hints), never between servers. */
+static void test_full_needs_evidence(void)
+{
+    kl_client_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    cfg.pipelining = KL_PIPELINING_FULL;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    KT_CHECK_EQ(kl_client_full_pipelining(&cl), 0); /* no hints */
+    cfg.force_full = 1;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    KT_CHECK_EQ(kl_client_full_pipelining(&cl), KL_ENABLE_FULL);
+#if KL_ENABLE_S2S
+    s2s_cfg(&cfg);
+    cfg.pipelining = KL_PIPELINING_FULL;
+    cfg.force_full = 1;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_STARTTLS), KL_OK);
+    KT_CHECK_EQ(kl_client_full_pipelining(&cl), 0);
+#endif
+    drain();
 }
 
 static void test_bad_config(void)
@@ -2274,8 +2361,11 @@ int main(void)
     KT_RUN(test_iq_edges);
     KT_RUN(test_stream_error_foreign_child);
     KT_RUN(test_writer_errors_named);
+    KT_RUN(test_full_needs_evidence);
 #if KL_ENABLE_S2S
     KT_RUN(test_s2s_answers);
+    KT_RUN(test_s2s_ignores_sasl2);
+    KT_RUN(test_s2s_hints_pipelining);
 #endif
 #if KL_ENABLE_SASL2
     KT_RUN(test_bind2_tag_and_csi);
