@@ -2126,7 +2126,7 @@ static void test_iq_edges(void)
 static void test_stream_error_foreign_child(void)
 {
     reset(KL_PIPELINING_SAFE);
-    feed(HDR "<stream:error><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>nope</text><x xmlns='urn:other'/>"
+    feed(HDR "<stream:error><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no<b/>pe</text><x xmlns='urn:other'/>"
              "<conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", 0);
     KT_CHECK_STR(log_, "[error stream error from peer conflict]");
     reset(KL_PIPELINING_SAFE);
@@ -2240,6 +2240,15 @@ static void test_s2s_answers(void)
     KT_CHECK(strstr(out, "<iq type='result' from='sensor.test' to='u@peer.test/r'><query") == out);
 #endif
     (void)app;
+    /* a request that broke a bound is answered before any check of its
+     * addresses: without a to, the answer has no from (the peer judges) */
+    out_len = 0;
+    out[0] = 0;
+    feed("<iq type='get' id='q1' from='peer.test'><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a>"
+         "</a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></iq>", 0);
+    KT_CHECK_STR(out, "<iq type='error' id='q1' to='peer.test'><error type='modify'>"
+                      "<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    KT_CHECK(kl_client_is_online(&cl));
     out_len = 0;
     out[0] = 0;
     memset(big, ' ', sizeof big - 1);
