@@ -2306,6 +2306,90 @@ static void test_full_needs_evidence(void)
     drain();
 }
 
+/* The application's IQ handles wrap past 65535 without 0 and without one
+ * still pending. */
+static void test_iq_handles_wrap(void)
+{
+    uint16_t keep = 0, h = 0, prev;
+    long i, zero = 0, dup = 0, wraps = 0;
+    online();
+    KT_CHECK_EQ(kl_send_iq(&cl, NULL, "get", NULL, 0x7fffffffu, &keep), KL_OK);
+    prev = keep;
+    for (i = 0; i < 65536L; i++) {
+        if (kl_send_iq(&cl, NULL, "get", NULL, 1, &h) != KL_OK) {
+            KT_CHECK(0);
+            break;
+        }
+        zero += h == 0;
+        dup += h == keep;
+        wraps += h < prev;
+        prev = h;
+        if (i % 3 == 2) {
+            now_ms += 2;
+            log_len = 0;
+            pump();
+            out_len = 0;
+        }
+    }
+    KT_CHECK_EQ(zero, 0);
+    KT_CHECK_EQ(dup, 0);
+    KT_CHECK_EQ(wraps, 1);
+    KT_CHECK(kl_client_is_online(&cl));
+}
+
+#if KL_ENABLE_SM
+/* Under stream management a hand-built commit is one stanza, whole, of a
+ * stanza's name; a writer that overflowed is refused for room. */
+static void test_sm_commit_one_stanza(void)
+{
+    static uint8_t q[4096];
+    static char big[KL_TX_BUF_SIZE + 64];
+    static const char *const bad[] = {"<message to='bob@localhost'/><message to='bob@localhost'/>",
+                                      "<message to='bob@localhost'>", "<x to='bob@localhost'/>",
+                                      "<message to='bob@localhost'/>hi", "<message to='bob@localhost'/><mess", " ",
+                                      "<message to='bob@localhost'/> ", ""};
+    kl_client_config_t cfg;
+    kl_xw_t w;
+    size_t i;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.pipelining = KL_PIPELINING_SAFE;
+    cfg.random = kt_random;
+    cfg.sm_queue = q;
+    cfg.sm_queue_size = sizeof q;
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+    feed(HDR FEAT_SASL SUCCESS HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+         "<sm xmlns='urn:xmpp:sm:3'/></stream:features>" BIND_RES, 0);
+    KT_CHECK(strstr(out, "<enable xmlns='urn:xmpp:sm:3' resume='true'/>") != NULL);
+    feed("<enabled xmlns='urn:xmpp:sm:3' id='s1' resume='true'/>", 0);
+    KT_CHECK(kl_client_is_online(&cl));
+    out_len = 0;
+    out[0] = 0;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+        kl_xw_raw(&w, (const uint8_t *)bad[i], strlen(bad[i]));
+        KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_ERR_ARG);
+    }
+    memset(big, ' ', sizeof big - 1);
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    kl_xw_raw(&w, (const uint8_t *)"<message to='bob@localhost'>", 28);
+    kl_xw_raw(&w, (const uint8_t *)big, sizeof big - 1);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_ERR_TX_FULL);
+    drain();
+    KT_CHECK_STR(out, "");
+    KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+    kl_xw_raw(&w, (const uint8_t *)"<message to='bob@localhost'/>", 29);
+    KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "<message to='bob@localhost'/>") == out);
+    KT_CHECK(kl_client_is_online(&cl));
+}
+#endif
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -2371,6 +2455,10 @@ int main(void)
     KT_RUN(test_stream_error_foreign_child);
     KT_RUN(test_writer_errors_named);
     KT_RUN(test_full_needs_evidence);
+    KT_RUN(test_iq_handles_wrap);
+#if KL_ENABLE_SM
+    KT_RUN(test_sm_commit_one_stanza);
+#endif
 #if KL_ENABLE_S2S
     KT_RUN(test_s2s_answers);
     KT_RUN(test_s2s_ignores_sasl2);
