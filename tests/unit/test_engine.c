@@ -650,6 +650,17 @@ static void test_spoofed_roster_not_cached(void)
     KT_CHECK_STR(k.roster_ver, "v7");
     snprintf(buf, sizeof buf, "[starttls][online alice@localhost/dev][stanza iq][iq-result %u]", h);
     KT_CHECK_STR(log_, buf);
+    /* an empty result: the roster is unchanged since v7, and so is the version */
+    out_len = log_len = 0;
+    KT_CHECK_EQ(kl_send_roster_get(&cl, &h), KL_OK);
+    drain();
+    KT_CHECK(strstr(out, "ver='v7'") != NULL);
+    iq_id_of(0, id, sizeof id);
+    snprintf(buf, sizeof buf, "<iq type='result' id='%s'/>", id);
+    feed(buf, 0);
+    KT_CHECK_STR(k.roster_ver, "v7");
+    snprintf(buf, sizeof buf, "[iq-result %u]", h);
+    KT_CHECK_STR(log_, buf);
 }
 
 /* The bound JID must be the account's, with a resource (RFC 7622). */
@@ -2390,6 +2401,32 @@ static void test_sm_commit_one_stanza(void)
 }
 #endif
 
+/* The bind result's <jid/> among other children; a bind error's
+ * condition is its first child but <text/>. */
+static void test_bind_result_children(void)
+{
+    const char *p;
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND, 0);
+    feed("<iq type='result' id='kl-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><x>junk</x>"
+         "<jid>alice@localhost/dev</jid></bind></iq>", 0);
+    KT_CHECK(kl_client_is_online(&cl));
+    KT_CHECK_STR(kl_client_jid(&cl), "alice@localhost/dev");
+    reset(KL_PIPELINING_SAFE);
+    feed(HDR FEAT_TLS PROCEED, 0);
+    kl_engine_tls_done(&cl, 1);
+    feed(HDR FEAT_SASL SUCCESS HDR FEAT_BIND, 0);
+    feed("<iq type='error' id='kl-bind'><error type='cancel'><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>x"
+         "</text><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><not-allowed "
+         "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_BIND);
+    p = strstr(log_, "[error ");
+    KT_CHECK(p != NULL && strstr(p, " conflict]") != NULL);
+    KT_CHECK(!kl_client_is_online(&cl));
+}
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -2456,6 +2493,7 @@ int main(void)
     KT_RUN(test_writer_errors_named);
     KT_RUN(test_full_needs_evidence);
     KT_RUN(test_iq_handles_wrap);
+    KT_RUN(test_bind_result_children);
 #if KL_ENABLE_SM
     KT_RUN(test_sm_commit_one_stanza);
 #endif
