@@ -879,7 +879,10 @@ void kl_cursor_init(kl_cursor_t *cur, const kl_client_t *c, const kl_stanza_t *s
 int kl_cursor_next(kl_cursor_t *cur, kl_xml_token_t *tok)
 {
     size_t n = 0;
-    int r = kl_xml_next(&cur->x, cur->raw.p + cur->pos, cur->raw.len - cur->pos, &n, tok);
+    int r;
+    if (!cur->raw.p)
+        return KL_XML_NEED_MORE; /* a stanza with no bytes kept (KL_EV_UNACKED's long one, zeroed) */
+    r = kl_xml_next(&cur->x, cur->raw.p + cur->pos, cur->raw.len - cur->pos, &n, tok);
     cur->pos += n;
     return r > 0 ? 1 : r;
 }

@@ -2427,6 +2427,21 @@ static void test_bind_result_children(void)
     KT_CHECK(!kl_client_is_online(&cl));
 }
 
+/* A stanza with no bytes (as KL_EV_UNACKED hands back a long one): no
+ * tokens, no child text, and no pointer arithmetic on NULL (UBSan). */
+static void test_empty_stanza_view(void)
+{
+    kl_stanza_t st;
+    kl_cursor_t cur;
+    kl_xml_token_t t;
+    char buf[16];
+    online();
+    memset(&st, 0, sizeof st);
+    kl_cursor_init(&cur, &cl, &st);
+    KT_CHECK_EQ(kl_cursor_next(&cur, &t), 0);
+    KT_CHECK_EQ(kl_stanza_child_text(&cl, &st, "body", NULL, buf, sizeof buf), KL_ERR_ARG);
+}
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -2494,6 +2509,7 @@ int main(void)
     KT_RUN(test_full_needs_evidence);
     KT_RUN(test_iq_handles_wrap);
     KT_RUN(test_bind_result_children);
+    KT_RUN(test_empty_stanza_view);
 #if KL_ENABLE_SM
     KT_RUN(test_sm_commit_one_stanza);
 #endif
