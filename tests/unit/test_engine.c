@@ -661,6 +661,14 @@ static void test_spoofed_roster_not_cached(void)
     KT_CHECK_STR(k.roster_ver, "v7");
     snprintf(buf, sizeof buf, "[iq-result %u]", h);
     KT_CHECK_STR(log_, buf);
+    /* an error answer's version (were it one) is not taken */
+    out_len = log_len = 0;
+    KT_CHECK_EQ(kl_send_roster_get(&cl, &h), KL_OK);
+    drain();
+    iq_id_of(0, id, sizeof id);
+    snprintf(buf, sizeof buf, "<iq type='error' id='%s'><query xmlns='jabber:iq:roster' ver='v8'/></iq>", id);
+    feed(buf, 0);
+    KT_CHECK_STR(k.roster_ver, "v7");
 }
 
 /* The bound JID must be the account's, with a resource (RFC 7622). */
@@ -2444,6 +2452,36 @@ static void test_empty_stanza_view(void)
     KT_CHECK_EQ(kl_stanza_child_text(&cl, &st, "body", NULL, buf, sizeof buf), KL_ERR_ARG);
 }
 
+/* s2s admission: a from whose domain is after the first '@' (a second '@'
+ * is the domain's), or none at all, ends the stream invalid-from; a commit
+ * is stanzas only, whole, at least one. */
+static void test_s2s_addresses(void)
+{
+    static const char *const bad[] = {"<message from='sensor.test' to='u@peer.test'/> ", ""};
+    kl_xw_t w;
+    size_t i;
+    s2s_online();
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        KT_CHECK_EQ(kl_stanza_begin(&cl, &w), KL_OK);
+        kl_xw_raw(&w, (const uint8_t *)bad[i], strlen(bad[i]));
+        KT_CHECK_EQ(kl_stanza_commit(&cl, &w), KL_ERR_FROM_DOMAIN);
+    }
+    drain();
+    KT_CHECK_STR(out, "");
+    feed("<message from='u@x@peer.test' to='device@sensor.test'><body>x</body></message>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(out, "<invalid-from") != NULL);
+    KT_CHECK(strstr(log_, "[stanza") == NULL);
+    s2s_online();
+    feed("<message to='device@sensor.test'><body>x</body></message>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(out, "<invalid-from") != NULL);
+    KT_CHECK(strstr(log_, "[stanza") == NULL);
+    s2s_online();
+    feed("<message from='u@peer.test/a@b' to='device@sensor.test'><body>x</body></message>", 0);
+    KT_CHECK_STR(log_, "[stanza message x]");
+}
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -2519,6 +2557,7 @@ int main(void)
     KT_RUN(test_s2s_answers);
     KT_RUN(test_s2s_ignores_sasl2);
     KT_RUN(test_s2s_hints_pipelining);
+    KT_RUN(test_s2s_addresses);
 #endif
 #if KL_ENABLE_SASL2
     KT_RUN(test_bind2_tag_and_csi);
