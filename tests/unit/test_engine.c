@@ -2054,6 +2054,19 @@ static void test_jid_split_edges(void)
                          "<inline><bind xmlns='urn:xmpp:bind:0'><inline><feature var='urn:xmpp:csi:0'/>" \
                          "</inline></bind></inline></authentication></stream:features>"
 
+/* Up to the <authenticate/> over verified TLS: cfg's client, these features. */
+static void bind2_auth_cfg(const kl_client_config_t *cfg, const char *features)
+{
+    out_len = log_len = 0;
+    out[0] = log_[0] = 0;
+    last_status = 0;
+    KT_CHECK_EQ(kl_client_init(&cl, cfg), KL_OK);
+    KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
+    drain();
+    feed(HDR, 0);
+    feed(features, 0);
+}
+
 /* Up to the <authenticate/> over verified TLS with Bind2 offered. */
 static void bind2_auth(const char *jid, const char *software, int inactive)
 {
@@ -2072,6 +2085,49 @@ static void bind2_auth(const char *jid, const char *software, int inactive)
     KT_CHECK_EQ(kl_client_connect(&cl, now_ms, KL_CHANNEL_TLS_VERIFIED), KL_OK);
     drain();
     feed(HDR FEAT_SASL2_BIND2, 0);
+}
+
+/* A port HMAC of SHA-256's length (what it computes does not matter here). */
+static int fill_hmac(void *ctx, kl_hash_alg_t alg, const uint8_t *key, size_t key_len, const kl_slice_t *parts,
+                     size_t nparts, uint8_t *o)
+{
+    (void)ctx, (void)alg, (void)key, (void)key_len, (void)parts, (void)nparts;
+    memset(o, 0x5a, 32);
+    return 0;
+}
+
+#define FEAT_SASL2_FAST "<stream:features><authentication xmlns='urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism>" \
+                        "<inline><fast xmlns='urn:xmpp:fast:0'><mechanism>HT-SHA-256-NONE</mechanism></fast>" \
+                        "</inline></authentication></stream:features>"
+
+/* A provisioned FAST token goes only where FAST is allowed and the token
+ * is not empty: otherwise the password, or no mechanism at all. */
+static void test_fast_token_provisioned_unused(void)
+{
+    static kl_crypto_t cr;
+    kl_client_config_t cfg;
+    memset(&cr, 0, sizeof cr);
+    cr.hmac = fill_hmac;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.random = kt_random;
+    cfg.crypto = &cr;
+    cfg.pipelining = KL_PIPELINING_OFF;
+    /* the token used: HT-SHA-256-NONE */
+    cfg.fast_token = "tok";
+    bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
+    KT_CHECK(strstr(out, "mechanism='HT-SHA-256-NONE'") != NULL);
+    /* no_fast: the token stays unused; no password: no mechanism */
+    cfg.no_fast = 1;
+    bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
+    KT_CHECK(strstr(out, "<authenticate") == NULL);
+    KT_CHECK_EQ(last_status, KL_ERR_NO_MECHANISM);
+    /* an empty token is none: the password goes */
+    cfg.no_fast = 0;
+    cfg.fast_token = "";
+    cfg.password = "secret";
+    bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
+    KT_CHECK(strstr(out, "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'>") != NULL);
 }
 
 /* Bind2's tag: the resource, else the software's name, else "kinglet";
@@ -2561,6 +2617,7 @@ int main(void)
 #endif
 #if KL_ENABLE_SASL2
     KT_RUN(test_bind2_tag_and_csi);
+    KT_RUN(test_fast_token_provisioned_unused);
     KT_RUN(test_no_sasl2_uses_rfc6120);
     KT_RUN(test_sasl2_ua_without_entropy);
     KT_RUN(test_sasl2_failure_condition);
