@@ -2130,6 +2130,52 @@ static void test_fast_token_provisioned_unused(void)
     KT_CHECK(strstr(out, "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'>") != NULL);
 }
 
+/* <request-token/> only with FAST allowed, hints this program vouches for
+ * (not a copy of them) and the port's HMAC. */
+static void test_fast_request_token_needs(void)
+{
+    static kl_crypto_t cr, no_hmac;
+    static kl_cache_t k, copy;
+    kl_client_config_t cfg;
+    if (!KL_ENABLE_CACHE || !KL_ENABLE_SCRAM)
+        return;
+    memset(&cr, 0, sizeof cr);
+    memset(&no_hmac, 0, sizeof no_hmac);
+    cr.hmac = fill_hmac;
+    no_hmac.hash = pattern_hash;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    cfg.crypto = &cr;
+    cfg.cache = &k;
+    cfg.pipelining = KL_PIPELINING_OFF;
+    kl_cache_reset(&k, "localhost");
+    bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
+    KT_CHECK(strstr(out, "mechanism='PLAIN'>") != NULL);
+    KT_CHECK(strstr(out, "<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>") != NULL);
+    cfg.no_fast = 1;
+    bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
+    KT_CHECK(strstr(out, "mechanism='PLAIN'>") != NULL);
+    KT_CHECK(strstr(out, "<request-token") == NULL);
+    cfg.no_fast = 0;
+    cfg.crypto = &no_hmac;
+    bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
+    KT_CHECK(strstr(out, "mechanism='PLAIN'>") != NULL);
+    KT_CHECK(strstr(out, "<request-token") == NULL);
+    cfg.crypto = NULL;
+    bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
+    KT_CHECK(strstr(out, "mechanism='PLAIN'>") != NULL);
+    KT_CHECK(strstr(out, "<request-token") == NULL);
+    /* the hints copied byte for byte to other memory: not vouched for */
+    cfg.crypto = &cr;
+    memcpy(&copy, &k, sizeof copy);
+    cfg.cache = &copy;
+    bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
+    KT_CHECK(strstr(out, "mechanism='PLAIN'>") != NULL);
+    KT_CHECK(strstr(out, "<request-token") == NULL);
+}
+
 /* Bind2's tag: the resource, else the software's name, else "kinglet";
  * CSI's initial state as configured. */
 static void test_bind2_tag_and_csi(void)
@@ -2618,6 +2664,7 @@ int main(void)
 #if KL_ENABLE_SASL2
     KT_RUN(test_bind2_tag_and_csi);
     KT_RUN(test_fast_token_provisioned_unused);
+    KT_RUN(test_fast_request_token_needs);
     KT_RUN(test_no_sasl2_uses_rfc6120);
     KT_RUN(test_sasl2_ua_without_entropy);
     KT_RUN(test_sasl2_failure_condition);
