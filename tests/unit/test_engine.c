@@ -2117,6 +2117,17 @@ static void test_fast_token_provisioned_unused(void)
     cfg.fast_token = "tok";
     bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
     KT_CHECK(strstr(out, "mechanism='HT-SHA-256-NONE'") != NULL);
+    /* refused (no hints to forget it from): the password takes over */
+    cfg.password = "secret";
+    bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
+    KT_CHECK(strstr(out, "mechanism='HT-SHA-256-NONE'") != NULL);
+    out_len = 0;
+    out[0] = 0;
+    feed("<failure xmlns='urn:xmpp:sasl:2'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></failure>", 0);
+    KT_CHECK(strstr(out, "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'>") != NULL);
+    KT_CHECK_EQ(kl_client_stats(&cl)->fast_refused, 1);
+    KT_CHECK_EQ(last_status, 0);
+    cfg.password = NULL;
     /* no_fast: the token stays unused; no password: no mechanism */
     cfg.no_fast = 1;
     bind2_auth_cfg(&cfg, FEAT_SASL2_FAST);
