@@ -2595,6 +2595,41 @@ static void test_s2s_addresses(void)
     KT_CHECK_STR(log_, "[stanza message x]");
 }
 
+/* Negotiation elements out of their place end the stream policy-violation:
+ * <proceed/> before we asked, RFC 6120's <success/> to a SASL2
+ * <authenticate/>, SASL2's <success/> once authenticated. */
+static void test_negotiation_out_of_place(void)
+{
+    kl_client_config_t cfg;
+    reset(KL_PIPELINING_OFF);
+    KT_CHECK(strstr(out, "<starttls") == NULL);
+    feed(HDR PROCEED, 0);
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(out, "<policy-violation") != NULL);
+    KT_CHECK(strstr(log_, "[starttls]") == NULL);
+#if KL_ENABLE_SASL2
+    memset(&cfg, 0, sizeof cfg);
+    cfg.jid = "alice@localhost/dev";
+    cfg.password = "secret";
+    cfg.random = kt_random;
+    cfg.pipelining = KL_PIPELINING_OFF;
+    sasl2_to_auth(&cfg);
+    KT_CHECK(strstr(out, "<authenticate") != NULL);
+    feed(SUCCESS, 0);
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(out, "<policy-violation") != NULL);
+    KT_CHECK(!kl_client_is_online(&cl));
+    sasl2_to_auth(&cfg);
+    feed("<success xmlns='urn:xmpp:sasl:2'><authorization-identifier>alice@localhost/dev"
+         "</authorization-identifier></success>", 0);
+    KT_CHECK_EQ(last_status, 0); /* authenticated: binding next */
+    feed("<success xmlns='urn:xmpp:sasl:2'/>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(out, "<policy-violation") != NULL);
+#endif
+    (void)cfg;
+}
+
 static void test_bad_config(void)
 {
     kl_client_config_t cfg;
@@ -2663,6 +2698,7 @@ int main(void)
     KT_RUN(test_iq_handles_wrap);
     KT_RUN(test_bind_result_children);
     KT_RUN(test_empty_stanza_view);
+    KT_RUN(test_negotiation_out_of_place);
 #if KL_ENABLE_SM
     KT_RUN(test_sm_commit_one_stanza);
 #endif
