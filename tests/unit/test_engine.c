@@ -2593,6 +2593,10 @@ static void test_s2s_addresses(void)
     s2s_online();
     feed("<message from='u@peer.test/a@b' to='device@sensor.test'><body>x</body></message>", 0);
     KT_CHECK_STR(log_, "[stanza message x]");
+    /* no stream management between servers: its elements are none we know */
+    feed("<r xmlns='urn:xmpp:sm:3'/>", 0);
+    KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
+    KT_CHECK(strstr(out, "<unsupported-stanza-type") != NULL);
 }
 
 /* Negotiation elements out of their place end the stream policy-violation:
