@@ -2565,6 +2565,7 @@ static void test_empty_stanza_view(void)
     KT_CHECK_EQ(kl_stanza_child_text(&cl, &st, "body", NULL, buf, sizeof buf), KL_ERR_ARG);
 }
 
+#if KL_ENABLE_S2S
 /* s2s admission: a from whose domain is after the first '@' (a second '@'
  * is the domain's), or none at all, ends the stream invalid-from; a commit
  * is stanzas only, whole, at least one. */
@@ -2598,6 +2599,7 @@ static void test_s2s_addresses(void)
     KT_CHECK_EQ(last_status, KL_ERR_PROTOCOL);
     KT_CHECK(strstr(out, "<unsupported-stanza-type") != NULL);
 }
+#endif
 
 /* Negotiation elements out of their place end the stream policy-violation:
  * <proceed/> before we asked, RFC 6120's <success/> to a SASL2
