@@ -370,8 +370,9 @@ void kl_dns_srv_order(kl_dns_srv_t *srv, size_t n, uint32_t rnd)
             for (size_t j = i; j < e; j++)
                 sum += srv[j].weight;
             r = (uint32_t)(draw(rnd, k++) % ((uint64_t)sum + 1));
-            /* run is sum >= r at e - 1 (both wrap alike), so pick < e */
-            for (run = srv[i].weight; run < r;)
+            /* the first whose running sum reaches r; the last stops it
+             * too (run is sum >= r there: both wrap alike) */
+            for (run = srv[i].weight; pick + 1 < e && run < r;)
                 run += srv[++pick].weight;
             move_to(srv, i, pick);
         }
