@@ -252,7 +252,7 @@ typedef struct kl_stats {
     uint8_t fast_token_new;     /* the server gave a (new) token, kept in the hints */
     uint8_t fast_refused;       /* a token was refused (and forgotten) on this connection */
     uint8_t inline_resumed;     /* stream management resumed inside <authenticate/> */
-    uint8_t channel_bound;      /* SCRAM-*-PLUS / HT-*-EXPR: bound to the TLS channel */
+    uint8_t channel_bound;      /* SCRAM-*-PLUS: bound to the TLS channel */
 #endif
 } kl_stats_t;
 
@@ -619,8 +619,8 @@ const char *kl_client_sasl_mechanism(const kl_client_t *c);
  * given before kl_client_connect() (direct TLS) or kl_engine_tls_done()
  * (STARTTLS); len 0 (or data NULL) when there is none, e.g. TLS 1.2 or
  * no TLS. It stays until replaced: give it (or 0) for every connection.
- * KL_OK, KL_ERR_ARG (len > KL_CB_MAX). Without it SCRAM-*-PLUS and
- * HT-*-EXPR are not used. */
+ * KL_OK, KL_ERR_ARG (len > KL_CB_MAX). Without it SCRAM-*-PLUS is not
+ * used. */
 int kl_client_set_channel_binding(kl_client_t *c, const uint8_t *data, size_t len);
 
 #endif

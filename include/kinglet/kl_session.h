@@ -148,7 +148,7 @@ typedef struct kl_tls_ops {
     /* RFC 9266 tls-exporter channel binding of the finished handshake
      * (len 32): KL_OK, or an error when there is none (TLS 1.2). NULL:
      * not supported. The manager hands it to the engine for SCRAM-*-PLUS
-     * and FAST's -EXPR (kl_client_set_channel_binding). */
+     * (kl_client_set_channel_binding). */
     int (*exporter)(void *tls, int slot, uint8_t *out, size_t len);
 } kl_tls_ops_t;
 
