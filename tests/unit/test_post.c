@@ -158,17 +158,23 @@ static void feed(const char *s)
     out_take();
 }
 
+/* The drains' client: PLAIN over verified TLS, no initial presence. */
+static void client_config(kl_client_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->jid = "alice@localhost/dev";
+    cfg->password = "secret";
+    cfg->pipelining = KL_PIPELINING_SAFE;
+    cfg->no_presence = 1;
+    cfg->random = rnd;
+}
+
 static void test_drain(void)
 {
     static uint8_t ring[4096];
     kl_post_t q;
     kl_client_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.jid = "alice@localhost/dev";
-    cfg.password = "secret";
-    cfg.pipelining = KL_PIPELINING_SAFE;
-    cfg.no_presence = 1;
-    cfg.random = rnd;
+    client_config(&cfg);
     KT_CHECK_EQ(kl_client_init(&cl, &cfg), KL_OK);
     KT_CHECK_EQ(kl_post_init(&q, ring, sizeof ring), KL_OK);
     KT_CHECK_EQ(kl_post_stanza(&q, u8("<message to='bob@localhost'><body>1</body></message>"), 52), KL_OK);
@@ -272,12 +278,7 @@ static void test_drain_sm_full(void)
     static const char msg[] = "<message to='bob@localhost'><body>1</body></message>";
     kl_post_t q;
     kl_client_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.jid = "alice@localhost/dev";
-    cfg.password = "secret";
-    cfg.pipelining = KL_PIPELINING_SAFE;
-    cfg.no_presence = 1;
-    cfg.random = rnd;
+    client_config(&cfg);
     cfg.sm_queue = smq;
     cfg.sm_queue_size = sizeof smq;
     wire_len = 0;
