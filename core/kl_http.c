@@ -137,8 +137,9 @@ static int parse_status(kl_http_resp_t *r)
 
 static int is_tchar(int ch)
 {
+    static const char sep[] = "!#$%&'*+-.^_`|~";
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           memchr("!#$%&'*+-.^_`|~", ch, 15) != NULL; /* memchr: NUL is not one */
+           memchr(sep, ch, sizeof sep - 1) != NULL; /* without its NUL: NUL is not one */
 }
 
 static int parse_header(kl_http_resp_t *r)

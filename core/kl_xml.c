@@ -15,12 +15,6 @@
 #include "kl_internal.h"
 #include "kl_string.h"
 
-/* Offsets into the stack are kept in 16 bits (stack_len, frame[], a URI's
- * length and place). */
-#if KL_XML_STACK_SIZE > 0xFFFF
-#error "KL_XML_STACK_SIZE must be at most 65535"
-#endif
-
 /* Internal "need more bytes" result; never returned to the caller. */
 #define MORE 100
 

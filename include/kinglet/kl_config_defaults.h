@@ -271,6 +271,9 @@
 #if KL_XML_MAX_NAME > KL_XML_STACK_SIZE / 4
 #error "KL_XML_STACK_SIZE is too small for KL_XML_MAX_NAME"
 #endif
+#if KL_XML_STACK_SIZE > 0xFFFF
+#error "KL_XML_STACK_SIZE must be at most 65535 (the tokenizer keeps offsets into it in 16 bits)"
+#endif
 #if KL_XML_MAX_DEPTH < 4 || KL_XML_MAX_DEPTH > 255
 #error "KL_XML_MAX_DEPTH must be 4..255"
 #endif
